@@ -1,0 +1,340 @@
+"""Load the knowledge base once: built-in YAML plus a team's own overrides.
+
+``load()`` reads ``knowledge/data/*.yaml`` and then every ``*.yaml``/``*.yml`` in
+each extra directory (``--knowledge DIR`` or ``$TLEXPERT_KNOWLEDGE``, several
+separated by ``os.pathsep``). An extra entry whose id already exists is merged
+field by field over the built-in one (so a team can change one threshold's
+value); a new id is added. Everything is validated the same way, and errors
+name the file and line.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Iterable, Optional
+
+import yaml
+
+from knowledge.schema import (
+    FIX_OPS,
+    Approach,
+    Architecture,
+    Fix,
+    KnowledgeError,
+    Model,
+    PitfallEntry,
+    Question,
+    Regularizer,
+    Source,
+    Symptom,
+    Task,
+    Technique,
+    Threshold,
+    build,
+    choice_error,
+    nearest,
+    where_of,
+)
+
+DATA_DIR = Path(__file__).resolve().parent / "data"
+ENV_VAR = "TLEXPERT_KNOWLEDGE"
+
+# top-level key in a YAML file -> entry class
+SECTIONS: dict[str, type] = {
+    "sources": Source,
+    "tasks": Task,
+    "architectures": Architecture,
+    "models": Model,
+    "questions": Question,
+    "approaches": Approach,
+    "techniques": Technique,
+    "symptoms": Symptom,
+    "pitfalls": PitfallEntry,
+    "fixes": Fix,
+    "regularization": Regularizer,
+    "thresholds": Threshold,
+}
+
+
+# --- YAML with line numbers
+
+
+class LineDict(dict):
+    """A dict that remembers its file and the line of each key."""
+
+    origin: str = ""
+    line: int = 0
+    lines: dict
+
+
+try:  # the C loader is several times faster; fall back to pure Python
+    _BaseLoader = yaml.CSafeLoader
+except AttributeError:  # pragma: no cover
+    _BaseLoader = yaml.SafeLoader
+
+
+class _LineLoader(_BaseLoader):
+    pass
+
+
+def _construct_mapping(loader, node, deep=False):
+    loader.flatten_mapping(node)
+    out = LineDict()
+    out.origin = loader._origin
+    out.line = node.start_mark.line + 1
+    out.lines = {}
+    for key_node, value_node in node.value:
+        key = loader.construct_object(key_node, deep=True)
+        try:
+            hash(key)
+        except TypeError:
+            raise KnowledgeError(
+                f"{loader._origin}:{key_node.start_mark.line + 1}: a mapping key must be a plain value"
+            ) from None
+        out[key] = loader.construct_object(value_node, deep=True)
+        out.lines[key] = key_node.start_mark.line + 1
+    return out
+
+
+_LineLoader.add_constructor(
+    yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_mapping
+)
+
+
+def read_yaml(path: Path | str, text: Optional[str] = None, origin: Optional[str] = None) -> Any:
+    """Parse a YAML (or JSON) file; mappings come back as ``LineDict``.
+
+    Raises ``KnowledgeError`` naming the file and line on a syntax error.
+    """
+    path = Path(path)
+    origin = origin or str(path)
+    if text is None:
+        try:
+            text = path.read_text(encoding="utf-8")
+        except FileNotFoundError:
+            raise KnowledgeError(f"{origin}: no such file") from None
+        except IsADirectoryError:
+            raise KnowledgeError(f"{origin}: is a directory, expected a file") from None
+        except UnicodeDecodeError as exc:
+            raise KnowledgeError(f"{origin}: not UTF-8 text ({exc.reason})") from None
+    loader = _LineLoader(text)
+    loader._origin = origin
+    try:
+        return loader.get_single_data()
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        line = f":{mark.line + 1}" if mark is not None else ""
+        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+        raise KnowledgeError(f"{origin}{line}: malformed YAML/JSON ({problem})") from None
+    finally:
+        loader.dispose()
+
+
+# --- the knowledge base
+
+
+@dataclass
+class KnowledgeBase:
+    """All entries by section and id; the registry every lookup goes through."""
+
+    sections: dict[str, dict[str, Any]] = field(default_factory=dict)
+    files: list[str] = field(default_factory=list)
+
+    def section(self, name: str) -> dict[str, Any]:
+        return self.sections[name]
+
+    def get(self, section: str, entry_id: str):
+        """Look an entry up by id; a miss names the nearest known ids."""
+        entries = self.sections[section]
+        try:
+            return entries[str(getattr(entry_id, "value", entry_id))]
+        except KeyError:
+            close = nearest(entry_id, entries) or sorted(entries)[:5]
+            raise KnowledgeError(
+                f"Unknown {section[:-1] if section.endswith('s') else section} id {entry_id!r}. "
+                f"Nearest known ids: {', '.join(close)}."
+            ) from None
+
+    # convenient views
+    @property
+    def models(self) -> dict[str, Model]:
+        return self.sections["models"]
+
+    @property
+    def tasks(self) -> dict[str, Task]:
+        return self.sections["tasks"]
+
+    @property
+    def techniques(self) -> dict[str, Technique]:
+        return self.sections["techniques"]
+
+    @property
+    def symptoms(self) -> dict[str, Symptom]:
+        return self.sections["symptoms"]
+
+    @property
+    def pitfalls(self) -> dict[str, PitfallEntry]:
+        return self.sections["pitfalls"]
+
+    @property
+    def fixes(self) -> dict[str, Fix]:
+        return self.sections["fixes"]
+
+    @property
+    def sources(self) -> dict[str, Source]:
+        return self.sections["sources"]
+
+    def threshold(self, threshold_id: str) -> Any:
+        return self.get("thresholds", threshold_id).value
+
+    def find_model(self, name: str) -> Optional[Model]:
+        """A catalog model by id, display name, alias or Hugging Face id (case-insensitive)."""
+        key = name.strip().lower()
+        for m in self.models.values():
+            names = [m.id, m.name, m.hf_id, *m.aliases]
+            if key in (n.lower() for n in names if n):
+                return m
+        return None
+
+
+def _entries_of(data: Any, origin: str) -> Iterable[tuple[str, Any]]:
+    if data is None:
+        return
+    if not isinstance(data, dict):
+        raise KnowledgeError(
+            f"{origin}: a knowledge file must be a mapping of sections "
+            f"({', '.join(SECTIONS)}). Got {type(data).__name__} instead."
+        )
+    for section, entries in data.items():
+        where = where_of(data, section, origin)
+        if section not in SECTIONS:
+            raise choice_error("section", where, section, SECTIONS)
+        if not isinstance(entries, list):
+            raise KnowledgeError(
+                f"The '{section}' section of {where} must be a list of entries. "
+                f"Got {type(entries).__name__} instead."
+            )
+        for entry in entries:
+            yield section, entry
+
+
+def _yaml_files(directory: Path) -> list[Path]:
+    if not directory.exists():
+        raise KnowledgeError(f"{directory}: no such knowledge directory")
+    if directory.is_file():
+        return [directory]
+    return sorted(p for p in directory.iterdir() if p.suffix in (".yaml", ".yml", ".json"))
+
+
+def extra_dirs(cli_dirs: Iterable[str] = ()) -> list[Path]:
+    """Extra knowledge folders: ``$TLEXPERT_KNOWLEDGE`` first, then ``--knowledge``."""
+    env = [p for p in os.environ.get(ENV_VAR, "").split(os.pathsep) if p]
+    return [Path(p) for p in [*env, *cli_dirs]]
+
+
+def load(extra: Iterable[Path | str] = ()) -> KnowledgeBase:
+    """Read, merge and validate the knowledge base. Raises ``KnowledgeError``."""
+    raw: dict[str, dict[str, Any]] = {name: {} for name in SECTIONS}
+    files = sorted(DATA_DIR.glob("*.yaml"))
+    for d in extra:
+        files.extend(_yaml_files(Path(d)))
+    for path in files:
+        origin = path.name if path.parent == DATA_DIR else str(path)
+        data = read_yaml(path, origin=origin)
+        for section, entry in _entries_of(data, origin):
+            where = where_of(entry, None, origin)
+            if not isinstance(entry, dict) or "id" not in entry:
+                raise KnowledgeError(
+                    f"The entry at {where} of section '{section}' must be a mapping with an 'id'. "
+                    f"Got {entry!r} instead."
+                )
+            key = str(entry["id"])
+            if key in raw[section] and path.parent != DATA_DIR:
+                merged = LineDict(raw[section][key])
+                merged.origin, merged.line = entry.origin, entry.line
+                merged.lines = {k: None for k in merged}
+                merged.lines.update(entry.lines)
+                merged.update(entry)
+                entry = merged
+            elif key in raw[section]:
+                raise KnowledgeError(f"{where}: duplicate {section} id {key!r}")
+            raw[section][key] = entry
+    kb = KnowledgeBase(files=[str(p) for p in files])
+    for section, cls in SECTIONS.items():
+        kb.sections[section] = {
+            key: build(cls, entry, where_of(entry, None, "knowledge"))
+            for key, entry in raw[section].items()
+        }
+    _check_references(kb, raw)
+    return kb
+
+
+REQUIRED_THRESHOLDS = (
+    "dataset_small_max",
+    "dataset_medium_max",
+    "full_training_min_examples",
+    "full_training_compute",
+    "limited_compute",
+    "limited_gpu_memory_gb",
+    "default_memory_gb",
+    "max_params_by_deployment",
+    "latency_by_speed_ms",
+    "latency_critical_ms",
+    "cpu_max_train_params",
+    "activation_memory_factor",
+    "symptom_match_min_score",
+    "diagnosis_min_confidence",
+)
+
+
+def _check_references(kb: KnowledgeBase, raw: dict[str, dict[str, Any]]) -> None:
+    """Cross-entry checks: every id an entry names must exist."""
+
+    def need(section: str, ids, entry, key, what):
+        known = kb.sections[section]
+        for ref in ids:
+            if str(getattr(ref, "value", ref)) not in known:
+                raise choice_error(key, where_of(entry, key, where_of(entry, None, "knowledge")), ref, known)
+
+    for section, entries in raw.items():
+        for key, entry in entries.items():
+            if "sources" in entry:
+                need("sources", kb.sections[section][key].sources, entry, "sources", "source")
+    for key, m in kb.models.items():
+        need("tasks", m.tasks, raw["models"][key], "tasks", "task")
+    for key, a in kb.sections["architectures"].items():
+        need("tasks", a.best_for, raw["architectures"][key], "best_for", "task")
+    for key, p in kb.pitfalls.items():
+        need("fixes", p.fixes, raw["pitfalls"][key], "fixes", "fix")
+        need("symptoms", p.symptoms, raw["pitfalls"][key], "symptoms", "symptom")
+    for key, s in kb.symptoms.items():
+        need("pitfalls", list(s.indicates), raw["symptoms"][key], "indicates", "pitfall")
+        need("fixes", s.preferred_fixes, raw["symptoms"][key], "preferred_fixes", "fix")
+        for pit, weight in s.indicates.items():
+            if not isinstance(weight, (int, float)) or not 0 < weight <= 1:
+                raise KnowledgeError(
+                    f"The 'indicates' field of {where_of(raw['symptoms'][key], 'indicates', 'symptoms.yaml')} "
+                    f"must map pitfall ids to weights in (0, 1]. Got {weight!r} for {pit!r} instead."
+                )
+    for key, f in kb.fixes.items():
+        for ch in f.changes:
+            if ch.op not in FIX_OPS:
+                raise choice_error("op", where_of(raw["fixes"][key], "changes", "fixes.yaml"), ch.op, FIX_OPS)
+        need("techniques", f.applies_to, raw["fixes"][key], "applies_to", "technique")
+    for tid in REQUIRED_THRESHOLDS:
+        if tid not in kb.sections["thresholds"]:
+            raise KnowledgeError(f"thresholds: the threshold {tid!r} is required but missing")
+
+
+_CACHE: dict[tuple, KnowledgeBase] = {}
+
+
+def get_kb(extra: Iterable[Path | str] = ()) -> KnowledgeBase:
+    """The knowledge base for these extra folders, loaded once per process."""
+    key = tuple(str(Path(p).resolve()) for p in extra)
+    kb = _CACHE.get(key)
+    if kb is None:
+        kb = _CACHE[key] = load(extra)
+    return kb

@@ -1,0 +1,381 @@
+"""Typed schema of the knowledge base, and the one validator that checks it.
+
+Every ``knowledge/data/*.yaml`` entry maps onto one of the dataclasses below.
+``build(cls, mapping, where)`` checks a YAML mapping against the dataclass's
+type hints and raises :class:`KnowledgeError` with one message shape:
+
+    The 'params' field of models.yaml:12 must be a positive integer. Got -3 instead.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import enum
+import typing
+from dataclasses import dataclass, field
+from typing import Any, Optional
+
+
+class KnowledgeError(ValueError):
+    """A knowledge file, or an input checked against it, is invalid."""
+
+
+# --- fixed vocabularies (str enums; tasks and techniques are open: the
+# knowledge base may add more, see ``KnowledgeBase.tasks`` / ``.techniques``)
+
+
+class Family(str, enum.Enum):
+    CNN = "cnn"
+    NLP_TRANSFORMER = "nlp_transformer"
+    MULTIMODAL = "multimodal"
+    VISION_TRANSFORMER = "vision_transformer"
+
+
+class Modality(str, enum.Enum):
+    IMAGE = "image"
+    TEXT = "text"
+    IMAGE_TEXT = "image_text"
+
+
+class Compute(str, enum.Enum):
+    CPU = "cpu"
+    CONSUMER_GPU = "consumer_gpu"
+    DATACENTER_GPU = "datacenter_gpu"
+    TPU = "tpu"
+
+
+class Deployment(str, enum.Enum):
+    MOBILE = "mobile"
+    EDGE = "edge"
+    SERVER = "server"
+    BATCH = "batch"
+
+
+class TaskSimilarity(str, enum.Enum):
+    SAME = "same"
+    RELATED = "related"
+    DIFFERENT = "different"
+
+
+class DomainSimilarity(str, enum.Enum):
+    HIGH = "high"
+    MEDIUM = "medium"
+    LOW = "low"
+
+
+class Speed(str, enum.Enum):
+    FAST = "fast"
+    MEDIUM = "medium"
+    SLOW = "slow"
+    VERY_SLOW = "very_slow"
+
+
+SPEED_ORDER = {s.value: i for i, s in enumerate(Speed)}
+
+
+class Pitfall(str, enum.Enum):
+    CATASTROPHIC_FORGETTING = "catastrophic_forgetting"
+    NEGATIVE_TRANSFER = "negative_transfer"
+    DOMAIN_SHIFT = "domain_shift"
+    OVERFITTING = "overfitting"
+    UNDERFITTING = "underfitting"
+    DIVERGENCE = "divergence"
+    FAILED_RUN = "failed_run"
+
+
+class Likelihood(str, enum.Enum):
+    LOW = "low"
+    MEDIUM = "medium"
+    HIGH = "high"
+
+
+class SourceKind(str, enum.Enum):
+    SLIDE = "slide"
+    PAPER = "paper"
+    DOCS = "docs"
+    MEASURED = "measured"
+
+
+# --- entries
+
+
+@dataclass(frozen=True)
+class Source:
+    """Where a piece of knowledge comes from: a course slide (by title), a paper, docs."""
+
+    id: str
+    kind: SourceKind
+    title: str
+    reference: str = ""
+    url: str = ""
+
+
+@dataclass(frozen=True)
+class Task:
+    id: str
+    modality: Modality
+    family: Family
+    description: str
+    sources: list[str]
+    generative: bool = False
+
+
+@dataclass(frozen=True)
+class Architecture:
+    id: Family
+    name: str
+    best_for: list[str]
+    examples: list[str]
+    sources: list[str]
+
+
+@dataclass(frozen=True)
+class Quality:
+    metric: str
+    value: float
+    source: str
+
+
+@dataclass(frozen=True)
+class Model:
+    id: str
+    name: str
+    family: Family
+    tasks: list[str]
+    params: int
+    speed: Speed
+    best_use: str
+    sources: list[str]
+    layers: int = 0
+    open_weights: bool = True
+    offline: bool = False
+    hf_id: str = ""
+    offline_package: str = ""
+    quality: dict = field(default_factory=dict)
+    aliases: list[str] = field(default_factory=list)
+    lora_targets: list[str] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class Question:
+    id: str
+    text: str
+    field: str
+    sources: list[str]
+    choices: list[str] = field(default_factory=list)
+    help: str = ""
+
+
+@dataclass(frozen=True)
+class Approach:
+    id: str
+    name: str
+    data_requirement: str
+    training_time: str
+    compute_cost: str
+    performance: str
+    flexibility: str
+    sources: list[str]
+
+
+@dataclass(frozen=True)
+class Technique:
+    id: str
+    name: str
+    best_when: str
+    description: str
+    sources: list[str]
+    approach: str = "transfer"
+    kind: str = "core"
+    trains_backbone: bool = True
+    memory_bytes_per_param: float = 16.0
+    defaults: dict = field(default_factory=dict)
+    finding: str = ""
+
+
+@dataclass(frozen=True)
+class Symptom:
+    id: str
+    description: str
+    indicates: dict
+    sources: list[str]
+    synonyms: list[str] = field(default_factory=list)
+    measured_by: str = ""
+    preferred_fixes: list[str] = field(default_factory=list)
+    severity: str = "warning"
+
+
+@dataclass(frozen=True)
+class PitfallEntry:
+    id: Pitfall
+    name: str
+    what: str
+    why: list[str]
+    fixes: list[str]
+    sources: list[str]
+    symptoms: list[str] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class Change:
+    field: str
+    op: str
+    value: Any = None
+
+
+FIX_OPS = ("set", "scale", "at_most", "at_least", "append", "freeze_fraction")
+
+
+@dataclass(frozen=True)
+class Fix:
+    id: str
+    description: str
+    changes: list[Change]
+    sources: list[str]
+    applies_to: list[str] = field(default_factory=list)
+    harness: str = ""
+    finding: str = ""
+
+
+@dataclass(frozen=True)
+class Regularizer:
+    id: str
+    name: str
+    description: str
+    defaults: dict
+    sources: list[str]
+
+
+@dataclass(frozen=True)
+class Threshold:
+    id: str
+    value: Any
+    reason: str
+    sources: list[str]
+    unit: str = ""
+
+
+# --- the validator
+
+
+class _Missing:
+    pass
+
+
+MISSING = _Missing()
+
+
+def where_of(data: Any, key: Optional[str], default: str) -> str:
+    """'file:line' of ``key`` inside a mapping loaded by ``knowledge.loader``."""
+    lines = getattr(data, "lines", None)
+    origin = getattr(data, "origin", None)
+    if origin is None:
+        return default
+    line = lines.get(key) if (lines and key is not None) else getattr(data, "line", None)
+    return f"{origin}:{line}" if line else origin
+
+
+def error(field_name: str, where: str, expected: str, got: Any) -> KnowledgeError:
+    return KnowledgeError(
+        f"The '{field_name}' field of {where} must be {expected}. Got {got!r} instead."
+    )
+
+
+def nearest(word: str, choices, n: int = 3) -> list[str]:
+    choices = [str(c) for c in choices]
+    return difflib.get_close_matches(str(word), choices, n=n, cutoff=0.5)
+
+
+def choice_error(field_name: str, where: str, got: Any, choices) -> KnowledgeError:
+    choices = sorted(str(c) for c in choices)
+    close = nearest(got, choices)
+    hint = f" Did you mean {' or '.join(repr(c) for c in close)}?" if close else ""
+    return KnowledgeError(
+        f"The '{field_name}' field of {where} must be one of {', '.join(choices)}. "
+        f"Got {got!r} instead.{hint}"
+    )
+
+
+def _check(value: Any, hint: Any, name: str, where: str) -> Any:
+    origin = typing.get_origin(hint)
+    args = typing.get_args(hint)
+    if hint is Any:
+        return value
+    if origin is typing.Union:  # Optional[X]
+        if value is None:
+            return None
+        return _check(value, next(a for a in args if a is not type(None)), name, where)
+    if isinstance(hint, type) and issubclass(hint, enum.Enum):
+        try:
+            return hint(value)
+        except ValueError:
+            raise choice_error(name, where, value, [m.value for m in hint]) from None
+    if hint is bool:
+        if not isinstance(value, bool):
+            raise error(name, where, "true or false", value)
+        return value
+    if hint is int:
+        if isinstance(value, bool) or not isinstance(value, int):
+            if isinstance(value, float) and value.is_integer():
+                return int(value)
+            raise error(name, where, "an integer", value)
+        return value
+    if hint is float:
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise error(name, where, "a number", value)
+        return float(value)
+    if hint is str:
+        if not isinstance(value, str):
+            raise error(name, where, "a string", value)
+        return value
+    if origin is list or hint is list:
+        if not isinstance(value, list):
+            raise error(name, where, "a list", value)
+        (item,) = args or (Any,)
+        return [_check(v, item, f"{name}[{i}]", where) for i, v in enumerate(value)]
+    if origin is dict or hint is dict:
+        if not isinstance(value, dict):
+            raise error(name, where, "a mapping", value)
+        return dict(value)
+    if dataclasses.is_dataclass(hint):
+        return build(hint, value, where)
+    raise TypeError(f"unsupported schema type {hint!r}")  # a bug in this file
+
+
+_HINTS: dict[type, dict[str, Any]] = {}
+
+
+def build(cls: type, data: Any, where: str):
+    """Check ``data`` (a YAML mapping) against dataclass ``cls`` and build it."""
+    if not isinstance(data, dict):
+        raise KnowledgeError(
+            f"The entry at {where} must be a mapping of {cls.__name__} fields. Got {data!r} instead."
+        )
+    hints = _HINTS.get(cls)
+    if hints is None:
+        hints = _HINTS[cls] = typing.get_type_hints(cls)
+    fields = {f.name: f for f in dataclasses.fields(cls)}
+    entry_where = where_of(data, None, where)
+    unknown = [k for k in data if k not in fields]
+    if unknown:
+        close = nearest(unknown[0], fields)
+        hint = f" Did you mean {close[0]!r}?" if close else ""
+        raise KnowledgeError(
+            f"The '{unknown[0]}' field of {where_of(data, unknown[0], entry_where)} is not a "
+            f"{cls.__name__} field (known: {', '.join(fields)}).{hint}"
+        )
+    kwargs = {}
+    for name, f in fields.items():
+        if name not in data:
+            if f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING:
+                raise KnowledgeError(
+                    f"The '{name}' field of {entry_where} is required for a {cls.__name__}. "
+                    f"Got nothing instead."
+                )
+            continue
+        kwargs[name] = _check(data[name], hints[name], name, where_of(data, name, entry_where))
+    obj = cls(**kwargs)
+    if hasattr(obj, "params") and isinstance(obj.params, int) and obj.params <= 0:
+        raise error("params", where_of(data, "params", entry_where), "a positive integer", obj.params)
+    return obj

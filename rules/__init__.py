@@ -1,0 +1,1 @@
+"""The rules: experta engine, topic rule mixins, the Scenario and Plan contracts."""

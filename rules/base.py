@@ -1,0 +1,248 @@
+"""The engine base: fact types, the ``rule`` decorator with ids, and the trace.
+
+Every rule has an id (``topic.name``) and a one-line docstring (its condition
+and its conclusion). A rule concludes through ``self.conclude(fact)``, which
+declares the fact and records, for the explanation trace, which rule fired,
+which facts it matched, and which earlier rules produced those facts (the
+"how?" chain).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Iterable
+
+from rules._experta import DefFacts, Fact, KnowledgeEngine, Rule
+
+
+# --- facts: knowledge entering the engine (via @DefFacts) ...
+class Scenario(Fact):
+    """The normalized scenario (one per consultation)."""
+
+
+class ModelFact(Fact):
+    """A catalog model that fits the scenario's task."""
+
+
+class Threshold(Fact):
+    """A threshold from knowledge/thresholds.yaml: id, value."""
+
+
+class TaskFact(Fact):
+    """The scenario's task entry: id, family, modality, generative."""
+
+
+class TechniqueFact(Fact):
+    """A technique entry: id, memory_bytes_per_param, trains_backbone."""
+
+
+class SymptomSeen(Fact):
+    """A symptom reported by the user or measured by the harness: id, evidence."""
+
+
+# ... and conclusions (each carries `rule` and `basis`: knowledge ids)
+class SizeClass(Fact):
+    """small | medium | large | huge (from the dataset_size thresholds)."""
+
+
+class ComputeLimited(Fact):
+    """value: bool; reason."""
+
+
+class MemoryBudget(Fact):
+    """gb: memory available for training."""
+
+
+class LatencyCritical(Fact):
+    """Real-time use: size and latency come first."""
+
+
+class Family(Fact):
+    """value: the architecture family chosen for the task."""
+
+
+class Criterion(Fact):
+    """A model-selection criterion, rank 1 first."""
+
+
+class Approach(Fact):
+    """value: transfer | full_training."""
+
+
+class Technique(Fact):
+    """value: a technique id."""
+
+
+class Rejected(Fact):
+    """model, reason."""
+
+
+class Candidate(Fact):
+    """model, rank, meets_constraints."""
+
+
+class Hyper(Fact):
+    """name, value: one hyperparameter (list-valued ones may have several parts)."""
+
+
+class Risk(Fact):
+    """pitfall, likelihood, mitigations."""
+
+
+class Evidence(Fact):
+    """pitfall, symptom, weight: one symptom's support for a pitfall."""
+
+
+class Diagnosis(Fact):
+    """pitfall, confidence, evidence, fixes."""
+
+
+class Done(Fact):
+    """A marker that a once-only step (ranking, diagnosis of one pitfall) ran."""
+
+
+CONCLUSION_FIELDS_HIDDEN = ("rule", "basis", "why")
+
+
+def describe(fact: Fact) -> str:
+    """A short, stable text form of a fact for traces: ``Technique(value=lora)``."""
+    items = []
+    for k, v in fact.as_dict().items():
+        if k in CONCLUSION_FIELDS_HIDDEN or str(k).startswith("_"):
+            continue
+        if isinstance(v, (list, tuple)) and len(v) > 4:
+            v = f"[{len(v)} items]"
+        items.append(f"{k}={_plain(v)}")
+    return f"{type(fact).__name__}({', '.join(items)})"
+
+
+def _plain(v: Any) -> Any:
+    if isinstance(v, (list, tuple)):
+        return [_plain(x) for x in v]
+    if isinstance(v, dict) or hasattr(v, "items"):
+        return {k: _plain(x) for k, x in v.items()}
+    return v
+
+
+def unfreeze(v: Any) -> Any:
+    """experta freezes lists and dicts in facts; give plain Python back."""
+    if isinstance(v, (list, tuple)):
+        return [unfreeze(x) for x in v]
+    if hasattr(v, "items"):
+        return {k: unfreeze(x) for k, x in v.items()}
+    return v
+
+
+@dataclass(frozen=True)
+class RuleInfo:
+    id: str
+    topic: str
+    doc: str
+    basis: tuple[str, ...]
+    salience: int
+
+
+RULES: dict[str, RuleInfo] = {}
+
+
+def rule(rule_id: str, *patterns, salience: int = 0, basis: Iterable[str] = ()):
+    """An experta ``Rule`` with an id and the knowledge entries it rests on.
+
+    ``basis`` names knowledge ids (``section:id``) the rule always rests on;
+    a rule adds the entries it looked up at fire time through ``conclude``.
+    """
+
+    def decorate(fn):
+        if rule_id in RULES:
+            raise ValueError(f"duplicate rule id {rule_id}")
+        doc = (fn.__doc__ or "").strip().splitlines()
+        if not doc:
+            raise ValueError(f"rule {rule_id} needs a one-line docstring")
+        RULES[rule_id] = RuleInfo(
+            rule_id, rule_id.split(".")[0], doc[0], tuple(basis), salience
+        )
+        fn.rule_id = rule_id
+        return Rule(*patterns, salience=salience)(fn)
+
+    return decorate
+
+
+class TracingEngine(KnowledgeEngine):
+    """A KnowledgeEngine that records which rule concluded what, from which facts."""
+
+    def __init__(self):
+        super().__init__()
+        self.trace: list[dict] = []
+        self._producer: dict[int, str] = {}
+        self._firing = None
+
+    def reset(self, **kwargs):
+        self.trace = []
+        self._producer = {}
+        self._firing = None
+        super().reset(**kwargs)
+
+    def run(self, steps=float("inf")):
+        """experta's run loop, keeping the activation being fired (for the trace)."""
+        self.running = True
+        while steps > 0 and self.running:
+            added, removed = self.get_activations()
+            self.strategy.update_agenda(self.agenda, added, removed)
+            activation = self.agenda.get_next()
+            if activation is None:
+                break
+            steps -= 1
+            self._firing = activation
+            activation.rule(
+                self,
+                **{k: v for k, v in activation.context.items() if not k.startswith("__")},
+            )
+        self._firing = None
+        self.running = False
+
+    def conclude(self, fact: Fact, basis: Iterable[str] = ()) -> Fact:
+        """Declare a conclusion of the rule now firing and record it in the trace."""
+        act = self._firing
+        rule_id = getattr(act.rule, "rule_id", act.rule.__name__) if act else "input"
+        static = RULES[rule_id].basis if rule_id in RULES else ()
+        fact["rule"] = rule_id
+        fact["basis"] = list(dict.fromkeys([*static, *basis]))
+        declared = self.declare(fact)
+        if declared is not None:
+            self._producer.setdefault(declared.__factid__, rule_id)
+        if act is not None:
+            if not self.trace or self.trace[-1]["_act"] is not act:
+                matched = [f for f in act.facts if not isinstance(f, Threshold)]
+                self.trace.append(
+                    {
+                        "_act": act,
+                        "step": len(self.trace) + 1,
+                        "rule": rule_id,
+                        "matched": [describe(f) for f in matched],
+                        "after": sorted(
+                            {self._producer[f.__factid__] for f in matched
+                             if getattr(f, "__factid__", None) in self._producer}
+                            - {rule_id}
+                        ),
+                        "concluded": [],
+                    }
+                )
+            self.trace[-1]["concluded"].append(describe(fact))
+        return declared
+
+    def facts_of(self, cls: type) -> list[Fact]:
+        return [f for f in self.facts.values() if type(f) is cls]
+
+    def public_trace(self) -> list[dict]:
+        return [{k: v for k, v in t.items() if k != "_act"} for t in self.trace]
+
+
+__all__ = [
+    "DefFacts",
+    "RULES",
+    "RuleInfo",
+    "TracingEngine",
+    "describe",
+    "rule",
+    "unfreeze",
+]

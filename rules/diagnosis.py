@@ -1,0 +1,50 @@
+"""Diagnosis rules: symptoms (reported or measured) -> pitfalls, with evidence and fixes."""
+
+from __future__ import annotations
+
+from rules._experta import MATCH, NOT
+from rules.base import Diagnosis, Done, Evidence, SymptomSeen, Threshold, rule
+
+SAL = 0
+
+
+class DiagnosisRules:
+    @rule(
+        "diagnosis.symptom_evidence",
+        SymptomSeen(id=MATCH.symptom, evidence=MATCH.evidence),
+        salience=SAL,
+    )
+    def symptom_evidence(self, symptom, evidence):
+        """A symptom is seen -> evidence, with the symptom's weight, for each pitfall it indicates."""
+        entry = self.kb.symptoms[symptom]
+        for pitfall, weight in entry.indicates.items():
+            self.conclude(
+                Evidence(pitfall=pitfall, symptom=symptom, weight=weight, evidence=evidence),
+                basis=[f"symptoms:{symptom}"],
+            )
+
+    @rule(
+        "diagnosis.combine_evidence",
+        Evidence(pitfall=MATCH.pitfall),
+        Threshold(id="diagnosis_min_confidence", value=MATCH.floor),
+        NOT(Done(step="diagnose", pitfall=MATCH.pitfall)),
+        salience=SAL - 10,
+        basis=["thresholds:diagnosis_min_confidence"],
+    )
+    def combine_evidence(self, pitfall, floor):
+        """All evidence for one pitfall -> a diagnosis, confidence 1 - prod(1 - weight), if above the floor."""
+        self.conclude(Done(step="diagnose", pitfall=pitfall))
+        items = sorted((e for e in self.facts_of(Evidence) if e["pitfall"] == pitfall),
+                       key=lambda e: (-e["weight"], e["symptom"]))
+        miss = 1.0
+        for e in items:
+            miss *= 1.0 - e["weight"]
+        confidence = round(1.0 - miss, 3)
+        if confidence < floor:
+            return
+        self.conclude(
+            Diagnosis(pitfall=pitfall, confidence=confidence,
+                      symptoms=[e["symptom"] for e in items],
+                      why=f"{len(items)} symptom(s) point to {pitfall.replace('_', ' ')}"),
+            basis=[f"pitfalls:{pitfall}", *(f"symptoms:{e['symptom']}" for e in items)],
+        )

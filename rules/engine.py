@@ -1,0 +1,92 @@
+"""The expert system: topic rule mixins combined into one experta engine.
+
+    engine = TransferEngine(kb)
+    plan = engine.consult(scenario)          # scenario: output of rules.scenario.normalize
+
+The engine is built once and reused: ``consult`` resets working memory, lets
+``@DefFacts`` bring the knowledge in, declares the scenario and runs.
+"""
+
+from __future__ import annotations
+
+from typing import Iterable, Optional
+
+from rules._experta import DefFacts
+from rules.base import (
+    Scenario,
+    SymptomSeen,
+    TaskFact,
+    TechniqueFact,
+    Threshold,
+    ModelFact,
+    TracingEngine,
+)
+from rules.diagnosis import DiagnosisRules
+from rules.plan import build_plan
+from rules.profile import ProfileRules
+from rules.risks import RiskRules
+from rules.selection import SelectionRules
+from rules.strategy import StrategyRules
+from rules.tuning import TuningRules
+
+
+class TransferEngine(
+    ProfileRules,
+    StrategyRules,
+    SelectionRules,
+    TuningRules,
+    RiskRules,
+    DiagnosisRules,
+    TracingEngine,
+):
+    """Transfer-learning decisions: scenario (+ symptoms) -> plan (+ diagnoses)."""
+
+    def __init__(self, kb):
+        self.kb = kb
+        super().__init__()
+
+    @DefFacts()
+    def knowledge(self, scenario: dict, measured: Iterable[dict] = ()):
+        """The knowledge relevant to this scenario, as facts."""
+        for tid, th in self.kb.sections["thresholds"].items():
+            yield Threshold(id=tid, value=th.value)
+        task = self.kb.tasks[scenario["task"]]
+        yield TaskFact(id=task.id, family=task.family.value, modality=task.modality.value,
+                       generative=task.generative)
+        for tech in self.kb.techniques.values():
+            if tech.kind == "core":
+                yield TechniqueFact(id=tech.id, memory_bytes_per_param=tech.memory_bytes_per_param,
+                                    trains_backbone=tech.trains_backbone)
+        for m in self.kb.models.values():
+            if task.id not in m.tasks:
+                continue
+            q = m.quality.get(task.id) or {}
+            yield ModelFact(id=m.id, family=m.family.value, params=m.params, speed=m.speed.value,
+                            open_weights=m.open_weights, offline=m.offline, best_use=m.best_use,
+                            quality=q.get("value"), quality_metric=q.get("metric"))
+        yield Scenario(**{k: v for k, v in scenario.items() if k != "expect"})
+        seen = set()
+        for sid in scenario.get("symptoms") or ():
+            seen.add(sid)
+            yield SymptomSeen(id=sid, evidence={"reported": "by the user"})
+        for m in measured:
+            if m["id"] not in seen:
+                seen.add(m["id"])
+                yield SymptomSeen(id=m["id"], evidence=m.get("evidence") or {})
+
+    def consult(self, scenario: dict, measured: Optional[Iterable[dict]] = None) -> dict:
+        """One consultation: the plan for ``scenario`` (with diagnoses of any symptoms)."""
+        self.reset(scenario=scenario, measured=list(measured or ()))
+        self.run()
+        return build_plan(self, scenario)
+
+
+_ENGINES: dict[int, TransferEngine] = {}
+
+
+def get_engine(kb) -> TransferEngine:
+    """One engine per knowledge base per process (building it compiles the Rete network)."""
+    eng = _ENGINES.get(id(kb))
+    if eng is None:
+        eng = _ENGINES[id(kb)] = TransferEngine(kb)
+    return eng

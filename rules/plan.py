@@ -1,0 +1,130 @@
+"""Assemble the Plan contract (``schema_version: 1``) from the engine's working memory."""
+
+from __future__ import annotations
+
+from rules.base import (
+    Approach,
+    Candidate,
+    Criterion,
+    Diagnosis,
+    Evidence,
+    Family,
+    Hyper,
+    Rejected,
+    Risk,
+    Technique,
+    unfreeze,
+)
+from rules.fixes import LIST_FIELDS, concrete_fixes
+
+SCHEMA_VERSION = 1
+HYPER_KEYS = ("learning_rate", "frozen_layers", "unfreeze", "weight_decay", "dropout",
+              "augmentation", "epochs", "lora")
+LIKELIHOOD_ORDER = {"high": 0, "medium": 1, "low": 2}
+MAX_FIXES = 4
+MAX_MITIGATIONS = 3
+
+
+def why(fact) -> dict:
+    """The explanation of one plan line: rule id, knowledge entries, reason."""
+    return {"rule": fact["rule"], "knowledge": list(unfreeze(fact["basis"])), "text": fact.get("why", "")}
+
+
+def _one(engine, cls):
+    facts = engine.facts_of(cls)
+    if len(facts) != 1:  # a knowledge-base or rule bug, not a user error
+        raise RuntimeError(f"expected exactly one {cls.__name__}, the rules concluded {len(facts)}: "
+                           f"{[f.as_dict() for f in facts]}")
+    return facts[0]
+
+
+def build_plan(engine, scenario: dict) -> dict:
+    kb = engine.kb
+    family = _one(engine, Family)
+    approach = _one(engine, Approach)
+    technique = _one(engine, Technique)
+    tech_id = technique["value"]
+
+    candidates = []
+    for c in sorted(engine.facts_of(Candidate), key=lambda f: f["rank"]):
+        m = kb.models[c["model"]]
+        candidates.append({
+            "model": m.id, "name": m.name, "family": m.family.value, "params": m.params,
+            "speed": m.speed.value, "layers": m.layers, "offline": m.offline,
+            "meets_constraints": c["meets_constraints"], "why": why(c),
+        })
+    top_layers = candidates[0]["layers"] if candidates else 0
+
+    rejected: dict[str, list] = {}
+    for r in engine.facts_of(Rejected):
+        rejected.setdefault(r["model"], []).append({"reason": r["reason"], "rule": r["rule"]})
+    rejected_list = [
+        {"model": mid, "name": kb.models[mid].name, "params": kb.models[mid].params,
+         "reasons": [x["reason"] for x in rs], "rules": sorted({x["rule"] for x in rs})}
+        for mid, rs in sorted(rejected.items(), key=lambda kv: (kb.models[kv[0]].params, kv[0]))
+    ]
+
+    hyper: dict = {k: None for k in HYPER_KEYS}
+    hyper_why: dict = {}
+    for h in engine.facts_of(Hyper):
+        name, value = h["name"], unfreeze(h["value"])
+        if name in LIST_FIELDS:
+            hyper[name] = [*(hyper[name] or []), *[v for v in value if v not in (hyper[name] or [])]]
+        else:
+            hyper[name] = value
+        hyper_why[name] = why(h)
+
+    risks = []
+    for r in sorted(engine.facts_of(Risk), key=lambda f: (LIKELIHOOD_ORDER[f["likelihood"]], f["pitfall"])):
+        pit = kb.pitfalls[r["pitfall"]]
+        risks.append({
+            "pitfall": r["pitfall"], "likelihood": r["likelihood"], "what": pit.what,
+            "mitigations": concrete_fixes(kb, pit.fixes, hyper, tech_id, top_layers, MAX_MITIGATIONS),
+            "why": why(r),
+        })
+
+    evidence = engine.facts_of(Evidence)
+    diagnoses = []
+    for d in sorted(engine.facts_of(Diagnosis), key=lambda f: (-f["confidence"], f["pitfall"])):
+        pit = kb.pitfalls[d["pitfall"]]
+        symptoms = list(unfreeze(d["symptoms"]))
+        preferred = [f for s in symptoms for f in kb.symptoms[s].preferred_fixes]
+        ev = []
+        for s in symptoms:
+            e = next(x for x in evidence if x["pitfall"] == d["pitfall"] and x["symptom"] == s)
+            ev.append({"symptom": s, "description": kb.symptoms[s].description,
+                       "weight": e["weight"], **unfreeze(e["evidence"])})
+        diagnoses.append({
+            "pitfall": d["pitfall"], "name": pit.name, "confidence": d["confidence"],
+            "what": pit.what, "evidence": ev,
+            "fixes": concrete_fixes(kb, preferred + list(pit.fixes), hyper, tech_id, top_layers, MAX_FIXES),
+            "why": why(d),
+        })
+
+    probes = ["domain_shift"]
+    if approach["value"] == "transfer":
+        probes.append("negative_transfer")
+    if kb.techniques[tech_id].trains_backbone and approach["value"] == "transfer":
+        probes.append("forgetting")
+
+    return {
+        "schema_version": SCHEMA_VERSION,
+        "scenario": {k: v for k, v in scenario.items() if k != "expect"},
+        "architecture": {"family": family["value"], "name": kb.get("architectures", family["value"]).name,
+                         "why": why(family)},
+        "criteria": [{"rank": c["rank"], "name": c["name"], "why": why(c)}
+                     for c in sorted(engine.facts_of(Criterion), key=lambda f: f["rank"])],
+        "candidates": candidates,
+        "rejected": rejected_list,
+        "approach": {"choice": approach["value"], "name": kb.get("approaches", approach["value"]).name,
+                     "why": why(approach)},
+        "technique": {"choice": tech_id, "name": kb.techniques[tech_id].name,
+                      "best_when": kb.techniques[tech_id].best_when, "why": why(technique)},
+        "hyperparameters": hyper,
+        "hyperparameters_why": hyper_why,
+        "risks": risks,
+        "diagnoses": diagnoses,
+        "evaluation": {"seeds": kb.threshold("default_seeds"), "alpha": kb.threshold("alpha"),
+                       "probes": probes},
+        "trace": engine.public_trace(),
+    }

@@ -1,0 +1,153 @@
+"""Profile rules: classify the scenario (data size, compute, memory, latency)."""
+
+from __future__ import annotations
+
+from rules._experta import MATCH, NOT, TEST
+from rules.base import (
+    ComputeLimited,
+    LatencyCritical,
+    MemoryBudget,
+    Scenario,
+    SizeClass,
+    Threshold,
+    rule,
+)
+
+SAL = 60
+
+
+class ProfileRules:
+    @rule(
+        "profile.size_small",
+        Scenario(dataset_size=MATCH.n),
+        Threshold(id="dataset_small_max", value=MATCH.small),
+        TEST(lambda n, small: n <= small),
+        salience=SAL,
+        basis=["thresholds:dataset_small_max"],
+    )
+    def size_small(self, n, small):
+        """dataset_size <= dataset_small_max -> the target data is small (limited)."""
+        self.conclude(SizeClass(value="small", why=f"{n} labeled examples <= {small}"))
+
+    @rule(
+        "profile.size_medium",
+        Scenario(dataset_size=MATCH.n),
+        Threshold(id="dataset_small_max", value=MATCH.small),
+        Threshold(id="dataset_medium_max", value=MATCH.medium),
+        TEST(lambda n, small, medium: small < n <= medium),
+        salience=SAL,
+        basis=["thresholds:dataset_small_max", "thresholds:dataset_medium_max"],
+    )
+    def size_medium(self, n, small, medium):
+        """dataset_small_max < dataset_size <= dataset_medium_max -> medium data."""
+        self.conclude(SizeClass(value="medium", why=f"{small} < {n} labeled examples <= {medium}"))
+
+    @rule(
+        "profile.size_large",
+        Scenario(dataset_size=MATCH.n),
+        Threshold(id="dataset_medium_max", value=MATCH.medium),
+        Threshold(id="full_training_min_examples", value=MATCH.huge),
+        TEST(lambda n, medium, huge: medium < n < huge),
+        salience=SAL,
+        basis=["thresholds:dataset_medium_max", "thresholds:full_training_min_examples"],
+    )
+    def size_large(self, n, medium, huge):
+        """dataset_medium_max < dataset_size < full_training_min_examples -> large data."""
+        self.conclude(SizeClass(value="large", why=f"{medium} < {n} labeled examples < {huge}"))
+
+    @rule(
+        "profile.size_huge",
+        Scenario(dataset_size=MATCH.n),
+        Threshold(id="full_training_min_examples", value=MATCH.huge),
+        TEST(lambda n, huge: n >= huge),
+        salience=SAL,
+        basis=["thresholds:full_training_min_examples"],
+    )
+    def size_huge(self, n, huge):
+        """dataset_size >= full_training_min_examples -> enough data to train from scratch."""
+        self.conclude(SizeClass(value="huge", why=f"{n} labeled examples >= {huge}"))
+
+    @rule(
+        "profile.compute_limited_device",
+        Scenario(compute=MATCH.compute),
+        Threshold(id="limited_compute", value=MATCH.limited),
+        TEST(lambda compute, limited: compute in limited),
+        salience=SAL,
+        basis=["thresholds:limited_compute"],
+    )
+    def compute_limited_device(self, compute):
+        """compute is in limited_compute (e.g. cpu) -> compute is limited."""
+        self.conclude(ComputeLimited(value=True, why=f"compute '{compute}' has no accelerator"))
+
+    @rule(
+        "profile.compute_limited_memory",
+        Scenario(compute=MATCH.compute, gpu_memory_gb=MATCH.gb),
+        Threshold(id="limited_compute", value=MATCH.limited),
+        Threshold(id="limited_gpu_memory_gb", value=MATCH.low),
+        TEST(lambda compute, limited, gb, low: compute not in limited and gb is not None and gb < low),
+        salience=SAL,
+        basis=["thresholds:limited_gpu_memory_gb"],
+    )
+    def compute_limited_memory(self, gb, low):
+        """An accelerator with gpu_memory_gb below limited_gpu_memory_gb -> compute is limited."""
+        self.conclude(ComputeLimited(value=True, why=f"{gb} GiB of accelerator memory < {low} GiB"))
+
+    @rule(
+        "profile.compute_sufficient",
+        Scenario(compute=MATCH.compute, gpu_memory_gb=MATCH.gb),
+        Threshold(id="limited_compute", value=MATCH.limited),
+        Threshold(id="limited_gpu_memory_gb", value=MATCH.low),
+        TEST(lambda compute, limited, gb, low: compute not in limited and (gb is None or gb >= low)),
+        salience=SAL,
+        basis=["thresholds:limited_compute", "thresholds:limited_gpu_memory_gb"],
+    )
+    def compute_sufficient(self, compute, gb):
+        """An accelerator with enough memory (or unstated) -> compute is not limited."""
+        mem = f" with {gb} GiB" if gb is not None else ""
+        self.conclude(ComputeLimited(value=False, why=f"compute '{compute}'{mem} can fine-tune"))
+
+    @rule(
+        "profile.memory_given",
+        Scenario(gpu_memory_gb=MATCH.gb),
+        TEST(lambda gb: gb is not None),
+        salience=SAL,
+    )
+    def memory_given(self, gb):
+        """gpu_memory_gb is stated -> that is the training memory budget."""
+        self.conclude(MemoryBudget(gb=gb, why=f"{gb} GiB stated in the scenario"))
+
+    @rule(
+        "profile.memory_default",
+        Scenario(gpu_memory_gb=None, compute=MATCH.compute),
+        Threshold(id="default_memory_gb", value=MATCH.defaults),
+        salience=SAL,
+        basis=["thresholds:default_memory_gb"],
+    )
+    def memory_default(self, compute, defaults):
+        """gpu_memory_gb not stated -> assume the default memory of the compute class."""
+        gb = defaults[compute]
+        self.conclude(MemoryBudget(gb=gb, why=f"{gb} GiB assumed for '{compute}'"))
+
+    @rule(
+        "profile.latency_critical_budget",
+        Scenario(latency_ms=MATCH.ms),
+        Threshold(id="latency_critical_ms", value=MATCH.critical),
+        TEST(lambda ms, critical: ms is not None and ms <= critical),
+        salience=SAL,
+        basis=["thresholds:latency_critical_ms", "sources:slide-quiz"],
+    )
+    def latency_critical_budget(self, ms, critical):
+        """latency_ms <= latency_critical_ms -> real-time use."""
+        self.conclude(LatencyCritical(why=f"latency budget {ms} ms <= {critical} ms (real-time)"))
+
+    @rule(
+        "profile.latency_critical_mobile",
+        Scenario(deployment="mobile", latency_ms=MATCH.ms),
+        Threshold(id="latency_critical_ms", value=MATCH.critical),
+        TEST(lambda ms, critical: ms is None or ms > critical),
+        salience=SAL,
+        basis=["sources:slide-quiz"],
+    )
+    def latency_critical_mobile(self):
+        """deployment is mobile (and no tighter budget stated) -> size and latency matter first."""
+        self.conclude(LatencyCritical(why="a phone app: model size and inference latency bound the choice"))

@@ -1,0 +1,98 @@
+"""Render a plan (and its trace) as readable text for the terminal."""
+
+from __future__ import annotations
+
+from rules.fixes import format_value
+from rules.selection import fmt_params
+
+
+def table(headers: list[str], rows: list[list], max_width: int = 60) -> str:
+    """A plain, aligned text table."""
+    cells = [[str(c) if len(str(c)) <= max_width else str(c)[: max_width - 1] + "…" for c in r]
+             for r in rows]
+    widths = [max(len(h), *(len(r[i]) for r in cells)) if cells else len(h)
+              for i, h in enumerate(headers)]
+    line = "  ".join(h.ljust(w) for h, w in zip(headers, widths))
+    sep = "  ".join("-" * w for w in widths)
+    body = ["  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip() for r in cells]
+    return "\n".join([line.rstrip(), sep, *body])
+
+
+def _why(w: dict) -> str:
+    return f"{w['text']}  [{w['rule']}]" if w.get("text") else f"[{w['rule']}]"
+
+
+def render_plan(plan: dict, kb=None) -> str:
+    sc = plan["scenario"]
+    out = []
+    add = out.append
+    title = sc.get("name") or sc.get("id") or sc["task"].replace("_", " ")
+    add(f"Transfer-learning plan: {title}")
+    add("=" * len(out[-1]))
+    facts = [f"task {sc['task']}", f"{sc['dataset_size']} labeled examples",
+             f"task similarity {sc['task_similarity']}", f"data similarity {sc['domain_similarity']}",
+             f"compute {sc['compute']}" + (f" ({sc['gpu_memory_gb']:g} GiB)" if sc.get("gpu_memory_gb") else ""),
+             f"deployment {sc['deployment']}" + (f", {sc['latency_ms']:g} ms budget" if sc.get("latency_ms") else "")]
+    add("Scenario: " + "; ".join(facts))
+    add("")
+    add(f"Architecture: {plan['architecture']['name']} ({plan['architecture']['family']})")
+    add(f"  why: {_why(plan['architecture']['why'])}")
+    add("Selection criteria, in order: " + ", ".join(c["name"] for c in plan["criteria"]))
+    add(f"  why: {_why(plan['criteria'][0]['why'])}")
+    add("")
+    add("Candidates (best first):")
+    for i, c in enumerate(plan["candidates"], 1):
+        flag = "" if c["meets_constraints"] else "  [misses a constraint]"
+        add(f"  {i}. {c['name']:<24} {fmt_params(c['params']):>6} params  {c['speed']:<9}{flag}")
+        add(f"     why: {_why(c['why'])}")
+    if plan["rejected"]:
+        add("Rejected:")
+        for r in plan["rejected"]:
+            add(f"  - {r['name']}: " + "; ".join(r["reasons"]) + f"  [{', '.join(r['rules'])}]")
+    add("")
+    add(f"Approach:  {plan['approach']['name']}")
+    add(f"  why: {_why(plan['approach']['why'])}")
+    add(f"Technique: {plan['technique']['name']}")
+    add(f"  why: {_why(plan['technique']['why'])}")
+    add("")
+    add("Hyperparameters:")
+    layers = plan["candidates"][0]["layers"] if plan["candidates"] else 0
+    for name, value in plan["hyperparameters"].items():
+        if value is None:
+            continue
+        w = plan["hyperparameters_why"].get(name)
+        shown = format_value(name, value, layers)
+        if isinstance(value, dict):
+            shown = ", ".join(f"{k}={v}" for k, v in value.items())
+        add(f"  {name:<24} {shown:<30} {('— ' + _why(w)) if w else ''}".rstrip())
+    if plan["risks"]:
+        add("")
+        add("Risks:")
+        for r in plan["risks"]:
+            add(f"  - {r['pitfall']} ({r['likelihood']}): {_why(r['why'])}")
+            for m in r["mitigations"]:
+                add(f"      mitigate: {m['description']}  ({m['summary']})")
+    if plan["diagnoses"]:
+        add("")
+        add("Diagnoses:")
+        for d in plan["diagnoses"]:
+            add(f"  - {d['name']} (confidence {d['confidence']:.2f}): {d['what']}")
+            for e in d["evidence"]:
+                add(f"      evidence: {e['symptom']}: {e['description']}")
+            for k, f in enumerate(d["fixes"], 1):
+                add(f"      fix {k}: {f['description']}  ({f['summary']})")
+    ev = plan["evaluation"]
+    add("")
+    add(f"Evaluation: {ev['seeds']} seeds, alpha {ev['alpha']}, probes: {', '.join(ev['probes'])}")
+    return "\n".join(out)
+
+
+def render_trace(plan: dict) -> str:
+    out = ["", "Rule trace (how):"]
+    for t in plan["trace"]:
+        after = f"  after {', '.join(t['after'])}" if t["after"] else ""
+        out.append(f"  {t['step']:>3}. {t['rule']}{after}")
+        if t["matched"]:
+            out.append(f"       matched:  {'; '.join(t['matched'])}")
+        out.append(f"       concluded: {'; '.join(t['concluded'])}")
+    return "\n".join(out)

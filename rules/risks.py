@@ -1,0 +1,151 @@
+"""Risk rules: the pitfalls this scenario runs into, with likelihood and mitigations."""
+
+from __future__ import annotations
+
+from rules._experta import L, MATCH, TEST
+from rules.base import Family, Risk, Scenario, SizeClass, Technique, rule
+
+SAL = 10
+
+
+def _shared_tags(a, b) -> bool:
+    return bool({t.lower() for t in a} & {t.lower() for t in b})
+
+
+class RiskRules:
+    def risk(self, pitfall: str, likelihood: str, why: str):
+        """Conclude a Risk whose mitigations are the pitfall's fixes that change this plan."""
+        self.conclude(Risk(pitfall=pitfall, likelihood=likelihood, why=why),
+                      basis=[f"pitfalls:{pitfall}"])
+
+    @rule(
+        "risk.forgetting_many_layers_small_data",
+        Technique(value="fine_tuning"),
+        SizeClass(value="medium"),
+        salience=SAL,
+        basis=["sources:slide-forgetting"],
+    )
+    def forgetting_medium(self):
+        """Fine-tuning with a medium target set -> catastrophic forgetting is likely."""
+        self.risk("catastrophic_forgetting", "high",
+                  "a small target dataset with many layers fine-tuned is the first cause of forgetting")
+
+    @rule(
+        "risk.forgetting_full_fine_tuning",
+        Technique(value="fine_tuning"),
+        SizeClass(value=L("large") | L("huge")),
+        salience=SAL,
+        basis=["sources:slide-forgetting"],
+    )
+    def forgetting_large(self):
+        """Fine-tuning every layer -> forgetting is possible if the learning rate is too high."""
+        self.risk("catastrophic_forgetting", "medium",
+                  "every layer trains; a learning rate too high overwrites source knowledge")
+
+    @rule(
+        "risk.forgetting_lora",
+        Technique(value="lora"),
+        salience=SAL,
+        basis=["sources:hu2022lora"],
+    )
+    def forgetting_lora(self):
+        """LoRA -> forgetting is unlikely: the pre-trained weights are not changed."""
+        self.risk("catastrophic_forgetting", "low",
+                  "LoRA leaves the pre-trained weights untouched (adapters can be removed)")
+
+    @rule(
+        "risk.negative_transfer_dissimilar",
+        Scenario(task_similarity=MATCH.ts, domain_similarity=MATCH.ds),
+        Technique(value=L("feature_extraction") | L("fine_tuning") | L("lora")),
+        TEST(lambda ts, ds: ts == "different" or ds == "low"),
+        salience=SAL,
+        basis=["sources:slide-negative-transfer", "sources:wang2019negative"],
+    )
+    def negative_transfer(self, ts, ds):
+        """A different task or dissimilar data under transfer -> negative transfer risk."""
+        both = ts == "different" and ds == "low"
+        parts = [p for p, on in (("the source task differs", ts == "different"),
+                                 ("source and target domains are dissimilar", ds == "low")) if on]
+        self.risk("negative_transfer", "high" if both else "medium",
+                  " and ".join(parts) + ": compare against a no-transfer baseline")
+
+    @rule(
+        "risk.domain_shift_similarity",
+        Scenario(domain_similarity=MATCH.ds),
+        TEST(lambda ds: ds in ("medium", "low")),
+        salience=SAL,
+        basis=["sources:slide-domain-shift"],
+    )
+    def domain_shift(self, ds):
+        """Source and target data differ (medium/low similarity) -> domain shift risk."""
+        self.risk("domain_shift", "high" if ds == "low" else "medium",
+                  f"{ds} similarity between source and target data")
+
+    @rule(
+        "risk.domain_shift_tags",
+        Scenario(source_domain=MATCH.src, target_domain=MATCH.tgt, domain_similarity="high"),
+        TEST(lambda src, tgt: bool(src) and bool(tgt) and not _shared_tags(src, tgt)),
+        salience=SAL,
+        basis=["sources:slide-domain-shift"],
+    )
+    def domain_shift_tags(self, src, tgt):
+        """Source and target domain tags share nothing (despite 'high' similarity) -> check for shift."""
+        self.risk("domain_shift", "low",
+                  f"source domain ({', '.join(src)}) and target domain ({', '.join(tgt)}) share no tag")
+
+    @rule(
+        "risk.overfitting_fine_tuning_little_data",
+        Technique(value=L("fine_tuning") | L("lora")),
+        SizeClass(value="medium"),
+        salience=SAL,
+        basis=["sources:slide-regularization"],
+    )
+    def overfitting(self):
+        """Training backbone weights on a medium dataset -> overfitting risk."""
+        self.risk("overfitting", "medium", "many trained parameters for a few thousand examples")
+
+    @rule(
+        "risk.overfitting_small_data",
+        Technique(value="feature_extraction"),
+        SizeClass(value="small"),
+        salience=SAL,
+        basis=["sources:slide-regularization"],
+    )
+    def overfitting_small(self):
+        """Feature extraction on very little data -> the head itself can overfit."""
+        self.risk("overfitting", "low", "even a linear head can overfit a few hundred examples")
+
+    @rule(
+        "risk.underfitting_frozen_features",
+        Technique(value="feature_extraction"),
+        Scenario(task_similarity=MATCH.ts, domain_similarity=MATCH.ds),
+        TEST(lambda ts, ds: ts == "different" or ds == "low"),
+        salience=SAL,
+        basis=["sources:yosinski2014"],
+    )
+    def underfitting(self):
+        """Frozen features from a dissimilar source -> underfitting risk."""
+        self.risk("underfitting", "medium", "frozen features from a dissimilar source may not separate the classes")
+
+    @rule(
+        "risk.failed_run_small_transformer",
+        Technique(value="fine_tuning"),
+        Family(value=L("nlp_transformer") | L("multimodal") | L("vision_transformer")),
+        SizeClass(value="medium"),
+        salience=SAL,
+        basis=["sources:mosbach2021stability"],
+    )
+    def failed_run(self):
+        """Transformer fine-tuning on a few thousand examples -> some seeds may fail."""
+        self.risk("failed_run", "medium",
+                  "transformer fine-tuning on small data fails on some seeds: run several seeds")
+
+    @rule(
+        "risk.divergence_from_scratch",
+        Technique(value="from_scratch"),
+        salience=SAL,
+        basis=["sources:goyal2017warmup"],
+    )
+    def divergence(self):
+        """Training from scratch at a high learning rate -> divergence risk without warm-up."""
+        self.risk("divergence", "medium", "large learning rates from random weights need warm-up")

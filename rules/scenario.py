@@ -1,0 +1,186 @@
+"""The Scenario contract: check and normalize a scenario from a file, flags or prompts.
+
+``normalize(raw, kb, origin)`` returns a dict with every field present (``None``
+where unknown) or raises ``ScenarioError`` with one message shape naming the
+file (and line), the field and what was expected.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from typing import Any, Optional
+
+from knowledge.schema import (
+    Compute,
+    Deployment,
+    DomainSimilarity,
+    KnowledgeError,
+    TaskSimilarity,
+    choice_error,
+    error,
+    where_of,
+)
+
+
+class ScenarioError(KnowledgeError):
+    """A scenario field is missing or invalid."""
+
+
+FIELDS = (
+    "task", "modality", "dataset_size", "num_classes", "task_similarity",
+    "domain_similarity", "compute", "gpu_memory_gb", "deployment", "latency_ms",
+    "source_domain", "target_domain", "symptoms",
+)
+EXTRA_FIELDS = ("id", "name", "notes", "expect")
+REQUIRED = ("task", "dataset_size")
+DEFAULTS = {
+    "task_similarity": TaskSimilarity.RELATED.value,
+    "domain_similarity": DomainSimilarity.MEDIUM.value,
+    "compute": Compute.CONSUMER_GPU.value,
+    "deployment": Deployment.SERVER.value,
+}
+ENUMS = {
+    "task_similarity": [e.value for e in TaskSimilarity],
+    "domain_similarity": [e.value for e in DomainSimilarity],
+    "compute": [e.value for e in Compute],
+    "deployment": [e.value for e in Deployment],
+}
+
+
+def _err(msg: Exception) -> ScenarioError:
+    return ScenarioError(str(msg))
+
+
+def _number(value: Any, name: str, where: str, *, integer: bool, minimum: float,
+            inclusive: bool = True, allow_zero_as_none: bool = False) -> Optional[float]:
+    expected = ("a positive integer" if integer else "a positive number") if minimum > 0 or not inclusive \
+        else ("a whole number" if integer else "a number")
+    if minimum >= 2:
+        expected = f"an integer of at least {minimum:g}"
+    orig = value
+    if isinstance(value, str):
+        text = value.strip().replace("_", "").replace(",", "")
+        try:
+            value = int(text) if re.fullmatch(r"[+-]?\d+", text) else float(text)
+        except ValueError:
+            raise _err(error(name, where, expected, orig)) from None
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or (
+            isinstance(value, float) and not math.isfinite(value)):
+        raise _err(error(name, where, expected, orig))
+    if allow_zero_as_none and value == 0:
+        return None
+    if integer:
+        if isinstance(value, float):
+            if not value.is_integer():
+                raise _err(error(name, where, expected, orig))
+            value = int(value)
+    if value < minimum or (not inclusive and value == minimum):
+        raise _err(error(name, where, expected, orig))
+    return value
+
+
+def _tags(value: Any, name: str, where: str) -> list[str]:
+    if value is None:
+        return []
+    if isinstance(value, str):
+        parts = re.split(r"[;,]", value)
+    elif isinstance(value, list) and all(isinstance(v, (str, int, float)) for v in value):
+        parts = [str(v) for v in value]
+    else:
+        raise _err(error(name, where, "a tag or a list of tags", value))
+    return [p.strip() for p in parts if p.strip()]
+
+
+def normalize(raw: Any, kb, origin: str = "scenario", symptom_matcher=None,
+              field_where=None) -> dict:
+    """Check ``raw`` (a mapping) against the Scenario contract; fill defaults.
+
+    ``symptom_matcher(text, where) -> id`` resolves free-text symptoms (see
+    ``rules.symptoms.match_symptom``); without it only known ids are accepted.
+    ``field_where(key)`` may name where a field came from (e.g. ``--task``).
+    """
+    if not isinstance(raw, dict):
+        raise ScenarioError(f"{origin}: a scenario must be a mapping of fields "
+                            f"({', '.join(FIELDS)}). Got {type(raw).__name__} instead.")
+    base_where = where_of(raw, None, origin)
+
+    def w(key):
+        return (field_where and field_where(key)) or where_of(raw, key, base_where)
+
+    for key in raw:
+        if key not in FIELDS and key not in EXTRA_FIELDS:
+            raise ScenarioError(
+                f"The '{key}' field of {w(key)} is not a scenario field. "
+                + (f"Did you mean {_near(key)}? " if _near(key) else "")
+                + f"Known fields: {', '.join(FIELDS)}."
+            )
+    for key in REQUIRED:
+        if raw.get(key) in (None, ""):
+            raise ScenarioError(f"The '{key}' field of {base_where} is required. Got nothing instead.")
+
+    out: dict[str, Any] = {k: None for k in FIELDS}
+    task = str(raw["task"]).strip().lower().replace("-", "_").replace(" ", "_")
+    if task not in kb.tasks:
+        raise _err(choice_error("task", w("task"), raw["task"], kb.tasks))
+    out["task"] = task
+    modality = kb.tasks[task].modality.value
+    if raw.get("modality") not in (None, ""):
+        if raw["modality"] != modality:
+            raise ScenarioError(
+                f"The 'modality' field of {w('modality')} must be {modality!r} for task {task!r} "
+                f"(or left out). Got {raw['modality']!r} instead."
+            )
+    out["modality"] = modality
+    out["dataset_size"] = _number(raw["dataset_size"], "dataset_size", w("dataset_size"),
+                                  integer=True, minimum=1)
+    if raw.get("num_classes") not in (None, ""):
+        out["num_classes"] = _number(raw["num_classes"], "num_classes", w("num_classes"),
+                                     integer=True, minimum=2)
+    for key, choices in ENUMS.items():
+        value = raw.get(key)
+        if value in (None, ""):
+            out[key] = DEFAULTS[key]
+            continue
+        value = str(value).strip().lower().replace("-", "_").replace(" ", "_")
+        if value not in choices:
+            raise _err(choice_error(key, w(key), raw[key], choices))
+        out[key] = value
+    if raw.get("gpu_memory_gb") not in (None, ""):
+        out["gpu_memory_gb"] = _number(raw["gpu_memory_gb"], "gpu_memory_gb", w("gpu_memory_gb"),
+                                       integer=False, minimum=0, inclusive=False)
+    if raw.get("latency_ms") not in (None, ""):
+        out["latency_ms"] = _number(raw["latency_ms"], "latency_ms", w("latency_ms"),
+                                    integer=False, minimum=0, allow_zero_as_none=True)
+    out["source_domain"] = _tags(raw.get("source_domain"), "source_domain", w("source_domain"))
+    out["target_domain"] = _tags(raw.get("target_domain"), "target_domain", w("target_domain"))
+
+    symptoms = raw.get("symptoms") or []
+    if isinstance(symptoms, str):
+        symptoms = [symptoms]
+    if not isinstance(symptoms, list):
+        raise _err(error("symptoms", w("symptoms"), "a list of symptom ids or descriptions", symptoms))
+    resolved = []
+    for i, s in enumerate(symptoms):
+        if not isinstance(s, str) or not s.strip():
+            raise _err(error(f"symptoms[{i}]", w("symptoms"), "a symptom id or a description", s))
+        if s in kb.symptoms:
+            sid = s
+        elif symptom_matcher is not None:
+            sid = symptom_matcher(s, w("symptoms"))
+        else:
+            raise _err(choice_error(f"symptoms[{i}]", w("symptoms"), s, kb.symptoms))
+        if sid not in resolved:
+            resolved.append(sid)
+    out["symptoms"] = resolved
+    for key in ("id", "name"):
+        if raw.get(key) is not None:
+            out[key] = str(raw[key])
+    return out
+
+
+def _near(key: str) -> str:
+    from knowledge.schema import nearest
+
+    close = nearest(key, FIELDS)
+    return " or ".join(repr(c) for c in close)
