@@ -26,7 +26,7 @@ class DiagnosisRules:
     @rule(
         "diagnosis.combine_evidence",
         Evidence(pitfall=MATCH.pitfall),
-        Threshold(id="diagnosis_min_confidence", value=MATCH.floor),
+        Threshold(diagnosis_min_confidence=MATCH.floor),
         NOT(Done(step="diagnose", pitfall=MATCH.pitfall)),
         salience=SAL - 10,
         basis=["thresholds:diagnosis_min_confidence"],

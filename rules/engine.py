@@ -48,8 +48,7 @@ class TransferEngine(
     @DefFacts()
     def knowledge(self, scenario: dict, measured: Iterable[dict] = ()):
         """The knowledge relevant to this scenario, as facts."""
-        for tid, th in self.kb.sections["thresholds"].items():
-            yield Threshold(id=tid, value=th.value)
+        yield Threshold(**{tid: th.value for tid, th in self.kb.sections["thresholds"].items()})
         task = self.kb.tasks[scenario["task"]]
         yield TaskFact(id=task.id, family=task.family.value, modality=task.modality.value,
                        generative=task.generative)

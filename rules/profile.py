@@ -20,7 +20,7 @@ class ProfileRules:
     @rule(
         "profile.size_small",
         Scenario(dataset_size=MATCH.n),
-        Threshold(id="dataset_small_max", value=MATCH.small),
+        Threshold(dataset_small_max=MATCH.small),
         TEST(lambda n, small: n <= small),
         salience=SAL,
         basis=["thresholds:dataset_small_max"],
@@ -32,8 +32,7 @@ class ProfileRules:
     @rule(
         "profile.size_medium",
         Scenario(dataset_size=MATCH.n),
-        Threshold(id="dataset_small_max", value=MATCH.small),
-        Threshold(id="dataset_medium_max", value=MATCH.medium),
+        Threshold(dataset_small_max=MATCH.small, dataset_medium_max=MATCH.medium),
         TEST(lambda n, small, medium: small < n <= medium),
         salience=SAL,
         basis=["thresholds:dataset_small_max", "thresholds:dataset_medium_max"],
@@ -45,8 +44,7 @@ class ProfileRules:
     @rule(
         "profile.size_large",
         Scenario(dataset_size=MATCH.n),
-        Threshold(id="dataset_medium_max", value=MATCH.medium),
-        Threshold(id="full_training_min_examples", value=MATCH.huge),
+        Threshold(dataset_medium_max=MATCH.medium, full_training_min_examples=MATCH.huge),
         TEST(lambda n, medium, huge: medium < n < huge),
         salience=SAL,
         basis=["thresholds:dataset_medium_max", "thresholds:full_training_min_examples"],
@@ -58,7 +56,7 @@ class ProfileRules:
     @rule(
         "profile.size_huge",
         Scenario(dataset_size=MATCH.n),
-        Threshold(id="full_training_min_examples", value=MATCH.huge),
+        Threshold(full_training_min_examples=MATCH.huge),
         TEST(lambda n, huge: n >= huge),
         salience=SAL,
         basis=["thresholds:full_training_min_examples"],
@@ -70,7 +68,7 @@ class ProfileRules:
     @rule(
         "profile.compute_limited_device",
         Scenario(compute=MATCH.compute),
-        Threshold(id="limited_compute", value=MATCH.limited),
+        Threshold(limited_compute=MATCH.limited),
         TEST(lambda compute, limited: compute in limited),
         salience=SAL,
         basis=["thresholds:limited_compute"],
@@ -82,8 +80,7 @@ class ProfileRules:
     @rule(
         "profile.compute_limited_memory",
         Scenario(compute=MATCH.compute, gpu_memory_gb=MATCH.gb),
-        Threshold(id="limited_compute", value=MATCH.limited),
-        Threshold(id="limited_gpu_memory_gb", value=MATCH.low),
+        Threshold(limited_compute=MATCH.limited, limited_gpu_memory_gb=MATCH.low),
         TEST(lambda compute, limited, gb, low: compute not in limited and gb is not None and gb < low),
         salience=SAL,
         basis=["thresholds:limited_gpu_memory_gb"],
@@ -95,8 +92,7 @@ class ProfileRules:
     @rule(
         "profile.compute_sufficient",
         Scenario(compute=MATCH.compute, gpu_memory_gb=MATCH.gb),
-        Threshold(id="limited_compute", value=MATCH.limited),
-        Threshold(id="limited_gpu_memory_gb", value=MATCH.low),
+        Threshold(limited_compute=MATCH.limited, limited_gpu_memory_gb=MATCH.low),
         TEST(lambda compute, limited, gb, low: compute not in limited and (gb is None or gb >= low)),
         salience=SAL,
         basis=["thresholds:limited_compute", "thresholds:limited_gpu_memory_gb"],
@@ -119,7 +115,7 @@ class ProfileRules:
     @rule(
         "profile.memory_default",
         Scenario(gpu_memory_gb=None, compute=MATCH.compute),
-        Threshold(id="default_memory_gb", value=MATCH.defaults),
+        Threshold(default_memory_gb=MATCH.defaults),
         salience=SAL,
         basis=["thresholds:default_memory_gb"],
     )
@@ -131,7 +127,7 @@ class ProfileRules:
     @rule(
         "profile.latency_critical_budget",
         Scenario(latency_ms=MATCH.ms),
-        Threshold(id="latency_critical_ms", value=MATCH.critical),
+        Threshold(latency_critical_ms=MATCH.critical),
         TEST(lambda ms, critical: ms is not None and ms <= critical),
         salience=SAL,
         basis=["thresholds:latency_critical_ms", "sources:slide-quiz"],
@@ -143,7 +139,7 @@ class ProfileRules:
     @rule(
         "profile.latency_critical_mobile",
         Scenario(deployment="mobile", latency_ms=MATCH.ms),
-        Threshold(id="latency_critical_ms", value=MATCH.critical),
+        Threshold(latency_critical_ms=MATCH.critical),
         TEST(lambda ms, critical: ms is None or ms > critical),
         salience=SAL,
         basis=["sources:slide-quiz"],

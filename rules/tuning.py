@@ -85,7 +85,7 @@ class TuningRules:
         Technique(value="fine_tuning"),
         SizeClass(value="medium"),
         Candidate(rank=1, model=MATCH.model),
-        Threshold(id="freeze_fraction_medium_data", value=MATCH.fraction),
+        Threshold(freeze_fraction_medium_data=MATCH.fraction),
         salience=SAL,
         basis=["sources:slide-forgetting", "thresholds:dataset_medium_max",
                "thresholds:freeze_fraction_medium_data", "techniques:gradual_unfreezing",
