@@ -17,6 +17,7 @@ install: $(STAMP)
 
 demo: $(STAMP)
 	$(BIN)/tlexpert consult --scenario examples/customer_reviews.yaml --no-input
+	$(BIN)/tlexpert demo
 
 test: $(STAMP)
 	$(BIN)/python -m pytest -q

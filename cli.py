@@ -335,5 +335,144 @@ def symptoms(ctx, fmt):
         click.echo(click.style(s.id, bold=True) + f"  {s.description}  → {ind}")
 
 
+# --- run and demo
+
+
+DEMO_SCENARIO = {
+    "name": "customer reviews (course case study)",
+    "task": "text_classification", "dataset_size": 1500, "num_classes": 3,
+    "task_similarity": "related", "domain_similarity": "low", "compute": "cpu",
+    "deployment": "server", "source_domain": ["wikipedia", "news"],
+    "target_domain": ["customer reviews", "informal", "emoji"],
+}
+
+
+def load_plan_or_scenario(ctx, kb, path: str) -> dict:
+    """A plan file's scenario (or a scenario file), consulted: the same input gives the same plan."""
+    from rules.engine import get_engine
+
+    return get_engine(kb).consult(build_scenario(ctx, kb, path, {}, (), False))
+
+
+def run_options(fn):
+    opts = [
+        click.option("--train", type=str, metavar="FILE", help="Training data (CSV or JSONL)."),
+        click.option("--validation", type=str, metavar="FILE", help="Validation data (else split from --train)."),
+        click.option("--test", type=str, metavar="FILE", help="Test data (else split from --train)."),
+        click.option("--text-column", default="text", show_default=True),
+        click.option("--label-column", default="label", show_default=True),
+        click.option("--model", default="all-MiniLM-L6-v2", show_default=True,
+                     help="Catalog name or local Hugging Face folder."),
+        click.option("--technique", "techniques", multiple=True,
+                     type=click.Choice(["feature_extraction", "fine_tuning", "lora", "from_scratch"]),
+                     help="Technique(s) to run (default: the plan's). Repeatable."),
+        click.option("--seeds", type=click.IntRange(1, 100), default=5, show_default=True),
+        click.option("--out", type=str, metavar="DIR", help="Run directory (default runs/<timestamp>-<name>)."),
+        click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto", show_default=True),
+        click.option("--retention-data", type=str, metavar="FILE",
+                     help="A second labeled task for the forgetting probe (linear probe before/after)."),
+        click.option("--epochs", type=click.IntRange(1, 1000), help="Override the plan's epochs."),
+        click.option("--learning-rate", type=click.FloatRange(0, min_open=True), help="Override the learning rate."),
+        click.option("--batch-size", type=click.IntRange(1, 4096), help="Override the batch size."),
+        click.option("--max-length", type=click.IntRange(8, 4096), default=128, show_default=True),
+        click.option("--alpha", type=click.FloatRange(0, 1, min_open=True, max_open=True), default=0.05,
+                     show_default=True),
+        click.option("--no-cache", is_flag=True, help="Recompute embeddings instead of using the cache."),
+        format_option(choices=("text", "json")),
+    ]
+    for o in reversed(opts):
+        fn = o(fn)
+    return fn
+
+
+def _run(ctx, plan: dict, name: str, opts: dict, builtin_size: int = 1500) -> dict:
+    import time as _time
+
+    from harness.run import RunConfig, execute
+
+    kb = get_kb(ctx)
+    fmt = opts["fmt"]
+    quiet = fmt == "json" or not sys.stderr.isatty()
+    out = opts.get("out") or f"runs/{_time.strftime('%Y%m%d-%H%M%S')}-{name}"
+    cfg = RunConfig(
+        techniques=list(opts.get("techniques") or [plan["technique"]["choice"]]),
+        seeds=opts["seeds"], model=opts["model"], train=opts.get("train"),
+        validation=opts.get("validation"), test=opts.get("test"),
+        text_column=opts["text_column"], label_column=opts["label_column"],
+        retention_data=opts.get("retention_data"), device=opts["device"], out=out,
+        max_length=opts["max_length"], alpha=opts["alpha"], use_cache=not opts["no_cache"],
+        builtin_size=builtin_size,
+        overrides={"epochs": opts.get("epochs"), "learning_rate": opts.get("learning_rate"),
+                   "batch_size": opts.get("batch_size")},
+    )
+
+    def progress(msg):
+        if not quiet:
+            click.echo(f"  {msg}", err=True)
+
+    try:
+        record = execute(plan, cfg, kb, progress)
+    except MemoryError:
+        raise InputError(f"out of memory: try --batch-size {max(1, (opts.get('batch_size') or 32) // 2)}") from None
+    except RuntimeError as exc:
+        if "out of memory" in str(exc).lower():
+            raise InputError(f"out of memory: try --batch-size {max(1, (opts.get('batch_size') or 32) // 2)}") from None
+        raise
+    if fmt == "json":
+        click.echo(json.dumps({k: record[k] for k in ("summary", "tests", "symptoms", "diagnoses")}
+                              | {"run_dir": out}, indent=2, default=str))
+    else:
+        from harness.report import SUMMARY_HEADERS, summary_rows
+        from rules.render import table
+
+        click.echo(table(SUMMARY_HEADERS, summary_rows(record)))
+        if record["symptoms"]:
+            click.echo("\nSymptoms: " + ", ".join(s["id"] for s in record["symptoms"]))
+        for d in record["diagnoses"]:
+            fixes = "; ".join(f"{f['description']} ({f['summary']})" for f in d["fixes"][:2])
+            click.echo(f"Diagnosis: {d['name']} (confidence {d['confidence']:.2f}) → {fixes}")
+        if not record["diagnoses"]:
+            click.echo("\nNo diagnosis: the probes found no problem.")
+        click.echo(f"\nReport: {Path(out) / 'report.md'}   (run.json, plots in {out})")
+    return record
+
+
+@main.command()
+@click.argument("plan_or_scenario", metavar="PLAN_OR_SCENARIO")
+@run_options
+@click.pass_context
+@handle_errors
+def run(ctx, plan_or_scenario, **opts):
+    """Carry a plan (or a scenario, consulted first) out on real data, with probes and tests."""
+    kb = get_kb(ctx)
+    plan = load_plan_or_scenario(ctx, kb, plan_or_scenario)
+    name = Path(plan_or_scenario).stem
+    _run(ctx, plan, name, opts)
+
+
+@main.command()
+@click.option("--seeds", type=click.IntRange(2, 20), default=3, show_default=True)
+@click.option("--out", type=str, metavar="DIR")
+@click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto", show_default=True)
+@format_option(choices=("text", "json"))
+@click.pass_context
+@handle_errors
+def demo(ctx, seeds, out, device, fmt):
+    """The course's customer-review case end to end on built-in reviews with all-MiniLM-L6-v2."""
+    from rules.engine import get_engine
+    from rules.scenario import normalize
+
+    kb = get_kb(ctx)
+    plan = get_engine(kb).consult(normalize(DEMO_SCENARIO, kb))
+    if fmt == "text":
+        click.echo(f"Plan: {plan['technique']['name']} ({plan['technique']['why']['text']}); "
+                   f"comparing feature extraction, fine-tuning and LoRA over {seeds} seeds.", err=True)
+    opts = {"fmt": fmt, "techniques": ["feature_extraction", "fine_tuning", "lora"], "seeds": seeds,
+            "model": "all-MiniLM-L6-v2", "text_column": "text", "label_column": "label",
+            "device": device, "out": out, "max_length": 64, "alpha": 0.05, "no_cache": False,
+            "epochs": 3, "learning_rate": None, "batch_size": None}
+    _run(ctx, plan, "demo", opts, builtin_size=1500)
+
+
 if __name__ == "__main__":  # pragma: no cover
     main()

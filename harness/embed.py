@@ -1,0 +1,111 @@
+"""Sentence embeddings from a frozen encoder, length-sorted and cached on disk.
+
+Batching: sort the texts by token length, pad each batch only to its own
+longest text, then put the rows back in the input order. The naive
+alternatives (``order="fixed"`` pads every batch to the dataset's longest
+text; ``order="input"`` pads per batch in input order) exist for the
+benchmark in ``bench/bench_embed.py``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from pathlib import Path
+from typing import Optional
+
+import numpy as np
+
+
+def _model_fingerprint(path: str) -> str:
+    h = hashlib.sha256(str(Path(path).resolve()).encode())
+    for name in ("config.json", "model.safetensors", "pytorch_model.bin"):
+        f = Path(path) / name
+        if f.exists():
+            st = f.stat()
+            h.update(f"{name}:{st.st_size}:{int(st.st_mtime)}".encode())
+    return h.hexdigest()[:16]
+
+
+def cache_dir() -> Path:
+    return Path(os.environ.get("TLEXPERT_CACHE", Path.home() / ".cache" / "tlexpert")) / "embeddings"
+
+
+def mean_pool(hidden, mask):
+    import torch
+
+    m = mask.unsqueeze(-1).to(hidden.dtype)
+    return (hidden * m).sum(1) / torch.clamp(m.sum(1), min=1e-9)
+
+
+def encode(model, tokenizer, texts: list[str], *, batch_size: int = 64, max_length: int = 128,
+           device: str = "cpu", order: str = "sorted", progress=None) -> np.ndarray:
+    """Mean-pooled, L2-normalized embeddings, shape (n_texts, hidden)."""
+    import torch
+
+    if not texts:
+        return np.zeros((0, model.config.hidden_size), dtype=np.float32)
+    enc = tokenizer(texts, truncation=True, max_length=max_length, padding=False)
+    ids = enc["input_ids"]
+    lengths = np.array([len(x) for x in ids])
+    if order == "sorted":
+        idx = np.argsort(-lengths, kind="stable")
+    else:
+        idx = np.arange(len(texts))
+    pad_id = tokenizer.pad_token_id or 0
+    global_max = int(lengths.max())
+    out = np.zeros((len(texts), model.config.hidden_size), dtype=np.float32)
+    with torch.inference_mode():
+        for start in range(0, len(texts), batch_size):
+            b = idx[start:start + batch_size]
+            width = global_max if order == "fixed" else int(lengths[b].max())
+            input_ids = torch.full((len(b), width), pad_id, dtype=torch.long)
+            mask = torch.zeros((len(b), width), dtype=torch.long)
+            for r, i in enumerate(b):
+                seq = ids[i]
+                input_ids[r, : len(seq)] = torch.tensor(seq)
+                mask[r, : len(seq)] = 1
+            kwargs = {"input_ids": input_ids.to(device), "attention_mask": mask.to(device)}
+            if "token_type_ids" in enc:
+                kwargs["token_type_ids"] = torch.zeros_like(kwargs["input_ids"])
+            hidden = model(**kwargs).last_hidden_state
+            pooled = torch.nn.functional.normalize(mean_pool(hidden, kwargs["attention_mask"]), dim=-1)
+            out[b] = pooled.float().cpu().numpy()
+            if progress is not None:
+                progress(len(b))
+    return out
+
+
+def cached_encode(model_path: str, model, tokenizer, texts: list[str], *, data_key: str,
+                  max_length: int = 128, batch_size: int = 64, device: str = "cpu",
+                  use_cache: bool = True, progress=None) -> tuple[np.ndarray, bool]:
+    """``encode`` with an on-disk cache keyed by model, data and settings. Returns (X, hit)."""
+    key = hashlib.sha256(json.dumps(
+        [_model_fingerprint(model_path), data_key, len(texts), max_length, "mean-l2"]).encode()
+    ).hexdigest()[:24]
+    f = cache_dir() / f"{key}.npy"
+    if use_cache and f.exists():
+        try:
+            return np.load(f), True
+        except (OSError, ValueError):
+            pass  # a damaged cache entry is recomputed
+    X = encode(model, tokenizer, texts, batch_size=batch_size, max_length=max_length,
+               device=device, progress=progress)
+    if use_cache:
+        f.parent.mkdir(parents=True, exist_ok=True)
+        tmp = f.with_name(f".{f.name}.{os.getpid()}.tmp.npy")
+        np.save(tmp, X)
+        os.replace(tmp, f)
+    return X, False
+
+
+def unk_rate(tokenizer, texts: list[str], max_length: Optional[int] = None) -> tuple[float, list[bool]]:
+    """Share of texts whose tokens include the tokenizer's unknown token."""
+    unk = tokenizer.unk_token_id
+    if unk is None:
+        return 0.0, [False] * len(texts)
+    enc = tokenizer(texts, truncation=max_length is not None, max_length=max_length,
+                    add_special_tokens=False)["input_ids"]
+    flags = [unk in ids for ids in enc]
+    return (sum(flags) / len(flags) if flags else 0.0), flags

@@ -1,0 +1,126 @@
+"""The three probes: forgetting, negative transfer, domain shift.
+
+Each returns ``(tests, symptoms)``: ``tests`` maps a test name to a
+``stats.TestResult`` (Holm correction is applied by the caller across all the
+tests of a run); ``symptoms`` lists ``{"id", "evidence"}`` for the rules
+engine, built from the *corrected* tests by ``symptoms_from``.
+"""
+
+from __future__ import annotations
+
+from typing import Optional
+
+import numpy as np
+
+from harness import stats
+
+
+def linear_probe_accuracy(X_train, y_train, X_test, y_test, seed: int = 0) -> float:
+    """Accuracy of a logistic-regression probe on frozen features (the retention skill)."""
+    from sklearn.linear_model import LogisticRegression
+
+    clf = LogisticRegression(max_iter=2000, C=1.0, random_state=seed)
+    clf.fit(X_train, y_train)
+    return float((clf.predict(X_test) == np.asarray(y_test)).mean())
+
+
+def forgetting_tests(before_acc: Optional[float], after_acc: list[float], cka: list[float],
+                     alpha: float, seed: int = 0) -> dict:
+    """Retention accuracy before vs after (paired by seed, one-sided: after < before) and CKA."""
+    tests = {}
+    if before_acc is not None and len(after_acc) >= 2:
+        before = np.full(len(after_acc), before_acc)
+        tests["forgetting.retention"] = stats.compare_paired(before, np.asarray(after_acc), alpha=alpha,
+                                                             alternative="less", seed=seed)
+    return tests
+
+
+def negative_transfer_tests(transfer_acc: dict, baseline_acc: list[float], alpha: float,
+                            seed: int = 0) -> dict:
+    """NTG = err(transfer) - err(no transfer) > 0, tested per technique across seeds (one-sided)."""
+    tests = {}
+    base = np.asarray(baseline_acc)
+    for tech, accs in transfer_acc.items():
+        accs = np.asarray(accs)
+        if len(accs) < 2 or len(accs) != len(base):
+            continue
+        tests[f"negative_transfer.{tech}"] = stats.compare_paired(base, accs, alpha=alpha,
+                                                                  alternative="less", seed=seed)
+    return tests
+
+
+def slice_gap_tests(correct: dict, slice_mask: np.ndarray, alpha: float, seed: int = 0) -> dict:
+    """Accuracy of the slice vs the rest, per seed, paired by seed (one-sided: slice < rest)."""
+    tests = {}
+    mask = np.asarray(slice_mask, bool)
+    if mask.sum() == 0 or (~mask).sum() == 0:
+        return tests
+    for tech, per_seed in correct.items():
+        rest = np.array([np.asarray(c)[~mask].mean() for c in per_seed])
+        sl = np.array([np.asarray(c)[mask].mean() for c in per_seed])
+        if len(per_seed) >= 2:
+            tests[f"domain_shift.slice_gap.{tech}"] = stats.compare_paired(rest, sl, alpha=alpha,
+                                                                          alternative="less", seed=seed)
+        else:
+            c = np.asarray(per_seed[0], bool)
+            tests[f"domain_shift.slice_gap.{tech}"] = stats.compare_unpaired(
+                c[~mask].astype(float), c[mask].astype(float), alpha=alpha, alternative="less", seed=seed)
+    return tests
+
+
+def two_sample_test(X_source, X_target, alpha: float, seed: int = 0, max_rows: int = 600) -> dict:
+    """Classifier two-sample test between source/train and target/test embeddings."""
+    rng = np.random.default_rng(seed)
+    a = X_source[rng.permutation(len(X_source))[:max_rows]]
+    b = X_target[rng.permutation(len(X_target))[:max_rows]]
+    if len(a) < 10 or len(b) < 10:
+        return {}
+    return {"domain_shift.two_sample": stats.classifier_two_sample_test(a, b, n_permutations=100,
+                                                                        alpha=alpha, seed=seed)}
+
+
+def symptoms_from(tests: dict, *, unk_rate: Optional[float], kb, cka: list[float],
+                  slice_name: str = "emoji", majority: Optional[dict] = None) -> list[dict]:
+    """Symptom facts for the rules engine from (Holm-corrected) tests and measurements."""
+    out = []
+
+    def add(sid, **evidence):
+        out.append({"id": sid, "evidence": {k: _plain(v) for k, v in evidence.items()}})
+
+    t = tests.get("forgetting.retention")
+    if t is not None and t.significant:
+        add("retention_drop", test="forgetting.retention", effect=round(t.effect, 4),
+            p_value=round(t.p_value, 5), method=t.method)
+    if cka:
+        floor = kb.threshold("cka_drift_max")
+        mean_cka = float(np.mean(cka))
+        if mean_cka < floor:
+            add("representation_drift", linear_cka=round(mean_cka, 4), threshold=floor)
+    for name, t in tests.items():
+        if name.startswith("negative_transfer.") and t.significant:
+            add("below_baseline", test=name, ntg=round(-t.effect, 4), p_value=round(t.p_value, 5),
+                method=t.method)
+            break
+    if unk_rate is not None and unk_rate > kb.threshold("unk_rate_shift"):
+        add("unknown_tokens", unk_rate=round(unk_rate, 4), threshold=kb.threshold("unk_rate_shift"))
+    gap_min = kb.threshold("slice_gap_min")
+    for name, t in tests.items():
+        if name.startswith("domain_shift.slice_gap.") and t.significant and -t.effect >= gap_min:
+            add("slice_gap", test=name, slice=slice_name, gap=round(-t.effect, 4),
+                p_value=round(t.p_value, 5))
+            break
+    t = tests.get("domain_shift.two_sample")
+    if t is not None and t.significant:
+        add("distribution_gap", auc=round(t.statistic, 4), p_value=round(t.p_value, 5))
+    for tech, (acc, rate) in (majority or {}).items():
+        if acc <= rate + 1e-9:
+            add("majority_class_collapse", technique=tech, accuracy=round(acc, 4),
+                majority_rate=round(rate, 4))
+            break
+    return out
+
+
+def _plain(v):
+    if isinstance(v, (np.floating, np.integer)):
+        return v.item()
+    return v

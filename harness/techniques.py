@@ -1,0 +1,364 @@
+"""The techniques a plan can ask for, on text classification.
+
+- ``run_head``: feature extraction — a linear (or small MLP) head on frozen,
+  precomputed embeddings.
+- ``run_transformer``: fine-tuning (first k layers frozen, gradual unfreezing,
+  discriminative learning rates, AdamW weight decay, dropout, L2-SP, early
+  stopping on validation macro-F1), LoRA through peft (adapters on the
+  attention projections, the new head trained in full via ``modules_to_save``),
+  and training the same architecture from scratch.
+- ``run_tfidf``: the classical no-transfer baseline (TF-IDF + logistic regression).
+
+Batches are length-bucketed: texts sorted by length, cut into batches padded
+to their own longest text, the batch order shuffled by the seed.
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+import random
+import time
+from dataclasses import dataclass, field
+from typing import Callable, Optional
+
+import numpy as np
+
+
+@dataclass
+class TrainResult:
+    technique: str
+    seed: int
+    accuracy: float
+    macro_f1: float
+    per_class_f1: dict
+    predictions: list
+    curves: list = field(default_factory=list)
+    seconds: float = 0.0
+    trainable_params: int = 0
+    extra: dict = field(default_factory=dict)
+
+    def to_dict(self) -> dict:
+        return dict(self.__dict__)
+
+
+def seed_everything(seed: int) -> None:
+    import torch
+
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    torch.manual_seed(seed)
+
+
+def scores(y_true, y_pred, classes) -> tuple[float, float, dict]:
+    from sklearn.metrics import accuracy_score, f1_score
+
+    labels = list(range(len(classes)))
+    per = f1_score(y_true, y_pred, labels=labels, average=None, zero_division=0)
+    return (float(accuracy_score(y_true, y_pred)),
+            float(f1_score(y_true, y_pred, labels=labels, average="macro", zero_division=0)),
+            {c: round(float(v), 4) for c, v in zip(classes, per)})
+
+
+# --- feature extraction: a head on frozen embeddings
+
+
+def run_head(X_train, y_train, X_val, y_val, X_test, y_test, classes, seed: int, hyper: dict,
+             hidden: int = 0) -> TrainResult:
+    """Train a linear (hidden=0) or one-hidden-layer head with AdamW, early stopping on val F1."""
+    import torch
+
+    t0 = time.perf_counter()
+    seed_everything(seed)
+    k = len(classes)
+    d = X_train.shape[1]
+    layers = [torch.nn.Dropout(hyper.get("dropout") or 0.0)]
+    if hidden:
+        layers += [torch.nn.Linear(d, hidden), torch.nn.GELU(), torch.nn.Linear(hidden, k)]
+    else:
+        layers += [torch.nn.Linear(d, k)]
+    head = torch.nn.Sequential(*layers)
+    opt = torch.optim.AdamW(head.parameters(), lr=hyper.get("learning_rate") or 1e-3,
+                            weight_decay=hyper.get("weight_decay") or 0.0)
+    Xt, yt = torch.from_numpy(np.asarray(X_train, np.float32)), torch.tensor(y_train)
+    Xv, Xs = torch.from_numpy(np.asarray(X_val, np.float32)), torch.from_numpy(np.asarray(X_test, np.float32))
+    bs = int(hyper.get("batch_size") or 64)
+    epochs = int(hyper.get("epochs") or 30)
+    patience = int(hyper.get("early_stopping_patience") or 5)
+    g = torch.Generator().manual_seed(seed)
+    best, best_state, bad, curves = -1.0, None, 0, []
+    lossf = torch.nn.CrossEntropyLoss()
+    for epoch in range(epochs):
+        head.train()
+        perm = torch.randperm(len(Xt), generator=g)
+        total = 0.0
+        for i in range(0, len(Xt), bs):
+            b = perm[i:i + bs]
+            opt.zero_grad()
+            loss = lossf(head(Xt[b]), yt[b])
+            loss.backward()
+            opt.step()
+            total += loss.item() * len(b)
+        head.eval()
+        with torch.no_grad():
+            logits_v = head(Xv)
+            val_loss = float(lossf(logits_v, torch.tensor(y_val)))
+            pv = logits_v.argmax(1).numpy()
+        _, f1v, _ = scores(y_val, pv, classes)
+        curves.append({"epoch": epoch + 1, "train_loss": total / len(Xt), "val_loss": val_loss,
+                       "val_macro_f1": f1v})
+        if f1v > best + 1e-6:
+            best, best_state, bad = f1v, copy.deepcopy(head.state_dict()), 0
+        else:
+            bad += 1
+            if bad >= patience:
+                break
+    head.load_state_dict(best_state)
+    head.eval()
+    with torch.no_grad():
+        pred = head(Xs).argmax(1).numpy()
+    acc, f1, per = scores(y_test, pred, classes)
+    return TrainResult("feature_extraction", seed, acc, f1, per, pred.tolist(), curves,
+                       time.perf_counter() - t0, sum(p.numel() for p in head.parameters()))
+
+
+# --- no-transfer baseline
+
+
+def run_tfidf(train, val, test, seed: int) -> TrainResult:
+    """TF-IDF (word 1-2 grams + char 2-4 grams) and logistic regression, C tuned on validation."""
+    from scipy.sparse import hstack
+    from sklearn.feature_extraction.text import TfidfVectorizer
+    from sklearn.linear_model import LogisticRegression
+
+    t0 = time.perf_counter()
+    vw = TfidfVectorizer(ngram_range=(1, 2), min_df=1, sublinear_tf=True)
+    vc = TfidfVectorizer(analyzer="char_wb", ngram_range=(2, 4), min_df=2, sublinear_tf=True)
+    Xtr = hstack([vw.fit_transform(train.texts), vc.fit_transform(train.texts)]).tocsr()
+    Xv = hstack([vw.transform(val.texts), vc.transform(val.texts)]).tocsr()
+    Xs = hstack([vw.transform(test.texts), vc.transform(test.texts)]).tocsr()
+    best = None
+    for C in (0.3, 1.0, 3.0, 10.0):
+        clf = LogisticRegression(C=C, max_iter=2000, random_state=seed)
+        clf.fit(Xtr, train.y)
+        _, f1v, _ = scores(val.y, clf.predict(Xv), train.classes)
+        if best is None or f1v > best[0]:
+            best = (f1v, C, clf)
+    pred = best[2].predict(Xs)
+    acc, f1, per = scores(test.y, pred, train.classes)
+    return TrainResult("tfidf_baseline", seed, acc, f1, per, pred.tolist(), [],
+                       time.perf_counter() - t0, extra={"C": best[1]})
+
+
+# --- transformer fine-tuning / LoRA / from scratch
+
+
+def build_classifier(encoder, n_classes: int, dropout: float):
+    """encoder -> mean pooling -> dropout -> linear head (the class is built here so torch loads lazily)."""
+    import torch
+
+    class _Classifier(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.encoder = encoder
+            self.dropout = torch.nn.Dropout(dropout)
+            self.head = torch.nn.Linear(encoder.config.hidden_size, n_classes)
+
+        def forward(self, input_ids, attention_mask, token_type_ids=None):
+            from harness.embed import mean_pool
+
+            kw = {"input_ids": input_ids, "attention_mask": attention_mask}
+            if token_type_ids is not None:
+                kw["token_type_ids"] = token_type_ids
+            hidden = self.encoder(**kw).last_hidden_state
+            return self.head(self.dropout(mean_pool(hidden, attention_mask)))
+
+    return _Classifier()
+
+
+def length_batches(lengths, batch_size: int, seed: Optional[int]) -> list[np.ndarray]:
+    """Indices sorted by length, cut into batches; batch order shuffled by ``seed`` (None: kept)."""
+    order = np.argsort(lengths, kind="stable")
+    batches = [order[i:i + batch_size] for i in range(0, len(order), batch_size)]
+    if seed is not None:
+        random.Random(seed).shuffle(batches)
+    return batches
+
+
+def collate(ids: list[list[int]], batch, pad_id: int, device: str, with_types: bool):
+    import torch
+
+    width = max(len(ids[i]) for i in batch)
+    x = torch.full((len(batch), width), pad_id, dtype=torch.long)
+    m = torch.zeros((len(batch), width), dtype=torch.long)
+    for r, i in enumerate(batch):
+        x[r, : len(ids[i])] = torch.tensor(ids[i])
+        m[r, : len(ids[i])] = 1
+    kw = {"input_ids": x.to(device), "attention_mask": m.to(device)}
+    if with_types:
+        kw["token_type_ids"] = torch.zeros_like(kw["input_ids"])
+    return kw
+
+
+def predict(model, ids, pad_id, device, with_types, batch_size=128) -> np.ndarray:
+    import torch
+
+    model.eval()
+    out = np.zeros(len(ids), dtype=np.int64)
+    with torch.inference_mode():
+        for b in length_batches([len(x) for x in ids], batch_size, None):
+            out[b] = model(**collate(ids, b, pad_id, device, with_types)).argmax(1).cpu().numpy()
+    return out
+
+
+def _param_groups(model, layers, base_lr, decay, weight_decay, frozen_floor):
+    """AdamW groups: head at base_lr, layer i at base_lr / decay**(depth from top), no decay on norms/biases."""
+    n = len(layers)
+    layer_of = {}
+    for i, layer in enumerate(layers):
+        for p in layer.parameters():
+            layer_of[id(p)] = i
+    groups: dict = {}
+    for name, p in model.named_parameters():
+        if not p.requires_grad:
+            continue
+        depth = n - layer_of[id(p)] if id(p) in layer_of else (0 if "head" in name or "lora" in name else n + 1)
+        lr = base_lr / (decay ** depth) if decay and decay > 1 else base_lr
+        wd = 0.0 if (p.ndim == 1 or "LayerNorm" in name or "bias" in name) else weight_decay
+        groups.setdefault((lr, wd), []).append(p)
+    return [{"params": ps, "lr": lr, "weight_decay": wd, "initial_lr": lr} for (lr, wd), ps in groups.items()]
+
+
+def run_transformer(model_path: str, train, val, test, seed: int, hyper: dict, *, technique: str,
+                    device: str = "cpu", max_length: int = 128, lora_targets: Optional[list] = None,
+                    progress: Optional[Callable[[str], None]] = None, tokenizer=None):
+    """Fine-tune / LoRA / from-scratch; returns (TrainResult, trained model, tokenizer)."""
+    import torch
+    from transformers import AutoConfig, AutoModel
+
+    from harness.models import encoder_layers, load_tokenizer, lora_targets as find_targets
+
+    t0 = time.perf_counter()
+    seed_everything(seed)
+    tok = tokenizer or load_tokenizer(model_path)
+    dropout = float(hyper.get("dropout") or 0.1)
+    if technique == "from_scratch":
+        cfg = AutoConfig.from_pretrained(model_path)
+        encoder = AutoModel.from_config(cfg)
+    else:
+        encoder = AutoModel.from_pretrained(model_path)
+    model = build_classifier(encoder, len(train.classes), dropout)
+    layers = encoder_layers(encoder)
+    n_layers = len(layers)
+
+    frozen = hyper.get("frozen_layers")
+    frozen_n = 0 if frozen in (None, "none") else (n_layers if frozen == "all" else int(frozen))
+    if technique == "lora":
+        from peft import LoraConfig, get_peft_model
+
+        cfg = hyper.get("lora") or {}
+        targets = find_targets(encoder, list(lora_targets or cfg.get("target_modules") or []))
+        peft_cfg = LoraConfig(r=int(cfg.get("rank", 8)), lora_alpha=int(cfg.get("alpha", 16)),
+                              lora_dropout=float(cfg.get("dropout", 0.1)), target_modules=targets,
+                              modules_to_save=["head"])
+        model = get_peft_model(model, peft_cfg)
+        frozen_n = 0  # peft already froze the backbone
+        gradual = False
+    else:
+        for p in encoder.embeddings.parameters() if frozen_n else []:
+            p.requires_grad_(False)
+        for layer in layers[:min(frozen_n, n_layers)]:
+            for p in layer.parameters():
+                p.requires_grad_(False)
+        gradual = hyper.get("unfreeze") == "gradual" and technique == "fine_tuning"
+    model.to(device)
+
+    enc_tr = tok(train.texts, truncation=True, max_length=max_length)["input_ids"]
+    enc_va = tok(val.texts, truncation=True, max_length=max_length)["input_ids"]
+    enc_te = tok(test.texts, truncation=True, max_length=max_length)["input_ids"]
+    with_types = "token_type_ids" in tok.model_input_names
+    pad_id = tok.pad_token_id or 0
+    y_tr = torch.tensor(train.y)
+
+    lr = float(hyper.get("learning_rate") or 2e-5)
+    decay = float(hyper.get("discriminative_lr_decay") or 0)
+    wd = float(hyper.get("weight_decay") or 0.0)
+    bs = int(hyper.get("batch_size") or 32)
+    epochs = int(hyper.get("epochs") or 3)
+    patience = int(hyper.get("early_stopping_patience") or epochs)
+    l2_sp = float(hyper.get("l2_sp") or 0.0)
+    max_norm = float(hyper.get("max_grad_norm") or 1.0)
+    anchors = {n: p.detach().clone() for n, p in model.named_parameters()
+               if p.requires_grad and "head" not in n} if l2_sp else {}
+
+    steps_per_epoch = math.ceil(len(enc_tr) / bs)
+    total_steps = steps_per_epoch * epochs
+    warm = int(float(hyper.get("warmup_ratio") or 0.0) * total_steps)
+
+    def schedule(step):
+        if step < warm:
+            return (step + 1) / warm
+        return max(0.0, (total_steps - step) / max(1, total_steps - warm))
+
+    lossf = torch.nn.CrossEntropyLoss()
+    best, best_state, bad, curves, step = -1.0, None, 0, [], 0
+    trainable_floor = frozen_n
+    opt = sched = None
+    for epoch in range(epochs):
+        if gradual or opt is None:
+            if gradual:  # ULMFiT: epoch e trains the head and the top e layers (never below the floor)
+                open_from = max(trainable_floor, n_layers - epoch)
+                for i, layer in enumerate(layers):
+                    for p in layer.parameters():
+                        p.requires_grad_(i >= open_from)
+            groups = _param_groups(model, layers, lr, decay, wd, trainable_floor)
+            opt = torch.optim.AdamW(groups)
+            sched = torch.optim.lr_scheduler.LambdaLR(opt, schedule, last_epoch=-1)
+            for _ in range(step):  # keep the schedule position across re-creations
+                sched.step()
+        model.train()
+        total, seen = 0.0, 0
+        for b in length_batches([len(x) for x in enc_tr], bs, seed * 1000 + epoch):
+            kw = collate(enc_tr, b, pad_id, device, with_types)
+            opt.zero_grad()
+            loss = lossf(model(**kw), y_tr[b].to(device))
+            if anchors:
+                reg = sum(((p - anchors[n]) ** 2).sum() for n, p in model.named_parameters() if n in anchors)
+                loss = loss + l2_sp * reg
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_([p for p in model.parameters() if p.requires_grad], max_norm)
+            opt.step()
+            sched.step()
+            step += 1
+            if not math.isfinite(loss.item()):
+                curves.append({"epoch": epoch + 1, "train_loss": float("nan"), "diverged": True})
+                break
+            total += loss.item() * len(b)
+            seen += len(b)
+        pv = predict(model, enc_va, pad_id, device, with_types)
+        _, f1v, _ = scores(val.y, pv, train.classes)
+        curves.append({"epoch": epoch + 1, "train_loss": total / max(1, seen), "val_macro_f1": f1v})
+        if progress:
+            progress(f"{technique} seed {seed} epoch {epoch + 1}/{epochs}: val macro-F1 {f1v:.3f}")
+        if f1v > best + 1e-6:
+            best, bad = f1v, 0
+            best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
+        else:
+            bad += 1
+            if bad >= patience:
+                break
+    if best_state is not None:
+        model.load_state_dict(best_state)
+    pred = predict(model, enc_te, pad_id, device, with_types)
+    acc, f1, per = scores(test.y, pred, train.classes)
+    trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
+    res = TrainResult(technique, seed, acc, f1, per, pred.tolist(), curves, time.perf_counter() - t0,
+                      trainable, extra={"frozen_layers": frozen_n, "layers": n_layers})
+    return res, model, tok
+
+
+def adapted_encoder(model):
+    """The encoder inside a trained classifier (with LoRA adapters active if any)."""
+    inner = getattr(model, "base_model", None)
+    inner = getattr(inner, "model", model) if inner is not None else model
+    return inner.encoder

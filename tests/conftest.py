@@ -1,0 +1,125 @@
+"""Shared fixtures: the knowledge base, the engine, one-call consultations.
+
+Rule tests assert on working memory (STYLE item 6): declare the scenario, run,
+assert the concluded facts, and on failure dump the facts. ``facts_dump``
+renders working memory for assert messages, and a report hook appends the
+working memory of the last consultation to every failing test's report.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any, Callable
+
+import pytest
+
+from knowledge import get_kb
+from rules.base import unfreeze
+from rules.engine import get_engine
+from rules.scenario import normalize
+from rules.symptoms import match_symptom
+
+
+def _facts_dump(engine) -> str:
+    """Working memory as text: one line per fact, ``ClassName {fields}``."""
+    lines = []
+    for f in engine.facts.values():
+        fields = {k: unfreeze(v) for k, v in f.as_dict().items()}
+        lines.append(f"  {type(f).__name__} {json.dumps(fields, default=str, sort_keys=True)}")
+    return "working memory:\n" + "\n".join(lines)
+
+
+def _matching(engine, cls, **fields) -> list:
+    """Facts of class ``cls`` whose fields equal ``fields`` (plain Python values)."""
+    out = []
+    for f in engine.facts_of(cls):
+        if all(k in f and unfreeze(f[k]) == v for k, v in fields.items()):
+            out.append(f)
+    return out
+
+
+@pytest.fixture(scope="session")
+def kb():
+    """The built-in knowledge base (loaded once per process)."""
+    return get_kb()
+
+
+@pytest.fixture
+def engine(kb):
+    """The shared engine for the built-in knowledge base (``consult`` resets it)."""
+    return get_engine(kb)
+
+
+@pytest.fixture
+def facts_dump() -> Callable[[Any], str]:
+    """``facts_dump(engine)``: the working memory, for assert messages."""
+    return _facts_dump
+
+
+@pytest.fixture
+def facts_matching() -> Callable[..., list]:
+    """``facts_matching(engine, cls, **fields)``: facts of ``cls`` with those field values."""
+    return _matching
+
+
+@pytest.fixture
+def consult(kb, request):
+    """``consult(**fields) -> (plan, engine)``: normalize a scenario and consult.
+
+    Free-text symptoms are resolved as the CLI resolves them. The engine is
+    remembered so that a failing test's report shows its working memory.
+    """
+
+    def run(**fields):
+        scenario = normalize(dict(fields), kb, symptom_matcher=lambda t, w: match_symptom(t, kb, w))
+        eng = get_engine(kb)
+        request.node._tl_engine = eng
+        plan = eng.consult(scenario)
+        return plan, eng
+
+    return run
+
+
+@pytest.fixture
+def run_without(kb, request):
+    """``run_without(fields, *fact_classes) -> engine``: reset with the scenario,
+    retract the given input facts (e.g. ``TaskFact``), run; no plan is built.
+
+    For rules that fire for every valid scenario: their silent case is the one
+    where the fact they need is absent from working memory.
+    """
+
+    def run(fields: dict, *classes):
+        scenario = normalize(dict(fields), kb)
+        eng = get_engine(kb)
+        request.node._tl_engine = eng
+        eng.reset(scenario=scenario, measured=[])
+        for cls in classes:
+            for f in eng.facts_of(cls):
+                eng.retract(f)
+        eng.run()
+        return eng
+
+    return run
+
+
+def trace_rules(plan: dict) -> list[str]:
+    return [t["rule"] for t in plan["trace"]]
+
+
+@pytest.fixture
+def fired() -> Callable[[dict], list[str]]:
+    """``fired(plan)``: the rule ids in the plan's trace, in firing order."""
+    return trace_rules
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item, call):
+    outcome = yield
+    report = outcome.get_result()
+    eng = getattr(item, "_tl_engine", None)
+    if report.when == "call" and report.failed and eng is not None:
+        try:
+            report.sections.append(("working memory (last consultation)", _facts_dump(eng)))
+        except Exception as exc:  # never hide the real failure
+            report.sections.append(("working memory (last consultation)", f"unavailable: {exc!r}"))
