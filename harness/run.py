@@ -221,7 +221,9 @@ def execute(plan: dict, cfg: RunConfig, kb, progress: Callable[[str], None] = la
     if cfg.baseline:
         for seed in seeds:
             rec = done("tfidf_baseline", seed)
-            if rec is None:
+            if rec is not None:
+                progress(f"tfidf_baseline seed {seed}: reused from {seed_file('tfidf_baseline', seed).name}")
+            else:
                 rec = run_tfidf(train, val, test, seed).to_dict()
                 save("tfidf_baseline", seed, rec)
             baseline.append(rec)

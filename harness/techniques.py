@@ -313,9 +313,8 @@ def run_transformer(model_path: str, train, val, test, seed: int, hyper: dict, *
                         p.requires_grad_(i >= open_from)
             groups = _param_groups(model, layers, lr, decay, wd, trainable_floor)
             opt = torch.optim.AdamW(groups)
-            sched = torch.optim.lr_scheduler.LambdaLR(opt, schedule, last_epoch=-1)
-            for _ in range(step):  # keep the schedule position across re-creations
-                sched.step()
+            offset = step  # keep the schedule's position when the optimizer is re-created
+            sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s, o=offset: schedule(s + o))
         model.train()
         total, seen = 0.0, 0
         for b in length_batches([len(x) for x in enc_tr], bs, seed * 1000 + epoch):

@@ -1,0 +1,57 @@
+import json
+
+import pytest
+
+from harness.data import DataError, check_trainable, has_emoji, load_text, make_reviews, stratified_split
+
+
+def test_load_csv_and_jsonl(tmp_path):
+    (tmp_path / "a.csv").write_text('text,label\n"good, really",pos\nbad,neg\n')
+    d = load_text(tmp_path / "a.csv")
+    assert d.texts == ["good, really", "bad"] and d.classes == ["neg", "pos"] and d.y == [1, 0]
+    (tmp_path / "b.jsonl").write_text(json.dumps({"t": "x", "l": "a"}) + "\n" + json.dumps({"t": "y", "l": "b"}) + "\n")
+    d = load_text(tmp_path / "b.jsonl", "t", "l")
+    assert d.labels == ["a", "b"]
+
+
+def test_missing_column_names_file_and_columns(tmp_path):
+    (tmp_path / "a.csv").write_text("sentence,label\nhi,pos\n")
+    with pytest.raises(DataError, match=r"'text' column of .*a.csv is missing. Got columns sentence, label"):
+        load_text(tmp_path / "a.csv")
+
+
+def test_missing_file_and_bad_json(tmp_path):
+    with pytest.raises(DataError, match="no such data file"):
+        load_text(tmp_path / "nope.csv")
+    (tmp_path / "b.jsonl").write_text('{"text": "a", "label": "x"}\n{oops\n')
+    with pytest.raises(DataError, match=r"b.jsonl:2: malformed JSON"):
+        load_text(tmp_path / "b.jsonl")
+
+
+def test_single_class_refused(tmp_path):
+    (tmp_path / "a.csv").write_text("text,label\na,pos\nb,pos\n")
+    with pytest.raises(DataError, match="single class"):
+        check_trainable(load_text(tmp_path / "a.csv"), "--train")
+
+
+def test_unknown_label_in_test_file(tmp_path):
+    (tmp_path / "t.csv").write_text("text,label\na,zzz\n")
+    with pytest.raises(DataError, match="not among the training classes"):
+        load_text(tmp_path / "t.csv", classes=["neg", "pos"])
+
+
+def test_reviews_generator_is_deterministic_balanced_and_has_emoji():
+    a, b = make_reviews(300, seed=1), make_reviews(300, seed=1)
+    assert a.texts == b.texts and a.labels == b.labels
+    assert a.classes == ["negative", "neutral", "positive"]
+    share = sum(map(has_emoji, a.texts)) / len(a)
+    assert 0.25 < share < 0.45
+    assert min(a.labels.count(c) for c in a.classes) > 70
+
+
+def test_stratified_split_keeps_class_shares():
+    d = make_reviews(300)
+    tr, te = stratified_split(d, 0.2, seed=0)
+    assert len(te) == 60 and len(tr) == 240
+    assert set(tr.texts).isdisjoint(set(te.texts)) or len(set(tr.texts) & set(te.texts)) < 20
+    assert abs(te.labels.count("positive") / 60 - d.labels.count("positive") / 300) < 0.05

@@ -1,0 +1,150 @@
+"""Diagnosis rules (rules/diagnosis.py) and free-text symptom matching (rules/symptoms.py)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import pytest
+
+from knowledge import KnowledgeError, load
+from rules.base import Diagnosis, Evidence
+from rules.engine import TransferEngine
+from rules.scenario import normalize
+from rules.symptoms import SymptomMatchError, match_symptom
+
+BASE = dict(task="text_classification", dataset_size=5000)
+
+
+@dataclass(frozen=True)
+class RuleCase:
+    rule: str
+    fires: dict
+    cls: type
+    expect: dict
+    silent: dict
+
+
+CASES = [
+    RuleCase("diagnosis.symptom_evidence", dict(symptoms=["loss_nan"]), Evidence,
+             {"pitfall": "divergence", "symptom": "loss_nan", "weight": 0.95}, dict(symptoms=[])),
+    RuleCase("diagnosis.combine_evidence", dict(symptoms=["loss_nan"]), Diagnosis,
+             {"pitfall": "divergence", "confidence": 0.95}, dict(symptoms=[])),
+]
+
+
+@pytest.mark.parametrize("case", CASES, ids=lambda c: c.rule)
+def test_rule_fires(case, consult, facts_matching, facts_dump, fired):
+    plan, engine = consult(**{**BASE, **case.fires})
+    concluded = [f for f in facts_matching(engine, case.cls, **case.expect) if f["rule"] == case.rule]
+    assert concluded, (f"{case.rule} did not conclude {case.cls.__name__}{case.expect}\n"
+                       + facts_dump(engine))
+    assert case.rule in fired(plan)
+
+
+@pytest.mark.parametrize("case", CASES, ids=lambda c: c.rule)
+def test_rule_silent(case, consult, facts_dump, fired):
+    plan, engine = consult(**{**BASE, **case.silent})
+    by_rule = [f for f in engine.facts.values() if f.get("rule") == case.rule]
+    assert not by_rule, f"{case.rule} should stay silent\n" + facts_dump(engine)
+    assert case.rule not in fired(plan)
+    assert plan["diagnoses"] == []
+
+
+# --- combining evidence
+
+
+def test_two_symptoms_of_one_pitfall_combine_as_noisy_or(consult, facts_dump):
+    plan, engine = consult(**BASE, symptoms=["val_loss_rising", "train_val_gap"])
+    diags = engine.facts_of(Diagnosis)
+    assert [(d["pitfall"], d["confidence"]) for d in diags] == [("overfitting", 0.97)], facts_dump(engine)
+    assert [e["symptom"] for e in plan["diagnoses"][0]["evidence"]] == ["val_loss_rising", "train_val_gap"]
+
+
+def test_one_symptom_can_support_two_pitfalls(consult, facts_dump):
+    plan, engine = consult(**BASE, symptoms=["loss_at_chance"])
+    got = sorted((d["pitfall"], d["confidence"]) for d in engine.facts_of(Diagnosis))
+    assert got == [("failed_run", 0.7), ("underfitting", 0.4)], facts_dump(engine)
+    assert [d["pitfall"] for d in plan["diagnoses"]] == ["failed_run", "underfitting"]  # most confident first
+
+
+def test_combine_evidence_fires_once_per_pitfall(consult, fired, facts_dump):
+    plan, engine = consult(**BASE, symptoms=["loss_nan", "loss_exploding", "loss_spikes"])
+    assert fired(plan).count("diagnosis.combine_evidence") == 1
+    (d,) = engine.facts_of(Diagnosis)
+    assert d["confidence"] == round(1 - 0.05 * 0.15 * 0.5, 3), facts_dump(engine)
+
+
+def test_diagnosis_below_the_floor_is_left_out(tmp_path):
+    (tmp_path / "floor.yaml").write_text(
+        "thresholds:\n  - id: diagnosis_min_confidence\n    value: 0.99\n", encoding="utf-8")
+    kb2 = load([tmp_path])
+    eng = TransferEngine(kb2)
+    plan = eng.consult(normalize({**BASE, "symptoms": ["loss_nan"]}, kb2))
+    assert eng.facts_of(Evidence) and not eng.facts_of(Diagnosis)
+    assert "diagnosis.combine_evidence" in [t["rule"] for t in plan["trace"]]
+    assert plan["diagnoses"] == []
+
+
+def test_measured_symptoms_carry_their_evidence(engine, kb):
+    scenario = normalize({**BASE, "symptoms": ["loss_nan"]}, kb)
+    plan = engine.consult(scenario, measured=[
+        {"id": "unknown_tokens", "evidence": {"unk_rate": 0.4}},
+        {"id": "loss_nan", "evidence": {"step": 7}},  # also reported: counted once
+    ])
+    by_pitfall = {d["pitfall"]: d for d in plan["diagnoses"]}
+    assert set(by_pitfall) == {"divergence", "domain_shift"}
+    assert by_pitfall["domain_shift"]["evidence"][0]["unk_rate"] == 0.4
+    assert [e["symptom"] for e in by_pitfall["divergence"]["evidence"]] == ["loss_nan"]
+    assert by_pitfall["divergence"]["evidence"][0]["reported"] == "by the user"
+
+
+def test_diagnosis_fixes_prefer_the_symptoms_preferred_fixes(consult, kb):
+    plan, _ = consult(**BASE, symptoms=["unknown_tokens"])
+    (d,) = plan["diagnoses"]
+    fixes = [f["fix"] for f in d["fixes"]]
+    assert fixes[:2] == kb.symptoms["unknown_tokens"].preferred_fixes
+    assert 1 <= len(fixes) <= 4 and len(set(fixes)) == len(fixes)
+    assert all(f in kb.symptoms["unknown_tokens"].preferred_fixes + kb.pitfalls["domain_shift"].fixes
+               for f in fixes)
+
+
+# --- free-text symptoms
+
+
+@pytest.mark.parametrize("text, sid", [
+    ("loss_nan", "loss_nan"),
+    ("loss nan", "loss_nan"),
+    ("Loss-NaN", "loss_nan"),
+    ("the loss is nan", "loss_nan"),
+    ("the model lost its grasp of general sentence structure after fine-tuning", "general_language_loss"),
+    ("the model struggles with slang and informal language", "slang_informal_errors"),
+    ("customer reviews contain emoji-based sentiment that the model struggles with", "emoji_sentiment_missed"),
+    ("validation loss goes up", "val_loss_rising"),
+])
+def test_match_symptom(text, sid, kb):
+    assert match_symptom(text, kb) == sid
+
+
+def test_every_symptom_description_and_synonym_matches_its_own_symptom(kb):
+    wrong = []
+    for sid, s in kb.symptoms.items():
+        for phrase in [s.description, *s.synonyms]:
+            try:
+                got = match_symptom(phrase, kb)
+            except KnowledgeError as exc:
+                got = f"error: {exc}"
+            if got != sid:
+                wrong.append((sid, phrase, got))
+    assert not wrong
+
+
+def test_unmatched_text_names_the_nearest_ids(kb):
+    with pytest.raises(SymptomMatchError) as info:
+        match_symptom("xyzzy plugh", kb, "--symptom")
+    msg = str(info.value)
+    assert "--symptom" in msg and "Nearest ids:" in msg and "'xyzzy plugh'" in msg
+
+
+def test_unknown_symptom_id_without_a_matcher_is_refused(kb):
+    with pytest.raises(KnowledgeError, match="symptoms"):
+        normalize({**BASE, "symptoms": ["no_such_symptom"]}, kb)

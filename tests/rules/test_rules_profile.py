@@ -1,0 +1,115 @@
+"""Profile rules (rules/profile.py): data size, compute, memory, latency.
+
+Each rule has a scenario where it fires (its conclusion is in working memory
+and its id is in the trace) and one where it stays silent.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import pytest
+
+from rules.base import ComputeLimited, LatencyCritical, MemoryBudget, SizeClass
+
+BASE = dict(task="text_classification", dataset_size=5000)
+
+
+@dataclass(frozen=True)
+class RuleCase:
+    rule: str
+    fires: dict
+    cls: type
+    expect: dict
+    silent: dict
+    note: str = field(default="")
+
+
+CASES = [
+    RuleCase("profile.size_small", dict(dataset_size=500), SizeClass, {"value": "small"},
+             dict(dataset_size=5000)),
+    RuleCase("profile.size_medium", dict(dataset_size=5000), SizeClass, {"value": "medium"},
+             dict(dataset_size=500)),
+    RuleCase("profile.size_large", dict(dataset_size=50_000), SizeClass, {"value": "large"},
+             dict(dataset_size=5000)),
+    RuleCase("profile.size_huge", dict(dataset_size=2_000_000), SizeClass, {"value": "huge"},
+             dict(dataset_size=50_000)),
+    RuleCase("profile.compute_limited_device", dict(compute="cpu"), ComputeLimited, {"value": True},
+             dict(compute="consumer_gpu")),
+    RuleCase("profile.compute_limited_memory", dict(compute="consumer_gpu", gpu_memory_gb=4),
+             ComputeLimited, {"value": True}, dict(compute="consumer_gpu", gpu_memory_gb=16)),
+    RuleCase("profile.compute_sufficient", dict(compute="datacenter_gpu"), ComputeLimited,
+             {"value": False}, dict(compute="cpu")),
+    RuleCase("profile.memory_given", dict(gpu_memory_gb=24), MemoryBudget, {"gb": 24},
+             dict(compute="tpu")),
+    RuleCase("profile.memory_default", dict(compute="tpu"), MemoryBudget, {"gb": 32},
+             dict(compute="tpu", gpu_memory_gb=24)),
+    RuleCase("profile.latency_critical_budget", dict(latency_ms=50), LatencyCritical, {},
+             dict(latency_ms=500)),
+    RuleCase("profile.latency_critical_mobile", dict(deployment="mobile"), LatencyCritical, {},
+             dict(deployment="edge")),
+]
+
+
+@pytest.mark.parametrize("case", CASES, ids=lambda c: c.rule)
+def test_rule_fires(case, consult, facts_matching, facts_dump, fired):
+    plan, engine = consult(**{**BASE, **case.fires})
+    concluded = [f for f in facts_matching(engine, case.cls, **case.expect) if f["rule"] == case.rule]
+    assert concluded, (f"{case.rule} did not conclude {case.cls.__name__}{case.expect}\n"
+                       + facts_dump(engine))
+    assert case.rule in fired(plan)
+
+
+@pytest.mark.parametrize("case", CASES, ids=lambda c: c.rule)
+def test_rule_silent(case, consult, facts_dump, fired):
+    plan, engine = consult(**{**BASE, **case.silent})
+    by_rule = [f for f in engine.facts.values() if f.get("rule") == case.rule]
+    assert not by_rule, f"{case.rule} should stay silent\n" + facts_dump(engine)
+    assert case.rule not in fired(plan)
+
+
+# --- boundaries of the size classes (knowledge/thresholds.yaml: 1000, 10000, 1000000)
+
+
+@pytest.mark.parametrize("n, size", [
+    (1, "small"), (1000, "small"), (1001, "medium"), (10_000, "medium"), (10_001, "large"),
+    (999_999, "large"), (1_000_000, "huge"), (10**8, "huge"),
+])
+def test_exactly_one_size_class_at_the_boundaries(n, size, consult, facts_dump):
+    _, engine = consult(task="text_classification", dataset_size=n)
+    values = [f["value"] for f in engine.facts_of(SizeClass)]
+    assert values == [size], facts_dump(engine)
+
+
+@pytest.mark.parametrize("fields, limited", [
+    (dict(compute="cpu"), True),
+    (dict(compute="cpu", gpu_memory_gb=64), True),
+    (dict(compute="consumer_gpu", gpu_memory_gb=7.9), True),
+    (dict(compute="consumer_gpu", gpu_memory_gb=8), False),
+    (dict(compute="consumer_gpu"), False),
+    (dict(compute="tpu", gpu_memory_gb=2), True),
+])
+def test_exactly_one_compute_verdict(fields, limited, consult, facts_dump):
+    _, engine = consult(task="text_classification", dataset_size=5000, **fields)
+    values = [f["value"] for f in engine.facts_of(ComputeLimited)]
+    assert values == [limited], facts_dump(engine)
+
+
+@pytest.mark.parametrize("compute, gb", [("cpu", 16), ("consumer_gpu", 12), ("datacenter_gpu", 80), ("tpu", 32)])
+def test_memory_default_comes_from_the_knowledge_base(compute, gb, consult, kb, facts_dump):
+    _, engine = consult(task="text_classification", dataset_size=5000, compute=compute)
+    assert kb.threshold("default_memory_gb")[compute] == gb
+    assert [f["gb"] for f in engine.facts_of(MemoryBudget)] == [gb], facts_dump(engine)
+
+
+@pytest.mark.parametrize("fields, critical", [
+    (dict(latency_ms=100), True),       # at latency_critical_ms: real time
+    (dict(latency_ms=101), False),
+    (dict(deployment="mobile", latency_ms=30), True),
+    (dict(deployment="mobile", latency_ms=5000), True),
+    (dict(deployment="server"), False),
+    (dict(latency_ms=0), False),        # 0 means "no budget"
+])
+def test_latency_critical_at_most_once(fields, critical, consult, facts_dump):
+    _, engine = consult(task="image_classification", dataset_size=5000, **fields)
+    assert len(engine.facts_of(LatencyCritical)) == int(critical), facts_dump(engine)

@@ -1,0 +1,90 @@
+"""Risk rules (rules/risks.py): the pitfalls a scenario runs into."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import pytest
+
+from rules.base import Risk
+
+BASE = dict(task="text_classification", dataset_size=5000)
+SCRATCH = dict(dataset_size=2_000_000, compute="datacenter_gpu", task_similarity="different")
+
+
+@dataclass(frozen=True)
+class RuleCase:
+    rule: str
+    fires: dict
+    expect: dict
+    silent: dict
+
+
+def risk(pitfall, likelihood):
+    return {"pitfall": pitfall, "likelihood": likelihood}
+
+
+CASES = [
+    RuleCase("risk.forgetting_many_layers_small_data", dict(dataset_size=5000),
+             risk("catastrophic_forgetting", "high"), dict(dataset_size=50_000)),
+    RuleCase("risk.forgetting_full_fine_tuning", dict(dataset_size=50_000),
+             risk("catastrophic_forgetting", "medium"), dict(dataset_size=5000)),
+    RuleCase("risk.forgetting_lora", dict(compute="cpu"), risk("catastrophic_forgetting", "low"),
+             dict(compute="consumer_gpu")),
+    RuleCase("risk.negative_transfer_dissimilar", dict(task_similarity="different", domain_similarity="low"),
+             risk("negative_transfer", "high"), dict(task_similarity="related", domain_similarity="medium")),
+    RuleCase("risk.domain_shift_similarity", dict(domain_similarity="low"), risk("domain_shift", "high"),
+             dict(domain_similarity="high")),
+    RuleCase("risk.domain_shift_tags",
+             dict(domain_similarity="high", source_domain="wikipedia,news", target_domain="reviews"),
+             risk("domain_shift", "low"),
+             dict(domain_similarity="high", source_domain="wikipedia,news", target_domain="News,reviews")),
+    RuleCase("risk.overfitting_fine_tuning_little_data", dict(dataset_size=5000), risk("overfitting", "medium"),
+             dict(dataset_size=50_000)),
+    RuleCase("risk.overfitting_small_data", dict(dataset_size=500), risk("overfitting", "low"),
+             dict(dataset_size=5000)),
+    RuleCase("risk.underfitting_frozen_features", dict(dataset_size=500, task_similarity="different"),
+             risk("underfitting", "medium"), dict(dataset_size=500, task_similarity="related")),
+    RuleCase("risk.failed_run_small_transformer", dict(task="text_classification"), risk("failed_run", "medium"),
+             dict(task="image_classification")),
+    RuleCase("risk.divergence_from_scratch", SCRATCH, risk("divergence", "medium"), dict(dataset_size=5000)),
+]
+
+
+@pytest.mark.parametrize("case", CASES, ids=lambda c: c.rule)
+def test_rule_fires(case, consult, facts_matching, facts_dump, fired):
+    plan, engine = consult(**{**BASE, **case.fires})
+    concluded = [f for f in facts_matching(engine, Risk, **case.expect) if f["rule"] == case.rule]
+    assert concluded, f"{case.rule} did not conclude Risk{case.expect}\n" + facts_dump(engine)
+    assert case.rule in fired(plan)
+    assert case.expect in [{"pitfall": r["pitfall"], "likelihood": r["likelihood"]} for r in plan["risks"]]
+
+
+@pytest.mark.parametrize("case", CASES, ids=lambda c: c.rule)
+def test_rule_silent(case, consult, facts_dump, fired):
+    plan, engine = consult(**{**BASE, **case.silent})
+    by_rule = [f for f in engine.facts.values() if f.get("rule") == case.rule]
+    assert not by_rule, f"{case.rule} should stay silent\n" + facts_dump(engine)
+    assert case.rule not in fired(plan)
+
+
+@pytest.mark.parametrize("ts, ds, likelihood", [
+    ("different", "medium", "medium"), ("related", "low", "medium"), ("different", "low", "high"),
+])
+def test_negative_transfer_likelihood(ts, ds, likelihood, consult, facts_dump):
+    _, engine = consult(**BASE, task_similarity=ts, domain_similarity=ds)
+    got = [f["likelihood"] for f in engine.facts_of(Risk) if f["pitfall"] == "negative_transfer"]
+    assert got == [likelihood], facts_dump(engine)
+
+
+def test_risks_are_ordered_and_mitigations_change_the_plan(consult, kb, facts_dump):
+    plan, engine = consult(**BASE, domain_similarity="low", task_similarity="different")
+    order = {"high": 0, "medium": 1, "low": 2}
+    ranks = [order[r["likelihood"]] for r in plan["risks"]]
+    assert ranks == sorted(ranks)
+    assert len(plan["risks"]) == len(engine.facts_of(Risk)), facts_dump(engine)
+    for r in plan["risks"]:
+        assert 1 <= len(r["mitigations"]) <= 3
+        for m in r["mitigations"]:
+            assert m["fix"] in kb.pitfalls[r["pitfall"]].fixes
+            assert m["changes"] and all(c["from"] != c["to"] for c in m["changes"])

@@ -1,0 +1,124 @@
+"""Tuning rules (rules/tuning.py): hyperparameters from the technique and the data."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import pytest
+
+from rules.base import Hyper, TaskFact
+
+BASE = dict(task="text_classification", dataset_size=5000)
+
+
+@dataclass(frozen=True)
+class RuleCase:
+    rule: str
+    fires: dict
+    expect: dict
+    silent: dict
+
+
+CASES = [
+    RuleCase("tuning.freeze_backbone", dict(dataset_size=500), {"name": "frozen_layers", "value": "all"},
+             dict(dataset_size=5000)),
+    RuleCase("tuning.lora_adapters", dict(compute="cpu"), {"name": "lora"}, dict(compute="consumer_gpu")),
+    RuleCase("tuning.freeze_early_layers", dict(dataset_size=5000), {"name": "unfreeze", "value": "gradual"},
+             dict(dataset_size=50_000)),
+    RuleCase("tuning.tune_all_layers", dict(dataset_size=50_000), {"name": "frozen_layers", "value": 0},
+             dict(dataset_size=5000)),
+    RuleCase("tuning.augment_images", dict(task="image_classification"),
+             {"name": "augmentation", "value": ["standard"]},
+             dict(task="text_classification", domain_similarity="high")),
+    RuleCase("tuning.augment_text_shifted", dict(domain_similarity="low"),
+             {"name": "augmentation", "value": ["standard"]}, dict(domain_similarity="high")),
+    RuleCase("tuning.no_text_augmentation", dict(domain_similarity="high"),
+             {"name": "augmentation", "value": []}, dict(domain_similarity="medium")),
+]
+
+
+@pytest.mark.parametrize("case", CASES, ids=lambda c: c.rule)
+def test_rule_fires(case, consult, facts_matching, facts_dump, fired):
+    plan, engine = consult(**{**BASE, **case.fires})
+    concluded = [f for f in facts_matching(engine, Hyper, **case.expect) if f["rule"] == case.rule]
+    assert concluded, f"{case.rule} did not conclude Hyper{case.expect}\n" + facts_dump(engine)
+    assert case.rule in fired(plan)
+
+
+@pytest.mark.parametrize("case", CASES, ids=lambda c: c.rule)
+def test_rule_silent(case, consult, facts_dump, fired):
+    plan, engine = consult(**{**BASE, **case.silent})
+    by_rule = [f for f in engine.facts.values() if f.get("rule") == case.rule]
+    assert not by_rule, f"{case.rule} should stay silent\n" + facts_dump(engine)
+    assert case.rule not in fired(plan)
+
+
+# --- tuning.technique_defaults: fires whenever a technique is chosen
+
+
+@pytest.mark.parametrize("fields, lr", [
+    (dict(task="text_classification", dataset_size=5000), 2e-5),     # fine-tuning, nlp_transformer
+    (dict(task="image_classification", dataset_size=5000), 1e-4),    # fine-tuning, cnn
+    (dict(task="image_captioning", dataset_size=5000), 1e-5),        # fine-tuning, multimodal
+    (dict(task="text_classification", dataset_size=500), 1e-3),      # feature extraction
+    (dict(task="text_classification", dataset_size=5000, compute="cpu"), 2e-4),  # LoRA
+    (dict(task="image_classification", dataset_size=2_000_000, compute="tpu",
+          task_similarity="different"), 0.1),                        # from scratch, cnn
+])
+def test_technique_defaults_fires(fields, lr, consult, facts_matching, facts_dump, fired):
+    plan, engine = consult(**fields)
+    hyper = [f for f in facts_matching(engine, Hyper, name="learning_rate")
+             if f["rule"] == "tuning.technique_defaults"]
+    assert [f["value"] for f in hyper] == [lr], facts_dump(engine)
+    assert "tuning.technique_defaults" in fired(plan)
+    assert plan["hyperparameters"]["learning_rate"] == lr
+
+
+def test_technique_defaults_silent_without_a_family(run_without, facts_dump):
+    engine = run_without(BASE, TaskFact)
+    assert not engine.facts_of(Hyper) or all(
+        f["rule"] != "tuning.technique_defaults" for f in engine.facts_of(Hyper)), facts_dump(engine)
+    assert "tuning.technique_defaults" not in [t["rule"] for t in engine.trace]
+
+
+# --- details
+
+
+def test_freeze_early_layers_freezes_the_configured_share_of_the_top_candidate(consult, kb, facts_matching,
+                                                                              facts_dump):
+    plan, engine = consult(**BASE)
+    top = plan["candidates"][0]["model"]
+    k = math.floor(kb.models[top].layers * kb.threshold("freeze_fraction_medium_data"))
+    frozen = facts_matching(engine, Hyper, name="frozen_layers")
+    assert [f["value"] for f in frozen] == [k], facts_dump(engine)
+    assert plan["hyperparameters"]["frozen_layers"] == k
+    assert plan["hyperparameters"]["unfreeze"] == "gradual"
+
+
+def test_lora_targets_come_from_the_top_candidate(consult, kb, facts_dump):
+    plan, engine = consult(**BASE, compute="cpu")
+    assert plan["technique"]["choice"] == "lora", facts_dump(engine)
+    lora = plan["hyperparameters"]["lora"]
+    top = plan["candidates"][0]["model"]
+    assert lora["target_modules"] == (list(kb.models[top].lora_targets) or ["all-linear"])
+    defaults = kb.techniques["lora"].defaults["lora"]
+    assert {k: lora[k] for k in defaults} == defaults
+    assert plan["hyperparameters"]["frozen_layers"] == "all"
+
+
+@pytest.mark.parametrize("fields", [
+    dict(dataset_size=500), dict(dataset_size=5000), dict(dataset_size=50_000),
+    dict(dataset_size=5000, compute="cpu"),
+    dict(dataset_size=2_000_000, compute="tpu", task_similarity="different"),
+    dict(task="image_classification", dataset_size=5000),
+])
+def test_one_hyperparameter_fact_per_name_and_contract_keys_set(fields, consult, facts_dump):
+    plan, engine = consult(**{**BASE, **fields})
+    names = [f["name"] for f in engine.facts_of(Hyper)]
+    assert len(names) == len(set(names)), facts_dump(engine)
+    hp = plan["hyperparameters"]
+    for key in ("learning_rate", "frozen_layers", "unfreeze", "weight_decay", "dropout",
+                "augmentation", "epochs"):
+        assert hp[key] is not None, f"{key} unset\n" + facts_dump(engine)
+    assert (hp["lora"] is not None) == (plan["technique"]["choice"] == "lora")
