@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import functools
 import json
+import math
 import os
 import sys
 from pathlib import Path
@@ -172,7 +173,8 @@ def build_scenario(ctx, kb, scenario_file, flags: dict, symptoms: tuple, interac
             raw.lines[key] = None
     flag_keys = {k for k, v in flags.items() if v is not None}
     if symptoms:
-        raw["symptoms"] = [*(raw.get("symptoms") or []), *symptoms]
+        given = raw.get("symptoms") or []
+        raw["symptoms"] = [*([given] if isinstance(given, str) else given), *symptoms]
     if interactive:
         prompt_missing(raw, kb)
 
@@ -233,7 +235,9 @@ def parse_count(text: Optional[str], name: str) -> Optional[int]:
     try:
         value = float(t[:-1] if mult != 1 else t) * mult
     except ValueError:
-        raise InputError(f"The '{name}' option must be a count such as 30M or 1.5B. Got {text!r} instead.") from None
+        value = float("nan")
+    if not math.isfinite(value):
+        raise InputError(f"The '{name}' option must be a count such as 30M or 1.5B. Got {text!r} instead.")
     if value <= 0:
         raise InputError(f"The '{name}' option must be a positive count. Got {text!r} instead.")
     return int(value)

@@ -80,7 +80,8 @@ def two_sample_test(X_source, X_target, alpha: float, seed: int = 0, max_rows: i
 
 
 def symptoms_from(tests: dict, *, unk_rate: Optional[float], kb, cka: list[float],
-                  slice_name: str = "emoji", majority: Optional[dict] = None) -> list[dict]:
+                  slice_name: str = "emoji", majority: Optional[dict] = None,
+                  forgetting_symptom: str = "retention_drop") -> list[dict]:
     """Symptom facts for the rules engine from (Holm-corrected) tests and measurements."""
     out = []
 
@@ -89,7 +90,7 @@ def symptoms_from(tests: dict, *, unk_rate: Optional[float], kb, cka: list[float
 
     t = tests.get("forgetting.retention")
     if t is not None and t.significant:
-        add("retention_drop", test="forgetting.retention", effect=round(t.effect, 4),
+        add(forgetting_symptom, test="forgetting", effect=round(t.effect, 4),
             p_value=round(t.p_value, 5), method=t.method)
     if cka:
         floor = kb.threshold("cka_drift_max")

@@ -102,8 +102,11 @@ def write_report(out: Path, record: dict) -> None:
             for n, t in record["tests"].items()]
     lines += [_md_table(["test", "effect", "CI", "p (Holm)", "significant", "method"], rows), ""]
     m = record["measurements"]
-    lines += [f"Tokenizer coverage: {m['unk_rate_test']:.1%} of test texts contain [UNK]; "
-              f"{m['emoji_rows_test']} test rows hold emoji.", ""]
+    if m.get("unk_rate_test") is not None:
+        lines += [f"Tokenizer coverage: {m['unk_rate_test']:.1%} of test texts contain [UNK]; "
+                  f"{m['emoji_rows_test']} test rows hold emoji.", ""]
+    if m.get("source_accuracy_before") is not None:
+        lines += [f"Source task (digits 0-4) accuracy of the pre-trained CNN: {m['source_accuracy_before']:.3f}.", ""]
     lines += ["## Symptoms and diagnoses", ""]
     if not record["symptoms"]:
         lines.append("No symptom measured: the run looks healthy.")

@@ -123,20 +123,50 @@ def config_key(cfg: RunConfig, model_path: str, data_keys: list[str], hypers: di
     return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
 
-def execute(plan: dict, cfg: RunConfig, kb, progress: Callable[[str], None] = lambda s: None) -> dict:
-    """Run ``plan`` as ``cfg`` says; returns the run record (also written to run.json)."""
-    import torch
+class SeedStore:
+    """Finished (technique, seed) records under ``out/seeds``, reused when the config key matches."""
 
+    def __init__(self, out: Path, key: str, progress):
+        self.dir, self.key, self.progress = out / "seeds", key, progress
+        self.dir.mkdir(parents=True, exist_ok=True)
+
+    def file(self, tech, seed) -> Path:
+        return self.dir / f"{tech}-{seed}.json"
+
+    def get(self, tech, seed):
+        f = self.file(tech, seed)
+        if f.exists():
+            try:
+                rec = json.loads(f.read_text())
+            except (OSError, json.JSONDecodeError):
+                return None  # a damaged record is recomputed
+            if rec.get("config_key") == self.key:
+                self.progress(f"{tech} seed {seed}: reused from {f.name}")
+                return rec
+        return None
+
+    def put(self, tech, seed, rec) -> dict:
+        rec["config_key"] = self.key
+        write_json_atomic(self.file(tech, seed), rec)
+        return rec
+
+    def run(self, tech, seed, fn) -> dict:
+        rec = self.get(tech, seed)
+        if rec is None:
+            rec = self.put(tech, seed, fn())
+            if "accuracy" in rec:
+                self.progress(f"{tech} seed {seed}: accuracy {rec['accuracy']:.3f}, "
+                              f"macro-F1 {rec['macro_f1']:.3f}")
+        return rec
+
+
+def _text_runs(plan, cfg, kb, out, device, progress) -> dict:
     from harness import probes, stats
     from harness.data import SLICES, check_trainable, load_text, stratified_split
-    from harness.embed import cached_encode, unk_rate
-    from harness.models import encoder_layers, load_encoder, pick_device, resolve_model
+    from harness.embed import cached_encode, encode, unk_rate
+    from harness.models import encoder_layers, load_encoder, resolve_model
     from harness.techniques import adapted_encoder, run_head, run_tfidf, run_transformer
 
-    t_start = time.perf_counter()
-    out = Path(cfg.out)
-    (out / "seeds").mkdir(parents=True, exist_ok=True)
-    device = pick_device(cfg.device)
     model_name, model_path = resolve_model(cfg.model, kb)
     train, val, test = load_data(cfg)
     progress(f"data: {len(train)} train / {len(val)} validation / {len(test)} test, classes {train.classes}")
@@ -144,28 +174,9 @@ def execute(plan: dict, cfg: RunConfig, kb, progress: Callable[[str], None] = la
     n_layers = len(encoder_layers(base))
     hypers = {t: technique_hyper(kb, plan, t, cfg.overrides, n_layers) for t in cfg.techniques}
     key = config_key(cfg, model_path, [train.fingerprint(), val.fingerprint(), test.fingerprint()], hypers)
+    store = SeedStore(out, key, progress)
     seeds = list(range(cfg.seeds))
 
-    def seed_file(tech, seed):
-        return out / "seeds" / f"{tech}-{seed}.json"
-
-    def done(tech, seed):
-        f = seed_file(tech, seed)
-        if f.exists():
-            try:
-                rec = json.loads(f.read_text())
-                if rec.get("config_key") == key:
-                    return rec
-            except (OSError, json.JSONDecodeError):
-                pass
-        return None
-
-    def save(tech, seed, rec):
-        rec["config_key"] = key
-        write_json_atomic(seed_file(tech, seed), rec)
-
-    # embeddings of the frozen encoder: features for feature extraction, the
-    # "before" of the forgetting probe, and the two-sample test
     def emb(data, name):
         X, hit = cached_encode(model_path, base, tok, data.texts, data_key=data.fingerprint(),
                                max_length=cfg.max_length, device=device, use_cache=cfg.use_cache)
@@ -175,123 +186,194 @@ def execute(plan: dict, cfg: RunConfig, kb, progress: Callable[[str], None] = la
     t_emb = time.perf_counter()
     X_tr, X_va, X_te = emb(train, "train"), emb(val, "validation"), emb(test, "test")
     embed_seconds = time.perf_counter() - t_emb
-
     retention = None
     if cfg.retention_data:
         r = load_text(cfg.retention_data, cfg.text_column, cfg.label_column)
         check_trainable(r, "--retention-data")
         r_tr, r_te = stratified_split(r, 0.3, seed=0)
         R_tr, R_te = emb(r_tr, "retention train"), emb(r_te, "retention test")
-        before = probes.linear_probe_accuracy(R_tr, r_tr.y, R_te, r_te.y)
-        retention = (r_tr, r_te, before)
+        retention = (r_tr, r_te, probes.linear_probe_accuracy(R_tr, r_tr.y, R_te, r_te.y))
 
-    results: dict[str, list[dict]] = {}
-    for tech in cfg.techniques:
-        for seed in seeds:
-            rec = done(tech, seed)
-            if rec is not None:
-                progress(f"{tech} seed {seed}: reused from {seed_file(tech, seed).name}")
-                results.setdefault(tech, []).append(rec)
-                continue
-            if tech == "feature_extraction":
-                res = run_head(X_tr, train.y, X_va, val.y, X_te, test.y, train.classes, seed, hypers[tech])
-                rec = res.to_dict()
-            else:
-                res, model, _ = run_transformer(model_path, train, val, test, seed, hypers[tech],
-                                                technique=tech, device=device, max_length=cfg.max_length,
-                                                lora_targets=(hypers[tech].get("lora") or {}).get("target_modules"),
-                                                progress=progress, tokenizer=tok)
-                rec = res.to_dict()
-                enc = adapted_encoder(model)
-                from harness.embed import encode
+    def train_one(tech, seed):
+        if tech == "feature_extraction":
+            return run_head(X_tr, train.y, X_va, val.y, X_te, test.y, train.classes, seed, hypers[tech]).to_dict()
+        res, model, _ = run_transformer(model_path, train, val, test, seed, hypers[tech], technique=tech,
+                                        device=device, max_length=cfg.max_length, progress=progress,
+                                        lora_targets=(hypers[tech].get("lora") or {}).get("target_modules"),
+                                        tokenizer=tok)
+        rec = res.to_dict()
+        enc = adapted_encoder(model)
+        rec["cka_to_pretrained"] = stats.linear_cka(X_te, encode(enc, tok, test.texts, max_length=cfg.max_length,
+                                                                 device=device))
+        if retention is not None:
+            r_tr, r_te, _ = retention
+            rec["retention_after"] = probes.linear_probe_accuracy(
+                encode(enc, tok, r_tr.texts, max_length=cfg.max_length, device=device), r_tr.y,
+                encode(enc, tok, r_te.texts, max_length=cfg.max_length, device=device), r_te.y)
+        return rec
 
-                after_te = encode(enc, tok, test.texts, max_length=cfg.max_length, device=device)
-                rec["cka_to_pretrained"] = stats.linear_cka(X_te, after_te)
-                if retention is not None:
-                    r_tr, r_te, _ = retention
-                    A_tr = encode(enc, tok, r_tr.texts, max_length=cfg.max_length, device=device)
-                    A_te = encode(enc, tok, r_te.texts, max_length=cfg.max_length, device=device)
-                    rec["retention_after"] = probes.linear_probe_accuracy(A_tr, r_tr.y, A_te, r_te.y)
-                del model
-            progress(f"{tech} seed {seed}: accuracy {rec['accuracy']:.3f}, macro-F1 {rec['macro_f1']:.3f}")
-            save(tech, seed, rec)
-            results.setdefault(tech, []).append(rec)
+    results = {t: [store.run(t, s, lambda t=t, s=s: train_one(t, s)) for s in seeds] for t in cfg.techniques}
+    baseline = ([store.run("tfidf_baseline", s, lambda s=s: run_tfidf(train, val, test, s).to_dict())
+                 for s in seeds] if cfg.baseline else [])
 
+    y_te = np.asarray(test.y)
+    tests = {}
+    ft = [t for t in cfg.techniques if t in ("fine_tuning", "lora")]
+    if retention is not None:
+        for t in ft:
+            for name, res in probes.forgetting_tests(retention[2], [r["retention_after"] for r in results[t]],
+                                                     [], cfg.alpha).items():
+                tests[f"{name}.{t}"] = res
+    mask = np.array([SLICES["emoji"](t) for t in test.texts])
+    tests.update(probes.slice_gap_tests(
+        {t: [np.asarray(r["predictions"]) == y_te for r in rs] for t, rs in results.items()}, mask, cfg.alpha))
+    tests.update(probes.two_sample_test(X_tr, X_te, cfg.alpha))
+    rate, _ = unk_rate(tok, test.texts, cfg.max_length)
+    return {"model_name": model_name, "model_path": model_path, "hypers": hypers, "key": key,
+            "classes": train.classes, "sizes": {"train": len(train), "validation": len(val), "test": len(test)},
+            "results": results, "baseline": baseline, "tests": tests, "y_test": y_te, "slice_mask": mask,
+            "measurements": {"unk_rate_test": rate, "emoji_rows_test": int(mask.sum()),
+                             "cka_to_pretrained": [r["cka_to_pretrained"] for t in ft for r in results[t]],
+                             "retention_before": retention[2] if retention else None},
+            "embed_seconds": embed_seconds}
+
+
+def _image_runs(plan, cfg, kb, out, device, progress) -> dict:
+    from harness import probes
+    from harness.embed import cache_dir
+    from harness.vision import (digits, image_features, load_arrays, load_image_folder, load_weights,
+                                predict_images, pretrained_source, run_image, run_pixel_baseline, split)
+
+    source, src_tr, src_te = pretrained_source(cache_dir().parent / "models")
+    model_name = "small-cnn (pre-trained here on digits 0-4)"
+    if cfg.model and Path(cfg.model).suffix in (".safetensors", ".pt", ".pth", ".bin"):
+        load_weights(source, cfg.model)
+        model_name = Path(cfg.model).name
+    if cfg.train:
+        p = Path(cfg.train)
+        data = load_image_folder(p) if p.is_dir() else load_arrays(p)
+        src_te = None  # a user's own source task is unknown: no source-accuracy probe
+    else:
+        data = digits(source=False)
+    train, test = split(data, 0.25, seed=0)
+    train, val = split(train, 0.2, seed=0)
+    if train.X.shape[1] != source.blocks[0][0].in_channels:
+        from harness.data import DataError
+
+        raise DataError(f"{cfg.train}: images have {train.X.shape[1]} channel(s); the source CNN expects "
+                        f"{source.blocks[0][0].in_channels}")
+    progress(f"data: {len(train)} train / {len(val)} validation / {len(test)} test, classes {train.classes}")
+    hypers = {t: technique_hyper(kb, plan, t, cfg.overrides, len(source.blocks)) for t in cfg.techniques}
+    for h in hypers.values():  # a CNN this small trains at Adam's usual rate, not a transformer's
+        if not cfg.overrides.get("learning_rate"):
+            h["learning_rate"] = max(float(h.get("learning_rate") or 1e-3), 1e-3)
+        if not cfg.overrides.get("epochs"):
+            h["epochs"] = min(int(h.get("epochs") or 10), 15)
+    key = config_key(cfg, model_name, [hashlib.sha256(data.X.tobytes()).hexdigest()[:16]], hypers)
+    store = SeedStore(out, key, progress)
+    seeds = list(range(cfg.seeds))
+    target = (train, val, test)
+    results = {t: [store.run(t, s, lambda t=t, s=s: run_image(t, source, target, s, hypers[t], src_te).to_dict())
+                   for s in seeds] for t in cfg.techniques}
     baseline = []
     if cfg.baseline:
-        for seed in seeds:
-            rec = done("tfidf_baseline", seed)
-            if rec is not None:
-                progress(f"tfidf_baseline seed {seed}: reused from {seed_file('tfidf_baseline', seed).name}")
-            else:
-                rec = run_tfidf(train, val, test, seed).to_dict()
-                save("tfidf_baseline", seed, rec)
-            baseline.append(rec)
+        pixel = [store.run("pixel_baseline", s, lambda s=s: run_pixel_baseline(target, s).to_dict()) for s in seeds]
+        scratch_h = technique_hyper(kb, plan, "from_scratch", cfg.overrides, len(source.blocks))
+        scratch_h.update({k: hypers.get("fine_tuning", scratch_h).get(k) for k in ("learning_rate", "epochs")
+                          if k in hypers.get("fine_tuning", {})})
+        scratch = results.get("from_scratch") or [
+            store.run("from_scratch_baseline", s,
+                      lambda s=s: run_image("from_scratch", source, target, s, scratch_h).to_dict()) for s in seeds]
+        # the best no-transfer baseline under the same budget
+        baseline = max((pixel, scratch), key=lambda rs: np.mean([r["accuracy"] for r in rs]))
+    tests = {}
+    before = None
+    if src_te is not None:
+        before = float((predict_images(source, src_te) == src_te.y).mean())
+        for t in cfg.techniques:
+            after = [r["extra"].get("source_accuracy_after") for r in results[t]]
+            if t != "from_scratch" and all(a is not None for a in after):
+                for res in probes.forgetting_tests(before, after, [], cfg.alpha).values():
+                    tests[f"forgetting.source_accuracy.{t}"] = res
+    # source inputs vs target inputs, in the source CNN's feature space
+    tests.update(probes.two_sample_test(image_features(source, src_tr), image_features(source, test), cfg.alpha))
+    return {"model_name": model_name, "model_path": model_name, "hypers": hypers, "key": key,
+            "classes": train.classes, "sizes": {"train": len(train), "validation": len(val), "test": len(test)},
+            "results": results, "baseline": baseline, "tests": tests, "y_test": np.asarray(test.y),
+            "slice_mask": np.zeros(len(test), bool),
+            "measurements": {"unk_rate_test": None, "emoji_rows_test": 0, "cka_to_pretrained": [],
+                             "source_accuracy_before": before,
+                             "source_train_size": len(src_tr)},
+            "embed_seconds": 0.0}
 
-    # --- probes and tests
-    y_te = np.asarray(test.y)
-    tests: dict = {}
-    if baseline:
-        tests.update(probes.negative_transfer_tests(
-            {t: [r["accuracy"] for r in rs] for t, rs in results.items()},
-            [r["accuracy"] for r in baseline], cfg.alpha))
-    ft = [t for t in cfg.techniques if t in ("fine_tuning", "lora")]
-    cka = [r["cka_to_pretrained"] for t in ft for r in results[t]]
-    if retention is not None and ft:
-        for t in ft:
-            tests.update({f"{k}.{t}": v for k, v in probes.forgetting_tests(
-                retention[2], [r["retention_after"] for r in results[t]], [], cfg.alpha).items()})
-    slice_mask = np.array([SLICES["emoji"](t) for t in test.texts])
-    tests.update(probes.slice_gap_tests(
-        {t: [np.asarray(r["predictions"]) == y_te for r in rs] for t, rs in results.items()},
-        slice_mask, cfg.alpha))
-    tests.update(probes.two_sample_test(X_tr, X_te, cfg.alpha))
-    names = list(tests)
-    corrected = dict(zip(names, stats.apply_holm([tests[n] for n in names], cfg.alpha))) if names else {}
-    if retention is not None and ft:  # symptoms_from looks the retention test up by its plain name
-        worst = min((n for n in corrected if n.startswith("forgetting.retention")),
-                    key=lambda n: corrected[n].p_value, default=None)
-        if worst:
-            corrected["forgetting.retention"] = corrected[worst]
-    rate, _ = unk_rate(tok, test.texts, cfg.max_length)
-    counts = np.bincount(y_te, minlength=len(train.classes))
-    majority = {t: (float(np.mean([r["accuracy"] for r in rs])), float(counts.max() / counts.sum()))
-                for t, rs in results.items()}
-    symptoms = probes.symptoms_from(corrected, unk_rate=rate, kb=kb, cka=cka, majority=majority)
 
+def execute(plan: dict, cfg: RunConfig, kb, progress: Callable[[str], None] = lambda s: None) -> dict:
+    """Run ``plan`` as ``cfg`` says; returns the run record (also written to run.json)."""
+    import torch
+
+    from harness import probes, stats
+    from harness.models import pick_device
     from rules.engine import get_engine
 
+    t_start = time.perf_counter()
+    out = Path(cfg.out)
+    out.mkdir(parents=True, exist_ok=True)
+    device = pick_device(cfg.device)
+    image = plan["scenario"].get("modality") == "image"
+    run = (_image_runs if image else _text_runs)(plan, cfg, kb, out, device, progress)
+    results, baseline, y_te, mask = run["results"], run["baseline"], run["y_test"], run["slice_mask"]
+
+    tests = dict(run["tests"])
+    if baseline:
+        tests.update(probes.negative_transfer_tests(
+            {t: [r["accuracy"] for r in rs] for t, rs in results.items() if t != "from_scratch"},
+            [r["accuracy"] for r in baseline], cfg.alpha))
+    names = list(tests)
+    corrected = dict(zip(names, stats.apply_holm([tests[n] for n in names], cfg.alpha))) if names else {}
+    lookup = dict(corrected)
+    worst = min((n for n in corrected if n.startswith("forgetting.")),
+                key=lambda n: corrected[n].p_value, default=None)
+    if worst:  # symptoms_from looks the forgetting test up by its plain name
+        lookup["forgetting.retention"] = corrected[worst]
+    counts = np.bincount(y_te, minlength=len(run["classes"]))
+    majority = {t: (float(np.mean([r["accuracy"] for r in rs])), float(counts.max() / counts.sum()))
+                for t, rs in results.items()}
+    symptoms = probes.symptoms_from(lookup, unk_rate=run["measurements"]["unk_rate_test"], kb=kb,
+                                    cka=run["measurements"]["cka_to_pretrained"], majority=majority,
+                                    forgetting_symptom="source_accuracy_drop" if image else "retention_drop")
     revised = get_engine(kb).consult(plan["scenario"], measured=symptoms)
 
     summary = {}
-    for t, rs in {**results, **({"tfidf_baseline": baseline} if baseline else {})}.items():
+    rows = dict(results)
+    if baseline and baseline[0]["technique"] not in rows:
+        rows[baseline[0]["technique"]] = baseline
+    for t, rs in rows.items():
         accs = np.array([r["accuracy"] for r in rs])
-        f1s = np.array([r["macro_f1"] for r in rs])
         lo, hi = stats.bootstrap_ci(accs) if len(accs) > 1 else (accs[0], accs[0])
         sl = {}
-        if slice_mask.any():
-            sl = {"emoji": float(np.mean([(np.asarray(r["predictions"]) == y_te)[slice_mask].mean() for r in rs])),
-                  "no_emoji": float(np.mean([(np.asarray(r["predictions"]) == y_te)[~slice_mask].mean() for r in rs]))}
+        if mask.any():
+            corr = [np.asarray(r["predictions"]) == y_te for r in rs]
+            sl = {"emoji": float(np.mean([c[mask].mean() for c in corr])),
+                  "no_emoji": float(np.mean([c[~mask].mean() for c in corr]))}
         summary[t] = {"accuracy_mean": float(accs.mean()), "accuracy_ci": [float(lo), float(hi)],
-                      "macro_f1_mean": float(f1s.mean()), "seconds_mean": float(np.mean([r["seconds"] for r in rs])),
-                      "slices": sl, "seeds": len(rs)}
+                      "macro_f1_mean": float(np.mean([r["macro_f1"] for r in rs])),
+                      "seconds_mean": float(np.mean([r["seconds"] for r in rs])), "slices": sl, "seeds": len(rs)}
 
     record = {
         "schema_version": 1,
         "plan": {k: v for k, v in plan.items() if k != "trace"},
-        "config": {**asdict(cfg), "model_resolved": model_path, "model_name": model_name,
-                   "hyperparameters": hypers, "config_key": key, "classes": train.classes,
-                   "sizes": {"train": len(train), "validation": len(val), "test": len(test)}},
+        "config": {**asdict(cfg), "model_resolved": run["model_path"], "model_name": run["model_name"],
+                   "hyperparameters": run["hypers"], "config_key": run["key"], "classes": run["classes"],
+                   "sizes": run["sizes"]},
         "versions": versions(),
         "device": device,
         "threads": torch.get_num_threads(),
-        "embed_seconds": embed_seconds,
+        "embed_seconds": run["embed_seconds"],
         "seconds": time.perf_counter() - t_start,
         "results": results,
         "baseline": baseline,
         "summary": summary,
-        "measurements": {"unk_rate_test": rate, "emoji_rows_test": int(slice_mask.sum()),
-                         "cka_to_pretrained": cka},
+        "measurements": run["measurements"],
         "tests": {n: t.to_dict() for n, t in corrected.items()},
         "symptoms": symptoms,
         "diagnoses": revised["diagnoses"],

@@ -119,6 +119,13 @@ def read_yaml(path: Path | str, text: Optional[str] = None, origin: Optional[str
             raise KnowledgeError(f"{origin}: is a directory, expected a file") from None
         except UnicodeDecodeError as exc:
             raise KnowledgeError(f"{origin}: not UTF-8 text ({exc.reason})") from None
+    if path.suffix.lower() == ".json":  # YAML would accept some broken JSON (e.g. a missing value)
+        import json
+
+        try:
+            json.loads(text)
+        except json.JSONDecodeError as exc:
+            raise KnowledgeError(f"{origin}:{exc.lineno}: malformed JSON ({exc.msg})") from None
     loader = _LineLoader(text)
     loader._origin = origin
     try:
@@ -289,6 +296,69 @@ REQUIRED_THRESHOLDS = (
 )
 
 
+def _num(lo=0.0, hi=None, integer=False, lo_open=True):
+    def ok(v):
+        if isinstance(v, bool) or not isinstance(v, (int, float)) or (integer and not isinstance(v, int)):
+            return False
+        return (v > lo if lo_open else v >= lo) and (hi is None or v <= hi)
+
+    kind = "an integer" if integer else "a number"
+    rng = f" {'>' if lo_open else '>='} {lo:g}" + (f" and <= {hi:g}" if hi is not None else "")
+    return ok, kind + rng
+
+
+def _list_of(choices):
+    return (lambda v: isinstance(v, list) and bool(v) and all(x in choices for x in v),
+            f"a list of {', '.join(choices)}")
+
+
+def _map_of(keys, check, what, allow_null=False):
+    def ok(v):
+        return (isinstance(v, dict) and set(v) == set(keys)
+                and all((allow_null and x is None) or check(x) for x in v.values()))
+
+    return ok, f"a mapping of {', '.join(keys)} to {what}" + (" (or null)" if allow_null else "")
+
+
+def _threshold_specs():
+    from knowledge.schema import Compute, Deployment, Speed
+
+    computes = [c.value for c in Compute]
+    deployments = [d.value for d in Deployment]
+    speeds = [x.value for x in Speed]
+    pos, pos_text = _num()
+    share = _num(0, 1)
+    speed_map = _map_of(speeds, pos, "positive numbers")
+    return {
+        "dataset_small_max": _num(integer=True), "dataset_medium_max": _num(integer=True),
+        "full_training_min_examples": _num(integer=True), "cpu_max_train_params": _num(integer=True),
+        "default_seeds": _num(1, integer=True, lo_open=False),
+        "limited_gpu_memory_gb": _num(), "latency_critical_ms": _num(), "activation_memory_factor": _num(),
+        "alpha": _num(0, 0.5), "symptom_match_min_score": share, "diagnosis_min_confidence": share,
+        "cka_drift_max": share, "freeze_fraction_medium_data": _num(0, 1, lo_open=False),
+        "unk_rate_shift": share, "slice_gap_min": share,
+        "full_training_compute": _list_of(computes), "limited_compute": _list_of(computes),
+        "default_memory_gb": _map_of(computes, pos, "positive numbers"),
+        "max_params_by_deployment": _map_of(deployments, _num(integer=True)[0], "positive integers", True),
+        "latency_by_speed_ms": _map_of(deployments, speed_map[0], speed_map[1]),
+    }
+
+
+def _check_thresholds(kb: KnowledgeBase, raw: dict[str, dict[str, Any]]) -> None:
+    for tid, (ok, expected) in _threshold_specs().items():
+        entry = raw["thresholds"].get(tid)
+        if entry is not None and not ok(entry.get("value")):
+            where = where_of(entry, "value", where_of(entry, None, "thresholds.yaml"))
+            raise KnowledgeError(f"The 'value' field of threshold {tid!r} at {where} must be {expected}. "
+                                 f"Got {entry.get('value')!r} instead.")
+    v = {t: kb.sections["thresholds"][t].value
+         for t in ("dataset_small_max", "dataset_medium_max", "full_training_min_examples")}
+    if not v["dataset_small_max"] < v["dataset_medium_max"] < v["full_training_min_examples"]:
+        raise KnowledgeError(
+            "thresholds: dataset_small_max < dataset_medium_max < full_training_min_examples must hold. "
+            f"Got {v['dataset_small_max']}, {v['dataset_medium_max']}, {v['full_training_min_examples']} instead.")
+
+
 def _check_references(kb: KnowledgeBase, raw: dict[str, dict[str, Any]]) -> None:
     """Cross-entry checks: every id an entry names must exist."""
 
@@ -326,6 +396,7 @@ def _check_references(kb: KnowledgeBase, raw: dict[str, dict[str, Any]]) -> None
     for tid in REQUIRED_THRESHOLDS:
         if tid not in kb.sections["thresholds"]:
             raise KnowledgeError(f"thresholds: the threshold {tid!r} is required but missing")
+    _check_thresholds(kb, raw)
 
 
 _CACHE: dict[tuple, KnowledgeBase] = {}

@@ -62,5 +62,6 @@ from experta import (  # noqa: E402
     P,
     Rule,
 )
+from experta.strategies import DepthStrategy  # noqa: E402
 
-__all__ = ["AS", "L", "MATCH", "NOT", "P", "TEST", "W", "DefFacts", "Fact", "KnowledgeEngine", "Rule"]
+__all__ = ["DepthStrategy", "AS", "L", "MATCH", "NOT", "P", "TEST", "W", "DefFacts", "Fact", "KnowledgeEngine", "Rule"]

@@ -12,7 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Iterable
 
-from rules._experta import DefFacts, Fact, KnowledgeEngine, Rule
+from rules._experta import DefFacts, DepthStrategy, Fact, KnowledgeEngine, Rule
 
 
 # --- facts: knowledge entering the engine (via @DefFacts) ...
@@ -175,8 +175,21 @@ def rule(rule_id: str, *patterns, salience: int = 0, basis: Iterable[str] = ()):
     return decorate
 
 
+class DeterministicStrategy(DepthStrategy):
+    """experta's depth strategy with ties broken by rule id, not by object order.
+
+    Activations of equal salience over the same facts otherwise fire in an
+    order that depends on hashing, so the trace could differ between runs."""
+
+    def get_key(self, activation):
+        salience, facts = super().get_key(activation)
+        return (salience, facts, getattr(activation.rule, "rule_id", ""))
+
+
 class TracingEngine(KnowledgeEngine):
     """A KnowledgeEngine that records which rule concluded what, from which facts."""
+
+    __strategy__ = DeterministicStrategy
 
     def __init__(self):
         super().__init__()
@@ -220,7 +233,8 @@ class TracingEngine(KnowledgeEngine):
             self._producer.setdefault(declared.__factid__, rule_id)
         if act is not None:
             if not self.trace or self.trace[-1]["_act"] is not act:
-                matched = [f for f in act.facts if not isinstance(f, Threshold)]
+                matched = sorted((f for f in act.facts if not isinstance(f, Threshold)),
+                                 key=lambda f: f.__factid__)
                 self.trace.append(
                     {
                         "_act": act,

@@ -28,7 +28,11 @@ def _new_value(op: str, arg: Any, current: Any, layers: int) -> Any:
     if op == "set":
         return arg
     if op == "scale":
-        return None if current is None else float(f"{current * arg:.3g}")
+        if current is None:
+            return None
+        if isinstance(current, int) and not isinstance(current, bool):
+            return max(1, round(current * arg))
+        return float(f"{current * arg:.3g}")
     if op == "at_most":
         return arg if current is None or current > arg else current
     if op == "at_least":

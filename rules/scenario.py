@@ -54,10 +54,14 @@ def _err(msg: Exception) -> ScenarioError:
 
 def _number(value: Any, name: str, where: str, *, integer: bool, minimum: float,
             inclusive: bool = True, allow_zero_as_none: bool = False) -> Optional[float]:
-    expected = ("a positive integer" if integer else "a positive number") if minimum > 0 or not inclusive \
-        else ("a whole number" if integer else "a number")
     if minimum >= 2:
         expected = f"an integer of at least {minimum:g}"
+    elif minimum > 0 or not inclusive:
+        expected = "a positive integer" if integer else "a positive number"
+    else:
+        expected = ("a whole number" if integer else "a number") + f" of at least {minimum:g}"
+        if allow_zero_as_none:
+            expected += " (0: none)"
     orig = value
     if isinstance(value, str):
         text = value.strip().replace("_", "").replace(",", "")

@@ -149,6 +149,7 @@ class TuningRules:
         "tuning.no_text_augmentation",
         Scenario(modality="text", domain_similarity="high"),
         salience=SAL,
+        basis=["regularization:data_augmentation"],
     )
     def no_text_augmentation(self):
         """Text from the source's own domain -> no augmentation needed."""

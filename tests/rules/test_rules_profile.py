@@ -10,9 +10,16 @@ from dataclasses import dataclass, field
 
 import pytest
 
+from knowledge import get_kb
 from rules.base import ComputeLimited, LatencyCritical, MemoryBudget, SizeClass
 
 BASE = dict(task="text_classification", dataset_size=5000)
+KB = get_kb()
+SMALL = KB.threshold("dataset_small_max")
+MEDIUM = KB.threshold("dataset_medium_max")
+HUGE = KB.threshold("full_training_min_examples")
+LOW_GB = KB.threshold("limited_gpu_memory_gb")
+CRITICAL_MS = KB.threshold("latency_critical_ms")
 
 
 @dataclass(frozen=True)
@@ -42,7 +49,8 @@ CASES = [
              {"value": False}, dict(compute="cpu")),
     RuleCase("profile.memory_given", dict(gpu_memory_gb=24), MemoryBudget, {"gb": 24},
              dict(compute="tpu")),
-    RuleCase("profile.memory_default", dict(compute="tpu"), MemoryBudget, {"gb": 32},
+    RuleCase("profile.memory_default", dict(compute="tpu"), MemoryBudget,
+             {"gb": KB.threshold("default_memory_gb")["tpu"]},
              dict(compute="tpu", gpu_memory_gb=24)),
     RuleCase("profile.latency_critical_budget", dict(latency_ms=50), LatencyCritical, {},
              dict(latency_ms=500)),
@@ -68,12 +76,12 @@ def test_rule_silent(case, consult, facts_dump, fired):
     assert case.rule not in fired(plan)
 
 
-# --- boundaries of the size classes (knowledge/thresholds.yaml: 1000, 10000, 1000000)
+# --- boundaries of the size classes (knowledge/thresholds.yaml)
 
 
 @pytest.mark.parametrize("n, size", [
-    (1, "small"), (1000, "small"), (1001, "medium"), (10_000, "medium"), (10_001, "large"),
-    (999_999, "large"), (1_000_000, "huge"), (10**8, "huge"),
+    (1, "small"), (SMALL, "small"), (SMALL + 1, "medium"), (MEDIUM, "medium"), (MEDIUM + 1, "large"),
+    (HUGE - 1, "large"), (HUGE, "huge"), (10**8, "huge"),
 ])
 def test_exactly_one_size_class_at_the_boundaries(n, size, consult, facts_dump):
     _, engine = consult(task="text_classification", dataset_size=n)
@@ -84,8 +92,8 @@ def test_exactly_one_size_class_at_the_boundaries(n, size, consult, facts_dump):
 @pytest.mark.parametrize("fields, limited", [
     (dict(compute="cpu"), True),
     (dict(compute="cpu", gpu_memory_gb=64), True),
-    (dict(compute="consumer_gpu", gpu_memory_gb=7.9), True),
-    (dict(compute="consumer_gpu", gpu_memory_gb=8), False),
+    (dict(compute="consumer_gpu", gpu_memory_gb=LOW_GB - 0.1), True),
+    (dict(compute="consumer_gpu", gpu_memory_gb=LOW_GB), False),
     (dict(compute="consumer_gpu"), False),
     (dict(compute="tpu", gpu_memory_gb=2), True),
 ])
@@ -95,16 +103,16 @@ def test_exactly_one_compute_verdict(fields, limited, consult, facts_dump):
     assert values == [limited], facts_dump(engine)
 
 
-@pytest.mark.parametrize("compute, gb", [("cpu", 16), ("consumer_gpu", 12), ("datacenter_gpu", 80), ("tpu", 32)])
-def test_memory_default_comes_from_the_knowledge_base(compute, gb, consult, kb, facts_dump):
+@pytest.mark.parametrize("compute", ["cpu", "consumer_gpu", "datacenter_gpu", "tpu"])
+def test_memory_default_comes_from_the_knowledge_base(compute, consult, kb, facts_dump):
     _, engine = consult(task="text_classification", dataset_size=5000, compute=compute)
-    assert kb.threshold("default_memory_gb")[compute] == gb
+    gb = kb.threshold("default_memory_gb")[compute]
     assert [f["gb"] for f in engine.facts_of(MemoryBudget)] == [gb], facts_dump(engine)
 
 
 @pytest.mark.parametrize("fields, critical", [
-    (dict(latency_ms=100), True),       # at latency_critical_ms: real time
-    (dict(latency_ms=101), False),
+    (dict(latency_ms=CRITICAL_MS), True),       # at latency_critical_ms: real time
+    (dict(latency_ms=CRITICAL_MS + 1), False),
     (dict(deployment="mobile", latency_ms=30), True),
     (dict(deployment="mobile", latency_ms=5000), True),
     (dict(deployment="server"), False),

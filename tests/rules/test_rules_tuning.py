@@ -57,17 +57,27 @@ def test_rule_silent(case, consult, facts_dump, fired):
 # --- tuning.technique_defaults: fires whenever a technique is chosen
 
 
-@pytest.mark.parametrize("fields, lr", [
-    (dict(task="text_classification", dataset_size=5000), 2e-5),     # fine-tuning, nlp_transformer
-    (dict(task="image_classification", dataset_size=5000), 1e-4),    # fine-tuning, cnn
-    (dict(task="image_captioning", dataset_size=5000), 1e-5),        # fine-tuning, multimodal
-    (dict(task="text_classification", dataset_size=500), 1e-3),      # feature extraction
-    (dict(task="text_classification", dataset_size=5000, compute="cpu"), 2e-4),  # LoRA
-    (dict(task="image_classification", dataset_size=2_000_000, compute="tpu",
-          task_similarity="different"), 0.1),                        # from scratch, cnn
+def _default_lr(kb, technique, family):
+    lr = kb.techniques[technique].defaults["learning_rate"]
+    return lr.get(family, lr.get("default")) if isinstance(lr, dict) else lr
+
+
+@pytest.mark.parametrize("fields, technique, family", [
+    (dict(task="text_classification", dataset_size=5000), "fine_tuning", "nlp_transformer"),
+    (dict(task="image_classification", dataset_size=5000), "fine_tuning", "cnn"),
+    (dict(task="image_captioning", dataset_size=5000), "fine_tuning", "multimodal"),
+    (dict(task="text_classification", dataset_size=500), "feature_extraction", "nlp_transformer"),
+    (dict(task="text_classification", dataset_size=5000, compute="cpu"), "lora", "nlp_transformer"),
+    (dict(task="image_classification", dataset_size=2_000_000, compute="tpu", task_similarity="different"),
+     "from_scratch", "cnn"),
+    (dict(task="text_generation", dataset_size=2_000_000, compute="tpu", task_similarity="different"),
+     "from_scratch", "nlp_transformer"),
 ])
-def test_technique_defaults_fires(fields, lr, consult, facts_matching, facts_dump, fired):
+def test_technique_defaults_fires(fields, technique, family, kb, consult, facts_matching, facts_dump, fired):
     plan, engine = consult(**fields)
+    assert plan["technique"]["choice"] == technique, facts_dump(engine)
+    lr = _default_lr(kb, technique, family)
+    assert lr is not None
     hyper = [f for f in facts_matching(engine, Hyper, name="learning_rate")
              if f["rule"] == "tuning.technique_defaults"]
     assert [f["value"] for f in hyper] == [lr], facts_dump(engine)

@@ -1,0 +1,305 @@
+"""Image classification: data, a small CNN the harness pre-trains itself, techniques.
+
+The built-in image case uses scikit-learn's bundled digits: a small CNN is
+pre-trained on the *source* split (digits 0-4) and transferred to the *target*
+split (digits 5-9), so "source knowledge" is measurable: the source-task
+accuracy of the adapted backbone with the original source head, before vs
+after adaptation (the forgetting probe).
+
+Local weights load from safetensors or ``torch.load(weights_only=True)``;
+arbitrary pickled objects are never unpickled.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Optional
+
+import numpy as np
+
+from harness.data import DataError
+from harness.techniques import TrainResult, scores, seed_everything
+
+IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp"}
+
+
+@dataclass
+class ImageData:
+    """Images as float32 (n, channels, height, width) in [0, 1], labels as class indices."""
+
+    X: np.ndarray
+    y: np.ndarray
+    classes: list
+    origin: str = ""
+
+    def __len__(self):
+        return len(self.y)
+
+    def subset(self, idx) -> "ImageData":
+        return ImageData(self.X[idx], self.y[idx], self.classes, self.origin)
+
+
+def load_image_folder(path: str | Path, size: int = 32, grayscale: bool = False) -> ImageData:
+    """An image-folder tree: one sub-folder per class holding its images."""
+    from PIL import Image, UnidentifiedImageError
+
+    root = Path(path)
+    if not root.is_dir():
+        raise DataError(f"{root}: not an image folder (expected one sub-folder per class)")
+    classes = sorted(p.name for p in root.iterdir() if p.is_dir())
+    if len(classes) < 2:
+        raise DataError(f"{root}: found {len(classes)} class folder(s); at least two are needed")
+    xs, ys = [], []
+    for ci, c in enumerate(classes):
+        for f in sorted((root / c).iterdir()):
+            if f.suffix.lower() not in IMAGE_SUFFIXES:
+                continue
+            try:
+                with Image.open(f) as im:
+                    im = im.convert("L" if grayscale else "RGB").resize((size, size))
+                    a = np.asarray(im, dtype=np.float32) / 255.0
+            except (UnidentifiedImageError, OSError) as exc:
+                raise DataError(f"{f}: not a readable image ({exc})") from None
+            xs.append(a[None] if a.ndim == 2 else a.transpose(2, 0, 1))
+            ys.append(ci)
+    if not xs:
+        raise DataError(f"{root}: no images found")
+    return ImageData(np.stack(xs), np.array(ys), classes, str(root))
+
+
+def load_arrays(path: str | Path) -> ImageData:
+    """An .npz file with arrays ``X`` (n, h, w) or (n, c, h, w) and ``y`` (n,)."""
+    path = Path(path)
+    if not path.exists():
+        raise DataError(f"{path}: no such data file")
+    try:
+        with np.load(path, allow_pickle=False) as z:
+            X, y = z["X"], z["y"]
+    except KeyError as exc:
+        raise DataError(f"The {exc} array of {path} is missing (expected X and y)") from None
+    except (ValueError, OSError) as exc:
+        raise DataError(f"{path}: not a readable .npz file ({exc})") from None
+    if X.ndim == 3:
+        X = X[:, None]
+    if X.ndim != 4 or len(X) != len(y):
+        raise DataError(f"The 'X' array of {path} must be (n, h, w) or (n, c, h, w) with n = len(y). "
+                        f"Got {X.shape} and {y.shape} instead.")
+    X = X.astype(np.float32)
+    if X.max() > 1.0:
+        X = X / X.max()
+    classes = sorted(set(y.tolist()))
+    index = {c: i for i, c in enumerate(classes)}
+    return ImageData(X, np.array([index[v] for v in y.tolist()]), [str(c) for c in classes], str(path))
+
+
+def digits(source: bool) -> ImageData:
+    """scikit-learn's bundled 8x8 digits: source = digits 0-4, target = digits 5-9."""
+    from sklearn.datasets import load_digits
+
+    d = load_digits()
+    keep = d.target < 5 if source else d.target >= 5
+    X = (d.images[keep] / 16.0).astype(np.float32)[:, None]
+    y = d.target[keep] - (0 if source else 5)
+    classes = [str(c) for c in (range(5) if source else range(5, 10))]
+    return ImageData(X, y.astype(np.int64), classes, "digits " + ("0-4" if source else "5-9"))
+
+
+def split(data: ImageData, test_size: float, seed: int) -> tuple[ImageData, ImageData]:
+    from sklearn.model_selection import train_test_split
+
+    a, b = train_test_split(np.arange(len(data)), test_size=test_size, random_state=seed, stratify=data.y)
+    return data.subset(np.sort(a)), data.subset(np.sort(b))
+
+
+# --- the small CNN
+
+
+def small_cnn(in_channels: int, n_classes: int, width: int = 16):
+    """Three conv blocks (the 'layers' frozen from the bottom) -> global pool -> linear head."""
+    import torch.nn as nn
+
+    def block(i, o):
+        return nn.Sequential(nn.Conv2d(i, o, 3, padding=1), nn.BatchNorm2d(o), nn.ReLU())
+
+    class SmallCNN(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.blocks = nn.ModuleList([block(in_channels, width), block(width, 2 * width),
+                                         block(2 * width, 4 * width)])
+            self.pool = nn.AdaptiveAvgPool2d(1)
+            self.dropout = nn.Dropout(0.1)
+            self.head = nn.Linear(4 * width, n_classes)
+            self.feature_dim = 4 * width
+
+        def features(self, x):
+            for i, b in enumerate(self.blocks):
+                x = b(x)
+                if i < 2 and x.shape[-1] >= 4:
+                    x = nn.functional.max_pool2d(x, 2)
+            return self.pool(x).flatten(1)
+
+        def forward(self, x):
+            return self.head(self.dropout(self.features(x)))
+
+    return SmallCNN()
+
+
+def load_weights(model, path: str | Path) -> None:
+    """Weights from safetensors, or a plain state dict via torch.load(weights_only=True)."""
+    import torch
+
+    path = Path(path)
+    if not path.exists():
+        raise DataError(f"{path}: no such weights file")
+    try:
+        if path.suffix == ".safetensors":
+            from safetensors.torch import load_file
+
+            state = load_file(str(path))
+        else:
+            state = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:  # noqa: BLE001 - any failure to read weights is the user's file
+        raise DataError(f"{path}: not a loadable weights file ({str(exc).splitlines()[0]})") from None
+    own = model.state_dict()
+    state = {k: v for k, v in state.items() if not k.startswith("head.") or own[k].shape == v.shape}
+    missing, unexpected = model.load_state_dict(state, strict=False)
+    if unexpected or [m for m in missing if not m.startswith("head.")]:
+        raise DataError(f"{path}: weights do not fit the model (missing {missing[:3]}, unexpected {unexpected[:3]})")
+
+
+def save_weights(model, path: Path) -> None:
+    from safetensors.torch import save_file
+
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    save_file({k: v.contiguous() for k, v in model.state_dict().items()}, str(tmp))
+    os.replace(tmp, path)
+
+
+def _fit(model, train: ImageData, val: Optional[ImageData], seed: int, hyper: dict, params=None,
+         augment: bool = False) -> list:
+    import torch
+
+    lr = float(hyper.get("learning_rate") or 1e-3)
+    opt = torch.optim.AdamW(params if params is not None else [p for p in model.parameters() if p.requires_grad],
+                            lr=lr, weight_decay=float(hyper.get("weight_decay") or 0.0))
+    X, y = torch.from_numpy(train.X), torch.from_numpy(train.y)
+    bs = int(hyper.get("batch_size") or 64)
+    g = torch.Generator().manual_seed(seed)
+    lossf = torch.nn.CrossEntropyLoss()
+    best, best_state, curves = -1.0, None, []
+    for epoch in range(int(hyper.get("epochs") or 10)):
+        model.train()
+        perm = torch.randperm(len(X), generator=g)
+        total = 0.0
+        for i in range(0, len(X), bs):
+            b = perm[i:i + bs]
+            xb = X[b]
+            if augment:  # small random shifts: the standard augmentation for digits
+                dx, dy = (int(v) for v in torch.randint(-1, 2, (2,), generator=g))
+                xb = torch.roll(xb, shifts=(dx, dy), dims=(2, 3))
+            opt.zero_grad()
+            loss = lossf(model(xb), y[b])
+            loss.backward()
+            opt.step()
+            total += loss.item() * len(b)
+        rec = {"epoch": epoch + 1, "train_loss": total / len(X)}
+        if val is not None:
+            pv = predict_images(model, val)
+            _, f1v, _ = scores(val.y, pv, val.classes)
+            rec["val_macro_f1"] = f1v
+            if f1v > best + 1e-6:
+                best = f1v
+                best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
+        curves.append(rec)
+    if best_state is not None:
+        model.load_state_dict(best_state)
+    return curves
+
+
+def predict_images(model, data: ImageData, batch_size: int = 256) -> np.ndarray:
+    import torch
+
+    model.eval()
+    out = []
+    with torch.inference_mode():
+        for i in range(0, len(data), batch_size):
+            out.append(model(torch.from_numpy(data.X[i:i + batch_size])).argmax(1).numpy())
+    return np.concatenate(out)
+
+
+def image_features(model, data: ImageData) -> np.ndarray:
+    import torch
+
+    model.eval()
+    with torch.inference_mode():
+        return model.features(torch.from_numpy(data.X)).numpy()
+
+
+def pretrained_source(cache: Path, seed: int = 0, epochs: int = 15):
+    """The source model: a small CNN trained on digits 0-4 (cached as safetensors)."""
+    src = digits(source=True)
+    tr, te = split(src, 0.3, seed=0)
+    model = small_cnn(1, 5)
+    f = cache / f"digits-source-cnn-s{seed}-e{epochs}.safetensors"
+    if f.exists():
+        load_weights(model, f)
+    else:
+        seed_everything(seed)
+        _fit(model, tr, None, seed, {"learning_rate": 3e-3, "epochs": epochs, "batch_size": 64})
+        cache.mkdir(parents=True, exist_ok=True)
+        save_weights(model, f)
+    return model, tr, te
+
+
+def run_image(technique: str, source_model, target: tuple, seed: int, hyper: dict,
+              source_test: Optional[ImageData] = None) -> TrainResult:
+    """feature_extraction | fine_tuning | from_scratch on the target split, from the source CNN."""
+    import copy
+
+    import torch
+
+    t0 = time.perf_counter()
+    seed_everything(seed)
+    train, val, test = target
+    k = len(train.classes)
+    if technique == "from_scratch":
+        model = small_cnn(train.X.shape[1], k)
+    else:
+        model = copy.deepcopy(source_model)
+        model.head = torch.nn.Linear(model.feature_dim, k)
+    n_blocks = len(model.blocks)
+    frozen = hyper.get("frozen_layers")
+    frozen_n = n_blocks if (technique == "feature_extraction" or frozen == "all") else int(frozen or 0)
+    for b in model.blocks[:frozen_n]:
+        for p in b.parameters():
+            p.requires_grad_(False)
+        b.eval()
+    augment = "standard" in (hyper.get("augmentation") or [])
+    curves = _fit(model, train, val, seed, hyper, augment=augment)
+    pred = predict_images(model, test)
+    acc, f1, per = scores(test.y, pred, train.classes)
+    extra = {"frozen_layers": frozen_n, "layers": n_blocks}
+    if source_test is not None and technique != "from_scratch":
+        # the adapted backbone with the source model's own head: what is left of the source skill
+        probe = copy.deepcopy(model)
+        probe.head = copy.deepcopy(source_model.head)
+        extra["source_accuracy_after"] = float((predict_images(probe, source_test) == source_test.y).mean())
+    trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
+    return TrainResult(technique, seed, acc, f1, per, pred.tolist(), curves, time.perf_counter() - t0,
+                       trainable, extra=extra)
+
+
+def run_pixel_baseline(target: tuple, seed: int) -> TrainResult:
+    """No transfer, no deep model: logistic regression on raw pixels."""
+    from sklearn.linear_model import LogisticRegression
+
+    t0 = time.perf_counter()
+    train, _, test = target
+    clf = LogisticRegression(max_iter=3000, random_state=seed)
+    clf.fit(train.X.reshape(len(train), -1), train.y)
+    pred = clf.predict(test.X.reshape(len(test), -1))
+    acc, f1, per = scores(test.y, pred, train.classes)
+    return TrainResult("pixel_baseline", seed, acc, f1, per, pred.tolist(), [], time.perf_counter() - t0)
