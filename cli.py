@@ -410,10 +410,9 @@ def _run(ctx, plan: dict, name: str, opts: dict, builtin_size: int = 1500) -> di
                    "batch_size": opts.get("batch_size")},
     )
 
-    def progress(msg):
-        if not quiet:
-            click.echo(f"  {msg}", err=True)
+    from harness.progress import Progress
 
+    progress = Progress(enabled=not quiet)
     try:
         record = execute(plan, cfg, kb, progress)
     except MemoryError:
@@ -456,26 +455,30 @@ def run(ctx, plan_or_scenario, **opts):
 
 @main.command()
 @click.option("--seeds", type=click.IntRange(2, 20), default=3, show_default=True)
+@click.option("--size", type=click.IntRange(60, 100000), default=1500, show_default=True,
+              help="Number of built-in reviews.")
+@click.option("--epochs", type=click.IntRange(1, 50), default=3, show_default=True,
+              help="Epochs of fine-tuning and LoRA.")
 @click.option("--out", type=str, metavar="DIR")
 @click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto", show_default=True)
 @format_option(choices=("text", "json"))
 @click.pass_context
 @handle_errors
-def demo(ctx, seeds, out, device, fmt):
+def demo(ctx, seeds, size, epochs, out, device, fmt):
     """The course's customer-review case end to end on built-in reviews with all-MiniLM-L6-v2."""
     from rules.engine import get_engine
     from rules.scenario import normalize
 
     kb = get_kb(ctx)
-    plan = get_engine(kb).consult(normalize(DEMO_SCENARIO, kb))
+    plan = get_engine(kb).consult(normalize({**DEMO_SCENARIO, "dataset_size": size}, kb))
     if fmt == "text":
         click.echo(f"Plan: {plan['technique']['name']} ({plan['technique']['why']['text']}); "
                    f"comparing feature extraction, fine-tuning and LoRA over {seeds} seeds.", err=True)
     opts = {"fmt": fmt, "techniques": ["feature_extraction", "fine_tuning", "lora"], "seeds": seeds,
             "model": "all-MiniLM-L6-v2", "text_column": "text", "label_column": "label",
             "device": device, "out": out, "max_length": 64, "alpha": 0.05, "no_cache": False,
-            "epochs": 3, "learning_rate": None, "batch_size": None}
-    _run(ctx, plan, "demo", opts, builtin_size=1500)
+            "epochs": epochs, "learning_rate": None, "batch_size": None}
+    _run(ctx, plan, "demo", opts, builtin_size=size)
 
 
 if __name__ == "__main__":  # pragma: no cover

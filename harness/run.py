@@ -150,13 +150,15 @@ class SeedStore:
         write_json_atomic(self.file(tech, seed), rec)
         return rec
 
-    def run(self, tech, seed, fn) -> dict:
+    def run(self, tech, seed, fn, bar=None) -> dict:
         rec = self.get(tech, seed)
         if rec is None:
             rec = self.put(tech, seed, fn())
             if "accuracy" in rec:
                 self.progress(f"{tech} seed {seed}: accuracy {rec['accuracy']:.3f}, "
                               f"macro-F1 {rec['macro_f1']:.3f}")
+        if bar is not None:
+            bar.update(1)
         return rec
 
 
@@ -178,8 +180,10 @@ def _text_runs(plan, cfg, kb, out, device, progress) -> dict:
     seeds = list(range(cfg.seeds))
 
     def emb(data, name):
-        X, hit = cached_encode(model_path, base, tok, data.texts, data_key=data.fingerprint(),
-                               max_length=cfg.max_length, device=device, use_cache=cfg.use_cache)
+        with progress.bar(len(data), f"embedding {name}") as bar:
+            X, hit = cached_encode(model_path, base, tok, data.texts, data_key=data.fingerprint(),
+                                   max_length=cfg.max_length, device=device, use_cache=cfg.use_cache,
+                                   progress=bar.update)
         progress(f"embeddings {name}: {len(data)} texts ({'cache' if hit else 'computed'})")
         return X
 
@@ -212,9 +216,11 @@ def _text_runs(plan, cfg, kb, out, device, progress) -> dict:
                 encode(enc, tok, r_te.texts, max_length=cfg.max_length, device=device), r_te.y)
         return rec
 
-    results = {t: [store.run(t, s, lambda t=t, s=s: train_one(t, s)) for s in seeds] for t in cfg.techniques}
-    baseline = ([store.run("tfidf_baseline", s, lambda s=s: run_tfidf(train, val, test, s).to_dict())
-                 for s in seeds] if cfg.baseline else [])
+    with progress.bar(len(seeds) * (len(cfg.techniques) + cfg.baseline), "seeds") as bar:
+        results = {t: [store.run(t, s, lambda t=t, s=s: train_one(t, s), bar) for s in seeds]
+                   for t in cfg.techniques}
+        baseline = ([store.run("tfidf_baseline", s, lambda s=s: run_tfidf(train, val, test, s).to_dict(), bar)
+                     for s in seeds] if cfg.baseline else [])
 
     y_te = np.asarray(test.y)
     tests = {}
@@ -273,8 +279,10 @@ def _image_runs(plan, cfg, kb, out, device, progress) -> dict:
     store = SeedStore(out, key, progress)
     seeds = list(range(cfg.seeds))
     target = (train, val, test)
-    results = {t: [store.run(t, s, lambda t=t, s=s: run_image(t, source, target, s, hypers[t], src_te).to_dict())
-                   for s in seeds] for t in cfg.techniques}
+    with progress.bar(len(seeds) * len(cfg.techniques), "seeds") as bar:
+        results = {t: [store.run(t, s, lambda t=t, s=s: run_image(t, source, target, s, hypers[t],
+                                                                  src_te).to_dict(), bar)
+                       for s in seeds] for t in cfg.techniques}
     baseline = []
     if cfg.baseline:
         pixel = [store.run("pixel_baseline", s, lambda s=s: run_pixel_baseline(target, s).to_dict()) for s in seeds]
@@ -307,12 +315,18 @@ def _image_runs(plan, cfg, kb, out, device, progress) -> dict:
             "embed_seconds": 0.0}
 
 
-def execute(plan: dict, cfg: RunConfig, kb, progress: Callable[[str], None] = lambda s: None) -> dict:
-    """Run ``plan`` as ``cfg`` says; returns the run record (also written to run.json)."""
+def execute(plan: dict, cfg: RunConfig, kb, progress=None) -> dict:
+    """Run ``plan`` as ``cfg`` says; returns the run record (also written to run.json).
+
+    ``progress``: a ``harness.progress.Progress`` (messages and bars), a plain
+    callable taking message strings, or None (silent)."""
     import torch
 
     from harness import probes, stats
     from harness.models import pick_device
+    from harness.progress import as_progress
+
+    progress = as_progress(progress)
     from rules.engine import get_engine
 
     t_start = time.perf_counter()

@@ -102,3 +102,55 @@ def test_cli_run_json_and_bad_inputs(tiny_bert, tmp_path):
     r = CliRunner().invoke(main, ["run", str(sc), "--train", str(one), "--model", tiny_bert, "--seeds", "1",
                                   "--out", str(tmp_path / "y")])
     assert r.exit_code == 2 and "single class" in r.output
+
+
+def test_consult_plan_file_then_run(tiny_bert, tmp_path):
+    plan_file = tmp_path / "plan.json"
+    r = CliRunner().invoke(main, ["consult", "--task", "text_classification", "--dataset-size", "90",
+                                  "--compute", "cpu", "--format", "json", "-o", str(plan_file), "--no-input"])
+    assert r.exit_code == 0, r.output
+    r = CliRunner().invoke(main, ["run", str(plan_file), "--model", tiny_bert, "--technique", "lora",
+                                  "--seeds", "2", "--epochs", "1", "--out", str(tmp_path / "o"), "--format", "json"])
+    assert r.exit_code == 0, r.output
+    assert json.loads(r.stdout)["summary"]["lora"]["seeds"] == 2
+
+
+def test_image_run_measures_source_forgetting(tmp_path):
+    kb = get_kb()
+    plan = get_engine(kb).consult(normalize({"task": "image_classification", "dataset_size": 700,
+                                             "compute": "cpu", "domain_similarity": "high"}, kb))
+    rec = execute(plan, RunConfig(techniques=["feature_extraction", "fine_tuning"], seeds=2, out=str(tmp_path / "i"),
+                                  overrides={"epochs": 3}), kb)
+    assert rec["measurements"]["source_accuracy_before"] > 0.9  # the CNN learned digits 0-4
+    fe = [r["extra"]["source_accuracy_after"] for r in rec["results"]["feature_extraction"]]
+    assert all(a == rec["measurements"]["source_accuracy_before"] for a in fe)  # frozen: nothing forgotten
+    assert "forgetting.source_accuracy.fine_tuning" in rec["tests"]
+    assert set(rec["summary"]) >= {"feature_extraction", "fine_tuning"}
+    assert "domain_shift.two_sample" in rec["tests"]
+
+
+def test_image_folder_and_arrays(tmp_path):
+    import numpy as np
+    from PIL import Image
+
+    from harness.vision import load_arrays, load_image_folder
+
+    for c in ("cat", "dog"):
+        (tmp_path / "imgs" / c).mkdir(parents=True)
+        for i in range(3):
+            Image.fromarray((np.random.default_rng(i).random((10, 12)) * 255).astype("uint8")).save(
+                tmp_path / "imgs" / c / f"{i}.png")
+    d = load_image_folder(tmp_path / "imgs", size=8, grayscale=True)
+    assert d.X.shape == (6, 1, 8, 8) and d.classes == ["cat", "dog"] and list(d.y) == [0, 0, 0, 1, 1, 1]
+    np.savez(tmp_path / "a.npz", X=np.zeros((4, 8, 8)), y=np.array([3, 5, 3, 5]))
+    a = load_arrays(tmp_path / "a.npz")
+    assert a.X.shape == (4, 1, 8, 8) and a.classes == ["3", "5"]
+
+
+def test_demo_quick(tmp_path):
+    r = CliRunner().invoke(main, ["demo", "--size", "90", "--epochs", "1", "--seeds", "2",
+                                  "--out", str(tmp_path / "d"), "--format", "json"])
+    assert r.exit_code == 0, r.output
+    out = json.loads(r.stdout)
+    assert set(out["summary"]) == {"feature_extraction", "fine_tuning", "lora", "tfidf_baseline"}
+    assert (tmp_path / "d" / "report.md").exists()
