@@ -339,6 +339,166 @@ def symptoms(ctx, fmt):
         click.echo(click.style(s.id, bold=True) + f"  {s.description}  → {ind}")
 
 
+# --- diagnose
+
+
+@main.command()
+@click.argument("paths", nargs=-1, required=True, metavar="PATH...")
+@click.option("--baseline", "baselines", multiple=True, metavar="PATH",
+              help="A run of the alternative (e.g. from scratch) to test against; repeatable.")
+@click.option("--loss", help="Training-loss column (default: loss, train_loss, ...).")
+@click.option("--val-loss", help="Validation-loss column (default: eval_loss, val_loss, ...).")
+@click.option("--target-metric", help="Target-task metric column (default: eval_accuracy, val_acc, ...).")
+@click.option("--source-metric", help="Source-task metric column, for forgetting (default: source_accuracy, ...).")
+@click.option("--num-classes", type=click.IntRange(2, 100000), help="Classes of the target task (chance loss).")
+@click.option("--majority-rate", type=click.FloatRange(0, 1), help="Accuracy of always predicting the majority class.")
+@click.option("--scenario", "scenario_file", metavar="FILE", help="The run's scenario, for concrete fixes.")
+@click.option("--fail-on", type=click.Choice(["warning", "error"]),
+              help="Exit 1 when a diagnosis of this severity or worse is found (for CI pipelines).")
+@format_option()
+@click.pass_context
+@handle_errors
+def diagnose(ctx, paths, baselines, loss, val_loss, target_metric, source_metric, num_classes,
+             majority_rate, scenario_file, fail_on, fmt):
+    """Say what went wrong in a run from its logs, with evidence and fixes.
+
+    \b
+    PATH: a tlexpert run folder, a Hugging Face Trainer output folder or
+    trainer_state.json, a Lightning metrics.csv, or a CSV/JSON/JSONL of
+    per-step metrics. Several paths are several seeds of one configuration.
+    """
+    from harness.diagnose import diagnose as run_diagnosis
+    from harness.logs import ColumnMap
+
+    kb = get_kb(ctx)
+    scenario = read_scenario_file(scenario_file) if scenario_file else None
+    report = run_diagnosis(list(paths), kb, baseline=list(baselines),
+                           cols=ColumnMap(loss, val_loss, target_metric, source_metric),
+                           scenario=scenario, n_classes=num_classes, majority_rate=majority_rate)
+    if fmt != "text":
+        click.echo(dump(report, fmt))
+    else:
+        n = len(report["runs"])
+        click.echo(f"Read {n} run(s)" + (f" and {len(report['baseline_runs'])} baseline run(s)"
+                                          if report["baseline_runs"] else "")
+                   + (f"; not in the logs: {', '.join(report['missing'])}" if report["missing"] else ""))
+        if report["healthy"]:
+            click.echo("Healthy: no symptom of a known pitfall in these logs.")
+        for i, d in enumerate(report["diagnoses"], 1):
+            click.echo(f"\n{i}. {d['name']} — confidence {d['confidence']:.2f}, {d['severity']}")
+            click.echo(f"   {d['what']}")
+            for e in d["evidence"]:
+                extra = {k: v for k, v in e.items() if k not in ("symptom", "description", "weight")}
+                click.echo(f"   evidence: {e['symptom']}: {e['description']}")
+                if extra:
+                    click.echo("             " + ", ".join(f"{k}={v}" for k, v in extra.items()))
+            for k, f in enumerate(d["fixes"], 1):
+                click.echo(f"   fix {k}: {f['summary']}   ({f['description']})")
+        if report["trace"]:
+            click.echo("\nRules: " + ", ".join(dict.fromkeys(t["rule"] for t in report["trace"])))
+    if fail_on:
+        worst = max((2 if d["severity"] == "error" else 1 for d in report["diagnoses"]), default=0)
+        if worst >= (2 if fail_on == "error" else 1):
+            ctx.exit(1)
+
+
+# --- batch
+
+
+@main.command()
+@click.argument("files", nargs=-1, required=True, metavar="FILE...")
+@click.option("-o", "--output", type=click.Path(dir_okay=False),
+              help="Output table: .csv, .json, .jsonl, .parquet or .md (by extension).")
+@click.option("--jobs", type=click.IntRange(1, 256), default=1, show_default=True,
+              help="Local worker processes.")
+@click.option("--scheduler", metavar="ADDRESS", help="Run on an existing Dask cluster (tcp://host:port).")
+@click.option("--resume", is_flag=True, help="Skip the scenarios an interrupted run of the same -o finished.")
+@click.option("--chunk-size", type=click.IntRange(1, 100000), default=250, show_default=True,
+              help="Scenarios per task sent to a worker.")
+@format_option(choices=("text", "json"))
+@click.pass_context
+@handle_errors
+def batch(ctx, files, output, jobs, scheduler, resume, chunk_size, fmt):
+    """Consult many scenario files at once: one table, and a conformance check of `expect:` blocks.
+
+    \b
+    Exit status: 0 all scenarios consulted and every check passed; 1 a check
+    failed; 2 a scenario or file was invalid (its row says why).
+    """
+    from rules.batch import OUTPUT_SUFFIXES, Journal, read_scenarios, run_batch, summarize, write_table
+
+    get_kb(ctx)  # a broken --knowledge folder is reported once, before any worker starts
+    out = Path(output) if output else None
+    if out is not None and out.suffix.lower() not in OUTPUT_SUFFIXES:
+        raise InputError(f"The output file {output} must end in {', '.join(OUTPUT_SUFFIXES)}. "
+                         f"Got {out.suffix or 'no extension'!r} instead.")
+    if resume and out is None:
+        raise InputError("--resume needs -o: the finished rows are kept beside the output file.")
+    items, file_errors = [], []
+    for f in files:
+        try:
+            items.extend(read_scenarios(f))
+        except KnowledgeError as exc:  # the whole file is unreadable: one error row for it
+            items.append((f, 0, exc))
+            file_errors.append(str(exc))
+    journal = Journal(out)
+    done = journal.done() if resume else {}
+    if not resume:
+        journal.close(remove=True)
+    todo = [it for it in items if (it[0], it[1]) not in done]
+    quiet = fmt == "json" or not sys.stderr.isatty()
+    from knowledge.loader import extra_dirs
+
+    dirs = tuple(str(p) for p in extra_dirs(ctx.find_root().params.get("knowledge") or ()))
+    bar = None
+    if not quiet:
+        from tqdm import tqdm
+
+        bar = tqdm(total=len(items), initial=len(items) - len(todo), desc="scenarios", unit="sc",
+                   file=sys.stderr, leave=False)
+    try:
+        new_rows = run_batch(todo, jobs=jobs, scheduler=scheduler, chunk_size=chunk_size,
+                             knowledge_dirs=dirs, journal=journal if out else None, bar=bar)
+    except OSError as exc:
+        raise InputError(f"--scheduler {scheduler}: cannot reach the Dask scheduler ({exc})") from None
+    finally:
+        if bar is not None:
+            bar.close()
+    fresh = {(r["file"], r["row"]): r for r in new_rows}
+    rows = [fresh.get((f, r)) or done[(f, r)] for f, r, _ in items]
+    summary = summarize(rows)
+    if out is not None:
+        write_table(rows, out)
+        journal.close(remove=True)
+    if fmt == "json":
+        click.echo(json.dumps({"summary": summary, **({"output": str(out)} if out else {"rows": rows})},
+                              indent=2, default=str))
+    else:
+        click.echo(f"{summary['scenarios']} scenarios: {summary['scenarios'] - summary['errors']} consulted, "
+                   f"{summary['errors']} invalid" + (f"; written to {out}" if out else ""))
+        if summary["checks"]:
+            click.echo(f"Checks: {summary['passed']} passed, {summary['failed']} failed")
+            for name, c in summary["by_check"].items():
+                click.echo(f"  {name:<26} {c['passed']:>5} passed {c['failed']:>5} failed")
+        for f in summary["failures"][:50]:
+            click.echo(f"FAIL {f['id']} ({f['file']}:{f['row']}): {f['check']} expected {f['expected']!r}, "
+                       f"got {f['actual']!r}")
+            for t in f["trace"]:
+                click.echo(f"       by {t}")
+        for r in rows:
+            if r["status"] == "error":
+                click.echo(f"ERROR {r['id']}: {r['error']}")
+        if out is None and not summary["checks"]:
+            from rules.batch import to_markdown
+
+            click.echo(to_markdown(rows, ["id", "task", "family", "top_candidates", "approach",
+                                          "technique", "risks", "diagnoses"]))
+    if summary["errors"]:
+        ctx.exit(2)
+    if summary["failed"]:
+        ctx.exit(1)
+
+
 # --- run and demo
 
 
@@ -432,7 +592,8 @@ def _run(ctx, plan: dict, name: str, opts: dict, builtin_size: int = 1500) -> di
         if record["symptoms"]:
             click.echo("\nSymptoms: " + ", ".join(s["id"] for s in record["symptoms"]))
         for d in record["diagnoses"]:
-            fixes = "; ".join(f"{f['description']} ({f['summary']})" for f in d["fixes"][:2])
+            fixes = "; ".join(f"{f['description']} ({f['summary']})" for f in d["fixes"][:2]
+                              if not f.get("measured"))
             click.echo(f"Diagnosis: {d['name']} (confidence {d['confidence']:.2f}) → {fixes}")
         if not record["diagnoses"]:
             click.echo("\nNo diagnosis: the probes found no problem.")

@@ -81,7 +81,7 @@ def two_sample_test(X_source, X_target, alpha: float, seed: int = 0, max_rows: i
 
 def symptoms_from(tests: dict, *, unk_rate: Optional[float], kb, cka: list[float],
                   slice_name: str = "emoji", majority: Optional[dict] = None,
-                  forgetting_symptom: str = "retention_drop") -> list[dict]:
+                  forgetting_symptom: str = "retention_drop", prefer: str = "") -> list[dict]:
     """Symptom facts for the rules engine from (Holm-corrected) tests and measurements."""
     out = []
 
@@ -97,16 +97,22 @@ def symptoms_from(tests: dict, *, unk_rate: Optional[float], kb, cka: list[float
         mean_cka = float(np.mean(cka))
         if mean_cka < floor:
             add("representation_drift", linear_cka=round(mean_cka, 4), threshold=floor)
-    for name, t in tests.items():
-        if name.startswith("negative_transfer.") and t.significant:
+    nt = sorted((n for n in tests if n.startswith("negative_transfer.")),
+                key=lambda n: n != f"negative_transfer.{prefer}")
+    for name in nt:
+        t = tests[name]
+        if t.significant:
             add("below_baseline", test=name, ntg=round(-t.effect, 4), p_value=round(t.p_value, 5),
                 method=t.method)
             break
     if unk_rate is not None and unk_rate > kb.threshold("unk_rate_shift"):
         add("unknown_tokens", unk_rate=round(unk_rate, 4), threshold=kb.threshold("unk_rate_shift"))
     gap_min = kb.threshold("slice_gap_min")
-    for name, t in tests.items():
-        if name.startswith("domain_shift.slice_gap.") and t.significant and -t.effect >= gap_min:
+    gaps = sorted((n for n in tests if n.startswith("domain_shift.slice_gap.")),
+                  key=lambda n: n != f"domain_shift.slice_gap.{prefer}")
+    for name in gaps:
+        t = tests[name]
+        if t.significant and -t.effect >= gap_min:
             add("slice_gap", test=name, slice=slice_name, gap=round(-t.effect, 4),
                 p_value=round(t.p_value, 5))
             break

@@ -115,7 +115,8 @@ def write_report(out: Path, record: dict) -> None:
     for d in record["diagnoses"]:
         lines.append(f"- **{d['name']}** (confidence {d['confidence']:.2f})")
         for f in d["fixes"]:
-            lines.append(f"  - fix: {f['description']} ({f['summary']})")
+            note = f" — {f['measured']}" if f.get("measured") else ""
+            lines.append(f"  - fix: {f['description']} ({f['summary']}){note}")
     lines += ["", "## Plots", ""] + [f"![{i}]({i})" for i in images]
     tmp = out / f".report.md.{os.getpid()}.tmp"
     tmp.write_text("\n".join(lines) + "\n", encoding="utf-8")

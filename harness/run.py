@@ -123,6 +123,26 @@ def config_key(cfg: RunConfig, model_path: str, data_keys: list[str], hypers: di
     return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
 
+def weigh_fixes(diagnoses: list[dict], results: dict, current: str) -> list[dict]:
+    """Fixes that switch to a technique this run already measured are checked against it:
+    one that scored worse than the plan's technique is moved last and says so."""
+    if current not in results:
+        return diagnoses
+    mean = {t: float(np.mean([r["accuracy"] for r in rs])) for t, rs in results.items()}
+    out = []
+    for d in diagnoses:
+        keep, worse = [], []
+        for f in d["fixes"]:
+            target = next((c["to"] for c in f["changes"] if c["field"] == "technique"), None)
+            if target in mean and mean[target] < mean[current]:
+                worse.append({**f, "measured": f"{target} scored {mean[target]:.3f} vs {current} "
+                                              f"{mean[current]:.3f} in this run: not recommended here"})
+            else:
+                keep.append(f)
+        out.append({**d, "fixes": keep + worse})
+    return out
+
+
 class SeedStore:
     """Finished (technique, seed) records under ``out/seeds``, reused when the config key matches."""
 
@@ -354,8 +374,10 @@ def execute(plan: dict, cfg: RunConfig, kb, progress=None) -> dict:
                 for t, rs in results.items()}
     symptoms = probes.symptoms_from(lookup, unk_rate=run["measurements"]["unk_rate_test"], kb=kb,
                                     cka=run["measurements"]["cka_to_pretrained"], majority=majority,
-                                    forgetting_symptom="source_accuracy_drop" if image else "retention_drop")
+                                    forgetting_symptom="source_accuracy_drop" if image else "retention_drop",
+                                    prefer=plan["technique"]["choice"])
     revised = get_engine(kb).consult(plan["scenario"], measured=symptoms)
+    diagnoses = weigh_fixes(revised["diagnoses"], results, plan["technique"]["choice"])
 
     summary = {}
     rows = dict(results)
@@ -390,7 +412,7 @@ def execute(plan: dict, cfg: RunConfig, kb, progress=None) -> dict:
         "measurements": run["measurements"],
         "tests": {n: t.to_dict() for n, t in corrected.items()},
         "symptoms": symptoms,
-        "diagnoses": revised["diagnoses"],
+        "diagnoses": diagnoses,
         "diagnosis_trace": [t for t in revised["trace"] if t["rule"].startswith("diagnosis.")],
     }
     from harness.report import write_report

@@ -182,8 +182,10 @@ class DeterministicStrategy(DepthStrategy):
     order that depends on hashing, so the trace could differ between runs."""
 
     def get_key(self, activation):
-        salience, facts = super().get_key(activation)
-        return (salience, facts, getattr(activation.rule, "rule_id", ""))
+        # DepthStrategy's key (salience, fact ids newest first), uncached: its lru_cache
+        # compared activations fact by fact on every lookup
+        facts = sorted((f["__factid__"] for f in activation.facts), reverse=True)
+        return (activation.rule.salience, facts, getattr(activation.rule, "rule_id", ""))
 
 
 class TracingEngine(KnowledgeEngine):
@@ -231,32 +233,27 @@ class TracingEngine(KnowledgeEngine):
         declared = self.declare(fact)
         if declared is not None:
             self._producer.setdefault(declared.__factid__, rule_id)
-        if act is not None:
+        if act is not None:  # kept as objects; formatted only when the trace is asked for
             if not self.trace or self.trace[-1]["_act"] is not act:
-                matched = sorted((f for f in act.facts if not isinstance(f, Threshold)),
-                                 key=lambda f: f.__factid__)
-                self.trace.append(
-                    {
-                        "_act": act,
-                        "step": len(self.trace) + 1,
-                        "rule": rule_id,
-                        "matched": [describe(f) for f in matched],
-                        "after": sorted(
-                            {self._producer[f.__factid__] for f in matched
-                             if getattr(f, "__factid__", None) in self._producer}
-                            - {rule_id}
-                        ),
-                        "concluded": [],
-                    }
-                )
-            self.trace[-1]["concluded"].append(describe(fact))
+                self.trace.append({"_act": act, "rule": rule_id, "concluded": []})
+            self.trace[-1]["concluded"].append(fact)
         return declared
 
     def facts_of(self, cls: type) -> list[Fact]:
         return [f for f in self.facts.values() if type(f) is cls]
 
     def public_trace(self) -> list[dict]:
-        return [{k: v for k, v in t.items() if k != "_act"} for t in self.trace]
+        """The trace: each step's rule, the facts it matched, the rules that produced
+        those facts ("after": the how-chain) and what it concluded."""
+        out = []
+        for step, t in enumerate(self.trace, 1):
+            matched = sorted((f for f in t["_act"].facts if not isinstance(f, Threshold)),
+                             key=lambda f: f.__factid__)
+            after = {self._producer[f.__factid__] for f in matched if f.__factid__ in self._producer}
+            out.append({"step": step, "rule": t["rule"], "matched": [describe(f) for f in matched],
+                        "after": sorted(after - {t["rule"]}),
+                        "concluded": [describe(f) for f in t["concluded"]]})
+        return out
 
 
 __all__ = [

@@ -73,11 +73,14 @@ class TransferEngine(
                 seen.add(m["id"])
                 yield SymptomSeen(id=m["id"], evidence=m.get("evidence") or {})
 
-    def consult(self, scenario: dict, measured: Optional[Iterable[dict]] = None) -> dict:
-        """One consultation: the plan for ``scenario`` (with diagnoses of any symptoms)."""
+    def consult(self, scenario: dict, measured: Optional[Iterable[dict]] = None,
+                trace: bool = True) -> dict:
+        """One consultation: the plan for ``scenario`` (with diagnoses of any symptoms).
+
+        ``trace=False`` leaves the rule trace out (``plan["trace"] == []``), for batches."""
         self.reset(scenario=scenario, measured=list(measured or ()))
         self.run()
-        return build_plan(self, scenario)
+        return build_plan(self, scenario, trace)
 
 
 _ENGINES: dict[int, TransferEngine] = {}

@@ -38,7 +38,7 @@ def _one(engine, cls):
     return facts[0]
 
 
-def build_plan(engine, scenario: dict) -> dict:
+def build_plan(engine, scenario: dict, trace: bool = True) -> dict:
     kb = engine.kb
     family = _one(engine, Family)
     approach = _one(engine, Approach)
@@ -126,5 +126,5 @@ def build_plan(engine, scenario: dict) -> dict:
         "diagnoses": diagnoses,
         "evaluation": {"seeds": kb.threshold("default_seeds"), "alpha": kb.threshold("alpha"),
                        "probes": probes},
-        "trace": engine.public_trace(),
+        "trace": engine.public_trace() if trace else [],
     }

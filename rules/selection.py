@@ -7,7 +7,6 @@ from rules._experta import AS, MATCH, NOT, TEST
 from rules.base import (
     Candidate,
     Criterion,
-    Done,
     Family,
     LatencyCritical,
     MemoryBudget,
@@ -163,13 +162,11 @@ class SelectionRules:
         Family(value=MATCH.family),
         Technique(value=MATCH.technique),
         Scenario(task=MATCH.task, deployment=MATCH.deployment),
-        NOT(Done(step="rank")),
         salience=SAL - 10,
         basis=["sources:slide-model-size", "sources:slide-suitability", "sources:kornblith2019better"],
     )
     def rank_candidates(self, family, task, deployment):
         """After all rejections: rank the remaining models (family fit, then quality, then size)."""
-        self.conclude(Done(step="rank"))
         rejected = {f["model"] for f in self.facts_of(Rejected)}
         models = self.facts_of(ModelFact)
         fits = [m for m in models if m["id"] not in rejected]

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import math
 
-from rules._experta import L, MATCH, NOT
-from rules.base import Candidate, Done, Family, Hyper, Scenario, SizeClass, Technique, Threshold, rule
+from rules._experta import L, MATCH
+from rules.base import Candidate, Family, Hyper, Scenario, SizeClass, Technique, Threshold, rule
 
 SAL = 20
 
@@ -33,12 +33,10 @@ class TuningRules:
         Technique(value=MATCH.technique),
         Family(value=MATCH.family),
         SizeClass(value=MATCH.size),
-        NOT(Done(step="defaults")),
         salience=SAL,
     )
     def technique_defaults(self, technique, family, size):
         """A chosen technique -> its default learning rate, weight decay, dropout, epochs, batch size."""
-        self.conclude(Done(step="defaults"))
         entry = self.kb.techniques[technique]
         for name, value in entry.defaults.items():
             if name in ("frozen_layers", "unfreeze", "lora"):
