@@ -535,6 +535,10 @@ def run_options(fn):
         click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto", show_default=True),
         click.option("--retention-data", type=str, metavar="FILE",
                      help="A second labeled task for the forgetting probe (linear probe before/after)."),
+        click.option("--intermediate-data", type=str, metavar="FILE",
+                     help="Labeled informal text for an intermediate fine-tuning stage (when the plan asks)."),
+        click.option("--unlabeled-data", type=str, metavar="FILE",
+                     help="Extra in-domain text for a masked-LM stage (when the plan asks)."),
         click.option("--epochs", type=click.IntRange(1, 1000), help="Override the plan's epochs."),
         click.option("--learning-rate", type=click.FloatRange(0, min_open=True), help="Override the learning rate."),
         click.option("--batch-size", type=click.IntRange(1, 4096), help="Override the batch size."),
@@ -566,6 +570,7 @@ def _run(ctx, plan: dict, name: str, opts: dict, builtin_size: int = 1500) -> di
         retention_data=opts.get("retention_data"), device=opts["device"], out=out,
         max_length=opts["max_length"], alpha=opts["alpha"], use_cache=not opts["no_cache"],
         builtin_size=builtin_size,
+        intermediate_data=opts.get("intermediate_data"), unlabeled_data=opts.get("unlabeled_data"),
         overrides={"epochs": opts.get("epochs"), "learning_rate": opts.get("learning_rate"),
                    "batch_size": opts.get("batch_size")},
     )

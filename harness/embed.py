@@ -79,10 +79,12 @@ def encode(model, tokenizer, texts: list[str], *, batch_size: int = 64, max_leng
 
 def cached_encode(model_path: str, model, tokenizer, texts: list[str], *, data_key: str,
                   max_length: int = 128, batch_size: int = 64, device: str = "cpu",
-                  use_cache: bool = True, progress=None) -> tuple[np.ndarray, bool]:
-    """``encode`` with an on-disk cache keyed by model, data and settings. Returns (X, hit)."""
+                  use_cache: bool = True, progress=None, variant: str = "") -> tuple[np.ndarray, bool]:
+    """``encode`` with an on-disk cache keyed by model, data and settings. Returns (X, hit).
+
+    ``variant`` names any change to the encoder since it was loaded (added tokens, stages)."""
     key = hashlib.sha256(json.dumps(
-        [_model_fingerprint(model_path), data_key, len(texts), max_length, "mean-l2"]).encode()
+        [_model_fingerprint(model_path), data_key, len(texts), max_length, "mean-l2", variant]).encode()
     ).hexdigest()[:24]
     f = cache_dir() / f"{key}.npy"
     if use_cache and f.exists():

@@ -46,6 +46,8 @@ class RunConfig:
     builtin_size: int = 1500
     baseline: bool = True
     use_cache: bool = True
+    intermediate_data: Optional[str] = None
+    unlabeled_data: Optional[str] = None
 
 
 def write_json_atomic(path: Path, data) -> None:
@@ -189,13 +191,51 @@ def _text_runs(plan, cfg, kb, out, device, progress) -> dict:
     from harness.models import encoder_layers, load_encoder, resolve_model
     from harness.techniques import adapted_encoder, run_head, run_tfidf, run_transformer
 
+    from harness import adapt
+
     model_name, model_path = resolve_model(cfg.model, kb)
     train, val, test = load_data(cfg)
     progress(f"data: {len(train)} train / {len(val)} validation / {len(test)} test, classes {train.classes}")
     tok, base = load_encoder(model_path, device)
     n_layers = len(encoder_layers(base))
     hypers = {t: technique_hyper(kb, plan, t, cfg.overrides, n_layers) for t in cfg.techniques}
-    key = config_key(cfg, model_path, [train.fingerprint(), val.fingerprint(), test.fingerprint()], hypers)
+    # data-level settings of the plan (fixes change them): preprocessing, augmentation, tokens, stages
+    level = {k: plan["hyperparameters"].get(k) for k in ("preprocessing", "augmentation",
+                                                         "tokenizer_extra_tokens", "stages")}
+    prep = list(level["preprocessing"] or [])
+    train, val, test = (adapt.preprocess(d, prep) for d in (train, val, test))
+    train_fit = adapt.augment(train, [a for a in level["augmentation"] or [] if a in ("standard", "emoji")], 0)
+    encoder_state, variant = None, []
+    if level["tokenizer_extra_tokens"] == "emoji":
+        added = adapt.add_emoji_tokens(tok, base, train_fit.texts)
+        progress(f"tokenizer: added {len(added)} emoji tokens, embeddings initialised from their names")
+        encoder_state, variant = base.state_dict(), [f"emoji-tokens:{len(added)}"]
+    stages = list(level["stages"] or [])
+    stage_h = technique_hyper(kb, plan, "fine_tuning", cfg.overrides, n_layers)
+    if "mlm_in_domain" in stages:
+        texts = list(train_fit.texts)
+        if cfg.unlabeled_data:
+            texts += load_text(cfg.unlabeled_data, cfg.text_column, cfg.label_column).texts
+        encoder_state = adapt.mlm_stage(model_path, texts, tok, device=device, max_length=cfg.max_length,
+                                        progress=progress)
+        base.load_state_dict(encoder_state, strict=False)
+        variant.append(f"mlm:{len(texts)}")
+    if "intermediate_informal" in stages:
+        if not cfg.intermediate_data:
+            from harness.data import DataError
+
+            raise DataError("The plan asks for an intermediate informal-text stage: give its labeled data "
+                            "with --intermediate-data FILE (e.g. a larger set of tweets).")
+        inter = adapt.preprocess(load_text(cfg.intermediate_data, cfg.text_column, cfg.label_column), prep)
+        check_trainable(inter, "--intermediate-data")
+        encoder_state = adapt.intermediate_stage(model_path, inter, tok, stage_h, device=device,
+                                                 max_length=cfg.max_length, progress=progress,
+                                                 encoder_state=encoder_state)
+        base.load_state_dict(encoder_state)
+        variant.append(f"intermediate:{inter.fingerprint()}")
+    variant_key = ";".join(variant)
+    key = config_key(cfg, model_path, [train_fit.fingerprint(), val.fingerprint(), test.fingerprint(),
+                                       json.dumps(level, sort_keys=True), variant_key], hypers)
     store = SeedStore(out, key, progress)
     seeds = list(range(cfg.seeds))
 
@@ -203,16 +243,16 @@ def _text_runs(plan, cfg, kb, out, device, progress) -> dict:
         with progress.bar(len(data), f"embedding {name}") as bar:
             X, hit = cached_encode(model_path, base, tok, data.texts, data_key=data.fingerprint(),
                                    max_length=cfg.max_length, device=device, use_cache=cfg.use_cache,
-                                   progress=bar.update)
+                                   progress=bar.update, variant=variant_key)
         progress(f"embeddings {name}: {len(data)} texts ({'cache' if hit else 'computed'})")
         return X
 
     t_emb = time.perf_counter()
-    X_tr, X_va, X_te = emb(train, "train"), emb(val, "validation"), emb(test, "test")
+    X_tr, X_va, X_te = emb(train_fit, "train"), emb(val, "validation"), emb(test, "test")
     embed_seconds = time.perf_counter() - t_emb
     retention = None
     if cfg.retention_data:
-        r = load_text(cfg.retention_data, cfg.text_column, cfg.label_column)
+        r = adapt.preprocess(load_text(cfg.retention_data, cfg.text_column, cfg.label_column), prep)
         check_trainable(r, "--retention-data")
         r_tr, r_te = stratified_split(r, 0.3, seed=0)
         R_tr, R_te = emb(r_tr, "retention train"), emb(r_te, "retention test")
@@ -220,11 +260,12 @@ def _text_runs(plan, cfg, kb, out, device, progress) -> dict:
 
     def train_one(tech, seed):
         if tech == "feature_extraction":
-            return run_head(X_tr, train.y, X_va, val.y, X_te, test.y, train.classes, seed, hypers[tech]).to_dict()
-        res, model, _ = run_transformer(model_path, train, val, test, seed, hypers[tech], technique=tech,
+            return run_head(X_tr, train_fit.y, X_va, val.y, X_te, test.y, train.classes, seed,
+                            hypers[tech]).to_dict()
+        res, model, _ = run_transformer(model_path, train_fit, val, test, seed, hypers[tech], technique=tech,
                                         device=device, max_length=cfg.max_length, progress=progress,
                                         lora_targets=(hypers[tech].get("lora") or {}).get("target_modules"),
-                                        tokenizer=tok)
+                                        tokenizer=tok, encoder_state=encoder_state)
         rec = res.to_dict()
         enc = adapted_encoder(model)
         rec["cka_to_pretrained"] = stats.linear_cka(X_te, encode(enc, tok, test.texts, max_length=cfg.max_length,
@@ -239,7 +280,7 @@ def _text_runs(plan, cfg, kb, out, device, progress) -> dict:
     with progress.bar(len(seeds) * (len(cfg.techniques) + cfg.baseline), "seeds") as bar:
         results = {t: [store.run(t, s, lambda t=t, s=s: train_one(t, s), bar) for s in seeds]
                    for t in cfg.techniques}
-        baseline = ([store.run("tfidf_baseline", s, lambda s=s: run_tfidf(train, val, test, s).to_dict(), bar)
+        baseline = ([store.run("tfidf_baseline", s, lambda s=s: run_tfidf(train_fit, val, test, s).to_dict(), bar)
                      for s in seeds] if cfg.baseline else [])
 
     y_te = np.asarray(test.y)
@@ -256,8 +297,9 @@ def _text_runs(plan, cfg, kb, out, device, progress) -> dict:
     tests.update(probes.two_sample_test(X_tr, X_te, cfg.alpha))
     rate, _ = unk_rate(tok, test.texts, cfg.max_length)
     return {"model_name": model_name, "model_path": model_path, "hypers": hypers, "key": key,
-            "classes": train.classes, "sizes": {"train": len(train), "validation": len(val), "test": len(test)},
+            "classes": train.classes, "sizes": {"train": len(train_fit), "validation": len(val), "test": len(test)},
             "results": results, "baseline": baseline, "tests": tests, "y_test": y_te, "slice_mask": mask,
+            "data_level": {**level, "variant": variant_key},
             "measurements": {"unk_rate_test": rate, "emoji_rows_test": int(mask.sum()),
                              "cka_to_pretrained": [r["cka_to_pretrained"] for t in ft for r in results[t]],
                              "retention_before": retention[2] if retention else None},
@@ -399,6 +441,7 @@ def execute(plan: dict, cfg: RunConfig, kb, progress=None) -> dict:
         "schema_version": 1,
         "plan": {k: v for k, v in plan.items() if k != "trace"},
         "config": {**asdict(cfg), "model_resolved": run["model_path"], "model_name": run["model_name"],
+                   "data_level": run.get("data_level"),
                    "hyperparameters": run["hypers"], "config_key": run["key"], "classes": run["classes"],
                    "sizes": run["sizes"]},
         "versions": versions(),

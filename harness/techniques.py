@@ -231,8 +231,12 @@ def _param_groups(model, layers, base_lr, decay, weight_decay, frozen_floor):
 
 def run_transformer(model_path: str, train, val, test, seed: int, hyper: dict, *, technique: str,
                     device: str = "cpu", max_length: int = 128, lora_targets: Optional[list] = None,
-                    progress: Optional[Callable[[str], None]] = None, tokenizer=None):
-    """Fine-tune / LoRA / from-scratch; returns (TrainResult, trained model, tokenizer)."""
+                    progress: Optional[Callable[[str], None]] = None, tokenizer=None,
+                    encoder_state: Optional[dict] = None):
+    """Fine-tune / LoRA / from-scratch; returns (TrainResult, trained model, tokenizer).
+
+    ``encoder_state`` starts the encoder from other weights (an earlier stage, or
+    embeddings resized for added tokens); the tokenizer may hold added tokens."""
     import torch
     from transformers import AutoConfig, AutoModel
 
@@ -247,6 +251,13 @@ def run_transformer(model_path: str, train, val, test, seed: int, hyper: dict, *
         encoder = AutoModel.from_config(cfg)
     else:
         encoder = AutoModel.from_pretrained(model_path)
+    if len(tok) > encoder.get_input_embeddings().weight.shape[0]:
+        encoder.resize_token_embeddings(len(tok))
+    if encoder_state is not None and technique != "from_scratch":
+        # strict=False: a masked-LM stage has no pooler; every weight it has must fit
+        unexpected = encoder.load_state_dict(encoder_state, strict=False).unexpected_keys
+        if unexpected:
+            raise ValueError(f"encoder state does not fit the model: {unexpected[:3]}")
     model = build_classifier(encoder, len(train.classes), dropout)
     layers = encoder_layers(encoder)
     n_layers = len(layers)

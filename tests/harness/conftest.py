@@ -16,12 +16,12 @@ WORDS = ("love great awesome happy best good broke worst awful bad junk waste ar
 def tiny_bert(tmp_path_factory) -> str:
     """A 2-layer BertModel with a word-level vocabulary, saved like a Hugging Face folder."""
     import torch
-    from transformers import BertConfig, BertModel, BertTokenizerFast
+    from transformers import BertConfig, BertModel, BertTokenizer
 
     d = tmp_path_factory.mktemp("tiny-bert")
     vocab = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", *WORDS]
-    (d / "vocab.txt").write_text("\n".join(vocab) + "\n")
-    tok = BertTokenizerFast(vocab_file=str(d / "vocab.txt"), do_lower_case=True)
+    tok = BertTokenizer(vocab={w: i for i, w in enumerate(vocab)}, do_lower_case=True)
+    assert len(tok) == len(vocab) and tok.unk_token_id not in tok("love this phone case")["input_ids"]
     tok.save_pretrained(d)
     torch.manual_seed(0)
     cfg = BertConfig(vocab_size=len(vocab), hidden_size=32, num_hidden_layers=2, num_attention_heads=2,

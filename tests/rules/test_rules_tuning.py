@@ -31,10 +31,8 @@ CASES = [
     RuleCase("tuning.augment_images", dict(task="image_classification"),
              {"name": "augmentation", "value": ["standard"]},
              dict(task="text_classification", domain_similarity="high")),
-    RuleCase("tuning.augment_text_shifted", dict(domain_similarity="low"),
-             {"name": "augmentation", "value": ["standard"]}, dict(domain_similarity="high")),
-    RuleCase("tuning.no_text_augmentation", dict(domain_similarity="high"),
-             {"name": "augmentation", "value": []}, dict(domain_similarity="medium")),
+    RuleCase("tuning.no_text_augmentation", dict(domain_similarity="low"),
+             {"name": "augmentation", "value": []}, dict(task="image_classification")),
 ]
 
 
