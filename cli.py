@@ -579,6 +579,11 @@ def _run(ctx, plan: dict, name: str, opts: dict, builtin_size: int = 1500) -> di
 
     progress = Progress(enabled=not quiet)
     try:
+        if opts.get("auto_fix"):
+            from harness.autofix import auto_fix
+
+            result = auto_fix(plan, cfg, kb, opts.get("max_rounds") or 3, progress)
+            return _show_autofix(result, out, fmt)
         record = execute(plan, cfg, kb, progress)
     except MemoryError:
         raise InputError(f"out of memory: try --batch-size {max(1, (opts.get('batch_size') or 32) // 2)}") from None
@@ -606,9 +611,33 @@ def _run(ctx, plan: dict, name: str, opts: dict, builtin_size: int = 1500) -> di
     return record
 
 
+def _show_autofix(result: dict, out: str, fmt: str) -> dict:
+    if fmt == "json":
+        click.echo(json.dumps({**result, "run_dir": out}, indent=2, default=str))
+        return result
+    from rules.render import table
+
+    rows = [[c["round"], c["diagnosis"], c["fix"], c["summary"],
+             f"{c['metric_before']:.3f} → {c['metric_after']:.3f}", f"{c['p_improve']:.3g}",
+             "kept" if c["kept"] else "reverted", c["why"]] for c in result["chain"]]
+    click.echo(f"Start: {result['initial']['technique']}, accuracy {result['initial']['accuracy']:.3f}, "
+               f"symptoms: {', '.join(result['initial']['symptoms']) or 'none'}")
+    if rows:
+        click.echo(table(["round", "diagnosis", "fix", "change", "accuracy", "p", "verdict", "why"], rows, 48))
+    f = result["final"]
+    click.echo(f"Final: {f['technique']} with {', '.join(f['applied_fixes']) or 'no fix kept'}, "
+               f"accuracy {f['accuracy']:.3f}, symptoms: {', '.join(f['symptoms']) or 'none'}")
+    click.echo(f"\nReport: {Path(out) / 'autofix.md'}")
+    return result
+
+
 @main.command()
 @click.argument("plan_or_scenario", metavar="PLAN_OR_SCENARIO")
 @run_options
+@click.option("--auto-fix", is_flag=True,
+              help="After the run, apply the top fix, run again, keep it only if a test says it helped.")
+@click.option("--max-rounds", type=click.IntRange(1, 20), default=3, show_default=True,
+              help="Fix attempts for --auto-fix.")
 @click.pass_context
 @handle_errors
 def run(ctx, plan_or_scenario, **opts):

@@ -65,7 +65,7 @@ def diagnose(paths: list[str], kb, *, baseline: list[str] = (), cols: Optional[C
     """The diagnosis report for the runs at ``paths``."""
     from harness import stats
     from rules.engine import get_engine
-    from rules.fixes import concrete_fixes
+    from rules.fixes import refix
     from rules.scenario import normalize
 
     th = {t: kb.threshold(t) for t in CURVE_THRESHOLDS}
@@ -109,12 +109,9 @@ def diagnose(paths: list[str], kb, *, baseline: list[str] = (), cols: Optional[C
         hyper["learning_rate"] = float(max(lrs))
     layers = plan["candidates"][0]["layers"] if plan["candidates"] else 0
     diagnoses = []
-    for d in plan["diagnoses"]:
+    for d in refix(kb, plan["diagnoses"], hyper, plan["technique"]["choice"], layers):
         sev = max(SEVERITY[kb.symptoms[e["symptom"]].severity] for e in d["evidence"])
-        preferred = [f for e in d["evidence"] for f in kb.symptoms[e["symptom"]].preferred_fixes]
-        fixes = concrete_fixes(kb, preferred + list(kb.pitfalls[d["pitfall"]].fixes), hyper,
-                               plan["technique"]["choice"], layers, 4)
-        diagnoses.append({**d, "severity": "error" if sev == 2 else "warning", "fixes": fixes})
+        diagnoses.append({**d, "severity": "error" if sev == 2 else "warning"})
     missing = sorted({m for log in runs for m in log.missing})
     return {
         "runs": [{"path": log.path, "kind": log.kind, "points": {k: len(v) for k, v in log.series.items()},

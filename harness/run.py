@@ -299,7 +299,7 @@ def _text_runs(plan, cfg, kb, out, device, progress) -> dict:
     return {"model_name": model_name, "model_path": model_path, "hypers": hypers, "key": key,
             "classes": train.classes, "sizes": {"train": len(train_fit), "validation": len(val), "test": len(test)},
             "results": results, "baseline": baseline, "tests": tests, "y_test": y_te, "slice_mask": mask,
-            "data_level": {**level, "variant": variant_key},
+            "data_level": {**level, "variant": variant_key}, "layers": n_layers,
             "measurements": {"unk_rate_test": rate, "emoji_rows_test": int(mask.sum()),
                              "cka_to_pretrained": [r["cka_to_pretrained"] for t in ft for r in results[t]],
                              "retention_before": retention[2] if retention else None},
@@ -370,7 +370,7 @@ def _image_runs(plan, cfg, kb, out, device, progress) -> dict:
     return {"model_name": model_name, "model_path": model_name, "hypers": hypers, "key": key,
             "classes": train.classes, "sizes": {"train": len(train), "validation": len(val), "test": len(test)},
             "results": results, "baseline": baseline, "tests": tests, "y_test": np.asarray(test.y),
-            "slice_mask": np.zeros(len(test), bool),
+            "slice_mask": np.zeros(len(test), bool), "layers": len(source.blocks),
             "measurements": {"unk_rate_test": None, "emoji_rows_test": 0, "cka_to_pretrained": [],
                              "source_accuracy_before": before,
                              "source_train_size": len(src_tr)},
@@ -387,6 +387,7 @@ def execute(plan: dict, cfg: RunConfig, kb, progress=None) -> dict:
     from harness import probes, stats
     from harness.models import pick_device
     from harness.progress import as_progress
+    from rules.fixes import refix
 
     progress = as_progress(progress)
     from rules.engine import get_engine
@@ -419,7 +420,10 @@ def execute(plan: dict, cfg: RunConfig, kb, progress=None) -> dict:
                                     forgetting_symptom="source_accuracy_drop" if image else "retention_drop",
                                     prefer=plan["technique"]["choice"])
     revised = get_engine(kb).consult(plan["scenario"], measured=symptoms)
-    diagnoses = weigh_fixes(revised["diagnoses"], results, plan["technique"]["choice"])
+    tech = plan["technique"]["choice"]
+    ran = {**plan["hyperparameters"], **(run["hypers"].get(tech) or {})}  # what was actually run
+    layers = run["layers"]
+    diagnoses = weigh_fixes(refix(kb, revised["diagnoses"], ran, tech, layers), results, tech)
 
     summary = {}
     rows = dict(results)
@@ -441,7 +445,7 @@ def execute(plan: dict, cfg: RunConfig, kb, progress=None) -> dict:
         "schema_version": 1,
         "plan": {k: v for k, v in plan.items() if k != "trace"},
         "config": {**asdict(cfg), "model_resolved": run["model_path"], "model_name": run["model_name"],
-                   "data_level": run.get("data_level"),
+                   "data_level": run.get("data_level"), "layers": run["layers"],
                    "hyperparameters": run["hypers"], "config_key": run["key"], "classes": run["classes"],
                    "sizes": run["sizes"]},
         "versions": versions(),

@@ -115,3 +115,14 @@ def concrete_fixes(kb, fix_ids: list[str], hyper: dict, technique: str, layers: 
         if limit and len(out) >= limit:
             break
     return out
+
+
+def refix(kb, diagnoses: list[dict], hyper: dict, technique: str, layers: int, limit: int = 4) -> list[dict]:
+    """Diagnoses with their fixes recomputed against the configuration actually run."""
+    out = []
+    for d in diagnoses:
+        preferred = [f for e in d["evidence"] for f in kb.symptoms[e["symptom"]].preferred_fixes]
+        fixes = concrete_fixes(kb, preferred + list(kb.pitfalls[d["pitfall"]].fixes), hyper, technique,
+                               layers, limit)
+        out.append({**d, "fixes": fixes})
+    return out

@@ -154,3 +154,42 @@ def test_demo_quick(tmp_path):
     out = json.loads(r.stdout)
     assert set(out["summary"]) == {"feature_extraction", "fine_tuning", "lora", "tfidf_baseline"}
     assert (tmp_path / "d" / "report.md").exists()
+
+
+def test_auto_fix_repairs_a_planted_fault(tiny_bert, tmp_path):
+    """A learning rate of 0.5 collapses fine-tuning; the loop must find and keep a fix that helps."""
+    from harness.autofix import auto_fix
+
+    kb = get_kb()
+    plan = get_engine(kb).consult(normalize({**SCENARIO, "dataset_size": 5000, "compute": "consumer_gpu",
+                                             "domain_similarity": "high"}, kb))
+    plan["hyperparameters"]["learning_rate"] = 0.5  # the planted fault
+    cfg = RunConfig(techniques=["fine_tuning"], seeds=3, model=tiny_bert, out=str(tmp_path / "af"),
+                    builtin_size=300, max_length=32, overrides={"epochs": 3})
+    res = auto_fix(plan, cfg, kb, max_rounds=2)
+    assert res["initial"]["symptoms"] and "majority_class_collapse" in res["initial"]["symptoms"]
+    kept = [c for c in res["chain"] if c["kept"]]
+    assert kept, res["chain"]
+    assert any(ch["field"] == "learning_rate" and ch["to"] < 0.5 for c in kept for ch in c["changes"])
+    for c in res["chain"]:
+        assert c["p_improve"] is not None and c["why"]
+        if c["kept"]:
+            assert c["p_improve"] < 0.05 or c["symptoms_gone"]
+            assert not c["symptoms_new"]
+    assert res["final"]["accuracy"] > res["initial"]["accuracy"]
+    assert (tmp_path / "af" / "autofix.md").read_text().startswith("# Fix and verify")
+    on_disk = json.loads((tmp_path / "af" / "autofix.json").read_text())
+    assert on_disk["final"]["applied_fixes"] == res["final"]["applied_fixes"]
+
+
+def test_cli_auto_fix(tiny_bert, tmp_path):
+    plan_file = tmp_path / "plan.json"
+    r = CliRunner().invoke(main, ["consult", "--task", "text_classification", "--dataset-size", "5000",
+                                  "--format", "json", "-o", str(plan_file), "--no-input"])
+    assert r.exit_code == 0
+    r = CliRunner().invoke(main, ["run", str(plan_file), "--model", tiny_bert, "--seeds", "2", "--epochs", "1",
+                                  "--auto-fix", "--max-rounds", "1", "--out", str(tmp_path / "o"),
+                                  "--format", "json"])
+    assert r.exit_code == 0, r.output
+    out = json.loads(r.stdout)
+    assert set(out) >= {"initial", "final", "chain"} and len(out["chain"]) <= 1
