@@ -43,10 +43,12 @@ def _metric(record: dict, technique: str) -> np.ndarray:
     return np.array([r["accuracy"] for r in record["results"][technique]])
 
 
-def _candidates(record: dict, kb, tried: set):
+def _candidates(record: dict, kb, tried: set, pitfalls=None):
     from harness.adapt import can_carry
 
     for d in record["diagnoses"]:
+        if pitfalls and d["pitfall"] not in pitfalls:
+            continue
         for f in d["fixes"]:
             if f["fix"] in tried or f.get("measured"):
                 continue
@@ -55,8 +57,10 @@ def _candidates(record: dict, kb, tried: set):
             yield d, f
 
 
-def auto_fix(plan: dict, cfg, kb, max_rounds: int = 3, progress=None) -> dict:
-    """Run ``plan``, then up to ``max_rounds`` fix attempts; returns the chain (also on disk)."""
+def auto_fix(plan: dict, cfg, kb, max_rounds: int = 3, progress=None, pitfalls=None) -> dict:
+    """Run ``plan``, then up to ``max_rounds`` fix attempts; returns the chain (also on disk).
+
+    ``pitfalls`` (optional) limits the loop to diagnoses of these pitfalls."""
     from harness import stats
     from harness.progress import as_progress
     from harness.run import execute, write_json_atomic
@@ -77,7 +81,7 @@ def auto_fix(plan: dict, cfg, kb, max_rounds: int = 3, progress=None) -> dict:
         cur_plan["candidates"][0]["layers"] = cur["config"]["layers"]
     chain, tried = [], set()
     for r in range(1, max_rounds + 1):
-        pick = next(_candidates(cur, kb, tried), None)
+        pick = next(_candidates(cur, kb, tried, pitfalls), None)
         if pick is None:
             progress("auto-fix: no further fix the harness can carry out")
             break

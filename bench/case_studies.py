@@ -1,0 +1,245 @@
+"""The course's three case studies, reproduced on real tweets with all-MiniLM-L6-v2.
+
+    python bench/case_studies.py [forgetting|negative|shift|all] [--seeds 3] [--out bench/out/cases]
+
+Data: ../shared/data/tweeteval (three-class sentiment as the target task, like
+the course's positive/neutral/negative reviews). Each case runs the harness
+for real, lets the probes and rules diagnose the run, then carries out the
+rules' fix and tests whether it helped. Results go to OUT/<case>/ (run
+folders, autofix.json) and a summary to OUT/<case>.json; whatever the
+outcome, it is reported as measured.
+
+1. forgetting: full fine-tuning at a high learning rate (2e-4, nothing
+   frozen); retention probe = TweetEval emotion (linear probe before/after).
+   The loop fixes catastrophic forgetting; the course's two-part fix (lower
+   learning rate + freeze early layers) is also run on its own.
+2. negative: the "pre-trained" model is MiniLM first fine-tuned on the emoji
+   task with shuffled labels (a source that hurts); compared with the plain
+   model and the TF-IDF baseline; the loop applies the rules' fixes
+   (feature extraction, then domain adaptation on emoji_train.csv).
+3. shift: emoji-bearing tweets ([UNK] to the tokenizer) vs the rest; the loop
+   applies the rules' fix for domain shift (emoji tokenization first).
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import random
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+DATA = ROOT.parent / "shared" / "data" / "tweeteval"
+
+
+def write_csv(path: Path, rows) -> str:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("w", newline="", encoding="utf-8") as fh:
+        w = csv.writer(fh)
+        w.writerow(["text", "label"])
+        w.writerows(rows)
+    return str(path)
+
+
+def read(name: str) -> list[tuple[str, str]]:
+    with (DATA / name).open(encoding="utf-8", newline="") as fh:
+        return [(r["text"], r["label"]) for r in csv.DictReader(fh)]
+
+
+def sample(rows, n, seed):
+    rows = list(rows)
+    random.Random(seed).shuffle(rows)
+    return rows[:n]
+
+
+def plan_for(kb, **scenario):
+    from rules.engine import get_engine
+    from rules.scenario import normalize
+
+    return get_engine(kb).consult(normalize(scenario, kb))
+
+
+def summary_of(record: dict, tech: str) -> dict:
+    rs = record["results"][tech]
+    return {"accuracy": [round(r["accuracy"], 4) for r in rs],
+            "retention_after": [round(r.get("retention_after", float("nan")), 4) for r in rs]
+            if "retention_after" in rs[0] else None,
+            "symptoms": [s["id"] for s in record["symptoms"]],
+            "diagnoses": [(d["pitfall"], d["confidence"]) for d in record["diagnoses"]],
+            "tests": {k: {"effect": v["effect"], "p": v["p_value"], "significant": v["significant"]}
+                      for k, v in record["tests"].items()},
+            "summary": record["summary"], "measurements": record["measurements"]}
+
+
+def case_forgetting(kb, out: Path, seeds: int, progress) -> dict:
+    from harness.autofix import auto_fix
+    from harness.run import RunConfig, execute
+
+    tmp = out / "data"
+    train = write_csv(tmp / "train.csv", sample(read("sentiment_train.csv"), 1500, 1))
+    held_out = sample(read("sentiment_val.csv"), 1400, 1)  # disjoint validation and test sets
+    val = write_csv(tmp / "val.csv", held_out[:400])
+    test = write_csv(tmp / "test.csv", held_out[400:])
+    retention = write_csv(tmp / "retention.csv", sample(read("emotion_train.csv"), 2000, 1))
+    plan = plan_for(kb, task="text_classification", dataset_size=1500, num_classes=3, compute="consumer_gpu",
+                    domain_similarity="medium")
+    plan["hyperparameters"].update({"learning_rate": 2e-4, "frozen_layers": 0, "unfreeze": "none",
+                                    "discriminative_lr_decay": None})  # the bad configuration
+    cfg = RunConfig(techniques=["fine_tuning"], seeds=seeds, train=train, validation=val, test=test,
+                    retention_data=retention, out=str(out / "autofix"), overrides={"epochs": 2})
+    result = auto_fix(plan, cfg, kb, max_rounds=2, progress=progress, pitfalls={"catastrophic_forgetting"})
+    # the course's fix as one change: lower learning rate and freeze the early layers
+    course = json.loads(json.dumps(plan))
+    course["hyperparameters"].update({"learning_rate": 2e-5, "frozen_layers": 3, "epochs": 2})
+    from dataclasses import replace
+
+    rec = execute(course, replace(cfg, out=str(out / "course_fix"), overrides={}), kb, progress)
+    before = json.loads((out / "autofix" / "round-0" / "run.json").read_text())
+    from harness import stats
+    import numpy as np
+
+    ret_bad = np.array([r["retention_after"] for r in before["results"]["fine_tuning"]])
+    ret_fix = np.array([r["retention_after"] for r in rec["results"]["fine_tuning"]])
+    acc_bad = np.array([r["accuracy"] for r in before["results"]["fine_tuning"]])
+    acc_fix = np.array([r["accuracy"] for r in rec["results"]["fine_tuning"]])
+    return {
+        "retention_before_finetuning": before["measurements"]["retention_before"],
+        "bad": summary_of(before, "fine_tuning"),
+        "autofix": {"chain": result["chain"], "final": result["final"]},
+        "course_fix": summary_of(rec, "fine_tuning"),
+        "course_fix_vs_bad": {
+            "retention": stats.compare_paired(ret_bad, ret_fix, alternative="greater").to_dict(),
+            "target_accuracy": stats.compare_paired(acc_bad, acc_fix, alternative="two-sided").to_dict()},
+    }
+
+
+def corrupt_source(kb, out: Path, progress) -> str:
+    """MiniLM fine-tuned on the emoji task with shuffled labels, saved as a model folder."""
+    from harness.data import TextData
+    from harness.models import load_tokenizer, resolve_model
+    from harness.techniques import run_transformer
+
+    dest = out / "corrupted-minilm"
+    if (dest / "config.json").exists():
+        return str(dest)
+    rows = sample(read("emoji_train.csv"), 4000, 3)
+    labels = [lab for _, lab in rows]
+    random.Random(4).shuffle(labels)  # the labels no longer mean anything
+    data = TextData([t for t, _ in rows], labels)
+    val = TextData(data.texts[:200], data.labels[:200], data.classes)
+    path = resolve_model("all-MiniLM-L6-v2", kb)[1]
+    tok = load_tokenizer(path)
+    _, model, _ = run_transformer(path, data, val, val, 0, {"learning_rate": 2e-4, "epochs": 3, "frozen_layers": 0,
+                                                            "batch_size": 32}, technique="fine_tuning",
+                                  tokenizer=tok, progress=progress)
+    model.encoder.save_pretrained(dest)
+    tok.save_pretrained(dest)
+    return str(dest)
+
+
+def case_negative(kb, out: Path, seeds: int, progress) -> dict:
+    from harness.autofix import auto_fix
+    from harness.run import RunConfig, execute
+
+    tmp = out / "data"
+    train = write_csv(tmp / "train.csv", sample(read("sentiment_train.csv"), 1500, 1))
+    held_out = sample(read("sentiment_val.csv"), 1400, 1)  # disjoint validation and test sets
+    val = write_csv(tmp / "val.csv", held_out[:400])
+    test = write_csv(tmp / "test.csv", held_out[400:])
+    informal = write_csv(tmp / "informal.csv", sample(read("emoji_train.csv"), 6000, 5))
+    source = corrupt_source(kb, out, progress)
+    plan = plan_for(kb, task="text_classification", dataset_size=1500, num_classes=3, compute="consumer_gpu",
+                    domain_similarity="low", source_domain=["wikipedia", "news"], target_domain=["tweets"])
+    base = dict(seeds=seeds, train=train, validation=val, test=test, overrides={"epochs": 2},
+                intermediate_data=informal)
+    plain = execute(plan, RunConfig(techniques=["fine_tuning", "feature_extraction"], out=str(out / "plain"),
+                                    **base), kb, progress)
+    result = auto_fix(plan, RunConfig(techniques=["fine_tuning"], model=source, out=str(out / "autofix"), **base),
+                      kb, max_rounds=3, progress=progress, pitfalls={"negative_transfer"})
+    before = json.loads((out / "autofix" / "round-0" / "run.json").read_text())
+    return {"plain_model": summary_of(plain, "fine_tuning"),
+            "plain_model_fe": summary_of(plain, "feature_extraction"),
+            "corrupted_source": summary_of(before, "fine_tuning"),
+            "autofix": {"chain": result["chain"], "final": result["final"]}}
+
+
+def case_shift(kb, out: Path, seeds: int, progress) -> dict:
+    from harness.autofix import auto_fix
+    from harness.data import has_emoji
+    from harness.run import RunConfig
+
+    rows = read("sentiment_train.csv")
+    emoji_rows = [r for r in rows if has_emoji(r[0])]
+    plain_rows = [r for r in rows if not has_emoji(r[0])]
+    rng = random.Random(7)
+    rng.shuffle(emoji_rows)
+    rng.shuffle(plain_rows)
+    tmp = out / "data"
+    train = write_csv(tmp / "train.csv", emoji_rows[:250] + plain_rows[:1750])
+    test = write_csv(tmp / "test.csv", emoji_rows[250:] + plain_rows[1750:2550])
+    val = write_csv(tmp / "val.csv", sample(read("sentiment_val.csv"), 400, 1))
+    plan = plan_for(kb, task="text_classification", dataset_size=2000, num_classes=3, compute="consumer_gpu",
+                    domain_similarity="medium", target_domain=["tweets", "emoji"])
+    cfg = RunConfig(techniques=["fine_tuning"], seeds=seeds, train=train, validation=val, test=test,
+                    out=str(out / "autofix"), overrides={"epochs": 2})
+    result = auto_fix(plan, cfg, kb, max_rounds=3, progress=progress, pitfalls={"domain_shift"})
+    before = json.loads((out / "autofix" / "round-0" / "run.json").read_text())
+    final = json.loads((Path(result["final"]["run_dir"]) / "run.json").read_text())
+    import numpy as np
+
+    from harness import stats
+
+    def emoji_acc(rec):
+        y = None
+        out = []
+        from harness.data import load_text
+
+        d = load_text(test)
+        y = np.array([d.classes.index(lab) for lab in d.labels])
+        mask = np.array([has_emoji(t) for t in d.texts])
+        for r in rec["results"]["fine_tuning"]:
+            out.append(float((np.array(r["predictions"]) == y)[mask].mean()))
+        return np.array(out)
+
+    a, b = emoji_acc(before), emoji_acc(final)
+    return {"before": summary_of(before, "fine_tuning"), "autofix": {"chain": result["chain"],
+                                                                      "final": result["final"]},
+            "emoji_slice_before": a.tolist(), "emoji_slice_after": b.tolist(),
+            "emoji_slice_test": stats.compare_paired(a, b, alternative="greater").to_dict()}
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("case", nargs="?", default="all", choices=["forgetting", "negative", "shift", "all"])
+    ap.add_argument("--seeds", type=int, default=3)
+    ap.add_argument("--out", default=str(ROOT / "bench" / "out" / "cases"))
+    args = ap.parse_args()
+    if not DATA.exists():
+        sys.exit(f"{DATA} is absent: the TweetEval files are not shipped with the project")
+    from harness.progress import Progress
+    from knowledge import get_kb
+
+    kb = get_kb()
+    progress = Progress(enabled=True)
+    cases = ["forgetting", "negative", "shift"] if args.case == "all" else [args.case]
+    fns = {"forgetting": case_forgetting, "negative": case_negative, "shift": case_shift}
+    for name in cases:
+        t = time.perf_counter()
+        out = Path(args.out) / name
+        res = fns[name](kb, out, args.seeds, progress)
+        res["seconds"] = round(time.perf_counter() - t, 1)
+        (Path(args.out) / f"{name}.json").write_text(json.dumps(res, indent=1, default=str))
+        print(f"== {name} ({res['seconds']} s)")
+        print(json.dumps({k: v for k, v in res.items() if k != "autofix"}, indent=1, default=str)[:4000])
+        for c in res.get("autofix", {}).get("chain", []):
+            print(f"  round {c['round']}: {c['diagnosis']} -> {c['fix']} ({c['summary']}): "
+                  f"{c['metric_before']:.3f} -> {c['metric_after']:.3f}, p={c['p_improve']:.3g}, "
+                  f"gone={c['symptoms_gone']}, new={c['symptoms_new']}, kept={c['kept']}")
+
+
+if __name__ == "__main__":
+    main()
