@@ -56,6 +56,13 @@ def sample(rows, n, seed):
     return rows[:n]
 
 
+def sentiment_splits(tmp: Path) -> tuple[str, str, str]:
+    """1,500 training tweets; disjoint validation (400) and test (1,000) sets from the validation split."""
+    train = write_csv(tmp / "train.csv", sample(read("sentiment_train.csv"), 1500, 1))
+    held_out = sample(read("sentiment_val.csv"), 1400, 1)
+    return train, write_csv(tmp / "val.csv", held_out[:400]), write_csv(tmp / "test.csv", held_out[400:])
+
+
 def plan_for(kb, **scenario):
     from rules.engine import get_engine
     from rules.scenario import normalize
@@ -80,10 +87,7 @@ def case_forgetting(kb, out: Path, seeds: int, progress) -> dict:
     from harness.run import RunConfig, execute
 
     tmp = out / "data"
-    train = write_csv(tmp / "train.csv", sample(read("sentiment_train.csv"), 1500, 1))
-    held_out = sample(read("sentiment_val.csv"), 1400, 1)  # disjoint validation and test sets
-    val = write_csv(tmp / "val.csv", held_out[:400])
-    test = write_csv(tmp / "test.csv", held_out[400:])
+    train, val, test = sentiment_splits(tmp)
     retention = write_csv(tmp / "retention.csv", sample(read("emotion_train.csv"), 2000, 1))
     plan = plan_for(kb, task="text_classification", dataset_size=1500, num_classes=3, compute="consumer_gpu",
                     domain_similarity="medium")
@@ -146,10 +150,7 @@ def case_negative(kb, out: Path, seeds: int, progress) -> dict:
     from harness.run import RunConfig, execute
 
     tmp = out / "data"
-    train = write_csv(tmp / "train.csv", sample(read("sentiment_train.csv"), 1500, 1))
-    held_out = sample(read("sentiment_val.csv"), 1400, 1)  # disjoint validation and test sets
-    val = write_csv(tmp / "val.csv", held_out[:400])
-    test = write_csv(tmp / "test.csv", held_out[400:])
+    train, val, test = sentiment_splits(tmp)
     informal = write_csv(tmp / "informal.csv", sample(read("emoji_train.csv"), 6000, 5))
     source = corrupt_source(kb, out, progress)
     plan = plan_for(kb, task="text_classification", dataset_size=1500, num_classes=3, compute="consumer_gpu",

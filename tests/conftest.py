@@ -113,6 +113,34 @@ def fired() -> Callable[[dict], list[str]]:
     return trace_rules
 
 
+@pytest.fixture
+def rule_fires(consult):
+    """``rule_fires(rule, scenario, cls, **fields)``: the rule concludes such a fact and is in the trace."""
+
+    def check(rule: str, scenario: dict, cls, **fields):
+        plan, engine = consult(**scenario)
+        concluded = [f for f in _matching(engine, cls, **fields) if f["rule"] == rule]
+        assert concluded, f"{rule} did not conclude {cls.__name__}{fields}\n" + _facts_dump(engine)
+        assert rule in trace_rules(plan)
+        return plan, engine
+
+    return check
+
+
+@pytest.fixture
+def rule_silent(consult):
+    """``rule_silent(rule, scenario)``: the rule concludes nothing and is not in the trace."""
+
+    def check(rule: str, scenario: dict):
+        plan, engine = consult(**scenario)
+        by_rule = [f for f in engine.facts.values() if f.get("rule") == rule]
+        assert not by_rule, f"{rule} should stay silent\n" + _facts_dump(engine)
+        assert rule not in trace_rules(plan)
+        return plan, engine
+
+    return check
+
+
 @pytest.hookimpl(hookwrapper=True)
 def pytest_runtest_makereport(item, call):
     outcome = yield

@@ -37,19 +37,13 @@ CASES = [
 
 
 @pytest.mark.parametrize("case", CASES, ids=lambda c: c.rule)
-def test_rule_fires(case, consult, facts_matching, facts_dump, fired):
-    plan, engine = consult(**{**BASE, **case.fires})
-    concluded = [f for f in facts_matching(engine, Hyper, **case.expect) if f["rule"] == case.rule]
-    assert concluded, f"{case.rule} did not conclude Hyper{case.expect}\n" + facts_dump(engine)
-    assert case.rule in fired(plan)
+def test_rule_fires(case, rule_fires):
+    plan, engine = rule_fires(case.rule, {**BASE, **case.fires}, Hyper, **case.expect)
 
 
 @pytest.mark.parametrize("case", CASES, ids=lambda c: c.rule)
-def test_rule_silent(case, consult, facts_dump, fired):
-    plan, engine = consult(**{**BASE, **case.silent})
-    by_rule = [f for f in engine.facts.values() if f.get("rule") == case.rule]
-    assert not by_rule, f"{case.rule} should stay silent\n" + facts_dump(engine)
-    assert case.rule not in fired(plan)
+def test_rule_silent(case, rule_silent):
+    plan, engine = rule_silent(case.rule, {**BASE, **case.silent})
 
 
 # --- tuning.technique_defaults: fires whenever a technique is chosen
