@@ -539,6 +539,8 @@ def run_options(fn):
                      help="Labeled informal text for an intermediate fine-tuning stage (when the plan asks)."),
         click.option("--unlabeled-data", type=str, metavar="FILE",
                      help="Extra in-domain text for a masked-LM stage (when the plan asks)."),
+        click.option("--head", type=click.Choice(["linear", "mlp"]),
+                     help="Feature-extraction head: linear, or an MLP with one hidden layer of 256."),
         click.option("--epochs", type=click.IntRange(1, 1000), help="Override the plan's epochs."),
         click.option("--learning-rate", type=click.FloatRange(0, min_open=True), help="Override the learning rate."),
         click.option("--batch-size", type=click.IntRange(1, 4096), help="Override the batch size."),
@@ -572,7 +574,7 @@ def _run(ctx, plan: dict, name: str, opts: dict, builtin_size: int = 1500) -> di
         builtin_size=builtin_size,
         intermediate_data=opts.get("intermediate_data"), unlabeled_data=opts.get("unlabeled_data"),
         overrides={"epochs": opts.get("epochs"), "learning_rate": opts.get("learning_rate"),
-                   "batch_size": opts.get("batch_size")},
+                   "batch_size": opts.get("batch_size"), "head": opts.get("head")},
     )
 
     from harness.progress import Progress

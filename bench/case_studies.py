@@ -82,6 +82,10 @@ def summary_of(record: dict, tech: str) -> dict:
             "summary": record["summary"], "measurements": record["measurements"]}
 
 
+BAD_LR = 2e-4
+EPOCHS = 2
+
+
 def case_forgetting(kb, out: Path, seeds: int, progress) -> dict:
     from harness.autofix import auto_fix
     from harness.run import RunConfig, execute
@@ -91,14 +95,14 @@ def case_forgetting(kb, out: Path, seeds: int, progress) -> dict:
     retention = write_csv(tmp / "retention.csv", sample(read("emotion_train.csv"), 2000, 1))
     plan = plan_for(kb, task="text_classification", dataset_size=1500, num_classes=3, compute="consumer_gpu",
                     domain_similarity="medium")
-    plan["hyperparameters"].update({"learning_rate": 2e-4, "frozen_layers": 0, "unfreeze": "none",
+    plan["hyperparameters"].update({"learning_rate": BAD_LR, "frozen_layers": 0, "unfreeze": "none",
                                     "discriminative_lr_decay": None})  # the bad configuration
     cfg = RunConfig(techniques=["fine_tuning"], seeds=seeds, train=train, validation=val, test=test,
-                    retention_data=retention, out=str(out / "autofix"), overrides={"epochs": 2})
+                    retention_data=retention, out=str(out / "autofix"), overrides={"epochs": EPOCHS})
     result = auto_fix(plan, cfg, kb, max_rounds=2, progress=progress, pitfalls={"catastrophic_forgetting"})
     # the course's fix as one change: lower learning rate and freeze the early layers
     course = json.loads(json.dumps(plan))
-    course["hyperparameters"].update({"learning_rate": 2e-5, "frozen_layers": 3, "epochs": 2})
+    course["hyperparameters"].update({"learning_rate": BAD_LR / 10, "frozen_layers": 3, "epochs": EPOCHS})
     from dataclasses import replace
 
     rec = execute(course, replace(cfg, out=str(out / "course_fix"), overrides={}), kb, progress)
@@ -155,7 +159,7 @@ def case_negative(kb, out: Path, seeds: int, progress) -> dict:
     source = corrupt_source(kb, out, progress)
     plan = plan_for(kb, task="text_classification", dataset_size=1500, num_classes=3, compute="consumer_gpu",
                     domain_similarity="low", source_domain=["wikipedia", "news"], target_domain=["tweets"])
-    base = dict(seeds=seeds, train=train, validation=val, test=test, overrides={"epochs": 2},
+    base = dict(seeds=seeds, train=train, validation=val, test=test, overrides={"epochs": EPOCHS},
                 intermediate_data=informal)
     plain = execute(plan, RunConfig(techniques=["fine_tuning", "feature_extraction"], out=str(out / "plain"),
                                     **base), kb, progress)
@@ -186,7 +190,7 @@ def case_shift(kb, out: Path, seeds: int, progress) -> dict:
     plan = plan_for(kb, task="text_classification", dataset_size=2000, num_classes=3, compute="consumer_gpu",
                     domain_similarity="medium", target_domain=["tweets", "emoji"])
     cfg = RunConfig(techniques=["fine_tuning"], seeds=seeds, train=train, validation=val, test=test,
-                    out=str(out / "autofix"), overrides={"epochs": 2})
+                    out=str(out / "autofix"), overrides={"epochs": EPOCHS})
     result = auto_fix(plan, cfg, kb, max_rounds=3, progress=progress, pitfalls={"domain_shift"})
     before = json.loads((out / "autofix" / "round-0" / "run.json").read_text())
     final = json.loads((Path(result["final"]["run_dir"]) / "run.json").read_text())
@@ -218,7 +222,10 @@ def main() -> None:
     ap.add_argument("case", nargs="?", default="all", choices=["forgetting", "negative", "shift", "all"])
     ap.add_argument("--seeds", type=int, default=3)
     ap.add_argument("--out", default=str(ROOT / "bench" / "out" / "cases"))
+    ap.add_argument("--bad-lr", type=float, default=BAD_LR, help="forgetting case: the too-high learning rate")
+    ap.add_argument("--epochs", type=int, default=EPOCHS)
     args = ap.parse_args()
+    globals().update(BAD_LR=args.bad_lr, EPOCHS=args.epochs)
     if not DATA.exists():
         sys.exit(f"{DATA} is absent: the TweetEval files are not shipped with the project")
     from harness.progress import Progress

@@ -260,8 +260,8 @@ def _text_runs(plan, cfg, kb, out, device, progress) -> dict:
 
     def train_one(tech, seed):
         if tech == "feature_extraction":
-            return run_head(X_tr, train_fit.y, X_va, val.y, X_te, test.y, train.classes, seed,
-                            hypers[tech]).to_dict()
+            return run_head(X_tr, train_fit.y, X_va, val.y, X_te, test.y, train.classes, seed, hypers[tech],
+                            hidden=256 if hypers[tech].get("head") == "mlp" else 0).to_dict()
         res, model, _ = run_transformer(model_path, train_fit, val, test, seed, hypers[tech], technique=tech,
                                         device=device, max_length=cfg.max_length, progress=progress,
                                         lora_targets=(hypers[tech].get("lora") or {}).get("target_modules"),

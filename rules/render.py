@@ -81,6 +81,8 @@ def render_plan(plan: dict, kb=None) -> str:
                 add(f"      evidence: {e['symptom']}: {e['description']}")
             for k, f in enumerate(d["fixes"], 1):
                 add(f"      fix {k}: {f['description']}  ({f['summary']})")
+                if f.get("finding"):
+                    add(f"             measured: {f['finding']}")
     ev = plan["evaluation"]
     add("")
     add(f"Evaluation: {ev['seeds']} seeds, alpha {ev['alpha']}, probes: {', '.join(ev['probes'])}")

@@ -193,3 +193,13 @@ def test_cli_auto_fix(tiny_bert, tmp_path):
     assert r.exit_code == 0, r.output
     out = json.loads(r.stdout)
     assert set(out) >= {"initial", "final", "chain"} and len(out["chain"]) <= 1
+
+
+def test_mlp_head_option(tiny_bert, tmp_path):
+    lin = execute(_plan(), _cfg(tiny_bert, tmp_path / "a", techniques=["feature_extraction"], baseline=False,
+                                seeds=1), get_kb())
+    mlp = execute(_plan(), _cfg(tiny_bert, tmp_path / "b", techniques=["feature_extraction"], baseline=False,
+                                seeds=1, overrides={"head": "mlp", "epochs": 1}), get_kb())
+    n_lin = lin["results"]["feature_extraction"][0]["trainable_params"]
+    n_mlp = mlp["results"]["feature_extraction"][0]["trainable_params"]
+    assert n_lin == 32 * 3 + 3 and n_mlp == 32 * 256 + 256 + 256 * 3 + 3
