@@ -57,10 +57,21 @@ def sample(rows, n, seed):
 
 
 def sentiment_splits(tmp: Path) -> tuple[str, str, str]:
-    """1,500 training tweets; disjoint validation (400) and test (1,000) sets from the validation split."""
-    train = write_csv(tmp / "train.csv", sample(read("sentiment_train.csv"), 1500, 1))
-    held_out = sample(read("sentiment_val.csv"), 1400, 1)
-    return train, write_csv(tmp / "val.csv", held_out[:400]), write_csv(tmp / "test.csv", held_out[400:])
+    """Disjoint train (1,500), validation (400) and test (1,000) tweets from one file.
+
+    (TweetEval's validation split is measurably shifted from the file used for
+    training here, AUC ~0.7 in the two-sample test, so it is not used as the
+    test set: the case studies should not mix that shift into their effects.)"""
+    rows = sample(read("sentiment_train.csv"), 2900, 1)
+    return (write_csv(tmp / "train.csv", rows[:1500]), write_csv(tmp / "val.csv", rows[1500:1900]),
+            write_csv(tmp / "test.csv", rows[1900:]))
+
+
+def full_fine_tuning(plan: dict, lr: float) -> dict:
+    """The plan with every layer trained from the start at ``lr`` (no freezing, no schedule tricks)."""
+    plan["hyperparameters"].update({"learning_rate": lr, "frozen_layers": 0, "unfreeze": "none",
+                                    "discriminative_lr_decay": None})
+    return plan
 
 
 def plan_for(kb, **scenario):
@@ -82,8 +93,9 @@ def summary_of(record: dict, tech: str) -> dict:
             "summary": record["summary"], "measurements": record["measurements"]}
 
 
-BAD_LR = 2e-4
-EPOCHS = 2
+BAD_LR = 5e-4
+GOOD_LR = 5e-5
+EPOCHS = 3
 
 
 def case_forgetting(kb, out: Path, seeds: int, progress) -> dict:
@@ -95,8 +107,7 @@ def case_forgetting(kb, out: Path, seeds: int, progress) -> dict:
     retention = write_csv(tmp / "retention.csv", sample(read("emotion_train.csv"), 2000, 1))
     plan = plan_for(kb, task="text_classification", dataset_size=1500, num_classes=3, compute="consumer_gpu",
                     domain_similarity="medium")
-    plan["hyperparameters"].update({"learning_rate": BAD_LR, "frozen_layers": 0, "unfreeze": "none",
-                                    "discriminative_lr_decay": None})  # the bad configuration
+    full_fine_tuning(plan, BAD_LR)  # the bad configuration: high learning rate, nothing frozen
     cfg = RunConfig(techniques=["fine_tuning"], seeds=seeds, train=train, validation=val, test=test,
                     retention_data=retention, out=str(out / "autofix"), overrides={"epochs": EPOCHS})
     result = auto_fix(plan, cfg, kb, max_rounds=2, progress=progress, pitfalls={"catastrophic_forgetting"})
@@ -141,9 +152,9 @@ def corrupt_source(kb, out: Path, progress) -> str:
     val = TextData(data.texts[:200], data.labels[:200], data.classes)
     path = resolve_model("all-MiniLM-L6-v2", kb)[1]
     tok = load_tokenizer(path)
-    _, model, _ = run_transformer(path, data, val, val, 0, {"learning_rate": 2e-4, "epochs": 3, "frozen_layers": 0,
-                                                            "batch_size": 32}, technique="fine_tuning",
-                                  tokenizer=tok, progress=progress)
+    _, model, _ = run_transformer(path, data, val, val, 0, {"learning_rate": BAD_LR, "epochs": 3,
+                                                            "frozen_layers": 0, "batch_size": 32},
+                                  technique="fine_tuning", tokenizer=tok, progress=progress)
     model.encoder.save_pretrained(dest)
     tok.save_pretrained(dest)
     return str(dest)
@@ -159,6 +170,7 @@ def case_negative(kb, out: Path, seeds: int, progress) -> dict:
     source = corrupt_source(kb, out, progress)
     plan = plan_for(kb, task="text_classification", dataset_size=1500, num_classes=3, compute="consumer_gpu",
                     domain_similarity="low", source_domain=["wikipedia", "news"], target_domain=["tweets"])
+    full_fine_tuning(plan, GOOD_LR)  # the same sound recipe for the plain and the corrupted source
     base = dict(seeds=seeds, train=train, validation=val, test=test, overrides={"epochs": EPOCHS},
                 intermediate_data=informal)
     plain = execute(plan, RunConfig(techniques=["fine_tuning", "feature_extraction"], out=str(out / "plain"),
@@ -189,6 +201,7 @@ def case_shift(kb, out: Path, seeds: int, progress) -> dict:
     val = write_csv(tmp / "val.csv", sample(read("sentiment_val.csv"), 400, 1))
     plan = plan_for(kb, task="text_classification", dataset_size=2000, num_classes=3, compute="consumer_gpu",
                     domain_similarity="medium", target_domain=["tweets", "emoji"])
+    full_fine_tuning(plan, GOOD_LR)
     cfg = RunConfig(techniques=["fine_tuning"], seeds=seeds, train=train, validation=val, test=test,
                     out=str(out / "autofix"), overrides={"epochs": EPOCHS})
     result = auto_fix(plan, cfg, kb, max_rounds=3, progress=progress, pitfalls={"domain_shift"})
@@ -222,10 +235,11 @@ def main() -> None:
     ap.add_argument("case", nargs="?", default="all", choices=["forgetting", "negative", "shift", "all"])
     ap.add_argument("--seeds", type=int, default=3)
     ap.add_argument("--out", default=str(ROOT / "bench" / "out" / "cases"))
-    ap.add_argument("--bad-lr", type=float, default=BAD_LR, help="forgetting case: the too-high learning rate")
+    ap.add_argument("--bad-lr", type=float, default=BAD_LR, help="the too-high learning rate")
+    ap.add_argument("--good-lr", type=float, default=GOOD_LR, help="a sound fine-tuning learning rate")
     ap.add_argument("--epochs", type=int, default=EPOCHS)
     args = ap.parse_args()
-    globals().update(BAD_LR=args.bad_lr, EPOCHS=args.epochs)
+    globals().update(BAD_LR=args.bad_lr, GOOD_LR=args.good_lr, EPOCHS=args.epochs)
     if not DATA.exists():
         sys.exit(f"{DATA} is absent: the TweetEval files are not shipped with the project")
     from harness.progress import Progress
