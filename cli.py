@@ -520,7 +520,8 @@ def load_plan_or_scenario(ctx, kb, path: str) -> dict:
 
 def run_options(fn):
     opts = [
-        click.option("--train", type=str, metavar="FILE", help="Training data (CSV or JSONL)."),
+        click.option("--train", type=str, metavar="PATH",
+                     help="Training data: CSV or JSONL text; an image folder or .npz arrays for image tasks."),
         click.option("--validation", type=str, metavar="FILE", help="Validation data (else split from --train)."),
         click.option("--test", type=str, metavar="FILE", help="Test data (else split from --train)."),
         click.option("--text-column", default="text", show_default=True),
