@@ -82,7 +82,7 @@ def render_plan(plan: dict, kb=None) -> str:
             for k, f in enumerate(d["fixes"], 1):
                 add(f"      fix {k}: {f['description']}  ({f['summary']})")
                 if f.get("finding"):
-                    add(f"             measured: {f['finding']}")
+                    add(f"             finding: {f['finding']}")
     ev = plan["evaluation"]
     add("")
     add(f"Evaluation: {ev['seeds']} seeds, alpha {ev['alpha']}, probes: {', '.join(ev['probes'])}")
