@@ -203,6 +203,7 @@ def _text_runs(plan, cfg, kb, out, device, progress) -> dict:
     level = {k: plan["hyperparameters"].get(k) for k in ("preprocessing", "augmentation",
                                                          "tokenizer_extra_tokens", "stages")}
     prep = list(level["preprocessing"] or [])
+    raw_test_texts = list(test.texts)  # slices are defined on the inputs as given, before any rewriting
     train, val, test = (adapt.preprocess(d, prep) for d in (train, val, test))
     train_fit = adapt.augment(train, [a for a in level["augmentation"] or [] if a in ("standard", "emoji")], 0)
     encoder_state, variant = None, []
@@ -291,7 +292,7 @@ def _text_runs(plan, cfg, kb, out, device, progress) -> dict:
             for name, res in probes.forgetting_tests(retention[2], [r["retention_after"] for r in results[t]],
                                                      [], cfg.alpha).items():
                 tests[f"{name}.{t}"] = res
-    mask = np.array([SLICES["emoji"](t) for t in test.texts])
+    mask = np.array([SLICES["emoji"](t) for t in raw_test_texts])
     tests.update(probes.slice_gap_tests(
         {t: [np.asarray(r["predictions"]) == y_te for r in rs] for t, rs in results.items()}, mask, cfg.alpha))
     tests.update(probes.two_sample_test(X_tr, X_te, cfg.alpha))

@@ -203,3 +203,12 @@ def test_mlp_head_option(tiny_bert, tmp_path):
     n_lin = lin["results"]["feature_extraction"][0]["trainable_params"]
     n_mlp = mlp["results"]["feature_extraction"][0]["trainable_params"]
     assert n_lin == 32 * 3 + 3 and n_mlp == 32 * 256 + 256 + 256 * 3 + 3
+
+
+def test_slices_are_taken_from_the_raw_texts_when_a_fix_rewrites_them(tiny_bert, tmp_path):
+    plan = _plan()
+    plan["hyperparameters"]["preprocessing"] = ["demojize"]
+    rec = execute(plan, _cfg(tiny_bert, tmp_path / "r", techniques=["feature_extraction"], baseline=False,
+                             seeds=2), get_kb())
+    assert rec["measurements"]["emoji_rows_test"] > 0  # the emoji are gone from the texts, not from the slice
+    assert rec["config"]["data_level"]["preprocessing"] == ["demojize"]
