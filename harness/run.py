@@ -424,7 +424,8 @@ def execute(plan: dict, cfg: RunConfig, kb, progress=None) -> dict:
     tech = plan["technique"]["choice"]
     ran = {**plan["hyperparameters"], **(run["hypers"].get(tech) or {})}  # what was actually run
     layers = run["layers"]
-    diagnoses = weigh_fixes(refix(kb, revised["diagnoses"], ran, tech, layers), results, tech)
+    diagnoses = weigh_fixes(refix(kb, revised["diagnoses"], ran, tech, layers,
+                                  modality=plan["scenario"].get("modality")), results, tech)
 
     summary = {}
     rows = dict(results)

@@ -234,6 +234,7 @@ class Fix:
     changes: list[Change]
     sources: list[str]
     applies_to: list[str] = field(default_factory=list)
+    modalities: list[Modality] = field(default_factory=list)
     harness: str = ""
     finding: str = ""
 

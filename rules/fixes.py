@@ -96,11 +96,14 @@ def format_change(ch: dict, layers: int = 0) -> str:
 
 
 def concrete_fixes(kb, fix_ids: list[str], hyper: dict, technique: str, layers: int,
-                   limit: Optional[int] = None) -> list[dict]:
-    """Fixes in order, each with its concrete changes; fixes that change nothing are skipped."""
+                   limit: Optional[int] = None, modality: Optional[str] = None) -> list[dict]:
+    """Fixes in order, each with its concrete changes; fixes that change nothing, or that
+    are for another input modality (emoji handling is for text), are skipped."""
     out = []
     for fid in dict.fromkeys(fix_ids):
         fix = kb.fixes[fid]
+        if modality and fix.modalities and modality not in [m.value for m in fix.modalities]:
+            continue
         changes = fix_changes(fix, hyper, technique, layers)
         if not changes:
             continue
@@ -117,12 +120,13 @@ def concrete_fixes(kb, fix_ids: list[str], hyper: dict, technique: str, layers: 
     return out
 
 
-def refix(kb, diagnoses: list[dict], hyper: dict, technique: str, layers: int, limit: int = 4) -> list[dict]:
+def refix(kb, diagnoses: list[dict], hyper: dict, technique: str, layers: int, limit: int = 4,
+          modality: Optional[str] = None) -> list[dict]:
     """Diagnoses with their fixes recomputed against the configuration actually run."""
     out = []
     for d in diagnoses:
         preferred = [f for e in d["evidence"] for f in kb.symptoms[e["symptom"]].preferred_fixes]
         fixes = concrete_fixes(kb, preferred + list(kb.pitfalls[d["pitfall"]].fixes), hyper, technique,
-                               layers, limit)
+                               layers, limit, modality)
         out.append({**d, "fixes": fixes})
     return out

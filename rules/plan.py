@@ -79,7 +79,8 @@ def build_plan(engine, scenario: dict, trace: bool = True) -> dict:
         pit = kb.pitfalls[r["pitfall"]]
         risks.append({
             "pitfall": r["pitfall"], "likelihood": r["likelihood"], "what": pit.what,
-            "mitigations": concrete_fixes(kb, pit.fixes, hyper, tech_id, top_layers, MAX_MITIGATIONS),
+            "mitigations": concrete_fixes(kb, pit.fixes, hyper, tech_id, top_layers, MAX_MITIGATIONS,
+                                          scenario["modality"]),
             "why": why(r),
         })
 
@@ -97,7 +98,8 @@ def build_plan(engine, scenario: dict, trace: bool = True) -> dict:
         diagnoses.append({
             "pitfall": d["pitfall"], "name": pit.name, "confidence": d["confidence"],
             "what": pit.what, "evidence": ev,
-            "fixes": concrete_fixes(kb, preferred + list(pit.fixes), hyper, tech_id, top_layers, MAX_FIXES),
+            "fixes": concrete_fixes(kb, preferred + list(pit.fixes), hyper, tech_id, top_layers, MAX_FIXES,
+                                    scenario["modality"]),
             "why": why(d),
         })
 

@@ -69,3 +69,12 @@ def test_concrete_fixes_skip_no_ops_and_keep_order(kb):
 def test_scaling_an_integer_hyperparameter_keeps_it_an_integer(kb):
     (ch,) = fix_changes(kb.fixes["more_epochs"], {"epochs": 10}, "fine_tuning", 12)
     assert ch["to"] == 20 and isinstance(ch["to"], int)
+
+
+def test_emoji_fixes_are_for_text_only(consult):
+    plan, _ = consult(task="image_classification", dataset_size=3000, symptoms=["unknown_tokens"])
+    offered = {f["fix"] for d in plan["diagnoses"] for f in d["fixes"]}
+    offered |= {m["fix"] for r in plan["risks"] for m in r["mitigations"]}
+    assert not offered & {"emoji_tokenization", "emoji_to_text", "augment_with_emoji"}
+    plan, _ = consult(task="text_classification", dataset_size=3000, symptoms=["unknown_tokens"])
+    assert plan["diagnoses"][0]["fixes"][0]["fix"] == "emoji_tokenization"
