@@ -18,10 +18,8 @@ import statistics
 import subprocess
 import sys
 import time
-from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
+from _common import ROOT  # noqa: E402  (puts the project on sys.path)
 
 SCENARIOS = [
     dict(task="text_classification", dataset_size=3000, compute="cpu", domain_similarity="low"),

@@ -13,13 +13,10 @@ from __future__ import annotations
 
 import argparse
 import statistics
-import sys
 import time
-from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
-DEFAULT = ROOT.parent / "shared" / "data" / "tweeteval" / "sentiment_train.csv"
+from _common import TWEETEVAL  # noqa: E402  (puts the project on sys.path)
+DEFAULT = TWEETEVAL / "sentiment_train.csv"
 
 
 def main() -> None:

@@ -31,9 +31,8 @@ import sys
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
-DATA = ROOT.parent / "shared" / "data" / "tweeteval"
+from _common import ROOT, TWEETEVAL  # noqa: E402  (puts the project on sys.path)
+DATA = TWEETEVAL
 
 
 def write_csv(path: Path, rows) -> str:

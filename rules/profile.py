@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from rules._experta import MATCH, NOT, TEST
+from rules._experta import MATCH, TEST
 from rules.base import (
     ComputeLimited,
     LatencyCritical,

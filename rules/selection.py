@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from knowledge.schema import SPEED_ORDER
-from rules._experta import AS, MATCH, NOT, TEST
+from rules._experta import MATCH, NOT, TEST
 from rules.base import (
     Candidate,
     Criterion,

@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 
 from harness import adapt
-from harness.data import TextData, has_emoji, make_reviews, stratified_split
+from harness.data import TextData, make_reviews, stratified_split
 from harness.models import load_encoder, load_tokenizer, resolve_model
 from harness.techniques import run_transformer
 from knowledge import get_kb

@@ -1,7 +1,5 @@
 import json
-from pathlib import Path
 
-import pytest
 from click.testing import CliRunner
 
 from cli import main

@@ -45,12 +45,10 @@ def test_fine_tuning_freezes_the_first_layers(tiny_bert, splits):
     hyper = {"learning_rate": 1e-3, "epochs": 2, "frozen_layers": 1, "batch_size": 16, "dropout": 0.0}
     res, model, _ = run_transformer(tiny_bert, tr, va, te, 0, hyper, technique="fine_tuning")
     first = list(encoder_layers(model.encoder)[0].parameters())
-    second_changed = False
     assert all(torch.equal(a, b) for a, b in zip(before, first))
     assert 0 <= res.accuracy <= 1 and len(res.curves) >= 1 and len(res.predictions) == len(te)
     assert res.extra["frozen_layers"] == 1
     assert res.trainable_params < sum(p.numel() for p in model.parameters())
-    del second_changed
 
 
 def test_same_seed_same_metrics_on_cpu(tiny_bert, splits):

@@ -1,0 +1,11 @@
+"""What the benchmark scripts share: the project root on sys.path and the TweetEval folder."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+TWEETEVAL = ROOT.parent / "shared" / "data" / "tweeteval"
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
