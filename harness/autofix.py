@@ -52,7 +52,8 @@ def _candidates(record: dict, kb, tried: set, pitfalls=None):
         for f in d["fixes"]:
             if f["fix"] in tried or f.get("measured"):
                 continue
-            if not kb.fixes[f["fix"]].harness or not can_carry(f["changes"]):
+            modality = record["plan"]["scenario"].get("modality", "text")
+            if not kb.fixes[f["fix"]].harness or not can_carry(f["changes"], modality):
                 continue
             yield d, f
 

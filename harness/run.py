@@ -22,6 +22,7 @@ from typing import Optional
 
 import numpy as np
 
+DEFAULT_TEXT_MODEL = "all-MiniLM-L6-v2"
 TRANSFORMER_TECHNIQUES = ("fine_tuning", "lora", "from_scratch")
 KNOWN_TECHNIQUES = ("feature_extraction", *TRANSFORMER_TECHNIQUES)
 
@@ -30,7 +31,7 @@ KNOWN_TECHNIQUES = ("feature_extraction", *TRANSFORMER_TECHNIQUES)
 class RunConfig:
     techniques: list
     seeds: int = 5
-    model: str = "all-MiniLM-L6-v2"
+    model: Optional[str] = None  # None: all-MiniLM-L6-v2 for text, the built-in small CNN for images
     train: Optional[str] = None
     validation: Optional[str] = None
     test: Optional[str] = None
@@ -47,6 +48,8 @@ class RunConfig:
     use_cache: bool = True
     intermediate_data: Optional[str] = None
     unlabeled_data: Optional[str] = None
+    weights: Optional[str] = None  # local weights for a torchvision/timm backbone
+    image_size: Optional[int] = None  # backbone input size (default: the weights' own)
 
 
 def write_json_atomic(path: Path, data) -> None:
@@ -120,7 +123,7 @@ def load_data(cfg: RunConfig):
 
 def config_key(cfg: RunConfig, model_path: str, data_keys: list[str], hypers: dict) -> str:
     blob = json.dumps([sorted(cfg.techniques), model_path, data_keys, hypers, cfg.max_length,
-                       cfg.retention_data], sort_keys=True, default=str)
+                       cfg.retention_data, cfg.weights, cfg.image_size], sort_keys=True, default=str)
     return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
 
@@ -192,7 +195,7 @@ def _text_runs(plan, cfg, kb, out, device, progress) -> dict:
 
     from harness import adapt
 
-    model_name, model_path = resolve_model(cfg.model, kb)
+    model_name, model_path = resolve_model(cfg.model or DEFAULT_TEXT_MODEL, kb)
     train, val, test = load_data(cfg)
     progress(f"data: {len(train)} train / {len(val)} validation / {len(test)} test, classes {train.classes}")
     tok, base = load_encoder(model_path, device)
@@ -306,74 +309,186 @@ def _text_runs(plan, cfg, kb, out, device, progress) -> dict:
             "embed_seconds": embed_seconds}
 
 
+WEIGHT_FILE_SUFFIXES = (".safetensors", ".pt", ".pth", ".bin")
+
+
+def image_backbone_spec(plan: dict, cfg: RunConfig, kb):
+    """The torchvision/timm backbone ``cfg`` asks for, or None for the built-in small CNN.
+
+    ``--model`` names it (torchvision:/timm:, a catalog name with a builder, a timm folder); with
+    only ``--weights``, the plan's first candidate that has a builder is used."""
+    from harness.backbones import is_backbone_name, resolve_backbone
+    from harness.models import ModelError
+
+    name = cfg.model
+    if name and Path(name).suffix in WEIGHT_FILE_SUFFIXES:
+        return None  # weights for the small CNN
+    if name and name != "small-cnn":
+        if not is_backbone_name(name, kb):
+            entry = kb.find_model(name)
+            if entry is not None and "image_classification" not in entry.tasks:
+                raise ModelError(f"{entry.id} is not an image model (tasks: {', '.join(entry.tasks)}).")
+            if entry is None and not Path(name).exists():
+                from knowledge.schema import nearest
+
+                close = nearest(name, [m.id for m in kb.models.values() if m.builder])
+                raise ModelError(f"The model {name!r} is neither a torchvision/timm architecture, a timm folder, "
+                                 f"a weights file nor in the catalog."
+                                 + (f" Nearest catalog names: {', '.join(close)}." if close else ""))
+            if entry is None:
+                raise ModelError(f"{name}: not an image model (expected a timm folder with config.json naming "
+                                 f"its architecture, or a weights file)")
+        return resolve_backbone(name, cfg.weights, kb)
+    if cfg.weights:
+        for c in plan.get("candidates", []):
+            entry = kb.models.get(c["model"])
+            if entry is not None and entry.builder:
+                return resolve_backbone(entry.id, cfg.weights, kb)
+        raise ModelError("--weights was given but none of the plan's candidates has a torchvision or timm "
+                         "builder: name the architecture with --model (e.g. torchvision:resnet18).")
+    return None
+
+
+def _load_images(path: str, size: int, grayscale: bool):
+    from harness.vision import load_arrays, load_image_folder
+
+    p = Path(path)
+    return load_image_folder(p, size=size, grayscale=grayscale) if p.is_dir() else load_arrays(p)
+
+
 def _image_runs(plan, cfg, kb, out, device, progress) -> dict:
     from harness import probes
+    from harness.data import DataError
     from harness.embed import cache_dir
-    from harness.vision import (digits, image_features, load_arrays, load_image_folder, load_weights,
-                                predict_images, pretrained_source, run_image, run_pixel_baseline, split)
+    from harness.vision import (digits, image_features, load_weights, param_blocks, predict_images,
+                                pretrained_source, retention_accuracy, run_image, run_pixel_baseline, split)
 
-    source, src_tr, src_te = pretrained_source(cache_dir().parent / "models")
-    model_name = "small-cnn (pre-trained here on digits 0-4)"
-    if cfg.model and Path(cfg.model).suffix in (".safetensors", ".pt", ".pth", ".bin"):
-        load_weights(source, cfg.model)
-        model_name = Path(cfg.model).name
+    spec = image_backbone_spec(plan, cfg, kb)
+    src_tr = src_te = None
+    retention = None
+    if spec is None:
+        source, src_tr, src_te = pretrained_source(cache_dir().parent / "models")
+        model_name = "small-cnn (pre-trained here on digits 0-4)"
+        if cfg.model and Path(cfg.model).suffix in WEIGHT_FILE_SUFFIXES:
+            load_weights(source, cfg.model)
+            model_name = Path(cfg.model).name
+        source.to(device)
+        in_channels = source.blocks[0][0].in_channels
+        grey = in_channels == 1
     if cfg.train:
-        p = Path(cfg.train)
-        data = load_image_folder(p) if p.is_dir() else load_arrays(p)
+        data = _load_images(cfg.train, cfg.image_size or (spec.input_size if spec else 32), spec is None and grey)
         src_te = None  # a user's own source task is unknown: no source-accuracy probe
     else:
         data = digits(source=False)
     train, test = split(data, 0.25, seed=0)
     train, val = split(train, 0.2, seed=0)
-    if train.X.shape[1] != source.blocks[0][0].in_channels:
-        from harness.data import DataError
+    if spec is not None:
+        from harness.backbones import transfer_net
 
+        in_channels = train.X.shape[1]
+        if in_channels not in (1, 3):
+            raise DataError(f"{cfg.train}: images have {in_channels} channels; a backbone takes grey or RGB")
+        k = len(train.classes)
+        source = transfer_net(spec, k, in_channels, cfg.image_size).to(device)
+        model_name = spec.name
+        progress(f"model: {spec.name} ({spec.library} {spec.arch}) from {spec.weights}, input {source.size}px")
+        if cfg.retention_data:
+            r = _load_images(cfg.retention_data, source.size, False)
+        elif not cfg.train:
+            r = digits(source=True)  # the built-in case: the source digits 0-4
+        else:
+            r = None
+        if r is not None:
+            r_tr, r_te = split(r, 0.3, seed=0)
+            retention = (r_tr, r_te)
+            src_tr = r_tr
+    elif train.X.shape[1] != in_channels:
         raise DataError(f"{cfg.train}: images have {train.X.shape[1]} channel(s); the source CNN expects "
-                        f"{source.blocks[0][0].in_channels}")
+                        f"{in_channels}")
+    n_blocks = len(param_blocks(source))
     progress(f"data: {len(train)} train / {len(val)} validation / {len(test)} test, classes {train.classes}")
-    hypers = {t: technique_hyper(kb, plan, t, cfg.overrides, len(source.blocks)) for t in cfg.techniques}
-    for h in hypers.values():  # a CNN this small trains at Adam's usual rate, not a transformer's
+    def image_hyper(t: str) -> dict:
+        h = technique_hyper(kb, plan, t, cfg.overrides, n_blocks)
         if not cfg.overrides.get("learning_rate"):
-            h["learning_rate"] = max(float(h.get("learning_rate") or 1e-3), 1e-3)
+            if spec is None:  # a CNN this small trains at Adam's usual rate, not a transformer's
+                h["learning_rate"] = max(float(h.get("learning_rate") or 1e-3), 1e-3)
+            elif t == "from_scratch":  # the catalog's 0.1 is SGD's rate (He et al.); AdamW's is 1e-3
+                h["learning_rate"] = min(float(h.get("learning_rate") or 1e-3), 1e-3)
         if not cfg.overrides.get("epochs"):
             h["epochs"] = min(int(h.get("epochs") or 10), 15)
-    key = config_key(cfg, model_name, [hashlib.sha256(data.X.tobytes()).hexdigest()[:16]], hypers)
+        return h
+
+    hypers = {t: image_hyper(t) for t in cfg.techniques}
+    data_keys = [hashlib.sha256(data.X.tobytes()).hexdigest()[:16]]
+    key = config_key(cfg, model_name, data_keys, hypers)
     store = SeedStore(out, key, progress)
     seeds = list(range(cfg.seeds))
     target = (train, val, test)
+    fresh = None
+    features = None
+    if spec is not None:
+        fresh = lambda: transfer_net(spec, len(train.classes), in_channels, cfg.image_size,  # noqa: E731
+                                     pretrained=False)
+        if "feature_extraction" in cfg.techniques:
+            t0 = time.perf_counter()
+            features = tuple(image_features(source, d, device=device) for d in target)
+            progress(f"features: {sum(len(d) for d in target)} images in {time.perf_counter() - t0:.1f} s")
+    common = dict(device=device, fresh=fresh, features=features, retention=retention,
+                  probe_data=test if spec is not None else None)
     with progress.bar(len(seeds) * len(cfg.techniques), "seeds") as bar:
-        results = {t: [store.run(t, s, lambda t=t, s=s: run_image(t, source, target, s, hypers[t],
-                                                                  src_te).to_dict(), bar)
+        results = {t: [store.run(t, s, lambda t=t, s=s: run_image(t, source, target, s, hypers[t], src_te,
+                                                                  **common).to_dict(), bar)
                        for s in seeds] for t in cfg.techniques}
     baseline = []
     if cfg.baseline:
         pixel = [store.run("pixel_baseline", s, lambda s=s: run_pixel_baseline(target, s).to_dict()) for s in seeds]
-        scratch_h = technique_hyper(kb, plan, "from_scratch", cfg.overrides, len(source.blocks))
-        scratch_h.update({k: hypers.get("fine_tuning", scratch_h).get(k) for k in ("learning_rate", "epochs")
-                          if k in hypers.get("fine_tuning", {})})
+        # the same budget as fine-tuning: its epochs and learning rate (scratch's own for a backbone)
+        scratch_h = image_hyper("from_scratch")
+        ft_h = hypers.get("fine_tuning") or image_hyper("fine_tuning")
+        scratch_h["epochs"] = ft_h["epochs"]
+        if spec is None:
+            scratch_h["learning_rate"] = ft_h["learning_rate"]
         scratch = results.get("from_scratch") or [
             store.run("from_scratch_baseline", s,
-                      lambda s=s: run_image("from_scratch", source, target, s, scratch_h).to_dict()) for s in seeds]
+                      lambda s=s: run_image("from_scratch", source, target, s, scratch_h, device=device,
+                                            fresh=fresh).to_dict()) for s in seeds]
         # the best no-transfer baseline under the same budget
         baseline = max((pixel, scratch), key=lambda rs: np.mean([r["accuracy"] for r in rs]))
     tests = {}
-    before = None
+    before = retention_before = None
+    adapted = [t for t in cfg.techniques if t != "from_scratch"]
     if src_te is not None:
-        before = float((predict_images(source, src_te) == src_te.y).mean())
-        for t in cfg.techniques:
+        before = float((predict_images(source, src_te, device=device) == src_te.y).mean())
+        for t in adapted:
             after = [r["extra"].get("source_accuracy_after") for r in results[t]]
-            if t != "from_scratch" and all(a is not None for a in after):
+            if all(a is not None for a in after):
                 for res in probes.forgetting_tests(before, after, [], cfg.alpha).values():
                     tests[f"forgetting.source_accuracy.{t}"] = res
-    # source inputs vs target inputs, in the source CNN's feature space
-    tests.update(probes.two_sample_test(image_features(source, src_tr), image_features(source, test), cfg.alpha))
-    return {"model_name": model_name, "model_path": model_name, "hypers": hypers, "key": key,
-            "classes": train.classes, "sizes": {"train": len(train), "validation": len(val), "test": len(test)},
+    if retention is not None:
+        retention_before = retention_accuracy(source, retention, device)
+        for t in adapted:
+            if t == "feature_extraction":
+                continue  # the backbone is unchanged
+            for name, res in probes.forgetting_tests(retention_before, [r["extra"]["retention_after"]
+                                                                        for r in results[t]], [], cfg.alpha).items():
+                tests[f"{name}.{t}"] = res
+    # source (or train) inputs vs target test inputs, in the source model's feature space
+    reference = src_tr if src_tr is not None else train
+    tests.update(probes.two_sample_test(image_features(source, reference, device=device),
+                                        image_features(source, test, device=device), cfg.alpha))
+    cka = [r["extra"]["cka_to_pretrained"] for t in cfg.techniques if t in ("fine_tuning", "lora")
+           for r in results[t] if "cka_to_pretrained" in r["extra"]]
+    return {"model_name": model_name, "model_path": spec.weights if spec else model_name, "hypers": hypers,
+            "key": key, "classes": train.classes,
+            "sizes": {"train": len(train), "validation": len(val), "test": len(test)},
             "results": results, "baseline": baseline, "tests": tests, "y_test": np.asarray(test.y),
-            "slice_mask": np.zeros(len(test), bool), "layers": len(source.blocks),
-            "measurements": {"unk_rate_test": None, "emoji_rows_test": 0, "cka_to_pretrained": [],
-                             "source_accuracy_before": before,
-                             "source_train_size": len(src_tr)},
+            "slice_mask": np.zeros(len(test), bool), "layers": n_blocks,
+            "forgetting_symptom": "retention_drop" if spec is not None else "source_accuracy_drop",
+            "backbone": ({"library": spec.library, "architecture": spec.arch, "weights": spec.weights,
+                          "input_size": source.size} if spec is not None else None),
+            "measurements": {"unk_rate_test": None, "emoji_rows_test": 0, "cka_to_pretrained": cka,
+                             "source_accuracy_before": before, "retention_before": retention_before,
+                             "source_train_size": len(src_tr) if src_tr is not None else None},
             "embed_seconds": 0.0}
 
 
@@ -417,7 +532,7 @@ def execute(plan: dict, cfg: RunConfig, kb, progress=None) -> dict:
                 for t, rs in results.items()}
     symptoms = probes.symptoms_from(lookup, unk_rate=run["measurements"]["unk_rate_test"], kb=kb,
                                     cka=run["measurements"]["cka_to_pretrained"], majority=majority,
-                                    forgetting_symptom="source_accuracy_drop" if image else "retention_drop",
+                                    forgetting_symptom=run.get("forgetting_symptom", "retention_drop"),
                                     prefer=plan["technique"]["choice"])
     revised = get_engine(kb).consult(plan["scenario"], measured=symptoms)
     tech = plan["technique"]["choice"]
@@ -446,7 +561,7 @@ def execute(plan: dict, cfg: RunConfig, kb, progress=None) -> dict:
         "schema_version": 1,
         "plan": {k: v for k, v in plan.items() if k != "trace"},
         "config": {**asdict(cfg), "model_resolved": run["model_path"], "model_name": run["model_name"],
-                   "data_level": run.get("data_level"), "layers": run["layers"],
+                   "data_level": run.get("data_level"), "layers": run["layers"], "backbone": run.get("backbone"),
                    "hyperparameters": run["hypers"], "config_key": run["key"], "classes": run["classes"],
                    "sizes": run["sizes"]},
         "versions": versions(),

@@ -178,20 +178,64 @@ def save_weights(model, path: Path) -> None:
     os.replace(tmp, path)
 
 
+def param_blocks(model) -> list[list]:
+    """The model's layer groups in forward order (bottom first), as lists of parameters."""
+    if hasattr(model, "param_blocks"):
+        return model.param_blocks()
+    return [list(b.parameters()) for b in model.blocks]
+
+
+def _keep_frozen_norms_still(model) -> None:
+    """Batch-norm layers whose weights are frozen also keep their running statistics (eval mode)."""
+    from torch.nn.modules.batchnorm import _BatchNorm
+
+    for m in model.modules():
+        if isinstance(m, _BatchNorm) and not any(p.requires_grad for p in m.parameters(recurse=False)):
+            m.eval()
+
+
+def _image_param_groups(model, blocks, lr: float, decay: float, weight_decay: float) -> list[dict]:
+    """AdamW groups: head (and anything outside the blocks) at lr, block i at lr / decay**(depth from top),
+    no weight decay on biases and norm weights."""
+    depth_of = {id(p): len(blocks) - i for i, b in enumerate(blocks) for p in b}
+    groups: dict = {}
+    for _, p in model.named_parameters():
+        if not p.requires_grad:
+            continue
+        depth = depth_of.get(id(p), 0)
+        plr = lr / (decay ** depth) if decay > 1 else lr
+        wd = 0.0 if p.ndim == 1 else weight_decay
+        groups.setdefault((plr, wd), []).append(p)
+    return [{"params": ps, "lr": plr, "weight_decay": wd} for (plr, wd), ps in groups.items()]
+
+
 def _fit(model, train: ImageData, val: Optional[ImageData], seed: int, hyper: dict, params=None,
-         augment: bool = False) -> list:
+         augment: bool = False, device: str = "cpu", frozen_n: int = 0) -> list:
+    """Train with AdamW (discriminative learning rates, gradual unfreezing when ``hyper`` asks),
+    keeping the weights of the best validation macro-F1."""
     import torch
 
     lr = float(hyper.get("learning_rate") or 1e-3)
-    opt = torch.optim.AdamW(params if params is not None else [p for p in model.parameters() if p.requires_grad],
-                            lr=lr, weight_decay=float(hyper.get("weight_decay") or 0.0))
+    wd = float(hyper.get("weight_decay") or 0.0)
+    decay = float(hyper.get("discriminative_lr_decay") or 0.0)
+    blocks = param_blocks(model)
+    gradual = hyper.get("unfreeze") == "gradual" and params is None and hyper.get("technique") == "fine_tuning"
     X, y = torch.from_numpy(train.X), torch.from_numpy(train.y)
     bs = int(hyper.get("batch_size") or 64)
     g = torch.Generator().manual_seed(seed)
     lossf = torch.nn.CrossEntropyLoss()
-    best, best_state, curves = -1.0, None, []
+    best, best_state, curves, opt = -1.0, None, [], None
     for epoch in range(int(hyper.get("epochs") or 10)):
+        if opt is None or gradual:
+            if gradual:  # ULMFiT: epoch e trains the head and the top e blocks (never below the floor)
+                open_from = max(frozen_n, len(blocks) - epoch)
+                for i, b in enumerate(blocks):
+                    for p in b:
+                        p.requires_grad_(i >= open_from)
+            groups = params if params is not None else _image_param_groups(model, blocks, lr, decay, wd)
+            opt = torch.optim.AdamW(groups, lr=lr, weight_decay=wd)
         model.train()
+        _keep_frozen_norms_still(model)
         perm = torch.randperm(len(X), generator=g)
         total = 0.0
         for i in range(0, len(X), bs):
@@ -201,13 +245,13 @@ def _fit(model, train: ImageData, val: Optional[ImageData], seed: int, hyper: di
                 dx, dy = (int(v) for v in torch.randint(-1, 2, (2,), generator=g))
                 xb = torch.roll(xb, shifts=(dx, dy), dims=(2, 3))
             opt.zero_grad()
-            loss = lossf(model(xb), y[b])
+            loss = lossf(model(xb.to(device)), y[b].to(device))
             loss.backward()
             opt.step()
             total += loss.item() * len(b)
         rec = {"epoch": epoch + 1, "train_loss": total / len(X)}
         if val is not None:
-            pv = predict_images(model, val)
+            pv = predict_images(model, val, device=device)
             _, f1v, _ = scores(val.y, pv, val.classes)
             rec["val_macro_f1"] = f1v
             if f1v > best + 1e-6:
@@ -219,23 +263,26 @@ def _fit(model, train: ImageData, val: Optional[ImageData], seed: int, hyper: di
     return curves
 
 
-def predict_images(model, data: ImageData, batch_size: int = 256) -> np.ndarray:
+def predict_images(model, data: ImageData, batch_size: int = 256, device: str = "cpu") -> np.ndarray:
     import torch
 
     model.eval()
     out = []
     with torch.inference_mode():
         for i in range(0, len(data), batch_size):
-            out.append(model(torch.from_numpy(data.X[i:i + batch_size])).argmax(1).numpy())
+            out.append(model(torch.from_numpy(data.X[i:i + batch_size]).to(device)).argmax(1).cpu().numpy())
     return np.concatenate(out)
 
 
-def image_features(model, data: ImageData) -> np.ndarray:
+def image_features(model, data: ImageData, batch_size: int = 256, device: str = "cpu") -> np.ndarray:
     import torch
 
     model.eval()
+    out = []
     with torch.inference_mode():
-        return model.features(torch.from_numpy(data.X)).numpy()
+        for i in range(0, len(data), batch_size):
+            out.append(model.features(torch.from_numpy(data.X[i:i + batch_size]).to(device)).float().cpu().numpy())
+    return np.concatenate(out) if out else np.zeros((0, model.feature_dim), np.float32)
 
 
 def pretrained_source(cache: Path, seed: int = 0, epochs: int = 15):
@@ -255,41 +302,116 @@ def pretrained_source(cache: Path, seed: int = 0, epochs: int = 15):
 
 
 def run_image(technique: str, source_model, target: tuple, seed: int, hyper: dict,
-              source_test: Optional[ImageData] = None) -> TrainResult:
-    """feature_extraction | fine_tuning | from_scratch on the target split, from the source CNN."""
+              source_test: Optional[ImageData] = None, *, device: str = "cpu", fresh=None,
+              features: Optional[tuple] = None, probe_data: Optional[ImageData] = None,
+              retention: Optional[tuple] = None) -> TrainResult:
+    """feature_extraction | fine_tuning | lora | from_scratch on the target split, from the source model.
+
+    ``source_model``: the small CNN or a ``TransferNet`` (torchvision/timm backbone).
+    ``fresh``: builds the same architecture with random weights (for from_scratch).
+    ``features``: the frozen source model's (train, validation, test) features; with them,
+    feature extraction trains only a head on them (computed once, shared by all seeds).
+    ``probe_data``: images whose features before/after give the representation drift (linear CKA).
+    ``retention``: (train, test) images of another labeled task: the linear-probe accuracy on the
+    adapted model's features (the forgetting probe for a backbone pre-trained elsewhere)."""
     import copy
 
     import torch
+
+    from harness.techniques import run_head
 
     t0 = time.perf_counter()
     seed_everything(seed)
     train, val, test = target
     k = len(train.classes)
+    if technique == "feature_extraction" and features is not None:
+        X_tr, X_va, X_te = features
+        res = run_head(X_tr, train.y, X_va, val.y, X_te, test.y, train.classes, seed, hyper,
+                       hidden=256 if hyper.get("head") == "mlp" else 0)
+        res.extra = {"frozen_layers": len(param_blocks(source_model)), "layers": len(param_blocks(source_model))}
+        if probe_data is not None:
+            res.extra["cka_to_pretrained"] = 1.0  # the backbone is not changed
+        if retention is not None:
+            res.extra["retention_after"] = retention_accuracy(source_model, retention, device)
+        res.seconds = time.perf_counter() - t0
+        return res
     if technique == "from_scratch":
-        model = small_cnn(train.X.shape[1], k)
+        model = fresh() if fresh is not None else small_cnn(train.X.shape[1], k)
     else:
         model = copy.deepcopy(source_model)
         model.head = torch.nn.Linear(model.feature_dim, k)
-    n_blocks = len(model.blocks)
+    model.to(device)
+    if hasattr(model, "dropout"):
+        model.dropout.p = float(hyper.get("dropout") or 0.0)
+    blocks = param_blocks(model)
+    n_blocks = len(blocks)
     frozen = hyper.get("frozen_layers")
     frozen_n = n_blocks if (technique == "feature_extraction" or frozen == "all") else int(frozen or 0)
-    for b in model.blocks[:frozen_n]:
-        for p in b.parameters():
-            p.requires_grad_(False)
-        b.eval()
+    frozen_n = min(frozen_n, n_blocks)
+    if technique == "lora":
+        model = _with_lora(model, hyper)
+        frozen_n = n_blocks  # peft froze the backbone; the adapters and the head train
+    else:
+        for b in blocks[:frozen_n]:
+            for p in b:
+                p.requires_grad_(False)
     augment = "standard" in (hyper.get("augmentation") or [])
-    curves = _fit(model, train, val, seed, hyper, augment=augment)
-    pred = predict_images(model, test)
+    curves = _fit(model, train, val, seed, {**hyper, "technique": technique}, augment=augment, device=device,
+                  frozen_n=frozen_n)
+    pred = predict_images(model, test, device=device)
     acc, f1, per = scores(test.y, pred, train.classes)
     extra = {"frozen_layers": frozen_n, "layers": n_blocks}
-    if source_test is not None and technique != "from_scratch":
-        # the adapted backbone with the source model's own head: what is left of the source skill
-        probe = copy.deepcopy(model)
-        probe.head = copy.deepcopy(source_model.head)
-        extra["source_accuracy_after"] = float((predict_images(probe, source_test) == source_test.y).mean())
+    adapted = model.merge_and_unload() if technique == "lora" else model
+    if technique != "from_scratch":
+        if source_test is not None:
+            # the adapted backbone with the source model's own head: what is left of the source skill
+            probe = copy.deepcopy(adapted)
+            probe.head = copy.deepcopy(source_model.head)
+            extra["source_accuracy_after"] = float((predict_images(probe, source_test, device=device)
+                                                    == source_test.y).mean())
+        if probe_data is not None:
+            from harness.stats import linear_cka
+
+            extra["cka_to_pretrained"] = float(linear_cka(image_features(source_model, probe_data, device=device),
+                                                          image_features(adapted, probe_data, device=device)))
+        if retention is not None:
+            extra["retention_after"] = retention_accuracy(adapted, retention, device)
     trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
     return TrainResult(technique, seed, acc, f1, per, pred.tolist(), curves, time.perf_counter() - t0,
                        trainable, extra=extra)
+
+
+def retention_accuracy(model, retention: tuple, device: str = "cpu") -> float:
+    """Linear-probe accuracy of ``model``'s features on a second labeled image task."""
+    from harness.probes import linear_probe_accuracy
+
+    r_tr, r_te = retention
+    return linear_probe_accuracy(image_features(model, r_tr, device=device), r_tr.y,
+                                 image_features(model, r_te, device=device), r_te.y)
+
+
+def _with_lora(model, hyper: dict):
+    """LoRA adapters (peft) on the backbone's convolutions or linear layers; the new head trains in full."""
+    from peft import LoraConfig, get_peft_model
+
+    cfg = hyper.get("lora") or {}
+    if hasattr(model, "param_blocks"):
+        from harness.backbones import lora_targets_image
+
+        targets = lora_targets_image(model)
+    else:
+        targets = [f"blocks.{i}.0" for i in range(len(model.blocks))]  # the small CNN's convolutions
+    # peft picks modules_to_save by name suffix: where the backbone has its own "...head" module
+    # (timm's conv_head), the new head is set trainable directly instead.
+    clash = any(n.endswith("head") and n != "head" for n, _ in model.named_modules())
+    peft_cfg = LoraConfig(r=int(cfg.get("rank", 8)), lora_alpha=int(cfg.get("alpha", 16)),
+                          lora_dropout=float(cfg.get("dropout", 0.0)), target_modules=targets,
+                          modules_to_save=None if clash else ["head"])
+    peft_model = get_peft_model(model, peft_cfg)
+    if clash:
+        for p in model.head.parameters():
+            p.requires_grad_(True)
+    return peft_model
 
 
 def run_pixel_baseline(target: tuple, seed: int) -> TrainResult:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import dataclasses
 import difflib
 import enum
+import re
 import typing
 from dataclasses import dataclass, field
 from typing import Any, Optional
@@ -155,6 +156,7 @@ class Model:
     quality: dict = field(default_factory=dict)
     aliases: list[str] = field(default_factory=list)
     lora_targets: list[str] = field(default_factory=list)
+    builder: str = ""  # "torchvision:<arch>" or "timm:<arch>": built here, weights from a local file
 
 
 @dataclass(frozen=True)
@@ -379,4 +381,8 @@ def build(cls: type, data: Any, where: str):
     obj = cls(**kwargs)
     if hasattr(obj, "params") and isinstance(obj.params, int) and obj.params <= 0:
         raise error("params", where_of(data, "params", entry_where), "a positive integer", obj.params)
+    builder = getattr(obj, "builder", "")
+    if builder and not re.fullmatch(r"(torchvision|timm):[A-Za-z0-9_.\-]+", builder):
+        raise error("builder", where_of(data, "builder", entry_where),
+                    "'torchvision:<architecture>' or 'timm:<architecture>'", builder)
     return obj

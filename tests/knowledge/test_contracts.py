@@ -295,6 +295,14 @@ models:
     assert [c["model"] for c in plan["candidates"]] == ["distilbert-base"]
 
 
+def test_image_classifiers_with_open_weights_name_their_builder():
+    """Every open-weights image classifier in the catalog can be built by torchvision or timm."""
+    for m in KB.models.values():
+        if m.tasks == ["image_classification"] and m.open_weights:
+            assert m.builder.split(":")[0] in ("torchvision", "timm"), m.id
+    assert KB.find_model("resnet18").builder == "torchvision:resnet18"
+
+
 def test_a_model_field_override_keeps_the_other_fields(tmp_path):
     d = write(tmp_path, "models:\n  - id: resnet-18\n    best_use: \"Our favourite\"\n")
     m = load([d]).models["resnet-18"]
@@ -306,6 +314,7 @@ def test_a_model_field_override_keeps_the_other_fields(tmp_path):
     ("models:\n  - id: resnet-18\n    params: many\n", 3, ["'params'", "integer", "'many'"]),
     ("models:\n  - id: resnet-18\n    speed: quick\n", 3, ["'speed'", "fast"]),
     ("models:\n  - id: resnet-18\n    params: -3\n", 3, ["'params'", "positive integer", "-3"]),
+    ("models:\n  - id: resnet-18\n    builder: resnet18\n", 3, ["'builder'", "torchvision:<architecture>"]),
     ("models:\n  - id: resnet-18\n    tasks: [image_classification, nope]\n", 3, ["'tasks'", "'nope'"]),
     ("modelz:\n  - id: resnet-18\n", 1, ["'section'", "Did you mean 'models'"]),
     ("models:\n  - id: x\n    params: [\n", 4, ["malformed YAML"]),
