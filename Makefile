@@ -8,24 +8,26 @@ STAMP   = $(VENV)/.installed
 VVENV   ?= .venv-vision
 VBIN     = $(VVENV)/bin
 VSTAMP   = $(VVENV)/.installed
+comma   := ,
 
 .PHONY: install vision demo test test-main test-vision bench clean
 
+# $(call venv,DIR,EXTRAS): create DIR, install the project with EXTRAS, check it, mark it installed
+define venv
+	$(PYTHON) -m venv $(1)
+	$(1)/bin/python -m pip install -q --upgrade pip
+	$(1)/bin/python -m pip install -q -e ".[$(2)]"
+	$(1)/bin/python -m pip check
+	touch $(1)/.installed
+endef
+
 $(STAMP): setup.py
-	$(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install -q --upgrade pip
-	$(BIN)/python -m pip install -q -e ".[all]"
-	$(BIN)/python -m pip check
-	touch $(STAMP)
+	$(call venv,$(VENV),all)
 
 install: $(STAMP)
 
 $(VSTAMP): setup.py
-	$(PYTHON) -m venv $(VVENV)
-	$(VBIN)/python -m pip install -q --upgrade pip
-	$(VBIN)/python -m pip install -q -e ".[vision,test]"
-	$(VBIN)/python -m pip check
-	touch $(VSTAMP)
+	$(call venv,$(VVENV),vision$(comma)test)
 
 vision: $(VSTAMP)
 

@@ -252,7 +252,10 @@ def parse_count(text: Optional[str], name: str) -> Optional[int]:
 @click.pass_context
 @handle_errors
 def models(ctx, task, family, max_params, offline, fmt):
-    """The model catalog: size, speed, best uses, offline availability."""
+    """The model catalog: size, speed, best uses, offline availability.
+
+    offline: "yes" loads with no network; "--weights" is built here (torchvision/timm) from a
+    local weights file given to `run --weights`; "no" needs a local model folder."""
     from knowledge.schema import choice_error
     from rules.selection import fmt_params
 
@@ -270,7 +273,7 @@ def models(ctx, task, family, max_params, offline, fmt):
     if fmt != "text":
         click.echo(dump([{"id": m.id, "name": m.name, "family": m.family.value, "tasks": m.tasks,
                           "params": m.params, "speed": m.speed.value, "best_use": m.best_use,
-                          "open_weights": m.open_weights, "offline": m.offline,
+                          "open_weights": m.open_weights, "offline": m.offline, "builder": m.builder or None,
                           "sources": m.sources} for m in rows], fmt))
         return
     if not rows:
@@ -281,7 +284,8 @@ def models(ctx, task, family, max_params, offline, fmt):
     click.echo(table(
         ["model", "family", "params", "speed", "offline", "tasks", "best use"],
         [[m.id, m.family.value, fmt_params(m.params), m.speed.value,
-          "yes" if m.offline else ("API only" if not m.open_weights else "no"),
+          "yes" if m.offline else ("API only" if not m.open_weights else
+                                   ("--weights" if m.builder else "no")),
           ",".join(m.tasks), m.best_use] for m in rows]))
 
 

@@ -129,6 +129,8 @@ def main() -> None:
     ap.add_argument("--seeds", type=int, default=5)
     ap.add_argument("--image-size", type=int, default=32)
     ap.add_argument("--source-epochs", type=int, default=15)
+    ap.add_argument("--fe-sizes", type=int, nargs="+", default=[32, 224],
+                    help="Input sizes at which to time feature extraction vs one feature pass.")
     args = ap.parse_args()
     OUT.mkdir(parents=True, exist_ok=True)
     weights = OUT / f"{args.arch}-digits04-{args.image_size}px.safetensors"
@@ -141,9 +143,19 @@ def main() -> None:
     show("from the digits 0-4 weights", rec, sec)
     rec0, sec0 = cli_run(random_weights, args.arch, args.image_size, args.seeds, OUT / "vision-run-random")
     show("control: from random-init weights", rec0, sec0)
-    cost = fe_cost(weights, args.arch, args.image_size, args.seeds)
-    print(f"\nfeature extraction, {args.seeds} seeds vs one feature pass over {cost['images']} images: "
-          f"{cost['fe_seeds_s']:.2f} s vs {cost['pass_s']:.2f} s = {cost['ratio']:.2f}x (medians of 3)")
+    from harness.stats import compare_paired
+
+    print("\nwhat the digits 0-4 weights are worth, per technique (paired by seed, two-sided):")
+    for t in ("feature_extraction", "fine_tuning", "lora"):
+        a = [r["accuracy"] for r in rec0["results"][t]]
+        b = [r["accuracy"] for r in rec["results"][t]]
+        res = compare_paired(a, b)
+        print(f"  {t}: {statistics.mean(b):.3f} vs {statistics.mean(a):.3f} from random init, "
+              f"effect {res.effect:+.4f}, 95% CI [{res.ci_low:+.4f}, {res.ci_high:+.4f}], p = {res.p_value:.3g}")
+    for size in args.fe_sizes:
+        cost = fe_cost(weights, args.arch, size, args.seeds)
+        print(f"\nfeature extraction at {size}px, {args.seeds} seeds vs one feature pass over {cost['images']} images: "
+              f"{cost['fe_seeds_s']:.2f} s vs {cost['pass_s']:.2f} s = {cost['ratio']:.2f}x (medians of 3)")
 
 
 if __name__ == "__main__":

@@ -149,20 +149,9 @@ def small_cnn(in_channels: int, n_classes: int, width: int = 16):
 
 def load_weights(model, path: str | Path) -> None:
     """Weights from safetensors, or a plain state dict via torch.load(weights_only=True)."""
-    import torch
+    from harness.backbones import read_state_dict
 
-    path = Path(path)
-    if not path.exists():
-        raise DataError(f"{path}: no such weights file")
-    try:
-        if path.suffix == ".safetensors":
-            from safetensors.torch import load_file
-
-            state = load_file(str(path))
-        else:
-            state = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:  # noqa: BLE001 - any failure to read weights is the user's file
-        raise DataError(f"{path}: not a loadable weights file ({str(exc).splitlines()[0]})") from None
+    state = read_state_dict(path)
     own = model.state_dict()
     state = {k: v for k, v in state.items() if not k.startswith("head.") or own[k].shape == v.shape}
     missing, unexpected = model.load_state_dict(state, strict=False)

@@ -210,3 +210,30 @@ def test_slices_are_taken_from_the_raw_texts_when_a_fix_rewrites_them(tiny_bert,
                              seeds=2), get_kb())
     assert rec["measurements"]["emoji_rows_test"] > 0  # the emoji are gone from the texts, not from the slice
     assert rec["config"]["data_level"]["preprocessing"] == ["demojize"]
+
+
+def test_out_of_memory_is_a_clear_error_with_a_batch_size_to_try(tmp_path, monkeypatch):
+    import harness.run
+
+    def oom(*args, **kwargs):
+        raise RuntimeError("CUDA out of memory. Tried to allocate 2.00 GiB (GPU 0; 15.7 GiB total capacity)")
+
+    monkeypatch.setattr(harness.run, "execute", oom)
+    sc = tmp_path / "s.yaml"
+    sc.write_text("task: text_classification\ndataset_size: 90\ncompute: cpu\n")
+    r = CliRunner().invoke(main, ["run", str(sc), "--batch-size", "64", "--seeds", "2", "--out", str(tmp_path / "o")])
+    assert r.exit_code == 2, r.output
+    assert "out of memory: try --batch-size 32" in r.output and "Traceback" not in r.output
+
+
+def test_image_lora_and_gradual_unfreezing_on_the_small_cnn(tmp_path):
+    kb = get_kb()
+    plan = get_engine(kb).consult(normalize({"task": "image_classification", "dataset_size": 700,
+                                             "compute": "cpu"}, kb))
+    rec = execute(plan, RunConfig(techniques=["lora", "fine_tuning"], seeds=2, out=str(tmp_path / "i"),
+                                  baseline=False, overrides={"epochs": 2, "unfreeze": "gradual"}), kb)
+    lora = rec["results"]["lora"][0]
+    ft = rec["results"]["fine_tuning"][0]
+    assert 0 < lora["trainable_params"] < ft["trainable_params"]  # adapters and head only
+    assert "forgetting.source_accuracy.lora" in rec["tests"]
+    assert all(0 <= r["accuracy"] <= 1 for rs in rec["results"].values() for r in rs)

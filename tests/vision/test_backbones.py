@@ -105,6 +105,7 @@ def test_checkpoint_wrappers_and_data_parallel_prefixes_are_accepted(weights_fil
     assert set(read_state_dict(f)) == set(state)
 
 
+@pytest.mark.filterwarnings("ignore:Detected pickle protocol")
 def test_pickled_objects_are_refused(tmp_path):
     """weights_only=True: a file holding arbitrary Python objects is never unpickled."""
     import pickle
