@@ -546,7 +546,8 @@ def run_options(fn):
         click.option("--out", type=str, metavar="DIR", help="Run directory (default runs/<timestamp>-<name>)."),
         click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto", show_default=True),
         click.option("--retention-data", type=str, metavar="FILE",
-                     help="A second labeled task for the forgetting probe (linear probe before/after)."),
+                     help="A second labeled task for the forgetting probe (linear probe before/after): "
+                          "CSV/JSONL text, or for images a folder or .npz."),
         click.option("--intermediate-data", type=str, metavar="FILE",
                      help="Labeled informal text for an intermediate fine-tuning stage (when the plan asks)."),
         click.option("--unlabeled-data", type=str, metavar="FILE",

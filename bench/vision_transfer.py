@@ -18,6 +18,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
 import statistics
 import subprocess
 import sys
@@ -63,6 +64,7 @@ def cli_run(weights, arch: str, size: int, seeds: int, out) -> tuple[dict, float
            "--seeds", str(seeds), "--out", str(out), "--format", "json"]
     if not os.path.exists(cmd[0]):
         cmd[0:1] = [sys.executable, str(ROOT / "cli.py")]
+    shutil.rmtree(out, ignore_errors=True)  # a fresh run: no seeds resumed from an earlier one
     t = time.perf_counter()
     proc = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT)
     seconds = time.perf_counter() - t

@@ -392,19 +392,22 @@ def _image_runs(plan, cfg, kb, out, device, progress) -> dict:
         source = transfer_net(spec, k, in_channels, cfg.image_size).to(device)
         model_name = spec.name
         progress(f"model: {spec.name} ({spec.library} {spec.arch}) from {spec.weights}, input {source.size}px")
-        if cfg.retention_data:
-            r = _load_images(cfg.retention_data, source.size, False)
-        elif not cfg.train:
-            r = digits(source=True)  # the built-in case: the source digits 0-4
-        else:
-            r = None
-        if r is not None:
-            r_tr, r_te = split(r, 0.3, seed=0)
-            retention = (r_tr, r_te)
-            src_tr = r_tr
     elif train.X.shape[1] != in_channels:
         raise DataError(f"{cfg.train}: images have {train.X.shape[1]} channel(s); the source CNN expects "
                         f"{in_channels}")
+    r = None
+    if cfg.retention_data:
+        r = _load_images(cfg.retention_data, source.size if spec else 32, spec is None and grey)
+        if r.X.shape[1] != in_channels and not (spec is not None and r.X.shape[1] == 1):
+            raise DataError(f"{cfg.retention_data}: images have {r.X.shape[1]} channel(s); the model takes "
+                            f"{in_channels}")
+    elif spec is not None and not cfg.train:
+        r = digits(source=True)  # the built-in case: the source digits 0-4
+    if r is not None:
+        r_tr, r_te = split(r, 0.3, seed=0)
+        retention = (r_tr, r_te)
+        if spec is not None:
+            src_tr = r_tr
     n_blocks = len(param_blocks(source))
     progress(f"data: {len(train)} train / {len(val)} validation / {len(test)} test, classes {train.classes}")
     def image_hyper(t: str) -> dict:

@@ -54,6 +54,8 @@ def render_plan(plan: dict, kb=None) -> str:
     add(f"  why: {_why(plan['approach']['why'])}")
     add(f"Technique: {plan['technique']['name']}")
     add(f"  why: {_why(plan['technique']['why'])}")
+    if plan["technique"].get("finding"):
+        add(f"  finding: {plan['technique']['finding']}")
     add("")
     add("Hyperparameters:")
     layers = plan["candidates"][0]["layers"] if plan["candidates"] else 0

@@ -237,3 +237,20 @@ def test_image_lora_and_gradual_unfreezing_on_the_small_cnn(tmp_path):
     assert 0 < lora["trainable_params"] < ft["trainable_params"]  # adapters and head only
     assert "forgetting.source_accuracy.lora" in rec["tests"]
     assert all(0 <= r["accuracy"] <= 1 for rs in rec["results"].values() for r in rs)
+
+
+def test_image_retention_data_gives_a_retention_probe(tmp_path):
+    import numpy as np
+
+    from harness.vision import digits
+
+    src = digits(source=True)
+    np.savez(tmp_path / "ret.npz", X=src.X[:300, 0], y=src.y[:300])
+    kb = get_kb()
+    plan = get_engine(kb).consult(normalize({"task": "image_classification", "dataset_size": 700,
+                                             "compute": "cpu"}, kb))
+    rec = execute(plan, RunConfig(techniques=["fine_tuning"], seeds=2, out=str(tmp_path / "i"), baseline=False,
+                                  retention_data=str(tmp_path / "ret.npz"), overrides={"epochs": 1}), kb)
+    assert 0.5 < rec["measurements"]["retention_before"] <= 1
+    assert "forgetting.retention.fine_tuning" in rec["tests"]
+    assert all(0 <= r["extra"]["retention_after"] <= 1 for r in rec["results"]["fine_tuning"])
