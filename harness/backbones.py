@@ -25,6 +25,7 @@ from __future__ import annotations
 import functools
 import json
 import re
+from collections import OrderedDict
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Optional
@@ -96,10 +97,20 @@ def resolve_backbone(name: str, weights: Optional[str], kb=None) -> BackboneSpec
         if found is None:
             raise ModelError(f"{p}: no weights file (expected model.safetensors or pytorch_model.bin)")
         pre = cfg.get("pretrained_cfg") or {}
-        size = pre.get("input_size") or [3, 224, 224]
-        return BackboneSpec("timm", cfg["architecture"], found, p.name,
-                            tuple(pre.get("mean") or IMAGENET_MEAN), tuple(pre.get("std") or IMAGENET_STD),
-                            int(size[-1]), {"num_classes": cfg.get("num_classes")})
+        try:
+            if not isinstance(pre, dict):
+                raise TypeError("'pretrained_cfg' is not a mapping")
+            mean = tuple(float(v) for v in (pre.get("mean") or IMAGENET_MEAN))
+            std = tuple(float(v) for v in (pre.get("std") or IMAGENET_STD))
+            size = int(list(pre.get("input_size") or [3, 224, 224])[-1])
+            if len(mean) != 3 or len(std) != 3 or size < 1:
+                raise ValueError("mean and std need 3 values and input_size a positive size")
+        except (TypeError, ValueError) as exc:
+            raise ModelError(f"The 'pretrained_cfg' field of {p}/config.json must hold mean, std (3 numbers "
+                             f"each) and input_size ([channels, height, width]): {exc}") from None
+        _check_timm_arch(cfg["architecture"], f"{p}/config.json")
+        return BackboneSpec("timm", cfg["architecture"], found, p.name, mean, std, size,
+                            {"num_classes": cfg.get("num_classes")})
     if name.startswith(("torchvision:", "timm:")):
         library, arch = name.split(":", 1)
         display = name
@@ -115,23 +126,33 @@ def resolve_backbone(name: str, weights: Optional[str], kb=None) -> BackboneSpec
                          f"pass a local file with --weights (safetensors, or a state dict saved with torch.save).")
     spec = BackboneSpec(library, arch, weights, display)
     if library == "timm":
-        timm = _require("timm")
-        if not timm.list_models(arch) and not timm.is_model(arch):
-            raise ModelError(f"timm has no architecture {arch!r} (see timm.list_models()).")
+        timm = _check_timm_arch(arch, "--model")
         cfg = _timm_pretrained_cfg(timm, arch)
         spec.mean, spec.std = tuple(cfg.get("mean", IMAGENET_MEAN)), tuple(cfg.get("std", IMAGENET_STD))
         spec.input_size = int((cfg.get("input_size") or (3, 224, 224))[-1])
     elif library == "torchvision":
         tv = _require("torchvision")
-        if arch not in tv.models.list_models():
+        classifiers = tv.models.list_models(module=tv.models)  # image classifiers only, not detection etc.
+        if arch not in classifiers:
             from knowledge.schema import nearest
 
-            close = nearest(arch, tv.models.list_models())
-            raise ModelError(f"torchvision has no architecture {arch!r}."
+            close = nearest(arch, classifiers)
+            raise ModelError(f"torchvision has no image-classification architecture {arch!r}."
                              + (f" Nearest: {', '.join(close)}." if close else ""))
     else:
         raise ModelError(f"unknown model library {library!r} (expected torchvision or timm)")
     return spec
+
+
+def _check_timm_arch(arch: str, where: str):
+    timm = _require("timm")
+    if not timm.is_model(arch):  # an exact name: list_models() would take "resnet*" as a pattern
+        from knowledge.schema import nearest
+
+        close = nearest(arch, timm.list_models())
+        raise ModelError(f"timm has no architecture {arch!r} ({where})."
+                         + (f" Nearest: {', '.join(close)}." if close else ""))
+    return timm
 
 
 def _timm_pretrained_cfg(timm, arch: str) -> dict:
@@ -193,8 +214,12 @@ def _stage_key(name: str) -> tuple[str, bool]:
     return name.split(".")[0], bool(re.match(r"layer\d+$", name.split(".")[0]))
 
 
-def torchvision_groups(param_names: list[str]) -> list[list[str]]:
-    """Parameter names grouped stem, stage..., in forward order; loose leaves join their neighbour."""
+def torchvision_groups(param_names: list[str], model=None) -> list[list[str]]:
+    """Parameter names grouped stem, stage..., in forward order; loose leaves join their neighbour.
+
+    With the model: a group of normalisation layers only joins the group before it (a conv and its
+    batch norm freeze together), and where the names give fewer than 3 groups, each top-level child
+    is a group (shufflenet, googlenet, inception)."""
     groups: list[list[str]] = []
     keys: list[tuple[str, bool]] = []
     for n in param_names:
@@ -207,7 +232,33 @@ def torchvision_groups(param_names: list[str]) -> list[list[str]]:
             continue
         groups.append([n])
         keys.append((key, stage))
-    return groups
+    if model is None:
+        return groups
+    if len(groups) < 3:
+        groups = []
+        for n in param_names:
+            if groups and groups[-1][0].split(".")[0] == n.split(".")[0]:
+                groups[-1].append(n)
+            else:
+                groups.append([n])
+    return _merge_norm_groups(groups, model)
+
+
+def _merge_norm_groups(groups: list[list[str]], model) -> list[list[str]]:
+    import torch.nn as nn
+
+    norms = (nn.modules.batchnorm._BatchNorm, nn.LayerNorm, nn.GroupNorm)
+    owner = {}
+    for mname, m in model.named_modules():
+        for pname, _ in m.named_parameters(recurse=False):
+            owner[f"{mname}.{pname}" if mname else pname] = m
+    out: list[list[str]] = []
+    for g in groups:
+        if out and all(isinstance(owner.get(n), norms) for n in g):
+            out[-1].extend(g)
+        else:
+            out.append(list(g))
+    return out
 
 
 def timm_groups(model) -> list[list[str]]:
@@ -226,54 +277,79 @@ def transfer_net(spec: BackboneSpec, n_classes: int, in_channels: int, image_siz
     import torch
     import torch.nn as nn
 
-    if spec.library == "timm":
-        timm = _require("timm")
-        body = timm.create_model(spec.arch, pretrained=False)
-        classifier = body.default_cfg.get("classifier") or "head"
-        classifiers = classifier if isinstance(classifier, (list, tuple)) else [classifier]
-    else:
-        tv = _require("torchvision")
-        body = tv.models.get_model(spec.arch, weights=None)
-        classifiers = [_torchvision_classifier(body)]
+    from harness.data import DataError
+
+    try:
+        if spec.library == "timm":
+            body = _require("timm").create_model(spec.arch, pretrained=False)
+            classifier = body.default_cfg.get("classifier") or "head"
+            classifiers = list(classifier) if isinstance(classifier, (list, tuple)) else [classifier]
+        else:
+            tv = _require("torchvision")
+            # googlenet/inception: no auxiliary heads, and the input transform their published weights expect
+            extra = ({"aux_logits": False, "transform_input": True} if spec.arch in ("googlenet", "inception_v3")
+                     else {})
+            body = tv.models.get_model(spec.arch, weights=None, **extra)
+            classifiers = [_torchvision_classifier(body)]
+    except (RuntimeError, ValueError, TypeError) as exc:
+        raise ModelError(f"{spec.name}: cannot be built ({str(exc).splitlines()[0]})") from None
     if pretrained:
-        state = read_state_dict(spec.weights)
         own = body.state_dict()
-        drop = tuple(c + "." for c in classifiers)
+        state = _fit_keys(read_state_dict(spec.weights), own, spec.arch)
+        drop = tuple(c + "." for c in classifiers) + ("AuxLogits.", "aux1.", "aux2.")
         state = {k: v for k, v in state.items() if not k.startswith(drop)}
-        missing = [k for k in own if k not in state and not k.startswith(drop)]
+        missing = [k for k in own if k not in state and not k.startswith(drop)
+                   and not k.endswith("num_batches_tracked")]  # a counter older files do not carry
         unexpected = [k for k in state if k not in own]
         wrong = [k for k in state if k in own and own[k].shape != state[k].shape]
         if missing or unexpected or wrong:
-            from harness.data import DataError
-
             raise DataError(
                 f"{spec.weights}: the weights do not fit {spec.name} ({len(missing)} missing, e.g. {missing[:2]}; "
                 f"{len(unexpected)} unexpected, e.g. {unexpected[:2]}; {len(wrong)} of another shape, e.g. "
                 f"{wrong[:2]})")
-        body.load_state_dict(state, strict=False)
+        ordered = OrderedDict(state)
+        ordered._metadata = getattr(own, "_metadata", None)  # layer versions (mnasnet checks them)
+        try:
+            body.load_state_dict(ordered, strict=False)
+        except (RuntimeError, ValueError) as exc:
+            raise DataError(f"{spec.weights}: the weights do not load into {spec.name} "
+                            f"({str(exc).splitlines()[0]})") from None
     if spec.library == "timm":
         body.reset_classifier(0)
-        feature_dim = int(body.num_features)
         groups = timm_groups(body)
     else:
         name = classifiers[0]
         parent = body.get_submodule(name.rsplit(".", 1)[0]) if "." in name else body
-        feature_dim = int(body.get_submodule(name).in_features)
         setattr(parent, name.rsplit(".", 1)[-1], nn.Identity())
-        groups = torchvision_groups([n for n, _ in body.named_parameters()])
+        groups = torchvision_groups([n for n, _ in body.named_parameters()], body)
     size = int(image_size or spec.input_size)
-    net = _module_class()(body, feature_dim, n_classes, groups, spec.mean, spec.std, size, in_channels, dropout)
-    net.eval()  # (in train mode the check below would move the batch-norm statistics)
+    body.eval()  # (in train mode the size check below would move the batch-norm statistics)
     with torch.no_grad():  # the body must give one feature vector per image at this size
         try:
-            out = net.features(torch.zeros(2, in_channels, size, size))
-        except RuntimeError as exc:
+            out = body(torch.zeros(2, 3, size, size))
+        except (RuntimeError, AssertionError, ValueError) as exc:
             raise ModelError(f"{spec.name} does not run at --image-size {size} ({str(exc).splitlines()[0]})") \
                 from None
-        if out.shape != (2, feature_dim):
-            raise ModelError(f"{spec.name}: the body gives features of shape {tuple(out.shape[1:])}, "
-                             f"expected ({feature_dim},)")
-    return net
+    if not isinstance(out, torch.Tensor) or out.dim() < 2 or out.shape[0] != 2:
+        raise ModelError(f"{spec.name}: the body does not give one feature vector per image")
+    feature_dim = int(out.flatten(1).shape[1])
+    net = _module_class()(body, feature_dim, n_classes, groups, spec.mean, spec.std, size, in_channels, dropout)
+    return net.eval()
+
+
+_DENSENET_LEGACY = re.compile(
+    r"^(.*denselayer\d+\.(?:norm|relu|conv))\.((?:[12])\.(?:weight|bias|running_mean|running_var|num_batches_tracked))$")
+
+
+def _fit_keys(state: dict, own: dict, arch: str) -> dict:
+    """The published files' legacy key names, renamed as torchvision's own loader does (densenet)."""
+    if not arch.startswith("densenet"):
+        return state
+    renamed = {}
+    for k, v in state.items():
+        m = _DENSENET_LEGACY.match(k)
+        renamed[m.group(1) + m.group(2) if m and k not in own else k] = v
+    return renamed
 
 
 @functools.lru_cache(maxsize=None)
@@ -323,10 +399,12 @@ def _module_class():
 def lora_targets_image(net) -> list[str]:
     """LoRA targets in a backbone, never the new head: the linear layers (attention, MLP) where they
     hold most of the weights (vision transformers, ConvNeXt), else the ordinary convolutions (CNNs;
-    depthwise convolutions are left out)."""
+    depthwise convolutions are left out). torch's nn.MultiheadAttention (torchvision's ViT) calls its
+    projections' raw weights, so adapters there would never train: those ViTs get MLP adapters only."""
     import torch.nn as nn
 
-    linear = [(n, m) for n, m in net.body.named_modules() if isinstance(m, nn.Linear)]
+    inside_mha = {f"{n}.out_proj" for n, m in net.body.named_modules() if isinstance(m, nn.MultiheadAttention)}
+    linear = [(n, m) for n, m in net.body.named_modules() if isinstance(m, nn.Linear) and n not in inside_mha]
     conv = [(n, m) for n, m in net.body.named_modules() if isinstance(m, nn.Conv2d) and m.groups == 1]
     size = lambda mods: sum(m.weight.numel() for _, m in mods)  # noqa: E731
     chosen = linear if size(linear) >= size(conv) else conv

@@ -321,9 +321,9 @@ def image_backbone_spec(plan: dict, cfg: RunConfig, kb):
     from harness.models import ModelError
 
     name = cfg.model
-    if name and Path(name).suffix in WEIGHT_FILE_SUFFIXES:
-        return None  # weights for the small CNN
-    if name and name != "small-cnn":
+    if name == "small-cnn" or (name and Path(name).suffix in WEIGHT_FILE_SUFFIXES):
+        return None  # the small CNN (--weights, or --model FILE, are its weights)
+    if name:
         if not is_backbone_name(name, kb):
             entry = kb.find_model(name)
             if entry is not None and "image_classification" not in entry.tasks:
@@ -369,9 +369,10 @@ def _image_runs(plan, cfg, kb, out, device, progress) -> dict:
     if spec is None:
         source, src_tr, src_te = pretrained_source(cache_dir().parent / "models")
         model_name = "small-cnn (pre-trained here on digits 0-4)"
-        if cfg.model and Path(cfg.model).suffix in WEIGHT_FILE_SUFFIXES:
-            load_weights(source, cfg.model)
-            model_name = Path(cfg.model).name
+        weights = cfg.model if cfg.model and Path(cfg.model).suffix in WEIGHT_FILE_SUFFIXES else cfg.weights
+        if weights:
+            load_weights(source, weights)
+            model_name = f"small-cnn ({Path(weights).name})"
         source.to(device)
         in_channels = source.blocks[0][0].in_channels
         grey = in_channels == 1
@@ -422,7 +423,7 @@ def _image_runs(plan, cfg, kb, out, device, progress) -> dict:
         return h
 
     hypers = {t: image_hyper(t) for t in cfg.techniques}
-    data_keys = [hashlib.sha256(data.X.tobytes()).hexdigest()[:16]]
+    data_keys = [hashlib.sha256(memoryview(np.ascontiguousarray(data.X)).cast("B")).hexdigest()[:16]]
     key = config_key(cfg, model_name, data_keys, hypers)
     store = SeedStore(out, key, progress)
     seeds = list(range(cfg.seeds))
@@ -511,10 +512,15 @@ def execute(plan: dict, cfg: RunConfig, kb, progress=None) -> dict:
     from rules.engine import get_engine
 
     t_start = time.perf_counter()
+    image = plan["scenario"].get("modality") == "image"
+    if not image and (cfg.weights or cfg.image_size):
+        from harness.data import DataError
+
+        raise DataError(f"{'--weights' if cfg.weights else '--image-size'} is for image tasks; this plan's task is "
+                        f"{plan['scenario'].get('task')} (text models are named with --model).")
     out = Path(cfg.out)
     out.mkdir(parents=True, exist_ok=True)
     device = pick_device(cfg.device)
-    image = plan["scenario"].get("modality") == "image"
     run = (_image_runs if image else _text_runs)(plan, cfg, kb, out, device, progress)
     results, baseline, y_te, mask = run["results"], run["baseline"], run["y_test"], run["slice_mask"]
 

@@ -48,6 +48,9 @@ def seed_everything(seed: int) -> None:
     random.seed(seed)
     np.random.seed(seed % 2**32)
     torch.manual_seed(seed)
+    if torch.cuda.is_available():  # the same seed, the same numbers on a GPU too (cuDNN picks no fastest kernel)
+        torch.backends.cudnn.deterministic = True
+        torch.backends.cudnn.benchmark = False
 
 
 def scores(y_true, y_pred, classes) -> tuple[float, float, dict]:

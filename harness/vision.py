@@ -185,15 +185,16 @@ def _keep_frozen_norms_still(model) -> None:
 
 def _image_param_groups(model, blocks, lr: float, decay: float, weight_decay: float) -> list[dict]:
     """AdamW groups: head (and anything outside the blocks) at lr, block i at lr / decay**(depth from top),
-    no weight decay on biases and norm weights."""
+    no weight decay on biases, norm weights, class tokens and position embeddings."""
     depth_of = {id(p): len(blocks) - i for i, b in enumerate(blocks) for p in b}
     groups: dict = {}
-    for _, p in model.named_parameters():
+    for name, p in model.named_parameters():
         if not p.requires_grad:
             continue
         depth = depth_of.get(id(p), 0)
         plr = lr / (decay ** depth) if decay > 1 else lr
-        wd = 0.0 if p.ndim == 1 else weight_decay
+        embedding = any(k in name for k in ("token", "pos_embed", "relative_position"))  # ViT's, as timm does
+        wd = 0.0 if (p.ndim == 1 or embedding) else weight_decay
         groups.setdefault((plr, wd), []).append(p)
     return [{"params": ps, "lr": plr, "weight_decay": wd} for (plr, wd), ps in groups.items()]
 
@@ -350,6 +351,7 @@ def run_image(technique: str, source_model, target: tuple, seed: int, hyper: dic
     pred = predict_images(model, test, device=device)
     acc, f1, per = scores(test.y, pred, train.classes)
     extra = {"frozen_layers": frozen_n, "layers": n_blocks}
+    trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)  # (before LoRA is merged)
     adapted = model.merge_and_unload() if technique == "lora" else model
     if technique != "from_scratch":
         if source_test is not None:
@@ -365,7 +367,6 @@ def run_image(technique: str, source_model, target: tuple, seed: int, hyper: dic
                                                           image_features(adapted, probe_data, device=device)))
         if retention is not None:
             extra["retention_after"] = retention_accuracy(adapted, retention, device)
-    trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
     return TrainResult(technique, seed, acc, f1, per, pred.tolist(), curves, time.perf_counter() - t0,
                        trainable, extra=extra)
 

@@ -234,9 +234,22 @@ def test_image_lora_and_gradual_unfreezing_on_the_small_cnn(tmp_path):
                                   baseline=False, overrides={"epochs": 2, "unfreeze": "gradual"}), kb)
     lora = rec["results"]["lora"][0]
     ft = rec["results"]["fine_tuning"][0]
+    from harness.vision import small_cnn
+
+    total = sum(p.numel() for p in small_cnn(1, 5).parameters())
     assert 0 < lora["trainable_params"] < ft["trainable_params"]  # adapters and head only
+    assert ft["trainable_params"] < total  # gradual unfreezing: after 2 epochs, the head and the top block
     assert "forgetting.source_accuracy.lora" in rec["tests"]
     assert all(0 <= r["accuracy"] <= 1 for rs in rec["results"].values() for r in rs)
+
+
+def test_weights_and_image_size_are_refused_for_text(tmp_path):
+    sc = tmp_path / "s.yaml"
+    sc.write_text("task: text_classification\ndataset_size: 90\ncompute: cpu\n")
+    r = CliRunner().invoke(main, ["run", str(sc), "--weights", "w.safetensors", "--seeds", "2",
+                                  "--out", str(tmp_path / "o")])
+    assert r.exit_code == 2 and "--weights is for image tasks" in r.output, r.output
+    assert not (tmp_path / "o").exists()
 
 
 def test_image_retention_data_gives_a_retention_probe(tmp_path):

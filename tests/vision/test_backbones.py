@@ -129,7 +129,7 @@ def test_weights_of_another_architecture_are_refused(weights_file):
 
 def test_unknown_architectures_and_missing_weights_are_clear_errors(weights_file):
     kb = get_kb()
-    with pytest.raises(ModelError, match="no architecture 'resnet19'.*resnet18"):
+    with pytest.raises(ModelError, match="no image-classification architecture 'resnet19'.*resnet18"):
         resolve_backbone("torchvision:resnet19", weights_file("torchvision", "resnet18"))
     with pytest.raises(ModelError, match="timm has no architecture"):
         resolve_backbone("timm:not_a_model", "x.safetensors")
@@ -152,6 +152,53 @@ def test_timm_folder_layout(tmp_path):
     assert spec.weights.endswith("model.safetensors") and spec.mean == tuple(model.pretrained_cfg["mean"])
     net = transfer_net(spec, 4, 3, image_size=32)
     assert torch.equal(net.state_dict()["body.conv_stem.weight"], model.state_dict()["conv_stem.weight"])
+
+
+@pytest.mark.parametrize("library,arch", [
+    ("torchvision", "mnasnet0_5"),  # checks its layers' versions when loading
+    ("torchvision", "shufflenet_v2_x0_5"),  # no stage containers: top-level children are the groups
+    ("torchvision", "googlenet"),  # auxiliary heads off, published input transform on
+    ("torchvision", "densenet121"),
+    ("torchvision", "vgg11_bn"),
+    ("timm", "mobilenetv3_small_050"),  # features from the head's hidden layer, not num_features
+])
+def test_more_architectures_load_train_and_group_sensibly(weights_file, library, arch):
+    import torch
+
+    net = transfer_net(resolve_backbone(f"{library}:{arch}", weights_file(library, arch)), 5, 1, image_size=64)
+    net.train()
+    assert net(torch.rand(2, 1, 64, 64)).shape == (2, 5)
+    assert 3 <= len(net.group_names) <= 20
+    norm_types = (torch.nn.modules.batchnorm._BatchNorm, torch.nn.LayerNorm, torch.nn.GroupNorm)
+    owner = {f"{mn}.{pn}": m for mn, m in net.named_modules() for pn, _ in m.named_parameters(recurse=False)}
+    assert not any(all(isinstance(owner[n], norm_types) for n in g) for g in net.group_names[1:])
+
+
+def test_published_weight_files_variants_load(weights_file, tmp_path):
+    """Older published files: densenet's legacy key names, no num_batches_tracked counters."""
+    import re
+
+    import torch
+    from safetensors.torch import save_file
+
+    state = read_state_dict(weights_file("torchvision", "densenet121"))
+    legacy = {re.sub(r"(denselayer\d+\.(?:norm|relu|conv))(\d)\.", r"\1.\2.", k): v for k, v in state.items()
+              if not k.endswith("num_batches_tracked")}
+    assert "features.denseblock1.denselayer1.norm.1.weight" in legacy
+    save_file(legacy, str(tmp_path / "dn.safetensors"))
+    net = transfer_net(resolve_backbone("torchvision:densenet121", str(tmp_path / "dn.safetensors")), 5, 3,
+                       image_size=32)
+    assert torch.equal(net.state_dict()["body.features.denseblock1.denselayer1.norm1.weight"],
+                       state["features.denseblock1.denselayer1.norm1.weight"])
+
+
+def test_torchvision_vit_lora_skips_multihead_attention_internals():
+    from harness.backbones import BackboneSpec
+
+    net = transfer_net(BackboneSpec("torchvision", "vit_b_16"), 5, 3, pretrained=False)
+    targets = lora_targets_image(net)
+    assert targets and not any(t.endswith("out_proj") for t in targets)  # nn.MultiheadAttention uses raw weights
+    assert any(".mlp." in t for t in targets)
 
 
 def test_lora_targets_follow_the_architecture(weights_file):
@@ -245,8 +292,9 @@ def test_lora_trains_adapters_and_the_head_only(weights_file):
     res = run_image("lora", src, target, 0, {"learning_rate": 5e-4, "epochs": 1, "batch_size": 32,
                                              "lora": {"rank": 4, "alpha": 8}}, probe_data=target[2])
     total = sum(p.numel() for p in src.parameters())
-    assert 0 < res.trainable_params < 0.2 * total
-    assert 0 < res.extra["cka_to_pretrained"] <= 1.0
+    head = src.feature_dim * 5 + 5
+    assert head < res.trainable_params < 0.2 * total  # adapters and the head train, the backbone does not
+    assert 0 < res.extra["cka_to_pretrained"] < 1.0  # the merged adapters changed the features
 
 
 def test_from_scratch_builds_the_same_architecture_untrained(weights_file):
@@ -334,6 +382,9 @@ def test_cli_weights_alone_take_the_plans_model(weights_file, tmp_path):
 
 @pytest.mark.parametrize("args,message", [
     (["--model", "resnet-18"], "pass a local file with --weights"),
+    (["--model", "timm:resnet*", "--weights", "{w}"], "timm has no architecture 'resnet*'"),
+    (["--model", "torchvision:fasterrcnn_resnet50_fpn", "--weights", "{w}"], "no image-classification architecture"),
+    (["--model", "timm:test_vit", "--weights", "{v}", "--image-size", "20"], "does not run at --image-size 20"),
     (["--model", "torchvision:resnet19", "--weights", "{w}"], "Nearest: resnet18"),
     (["--model", "all-MiniLM-L6-v2"], "not an image model"),
     (["--model", "timm:test_resnet", "--weights", "{w}"], "do not fit timm:test_resnet"),
@@ -342,7 +393,8 @@ def test_cli_weights_alone_take_the_plans_model(weights_file, tmp_path):
 def test_cli_bad_backbone_input_exits_2(weights_file, tmp_path, args, message):
     sc = tmp_path / "s.yaml"
     sc.write_text("task: image_classification\ndataset_size: 700\nnum_classes: 5\ncompute: cpu\n")
-    args = [a.replace("{w}", weights_file("torchvision", "resnet18")) for a in args]
+    args = [a.replace("{w}", weights_file("torchvision", "resnet18")).replace("{v}", weights_file("timm", "test_vit"))
+            for a in args]
     r = CliRunner().invoke(main, ["run", str(sc), *args, "--seeds", "2", "--out", str(tmp_path / "o")])
     assert r.exit_code == 2, r.output
     assert message in r.output and "Traceback" not in r.output
