@@ -393,6 +393,14 @@ def test_models_filtered_by_task_and_size(kb):
     assert {r["id"] for r in rows} == small
 
 
+def test_models_marks_the_ones_built_here_from_local_weights(kb):
+    out = ok(invoke(["models", "--task", "image_classification"])).stdout
+    assert re.search(r"^resnet-18\s.*\s--weights\s", out, re.M)  # built by torchvision, weights from --weights
+    assert re.search(r"^clip-vit-b-32\s.*\sno\s", out, re.M)  # no builder: a local folder is needed
+    rows = {r["id"]: r for r in as_json(invoke(["models", "--format", "json"]))}
+    assert rows["resnet-18"]["builder"] == "torchvision:resnet18" and rows["all-MiniLM-L6-v2"]["builder"] is None
+
+
 def test_models_lists_the_whole_catalog(kb):
     rows = as_json(invoke(["models", "--format", "json"]))
     assert {r["id"] for r in rows} == set(kb.models)
