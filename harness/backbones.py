@@ -26,7 +26,7 @@ import functools
 import json
 import re
 from collections import OrderedDict
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Optional
 
@@ -48,7 +48,6 @@ class BackboneSpec:
     mean: tuple = IMAGENET_MEAN
     std: tuple = IMAGENET_STD
     input_size: int = 224
-    extra: dict = field(default_factory=dict)
 
     @property
     def name(self) -> str:
@@ -109,8 +108,7 @@ def resolve_backbone(name: str, weights: Optional[str], kb=None) -> BackboneSpec
             raise ModelError(f"The 'pretrained_cfg' field of {p}/config.json must hold mean, std (3 numbers "
                              f"each) and input_size ([channels, height, width]): {exc}") from None
         _check_timm_arch(cfg["architecture"], f"{p}/config.json")
-        return BackboneSpec("timm", cfg["architecture"], found, p.name, mean, std, size,
-                            {"num_classes": cfg.get("num_classes")})
+        return BackboneSpec("timm", cfg["architecture"], found, p.name, mean, std, size)
     if name.startswith(("torchvision:", "timm:")):
         library, arch = name.split(":", 1)
         display = name

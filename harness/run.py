@@ -309,19 +309,16 @@ def _text_runs(plan, cfg, kb, out, device, progress) -> dict:
             "embed_seconds": embed_seconds}
 
 
-WEIGHT_FILE_SUFFIXES = (".safetensors", ".pt", ".pth", ".bin")
-
-
 def image_backbone_spec(plan: dict, cfg: RunConfig, kb):
     """The torchvision/timm backbone ``cfg`` asks for, or None for the built-in small CNN.
 
     ``--model`` names it (torchvision:/timm:, a catalog name with a builder, a timm folder); with
     only ``--weights``, the plan's first candidate that has a builder is used."""
-    from harness.backbones import is_backbone_name, resolve_backbone
+    from harness.backbones import WEIGHT_SUFFIXES, is_backbone_name, resolve_backbone
     from harness.models import ModelError
 
     name = cfg.model
-    if name == "small-cnn" or (name and Path(name).suffix in WEIGHT_FILE_SUFFIXES):
+    if name == "small-cnn" or (name and Path(name).suffix in WEIGHT_SUFFIXES):
         return None  # the small CNN (--weights, or --model FILE, are its weights)
     if name:
         if not is_backbone_name(name, kb):
@@ -358,6 +355,7 @@ def _load_images(path: str, size: int, grayscale: bool):
 
 def _image_runs(plan, cfg, kb, out, device, progress) -> dict:
     from harness import probes
+    from harness.backbones import WEIGHT_SUFFIXES
     from harness.data import DataError
     from harness.embed import cache_dir
     from harness.vision import (digits, image_features, load_weights, param_blocks, predict_images,
@@ -369,7 +367,7 @@ def _image_runs(plan, cfg, kb, out, device, progress) -> dict:
     if spec is None:
         source, src_tr, src_te = pretrained_source(cache_dir().parent / "models")
         model_name = "small-cnn (pre-trained here on digits 0-4)"
-        weights = cfg.model if cfg.model and Path(cfg.model).suffix in WEIGHT_FILE_SUFFIXES else cfg.weights
+        weights = cfg.model if cfg.model and Path(cfg.model).suffix in WEIGHT_SUFFIXES else cfg.weights
         if weights:
             load_weights(source, weights)
             model_name = f"small-cnn ({Path(weights).name})"
@@ -430,15 +428,21 @@ def _image_runs(plan, cfg, kb, out, device, progress) -> dict:
     target = (train, val, test)
     fresh = None
     features = None
+    test_features = None  # the unchanged source's features of the test images, computed once
     if spec is not None:
         fresh = lambda: transfer_net(spec, len(train.classes), in_channels, cfg.image_size,  # noqa: E731
                                      pretrained=False)
+        t0 = time.perf_counter()
         if "feature_extraction" in cfg.techniques:
-            t0 = time.perf_counter()
             features = tuple(image_features(source, d, device=device) for d in target)
-            progress(f"features: {sum(len(d) for d in target)} images in {time.perf_counter() - t0:.1f} s")
+            test_features = features[2]
+        else:
+            test_features = image_features(source, test, device=device)
+        progress(f"features: source model on the target images in {time.perf_counter() - t0:.1f} s")
+    retention_before = retention_accuracy(source, retention, device) if retention is not None else None
     common = dict(device=device, fresh=fresh, features=features, retention=retention,
-                  probe_data=test if spec is not None else None)
+                  retention_before=retention_before, probe_data=test if spec is not None else None,
+                  probe_before=test_features)
     with progress.bar(len(seeds) * len(cfg.techniques), "seeds") as bar:
         results = {t: [store.run(t, s, lambda t=t, s=s: run_image(t, source, target, s, hypers[t], src_te,
                                                                   **common).to_dict(), bar)
@@ -459,7 +463,7 @@ def _image_runs(plan, cfg, kb, out, device, progress) -> dict:
         # the best no-transfer baseline under the same budget
         baseline = max((pixel, scratch), key=lambda rs: np.mean([r["accuracy"] for r in rs]))
     tests = {}
-    before = retention_before = None
+    before = None
     adapted = [t for t in cfg.techniques if t != "from_scratch"]
     if src_te is not None:
         before = float((predict_images(source, src_te, device=device) == src_te.y).mean())
@@ -469,7 +473,6 @@ def _image_runs(plan, cfg, kb, out, device, progress) -> dict:
                 for res in probes.forgetting_tests(before, after, [], cfg.alpha).values():
                     tests[f"forgetting.source_accuracy.{t}"] = res
     if retention is not None:
-        retention_before = retention_accuracy(source, retention, device)
         for t in adapted:
             if t == "feature_extraction":
                 continue  # the backbone is unchanged
@@ -478,8 +481,10 @@ def _image_runs(plan, cfg, kb, out, device, progress) -> dict:
                 tests[f"{name}.{t}"] = res
     # source (or train) inputs vs target test inputs, in the source model's feature space
     reference = src_tr if src_tr is not None else train
-    tests.update(probes.two_sample_test(image_features(source, reference, device=device),
-                                        image_features(source, test, device=device), cfg.alpha))
+    if test_features is None:
+        test_features = image_features(source, test, device=device)
+    tests.update(probes.two_sample_test(image_features(source, reference, device=device), test_features,
+                                        cfg.alpha))
     cka = [r["extra"]["cka_to_pretrained"] for t in cfg.techniques if t in ("fine_tuning", "lora")
            for r in results[t] if "cka_to_pretrained" in r["extra"]]
     return {"model_name": model_name, "model_path": spec.weights if spec else model_name, "hypers": hypers,

@@ -294,16 +294,19 @@ def pretrained_source(cache: Path, seed: int = 0, epochs: int = 15):
 def run_image(technique: str, source_model, target: tuple, seed: int, hyper: dict,
               source_test: Optional[ImageData] = None, *, device: str = "cpu", fresh=None,
               features: Optional[tuple] = None, probe_data: Optional[ImageData] = None,
-              retention: Optional[tuple] = None) -> TrainResult:
+              probe_before=None, retention: Optional[tuple] = None,
+              retention_before: Optional[float] = None) -> TrainResult:
     """feature_extraction | fine_tuning | lora | from_scratch on the target split, from the source model.
 
     ``source_model``: the small CNN or a ``TransferNet`` (torchvision/timm backbone).
     ``fresh``: builds the same architecture with random weights (for from_scratch).
     ``features``: the frozen source model's (train, validation, test) features; with them,
     feature extraction trains only a head on them (computed once, shared by all seeds).
-    ``probe_data``: images whose features before/after give the representation drift (linear CKA).
+    ``probe_data``: images whose features before/after give the representation drift (linear CKA);
+    ``probe_before``: the source model's features of them, when the caller already has them.
     ``retention``: (train, test) images of another labeled task: the linear-probe accuracy on the
-    adapted model's features (the forgetting probe for a backbone pre-trained elsewhere)."""
+    adapted model's features (the forgetting probe for a backbone pre-trained elsewhere);
+    ``retention_before``: that accuracy for the unchanged source model, when already measured."""
     import copy
 
     import torch
@@ -321,8 +324,9 @@ def run_image(technique: str, source_model, target: tuple, seed: int, hyper: dic
         res.extra = {"frozen_layers": len(param_blocks(source_model)), "layers": len(param_blocks(source_model))}
         if probe_data is not None:
             res.extra["cka_to_pretrained"] = 1.0  # the backbone is not changed
-        if retention is not None:
-            res.extra["retention_after"] = retention_accuracy(source_model, retention, device)
+        if retention is not None:  # the backbone is not changed: its retention is the source's
+            res.extra["retention_after"] = (retention_before if retention_before is not None
+                                            else retention_accuracy(source_model, retention, device))
         res.seconds = time.perf_counter() - t0
         return res
     if technique == "from_scratch":
@@ -363,8 +367,9 @@ def run_image(technique: str, source_model, target: tuple, seed: int, hyper: dic
         if probe_data is not None:
             from harness.stats import linear_cka
 
-            extra["cka_to_pretrained"] = float(linear_cka(image_features(source_model, probe_data, device=device),
-                                                          image_features(adapted, probe_data, device=device)))
+            before = probe_before if probe_before is not None else image_features(source_model, probe_data,
+                                                                                  device=device)
+            extra["cka_to_pretrained"] = float(linear_cka(before, image_features(adapted, probe_data, device=device)))
         if retention is not None:
             extra["retention_after"] = retention_accuracy(adapted, retention, device)
     return TrainResult(technique, seed, acc, f1, per, pred.tolist(), curves, time.perf_counter() - t0,
