@@ -113,6 +113,7 @@ SCENARIO_FLAGS = [
     ("gpu_memory_gb", str, "Accelerator memory in GiB."),
     ("deployment", str, "mobile | edge | server | batch."),
     ("latency_ms", str, "Latency budget per prediction in ms (0: none)."),
+    ("retain_source", str, "Must the adapted model keep its original abilities? yes | no | unknown."),
     ("source_domain", str, "Source domain tags, comma-separated (e.g. 'wikipedia,news')."),
     ("target_domain", str, "Target domain tags, comma-separated (e.g. 'reviews,informal')."),
 ]
@@ -137,24 +138,58 @@ def read_scenario_file(path: str):
 
 
 def prompt_missing(raw: dict, kb) -> None:
-    """Ask the suitability questions for missing fields, one by one (terminal only)."""
-    from rules.scenario import DEFAULTS, ENUMS
+    """Ask the suitability questions for missing fields, one by one (terminal only).
 
-    for q in kb.sections["questions"].values():
-        if raw.get(q.field) not in (None, ""):
-            continue
-        if q.field == "task":
-            choices = sorted(kb.tasks)
-        else:
-            choices = list(q.choices) or ENUMS.get(q.field, [])
-        click.echo(click.style(q.text, bold=True) + (f"  ({q.help})" if q.help else ""), err=True)
-        kwargs: dict = {"err": True}
-        if choices:
-            kwargs["type"] = click.Choice(choices)
-            kwargs["default"] = DEFAULTS.get(q.field)
-        elif q.field == "latency_ms":
-            kwargs["default"] = "0"
-        raw[q.field] = click.prompt(f"  {q.field}", **kwargs)
+    Only the questions whose answer can still change the plan are asked (their
+    ``when``). Each answer is checked at once by the scenario's own validator, so
+    the prompt takes exactly the spellings the flags take, and asked again when
+    invalid. Enter keeps the default, which the plan then lists as assumed. On
+    Ctrl-C or end of input the answers given so far are printed as flags."""
+    from rules.scenario import DEFAULTS, ENUMS, check_field, question_applies
+
+    answered: dict = {}
+
+    def as_flags() -> str:
+        return " ".join(f"--{k.replace('_', '-')} {_shell_word(v)}" for k, v in answered.items())
+
+    try:
+        for q in kb.sections["questions"].values():
+            if raw.get(q.field) not in (None, "") or not question_applies(q, raw, kb):
+                continue
+            choices = sorted(kb.tasks) if q.field == "task" else (list(q.choices) or ENUMS.get(q.field, []))
+            default = DEFAULTS.get(q.field)
+            if q.field == "latency_ms":
+                default = "0"
+            click.echo(click.style(q.text, bold=True) + (f"  ({q.help})" if q.help else ""), err=True)
+            label = f"  {q.field}" + (f" ({', '.join(choices)})" if choices else "")
+
+            def check(text, q=q):
+                text = str(text).strip()
+                if text == "" and default is not None:
+                    return ""
+                try:
+                    value = check_field(q.field, text, kb, "your answer", task=raw.get("task"))
+                except KnowledgeError as exc:
+                    raise click.UsageError(str(exc)) from None
+                return text if value is None else value
+
+            value = click.prompt(label, default="" if default is not None else None,
+                                 show_default=False, value_proc=check, err=True,
+                                 **({"prompt_suffix": f" [{default}]: "} if default is not None else {}))
+            if value != "":
+                raw[q.field] = answered[q.field] = value
+    except click.Abort:
+        if answered:
+            click.echo(f"\nAnswers so far (give them as flags to start from here): {as_flags()}", err=True)
+        raise
+    if answered:
+        click.echo(f"(the same without questions: tlexpert consult {as_flags()})", err=True)
+
+
+def _shell_word(value) -> str:
+    import shlex
+
+    return shlex.quote(str(value))
 
 
 def build_scenario(ctx, kb, scenario_file, flags: dict, symptoms: tuple, interactive: bool) -> dict:
@@ -195,7 +230,9 @@ def build_scenario(ctx, kb, scenario_file, flags: dict, symptoms: tuple, interac
 @click.option("--symptom", "symptoms", multiple=True, metavar="ID_OR_TEXT",
               help="An observed symptom: an id (see `tlexpert symptoms`) or a short description. Repeatable.")
 @format_option()
-@click.option("--explain", is_flag=True, help="Also print the rule trace (how each conclusion was reached).")
+@click.option("--explain", is_flag=True,
+              help="Also print the rule trace (how each conclusion was reached) and the plan check: "
+                   "the invariants of rules.lint the plan breaks, if any.")
 @click.option("-o", "--output", type=click.Path(dir_okay=False), help="Write the plan (JSON, or YAML by extension).")
 @click.option("--no-input", is_flag=True, help="Never prompt, even on a terminal.")
 @click.pass_context
@@ -215,12 +252,18 @@ def consult(ctx, scenario_file, symptoms, fmt, explain, output, no_input, **flag
     if fmt == "text":
         click.echo(render_plan(plan, kb))
         if explain:
+            from rules.lint import lint
+            from rules.render import render_violations
+
             click.echo(render_trace(plan))
+            click.echo(render_violations(lint(plan, kb)))
         if output:
             click.echo(f"\nPlan written to {output}")
     else:
         if explain:
-            plan = {**plan, "explain": plan["trace"]}
+            from rules.lint import lint
+
+            plan = {**plan, "explain": plan["trace"], "violations": lint(plan, kb)}
         click.echo(dump(plan, fmt))
 
 
@@ -425,9 +468,12 @@ def diagnose(ctx, paths, baselines, loss, val_loss, target_metric, source_metric
 def batch(ctx, files, output, jobs, scheduler, resume, chunk_size, fmt):
     """Consult many scenario files at once: one table, and a conformance check of `expect:` blocks.
 
+    Every plan is also linted (rules.lint): its violations go to the `violations` column.
+
     \b
-    Exit status: 0 all scenarios consulted and every check passed; 1 a check
-    failed; 2 a scenario or file was invalid (its row says why).
+    Exit status: 0 all scenarios consulted, every check passed and no plan
+    contradicts itself; 1 a check failed or a plan broke an invariant; 2 a
+    scenario or file was invalid (its row says why).
     """
     from rules.batch import OUTPUT_SUFFIXES, Journal, read_scenarios, run_batch, summarize, write_table
 
@@ -489,6 +535,13 @@ def batch(ctx, files, output, jobs, scheduler, resume, chunk_size, fmt):
                        f"got {f['actual']!r}")
             for t in f["trace"]:
                 click.echo(f"       by {t}")
+        if summary["plans_with_violations"]:
+            click.echo(f"Plan check: {summary['plans_with_violations']} plan(s) contradict themselves: "
+                       + ", ".join(f"{k} {n}" for k, n in summary["violations"].items()))
+            for v in summary["violation_examples"][:20]:
+                click.echo(f"LINT {v['id']} ({v['file']}:{v['row']}): [{v['check']}] {v['message']}")
+        else:
+            click.echo("Plan check: no plan contradicts itself (rules.lint)")
         for r in rows:
             if r["status"] == "error":
                 click.echo(f"ERROR {r['id']}: {r['error']}")
@@ -499,7 +552,7 @@ def batch(ctx, files, output, jobs, scheduler, resume, chunk_size, fmt):
                                           "technique", "risks", "diagnoses"]))
     if summary["errors"]:
         ctx.exit(2)
-    if summary["failed"]:
+    if summary["failed"] or summary["plans_with_violations"]:
         ctx.exit(1)
 
 

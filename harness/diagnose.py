@@ -109,7 +109,8 @@ def diagnose(paths: list[str], kb, *, baseline: list[str] = (), cols: Optional[C
         hyper["learning_rate"] = float(max(lrs))
     layers = plan["candidates"][0]["layers"] if plan["candidates"] else 0
     diagnoses = []
-    for d in refix(kb, plan["diagnoses"], hyper, plan["technique"]["choice"], layers, modality=sc["modality"]):
+    for d in refix(kb, plan["diagnoses"], hyper, plan["technique"]["choice"], layers, modality=sc["modality"],
+                   scenario=sc):
         sev = max(SEVERITY[kb.symptoms[e["symptom"]].severity] for e in d["evidence"])
         diagnoses.append({**d, "severity": "error" if sev == 2 else "warning"})
     missing = sorted({m for log in runs for m in log.missing})

@@ -553,7 +553,8 @@ def execute(plan: dict, cfg: RunConfig, kb, progress=None) -> dict:
     ran = {**plan["hyperparameters"], **(run["hypers"].get(tech) or {})}  # what was actually run
     layers = run["layers"]
     diagnoses = weigh_fixes(refix(kb, revised["diagnoses"], ran, tech, layers,
-                                  modality=plan["scenario"].get("modality")), results, tech)
+                                  modality=plan["scenario"].get("modality"), scenario=plan["scenario"]),
+                            results, tech)
 
     summary = {}
     rows = dict(results)

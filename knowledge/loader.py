@@ -279,6 +279,7 @@ def load(extra: Iterable[Path | str] = ()) -> KnowledgeBase:
 
 
 REQUIRED_THRESHOLDS = (
+    "learning_rate_floor",
     "dataset_small_max",
     "dataset_medium_max",
     "full_training_min_examples",
@@ -339,7 +340,7 @@ def _threshold_specs():
         "unk_rate_shift": share, "slice_gap_min": share,
         "divergence_loss_ratio": _num(1), "spike_factor": _num(1), "overfit_val_rise": _num(),
         "underfit_flat_ratio": share, "underfit_min_loss_share": share, "chance_loss_tolerance": share,
-        "forgetting_min_drop": share, "seed_std_max": share,
+        "forgetting_min_drop": share, "seed_std_max": share, "learning_rate_floor": _num(),
         "full_training_compute": _list_of(computes), "limited_compute": _list_of(computes),
         "default_memory_gb": _map_of(computes, pos, "positive numbers"),
         "max_params_by_deployment": _map_of(deployments, _num(integer=True)[0], "positive integers", True),
@@ -396,6 +397,15 @@ def _check_references(kb: KnowledgeBase, raw: dict[str, dict[str, Any]]) -> None
             if ch.op not in FIX_OPS:
                 raise choice_error("op", where_of(raw["fixes"][key], "changes", "fixes.yaml"), ch.op, FIX_OPS)
         need("techniques", f.applies_to, raw["fixes"][key], "applies_to", "technique")
+    for key, q in kb.sections["questions"].items():
+        for fld, cond in q.when.items():
+            ok = isinstance(cond, list) or (isinstance(cond, dict) and set(cond) == {"above"}
+                                            and cond["above"] in kb.sections["thresholds"])
+            if not ok:
+                raise KnowledgeError(
+                    f"The 'when' field of {where_of(raw['questions'][key], 'when', 'questions.yaml')} must map "
+                    f"scenario fields to a list of values or to {{above: <threshold id>}}. "
+                    f"Got {fld}: {cond!r} instead.")
     for tid in REQUIRED_THRESHOLDS:
         if tid not in kb.sections["thresholds"]:
             raise KnowledgeError(f"thresholds: the threshold {tid!r} is required but missing")

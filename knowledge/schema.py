@@ -65,6 +65,14 @@ class DomainSimilarity(str, enum.Enum):
     LOW = "low"
 
 
+class RetainSource(str, enum.Enum):
+    """Must the adapted model keep its original (source) abilities?"""
+
+    YES = "yes"
+    NO = "no"
+    UNKNOWN = "unknown"
+
+
 class Speed(str, enum.Enum):
     FAST = "fast"
     MEDIUM = "medium"
@@ -167,6 +175,9 @@ class Question:
     sources: list[str]
     choices: list[str] = field(default_factory=list)
     help: str = ""
+    # asked only when every named scenario field has one of the listed values
+    # (e.g. {modality: [text]}): a question whose answer cannot change the plan is not asked
+    when: dict = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -224,6 +235,8 @@ class Change:
     field: str
     op: str
     value: Any = None
+    # for `scale`: never below this value, and no change at all from a value already at or below it
+    floor: Optional[float] = None
 
 
 FIX_OPS = ("set", "scale", "at_most", "at_least", "append", "freeze_fraction")
@@ -239,6 +252,10 @@ class Fix:
     modalities: list[Modality] = field(default_factory=list)
     harness: str = ""
     finding: str = ""
+    # settings where the knowledge base records the fix as useless or harmful: scenario
+    # field -> values (all must match); the fix is then never offered, avoid_why says why
+    avoid_when: dict = field(default_factory=dict)
+    avoid_why: str = ""
 
 
 @dataclass(frozen=True)

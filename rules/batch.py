@@ -56,7 +56,7 @@ CHECK_FACT = {"family": "Family", "approach": "Approach", "technique": "Techniqu
 COLUMNS = ["id", "file", "row", "status", "error", "task", "dataset_size", "task_similarity",
            "domain_similarity", "compute", "deployment", "latency_ms", "family", "top_candidates",
            "approach", "technique", "learning_rate", "frozen_layers", "unfreeze", "lora_rank", "risks",
-           "diagnoses", "checks", "checks_failed", "check_results", "failures"]
+           "diagnoses", "checks", "checks_failed", "check_results", "failures", "violations"]
 
 
 # --- reading scenario files
@@ -227,8 +227,11 @@ def consult_row(kb, engine, file: str, row: int, raw: Any) -> dict:
             for k in ("task", "dataset_size"):
                 base[k] = raw.get(k) if not isinstance(raw.get(k), (list, dict)) else None
         return base
+    from rules.lint import lint
+
     hp = plan["hyperparameters"]
     failed = [c for c in checks if not c["passed"]]
+    violations = lint(plan, kb)
     base.update({
         "status": "ok",
         **{k: scenario[k] for k in ("task", "dataset_size", "task_similarity", "domain_similarity",
@@ -246,6 +249,7 @@ def consult_row(kb, engine, file: str, row: int, raw: Any) -> dict:
         "failures": json.dumps([{**{k: c[k] for k in ("check", "expected", "actual")},
                                  "trace": explain_failure(plan, c["check"])} for c in failed],
                                default=str) if failed else None,
+        "violations": json.dumps(violations) if violations else None,
     })
     return base
 
@@ -411,6 +415,14 @@ def summarize(rows: list[dict]) -> dict:
             failures.append({"id": r["id"], "file": r["file"], "row": r["row"], **f})
     passed = sum(v["passed"] for v in per.values())
     failed = sum(v["failed"] for v in per.values())
+    violations: dict = {}
+    lint_failures = []
+    for r in rows:
+        for v in json.loads(r["violations"]) if r.get("violations") else []:
+            violations[v["check"]] = violations.get(v["check"], 0) + 1
+            lint_failures.append({"id": r["id"], "file": r["file"], "row": r["row"], **v})
     return {"scenarios": len(rows), "errors": sum(r["status"] == "error" for r in rows),
             "checks": passed + failed, "passed": passed, "failed": failed,
-            "by_check": dict(sorted(per.items())), "failures": failures}
+            "by_check": dict(sorted(per.items())), "failures": failures,
+            "plans_with_violations": sum(bool(r.get("violations")) for r in rows),
+            "violations": dict(sorted(violations.items())), "violation_examples": lint_failures[:50]}

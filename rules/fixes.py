@@ -24,15 +24,18 @@ def _frozen_count(value: Any, layers: int) -> int:
     return 0
 
 
-def _new_value(op: str, arg: Any, current: Any, layers: int) -> Any:
+def _new_value(op: str, arg: Any, current: Any, layers: int, floor: Optional[float] = None) -> Any:
     if op == "set":
         return arg
     if op == "scale":
         if current is None:
             return None
+        if floor is not None and arg < 1 and current <= floor:
+            return current  # already at the floor the knowledge base sets: nothing to lower
         if isinstance(current, int) and not isinstance(current, bool):
             return max(1, round(current * arg))
-        return float(f"{current * arg:.3g}")
+        new = float(f"{current * arg:.3g}")
+        return max(new, floor) if floor is not None and arg < 1 else new
     if op == "at_most":
         return arg if current is None or current > arg else current
     if op == "at_least":
@@ -51,6 +54,13 @@ def _new_value(op: str, arg: Any, current: Any, layers: int) -> Any:
     raise ValueError(f"unknown fix op {op!r}")  # the loader already checks ops
 
 
+def avoided(fix: Fix, scenario: Optional[dict]) -> bool:
+    """Whether the knowledge base records ``fix`` as useless or harmful for this scenario."""
+    if not fix.avoid_when or not scenario:
+        return False
+    return all(str(scenario.get(k)) in [str(v) for v in vals] for k, vals in fix.avoid_when.items())
+
+
 def fix_changes(fix: Fix, hyper: dict, technique: str, layers: int = 0) -> list[dict]:
     """The concrete edits ``fix`` makes to (hyper, technique); [] if it changes nothing."""
     if fix.applies_to and technique not in fix.applies_to:
@@ -59,7 +69,7 @@ def fix_changes(fix: Fix, hyper: dict, technique: str, layers: int = 0) -> list[
     out = []
     for ch in fix.changes:
         before = state.get(ch.field)
-        after = _new_value(ch.op, ch.value, before, layers)
+        after = _new_value(ch.op, ch.value, before, layers, ch.floor)
         if after != before:
             out.append({"field": ch.field, "from": before, "to": after})
             state[ch.field] = after
@@ -96,13 +106,17 @@ def format_change(ch: dict, layers: int = 0) -> str:
 
 
 def concrete_fixes(kb, fix_ids: list[str], hyper: dict, technique: str, layers: int,
-                   limit: Optional[int] = None, modality: Optional[str] = None) -> list[dict]:
-    """Fixes in order, each with its concrete changes; fixes that change nothing, or that
-    are for another input modality (emoji handling is for text), are skipped."""
+                   limit: Optional[int] = None, modality: Optional[str] = None,
+                   scenario: Optional[dict] = None) -> list[dict]:
+    """Fixes in order, each with its concrete changes; fixes that change nothing, that
+    are for another input modality (emoji handling is for text), or that the knowledge
+    base records as useless or harmful for this scenario (``avoid_when``) are skipped."""
     out = []
     for fid in dict.fromkeys(fix_ids):
         fix = kb.fixes[fid]
         if modality and fix.modalities and modality not in [m.value for m in fix.modalities]:
+            continue
+        if avoided(fix, scenario):
             continue
         changes = fix_changes(fix, hyper, technique, layers)
         if not changes:
@@ -121,12 +135,12 @@ def concrete_fixes(kb, fix_ids: list[str], hyper: dict, technique: str, layers: 
 
 
 def refix(kb, diagnoses: list[dict], hyper: dict, technique: str, layers: int, limit: int = 4,
-          modality: Optional[str] = None) -> list[dict]:
+          modality: Optional[str] = None, scenario: Optional[dict] = None) -> list[dict]:
     """Diagnoses with their fixes recomputed against the configuration actually run."""
     out = []
     for d in diagnoses:
         preferred = [f for e in d["evidence"] for f in kb.symptoms[e["symptom"]].preferred_fixes]
         fixes = concrete_fixes(kb, preferred + list(kb.pitfalls[d["pitfall"]].fixes), hyper, technique,
-                               layers, limit, modality)
+                               layers, limit, modality, scenario)
         out.append({**d, "fixes": fixes})
     return out

@@ -10,6 +10,7 @@ from rules.base import (
     Evidence,
     Family,
     Hyper,
+    MemoryBudget,
     Rejected,
     Risk,
     Technique,
@@ -80,7 +81,7 @@ def build_plan(engine, scenario: dict, trace: bool = True) -> dict:
         risks.append({
             "pitfall": r["pitfall"], "likelihood": r["likelihood"], "what": pit.what,
             "mitigations": concrete_fixes(kb, pit.fixes, hyper, tech_id, top_layers, MAX_MITIGATIONS,
-                                          scenario["modality"]),
+                                          scenario["modality"], scenario),
             "why": why(r),
         })
 
@@ -99,15 +100,22 @@ def build_plan(engine, scenario: dict, trace: bool = True) -> dict:
             "pitfall": d["pitfall"], "name": pit.name, "confidence": d["confidence"],
             "what": pit.what, "evidence": ev,
             "fixes": concrete_fixes(kb, preferred + list(pit.fixes), hyper, tech_id, top_layers, MAX_FIXES,
-                                    scenario["modality"]),
+                                    scenario["modality"], scenario),
             "why": why(d),
         })
 
     probes = ["domain_shift"]
     if approach["value"] == "transfer":
         probes.append("negative_transfer")
-    if kb.techniques[tech_id].trains_backbone and approach["value"] == "transfer":
+    if (kb.techniques[tech_id].trains_backbone and approach["value"] == "transfer"
+            and scenario.get("retain_source") != "no"):
         probes.append("forgetting")
+
+    assumptions = [{"field": f, "value": scenario[f], "why": "not given: the default"}
+                   for f in scenario.get("assumed") or ()]
+    for mb in engine.facts_of(MemoryBudget):
+        if mb.get("assumed"):
+            assumptions.append({"field": "gpu_memory_gb", "value": mb["gb"], "why": mb["why"]})
 
     return {
         "schema_version": SCHEMA_VERSION,
@@ -129,5 +137,6 @@ def build_plan(engine, scenario: dict, trace: bool = True) -> dict:
         "diagnoses": diagnoses,
         "evaluation": {"seeds": kb.threshold("default_seeds"), "alpha": kb.threshold("alpha"),
                        "probes": probes},
+        "assumptions": assumptions,
         "trace": engine.public_trace() if trace else [],
     }

@@ -110,7 +110,7 @@ class ProfileRules:
     )
     def memory_given(self, gb):
         """gpu_memory_gb is stated -> that is the training memory budget."""
-        self.conclude(MemoryBudget(gb=gb, why=f"{gb} GiB stated in the scenario"))
+        self.conclude(MemoryBudget(gb=gb, assumed=False, why=f"{gb} GiB stated in the scenario"))
 
     @rule(
         "profile.memory_default",
@@ -122,7 +122,8 @@ class ProfileRules:
     def memory_default(self, compute, defaults):
         """gpu_memory_gb not stated -> assume the default memory of the compute class."""
         gb = defaults[compute]
-        self.conclude(MemoryBudget(gb=gb, why=f"{gb} GiB assumed for '{compute}'"))
+        self.conclude(MemoryBudget(gb=gb, assumed=True,
+                                   why=f"{gb:g} GiB assumed for '{compute}' (gpu_memory_gb not given)"))
 
     @rule(
         "profile.latency_critical_budget",

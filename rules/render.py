@@ -32,8 +32,12 @@ def render_plan(plan: dict, kb=None) -> str:
     facts = [f"task {sc['task']}", f"{sc['dataset_size']} labeled examples",
              f"task similarity {sc['task_similarity']}", f"data similarity {sc['domain_similarity']}",
              f"compute {sc['compute']}" + (f" ({sc['gpu_memory_gb']:g} GiB)" if sc.get("gpu_memory_gb") else ""),
-             f"deployment {sc['deployment']}" + (f", {sc['latency_ms']:g} ms budget" if sc.get("latency_ms") else "")]
+             f"deployment {sc['deployment']}" + (f", {sc['latency_ms']:g} ms budget" if sc.get("latency_ms") else ""),
+             f"keep source abilities: {sc.get('retain_source') or 'unknown'}"]
     add("Scenario: " + "; ".join(facts))
+    if plan.get("assumptions"):
+        add("Assumed (not given; set them to change the plan): "
+            + "; ".join(f"{a['field']} = {format_value(a['field'], a['value'])}" for a in plan["assumptions"]))
     add("")
     add(f"Architecture: {plan['architecture']['name']} ({plan['architecture']['family']})")
     add(f"  why: {_why(plan['architecture']['why'])}")
@@ -88,6 +92,16 @@ def render_plan(plan: dict, kb=None) -> str:
     ev = plan["evaluation"]
     add("")
     add(f"Evaluation: {ev['seeds']} seeds, alpha {ev['alpha']}, probes: {', '.join(ev['probes'])}")
+    return "\n".join(out)
+
+
+def render_violations(violations: list[dict]) -> str:
+    """The plan linter's findings (``rules.lint``), one line each."""
+    if not violations:
+        return "\nPlan check: no contradiction found (rules.lint: every invariant holds)."
+    out = ["", f"Plan check: {len(violations)} violation(s):"]
+    for v in violations:
+        out.append(f"  - [{v['check']}] {v['message']}")
     return "\n".join(out)
 
 

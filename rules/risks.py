@@ -12,46 +12,61 @@ def _shared_tags(a, b) -> bool:
     return bool({t.lower() for t in a} & {t.lower() for t in b})
 
 
+def _retain_note(retain: str) -> str:
+    if retain == "yes":
+        return "; the source abilities must be kept"
+    return "; whether the source abilities must be kept was not said: the forgetting probe measures it"
+
+
 class RiskRules:
     def risk(self, pitfall: str, likelihood: str, why: str):
         """Conclude a Risk whose mitigations are the pitfall's fixes that change this plan."""
         self.conclude(Risk(pitfall=pitfall, likelihood=likelihood, why=why),
                       basis=[f"pitfalls:{pitfall}"])
 
+    # Forgetting is a risk only where the source abilities must be kept (or may have to be:
+    # retain_source unknown, and the forgetting probe measures it); retain_source 'no' drops it.
     @rule(
         "risk.forgetting_many_layers_small_data",
         Technique(value="fine_tuning"),
         SizeClass(value="medium"),
+        Scenario(retain_source=MATCH.retain),
+        TEST(lambda retain: retain != "no"),
         salience=SAL,
         basis=["sources:slide-forgetting"],
     )
-    def forgetting_medium(self):
-        """Fine-tuning with a medium target set -> catastrophic forgetting is likely."""
+    def forgetting_medium(self, retain):
+        """Fine-tuning with a medium target set, source abilities needed -> catastrophic forgetting is likely."""
         self.risk("catastrophic_forgetting", "high",
-                  "a small target dataset with many layers fine-tuned is the first cause of forgetting")
+                  "a small target dataset with many layers fine-tuned is the first cause of forgetting"
+                  + _retain_note(retain))
 
     @rule(
         "risk.forgetting_full_fine_tuning",
         Technique(value="fine_tuning"),
         SizeClass(value=L("large") | L("huge")),
+        Scenario(retain_source=MATCH.retain),
+        TEST(lambda retain: retain != "no"),
         salience=SAL,
         basis=["sources:slide-forgetting"],
     )
-    def forgetting_large(self):
-        """Fine-tuning every layer -> forgetting is possible if the learning rate is too high."""
+    def forgetting_large(self, retain):
+        """Fine-tuning every layer, source abilities needed -> forgetting is possible if the learning rate is too high."""
         self.risk("catastrophic_forgetting", "medium",
-                  "every layer trains; a learning rate too high overwrites source knowledge")
+                  "every layer trains; a learning rate too high overwrites source knowledge" + _retain_note(retain))
 
     @rule(
         "risk.forgetting_lora",
         Technique(value="lora"),
+        Scenario(retain_source=MATCH.retain),
+        TEST(lambda retain: retain != "no"),
         salience=SAL,
         basis=["sources:hu2022lora"],
     )
-    def forgetting_lora(self):
-        """LoRA -> forgetting is unlikely: the pre-trained weights are not changed."""
+    def forgetting_lora(self, retain):
+        """LoRA, source abilities needed -> forgetting is unlikely: the pre-trained weights are not changed."""
         self.risk("catastrophic_forgetting", "low",
-                  "LoRA leaves the pre-trained weights untouched (adapters can be removed)")
+                  "LoRA leaves the pre-trained weights untouched (adapters can be removed)" + _retain_note(retain))
 
     @rule(
         "risk.negative_transfer_dissimilar",

@@ -16,6 +16,7 @@ from knowledge.schema import (
     Deployment,
     DomainSimilarity,
     KnowledgeError,
+    RetainSource,
     TaskSimilarity,
     choice_error,
     error,
@@ -30,22 +31,34 @@ class ScenarioError(KnowledgeError):
 FIELDS = (
     "task", "modality", "dataset_size", "num_classes", "task_similarity",
     "domain_similarity", "compute", "gpu_memory_gb", "deployment", "latency_ms",
-    "source_domain", "target_domain", "symptoms",
+    "retain_source", "source_domain", "target_domain", "symptoms",
 )
-EXTRA_FIELDS = ("id", "name", "notes", "expect")
+# "assumed": the fields normalize filled with a default (the plan names them)
+EXTRA_FIELDS = ("id", "name", "notes", "expect", "assumed")
 REQUIRED = ("task", "dataset_size")
 DEFAULTS = {
     "task_similarity": TaskSimilarity.RELATED.value,
     "domain_similarity": DomainSimilarity.MEDIUM.value,
     "compute": Compute.CONSUMER_GPU.value,
     "deployment": Deployment.SERVER.value,
+    "retain_source": RetainSource.UNKNOWN.value,
 }
 ENUMS = {
     "task_similarity": [e.value for e in TaskSimilarity],
     "domain_similarity": [e.value for e in DomainSimilarity],
     "compute": [e.value for e in Compute],
     "deployment": [e.value for e in Deployment],
+    "retain_source": [e.value for e in RetainSource],
 }
+# spellings people use for the yes/no/unknown answer of retain_source
+_YES_NO = {"y": "yes", "true": "yes", "keep": "yes", "n": "no", "false": "no",
+           "?": "unknown", "dont_know": "unknown", "don't_know": "unknown", "not_sure": "unknown"}
+
+
+def spelled(value: Any) -> str:
+    """One spelling for enum answers: 'Image Classification', 'image-classification' and
+    'image_classification' are the same (the command line, files and prompts share it)."""
+    return re.sub(r"[\s\-]+", "_", str(value).strip().lower())
 
 
 def _err(msg: Exception) -> ScenarioError:
@@ -124,7 +137,8 @@ def normalize(raw: Any, kb, origin: str = "scenario", symptom_matcher=None,
             raise ScenarioError(f"The '{key}' field of {base_where} is required. Got nothing instead.")
 
     out: dict[str, Any] = {k: None for k in FIELDS}
-    task = str(raw["task"]).strip().lower().replace("-", "_").replace(" ", "_")
+    assumed: list[str] = []
+    task = spelled(raw["task"])
     if task not in kb.tasks:
         raise _err(choice_error("task", w("task"), raw["task"], kb.tasks))
     out["task"] = task
@@ -145,8 +159,13 @@ def normalize(raw: Any, kb, origin: str = "scenario", symptom_matcher=None,
         value = raw.get(key)
         if value in (None, ""):
             out[key] = DEFAULTS[key]
+            assumed.append(key)
             continue
-        value = str(value).strip().lower().replace("-", "_").replace(" ", "_")
+        if isinstance(value, bool) and key == "retain_source":  # YAML reads yes/no as booleans
+            value = "yes" if value else "no"
+        value = spelled(value)
+        if key == "retain_source":
+            value = _YES_NO.get(value, value)
         if value not in choices:
             raise _err(choice_error(key, w(key), raw[key], choices))
         out[key] = value
@@ -180,7 +199,19 @@ def normalize(raw: Any, kb, origin: str = "scenario", symptom_matcher=None,
     for key in ("id", "name"):
         if raw.get(key) is not None:
             out[key] = str(raw[key])
+    # a plan's scenario read again keeps naming the defaults it was given
+    given = raw.get("assumed")
+    if isinstance(given, list):
+        assumed += [k for k in given if k in DEFAULTS and k not in assumed and out[k] == DEFAULTS[k]]
+    out["assumed"] = [k for k in FIELDS if k in assumed]
     return out
+
+
+def check_field(key: str, value: Any, kb, where: str, task: Optional[str] = None) -> Any:
+    """One field checked and normalized exactly as ``normalize`` does (for prompts):
+    the value, or ``ScenarioError`` naming ``where``."""
+    raw = {"task": task or next(iter(kb.tasks)), "dataset_size": 1, key: value}
+    return normalize(raw, kb, origin=where, field_where=lambda k: where)[key]
 
 
 def _near(key: str) -> str:
@@ -188,3 +219,22 @@ def _near(key: str) -> str:
 
     close = nearest(key, FIELDS)
     return " or ".join(repr(c) for c in close)
+
+
+def question_applies(question, answers: dict, kb) -> bool:
+    """Whether a suitability question can change the plan, given the answers so far
+    (its ``when`` conditions; a condition on a field not answered yet holds)."""
+    for fld, cond in question.when.items():
+        value = answers.get(fld)
+        if value in (None, ""):
+            continue
+        if isinstance(cond, dict):
+            limit = kb.threshold(cond["above"])
+            try:
+                if not float(value) > limit:
+                    return False
+            except (TypeError, ValueError):
+                continue
+        elif spelled(value) not in [spelled(c) for c in cond]:
+            return False
+    return True

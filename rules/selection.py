@@ -122,18 +122,20 @@ class SelectionRules:
         ModelFact(id=MATCH.model, params=MATCH.params),
         Technique(value=MATCH.technique),
         TechniqueFact(id=MATCH.technique, memory_bytes_per_param=MATCH.bpp),
-        MemoryBudget(gb=MATCH.gb),
+        MemoryBudget(gb=MATCH.gb, assumed=MATCH.assumed),
         Threshold(activation_memory_factor=MATCH.factor),
         TEST(lambda params, bpp, gb, factor: training_memory_gb(params, bpp, factor) > gb),
         salience=SAL,
         basis=["thresholds:activation_memory_factor", "thresholds:default_memory_gb"],
     )
-    def reject_memory(self, model, params, technique, bpp, gb, factor):
+    def reject_memory(self, model, params, technique, bpp, gb, assumed, factor):
         """Training memory (params x bytes per param of the technique x factor) > budget -> rejected."""
         need = training_memory_gb(params, bpp, factor)
+        budget = (f"the {gb:g} GiB assumed (give gpu_memory_gb if you have more)" if assumed
+                  else f"the {gb:g} GiB available")
         self.conclude(
             Rejected(model=model, reason=f"{technique.replace('_', ' ')} needs ~{need:,.0f} GiB, "
-                                         f"more than the {gb:g} GiB available"),
+                                         f"more than {budget}"),
             basis=[f"models:{model}", f"techniques:{technique}"],
         )
 
@@ -166,15 +168,18 @@ class SelectionRules:
         basis=["sources:slide-model-size", "sources:slide-suitability", "sources:kornblith2019better"],
     )
     def rank_candidates(self, family, task, deployment):
-        """After all rejections: rank the remaining models (family fit, then quality, then size)."""
+        """After all rejections: rank the remaining models in the order of the selection criteria."""
         rejected = {f["model"] for f in self.facts_of(Rejected)}
         models = self.facts_of(ModelFact)
         fits = [m for m in models if m["id"] not in rejected]
+        latency_first = bool(self.facts_of(LatencyCritical))
 
         def key(m):
             q = m["quality"]
-            return (m["family"] != family, -(q if q is not None else float("-inf")),
-                    m["params"], m["id"])
+            quality = -(q if q is not None else float("-inf"))
+            if latency_first:  # size and latency first: a faster class always ranks higher
+                return (SPEED_ORDER[m["speed"]], m["family"] != family, quality, m["params"], m["id"])
+            return (m["family"] != family, quality, m["params"], m["id"])
 
         if fits:
             ranked = sorted(fits, key=key)

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import math
 
-from rules._experta import L, MATCH
-from rules.base import Candidate, Family, Hyper, Scenario, SizeClass, Technique, Threshold, rule
+from rules._experta import L, MATCH, TEST
+from rules.base import (Candidate, Family, Hyper, Scenario, SizeClass, Technique, TechniqueFact, Threshold,
+                        rule)
 
 SAL = 20
 
@@ -82,21 +83,27 @@ class TuningRules:
         "tuning.freeze_early_layers",
         Technique(value="fine_tuning"),
         SizeClass(value="medium"),
+        Scenario(domain_similarity=MATCH.ds, retain_source=MATCH.retain),
+        TEST(lambda ds: ds != "low"),
         Candidate(rank=1, model=MATCH.model),
         Threshold(freeze_fraction_medium_data=MATCH.fraction),
         salience=SAL,
-        basis=["sources:slide-forgetting", "thresholds:dataset_medium_max",
+        basis=["sources:slide-forgetting", "sources:yosinski2014", "thresholds:dataset_medium_max",
                "thresholds:freeze_fraction_medium_data", "techniques:gradual_unfreezing",
                "techniques:discriminative_lr"],
     )
-    def freeze_early_layers(self, model, fraction):
-        """Fine-tuning on medium data -> freeze the early layers, unfreeze gradually, discriminative LRs."""
+    def freeze_early_layers(self, model, fraction, ds, retain):
+        """Fine-tuning on medium data from similar data -> freeze the early (general) layers, unfreeze gradually."""
         layers = self.kb.models[model].layers
         k = math.floor(layers * fraction)
+        keep = {"yes": " and keep the source abilities", "unknown": " and limit forgetting"}.get(retain, "")
         self.conclude(
             Hyper(name="frozen_layers", value=k,
-                  why=f"a small target set with too many layers tuned causes forgetting: "
-                      f"freeze the first {k} of {layers} layers of {model}"),
+                  why=f"layers 1-{k} of {layers} of {model} stay frozen: early layers hold general features "
+                      f"that transfer between {ds}-similarity data (Yosinski et al. 2014, How transferable "
+                      f"are features in deep neural networks?); layers {k + 1}-{layers} and the head adapt. "
+                      f"Fewer tuned layers on a few thousand examples avoid overfitting{keep} "
+                      "(Common Pitfalls # 1: Catastrophic Forgetting)"),
             basis=[f"models:{model}"],
         )
         self.conclude(Hyper(name="unfreeze", value="gradual",
@@ -104,6 +111,44 @@ class TuningRules:
         decay = self.kb.techniques["discriminative_lr"].defaults["discriminative_lr_decay"]
         self.conclude(Hyper(name="discriminative_lr_decay", value=decay,
                             why="lower layers learn slower by this factor per group (ULMFiT)"))
+
+    @rule(
+        "tuning.adapt_all_layers_dissimilar",
+        Technique(value="fine_tuning"),
+        SizeClass(value="medium"),
+        Scenario(domain_similarity="low"),
+        Candidate(rank=1, model=MATCH.model),
+        salience=SAL,
+        basis=["sources:yosinski2014", "sources:slide-negative-transfer", "sources:gururangan2020dapt"],
+    )
+    def adapt_all_layers_dissimilar(self, model):
+        """Fine-tuning from dissimilar data -> no layer frozen: the early layers must adapt to the new data too."""
+        layers = self.kb.models[model].layers
+        self.conclude(
+            Hyper(name="frozen_layers", value=0,
+                  why=f"all {layers} layers of {model} adapt: source and target data are dissimilar, and "
+                      "frozen transferred layers lose accuracy as the data grow apart while fine-tuned ones "
+                      "keep their benefit (Yosinski et al. 2014); the course fixes a poor transfer by tuning "
+                      "different layers (Common Pitfalls # 2: Negative Transfer)"),
+            basis=[f"models:{model}"],
+        )
+        self.conclude(Hyper(name="unfreeze", value="none", why="every layer trains from the start"))
+
+    @rule(
+        "tuning.stay_near_source_dissimilar",
+        Technique(value="fine_tuning"),
+        SizeClass(value=L("medium") | L("large") | L("huge")),
+        Scenario(domain_similarity="low", retain_source="yes"),
+        salience=SAL,
+        basis=["techniques:l2_sp", "sources:li2018l2sp", "sources:slide-forgetting"],
+    )
+    def stay_near_source_dissimilar(self):
+        """Every layer adapts but the source abilities must be kept -> L2-SP pulls weights towards the pre-trained ones."""
+        value = self.kb.techniques["l2_sp"].defaults["l2_sp"]
+        self.conclude(Hyper(name="l2_sp", value=value,
+                            why="the layers adapt to dissimilar data, yet the source abilities must be kept: "
+                                "regularize towards the pre-trained weights instead of freezing them "
+                                "(Li et al. 2018, L2-SP)"))
 
     @rule(
         "tuning.tune_all_layers",
@@ -120,15 +165,31 @@ class TuningRules:
     @rule(
         "tuning.augment_images",
         Scenario(modality=L("image") | L("image_text")),
+        Technique(value=MATCH.technique),
+        TechniqueFact(id=MATCH.technique, trains_backbone=True),
         salience=SAL,
         basis=["regularization:data_augmentation", "sources:slide-regularization"],
     )
-    def augment_images(self):
-        """Image inputs -> standard image augmentation (crops, flips, colour jitter)."""
+    def augment_images(self, technique):
+        """Image inputs, a technique that trains the backbone -> standard image augmentation (crops, flips, colour jitter)."""
         ops = self.kb.get("regularization", "data_augmentation").defaults["augmentation"]["image"]
         self.conclude(Hyper(name="augmentation", value=["standard"],
                             why=f"standard image augmentation ({', '.join(ops)}) regularizes "
                                 "and covers lighting/framing shifts"))
+
+    @rule(
+        "tuning.no_augmentation_cached_features",
+        Scenario(modality=L("image") | L("image_text")),
+        Technique(value=MATCH.technique),
+        TechniqueFact(id=MATCH.technique, trains_backbone=False),
+        salience=SAL,
+        basis=["techniques:feature_extraction", "regularization:data_augmentation"],
+    )
+    def no_augmentation_cached_features(self, technique):
+        """Images under a frozen, cached backbone -> no augmentation: it would never reach the head."""
+        self.conclude(Hyper(name="augmentation", value=[],
+                            why="the backbone's features are computed once and cached, so augmented images "
+                                "would never reach the head; augmentation applies once the backbone trains"))
 
     @rule(
         "tuning.no_text_augmentation",

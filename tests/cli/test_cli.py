@@ -345,7 +345,7 @@ def test_prompts_ask_the_suitability_questions_on_a_terminal(terminal):
 
 def test_prompts_only_for_missing_fields(terminal):
     result = ok(invoke(["consult", "--task", "text_classification", "--dataset-size", "5000",
-                        "--compute", "cpu"], input="\n\n\n\n"))
+                        "--compute", "cpu"], input="\n\n\n\n\n"))
     assert "What is the target task?" not in result.output
     assert "How large is the target dataset" not in result.output
     assert "What are the compute resources" not in result.output
@@ -353,16 +353,77 @@ def test_prompts_only_for_missing_fields(terminal):
 
 
 def test_prompt_refuses_an_unknown_choice_and_asks_again(terminal):
-    answers = "text_classification\n\n\n5000\ngpu\nconsumer_gpu\n\n\n"
+    answers = "text_classification\n\n\n5000\n\ngpu\nconsumer_gpu\n\n\n"
     result = ok(invoke(["consult"], input=answers))
     assert "gpu" in result.output and "Technique: Fine-tuning" in result.stdout
     assert result.output.count("compute (") >= 2
 
 
-def test_a_bad_prompted_value_is_one_error_line(terminal):
-    result = invoke(["consult"], input="text_classification\n\n\nlots\n\n\n\n")
-    assert result.exit_code == 2 and "Traceback" not in result.output
-    assert result.output.strip().splitlines()[-1].startswith("Error: The 'dataset_size' field")
+def test_a_bad_prompted_value_is_asked_again_and_no_answer_is_lost(terminal):
+    # the answers before and after the bad ones are all kept: one plan, exit 0
+    answers = "text_classification\ndifferent\nlow\nlots\n-5\n2,500\nno\ncpu\nmobile\n40\n"
+    result = ok(invoke(["consult"], input=answers))
+    assert result.output.count("How large is the target dataset") == 1
+    assert "Error: The 'dataset_size' field of your answer must be a positive integer. Got 'lots' instead." \
+        in result.output
+    assert "Got '-5' instead." in result.output
+    out = result.stdout
+    assert "2500 labeled examples" in out and "task similarity different" in out
+    assert "data similarity low" in out and "compute cpu" in out and "40 ms budget" in out
+    assert "keep source abilities: no" in out
+
+
+@pytest.mark.parametrize("spelling", ["image classification", "Image-Classification", " IMAGE_classification "])
+def test_the_prompt_takes_the_spellings_the_flag_takes(terminal, spelling):
+    by_prompt = ok(invoke(["consult"], input=f"{spelling}\n\n\n800\n\n\n\n")).stdout
+    by_flag = ok(invoke(["consult", "--no-input", "--task", spelling, "--dataset-size", "800"])).stdout
+    assert "Transfer-learning plan: image classification" in by_prompt
+    assert by_prompt == by_flag
+
+
+def test_an_unknown_task_at_the_prompt_is_asked_again_with_the_known_ones(terminal):
+    result = ok(invoke(["consult"], input="image clasification\nimage classification\n\n\n800\n\n\n\n"))
+    assert "Error: The 'task' field of your answer must be one of" in result.output
+    assert "Did you mean 'image_classification'" in result.output
+    assert result.output.count("What is the target task?") == 1
+
+
+def test_only_questions_that_can_change_the_plan_are_asked(terminal):
+    # 800 examples: feature extraction never changes the backbone, so what it must keep is not asked;
+    # batch deployment has no latency budget to ask for
+    result = ok(invoke(["consult", "--task", "text_classification", "--deployment", "batch"],
+                       input="\n\n800\n\n"))
+    assert "keep its original abilities" not in result.output
+    assert "latency budget" not in result.output
+    result = ok(invoke(["consult", "--task", "text_classification", "--deployment", "batch"],
+                       input="\n\n5000\nyes\n\n"))
+    assert "keep its original abilities" in result.output
+    assert "keep source abilities: yes" in result.stdout
+
+
+def test_defaults_taken_at_the_prompt_are_listed_as_assumed(terminal):
+    result = ok(invoke(["consult"], input="text_classification\n\nlow\n5000\n\ncpu\n\n\n"))
+    line = next(x for x in result.stdout.splitlines() if x.startswith("Assumed"))
+    assert "task_similarity = related" in line and "retain_source = unknown" in line
+    assert "deployment = server" in line and "domain_similarity" not in line and "compute =" not in line
+    assert "tlexpert consult --task text_classification --domain-similarity low --dataset-size 5000 " \
+           "--compute cpu" in result.output
+
+
+def test_answers_so_far_are_printed_when_the_input_ends(terminal):
+    result = invoke(["consult"], input="text_classification\ndifferent\nlow\n2500\n")
+    assert result.exit_code == 1 and "Traceback" not in result.output  # click's Abort
+    assert ("Answers so far (give them as flags to start from here): --task text_classification "
+            "--task-similarity different --domain-similarity low --dataset-size 2500") in result.output
+
+
+def test_explain_prints_the_plan_check(terminal):
+    result = ok(invoke(["consult", "--no-input", "--task", "text_classification", "--dataset-size", "5000",
+                        "--domain-similarity", "low", "--explain"]))
+    assert "Plan check: no contradiction found" in result.stdout
+    data = json.loads(ok(invoke(["consult", "--task", "text_classification", "--dataset-size", "5000",
+                                 "--format", "json", "--explain"])).stdout)
+    assert data["violations"] == []
 
 
 @pytest.mark.parametrize("extra", [["--no-input"], ["--format", "json"]])

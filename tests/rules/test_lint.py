@@ -1,0 +1,135 @@
+"""The plan linter (rules/lint.py): each invariant catches the contradiction it names,
+and no plan of the generated grid breaks any."""
+
+from __future__ import annotations
+
+import copy
+import json
+import time
+
+import pytest
+
+from rules.lint import CHECKS, GRID_SIZE, grid, grid_values, lint
+from rules.scenario import FIELDS
+
+BASE = dict(task="text_classification", dataset_size=5000)
+
+
+def checks(plan, kb) -> set[str]:
+    return {v["check"] for v in lint(plan, kb)}
+
+
+@pytest.fixture
+def plan(consult):
+    p, _ = consult(**BASE, domain_similarity="high", retain_source="yes")
+    return p
+
+
+def test_a_sound_plan_has_no_violation(plan, kb):
+    assert lint(plan, kb) == []
+
+
+# The issue's plans, rebuilt by editing a sound one: each contradiction is caught by its check.
+
+
+def test_frozen_early_layers_with_dissimilar_data(plan, kb):
+    bad = copy.deepcopy(plan)
+    bad["scenario"]["domain_similarity"] = "low"
+    assert {"freeze_dissimilar", "fix_avoided"} <= checks(bad, kb)
+
+
+def test_a_deep_cut_below_the_floor_and_forgetting_not_needed(plan, kb):
+    bad = copy.deepcopy(plan)
+    bad["scenario"]["retain_source"] = "no"
+    forgetting = next(r for r in bad["risks"] if r["pitfall"] == "catastrophic_forgetting")
+    forgetting["mitigations"].insert(0, {"fix": "lower_learning_rate", "changes": [
+        {"field": "learning_rate", "from": 2e-5, "to": 1e-6}]})
+    got = [v for v in lint(bad, kb) if v["check"] in ("learning_rate_cut", "forgetting_not_needed")]
+    assert {v["check"] for v in got} == {"learning_rate_cut", "forgetting_not_needed"}
+    assert any("below the 1e-05 floor" in v["message"] for v in got)
+    assert any("more than 10x" in v["message"] for v in got)
+
+
+def test_augmentation_on_cached_features_and_for_text(consult, kb):
+    fe, _ = consult(task="image_classification", dataset_size=500)
+    bad = copy.deepcopy(fe)
+    bad["hyperparameters"]["augmentation"] = ["standard"]
+    assert "augmentation_cached" in checks(bad, kb)
+    text = copy.deepcopy(consult(**BASE)[0])
+    text["risks"][0]["mitigations"].append({"fix": "data_augmentation", "changes": [
+        {"field": "augmentation", "from": [], "to": ["standard"]}]})
+    assert {"fix_contradicts_plan", "fix_modality"} <= checks(text, kb)
+
+
+def test_latency_first_criteria_with_a_large_model_ranked_first(consult, kb):
+    p, _ = consult(**BASE, deployment="server", latency_ms=50)
+    assert p["criteria"][0]["name"] == "model size and inference latency"
+    bad = copy.deepcopy(p)
+    bad["candidates"].reverse()
+    assert "criteria_ranking" in checks(bad, kb)
+
+
+def test_an_unmarked_assumed_memory(plan, kb):
+    bad = copy.deepcopy(plan)
+    bad["scenario"]["gpu_memory_gb"] = None
+    bad["assumptions"] = [a for a in bad["assumptions"] if a["field"] != "gpu_memory_gb"]
+    bad["rejected"].append({"model": "x", "reasons": ["fine tuning needs ~40 GiB, more than the 12 GiB available"]})
+    assert "assumed_marked" in checks(bad, kb)
+    bad["scenario"]["assumed"] = ["compute"]
+    bad["assumptions"] = []
+    assert sum(v["check"] == "assumed_marked" for v in lint(bad, kb)) == 3
+
+
+def test_candidates_over_the_budgets(consult, kb):
+    p, _ = consult(**BASE, deployment="mobile", latency_ms=30, compute="cpu", gpu_memory_gb=4)
+    bad = copy.deepcopy(p)
+    big = {"model": "bert-large", "name": "BERT-large", "family": "nlp_transformer", "params": 335141888,
+           "speed": "medium", "layers": 24, "offline": False, "meets_constraints": True, "why": {}}
+    bad["candidates"].insert(0, big)
+    bad["candidates"].append({**big, "model": "gpt-4", "params": 1.8e12})
+    got = checks(bad, kb)
+    assert {"latency_budget", "size_budget", "cpu_training", "criteria_ranking", "closed_weights",
+            "candidate_rejected"} <= got
+    bad["technique"]["choice"] = "fine_tuning"
+    assert "memory_budget" in checks(bad, kb)
+
+
+def test_every_check_id_is_used_by_lint():
+    import inspect
+
+    import rules.lint as mod
+
+    body = inspect.getsource(mod.lint)
+    for check in CHECKS:
+        assert f'"{check}"' in body, check
+
+
+# --- the grid
+
+
+def test_the_grid_covers_every_scenario_field_and_value(kb):
+    values = grid_values(kb)
+    assert set(FIELDS) <= set(values)
+    rows = grid(kb)
+    assert len(rows) == GRID_SIZE >= 10_000
+    for field, vals in values.items():
+        seen = {json.dumps(r.get(field), sort_keys=True) for r in rows}
+        for v in vals:
+            want = json.dumps(None if v == [] else v, sort_keys=True)
+            assert want in seen or (v in (None, []) and "null" in seen), (field, v)
+
+
+@pytest.mark.slow
+def test_no_plan_of_the_grid_contradicts_itself(kb, tmp_path):
+    """Every scenario of the 10,080-scenario grid through the batch machinery (2 workers), linted."""
+    from rules.batch import run_batch, summarize
+
+    items = [("grid", i, s) for i, s in enumerate(grid(kb))]
+    t = time.perf_counter()
+    rows = run_batch(items, jobs=2, chunk_size=500)
+    elapsed = time.perf_counter() - t
+    summary = summarize(rows)
+    assert summary["scenarios"] == len(items) and summary["errors"] == 0, \
+        [r["error"] for r in rows if r["status"] == "error"][:3]
+    assert summary["plans_with_violations"] == 0, (summary["violations"], summary["violation_examples"][:5])
+    print(f"lint grid: {len(items)} scenarios in {elapsed:.1f} s")
