@@ -10,10 +10,11 @@ from rules.scenario import DEFAULTS, FIELDS, ScenarioError, normalize
 
 def test_defaults_and_derived_modality(kb):
     sc = normalize({"task": "text_classification", "dataset_size": 10}, kb)
-    assert set(sc) == set(FIELDS)
+    assert set(sc) == {*FIELDS, "assumed"}
     assert sc["modality"] == "text"
     for key, value in DEFAULTS.items():
         assert sc[key] == value
+    assert sc["assumed"] == [k for k in FIELDS if k in DEFAULTS]  # the plan names the defaults it used
     assert sc["num_classes"] is None and sc["gpu_memory_gb"] is None and sc["latency_ms"] is None
     assert sc["source_domain"] == [] and sc["target_domain"] == [] and sc["symptoms"] == []
 
