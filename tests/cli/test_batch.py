@@ -35,6 +35,7 @@ def test_library_passes_every_check(library_rows):
     assert summary["scenarios"] >= 60 and summary["errors"] == 0
     assert summary["failed"] == 0 and summary["passed"] == summary["checks"] >= 60
     assert all(r["checks"] >= 1 for r in rows)  # every scenario carries expectations
+    assert summary["plans_with_violations"] == 0 and all(r["violations"] is None for r in rows)
 
 
 def test_library_covers_every_decision(library_rows):

@@ -140,7 +140,8 @@ def test_each_symptom_in_each_format(tmp_path, fmt, case):
 def test_learning_rate_from_the_log_makes_fixes_concrete(tmp_path):
     r = run_diagnose(write_hf(diverging(), tmp_path))
     fixes = json.loads(r.stdout)["diagnoses"][0]["fixes"]
-    assert fixes[0]["changes"][0] == {"field": "learning_rate", "from": 5e-05, "to": 5e-06}
+    # a 10x cut, stopped at the knowledge base's learning_rate_floor (1e-5)
+    assert fixes[0]["changes"][0] == {"field": "learning_rate", "from": 5e-05, "to": 1e-05}
 
 
 def test_seeds_and_baseline_negative_transfer(tmp_path):
