@@ -389,10 +389,50 @@ def symptoms(ctx, fmt):
 # --- diagnose
 
 
-@main.command()
+class BaselineCommand(click.Command):
+    """``--baseline A B C`` takes every value up to the next option (a shell glob expands to
+    several), as well as ``--baseline A --baseline B``."""
+
+    def parse_args(self, ctx, args):
+        out, i = [], 0
+        while i < len(args):
+            a = args[i]
+            if a == "--":
+                out += args[i:]
+                break
+            if a == "--baseline":
+                j = i + 1
+                vals = []
+                while j < len(args) and not (args[j].startswith("-") and len(args[j]) > 1):
+                    vals.append(args[j])
+                    j += 1
+                if not vals:
+                    out.append(a)  # click reports the missing value
+                for v in vals:
+                    out += ["--baseline", v]
+                i = j
+                continue
+            out.append(a)
+            i += 1
+        return super().parse_args(ctx, out)
+
+
+def _config_line(cfg: dict) -> str:
+    known = cfg.get("known") or {}
+    parts = [f"{k.replace('_', ' ')} {v['value']:g}" if isinstance(v["value"], float) else
+             f"{k.replace('_', ' ')} {v['value']}" for k, v in known.items()
+             if k in ("learning_rate", "epochs", "batch_size", "frozen_layers", "technique", "n_classes")]
+    line = "config read from the log: " + (", ".join(parts) if parts else "nothing")
+    if cfg.get("not_in_log"):
+        line += f"; not in the log: {', '.join(cfg['not_in_log'])} (fixes for these are relative)"
+    return line
+
+
+@main.command(cls=BaselineCommand)
 @click.argument("paths", nargs=-1, required=True, metavar="PATH...")
-@click.option("--baseline", "baselines", multiple=True, metavar="PATH",
-              help="A run of the alternative (e.g. from scratch) to test against; repeatable.")
+@click.option("--baseline", "baselines", multiple=True, metavar="PATH...",
+              help="Runs of the alternative (e.g. from scratch) to test against: several paths or a "
+                   "quoted glob after one flag, or the flag repeated.")
 @click.option("--loss", help="Training-loss column (default: loss, train_loss, ...).")
 @click.option("--val-loss", help="Validation-loss column (default: eval_loss, val_loss, ...).")
 @click.option("--target-metric", help="Target-task metric column (default: eval_accuracy, val_acc, ...).")
@@ -410,9 +450,12 @@ def diagnose(ctx, paths, baselines, loss, val_loss, target_metric, source_metric
     """Say what went wrong in a run from its logs, with evidence and fixes.
 
     \b
-    PATH: a tlexpert run folder, a Hugging Face Trainer output folder or
-    trainer_state.json, a Lightning metrics.csv, or a CSV/JSON/JSONL of
-    per-step metrics. Several paths are several seeds of one configuration.
+    PATH: a tlexpert run folder (read whole: every technique, the baseline,
+    the recorded tests and symptoms), a Hugging Face Trainer output folder or
+    trainer_state.json, a Lightning log folder or metrics.csv, a Keras
+    CSVLogger file, a CSV/JSON/JSONL of per-step metrics, a quoted glob, or a
+    folder to search. Runs are grouped by folder (digits stand for seeds) and
+    by recorded configuration; each group is diagnosed on its own.
     """
     from harness.diagnose import diagnose as run_diagnosis
     from harness.logs import ColumnMap
@@ -425,22 +468,38 @@ def diagnose(ctx, paths, baselines, loss, val_loss, target_metric, source_metric
     if fmt != "text":
         click.echo(dump(report, fmt))
     else:
+        groups = report["groups"]
         n = len(report["runs"])
-        click.echo(f"Read {n} run(s)" + (f" and {len(report['baseline_runs'])} baseline run(s)"
-                                          if report["baseline_runs"] else "")
+        click.echo(f"Read {n} run(s) in {len(groups)} group(s)"
+                   + (f" and {len(report['baseline_runs'])} baseline run(s)" if report["baseline_runs"] else "")
                    + (f"; not in the logs: {', '.join(report['missing'])}" if report["missing"] else ""))
+        for w in report["data_warnings"]:
+            click.echo(f"Data warning: {w}")
         if report["healthy"]:
             click.echo("Healthy: no symptom of a known pitfall in these logs.")
-        for i, d in enumerate(report["diagnoses"], 1):
-            click.echo(f"\n{i}. {d['name']} — confidence {d['confidence']:.2f}, {d['severity']}")
-            click.echo(f"   {d['what']}")
-            for e in d["evidence"]:
-                extra = {k: v for k, v in e.items() if k not in ("symptom", "description", "weight")}
-                click.echo(f"   evidence: {e['symptom']}: {e['description']}")
-                if extra:
-                    click.echo("             " + ", ".join(f"{k}={v}" for k, v in extra.items()))
-            for k, f in enumerate(d["fixes"], 1):
-                click.echo(f"   fix {k}: {f['summary']}   ({f['description']})")
+        for g in groups:
+            click.echo(f"\n== {g['name']} ({len(g['runs'])} run(s))" if g["runs"] else f"\n== {g['name']}")
+            if g["runs"]:
+                click.echo(f"   {_config_line(g['config'])}")
+            if "agrees_with_report" in g:
+                summ = ", ".join(f"{t} {s['accuracy_mean']:.3f}" for t, s in g["summary"].items())
+                if summ:
+                    click.echo(f"   accuracy: {summ}")
+                for name, t in g["tests"].items():
+                    if t.get("significant"):
+                        click.echo(f"   test {name}: effect {t['effect']:+.4f}, p (Holm) {t['p_value']:.4g}")
+            if g["healthy"]:
+                click.echo("   Healthy: no symptom of a known pitfall.")
+            for i, d in enumerate(g["diagnoses"], 1):
+                click.echo(f"   {i}. {d['name']} — confidence {d['confidence']:.2f}, {d['severity']}")
+                click.echo(f"      {d['what']}")
+                for e in d["evidence"]:
+                    extra = {k: v for k, v in e.items() if k not in ("symptom", "description", "weight")}
+                    click.echo(f"      evidence: {e['symptom']}: {e['description']}")
+                    if extra:
+                        click.echo("                " + ", ".join(f"{k}={v}" for k, v in extra.items()))
+                for k, f in enumerate(d["fixes"], 1):
+                    click.echo(f"      fix {k}: {f['summary']}   ({f['description']})")
         if report["trace"]:
             click.echo("\nRules: " + ", ".join(dict.fromkeys(t["rule"] for t in report["trace"])))
     if fail_on:

@@ -56,6 +56,26 @@ def divergence(steps, loss, th: dict) -> list[dict]:
     return out
 
 
+def above_chance(steps, loss, n_classes: Optional[int], th: dict) -> Optional[dict]:
+    """A loss that peaked above ``chance_loss_blowup_factor`` x ln(classes) and ends above ln(classes)."""
+    if not n_classes or n_classes < 2:
+        return None
+    s, v = _clean(steps, loss)
+    ok = np.isfinite(v)
+    s, v = s[ok], v[ok]
+    if len(v) < 3:
+        return None
+    chance = math.log(n_classes)
+    k = max(1, len(v) // 10)
+    end = float(np.median(v[-k:]))
+    peak = int(np.argmax(v))
+    if v[peak] > th["chance_loss_blowup_factor"] * chance and end > chance:
+        return {"id": "loss_above_chance", "evidence": {
+            "metric": "train_loss", "peak": _r(float(v[peak])), "peak_at": float(s[peak]), "end": _r(end),
+            "ln_classes": _r(chance), "classes": n_classes, "factor": th["chance_loss_blowup_factor"]}}
+    return None
+
+
 def overfitting(train_steps, train_loss, val_steps, val_loss, th: dict) -> Optional[dict]:
     """Validation loss rising after its minimum while training loss keeps falling."""
     vs, vl = _clean(val_steps, val_loss)
@@ -82,8 +102,32 @@ def overfitting(train_steps, train_loss, val_steps, val_loss, th: dict) -> Optio
         "gap_at_best": _r(vl[best] - at_best[-1]) if len(at_best) else None}}
 
 
+def chance_classes(loss, th: dict) -> Optional[int]:
+    """The class count k (2 .. ``chance_classes_max_inferred``) whose uniform-guess loss ln(k) a
+    flat training loss sits at, within ``chance_loss_tolerance_inferred``; None if none does.
+
+    For logs that do not say how many classes there are: only a loss that never moved and
+    sits close to ln(k) of a small k is read as a uniform guess."""
+    tl = np.asarray(loss, dtype=float)
+    tl = tl[np.isfinite(tl)]
+    if len(tl) < 3:
+        return None
+    k = max(1, len(tl) // 10)
+    start, end = float(np.median(tl[:k])), float(np.median(tl[-k:]))
+    tail = tl[len(tl) // 2:]
+    if end < start * th["underfit_flat_ratio"]:
+        return None
+    for n in range(2, int(th["chance_classes_max_inferred"]) + 1):
+        c = math.log(n)
+        tol = th["chance_loss_tolerance_inferred"] * c
+        if abs(end - c) <= tol and abs(float(np.median(tail)) - c) <= tol:
+            return n
+    return None
+
+
 def underfitting(train_loss, val_loss, n_classes: Optional[int], th: dict) -> list[dict]:
-    """Both losses high and flat; or a training loss stuck near ln(number of classes)."""
+    """Both losses high and flat; or a training loss stuck near ln(number of classes) (the class
+    count given, or inferred by ``chance_classes`` when no log or flag names it)."""
     tl = np.asarray(train_loss, dtype=float)
     tl = tl[np.isfinite(tl)]
     if len(tl) < 3:
@@ -92,12 +136,18 @@ def underfitting(train_loss, val_loss, n_classes: Optional[int], th: dict) -> li
     k = max(1, len(tl) // 10)
     start, end = float(np.median(tl[:k])), float(np.median(tl[-k:]))
     flat = end > start * th["underfit_flat_ratio"]
-    chance = math.log(n_classes) if n_classes and n_classes > 1 else None
+    inferred = None
+    if not n_classes and "chance_classes_max_inferred" in th:
+        inferred = chance_classes(tl, th)
+    classes = n_classes or inferred
+    chance = math.log(classes) if classes and classes > 1 else None
     vl = np.asarray(val_loss, dtype=float)
     vl = vl[np.isfinite(vl)]
     if chance is not None and abs(end - chance) <= th["chance_loss_tolerance"] * chance:
-        out.append({"id": "loss_at_chance", "evidence": {"metric": "train_loss", "end": _r(end),
-                                                         "ln_classes": _r(chance), "classes": n_classes}})
+        ev = {"metric": "train_loss", "end": _r(end), "ln_classes": _r(chance), "classes": classes}
+        if inferred:
+            ev["classes_from"] = "inferred from the loss (the log does not name the class count)"
+        out.append({"id": "loss_at_chance", "evidence": ev})
     elif flat and (chance is None or end > th["underfit_min_loss_share"] * chance):
         ev = {"metric": "train_loss", "start": _r(start), "end": _r(end), "ratio": _r(end / start, 3)}
         if len(vl):
@@ -113,6 +163,77 @@ def failed_run(final_accuracy: Optional[float], majority_rate: Optional[float]) 
     if final_accuracy <= majority_rate + 1e-9:
         return {"id": "majority_class_collapse", "evidence": {"metric": "accuracy", "final": _r(final_accuracy),
                                                               "majority_rate": _r(majority_rate)}}
+    return None
+
+
+def train_val_gap(train_acc, val_acc, th: dict) -> Optional[dict]:
+    """Final training accuracy at least ``train_val_gap_min`` above the final validation accuracy,
+    with the validation accuracy past its best (a gap that is still closing is not yet a symptom)."""
+    ta = np.asarray(train_acc, dtype=float)
+    va = np.asarray(val_acc, dtype=float)
+    ta, va = ta[np.isfinite(ta)], va[np.isfinite(va)]
+    if len(ta) == 0 or len(va) == 0:
+        return None
+    gap = float(ta[-1] - va[-1])
+    if gap >= th["train_val_gap_min"] and va[-1] < va.max():
+        return {"id": "train_val_gap", "evidence": {"metric": "accuracy", "train_last": _r(float(ta[-1])),
+                                                    "val_last": _r(float(va[-1])), "gap": _r(gap),
+                                                    "threshold": th["train_val_gap_min"]}}
+    return None
+
+
+def val_at_chance(val_loss, n_classes: Optional[int], th: dict) -> Optional[dict]:
+    """A validation loss that sits at ln(classes) (the class count given, or inferred from it),
+    within the tight ``chance_loss_tolerance_inferred``: validation predictions are a uniform guess."""
+    vl = np.asarray(val_loss, dtype=float)
+    vl = vl[np.isfinite(vl)]
+    if len(vl) < 3:
+        return None
+    inferred = None if n_classes else chance_classes(vl, th)
+    classes = n_classes or inferred
+    if not classes or classes < 2:
+        return None
+    chance = math.log(classes)
+    tail = vl[len(vl) // 2:]
+    if all(abs(x - chance) <= th["chance_loss_tolerance_inferred"] * chance for x in tail):
+        ev = {"metric": "val_loss", "end": _r(float(vl[-1])), "ln_classes": _r(chance), "classes": classes}
+        if inferred:
+            ev["classes_from"] = "inferred from the loss (the log does not name the class count)"
+        return {"id": "loss_at_chance", "evidence": ev}
+    return None
+
+
+def constant_metric(steps, values, th: dict, metric: str = "target", loss=None) -> Optional[dict]:
+    """The target metric identical (within ``constant_metric_tolerance``) at every one of at
+    least ``constant_metric_min_evals`` evaluations while the training loss (if logged) does not
+    fall: the predictions never changed. A perfect score (1.0) held throughout is not a failure."""
+    s, v = _clean(steps, values)
+    ok = np.isfinite(v)
+    s, v = s[ok], v[ok]
+    if len(v) < th["constant_metric_min_evals"] or float(v[-1]) >= 1.0 - 1e-9:
+        return None
+    if loss is not None:
+        tl = np.asarray(loss, dtype=float)
+        tl = tl[np.isfinite(tl)]
+        if len(tl) >= 3:
+            k = max(1, len(tl) // 10)
+            if float(np.median(tl[-k:])) < th["underfit_flat_ratio"] * float(np.median(tl[:k])):
+                return None  # the model is still learning something: not a run that is stuck
+    if float(v.max() - v.min()) <= th["constant_metric_tolerance"]:
+        return {"id": "metric_constant", "evidence": {"metric": metric, "value": _r(float(v[-1])),
+                                                      "evaluations": int(len(v)),
+                                                      "tolerance": th["constant_metric_tolerance"]}}
+    return None
+
+
+def single_class(prediction_counts: Optional[dict], n_classes: Optional[int]) -> Optional[dict]:
+    """All logged predictions are one class (of a task with more than one)."""
+    if not prediction_counts or (n_classes is not None and n_classes < 2):
+        return None
+    if len(prediction_counts) == 1:
+        (cls, n), = prediction_counts.items()
+        return {"id": "majority_class_collapse", "evidence": {"metric": "predictions", "predicted_classes": 1,
+                                                              "class": cls, "predictions": n}}
     return None
 
 

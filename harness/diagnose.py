@@ -1,46 +1,186 @@
 """Diagnose runs from their logs: curves -> symptoms -> the rules engine -> diagnoses.
 
-Several paths are several seeds of one configuration; ``baseline`` paths are
-runs of the alternative (e.g. from scratch) to test against. Needs numpy and
+Runs are grouped before anything is concluded: a tlexpert run folder is read
+whole (its recorded tests and symptoms make one group whose diagnoses are the
+run's own, and each technique's seeds make a group read off their learning
+curves); other logs are grouped by folder pattern (digits stand for seeds) and
+by the configuration they record, so runs of different configurations are
+never pooled as seeds. Byte-identical files are duplicates, not seeds.
+``baseline`` paths are runs of the alternative (e.g. from scratch) to test
+against. Fixes are made concrete against the configuration the logs record;
+what they do not record is named, and its fixes are relative. Needs numpy and
 scipy only: no torch.
 """
 
 from __future__ import annotations
 
+import glob as globmod
 import math
+import re
+from pathlib import Path
 from typing import Optional
 
 import numpy as np
 
 from harness import curves
-from harness.logs import ColumnMap, RunLog, read_logs
+from harness.logs import CONFIG_FIELDS, ColumnMap, LogError, RunLog, discover, read_path
 
 CURVE_THRESHOLDS = ("divergence_loss_ratio", "spike_factor", "overfit_val_rise", "underfit_flat_ratio",
-                    "underfit_min_loss_share", "chance_loss_tolerance", "forgetting_min_drop", "seed_std_max")
+                    "underfit_min_loss_share", "chance_loss_tolerance", "chance_loss_tolerance_inferred",
+                    "chance_classes_max_inferred", "chance_loss_blowup_factor", "constant_metric_tolerance", "constant_metric_min_evals",
+                    "train_val_gap_min", "forgetting_min_drop", "seed_std_max")
 SEVERITY = {"warning": 1, "error": 2}
+HYPER_FIELDS = ("learning_rate", "epochs", "batch_size", "frozen_layers")
+FIELD_NAMES = {"learning_rate": "learning rate", "epochs": "epochs", "batch_size": "batch size",
+               "frozen_layers": "frozen layers", "technique": "technique", "n_classes": "classes",
+               "layers": "layers", "model": "model"}
+# a logged run without a scenario: the engine needs a size to consult; no diagnosis or fix reads it
+PLACEHOLDER_DATASET_SIZE = 1000
+GLOB_CHARS = re.compile(r"[*?\[]")
 
-DEFAULT_SCENARIO = {"task": "text_classification", "dataset_size": 5000, "compute": "consumer_gpu"}
+
+# --- reading and grouping
+
+
+def expand(specs: list[str], role: str) -> list[str]:
+    """Paths with quoted globs expanded (sorted); a pattern that matches nothing is an error."""
+    out = []
+    for s in specs:
+        if GLOB_CHARS.search(s) and not Path(s).exists():
+            hits = sorted(globmod.glob(s, recursive=True))
+            if not hits:
+                raise LogError(f"{s}: no file or folder matches this {role} pattern")
+            out += hits
+        else:
+            out.append(s)
+    return out
+
+
+def collect(specs: list[str], cols: ColumnMap, role: str) -> tuple[list[RunLog], list[dict], list[str]]:
+    """(logs, run records of tlexpert run folders, warnings). A folder that is not itself a run is
+    searched; logs found that way that cannot be read are left out with a warning."""
+    logs, records, warnings = [], [], []
+    for s in expand(specs, role):
+        p = Path(s)
+        if not p.exists():
+            raise LogError(f"{p}: no such file or folder")
+        if p.is_dir() and not (p / "run.json").exists() and not (p / "trainer_state.json").exists() \
+                and not any(p.glob("checkpoint-*/trainer_state.json")):
+            found, notes = discover(p)
+            warnings += notes
+            if not found:
+                raise LogError(f"{p}: no run.json, trainer_state.json, checkpoint-*/ or metrics.csv found")
+            for q in found:
+                try:
+                    got, rec = read_path(q, cols)
+                except LogError as exc:
+                    warnings.append(f"left out: {exc}")
+                    continue
+                logs += got
+                if rec is not None:
+                    records.append({"dir": str(q if q.is_dir() else q.parent), "record": rec})
+            continue
+        got, rec = read_path(p, cols)
+        logs += got
+        if rec is not None:
+            records.append({"dir": str(p if p.is_dir() else p.parent), "record": rec})
+    for log in logs:
+        if role == "baseline":
+            log.role = "baseline"
+        warnings += log.warnings
+    return logs, records, warnings
+
+
+def _pattern(path: str) -> str:
+    """The path with runs of digits replaced by '#': seed1/ and seed2/ share a pattern."""
+    try:
+        p = str(Path(path).resolve())
+    except OSError:
+        p = path
+    return re.sub(r"\d+", "#", p)
+
+
+def _signature(log: RunLog) -> tuple:
+    cfg = tuple((k, log.config.get(k)) for k in CONFIG_FIELDS if k in log.config)
+    return (log.kind, cfg, tuple(sorted(log.series)))
+
+
+def dedupe(logs: list[RunLog]) -> tuple[list[RunLog], list[dict]]:
+    """Byte-identical logs (the same file twice, or copies) are kept once."""
+    seen: dict = {}
+    kept, dups = [], []
+    for log in logs:
+        key = (log.fingerprint, log.group, log.seed, log.role) if log.fingerprint else id(log)
+        if key in seen:
+            dups.append({"path": log.path, "same_as": seen[key].path})
+            continue
+        seen[key] = log
+        kept.append(log)
+    return kept, dups
+
+
+def group_logs(logs: list[RunLog]) -> list[dict]:
+    """Groups of runs of one configuration: {name, logs, own (a run folder's technique or None)}."""
+    groups: dict = {}
+    for log in logs:
+        if log.kind == "tlexpert":
+            run_dir = log.path.rsplit(" (", 1)[0]
+            key = ("tlexpert", run_dir, log.group, log.role)
+            name = f"{run_dir}: {log.group}" + (" (no-transfer baseline)" if log.role == "baseline" else "")
+        else:
+            key = (_pattern(log.path), _signature(log), log.role)
+            name = _pattern(log.path) if log.role == "run" else f"{_pattern(log.path)} (baseline)"
+        g = groups.setdefault(key, {"name": name, "logs": [], "own": log.kind == "tlexpert"})
+        g["logs"].append(log)
+    out = list(groups.values())
+    names = [g["name"] for g in out]
+    for g in out:  # same folder pattern, different configurations: say what differs
+        if names.count(g["name"]) > 1:
+            g["name"] += " [" + ", ".join(f"{FIELD_NAMES.get(k, k)} {v}" for k, v in
+                                          sorted(g["logs"][0].config.items(), key=lambda kv: kv[0])) + "]"
+    return out
+
+
+# --- symptoms
 
 
 def run_symptoms(log: RunLog, th: dict, n_classes: Optional[int], majority: Optional[float]) -> list[dict]:
     """Symptoms of one run, each with the run it came from."""
     out = []
+    classes = n_classes or log.n_classes
     if "train_loss" in log.series:
         out += curves.divergence(log.xs("train_loss"), log.values("train_loss"), th)
+        if not any(s["id"] in ("loss_nan", "loss_exploding") for s in out):
+            s = curves.above_chance(log.xs("train_loss"), log.values("train_loss"), classes, th)
+            out += [s] if s else []
         if "val_loss" in log.series:
             s = curves.overfitting(log.xs("train_loss"), log.values("train_loss"),
                                    log.xs("val_loss"), log.values("val_loss"), th)
             out += [s] if s else []
-        if not any(s["id"] in ("loss_nan", "loss_exploding") for s in out):
-            out += curves.underfitting(log.values("train_loss"), log.values("val_loss"),
-                                       n_classes or log.n_classes, th)
+        if not any(s["id"] in ("loss_nan", "loss_exploding", "loss_above_chance") for s in out):
+            out += curves.underfitting(log.values("train_loss"), log.values("val_loss"), classes, th)
+    elif "val_loss" in log.series:  # only a validation loss: NaN/inf there is divergence too
+        out += [s for s in curves.divergence(log.xs("val_loss"), log.values("val_loss"), th)
+                if s["id"] == "loss_nan"]
+    if "val_loss" in log.series and not any(s["id"] in ("loss_at_chance", "loss_nan") for s in out):
+        s = curves.val_at_chance(log.values("val_loss"), classes, th)
+        out += [s] if s else []
+    if "train_acc" in log.series and "target" in log.series:
+        s = curves.train_val_gap(log.values("train_acc"), log.values("target"), th)
+        out += [s] if s else []
+    if "target" in log.series:
+        s = curves.constant_metric(log.xs("target"), log.values("target"), th,
+                                   loss=log.values("train_loss") if "train_loss" in log.series else None)
+        out += [s] if s else []
     if "source" in log.series:
         s = curves.forgetting(log.xs("source"), log.values("source"), log.values("target"), th)
         out += [s] if s else []
     rate = majority
-    if rate is None and (n_classes or log.n_classes):
-        rate = 1.0 / (n_classes or log.n_classes)
+    if rate is None and classes:
+        rate = 1.0 / classes
     s = curves.failed_run(log.final.get("target"), rate)
+    if s is None:
+        s = curves.single_class(log.predictions, classes)
     out += [s] if s else []
     for s in out:
         s["evidence"] = {"run": log.path, **s["evidence"]}
@@ -59,72 +199,258 @@ def _merge(symptoms: list[dict], n_runs: int) -> list[dict]:
     return list(merged.values())
 
 
-def diagnose(paths: list[str], kb, *, baseline: list[str] = (), cols: Optional[ColumnMap] = None,
-             scenario: Optional[dict] = None, n_classes: Optional[int] = None,
-             majority_rate: Optional[float] = None, alpha: float = 0.05) -> dict:
-    """The diagnosis report for the runs at ``paths``."""
+def _finals(logs: list[RunLog]) -> list[float]:
+    return [x for x in (log.final.get("target") for log in logs) if x is not None and math.isfinite(x)]
+
+
+def baseline_test(runs: list[RunLog], bases: list[RunLog], alpha: float) -> tuple[Optional[dict], Optional[dict]]:
+    """(test, symptom): final target metric of the runs vs the baseline runs (one-sided, unpaired)."""
     from harness import stats
+
+    a, b = _finals(bases), _finals(runs)
+    if len(a) >= 2 and len(b) >= 2:
+        t = stats.compare_unpaired(np.asarray(a), np.asarray(b), alpha=alpha, alternative="less")
+        sym = None
+        if t.significant:
+            sym = {"id": "below_baseline", "evidence": {
+                "metric": "final target metric", "runs": [round(x, 4) for x in b],
+                "baseline": [round(x, 4) for x in a], "ntg": round(-t.effect, 4),
+                "p_value": round(t.p_value, 5), "method": t.method}}
+        return t.to_dict(), sym
+    if a and b:
+        gap = float(np.mean(a) - np.mean(b))
+        test = {"method": "difference of single runs (no test: fewer than 2 runs a side)", "effect": -gap}
+        sym = None
+        if gap > 0:
+            sym = {"id": "below_baseline", "evidence": {
+                "metric": "final target metric", "runs": b, "baseline": a, "ntg": round(gap, 4),
+                "note": "single runs: not a statistical test"}}
+        return test, sym
+    return None, None
+
+
+# --- configuration: what the logs say, and nothing more
+
+
+def known_config(logs: list[RunLog]) -> tuple[dict, dict]:
+    """(values all runs of a group agree on, where each was read)."""
+    known, where = {}, {}
+    for k in CONFIG_FIELDS:
+        vals = [log.config.get(k) for log in logs]
+        if vals and all(v is not None for v in vals) and len({repr(v) for v in vals}) == 1:
+            known[k] = vals[0]
+            where[k] = logs[0].config_from.get(k, "")
+    return known, where
+
+
+def _fix_fields(kb) -> set:
+    return {ch.field for f in kb.fixes.values() for ch in f.changes}
+
+
+def _task_from(known: dict) -> tuple[str, Optional[str]]:
+    """(task, modality) for the engine: from the model's architecture name where the log gives one."""
+    model = str(known.get("model") or "")
+    if "ImageClassification" in model:
+        return "image_classification", "image"
+    if "SequenceClassification" in model or "TokenClassification" in model:
+        return "text_classification", "text"
+    return "text_classification", None
+
+
+def revise(kb, scenario: dict, symptoms: list[dict], hyper: dict, technique: Optional[str], layers: int,
+           modality: Optional[str], unknown=(), scenario_known: bool = True) -> dict:
+    """The rules' diagnoses of ``symptoms`` with fixes made concrete against the configuration run
+    (``scenario_known``: False when the scenario is a stand-in, so no fix is ruled out by it)."""
     from rules.engine import get_engine
     from rules.fixes import refix
+
+    plan = get_engine(kb).consult(scenario, measured=symptoms)
+    diagnoses = []
+    for d in refix(kb, plan["diagnoses"], hyper, technique, layers, modality=modality,
+                   scenario=scenario if scenario_known else None, unknown=unknown):
+        sev = max(SEVERITY[kb.symptoms[e["symptom"]].severity] for e in d["evidence"])
+        diagnoses.append({**d, "severity": "error" if sev == 2 else "warning"})
+    return {"diagnoses": diagnoses, "trace": [t for t in plan["trace"] if t["rule"].startswith("diagnosis.")]}
+
+
+# --- the report
+
+
+def _run_row(log: RunLog) -> dict:
+    row = {"path": log.path, "kind": log.kind, "points": {k: len(v) for k, v in log.series.items()},
+           "final_target": log.final.get("target"), "learning_rate": log.learning_rate}
+    if log.seed is not None:
+        row["seed"] = log.seed
+    return row
+
+
+def _data_warnings(logs: list[RunLog]) -> list[str]:
+    out = []
+    for log in logs:
+        for col, s in log.skipped.items():
+            ex = ", ".join(repr(e) for e in s["examples"])
+            out.append(f"{log.path}: {s['count']} cell(s) of '{col}' are not numbers ({ex}) and were skipped")
+    return out
+
+
+def _recorded_scenario(run_dir: str, plan: dict, kb) -> dict:
+    from knowledge.schema import KnowledgeError
     from rules.scenario import normalize
 
-    th = {t: kb.threshold(t) for t in CURVE_THRESHOLDS}
-    runs = [log for p in paths for log in read_logs(p, cols)]
-    base_runs = [log for p in baseline for log in read_logs(p, cols)]
+    try:
+        return normalize(plan["scenario"], kb, origin=f"{run_dir}/run.json (plan.scenario)")
+    except KnowledgeError as exc:
+        raise LogError(str(exc)) from None
+
+
+def analyse_group(g: dict, kb, th: dict, *, bases: list[RunLog], scenario: Optional[dict], n_classes,
+                  majority_rate, alpha: float, records: dict) -> dict:
+    from rules.scenario import normalize
+
+    runs = g["logs"]
     found = []
     for log in runs:
         found += run_symptoms(log, th, n_classes, majority_rate)
     symptoms = _merge(found, len(runs))
-    tests = {}
-    finals = [log.final.get("target") for log in runs]
-    s = curves.seed_variance(finals, th)
+    s = curves.seed_variance([log.final.get("target") for log in runs], th)
     if s:
         symptoms.append(s)
-    if base_runs:
-        a = [log.final.get("target") for log in base_runs]
-        b = finals
-        a = [x for x in a if x is not None and math.isfinite(x)]
-        b = [x for x in b if x is not None and math.isfinite(x)]
-        if len(a) >= 2 and len(b) >= 2:
-            t = stats.compare_unpaired(np.asarray(a), np.asarray(b), alpha=alpha, alternative="less")
-            tests["negative_transfer"] = t.to_dict()
-            if t.significant:
-                symptoms.append({"id": "below_baseline", "evidence": {
-                    "metric": "final target metric", "runs": [round(x, 4) for x in b],
-                    "baseline": [round(x, 4) for x in a], "ntg": round(-t.effect, 4),
-                    "p_value": round(t.p_value, 5), "method": t.method}})
-        elif a and b:
-            gap = float(np.mean(a) - np.mean(b))
-            tests["negative_transfer"] = {"method": "difference of single runs (no test: fewer than 2 runs a side)",
-                                          "effect": -gap}
-            if gap > 0:
-                symptoms.append({"id": "below_baseline", "evidence": {
-                    "metric": "final target metric", "runs": b, "baseline": a, "ntg": round(gap, 4),
-                    "note": "single runs: not a statistical test"}})
-    sc = normalize(scenario or DEFAULT_SCENARIO, kb)
-    plan = get_engine(kb).consult(sc, measured=symptoms)
-    hyper = dict(plan["hyperparameters"])
-    lrs = [log.learning_rate for log in runs if log.learning_rate]
-    if lrs:
-        hyper["learning_rate"] = float(max(lrs))
-    layers = plan["candidates"][0]["layers"] if plan["candidates"] else 0
-    diagnoses = []
-    for d in refix(kb, plan["diagnoses"], hyper, plan["technique"]["choice"], layers, modality=sc["modality"],
-                   scenario=sc):
-        sev = max(SEVERITY[kb.symptoms[e["symptom"]].severity] for e in d["evidence"])
-        diagnoses.append({**d, "severity": "error" if sev == 2 else "warning"})
-    missing = sorted({m for log in runs for m in log.missing})
+    tests = {}
+    if bases and runs[0].role == "run":
+        t, sym = baseline_test(runs, bases, alpha)
+        if t:
+            tests["negative_transfer"] = t
+        if sym:
+            symptoms.append(sym)
+    known, where = known_config(runs)
+    if g["own"]:
+        rec = records[runs[0].path.rsplit(" (", 1)[0]]
+        sc = _recorded_scenario(runs[0].path.rsplit(" (", 1)[0], rec["plan"], kb)
+        modality = sc.get("modality")
+        scenario_from = "run.json (plan.scenario)"
+        technique = known.get("technique")
+        hyper = {**rec["plan"].get("hyperparameters", {}),
+                 **((rec["config"].get("hyperparameters") or {}).get(technique) or {})}
+        unknown: set = set()
+    else:
+        if scenario:
+            sc, scenario_from = normalize(scenario, kb), "--scenario"
+            modality = sc["modality"]
+        else:
+            task, modality = _task_from(known)
+            # the diagnosis rules read symptoms, not the dataset size; the engine needs one to consult
+            sc = normalize({"task": task, "dataset_size": PLACEHOLDER_DATASET_SIZE,
+                            **({"num_classes": known["n_classes"]} if known.get("n_classes") else {})}, kb)
+            scenario_from = "not given (task " + (f"read from the model's architecture, {known['model']}"
+                                                  if modality else "unknown; text classification used for the rules")
+            scenario_from += ")"
+        technique = known.get("technique")
+        hyper = {k: known[k] for k in HYPER_FIELDS if k in known}
+        unknown = _fix_fields(kb) - set(hyper)
+        if technique is None:
+            unknown.add("technique")
+    layers = int(known.get("layers") or 0)
+    rv = revise(kb, sc, symptoms, hyper, technique, layers, modality, unknown,
+                scenario_known=g["own"] or bool(scenario))
     return {
-        "runs": [{"path": log.path, "kind": log.kind, "points": {k: len(v) for k, v in log.series.items()},
-                  "final_target": log.final.get("target"), "learning_rate": log.learning_rate}
-                 for log in runs],
-        "baseline_runs": [{"path": log.path, "final_target": log.final.get("target")} for log in base_runs],
-        "missing": missing,
+        "name": g["name"],
+        "role": runs[0].role,
+        "runs": [_run_row(log) for log in runs],
+        "missing": sorted({m for log in runs for m in log.missing}),
+        "symptoms": symptoms,
+        "tests": tests,
+        "healthy": not rv["diagnoses"],
+        "diagnoses": rv["diagnoses"],
+        "config": {"known": {k: {"value": v, "from": where[k]} for k, v in known.items()},
+                   "not_in_log": [FIELD_NAMES[k] for k in (*HYPER_FIELDS, "technique") if k not in known],
+                   "scenario": scenario_from},
+        "trace": rv["trace"],
+    }
+
+
+def analyse_record(run_dir: str, rec: dict, kb) -> dict:
+    """The run-level group of a tlexpert run folder: its recorded tests and symptoms, diagnosed
+    by the rules against its own plan and configuration (what its report.md shows)."""
+    plan = rec["plan"]
+    sc = _recorded_scenario(run_dir, plan, kb)
+    tech = plan.get("technique", {}).get("choice")
+    hyper = {**plan.get("hyperparameters", {}), **((rec["config"].get("hyperparameters") or {}).get(tech) or {})}
+    layers = int(rec["config"].get("layers") or 0)
+    symptoms = rec.get("symptoms") or []
+    for s in symptoms:
+        if not isinstance(s, dict) or s.get("id") not in kb.symptoms:
+            raise LogError(f"The 'symptoms' field of {run_dir}/run.json holds {s!r}: expected "
+                           f"{{id, evidence}} with a known symptom id")
+    rv = revise(kb, sc, symptoms, hyper, tech, layers, sc.get("modality"))
+    recorded = {d["pitfall"]: d.get("confidence") for d in rec.get("diagnoses") or []}
+    now = {d["pitfall"]: d["confidence"] for d in rv["diagnoses"]}
+    return {
+        "name": f"{run_dir}: run (tests, symptoms and plan recorded in run.json)",
+        "role": "run",
+        "runs": [],
+        "missing": [],
+        "symptoms": symptoms,
+        "tests": rec.get("tests") or {},
+        "healthy": not rv["diagnoses"],
+        "diagnoses": rv["diagnoses"],
+        "config": {"known": {k: {"value": v, "from": f"run.json (config.hyperparameters.{tech})"}
+                             for k, v in hyper.items() if k in HYPER_FIELDS},
+                   "not_in_log": [], "scenario": "run.json (plan.scenario)", "technique": tech},
+        "agrees_with_report": recorded == now,
+        "recorded_diagnoses": recorded,
+        "summary": rec.get("summary") or {},
+        "measurements": {k: v for k, v in (rec.get("measurements") or {}).items() if not isinstance(v, (list, dict))},
+        "trace": rv["trace"],
+    }
+
+
+def diagnose(paths: list[str], kb, *, baseline: list[str] = (), cols: Optional[ColumnMap] = None,
+             scenario: Optional[dict] = None, n_classes: Optional[int] = None,
+             majority_rate: Optional[float] = None, alpha: float = 0.05) -> dict:
+    """The diagnosis report for the runs at ``paths``, group by group."""
+    cols = cols or ColumnMap()
+    th = {t: kb.threshold(t) for t in CURVE_THRESHOLDS}
+    logs, records, warnings = collect(list(paths), cols, "path")
+    blogs, brecords, bwarn = collect(list(baseline), cols, "baseline")
+    warnings += bwarn
+    logs, dups = dedupe(logs + blogs)
+    by_dir = {}
+    for r in records + brecords:
+        by_dir.setdefault(r["dir"], r["record"])
+    groups = group_logs(logs)
+    base_groups = [g for g in groups if g["logs"][0].role == "baseline" and not g["own"]]
+    best_base = max(base_groups, key=lambda g: np.mean(_finals(g["logs"]) or [-1.0]), default=None)
+    out_groups = []
+    for d, rec in by_dir.items():
+        out_groups.append(analyse_record(d, rec, kb))
+    for g in groups:
+        if g["logs"][0].role == "baseline":
+            continue
+        out_groups.append(analyse_group(g, kb, th, bases=best_base["logs"] if best_base else [],
+                                        scenario=scenario, n_classes=n_classes, majority_rate=majority_rate,
+                                        alpha=alpha, records=by_dir))
+    data_warnings = _data_warnings(logs) + warnings
+    data_warnings += [f"{d['path']} is byte-identical to {d['same_as']}: read once (a duplicate, not a seed)"
+                      for d in dups]
+    diagnoses = [{**d, "group": g["name"]} for g in out_groups for d in g["diagnoses"]]
+    symptoms = [{**s, "group": g["name"]} for g in out_groups for s in g["symptoms"]]
+    tests = {}
+    for g in out_groups:
+        for n, t in g["tests"].items():
+            tests[n if len(out_groups) == 1 else f"{g['name']}: {n}"] = t
+    runs = [r for g in out_groups for r in g["runs"]]
+    first = next((g for g in out_groups if not g["name"].endswith("run.json)")), out_groups[0])
+    return {
+        "runs": runs,
+        "baseline_runs": [_run_row(log) for g in groups if g["logs"][0].role == "baseline" for log in g["logs"]],
+        "groups": out_groups,
+        "missing": sorted({m for g in out_groups for m in g["missing"]}),
+        "data_warnings": data_warnings,
+        "duplicates": dups,
         "symptoms": symptoms,
         "tests": tests,
         "healthy": not diagnoses,
         "diagnoses": diagnoses,
-        "assumed": {"scenario": sc, "technique": plan["technique"]["choice"],
-                    "learning_rate": hyper.get("learning_rate")},
-        "trace": [t for t in plan["trace"] if t["rule"].startswith("diagnosis.")],
+        "config": first["config"],
+        "trace": [t for g in out_groups for t in g["trace"]],
     }

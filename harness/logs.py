@@ -1,21 +1,35 @@
 """Read the record of a training run made anywhere into one shape.
 
-Supported: this project's run directories (``run.json``); Hugging Face
-``Trainer`` output (``trainer_state.json`` with ``log_history``, directly or in
-a ``checkpoint-*`` folder, the newest one); PyTorch Lightning ``CSVLogger``
-``metrics.csv``; and plain CSV / JSON / JSONL files of per-step or per-epoch
-metrics. Column names are mapped by common conventions and can be named
-explicitly (``ColumnMap``).
+Supported: this project's run directories (``run.json``, read whole: every
+technique's seeds, the no-transfer baseline, the recorded tests, symptoms,
+diagnoses and plan); Hugging Face ``Trainer`` output (``trainer_state.json``
+with ``log_history``, directly or in a ``checkpoint-*`` folder, the newest one,
+with the model's ``config.json`` beside it when present); PyTorch Lightning
+``CSVLogger`` folders (``metrics.csv`` and ``hparams.yaml``); Keras
+``CSVLogger`` files and ``History`` tables saved with pandas (no epoch
+column); and plain CSV / JSON / JSONL files of per-step or per-epoch metrics.
+Column names are mapped by common conventions and can be named explicitly
+(``ColumnMap``).
 
-Broken input raises ``LogError`` (one line, exit status 2 in the CLI); a log
-that lacks some columns is read as far as it goes and says what is missing.
+What a log says about its run's configuration (learning rate, epochs, batch
+size, frozen layers, classes) is read into ``RunLog.config`` with where each
+value came from; what it does not say stays unknown (never a default).
+
+Cells that are not numbers (``n/a``, ``NA``, ``-``) are skipped and counted
+(``RunLog.skipped``); a NaN or infinity the trainer logged is kept, it is
+divergence. Broken input raises ``LogError`` (one line, exit status 2 in the
+CLI); a log that lacks some columns is read as far as it goes and says what
+is missing.
 """
 
 from __future__ import annotations
 
 import csv
+import hashlib
+import io
 import json
 import math
+import os
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -32,14 +46,38 @@ CONVENTIONS = {
     "train_loss": ["train_loss", "loss", "training_loss", "train/loss", "train_loss_epoch", "train_loss_step"],
     "val_loss": ["val_loss", "eval_loss", "validation_loss", "valid_loss", "val/loss", "eval/loss",
                  "val_loss_epoch"],
-    "target": ["val_acc", "val_accuracy", "eval_accuracy", "eval_acc", "accuracy", "val/acc", "val/accuracy",
-               "eval/accuracy", "val_macro_f1", "eval_f1", "val_f1", "test_accuracy", "target_accuracy"],
+    "target": ["val_acc", "val_accuracy", "eval_accuracy", "eval_acc", "val_sparse_categorical_accuracy",
+               "val_categorical_accuracy", "val_binary_accuracy", "accuracy", "val/acc", "val/accuracy",
+               "eval/accuracy", "val_macro_f1", "eval_f1", "val_f1", "test_accuracy", "target_accuracy",
+               "sparse_categorical_accuracy", "categorical_accuracy", "binary_accuracy"],
     "source": ["source_accuracy", "source_acc", "retention_accuracy", "eval_source_accuracy",
                "retention_acc", "source/acc", "val_source_acc"],
+    # training accuracy, read only beside a validation target (the train/validation gap)
+    "train_acc": ["train_acc", "train_accuracy", "train/acc", "train_acc_epoch", "accuracy",
+                  "sparse_categorical_accuracy", "categorical_accuracy", "binary_accuracy"],
     "step": ["step", "global_step", "iteration", "iter"],
     "epoch": ["epoch"],
-    "learning_rate": ["learning_rate", "lr", "lr-AdamW", "lr-Adam", "lr-SGD"],
+    "learning_rate": ["learning_rate", "lr", "lr-AdamW", "lr-Adam", "lr-SGD", "lr-RMSprop"],
 }
+
+# keys of a hyperparameter file (Lightning hparams.yaml, a run's config) -> the configuration field
+HPARAM_KEYS = {
+    "learning_rate": ("learning_rate", "lr", "base_lr", "max_lr"),
+    "epochs": ("max_epochs", "epochs", "num_epochs", "num_train_epochs", "n_epochs"),
+    "batch_size": ("batch_size", "train_batch_size", "per_device_train_batch_size", "bs"),
+    "frozen_layers": ("frozen_layers", "freeze_layers", "num_frozen_layers", "n_frozen_layers", "freeze"),
+    "n_classes": ("num_classes", "n_classes", "num_labels", "n_labels", "classes"),
+    "technique": ("technique",),
+}
+CONFIG_FIELDS = ("learning_rate", "epochs", "batch_size", "frozen_layers", "technique", "n_classes", "layers",
+                 "model")
+
+NONFINITE = {"nan", "+nan", "-nan", "inf", "+inf", "-inf", "infinity", "+infinity", "-infinity"}
+# file names `diagnose DIR` picks up besides run folders and Trainer output
+LOG_NAMES = {"metrics.csv", "training.log", "history.csv", "history.json", "training.csv", "log.csv",
+             "log.jsonl", "metrics.jsonl", "metrics.json"}
+SKIP_DIRS = {".git", ".venv", "venv", "node_modules", "__pycache__", "site-packages", ".cache", "wandb"}
+MAX_FILES_SCANNED = 20000
 
 
 @dataclass
@@ -56,6 +94,10 @@ class ColumnMap:
                  "source": self.source_metric}.get(key)
         return [given] if given else CONVENTIONS[key]
 
+    def explicit(self, key: str) -> Optional[str]:
+        return {"train_loss": self.loss, "val_loss": self.val_loss, "target": self.target_metric,
+                "source": self.source_metric}.get(key)
+
 
 @dataclass
 class RunLog:
@@ -65,12 +107,26 @@ class RunLog:
     kind: str
     series: dict = field(default_factory=dict)
     x_name: str = "step"
-    learning_rate: Optional[float] = None
+    config: dict = field(default_factory=dict)        # field -> value read from the log
+    config_from: dict = field(default_factory=dict)   # field -> where it was read
     final: dict = field(default_factory=dict)
-    n_classes: Optional[int] = None
-    majority_rate: Optional[float] = None
     missing: list = field(default_factory=list)
     columns: list = field(default_factory=list)
+    skipped: dict = field(default_factory=dict)       # column -> {"count", "examples"}
+    warnings: list = field(default_factory=list)
+    predictions: Optional[dict] = None               # predicted class -> count, where logged
+    fingerprint: Optional[str] = None                 # sha256 of the file's bytes
+    group: Optional[str] = None                       # set by the reader for runs of one record
+    seed: Optional[int] = None
+    role: str = "run"                                 # or "baseline" (a run folder's no-transfer runs)
+
+    @property
+    def learning_rate(self) -> Optional[float]:
+        return self.config.get("learning_rate")
+
+    @property
+    def n_classes(self) -> Optional[int]:
+        return self.config.get("n_classes")
 
     def xs(self, key):
         return [x for x, _ in self.series.get(key, [])]
@@ -78,19 +134,49 @@ class RunLog:
     def values(self, key):
         return [v for _, v in self.series.get(key, [])]
 
+    def know(self, name: str, value, where: str) -> None:
+        """Record a configuration value read from the log (first source wins)."""
+        if value is None or name in self.config:
+            return
+        self.config[name] = value
+        self.config_from[name] = where
+
+
+def _cell(v):
+    """(value, status) of one cell: status 'ok', 'nonfinite' (a logged NaN/inf), 'empty' or 'text'."""
+    if v is None:
+        return None, "empty"
+    if isinstance(v, bool):
+        return None, "text"
+    if isinstance(v, (int, float)):
+        f = float(v)
+        return f, "ok" if math.isfinite(f) else "nonfinite"
+    s = str(v).strip()
+    if s == "":
+        return None, "empty"
+    if s.lower() in NONFINITE:
+        return float(s.lower().replace("infinity", "inf")), "nonfinite"
+    pct = s.endswith("%")
+    try:
+        f = float(s[:-1] if pct else s)
+    except ValueError:
+        return None, "text"
+    if not math.isfinite(f):
+        return f, "nonfinite"
+    return (f / 100.0 if pct else f), "ok"
+
 
 def _num(v) -> Optional[float]:
-    if v is None or v == "":
-        return None
-    try:
-        f = float(v)
-    except (TypeError, ValueError):
-        return None
-    return f
+    f, status = _cell(v)
+    return f if status == "ok" else None
+
+
+def _sig(x: float) -> float:
+    return float(f"{x:.3g}")
 
 
 def _from_records(records: list[dict], path: str, kind: str, cols: ColumnMap) -> RunLog:
-    """Rows of metrics (dicts) -> RunLog. Rows may hold only some metrics (NaN/empty cells)."""
+    """Rows of metrics (dicts) -> RunLog. Rows may hold only some metrics (empty cells)."""
     if not records:
         raise LogError(f"{path}: the log holds no metrics (empty history)")
     keys = []
@@ -110,10 +196,17 @@ def _from_records(records: list[dict], path: str, kind: str, cols: ColumnMap) ->
     epoch_col = pick("epoch")
     x_col = step_col or epoch_col
     log.x_name = x_col or "row"
+
+    def skip(col, raw):
+        s = log.skipped.setdefault(col, {"count": 0, "examples": []})
+        s["count"] += 1
+        if len(s["examples"]) < 3 and str(raw) not in s["examples"]:
+            s["examples"].append(str(raw))
+
     for key in ("train_loss", "val_loss", "target", "source"):
         col = pick(key)
         if col is None:
-            explicit = cols.names(key)[0] if cols.names(key) != CONVENTIONS[key] else None
+            explicit = cols.explicit(key)
             if explicit:
                 raise LogError(f"The '{explicit}' column of {path} is missing. Got columns "
                                f"{', '.join(map(str, keys))} instead.")
@@ -123,40 +216,104 @@ def _from_records(records: list[dict], path: str, kind: str, cols: ColumnMap) ->
         for i, r in enumerate(records):
             if col not in r:
                 continue
-            v = _num(r.get(col))
-            if v is None and r.get(col) in (None, ""):
-                continue  # an empty cell: this row logged other metrics
-            x = _num(r.get(x_col)) if x_col else float(i)
-            pts.append((x if x is not None else float(i), v if v is not None else float("nan")))
+            v, status = _cell(r.get(col))
+            if status == "empty":
+                continue  # this row logged other metrics
+            if status == "text":
+                skip(col, r.get(col))
+                continue
+            x = _num(r.get(x_col)) if x_col else None
+            pts.append((x if x is not None else float(i), v))
         if key in ("target", "source"):
-            pts = [(x, v / 100.0 if v is not None and v > 1.0 else v) for x, v in pts]  # percentages
+            finite = [v for _, v in pts if math.isfinite(v)]
+            if finite and max(finite) > 1.0 and max(finite) <= 100.0:  # percentages
+                pts = [(x, v / 100.0) for x, v in pts]
         if pts:
             log.series[key] = pts
         else:
             log.missing.append(key)
+    tcol = pick("train_acc")
+    tgt = next((c for c in cols.names("target") if c in keys), None)
+    if tcol and tgt and tcol != tgt:
+        pts = [(float(i), v) for i, r in enumerate(records) for v, st in [_cell(r.get(tcol))] if st == "ok"]
+        if pts:
+            log.series["train_acc"] = pts
     lr_col = pick("learning_rate")
     if lr_col:
-        lrs = [_num(r.get(lr_col)) for r in records if _num(r.get(lr_col)) is not None]
+        lrs = [_num(r.get(lr_col)) for r in records]
+        lrs = [x for x in lrs if x is not None and x > 0]
         if lrs:
-            log.learning_rate = max(lrs)
+            log.know("learning_rate", _sig(max(lrs)), f"the '{lr_col}' column (its peak)")
+    if epoch_col:
+        eps = [_num(r.get(epoch_col)) for r in records]
+        eps = [x for x in eps if x is not None]
+        if eps:
+            # an epoch column counting from 0 (Keras, Lightning) or from 1 (fractional in Trainer logs)
+            n = int(math.floor(max(eps))) + (1 if min(eps) == 0 and float(max(eps)).is_integer() else 0)
+            log.know("epochs", max(n, 1), f"the '{epoch_col}' column (epochs run)")
     if not log.series:
         raise LogError(f"{path}: none of the known metric columns were found "
                        f"(got {', '.join(map(str, keys)) or 'none'}); name them with "
                        f"--loss / --val-loss / --target-metric / --source-metric")
     if "target" in log.series:
-        finite = [v for v in log.values("target") if v is not None and math.isfinite(v)]
+        finite = [v for v in log.values("target") if math.isfinite(v)]
         if finite:
             log.final["target"] = finite[-1]
     return log
 
 
-def _read_json(path: Path):
+def _fingerprint(path: Path) -> str:
+    h = hashlib.sha256()
+    with path.open("rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def _read_text(path: Path) -> str:
     try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except json.JSONDecodeError as exc:
-        raise LogError(f"{path}:{exc.lineno}: malformed or truncated JSON ({exc.msg})") from None
+        return path.read_text(encoding="utf-8-sig")
     except UnicodeDecodeError as exc:
         raise LogError(f"{path}: not UTF-8 text ({exc.reason})") from None
+    except OSError as exc:
+        raise LogError(f"{path}: cannot be read ({exc.strerror})") from None
+
+
+def _read_json(path: Path):
+    try:
+        return json.loads(_read_text(path))
+    except json.JSONDecodeError as exc:
+        raise LogError(f"{path}:{exc.lineno}: malformed or truncated JSON ({exc.msg})") from None
+
+
+def _hf_model_config(log: RunLog, folder: Path) -> None:
+    """Classes, layers and model type from the ``config.json`` a Trainer saves beside its state."""
+    for d in (folder, folder.parent):
+        f = d / "config.json"
+        if not f.is_file():
+            continue
+        try:
+            cfg = json.loads(f.read_text(encoding="utf-8"))
+        except (OSError, UnicodeDecodeError, json.JSONDecodeError):
+            log.warnings.append(f"{f}: not readable JSON; the model's classes and layers are unknown")
+            return
+        if not isinstance(cfg, dict):
+            return
+        labels = cfg.get("id2label") or cfg.get("label2id")
+        if isinstance(labels, dict) and len(labels) >= 2:
+            log.know("n_classes", len(labels), f"{f.name} (id2label)")
+        elif isinstance(cfg.get("num_labels"), int):
+            log.know("n_classes", cfg["num_labels"], f"{f.name} (num_labels)")
+        for k in ("num_hidden_layers", "n_layer", "num_layers"):
+            if isinstance(cfg.get(k), int):
+                log.know("layers", cfg[k], f"{f.name} ({k})")
+                break
+        arch = cfg.get("architectures")
+        if isinstance(arch, list) and arch:
+            log.know("model", str(arch[0]), f"{f.name} (architectures)")
+        elif cfg.get("model_type"):
+            log.know("model", str(cfg["model_type"]), f"{f.name} (model_type)")
+        return
 
 
 def _read_trainer_state(path: Path, cols: ColumnMap) -> RunLog:
@@ -166,95 +323,287 @@ def _read_trainer_state(path: Path, cols: ColumnMap) -> RunLog:
     hist = state["log_history"]
     if not isinstance(hist, list):
         raise LogError(f"The 'log_history' field of {path} must be a list. Got {type(hist).__name__} instead.")
-    records = [h for h in hist if isinstance(h, dict) and not any(k.startswith("train_runtime") for k in h)]
-    return _from_records(records, str(path), "hf_trainer", cols)
+    records = [h for h in hist if isinstance(h, dict) and not any(str(k).startswith("train_runtime") for k in h)]
+    log = _from_records(records, str(path), "hf_trainer", cols)
+    if "learning_rate" in log.config:
+        log.config_from["learning_rate"] = f"{path.name} log_history (peak of the schedule)"
+    if isinstance(state.get("num_train_epochs"), (int, float)) and state["num_train_epochs"] > 0:
+        log.config["epochs"] = state["num_train_epochs"]  # what was asked for, not only what ran
+        log.config_from["epochs"] = f"{path.name} (num_train_epochs)"
+    if isinstance(state.get("train_batch_size"), int):
+        log.know("batch_size", state["train_batch_size"], f"{path.name} (train_batch_size)")
+    _hf_model_config(log, path.parent)
+    log.fingerprint = _fingerprint(path)
+    return log
+
+
+def _read_hparams(log: RunLog, folder: Path) -> None:
+    """Lightning's ``hparams.yaml`` beside ``metrics.csv``: the run's configuration."""
+    f = folder / "hparams.yaml"
+    if not f.is_file():
+        return
+    import yaml
+
+    class Lenient(yaml.SafeLoader):
+        pass
+
+    # hyperparameters that were Python objects are written with python/* tags: read them as unknown
+    Lenient.add_multi_constructor("", lambda loader, suffix, node: None)
+    try:
+        data = yaml.load(f.read_text(encoding="utf-8"), Loader=Lenient)  # noqa: S506 (SafeLoader subclass)
+    except (yaml.YAMLError, UnicodeDecodeError, OSError) as exc:
+        log.warnings.append(f"{f}: not readable YAML ({str(exc).splitlines()[0]}); the run's configuration "
+                            f"is unknown")
+        return
+    if not isinstance(data, dict):
+        return
+    flat = {}
+    for k, v in data.items():  # one level of nesting (e.g. {model: {lr: ...}, data: {batch_size: ...}})
+        if isinstance(v, dict):
+            flat.update({kk: vv for kk, vv in v.items() if kk not in flat})
+        else:
+            flat.setdefault(k, v)
+    _config_from_mapping(log, flat, f"{f.name}")
+
+
+def _config_from_mapping(log: RunLog, data: dict, where: str) -> None:
+    for name, keys in HPARAM_KEYS.items():
+        for k in keys:
+            if k not in data:
+                continue
+            v = data[k]
+            if name == "n_classes" and isinstance(v, (list, tuple)):
+                v = len(v)
+            if name == "frozen_layers" and isinstance(v, bool):
+                v = "all" if v else 0
+            if name in ("learning_rate",):
+                v = _num(v)
+            elif name in ("epochs", "batch_size", "n_classes"):
+                v = _num(v)
+                v = int(v) if v is not None and v > 0 and float(v).is_integer() else None
+            elif name == "technique":
+                v = str(v) if v else None
+            if v is not None:
+                log.know(name, v, f"{where} ({k})")
+                break
+
+
+def _sniff_dialect(head: str):
+    first = head.splitlines()[0] if head else ""
+    for sep in (",", ";", "\t"):
+        if sep in first:
+            return sep
+    return ","
 
 
 def _read_csv(path: Path, cols: ColumnMap, kind: str) -> RunLog:
+    text = _read_text(path)
+    if not text.strip():
+        raise LogError(f"{path}: empty file (no header)")
+    sep = _sniff_dialect(text[:4096])
     try:
-        with path.open(encoding="utf-8", newline="") as fh:
-            reader = csv.DictReader(fh)
-            if not reader.fieldnames:
-                raise LogError(f"{path}: empty file (no header)")
-            records = [{k: v for k, v in r.items() if k is not None} for r in reader]
-    except UnicodeDecodeError as exc:
-        raise LogError(f"{path}: not UTF-8 text ({exc.reason})") from None
-    return _from_records(records, str(path), kind, cols)
+        reader = csv.DictReader(io.StringIO(text, newline=""), delimiter=sep)
+        header = reader.fieldnames
+        if not header:
+            raise LogError(f"{path}: empty file (no header)")
+        records = []
+        for r in reader:
+            records.append({k: v for k, v in r.items() if k is not None and k != ""})
+    except csv.Error as exc:
+        raise LogError(f"{path}: malformed CSV ({exc})") from None
+    if header and header[0] == "" and "epoch" not in header:
+        kind = "keras_history"  # pandas' DataFrame(history.history).to_csv(): an unnamed index column
+    elif kind == "csv" and header and header[0] == "epoch" and header[1:] == sorted(header[1:]):
+        kind = "keras_csv"  # Keras' CSVLogger: epoch, then the metric names in sorted order
+    log = _from_records(records, str(path), kind, cols)
+    if kind == "lightning_csv":
+        _read_hparams(log, path.parent)
+    log.fingerprint = _fingerprint(path)
+    return log
 
 
 def _read_jsonl(path: Path, cols: ColumnMap) -> RunLog:
+    lines = _read_text(path).splitlines()
     records = []
-    for i, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+    for i, line in enumerate(lines, 1):
         if not line.strip():
             continue
         try:
-            records.append(json.loads(line))
+            rec = json.loads(line)
         except json.JSONDecodeError as exc:
-            if i == len(path.read_text(encoding="utf-8").splitlines()):
+            if i == len(lines):
                 break  # a last line cut short by a crash: read what came before
             raise LogError(f"{path}:{i}: malformed JSON line ({exc.msg})") from None
-    return _from_records(records, str(path), "jsonl", cols)
+        if not isinstance(rec, dict):
+            raise LogError(f"{path}:{i}: expected a JSON object of metrics. Got {type(rec).__name__} instead.")
+        records.append(rec)
+    log = _from_records(records, str(path), "jsonl", cols)
+    log.fingerprint = _fingerprint(path)
+    return log
 
 
-def _read_own_run(run_dir: Path, cols: ColumnMap) -> list[RunLog]:
-    """Each (technique, seed) of a tlexpert run directory is one run."""
-    rec = _read_json(run_dir / "run.json")
+def _read_json_log(path: Path, cols: ColumnMap) -> RunLog:
+    data = _read_json(path)
+    if isinstance(data, dict) and "log_history" in data:
+        return _read_trainer_state(path, cols)
+    config = {}
+    if isinstance(data, dict):
+        config = data.get("config") or data.get("hparams") or data.get("hyperparameters") or {}
+        hist = data.get("history") or data.get("metrics") or data.get("log")
+        if isinstance(hist, dict) and hist and all(isinstance(v, list) for v in hist.values()):
+            # Keras' History.history: {metric: [value per epoch]}
+            n = max(len(v) for v in hist.values())
+            hist = [{k: (v[i] if i < len(v) else None) for k, v in hist.items()} for i in range(n)]
+        data = hist if hist is not None else [data]
+    if not isinstance(data, list):
+        raise LogError(f"{path}: expected a list of metric records. Got {type(data).__name__} instead.")
+    log = _from_records([d for d in data if isinstance(d, dict)], str(path), "json", cols)
+    if isinstance(config, dict):
+        _config_from_mapping(log, config, path.name)
+    log.fingerprint = _fingerprint(path)
+    return log
+
+
+def _prediction_counts(preds) -> Optional[dict]:
+    if not isinstance(preds, list) or not preds:
+        return None
+    counts: dict = {}
+    for p in preds:
+        counts[str(p)] = counts.get(str(p), 0) + 1
+    return counts
+
+
+def read_own_run(run_dir: Path, cols: ColumnMap) -> tuple[list[RunLog], dict]:
+    """A tlexpert run folder, whole: one RunLog per (technique, seed), the baseline's runs
+    (role 'baseline'), and the record (plan, config, tests, symptoms, diagnoses)."""
+    f = run_dir / "run.json"
+    rec = _read_json(f)
+    if not isinstance(rec, dict):
+        raise LogError(f"{f}: expected a run record (a JSON object). Got {type(rec).__name__} instead.")
+    for key in ("plan", "config", "results"):
+        if not isinstance(rec.get(key), dict):
+            raise LogError(f"The '{key}' field of {f} must be an object. Got "
+                           f"{type(rec.get(key)).__name__ if key in rec else 'nothing'} instead.")
+    plan = rec["plan"]
+    if not isinstance(plan.get("scenario"), dict) or not isinstance(plan.get("technique"), dict):
+        raise LogError(f"The 'plan' field of {f} must hold the run's plan (its 'scenario' and 'technique'). "
+                       f"Got {', '.join(plan) or 'nothing'} instead.")
+    conf = rec["config"]
+    classes = conf.get("classes") or []
+    hypers = conf.get("hyperparameters") or {}
+    plan_hyper = rec["plan"].get("hyperparameters") or {}
+    fp = _fingerprint(f)
     logs = []
-    plan_tech = rec.get("plan", {}).get("technique", {}).get("choice")
-    hyper = rec.get("config", {}).get("hyperparameters", {}).get(plan_tech, {})
-    classes = rec.get("config", {}).get("classes") or []
-    for tech, rs in (rec.get("results") or {}).items():
-        if plan_tech and tech != plan_tech and len(rec["results"]) > 1:
-            continue
-        for r in rs:
+    entries = [(t, rs, "run") for t, rs in rec["results"].items()]
+    base = rec.get("baseline") or []
+    if base and base[0].get("technique") not in rec["results"]:
+        entries.append((base[0].get("technique") or "baseline", base, "baseline"))
+    for tech, rs, role in entries:
+        for r in rs or []:
+            if not isinstance(r, dict):
+                raise LogError(f"The 'results.{tech}' field of {f} must list seed records (objects).")
+            curves = r.get("curves") or []
             records = [{"epoch": c.get("epoch"), "train_loss": c.get("train_loss"), "val_loss": c.get("val_loss"),
-                        "val_macro_f1": c.get("val_macro_f1")} for c in r.get("curves", [])]
-            log = _from_records(records, f"{run_dir} ({tech}, seed {r.get('seed')})", "tlexpert", cols)
+                        "val_macro_f1": c.get("val_macro_f1")} for c in curves if isinstance(c, dict)]
+            name = f"{run_dir} ({tech}, seed {r.get('seed')})"
+            if any(v is not None for rr in records for k, v in rr.items() if k != "epoch"):
+                log = _from_records(records, name, "tlexpert", cols)
+            else:  # no learning curves (a linear baseline): its final scores only
+                log = RunLog(path=name, kind="tlexpert", missing=["train_loss", "val_loss", "target", "source"])
             log.final["target"] = r.get("accuracy")
-            log.learning_rate = hyper.get("learning_rate")
-            log.n_classes = len(classes) or None
+            log.group, log.seed, log.role = tech, r.get("seed"), role
+            h = {**plan_hyper, **(hypers.get(tech) or {})} if role == "run" else (hypers.get(tech) or {})
+            log.config.clear()
+            log.config_from.clear()
+            for k in ("learning_rate", "epochs", "batch_size", "frozen_layers"):
+                if h.get(k) is not None:
+                    log.know(k, h[k], f"run.json (config.hyperparameters.{tech})")
+            log.know("technique", tech, "run.json (results)")
+            log.know("n_classes", len(classes) or None, "run.json (config.classes)")
+            log.know("layers", conf.get("layers"), "run.json (config.layers)")
+            log.know("model", conf.get("model_name"), "run.json (config.model_name)")
+            log.predictions = _prediction_counts(r.get("predictions"))
+            log.fingerprint = fp
             logs.append(log)
     if not logs:
-        raise LogError(f"{run_dir}/run.json: no finished seeds to read")
-    return logs
+        raise LogError(f"{f}: no finished seeds to read")
+    return logs, rec
+
+
+def _newest_checkpoint(folder: Path) -> Optional[Path]:
+    ckpts = [p for p in folder.glob("checkpoint-*/trainer_state.json")]
+    if not ckpts:
+        return None
+    return max(ckpts, key=lambda f: int(re.sub(r"\D", "", f.parent.name) or 0))
+
+
+def discover(folder: Path) -> tuple[list[Path], list[str]]:
+    """The logs below ``folder``: run folders, Trainer output folders, Lightning metrics.csv and
+    files with the usual log names. Returns (paths, notes on what was left out)."""
+    found: list[Path] = []
+    notes: list[str] = []
+    seen = 0
+    for root, dirs, files in os.walk(folder):
+        rp = Path(root)
+        dirs[:] = sorted(d for d in dirs if d not in SKIP_DIRS and not d.startswith("."))
+        seen += len(files)
+        if seen > MAX_FILES_SCANNED:
+            notes.append(f"{folder}: stopped looking after {MAX_FILES_SCANNED} files; name the logs directly")
+            break
+        if "run.json" in files:
+            found.append(rp)
+            dirs[:] = []  # its seeds/ and plots belong to the run
+            continue
+        if "trainer_state.json" in files:
+            found.append(rp / "trainer_state.json")
+            dirs[:] = [d for d in dirs if not d.startswith("checkpoint-")]
+            continue
+        newest = _newest_checkpoint(rp)
+        if newest is not None:
+            found.append(newest)
+            dirs[:] = [d for d in dirs if not d.startswith("checkpoint-")]
+        for name in sorted(files):
+            if name.lower() in LOG_NAMES:
+                found.append(rp / name)
+    return found, notes
+
+
+def read_path(p: Path, cols: ColumnMap) -> tuple[list[RunLog], Optional[dict]]:
+    """The runs in one file or run folder; (logs, the run record for a tlexpert run folder)."""
+    if p.is_dir():
+        if (p / "run.json").exists():
+            return read_own_run(p, cols)
+        if (p / "trainer_state.json").exists():
+            return [_read_trainer_state(p / "trainer_state.json", cols)], None
+        newest = _newest_checkpoint(p)
+        if newest is not None:
+            return [_read_trainer_state(newest, cols)], None
+        raise LogError(f"{p}: no run.json, trainer_state.json, checkpoint-*/ or metrics.csv found")
+    name = p.name.lower()
+    if name == "trainer_state.json":
+        return [_read_trainer_state(p, cols)], None
+    if name == "run.json":
+        return read_own_run(p.parent, cols)
+    if p.suffix.lower() in (".csv", ".tsv") or name == "training.log":
+        return [_read_csv(p, cols, "lightning_csv" if name == "metrics.csv" else "csv")], None
+    if p.suffix.lower() in (".jsonl", ".ndjson"):
+        return [_read_jsonl(p, cols)], None
+    if p.suffix.lower() == ".json":
+        return [_read_json_log(p, cols)], None
+    raise LogError(f"{p}: unknown log format (use a run folder, trainer_state.json, metrics.csv, "
+                   f".csv, .json or .jsonl)")
 
 
 def read_logs(path: str | Path, cols: Optional[ColumnMap] = None) -> list[RunLog]:
-    """All runs found at ``path`` (a file or a folder)."""
+    """All runs found at ``path`` (a file or a folder), without grouping."""
     cols = cols or ColumnMap()
     p = Path(path)
     if not p.exists():
         raise LogError(f"{p}: no such file or folder")
-    if p.is_dir():
-        if (p / "run.json").exists():
-            return _read_own_run(p, cols)
-        if (p / "trainer_state.json").exists():
-            return [_read_trainer_state(p / "trainer_state.json", cols)]
-        ckpts = sorted(p.glob("checkpoint-*/trainer_state.json"),
-                       key=lambda f: int(re.sub(r"\D", "", f.parent.name) or 0))
-        if ckpts:
-            return [_read_trainer_state(ckpts[-1], cols)]
-        lightning = sorted(p.glob("**/metrics.csv"))
-        if lightning:
-            return [_read_csv(f, cols, "lightning_csv") for f in lightning]
-        raise LogError(f"{p}: no run.json, trainer_state.json, checkpoint-*/ or metrics.csv found")
-    name = p.name.lower()
-    if name == "trainer_state.json":
-        return [_read_trainer_state(p, cols)]
-    if name == "run.json":
-        return _read_own_run(p.parent, cols)
-    if p.suffix.lower() == ".csv":
-        return [_read_csv(p, cols, "lightning_csv" if name == "metrics.csv" else "csv")]
-    if p.suffix.lower() in (".jsonl", ".ndjson"):
-        return [_read_jsonl(p, cols)]
-    if p.suffix.lower() == ".json":
-        data = _read_json(p)
-        if isinstance(data, dict) and "log_history" in data:
-            return [_read_trainer_state(p, cols)]
-        if isinstance(data, dict):
-            data = data.get("history") or data.get("metrics") or data.get("log") or [data]
-        if not isinstance(data, list):
-            raise LogError(f"{p}: expected a list of metric records. Got {type(data).__name__} instead.")
-        return [_from_records([d for d in data if isinstance(d, dict)], str(p), "json", cols)]
-    raise LogError(f"{p}: unknown log format (use a run folder, trainer_state.json, metrics.csv, "
-                   f".csv, .json or .jsonl)")
+    if p.is_dir() and not (p / "run.json").exists() and not (p / "trainer_state.json").exists() \
+            and _newest_checkpoint(p) is None:
+        paths, _ = discover(p)
+        if not paths:
+            raise LogError(f"{p}: no run.json, trainer_state.json, checkpoint-*/ or metrics.csv found")
+        return [log for q in paths for log in read_path(q, cols)[0]]
+    return read_path(p, cols)[0]

@@ -61,13 +61,42 @@ def avoided(fix: Fix, scenario: Optional[dict]) -> bool:
     return all(str(scenario.get(k)) in [str(v) for v in vals] for k, vals in fix.avoid_when.items())
 
 
-def fix_changes(fix: Fix, hyper: dict, technique: str, layers: int = 0) -> list[dict]:
-    """The concrete edits ``fix`` makes to (hyper, technique); [] if it changes nothing."""
-    if fix.applies_to and technique not in fix.applies_to:
+def _relative_change(op: str, arg: Any, field: str, layers: int) -> Optional[dict]:
+    """The edit for a field whose current value is unknown: relative where the fix is relative
+    (``scale``, ``freeze_fraction``), the fix's own value otherwise; never an invented ``from``."""
+    out = {"field": field, "from": None, "to": None, "current_unknown": True, "op": op}
+    if op == "scale":
+        out["factor"] = arg
+    elif op == "freeze_fraction":
+        out["fraction"] = arg
+        if layers > 1:
+            out["to"] = min(math.ceil(arg * layers), layers - 1)
+    elif op in ("set", "at_most", "at_least"):
+        out["to"] = arg
+    elif op == "append":
+        out["to"] = [arg]
+    else:
+        return None
+    return out
+
+
+def fix_changes(fix: Fix, hyper: dict, technique: Optional[str], layers: int = 0,
+                unknown: tuple | set | frozenset = ()) -> list[dict]:
+    """The concrete edits ``fix`` makes to (hyper, technique); [] if it changes nothing.
+
+    ``unknown`` names fields whose current value is not known (e.g. not in a training log;
+    ``technique`` among them when the log does not say how the model was adapted): their
+    edits are relative ("lower about 10x") and marked ``current_unknown``."""
+    if fix.applies_to and technique not in fix.applies_to and "technique" not in unknown:
         return []
     state = {**hyper, "technique": technique}
     out = []
     for ch in fix.changes:
+        if ch.field in unknown:
+            edit = _relative_change(ch.op, ch.value, ch.field, layers)
+            if edit is not None and not any(e["field"] == ch.field for e in out):
+                out.append(edit)
+            continue
         before = state.get(ch.field)
         after = _new_value(ch.op, ch.value, before, layers, ch.floor)
         if after != before:
@@ -99,18 +128,42 @@ def format_value(field: str, value: Any, layers: int = 0) -> str:
     return str(value)
 
 
+def _times(x: float) -> str:
+    return f"{x:.3g}×"
+
+
 def format_change(ch: dict, layers: int = 0) -> str:
-    """``learning_rate: 2e-05 -> 2e-06`` (``freeze: first 3 of 6 layers``)."""
+    """``learning_rate: 2e-05 → 2e-06`` (``freeze: first 3 of 6 layers``); for an unknown current
+    value ``learning_rate: lower about 10× (current value not in the log)``."""
     name = "freeze" if ch["field"] == "frozen_layers" else ch["field"]
+    if ch.get("current_unknown"):
+        op = ch.get("op")
+        if op == "scale":
+            f = ch["factor"]
+            what = f"lower about {_times(1 / f)}" if f < 1 else f"raise about {_times(f)}"
+        elif op == "freeze_fraction":
+            share = f"{ch['fraction']:.0%}"
+            what = (f"the first {ch['to']} of {layers} layers ({share})" if ch.get("to") and layers
+                    else f"the first {share} of the layers")
+        elif op == "at_least":
+            what = f"at least {format_value(ch['field'], ch['to'], layers)}"
+        elif op == "at_most":
+            what = f"at most {format_value(ch['field'], ch['to'], layers)}"
+        elif op == "append":
+            what = f"add {format_value(ch['field'], ch['to'][0], layers)}"
+        else:
+            what = f"set to {format_value(ch['field'], ch['to'], layers)}"
+        return f"{name}: {what} (current value not in the log)"
     return f"{name}: {format_value(ch['field'], ch['from'], layers)} → {format_value(ch['field'], ch['to'], layers)}"
 
 
-def concrete_fixes(kb, fix_ids: list[str], hyper: dict, technique: str, layers: int,
+def concrete_fixes(kb, fix_ids: list[str], hyper: dict, technique: Optional[str], layers: int,
                    limit: Optional[int] = None, modality: Optional[str] = None,
-                   scenario: Optional[dict] = None) -> list[dict]:
+                   scenario: Optional[dict] = None, unknown: tuple | set | frozenset = ()) -> list[dict]:
     """Fixes in order, each with its concrete changes; fixes that change nothing, that
     are for another input modality (emoji handling is for text), or that the knowledge
-    base records as useless or harmful for this scenario (``avoid_when``) are skipped."""
+    base records as useless or harmful for this scenario (``avoid_when``) are skipped.
+    Fields in ``unknown`` get relative edits (see ``fix_changes``)."""
     out = []
     for fid in dict.fromkeys(fix_ids):
         fix = kb.fixes[fid]
@@ -118,7 +171,7 @@ def concrete_fixes(kb, fix_ids: list[str], hyper: dict, technique: str, layers: 
             continue
         if avoided(fix, scenario):
             continue
-        changes = fix_changes(fix, hyper, technique, layers)
+        changes = fix_changes(fix, hyper, technique, layers, unknown)
         if not changes:
             continue
         out.append({
@@ -134,13 +187,15 @@ def concrete_fixes(kb, fix_ids: list[str], hyper: dict, technique: str, layers: 
     return out
 
 
-def refix(kb, diagnoses: list[dict], hyper: dict, technique: str, layers: int, limit: int = 4,
-          modality: Optional[str] = None, scenario: Optional[dict] = None) -> list[dict]:
-    """Diagnoses with their fixes recomputed against the configuration actually run."""
+def refix(kb, diagnoses: list[dict], hyper: dict, technique: Optional[str], layers: int, limit: int = 4,
+          modality: Optional[str] = None, scenario: Optional[dict] = None,
+          unknown: tuple | set | frozenset = ()) -> list[dict]:
+    """Diagnoses with their fixes recomputed against the configuration actually run
+    (``unknown``: fields of that configuration nobody recorded)."""
     out = []
     for d in diagnoses:
         preferred = [f for e in d["evidence"] for f in kb.symptoms[e["symptom"]].preferred_fixes]
         fixes = concrete_fixes(kb, preferred + list(kb.pitfalls[d["pitfall"]].fixes), hyper, technique,
-                               layers, limit, modality, scenario)
+                               layers, limit, modality, scenario, unknown)
         out.append({**d, "fixes": fixes})
     return out

@@ -21,21 +21,25 @@ def healthy(n=8):
     return [(e, 1.0 / e + 0.1, 1.0 / e + 0.2, 0.55 + 0.04 * e, 0.9) for e in range(1, n + 1)]
 
 
+def wobble(e):  # an accuracy that moves between evaluations (a constant one is a failed run)
+    return 0.01 * (e % 3)
+
+
 def diverging(n=10):
-    return [(e, 1.1 * 1.4 ** e, 1.2 * 1.4 ** e, 0.45, 0.9) for e in range(1, n + 1)]
+    return [(e, 1.1 * 1.4 ** e, 1.2 * 1.4 ** e, 0.45 + wobble(e), 0.9) for e in range(1, n + 1)]
 
 
 def nan_loss(n=8):
-    return [(e, 1.0 / e if e < 5 else float("nan"), 1.0, 0.5, 0.9) for e in range(1, n + 1)]
+    return [(e, 1.0 / e if e < 5 else float("nan"), 1.0, 0.5 + wobble(e), 0.9) for e in range(1, n + 1)]
 
 
 def overfitting(n=10):
-    return [(e, 1.0 / e, 0.9 - 0.075 * e if e <= 4 else 0.6 + 0.05 * (e - 4) ** 2 / 4, 0.8, 0.9)
+    return [(e, 1.0 / e, 0.9 - 0.075 * e if e <= 4 else 0.6 + 0.05 * (e - 4) ** 2 / 4, 0.8 + wobble(e), 0.9)
             for e in range(1, n + 1)]
 
 
 def underfitting(n=8):
-    return [(e, 1.05 - 0.005 * e, 1.06, 0.4, 0.9) for e in range(1, n + 1)]
+    return [(e, 1.05 - 0.005 * e, 1.06, 0.4 + wobble(e), 0.9) for e in range(1, n + 1)]
 
 
 def chance(n=8):
@@ -134,7 +138,14 @@ def test_each_symptom_in_each_format(tmp_path, fmt, case):
     assert report["healthy"] == (not expected)
     for d in report["diagnoses"]:
         assert d["evidence"] and d["fixes"], d
-        assert all("summary" in f and "→" in f["summary"] for f in d["fixes"])
+        for f in d["fixes"]:  # these logs record the epochs and (Trainer) the learning rate, nothing else
+            for ch in f["changes"]:
+                if ch["field"] == "learning_rate" and fmt == "hf":
+                    assert ch["from"] == 5e-05, f
+                elif ch["field"] == "epochs":
+                    assert ch["from"] == len(make()), f
+                else:
+                    assert ch["from"] is None and "not in the log" in f["summary"], f
 
 
 def test_learning_rate_from_the_log_makes_fixes_concrete(tmp_path):
@@ -182,14 +193,15 @@ def test_fail_on_exit_codes(tmp_path):
 def test_own_run_directory(tmp_path):
     d = tmp_path / "run"
     (d / "seeds").mkdir(parents=True)
-    rec = {"plan": {"technique": {"choice": "fine_tuning"}},
+    rec = {"plan": {"technique": {"choice": "fine_tuning"}, "scenario": {"task": "text_classification",
+                                                                          "modality": "text", "dataset_size": 90}},
            "config": {"hyperparameters": {"fine_tuning": {"learning_rate": 2e-4}}, "classes": ["a", "b", "c"]},
            "results": {"fine_tuning": [{"seed": s, "accuracy": 0.33, "curves": [
                {"epoch": e, "train_loss": math.log(3), "val_macro_f1": 0.2} for e in range(1, 5)]} for s in range(2)]}}
     (d / "run.json").write_text(json.dumps(rec))
     report = json.loads(run_diagnose(d).stdout)
     assert {x["pitfall"] for x in report["diagnoses"]} >= {"failed_run"}
-    assert report["assumed"]["learning_rate"] == 2e-4
+    assert report["config"]["known"]["learning_rate"]["value"] == 2e-4
 
 
 @pytest.mark.parametrize("content,message", [
