@@ -206,6 +206,8 @@ def lint(plan: dict, kb) -> list[dict]:
 
     # --- assumptions
     for fld in sc.get("assumed") or ():
+        if fld == "retain_source" and "forgetting" not in probes:
+            continue  # nothing in the plan depends on it (the backbone does not train)
         if fld not in assumed_fields:
             out.append(_v("assumed_marked", f"{fld} = {sc.get(fld)!r} was not given but is not listed as assumed"))
     if sc.get("gpu_memory_gb") is None:

@@ -112,7 +112,7 @@ def build_plan(engine, scenario: dict, trace: bool = True) -> dict:
         probes.append("forgetting")
 
     assumptions = [{"field": f, "value": scenario[f], "why": "not given: the default"}
-                   for f in scenario.get("assumed") or ()]
+                   for f in scenario.get("assumed") or () if f != "retain_source" or "forgetting" in probes]
     for mb in engine.facts_of(MemoryBudget):
         if mb.get("assumed"):
             assumptions.append({"field": "gpu_memory_gb", "value": mb["gb"], "why": mb["why"]})

@@ -52,7 +52,8 @@ ENUMS = {
 }
 # spellings people use for the yes/no/unknown answer of retain_source
 _YES_NO = {"y": "yes", "true": "yes", "keep": "yes", "n": "no", "false": "no",
-           "?": "unknown", "dont_know": "unknown", "don't_know": "unknown", "not_sure": "unknown"}
+           "?": "unknown", "dont_know": "unknown", "don't_know": "unknown", "not_sure": "unknown",
+           "dunno": "unknown", "idk": "unknown", "maybe": "unknown"}
 
 
 def spelled(value: Any) -> str:
