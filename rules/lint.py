@@ -61,8 +61,13 @@ def _latency_estimate(cand: dict, deployment: str, kb) -> float | None:
     for key in ("latency_ms", "latency_estimate_ms"):  # a per-candidate estimate, where the plan carries one
         if isinstance(cand.get(key), (int, float)):
             return float(cand[key])
-    table = kb.threshold("latency_by_speed_ms")
+    table = _threshold(kb, "latency_by_speed_ms") or {}
     return (table.get(deployment) or {}).get(cand.get("speed"))
+
+
+def _threshold(kb, tid: str) -> Any:
+    entry = kb.sections["thresholds"].get(tid)
+    return entry.value if entry is not None else None
 
 
 def _frozen_count(value: Any, layers: int) -> int:
@@ -82,14 +87,15 @@ def lint(plan: dict, kb) -> list[dict]:
     rejected = {r["model"] for r in plan.get("rejected") or ()}
     assumed_fields = {a["field"] for a in plan.get("assumptions") or ()}
 
-    # --- candidates and budgets
-    budget_ms = sc.get("latency_ms")
-    limit = (kb.threshold("max_params_by_deployment") or {}).get(sc.get("deployment"))
-    gb = sc.get("gpu_memory_gb")
+    # --- candidates and budgets (a plan may carry the budgets it used; else the scenario's and the
+    # knowledge base's thresholds)
+    budget_ms = (plan.get("device") or {}).get("latency_budget_ms", sc.get("latency_ms"))
+    limit = (_threshold(kb, "max_params_by_deployment") or {}).get(sc.get("deployment"))
+    gb = (plan.get("memory") or {}).get("usable_gb", sc.get("gpu_memory_gb"))
     if gb is None:
-        gb = kb.threshold("default_memory_gb").get(sc.get("compute"))
-    factor = kb.threshold("activation_memory_factor")
-    cpu_limit = kb.threshold("cpu_max_train_params")
+        gb = (_threshold(kb, "default_memory_gb") or {}).get(sc.get("compute"))
+    factor = _threshold(kb, "activation_memory_factor") or 1.0
+    cpu_limit = _threshold(kb, "cpu_max_train_params")
     for c in cands:
         name = c["model"]
         if name in rejected and c.get("meets_constraints", True):
@@ -107,10 +113,12 @@ def lint(plan: dict, kb) -> list[dict]:
             out.append(_v("size_budget", f"{name}: {c['params']:,} parameters over the {limit:,} limit "
                                          f"for {sc.get('deployment')}"))
         if gb is not None:
-            need = c["params"] * tech.memory_bytes_per_param * factor / 2**30
+            need = c.get("memory_gb")
+            if not isinstance(need, (int, float)):
+                need = c["params"] * tech.memory_bytes_per_param * factor / 2**30
             if need > gb:
                 out.append(_v("memory_budget", f"{name}: {tech.name} needs ~{need:,.1f} GiB, over {gb:g} GiB"))
-        if sc.get("compute") == "cpu" and tech.trains_backbone and c["params"] > cpu_limit:
+        if cpu_limit and sc.get("compute") == "cpu" and tech.trains_backbone and c["params"] > cpu_limit:
             out.append(_v("cpu_training", f"{name}: {tech.name} of {c['params']:,} parameters on a CPU "
                                           f"(limit {cpu_limit:,})"))
     criteria = plan.get("criteria") or []
@@ -163,7 +171,7 @@ def lint(plan: dict, kb) -> list[dict]:
         out.append(_v("forgetting_needed", "the source abilities must be kept, but forgetting is not probed"))
 
     # --- mitigations and fixes
-    floor = kb.sections["thresholds"]["learning_rate_floor"].value
+    floor = _threshold(kb, "learning_rate_floor") or 0.0
     for where, f in _fixes(plan):
         fix = kb.fixes.get(f["fix"])
         if fix is None:
