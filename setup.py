@@ -33,7 +33,7 @@ BATCH = [
     "joblib>=1.3,<2",
     "dask[distributed]>=2024.1",
 ]
-TEST = ["pytest>=8", "hypothesis>=6.100"]
+TEST = ["pytest>=8", "hypothesis>=6.100", "lightning>=2.6"]  # lightning: real CSVLogger logs for diagnose
 
 setup(
     name="tlexpert",

@@ -54,7 +54,7 @@ HF_CASES = {
     "healthy": (240, 5, 3e-3, False),
     "lr_too_high": (240, 5, 3.0, False),
     "shuffled_labels": (240, 5, 3e-3, True),
-    "tiny_train_many_epochs": (9, 40, 3e-3, False),
+    "tiny_train_many_epochs": (9, 60, 1e-2, False),
 }
 
 
@@ -202,6 +202,70 @@ def keras_run(path: Path, case: str, history: bool = False) -> Path:
     return keras_history_csv(path, rows) if history else keras_csv(path, rows)
 
 
+# --- PyTorch Lightning: CSVLogger's metrics.csv and hparams.yaml from a real Lightning Trainer
+
+LIGHTNING_CASES = {  # case -> (training examples, epochs, learning rate)
+    "healthy": (240, 12, 0.5),
+    "lr_too_high": (240, 12, 500.0),
+    "tiny_train_many_epochs": (6, 150, 1.0),
+}
+
+
+def lightning_run(out: Path, case: str, seed: int = 0) -> Path:
+    """A Lightning run of ``case`` (softmax regression on bag-of-words, SGD) logged by CSVLogger to
+    ``out/lightning_logs/version_0``; returns that folder."""
+    import lightning as L
+    import numpy as np
+    import torch
+    from lightning.pytorch.loggers import CSVLogger
+
+    torch.set_num_threads(1)
+    n_train, epochs, lr = LIGHTNING_CASES[case]
+    index = {w: i for i, w in enumerate(VOCAB)}
+
+    def feats(x):
+        m = np.zeros((len(x), len(VOCAB)), dtype=np.float32)
+        for r, t in enumerate(x):
+            for w in t.split():
+                m[r, index.get(w, 1)] += 1.0
+        return torch.from_numpy(m)
+
+    xs, ys = texts(n_train, seed, noise=0.5)
+    vx, vy = texts(150, 1000 + seed, noise=0.5)
+    train = torch.utils.data.TensorDataset(feats(xs), torch.tensor(ys))
+    val = torch.utils.data.TensorDataset(feats(vx), torch.tensor(vy))
+
+    class Model(L.LightningModule):
+        def __init__(self, lr: float, batch_size: int, num_classes: int):
+            super().__init__()
+            self.save_hyperparameters()
+            self.net = torch.nn.Linear(len(VOCAB), num_classes)
+
+        def training_step(self, batch, _):
+            x, y = batch
+            loss = torch.nn.functional.cross_entropy(self.net(x), y)
+            self.log("train_loss", loss, on_step=False, on_epoch=True)
+            return loss
+
+        def validation_step(self, batch, _):
+            x, y = batch
+            z = self.net(x)
+            self.log("val_loss", torch.nn.functional.cross_entropy(z, y))
+            self.log("val_acc", (z.argmax(1) == y).float().mean())
+
+        def configure_optimizers(self):
+            return torch.optim.SGD(self.parameters(), lr=self.hparams.lr)
+
+    L.seed_everything(seed, verbose=False)
+    model = Model(lr=lr, batch_size=32, num_classes=3)
+    trainer = L.Trainer(max_epochs=epochs, logger=CSVLogger(str(out), name="lightning_logs", version=0),
+                        accelerator="cpu", devices=1, enable_progress_bar=False, enable_checkpointing=False,
+                        enable_model_summary=False, num_sanity_val_steps=0, log_every_n_steps=1)
+    trainer.fit(model, torch.utils.data.DataLoader(train, batch_size=32, shuffle=True),
+                torch.utils.data.DataLoader(val, batch_size=150))
+    return out / "lightning_logs" / "version_0"
+
+
 def main(out: str) -> None:
     import json
     import time
@@ -216,6 +280,13 @@ def main(out: str) -> None:
         t = time.perf_counter()
         d = hf_trainer_run(root / "hf" / case, case)
         cases.append((f"Trainer: {case}", d, time.perf_counter() - t))
+    try:
+        import lightning  # noqa: F401
+
+        for case in LIGHTNING_CASES:
+            cases.append((f"Lightning CSVLogger: {case}", lightning_run(root / "lightning" / case, case), 0.0))
+    except ImportError:
+        print("lightning is not installed: its cases are left out", file=sys.stderr)
     for case in KERAS_CASES:
         cases.append((f"Keras CSVLogger: {case}", keras_run(root / "keras" / f"{case}.csv", case), 0.0))
         cases.append((f"Keras history CSV: {case}",

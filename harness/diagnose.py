@@ -30,6 +30,7 @@ CURVE_THRESHOLDS = ("divergence_loss_ratio", "spike_factor", "overfit_val_rise",
                     "chance_classes_max_inferred", "chance_loss_blowup_factor", "constant_metric_tolerance", "constant_metric_min_evals",
                     "train_val_gap_min", "forgetting_min_drop", "seed_std_max")
 SEVERITY = {"warning": 1, "error": 2}
+DIVERGED = ("loss_nan", "loss_exploding", "loss_above_chance")
 HYPER_FIELDS = ("learning_rate", "epochs", "batch_size", "frozen_layers")
 FIELD_NAMES = {"learning_rate": "learning rate", "epochs": "epochs", "batch_size": "batch size",
                "frozen_layers": "frozen layers", "technique": "technique", "n_classes": "classes",
@@ -133,6 +134,9 @@ def group_logs(logs: list[RunLog]) -> list[dict]:
         g = groups.setdefault(key, {"name": name, "logs": [], "own": log.kind == "tlexpert"})
         g["logs"].append(log)
     out = list(groups.values())
+    for g in out:  # one run: its own path; several: the pattern they share
+        if not g["own"] and len(g["logs"]) == 1:
+            g["name"] = g["logs"][0].path + (" (baseline)" if g["logs"][0].role == "baseline" else "")
     names = [g["name"] for g in out]
     for g in out:  # same folder pattern, different configurations: say what differs
         if names.count(g["name"]) > 1:
@@ -153,11 +157,12 @@ def run_symptoms(log: RunLog, th: dict, n_classes: Optional[int], majority: Opti
         if not any(s["id"] in ("loss_nan", "loss_exploding") for s in out):
             s = curves.above_chance(log.xs("train_loss"), log.values("train_loss"), classes, th)
             out += [s] if s else []
-        if "val_loss" in log.series:
+        diverged = any(s["id"] in DIVERGED for s in out)
+        if "val_loss" in log.series and not diverged:  # a diverged run's validation loss is noise, not overfitting
             s = curves.overfitting(log.xs("train_loss"), log.values("train_loss"),
                                    log.xs("val_loss"), log.values("val_loss"), th)
             out += [s] if s else []
-        if not any(s["id"] in ("loss_nan", "loss_exploding", "loss_above_chance") for s in out):
+        if not diverged:
             out += curves.underfitting(log.values("train_loss"), log.values("val_loss"), classes, th)
     elif "val_loss" in log.series:  # only a validation loss: NaN/inf there is divergence too
         out += [s for s in curves.divergence(log.xs("val_loss"), log.values("val_loss"), th)

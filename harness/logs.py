@@ -563,9 +563,29 @@ def discover(folder: Path) -> tuple[list[Path], list[str]]:
             found.append(newest)
             dirs[:] = [d for d in dirs if not d.startswith("checkpoint-")]
         for name in sorted(files):
-            if name.lower() in LOG_NAMES:
+            if name.lower() in LOG_NAMES or _looks_like_a_log(rp / name):
                 found.append(rp / name)
     return found, notes
+
+
+def _looks_like_a_log(path: Path) -> bool:
+    """A .csv/.tsv/.jsonl file whose header (first line) names a loss or target metric column."""
+    if path.suffix.lower() not in (".csv", ".tsv", ".jsonl"):
+        return False
+    try:
+        with path.open("rb") as fh:
+            first = fh.readline(4096).decode("utf-8-sig", errors="replace").strip()
+    except OSError:
+        return False
+    if path.suffix.lower() == ".jsonl":
+        try:
+            names = list(json.loads(first))
+        except (json.JSONDecodeError, TypeError):
+            return False
+    else:
+        names = [c.strip().strip('"') for c in re.split(r"[,;\t]", first)]
+    known = {n for k in ("train_loss", "val_loss", "target") for n in CONVENTIONS[k]}
+    return any(n in known for n in names)
 
 
 def read_path(p: Path, cols: ColumnMap) -> tuple[list[RunLog], Optional[dict]]:
