@@ -65,7 +65,7 @@ def hf_trainer_run(out: Path, case: str, seed: int = 0) -> Path:
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     import numpy as np
     import torch
-    from transformers import (BertConfig, BertForSequenceClassification, BertTokenizer, Trainer,
+    from transformers import (BertConfig, BertForSequenceClassification, BertTokenizer, PrinterCallback, Trainer,
                               TrainingArguments)
     from transformers.utils import logging as hf_logging
 
@@ -108,6 +108,7 @@ def hf_trainer_run(out: Path, case: str, seed: int = 0) -> Path:
         use_cpu=True, disable_tqdm=True, dataloader_num_workers=0)
     trainer = Trainer(model=model, args=args, train_dataset=DS(xs, ys), eval_dataset=DS(vx, vy),
                       compute_metrics=accuracy)
+    trainer.remove_callback(PrinterCallback)  # with disable_tqdm it prints every log line
     trainer.train()
     trainer.save_model()
     trainer.save_state()
