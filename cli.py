@@ -482,6 +482,8 @@ def diagnose(ctx, paths, baselines, loss, val_loss, target_metric, source_metric
             if g["runs"]:
                 click.echo(f"   {_config_line(g['config'])}")
             if "agrees_with_report" in g:
+                click.echo("   diagnoses as in the run's report.md: " + ("yes" if g["agrees_with_report"] else
+                           f"no (recorded: {g['recorded_diagnoses']})"))
                 summ = ", ".join(f"{t} {s['accuracy_mean']:.3f}" for t, s in g["summary"].items())
                 if summ:
                     click.echo(f"   accuracy: {summ}")
