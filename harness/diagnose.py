@@ -70,7 +70,8 @@ def collect(specs: list[str], cols: ColumnMap, role: str) -> tuple[list[RunLog],
             found, notes = discover(p)
             warnings += notes
             if not found:
-                raise LogError(f"{p}: no run.json, trainer_state.json, checkpoint-*/ or metrics.csv found")
+                raise LogError(f"{p}: no run.json, trainer_state.json, checkpoint-*/ or metrics.csv found"
+                               + (f" ({notes[0].split(': ', 1)[1]})" if notes else ""))
             for q in found:
                 try:
                     got, rec = read_path(q, cols)

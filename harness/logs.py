@@ -72,6 +72,7 @@ HPARAM_KEYS = {
 CONFIG_FIELDS = ("learning_rate", "epochs", "batch_size", "frozen_layers", "technique", "n_classes", "layers",
                  "model")
 
+_DECIMAL_COMMA = re.compile(r"^[-+]?\d+,\d+%?$")
 NONFINITE = {"nan", "+nan", "-nan", "inf", "+inf", "-inf", "infinity", "+infinity", "-infinity"}
 # file names `diagnose DIR` picks up besides run folders and Trainer output
 LOG_NAMES = {"metrics.csv", "training.log", "history.csv", "history.json", "training.csv", "log.csv",
@@ -157,6 +158,8 @@ def _cell(v):
     if s.lower() in NONFINITE:
         return float(s.lower().replace("infinity", "inf")), "nonfinite"
     pct = s.endswith("%")
+    if _DECIMAL_COMMA.match(s):  # "1,5" from a ';'-separated file written with a decimal comma
+        s = s.replace(",", ".")
     try:
         f = float(s[:-1] if pct else s)
     except ValueError:
@@ -251,6 +254,10 @@ def _from_records(records: list[dict], path: str, kind: str, cols: ColumnMap) ->
             # an epoch column counting from 0 (Keras, Lightning) or from 1 (fractional in Trainer logs)
             n = int(math.floor(max(eps))) + (1 if min(eps) == 0 and float(max(eps)).is_integer() else 0)
             log.know("epochs", max(n, 1), f"the '{epoch_col}' column (epochs run)")
+    if not log.series and log.skipped:
+        col, sk = next(iter(log.skipped.items()))
+        raise LogError(f"The '{col}' column of {path} holds no numbers. Got "
+                       f"{', '.join(repr(e) for e in sk['examples'])} instead.")
     if not log.series:
         raise LogError(f"{path}: none of the known metric columns were found "
                        f"(got {', '.join(map(str, keys)) or 'none'}); name them with "
@@ -492,6 +499,13 @@ def read_own_run(run_dir: Path, cols: ColumnMap) -> tuple[list[RunLog], dict]:
     classes = conf.get("classes") or []
     hypers = conf.get("hyperparameters") or {}
     plan_hyper = rec["plan"].get("hyperparameters") or {}
+    for name, value, kind in (("config.classes", classes, list), ("config.hyperparameters", hypers, dict),
+                              ("plan.hyperparameters", plan_hyper, dict)):
+        if not isinstance(value, kind):
+            raise LogError(f"The '{name}' field of {f} must be a {'list' if kind is list else 'mapping'}. "
+                           f"Got {type(value).__name__} instead.")
+    if conf.get("layers") is not None and not isinstance(conf.get("layers"), int):
+        raise LogError(f"The 'config.layers' field of {f} must be a whole number. Got {conf['layers']!r} instead.")
     fp = _fingerprint(f)
     logs = []
     entries = [(t, rs, "run") for t, rs in rec["results"].items()]
@@ -510,7 +524,11 @@ def read_own_run(run_dir: Path, cols: ColumnMap) -> tuple[list[RunLog], dict]:
                 log = _from_records(records, name, "tlexpert", cols)
             else:  # no learning curves (a linear baseline): its final scores only
                 log = RunLog(path=name, kind="tlexpert", missing=["train_loss", "val_loss", "target", "source"])
-            log.final["target"] = r.get("accuracy")
+            acc, status = _cell(r.get("accuracy"))
+            if status == "text":
+                raise LogError(f"The 'results.{tech}[{r.get('seed')}].accuracy' field of {f} must be a number. "
+                               f"Got {r.get('accuracy')!r} instead.")
+            log.final["target"] = acc
             log.group, log.seed, log.role = tech, r.get("seed"), role
             h = {**plan_hyper, **(hypers.get(tech) or {})} if role == "run" else (hypers.get(tech) or {})
             log.config.clear()

@@ -306,6 +306,20 @@ def test_keras_history_without_an_epoch_column(tmp_path):
     (lambda d: (d / "run").mkdir() or (d / "run" / "run.json").write_text('[1, 2]'),
      ["run"], "expected a run record"),
     (lambda d: (d / "l.jsonl").write_text('{"loss": 1}\n[1]\n{"loss": 2}\n'), ["l.jsonl"], "l.jsonl:2: expected a JSON object"),
+    (lambda d: (d / "run").mkdir() or (d / "run" / "run.json").write_text(json.dumps(
+        {"plan": {"scenario": {"task": "text_classification", "dataset_size": 9}, "technique": {"choice": "lora"}},
+         "config": {"classes": 3}, "results": {"lora": [{"seed": 0, "accuracy": 0.5}]}})),
+     ["run"], "The 'config.classes' field of run/run.json must be a list. Got int instead."),
+    (lambda d: (d / "run").mkdir() or (d / "run" / "run.json").write_text(json.dumps(
+        {"plan": {"scenario": {"task": "text_classification", "dataset_size": 9}, "technique": {"choice": "lora"}},
+         "config": {}, "results": {"lora": [{"seed": 0, "accuracy": "high"}]}})),
+     ["run"], "'results.lora[0].accuracy' field of run/run.json must be a number. Got 'high' instead."),
+    (lambda d: (d / "run").mkdir() or (d / "run" / "run.json").write_text(json.dumps(
+        {"plan": {"scenario": {"task": "translation", "dataset_size": 9}, "technique": {"choice": "lora"}},
+         "config": {}, "results": {"lora": [{"seed": 0, "accuracy": 0.5}]}})),
+     ["run"], "The 'task' field of run/run.json (plan.scenario) must be one of"),
+    (lambda d: (d / "na.csv").write_text("epoch,loss\n1,n/a\n2,n/a\n"), ["na.csv"],
+     "The 'loss' column of na.csv holds no numbers. Got 'n/a' instead."),
     (lambda d: (d / "b.csv").write_bytes(b"loss\n\xff\xfe\n"), ["b.csv"], "not UTF-8"),
 ])
 def test_bad_input_is_one_line_exit_2(tmp_path, monkeypatch, setup, args, message):
@@ -316,6 +330,15 @@ def test_bad_input_is_one_line_exit_2(tmp_path, monkeypatch, setup, args, messag
     assert r.exit_code == 2, r.output
     assert message in r.output and r.output.startswith("Error:") and r.output.count("\n") == 1
     assert "Traceback" not in r.output
+
+
+def test_semicolon_separated_log_with_decimal_commas(tmp_path):
+    f = tmp_path / "log.csv"  # what a spreadsheet in a decimal-comma locale exports
+    f.write_text("epoch;loss;val_loss;val_accuracy\n" + "".join(
+        f"{e};{1.1 * 1.5 ** e:.3f};{1.2 * 1.5 ** e:.3f};0,3{e % 3}\n".replace(".", ",") for e in range(8)))
+    rep = report_of(f)
+    assert rep["runs"][0]["points"] == {"train_loss": 8, "val_loss": 8, "target": 8}
+    assert pitfalls(rep)[0] == "divergence" and not rep["data_warnings"]
 
 
 def test_unreadable_hparams_is_a_warning(tmp_path):
