@@ -56,6 +56,22 @@ def divergence(steps, loss, th: dict) -> list[dict]:
     return out
 
 
+def grad_norm_nonfinite(steps, grad_norm, th: dict) -> Optional[dict]:
+    """The gradient norm NaN/inf at every logged step from some point to the end (at least
+    ``constant_metric_min_evals`` of them): the weights are gone, whatever the loss column says
+    (Trainer then logs a loss of 0.0). An isolated NaN is a step the mixed-precision scaler skipped."""
+    s, v = _clean(steps, grad_norm)
+    if len(v) == 0 or np.isfinite(v[-1]):
+        return None
+    ok = np.isfinite(v)
+    start = int(np.flatnonzero(ok)[-1]) + 1 if ok.any() else 0
+    n = len(v) - start
+    if n < th["constant_metric_min_evals"]:
+        return None
+    return {"id": "loss_nan", "evidence": {"metric": "grad_norm", "first_nonfinite_step": float(s[start]),
+                                           "nonfinite_to_the_end": n, "of_logged": int(len(v))}}
+
+
 def above_chance(steps, loss, n_classes: Optional[int], th: dict) -> Optional[dict]:
     """A loss that peaked above ``chance_loss_blowup_factor`` x ln(classes) and ends above ln(classes)."""
     if not n_classes or n_classes < 2:

@@ -153,7 +153,11 @@ def run_symptoms(log: RunLog, th: dict, n_classes: Optional[int], majority: Opti
     """Symptoms of one run, each with the run it came from."""
     out = []
     classes = n_classes or log.n_classes
-    if "train_loss" in log.series:
+    if "grad_norm" in log.series:
+        s = curves.grad_norm_nonfinite(log.xs("grad_norm"), log.values("grad_norm"), th)
+        out += [s] if s else []
+    nan_grads = bool(out)  # the gradients are NaN: the loss column (0.0 in Trainer logs) says nothing more
+    if "train_loss" in log.series and not nan_grads:
         out += curves.divergence(log.xs("train_loss"), log.values("train_loss"), th)
         if not any(s["id"] in ("loss_nan", "loss_exploding") for s in out):
             s = curves.above_chance(log.xs("train_loss"), log.values("train_loss"), classes, th)
@@ -165,7 +169,7 @@ def run_symptoms(log: RunLog, th: dict, n_classes: Optional[int], majority: Opti
             out += [s] if s else []
         if not diverged:
             out += curves.underfitting(log.values("train_loss"), log.values("val_loss"), classes, th)
-    elif "val_loss" in log.series:  # only a validation loss: NaN/inf there is divergence too
+    elif "val_loss" in log.series and not nan_grads:  # only a validation loss: NaN/inf there is divergence too
         out += [s for s in curves.divergence(log.xs("val_loss"), log.values("val_loss"), th)
                 if s["id"] == "loss_nan"]
     if "val_loss" in log.series and not any(s["id"] in ("loss_at_chance", "loss_nan") for s in out):

@@ -55,6 +55,7 @@ CONVENTIONS = {
     # training accuracy, read only beside a validation target (the train/validation gap)
     "train_acc": ["train_acc", "train_accuracy", "train/acc", "train_acc_epoch", "accuracy",
                   "sparse_categorical_accuracy", "categorical_accuracy", "binary_accuracy"],
+    "grad_norm": ["grad_norm", "gradient_norm", "grad-norm", "train/grad_norm"],
     "step": ["step", "global_step", "iteration", "iter"],
     "epoch": ["epoch"],
     "learning_rate": ["learning_rate", "lr", "lr-AdamW", "lr-Adam", "lr-SGD", "lr-RMSprop"],
@@ -235,6 +236,16 @@ def _from_records(records: list[dict], path: str, kind: str, cols: ColumnMap) ->
             log.series[key] = pts
         else:
             log.missing.append(key)
+    gcol = pick("grad_norm")
+    if gcol:
+        pts = []
+        for i, r in enumerate(records):
+            v, st = _cell(r.get(gcol))
+            if st in ("ok", "nonfinite"):
+                x = _num(r.get(x_col)) if x_col else None
+                pts.append((x if x is not None else float(i), v))
+        if pts:
+            log.series["grad_norm"] = pts
     tcol = pick("train_acc")
     tgt = next((c for c in cols.names("target") if c in keys), None)
     if tcol and tgt and tcol != tgt:

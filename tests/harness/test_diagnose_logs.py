@@ -102,6 +102,29 @@ def test_trainer_nan_loss_in_json(tmp_path):
     assert pitfalls(report_of(d))[0] == "divergence"
 
 
+def _state_with_grad_norms(d: Path, rows) -> Path:
+    """Trainer's log lines as issue reports show them: {'loss', 'grad_norm', 'learning_rate', 'epoch'}."""
+    hist = [{"loss": loss, "grad_norm": g, "learning_rate": 5e-05, "epoch": round(0.01 * i, 2), "step": 10 * i}
+            for i, (loss, g) in enumerate(rows, 1)]
+    d.mkdir(parents=True)
+    (d / "trainer_state.json").write_text(json.dumps({"log_history": hist, "train_batch_size": 4}))
+    return d
+
+
+def test_grad_norm_nan_to_the_end_is_divergence_though_the_loss_reads_0(tmp_path):
+    rows = [(0.21 - 0.01 * i, 1.2) for i in range(5)] + [(0.0, float("nan"))] * 6
+    rep = report_of(_state_with_grad_norms(tmp_path / "out", rows))
+    assert pitfalls(rep)[0] == "divergence"
+    ev = next(s for s in rep["symptoms"] if s["id"] == "loss_nan")["evidence"]
+    assert ev["metric"] == "grad_norm" and ev["nonfinite_to_the_end"] == 6
+
+
+def test_an_occasional_nan_grad_norm_is_a_skipped_mixed_precision_step(tmp_path):
+    rows = [(1.0 / (i + 1) + 0.1, float("nan") if i in (0, 3) else 0.5) for i in range(12)]
+    rep = report_of(_state_with_grad_norms(tmp_path / "out", rows))
+    assert rep["healthy"], rep["symptoms"]
+
+
 # --- a failed run, recognised without --num-classes or --majority-rate
 
 
