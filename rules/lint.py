@@ -263,6 +263,11 @@ def grid_values(kb) -> dict[str, list]:
         "symptoms": [[], *([s] for s in sorted(kb.symptoms)), ["retention_drop", "unknown_tokens"],
                      ["below_baseline", "val_loss_rising"]],
     }
+    # fields some knowledge bases add: the device to deploy on, the language of the text
+    if "device_class" in FIELDS and getattr(kb, "devices", None):
+        values["device_class"] = [None, *sorted(kb.devices)]
+    if "language" in FIELDS and "known_languages" in kb.sections["thresholds"]:
+        values["language"] = [None, *kb.threshold("known_languages")]
     missing = [f for f in FIELDS if f not in values]
     if missing:  # a field the grid does not know yet: a test fails here rather than skip it silently
         raise KeyError(f"the lint grid has no values for scenario field(s) {missing}")
@@ -295,6 +300,8 @@ def grid(kb, n: int = GRID_SIZE, core: tuple = CORE, seed: int = 0) -> list[dict
         s = dict(zip(core, product[i % len(product)]))
         s.update({f: columns[f][i] for f in rest})
         s = {k: v for k, v in s.items() if v is not None and v != []}
+        if "language" in s and kb.tasks[s["task"]].modality.value == "image":
+            del s["language"]  # a language is for tasks with text
         s["id"] = f"grid-{i}"
         out.append(s)
     return out
