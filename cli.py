@@ -419,8 +419,9 @@ class BaselineCommand(click.Command):
 
 def _config_line(cfg: dict) -> str:
     known = cfg.get("known") or {}
-    parts = [f"{k.replace('_', ' ')} {v['value']:g}" if isinstance(v["value"], float) else
-             f"{k.replace('_', ' ')} {v['value']}" for k, v in known.items()
+    label = {"n_classes": "classes"}
+    parts = [f"{label.get(k, k.replace('_', ' '))} {v['value']:g}" if isinstance(v["value"], float) else
+             f"{label.get(k, k.replace('_', ' '))} {v['value']}" for k, v in known.items()
              if k in ("learning_rate", "epochs", "batch_size", "frozen_layers", "technique", "n_classes")]
     line = "config read from the log: " + (", ".join(parts) if parts else "nothing")
     if cfg.get("not_in_log"):
