@@ -11,7 +11,6 @@ from __future__ import annotations
 import functools
 import json
 import math
-import os
 import sys
 from pathlib import Path
 from typing import Any, Optional
@@ -64,18 +63,25 @@ def dump(data: Any, fmt: str) -> str:
     return yaml.safe_dump(data, sort_keys=False, allow_unicode=True, width=100)
 
 
-def write_atomic(path: Path, text: str) -> None:
-    """Write ``text`` to ``path`` via a temporary file and a rename: never half-written."""
-    path = Path(path)
-    if path.parent and not path.parent.exists():
-        path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    try:
-        tmp.write_text(text, encoding="utf-8")
-        os.replace(tmp, path)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
+from knowledge.reading import check_output, show, write_atomic  # noqa: E402  (one writer, one output check)
+
+
+def warn_implausible(scenario: dict) -> None:
+    """Valid but inconsistent or implausible scenario values: one ``Warning:`` line each, on stderr."""
+    from rules.scenario import scenario_warnings
+
+    for w in scenario_warnings(scenario):
+        click.echo(f"Warning: {show(w, 300)}", err=True)
+
+
+class FiniteFloat(click.FloatRange):
+    """A FloatRange that refuses nan and inf (click's range checks let nan through)."""
+
+    def convert(self, value, param, ctx):
+        rv = super().convert(value, param, ctx)
+        if not math.isfinite(rv):
+            self.fail(f"{value!r} is not a finite number.", param, ctx)
+        return rv
 
 
 def format_option(default="text", choices=FORMATS):
@@ -242,9 +248,12 @@ def consult(ctx, scenario_file, symptoms, fmt, explain, output, no_input, **flag
     from rules.engine import get_engine
     from rules.render import render_plan, render_trace
 
+    if output:
+        check_output(output, "-o")
     kb = get_kb(ctx)
     interactive = not no_input and sys.stdin.isatty() and fmt == "text"
     scenario = build_scenario(ctx, kb, scenario_file, flags, symptoms, interactive)
+    warn_implausible(scenario)
     plan = get_engine(kb).consult(scenario)
     if output:
         out = Path(output)
@@ -439,7 +448,7 @@ def _config_line(cfg: dict) -> str:
 @click.option("--target-metric", help="Target-task metric column (default: eval_accuracy, val_acc, ...).")
 @click.option("--source-metric", help="Source-task metric column, for forgetting (default: source_accuracy, ...).")
 @click.option("--num-classes", type=click.IntRange(2, 100000), help="Classes of the target task (chance loss).")
-@click.option("--majority-rate", type=click.FloatRange(0, 1), help="Accuracy of always predicting the majority class.")
+@click.option("--majority-rate", type=FiniteFloat(0, 1), help="Accuracy of always predicting the majority class.")
 @click.option("--scenario", "scenario_file", metavar="FILE", help="The run's scenario, for concrete fixes.")
 @click.option("--fail-on", type=click.Choice(["warning", "error"]),
               help="Exit 1 when a diagnosis of this severity or worse is found (for CI pipelines).")
@@ -461,6 +470,10 @@ def diagnose(ctx, paths, baselines, loss, val_loss, target_metric, source_metric
     from harness.diagnose import diagnose as run_diagnosis
     from harness.logs import ColumnMap
 
+    if majority_rate is not None and num_classes and majority_rate < 1 / num_classes - 1e-9:
+        raise InputError(f"The '--majority-rate' option must be at least 1/--num-classes = {1 / num_classes:.4g}: "
+                         f"the largest of {num_classes} classes holds at least that share. "
+                         f"Got {majority_rate:g} instead.")
     kb = get_kb(ctx)
     scenario = read_scenario_file(scenario_file) if scenario_file else None
     report = run_diagnosis(list(paths), kb, baseline=list(baselines),
@@ -541,11 +554,17 @@ def batch(ctx, files, output, jobs, scheduler, resume, chunk_size, fmt):
 
     get_kb(ctx)  # a broken --knowledge folder is reported once, before any worker starts
     out = Path(output) if output else None
+    if output:
+        check_output(output, "-o")
     if out is not None and out.suffix.lower() not in OUTPUT_SUFFIXES:
         raise InputError(f"The output file {output} must end in {', '.join(OUTPUT_SUFFIXES)}. "
                          f"Got {out.suffix or 'no extension'!r} instead.")
     if resume and out is None:
         raise InputError("--resume needs -o: the finished rows are kept beside the output file.")
+    if scheduler is not None:
+        from rules.batch import check_scheduler
+
+        check_scheduler(scheduler)
     items, file_errors = [], []
     for f in files:
         try:
@@ -670,10 +689,10 @@ def run_options(fn):
         click.option("--head", type=click.Choice(["linear", "mlp"]),
                      help="Feature-extraction head: linear, or an MLP with one hidden layer of 256."),
         click.option("--epochs", type=click.IntRange(1, 1000), help="Override the plan's epochs."),
-        click.option("--learning-rate", type=click.FloatRange(0, min_open=True), help="Override the learning rate."),
+        click.option("--learning-rate", type=FiniteFloat(0, min_open=True), help="Override the learning rate."),
         click.option("--batch-size", type=click.IntRange(1, 4096), help="Override the batch size."),
         click.option("--max-length", type=click.IntRange(8, 4096), default=128, show_default=True),
-        click.option("--alpha", type=click.FloatRange(0, 1, min_open=True, max_open=True), default=0.05,
+        click.option("--alpha", type=FiniteFloat(0, 1, min_open=True, max_open=True), default=0.05,
                      show_default=True),
         click.option("--no-cache", is_flag=True, help="Recompute embeddings instead of using the cache."),
         format_option(choices=("text", "json")),
@@ -692,6 +711,9 @@ def _run(ctx, plan: dict, name: str, opts: dict, builtin_size: int = 1500) -> di
     fmt = opts["fmt"]
     quiet = fmt == "json" or not sys.stderr.isatty()
     out = opts.get("out") or f"runs/{_time.strftime('%Y%m%d-%H%M%S')}-{name}"
+    from knowledge.reading import check_output_dir
+
+    check_output_dir(out, "--out")
     cfg = RunConfig(
         techniques=list(opts.get("techniques") or [plan["technique"]["choice"]]),
         seeds=opts["seeds"], model=opts["model"], train=opts.get("train"),

@@ -13,7 +13,6 @@ symptom -> diagnosis -> fix -> measured effect, with p-values.
 from __future__ import annotations
 
 import copy
-import json
 from dataclasses import replace
 from pathlib import Path
 
@@ -137,7 +136,9 @@ def auto_fix(plan: dict, cfg, kb, max_rounds: int = 3, progress=None, pitfalls=N
 
 
 def _load(d: Path) -> dict:
-    return json.loads((d / "run.json").read_text())
+    from knowledge.reading import read_json
+
+    return read_json(d / "run.json", expect=dict)
 
 
 def _write_md(path: Path, result: dict) -> None:
@@ -154,6 +155,6 @@ def _write_md(path: Path, result: dict) -> None:
     f = result["final"]
     lines += ["", f"Final: {f['technique']} with {', '.join(f['applied_fixes']) or 'no fix'}, accuracy "
                   f"{f['accuracy']:.3f}, symptoms: {', '.join(f['symptoms']) or 'none'} ({f['run_dir']})."]
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text("\n".join(lines) + "\n", encoding="utf-8")
-    tmp.replace(path)
+    from knowledge.reading import write_atomic
+
+    write_atomic(path, "\n".join(lines) + "\n")

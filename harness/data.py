@@ -7,8 +7,6 @@ class, an empty file.
 
 from __future__ import annotations
 
-import csv
-import json
 import random
 import re
 from dataclasses import dataclass, field
@@ -62,31 +60,21 @@ class TextData:
 def load_text(path: str | Path, text_column: str = "text", label_column: str = "label",
               classes: Optional[list[str]] = None) -> TextData:
     """Read a CSV or JSONL file of texts and labels."""
-    path = Path(path)
-    if not path.exists():
-        raise DataError(f"{path}: no such data file")
-    if path.is_dir():
-        raise DataError(f"{path}: is a directory, expected a CSV or JSONL file")
-    rows: list[dict] = []
+    from knowledge.reading import read_csv, read_jsonl, safe_path
+
     try:
+        path = safe_path(path, what="data file")
         if path.suffix.lower() in (".jsonl", ".ndjson", ".json"):
-            with path.open(encoding="utf-8") as fh:
-                for lineno, line in enumerate(fh, 1):
-                    if not line.strip():
-                        continue
-                    try:
-                        rows.append(json.loads(line))
-                    except json.JSONDecodeError as exc:
-                        raise DataError(f"{path}:{lineno}: malformed JSON line ({exc.msg})") from None
+            rows = [r for _, r in read_jsonl(path, kind="data", what="data file")]
         else:
-            with path.open(encoding="utf-8", newline="") as fh:
-                reader = csv.DictReader(fh)
-                if reader.fieldnames is None:
-                    raise DataError(f"{path}: empty file, expected a header with "
-                                    f"'{text_column}' and '{label_column}' columns")
-                rows = list(reader)
-    except UnicodeDecodeError as exc:
-        raise DataError(f"{path}: not UTF-8 text ({exc.reason})") from None
+            header, records = read_csv(path, kind="data", what="data file")
+    except KnowledgeError as exc:
+        raise DataError(str(exc)) from None
+    if path.suffix.lower() not in (".jsonl", ".ndjson", ".json"):
+        if not header:
+            raise DataError(f"{path}: empty file, expected a header with "
+                            f"'{text_column}' and '{label_column}' columns")
+        rows = [r for _, r in records]
     if not rows:
         raise DataError(f"{path}: no rows")
     for col in (text_column, label_column):
@@ -98,7 +86,8 @@ def load_text(path: str | Path, text_column: str = "text", label_column: str = "
     texts, labels = [], []
     for i, r in enumerate(rows, 2):
         t, lab = r.get(text_column), r.get(label_column)
-        if t is None or lab is None or str(lab).strip() == "":
+        if t is None or lab is None or str(lab).strip() == "" or isinstance(t, (dict, list)) \
+                or isinstance(lab, (dict, list)):
             raise DataError(f"{path}:{i}: row without a '{text_column}' or '{label_column}' value")
         texts.append(str(t))
         labels.append(str(lab).strip())

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import glob as globmod
 import math
+import os
 import re
 from pathlib import Path
 from typing import Optional
@@ -47,7 +48,7 @@ def expand(specs: list[str], role: str) -> list[str]:
     """Paths with quoted globs expanded (sorted); a pattern that matches nothing is an error."""
     out = []
     for s in specs:
-        if GLOB_CHARS.search(s) and not Path(s).exists():
+        if GLOB_CHARS.search(s) and not os.path.exists(s):  # (False, not an error, for a name too long)
             hits = sorted(globmod.glob(s, recursive=True))
             if not hits:
                 raise LogError(f"{s}: no file or folder matches this {role} pattern")
@@ -61,10 +62,14 @@ def collect(specs: list[str], cols: ColumnMap, role: str) -> tuple[list[RunLog],
     """(logs, run records of tlexpert run folders, warnings). A folder that is not itself a run is
     searched; logs found that way that cannot be read are left out with a warning."""
     logs, records, warnings = [], [], []
+    from knowledge.reading import safe_path
+    from knowledge.schema import KnowledgeError
+
     for s in expand(specs, role):
-        p = Path(s)
-        if not p.exists():
-            raise LogError(f"{p}: no such file or folder")
+        try:  # loops, FIFOs, devices and /proc refused before any reader opens them
+            p = safe_path(s, want="any", what="file or folder")
+        except KnowledgeError as exc:
+            raise LogError(str(exc)) from None
         if p.is_dir() and not (p / "run.json").exists() and not (p / "trainer_state.json").exists() \
                 and not any(p.glob("checkpoint-*/trainer_state.json")):
             found, notes = discover(p)

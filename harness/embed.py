@@ -95,10 +95,10 @@ def cached_encode(model_path: str, model, tokenizer, texts: list[str], *, data_k
     X = encode(model, tokenizer, texts, batch_size=batch_size, max_length=max_length,
                device=device, progress=progress)
     if use_cache:
-        f.parent.mkdir(parents=True, exist_ok=True)
-        tmp = f.with_name(f".{f.name}.{os.getpid()}.tmp.npy")
-        np.save(tmp, X)
-        os.replace(tmp, f)
+        from knowledge.reading import atomic_path
+
+        with atomic_path(f, suffix=".npy") as tmp:
+            np.save(tmp, X)
     return X, False
 
 

@@ -27,7 +27,6 @@ from __future__ import annotations
 import csv
 import hashlib
 import io
-import json
 import math
 import os
 import re
@@ -289,19 +288,22 @@ def _fingerprint(path: Path) -> str:
 
 
 def _read_text(path: Path) -> str:
+    """Through the reading layer: a regular file, bounded in size, UTF-8 (knowledge/reading.py)."""
+    from knowledge.reading import read_text
+
     try:
-        return path.read_text(encoding="utf-8-sig")
-    except UnicodeDecodeError as exc:
-        raise LogError(f"{path}: not UTF-8 text ({exc.reason})") from None
-    except OSError as exc:
-        raise LogError(f"{path}: cannot be read ({exc.strerror})") from None
+        return read_text(path, kind="log", what="log file")
+    except KnowledgeError as exc:
+        raise LogError(str(exc)) from None
 
 
 def _read_json(path: Path):
+    from knowledge.reading import parse_json
+
     try:
-        return json.loads(_read_text(path))
-    except json.JSONDecodeError as exc:
-        raise LogError(f"{path}:{exc.lineno}: malformed or truncated JSON ({exc.msg})") from None
+        return parse_json(_read_text(path), str(path))
+    except KnowledgeError as exc:
+        raise LogError(str(exc)) from None
 
 
 def _hf_model_config(log: RunLog, folder: Path) -> None:
@@ -311,8 +313,8 @@ def _hf_model_config(log: RunLog, folder: Path) -> None:
         if not f.is_file():
             continue
         try:
-            cfg = json.loads(f.read_text(encoding="utf-8"))
-        except (OSError, UnicodeDecodeError, json.JSONDecodeError):
+            cfg = _read_json(f)
+        except KnowledgeError:
             log.warnings.append(f"{f}: not readable JSON; the model's classes and layers are unknown")
             return
         if not isinstance(cfg, dict):
@@ -368,8 +370,13 @@ def _read_hparams(log: RunLog, folder: Path) -> None:
     # hyperparameters that were Python objects are written with python/* tags: read them as unknown
     Lenient.add_multi_constructor("", lambda loader, suffix, node: None)
     try:
-        data = yaml.load(f.read_text(encoding="utf-8"), Loader=Lenient)  # noqa: S506 (SafeLoader subclass)
-    except (yaml.YAMLError, UnicodeDecodeError, OSError) as exc:
+        text = _read_text(f)
+        if "*" in text:  # aliases: bounded by the reading layer before this lenient loader builds them
+            from knowledge.reading import _check_nodes
+
+            _check_nodes(yaml.compose(text, Loader=Lenient), str(f))
+        data = yaml.load(text, Loader=Lenient)  # noqa: S506 (SafeLoader subclass)
+    except (yaml.YAMLError, KnowledgeError, ValueError, TypeError, KeyError, RecursionError) as exc:
         log.warnings.append(f"{f}: not readable YAML ({str(exc).splitlines()[0]}); the run's configuration "
                             f"is unknown")
         return
@@ -419,14 +426,17 @@ def _read_csv(path: Path, cols: ColumnMap, kind: str) -> RunLog:
     if not text.strip():
         raise LogError(f"{path}: empty file (no header)")
     sep = _sniff_dialect(text[:4096])
+    from knowledge.reading import csv_field_limit
+
     try:
         reader = csv.DictReader(io.StringIO(text, newline=""), delimiter=sep)
         header = reader.fieldnames
         if not header:
             raise LogError(f"{path}: empty file (no header)")
         records = []
-        for r in reader:
-            records.append({k: v for k, v in r.items() if k is not None and k != ""})
+        with csv_field_limit():  # one value up to the reading layer's limit (csv's own is 128 KB)
+            for r in reader:
+                records.append({k: v for k, v in r.items() if k is not None and k != ""})
     except csv.Error as exc:
         raise LogError(f"{path}: malformed CSV ({exc})") from None
     if header and header[0] == "" and "epoch" not in header:
@@ -441,17 +451,19 @@ def _read_csv(path: Path, cols: ColumnMap, kind: str) -> RunLog:
 
 
 def _read_jsonl(path: Path, cols: ColumnMap) -> RunLog:
+    from knowledge.reading import parse_json
+
     lines = _read_text(path).splitlines()
     records = []
     for i, line in enumerate(lines, 1):
         if not line.strip():
             continue
         try:
-            rec = json.loads(line)
-        except json.JSONDecodeError as exc:
+            rec = parse_json(line, str(path), line=i)
+        except KnowledgeError as exc:
             if i == len(lines):
                 break  # a last line cut short by a crash: read what came before
-            raise LogError(f"{path}:{i}: malformed JSON line ({exc.msg})") from None
+            raise LogError(str(exc)) from None
         if not isinstance(rec, dict):
             raise LogError(f"{path}:{i}: expected a JSON object of metrics. Got {type(rec).__name__} instead.")
         records.append(rec)
@@ -521,9 +533,13 @@ def read_own_run(run_dir: Path, cols: ColumnMap) -> tuple[list[RunLog], dict]:
     logs = []
     entries = [(t, rs, "run") for t, rs in rec["results"].items()]
     base = rec.get("baseline") or []
+    if not isinstance(base, list) or not all(isinstance(b, dict) for b in base):
+        raise LogError(f"The 'baseline' field of {f} must list seed records (objects).")
     if base and base[0].get("technique") not in rec["results"]:
         entries.append((base[0].get("technique") or "baseline", base, "baseline"))
     for tech, rs, role in entries:
+        if not isinstance(rs, (list, type(None))):
+            raise LogError(f"The 'results.{tech}' field of {f} must list seed records (objects).")
         for r in rs or []:
             if not isinstance(r, dict):
                 raise LogError(f"The 'results.{tech}' field of {f} must list seed records (objects).")
@@ -541,7 +557,8 @@ def read_own_run(run_dir: Path, cols: ColumnMap) -> tuple[list[RunLog], dict]:
                                f"Got {r.get('accuracy')!r} instead.")
             log.final["target"] = acc
             log.group, log.seed, log.role = tech, r.get("seed"), role
-            h = {**plan_hyper, **(hypers.get(tech) or {})} if role == "run" else (hypers.get(tech) or {})
+            own = hypers.get(tech) if isinstance(hypers.get(tech), dict) else {}
+            h = {**plan_hyper, **own} if role == "run" else own
             log.config.clear()
             log.config_from.clear()
             for k in ("learning_rate", "epochs", "batch_size", "frozen_layers"):
@@ -643,12 +660,29 @@ def read_path(p: Path, cols: ColumnMap) -> tuple[list[RunLog], Optional[dict]]:
                    f".csv, .json or .jsonl)")
 
 
+def _log_errors(fn):
+    """The reading layer's errors (``ReadError``) raised as ``LogError``, this module's one error type."""
+    import functools
+
+    @functools.wraps(fn)
+    def wrapper(*args, **kwargs):
+        from knowledge.reading import ReadError
+
+        try:
+            return fn(*args, **kwargs)
+        except ReadError as exc:
+            raise LogError(str(exc)) from None
+
+    return wrapper
+
+
+@_log_errors
 def read_logs(path: str | Path, cols: Optional[ColumnMap] = None) -> list[RunLog]:
     """All runs found at ``path`` (a file or a folder), without grouping."""
+    from knowledge.reading import safe_path
+
     cols = cols or ColumnMap()
-    p = Path(path)
-    if not p.exists():
-        raise LogError(f"{p}: no such file or folder")
+    p = safe_path(path, want="any", what="file or folder")  # loops, FIFOs, devices, /proc refused
     if p.is_dir() and not (p / "run.json").exists() and not (p / "trainer_state.json").exists() \
             and _newest_checkpoint(p) is None:
         paths, _ = discover(p)

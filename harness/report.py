@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import numpy as np
@@ -79,9 +78,10 @@ def plots(out: Path, record: dict) -> list[str]:
 
 
 def _save(fig, path: Path) -> str:
-    tmp = path.with_name(f".{path.stem}.{os.getpid()}.tmp.png")
-    fig.savefig(tmp, dpi=90)
-    os.replace(tmp, path)
+    from knowledge.reading import atomic_path
+
+    with atomic_path(path, suffix=".png") as tmp:
+        fig.savefig(tmp, dpi=90)
     return path.name
 
 
@@ -118,6 +118,6 @@ def write_report(out: Path, record: dict) -> None:
             note = f" — {f['measured']}" if f.get("measured") else ""
             lines.append(f"  - fix: {f['description']} ({f['summary']}){note}")
     lines += ["", "## Plots", ""] + [f"![{i}]({i})" for i in images]
-    tmp = out / f".report.md.{os.getpid()}.tmp"
-    tmp.write_text("\n".join(lines) + "\n", encoding="utf-8")
-    os.replace(tmp, out / "report.md")
+    from knowledge.reading import write_atomic
+
+    write_atomic(out / "report.md", "\n".join(lines) + "\n")

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import platform
 import time
 from dataclasses import asdict, dataclass, field
@@ -53,9 +52,9 @@ class RunConfig:
 
 
 def write_json_atomic(path: Path, data) -> None:
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_text(json.dumps(data, indent=2, default=_json_default), encoding="utf-8")
-    os.replace(tmp, path)
+    from knowledge.reading import write_atomic
+
+    write_atomic(path, json.dumps(data, indent=2, default=_json_default))
 
 
 def _json_default(o):
@@ -162,9 +161,9 @@ class SeedStore:
         if f.exists():
             try:
                 rec = json.loads(f.read_text())
-            except (OSError, json.JSONDecodeError):
+            except (OSError, ValueError, RecursionError):
                 return None  # a damaged record is recomputed
-            if rec.get("config_key") == self.key:
+            if isinstance(rec, dict) and rec.get("config_key") == self.key:
                 self.progress(f"{tech} seed {seed}: reused from {f.name}")
                 return rec
         return None

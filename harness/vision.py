@@ -12,7 +12,6 @@ arbitrary pickled objects are never unpickled.
 
 from __future__ import annotations
 
-import os
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -46,7 +45,9 @@ def load_image_folder(path: str | Path, size: int = 32, grayscale: bool = False)
     """An image-folder tree: one sub-folder per class holding its images."""
     from PIL import Image, UnidentifiedImageError
 
-    root = Path(path)
+    from knowledge.reading import safe_path
+
+    root = safe_path(path, want="any", what="image folder")
     if not root.is_dir():
         raise DataError(f"{root}: not an image folder (expected one sub-folder per class)")
     classes = sorted(p.name for p in root.iterdir() if p.is_dir())
@@ -55,7 +56,7 @@ def load_image_folder(path: str | Path, size: int = 32, grayscale: bool = False)
     xs, ys = [], []
     for ci, c in enumerate(classes):
         for f in sorted((root / c).iterdir()):
-            if f.suffix.lower() not in IMAGE_SUFFIXES:
+            if f.suffix.lower() not in IMAGE_SUFFIXES or not f.is_file():  # no FIFO, socket or folder
                 continue
             try:
                 with Image.open(f) as im:
@@ -72,9 +73,19 @@ def load_image_folder(path: str | Path, size: int = 32, grayscale: bool = False)
 
 def load_arrays(path: str | Path) -> ImageData:
     """An .npz file with arrays ``X`` (n, h, w) or (n, c, h, w) and ``y`` (n,)."""
-    path = Path(path)
-    if not path.exists():
-        raise DataError(f"{path}: no such data file")
+    import zipfile
+
+    from knowledge.reading import LIMITS, safe_path
+
+    path = safe_path(path, what=".npz data file")
+    try:
+        with zipfile.ZipFile(path) as zf:  # bound what the arrays expand to (a zip bomb)
+            size = sum(i.file_size for i in zf.infolist())
+    except (zipfile.BadZipFile, OSError) as exc:
+        raise DataError(f"{path}: not a readable .npz file ({exc})") from None
+    if size > LIMITS.data_bytes:
+        raise DataError(f"{path}: the arrays expand to {size / 2 ** 30:.1f} GiB, more than the "
+                        f"{LIMITS.data_bytes / 2 ** 30:.0f} GiB accepted for a data file")
     try:
         with np.load(path, allow_pickle=False) as z:
             X, y = z["X"], z["y"]
@@ -82,12 +93,17 @@ def load_arrays(path: str | Path) -> ImageData:
         raise DataError(f"The {exc} array of {path} is missing (expected X and y)") from None
     except (ValueError, OSError) as exc:
         raise DataError(f"{path}: not a readable .npz file ({exc})") from None
+    if X.dtype.kind not in "biuf" or y.dtype.kind not in "biuU" or y.ndim != 1 or len(y) == 0:
+        raise DataError(f"The arrays of {path} must be numeric X and a non-empty 1-D y of class labels. "
+                        f"Got X {X.dtype} {X.shape} and y {y.dtype} {y.shape} instead.")
     if X.ndim == 3:
         X = X[:, None]
     if X.ndim != 4 or len(X) != len(y):
         raise DataError(f"The 'X' array of {path} must be (n, h, w) or (n, c, h, w) with n = len(y). "
                         f"Got {X.shape} and {y.shape} instead.")
     X = X.astype(np.float32)
+    if not np.isfinite(X).all():
+        raise DataError(f"The 'X' array of {path} holds NaN or infinite values.")
     if X.max() > 1.0:
         X = X / X.max()
     classes = sorted(set(y.tolist()))
@@ -162,9 +178,10 @@ def load_weights(model, path: str | Path) -> None:
 def save_weights(model, path: Path) -> None:
     from safetensors.torch import save_file
 
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    save_file({k: v.contiguous() for k, v in model.state_dict().items()}, str(tmp))
-    os.replace(tmp, path)
+    from knowledge.reading import atomic_path
+
+    with atomic_path(path) as tmp:
+        save_file({k: v.contiguous() for k, v in model.state_dict().items()}, str(tmp))
 
 
 def param_blocks(model) -> list[list]:

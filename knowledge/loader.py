@@ -15,8 +15,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable, Optional
 
-import yaml
-
 from knowledge.schema import (
     FIX_OPS,
     Approach,
@@ -58,85 +56,9 @@ SECTIONS: dict[str, type] = {
 }
 
 
-# --- YAML with line numbers
+# --- YAML with line numbers: the reading layer (limits, duplicate keys, safe paths)
 
-
-class LineDict(dict):
-    """A dict that remembers its file and the line of each key."""
-
-    origin: str = ""
-    line: int = 0
-    lines: dict
-
-
-try:  # the C loader is several times faster; fall back to pure Python
-    _BaseLoader = yaml.CSafeLoader
-except AttributeError:  # pragma: no cover
-    _BaseLoader = yaml.SafeLoader
-
-
-class _LineLoader(_BaseLoader):
-    pass
-
-
-def _construct_mapping(loader, node, deep=False):
-    loader.flatten_mapping(node)
-    out = LineDict()
-    out.origin = loader._origin
-    out.line = node.start_mark.line + 1
-    out.lines = {}
-    for key_node, value_node in node.value:
-        key = loader.construct_object(key_node, deep=True)
-        try:
-            hash(key)
-        except TypeError:
-            raise KnowledgeError(
-                f"{loader._origin}:{key_node.start_mark.line + 1}: a mapping key must be a plain value"
-            ) from None
-        out[key] = loader.construct_object(value_node, deep=True)
-        out.lines[key] = key_node.start_mark.line + 1
-    return out
-
-
-_LineLoader.add_constructor(
-    yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_mapping
-)
-
-
-def read_yaml(path: Path | str, text: Optional[str] = None, origin: Optional[str] = None) -> Any:
-    """Parse a YAML (or JSON) file; mappings come back as ``LineDict``.
-
-    Raises ``KnowledgeError`` naming the file and line on a syntax error.
-    """
-    path = Path(path)
-    origin = origin or str(path)
-    if text is None:
-        try:
-            text = path.read_text(encoding="utf-8")
-        except FileNotFoundError:
-            raise KnowledgeError(f"{origin}: no such file") from None
-        except IsADirectoryError:
-            raise KnowledgeError(f"{origin}: is a directory, expected a file") from None
-        except UnicodeDecodeError as exc:
-            raise KnowledgeError(f"{origin}: not UTF-8 text ({exc.reason})") from None
-    if path.suffix.lower() == ".json":  # YAML would accept some broken JSON (e.g. a missing value)
-        import json
-
-        try:
-            json.loads(text)
-        except json.JSONDecodeError as exc:
-            raise KnowledgeError(f"{origin}:{exc.lineno}: malformed JSON ({exc.msg})") from None
-    loader = _LineLoader(text)
-    loader._origin = origin
-    try:
-        return loader.get_single_data()
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        line = f":{mark.line + 1}" if mark is not None else ""
-        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
-        raise KnowledgeError(f"{origin}{line}: malformed YAML/JSON ({problem})") from None
-    finally:
-        loader.dispose()
+from knowledge.reading import LineDict, got, read_yaml, safe_path  # noqa: E402,F401  (re-exported)
 
 
 # --- the knowledge base
@@ -228,11 +150,14 @@ def _entries_of(data: Any, origin: str) -> Iterable[tuple[str, Any]]:
 
 
 def _yaml_files(directory: Path) -> list[Path]:
-    if not directory.exists():
-        raise KnowledgeError(f"{directory}: no such knowledge directory")
-    if directory.is_file():
+    safe_path(directory, want="any", what="knowledge directory")
+    if not directory.is_dir():
         return [directory]
-    return sorted(p for p in directory.iterdir() if p.suffix in (".yaml", ".yml", ".json"))
+    try:
+        names = sorted(directory.iterdir())
+    except OSError as exc:
+        raise KnowledgeError(f"{directory}: cannot list the knowledge folder ({exc.strerror or exc})") from None
+    return [p for p in names if p.suffix in (".yaml", ".yml", ".json")]
 
 
 def extra_dirs(cli_dirs: Iterable[str] = ()) -> list[Path]:
@@ -255,7 +180,7 @@ def load(extra: Iterable[Path | str] = ()) -> KnowledgeBase:
             if not isinstance(entry, dict) or "id" not in entry:
                 raise KnowledgeError(
                     f"The entry at {where} of section '{section}' must be a mapping with an 'id'. "
-                    f"Got {entry!r} instead."
+                    f"Got {got(entry)} instead."
                 )
             key = str(entry["id"])
             if key in raw[section] and path.parent != DATA_DIR:

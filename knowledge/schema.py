@@ -297,23 +297,29 @@ def where_of(data: Any, key: Optional[str], default: str) -> str:
 
 
 def error(field_name: str, where: str, expected: str, got: Any) -> KnowledgeError:
+    from knowledge.reading import got as quote, show
+
     return KnowledgeError(
-        f"The '{field_name}' field of {where} must be {expected}. Got {got!r} instead."
+        f"The '{show(field_name)}' field of {where} must be {expected}. Got {quote(got)} instead."
     )
 
 
 def nearest(word: str, choices, n: int = 3) -> list[str]:
+    if not isinstance(word, (str, int, float, enum.Enum)) or len(str(word)) > 200:
+        return []  # no hint for a structure or a huge value (and no quadratic matching)
     choices = [str(c) for c in choices]
     return difflib.get_close_matches(str(word), choices, n=n, cutoff=0.5)
 
 
 def choice_error(field_name: str, where: str, got: Any, choices) -> KnowledgeError:
+    from knowledge.reading import got as quote, show
+
     choices = sorted(str(c) for c in choices)
     close = nearest(got, choices)
     hint = f" Did you mean {' or '.join(repr(c) for c in close)}?" if close else ""
     return KnowledgeError(
-        f"The '{field_name}' field of {where} must be one of {', '.join(choices)}. "
-        f"Got {got!r} instead.{hint}"
+        f"The '{show(field_name)}' field of {where} must be one of {show(', '.join(choices), 2000)}. "
+        f"Got {quote(got)} instead.{hint}"
     )
 
 
@@ -369,8 +375,10 @@ _HINTS: dict[type, dict[str, Any]] = {}
 def build(cls: type, data: Any, where: str):
     """Check ``data`` (a YAML mapping) against dataclass ``cls`` and build it."""
     if not isinstance(data, dict):
+        from knowledge.reading import got
+
         raise KnowledgeError(
-            f"The entry at {where} must be a mapping of {cls.__name__} fields. Got {data!r} instead."
+            f"The entry at {where} must be a mapping of {cls.__name__} fields. Got {got(data)} instead."
         )
     hints = _HINTS.get(cls)
     if hints is None:
@@ -379,10 +387,12 @@ def build(cls: type, data: Any, where: str):
     entry_where = where_of(data, None, where)
     unknown = [k for k in data if k not in fields]
     if unknown:
+        from knowledge.reading import show
+
         close = nearest(unknown[0], fields)
         hint = f" Did you mean {close[0]!r}?" if close else ""
         raise KnowledgeError(
-            f"The '{unknown[0]}' field of {where_of(data, unknown[0], entry_where)} is not a "
+            f"The '{show(str(unknown[0]))}' field of {where_of(data, unknown[0], entry_where)} is not a "
             f"{cls.__name__} field (known: {', '.join(fields)}).{hint}"
         )
     kwargs = {}

@@ -15,9 +15,8 @@ processes (``--jobs``) or on a Dask cluster (``--scheduler``).
 from __future__ import annotations
 
 import csv
-import io
 import json
-import os
+import re
 from pathlib import Path
 from typing import Any, Iterable, Optional
 
@@ -66,10 +65,12 @@ def _as_list(v) -> list:
     return v if isinstance(v, list) else [v]
 
 
-def _csv_rows(path: Path, text: str) -> list[dict]:
+def _csv_rows(path: Path, text: str) -> list[tuple[int, dict]]:
+    from knowledge.reading import parse_csv
+
     rows = []
-    reader = csv.DictReader(io.StringIO(text))
-    for r in reader:
+    _, records = parse_csv(text, str(path))
+    for line, r in records:
         item: dict = {}
         for k, v in r.items():
             if k is None or v is None or v.strip() == "":
@@ -83,11 +84,13 @@ def _csv_rows(path: Path, text: str) -> list[dict]:
                 item[k] = [x.strip() for x in v.split(";") if x.strip()]
             else:
                 item[k] = _scalar(v) if k != "id" else v
-        rows.append(item)
+        rows.append((line, item))
     return rows
 
 
 def _scalar(v: str):
+    if len(v) > 64:  # no number is this long (and int() of thousands of digits is refused or slow)
+        return v
     for cast in (int, float):
         try:
             return cast(v)
@@ -99,18 +102,22 @@ def _scalar(v: str):
 def read_scenarios(path: str | Path) -> list[tuple[str, int, Any]]:
     """(file, row number, raw scenario or an Exception) for every scenario of one file."""
     from knowledge.loader import LineDict, read_yaml
+    from knowledge.reading import read_text
 
     path = Path(path)
     name = str(path)
-    if not path.exists():
-        raise KnowledgeError(f"{name}: no such scenario file")
     suffix = path.suffix.lower()
+    text = read_text(path, kind="structured", what="scenario file")
+    if not text.strip():
+        raise KnowledgeError(f"{name}: an empty file, expected scenarios")
     if suffix == ".csv":
-        text = path.read_text(encoding="utf-8")
-        return [(name, i + 2, r) for i, r in enumerate(_csv_rows(path, text))]
+        rows = _csv_rows(path, text)
+        if not rows:
+            raise KnowledgeError(f"{name}: a header and no rows, expected one scenario per row")
+        return [(name, line, r) for line, r in rows]
     if suffix in (".jsonl", ".ndjson"):
         out = []
-        for i, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+        for i, line in enumerate(text.splitlines(), 1):
             if not line.strip():
                 continue
             try:
@@ -118,7 +125,7 @@ def read_scenarios(path: str | Path) -> list[tuple[str, int, Any]]:
             except KnowledgeError as exc:
                 out.append((name, i, exc))
         return out
-    data = read_yaml(path)
+    data = read_yaml(path, text=text)
     defaults: dict = {}
     if isinstance(data, dict) and "scenarios" in data:
         defaults = data.get("defaults") or {}
@@ -131,6 +138,8 @@ def read_scenarios(path: str | Path) -> list[tuple[str, int, Any]]:
     if not isinstance(data, list):
         raise KnowledgeError(f"{name}: a scenario file must hold a list of scenarios or 'scenarios:'. "
                              f"Got {type(data).__name__} instead.")
+    if not data:
+        raise KnowledgeError(f"{name}: an empty list of scenarios, expected at least one")
     out = []
     for i, item in enumerate(data, 1):
         line = getattr(item, "line", i)
@@ -184,11 +193,29 @@ def check_expectations(expect: Any, plan: dict, where: str) -> list[dict]:
         elif check.endswith("_exclude"):
             passed = not any(e in got for e in _as_list(expected))
         elif check == "top_candidate_max_params":
-            passed = got is not None and got <= float(expected)
+            passed = got is not None and got <= _count(expected, f"expect.{check}", where)
         else:
             passed = got == expected or str(got) == str(expected)
         out.append({"check": check, "expected": expected, "actual": got, "passed": passed})
     return out
+
+
+def _count(value: Any, name: str, where: str) -> float:
+    """A parameter count: a number or text such as 30M or 1.5B."""
+    from knowledge.reading import finite
+
+    if isinstance(value, str) and len(value) <= 64:
+        t = value.strip().upper().replace("_", "").replace(",", "")
+        mult = {"K": 1e3, "M": 1e6, "B": 1e9, "T": 1e12}.get(t[-1:], 1)
+        try:
+            value = float(t[:-1] if mult != 1 else t) * mult
+        except ValueError:
+            pass
+    if not finite(value) or value <= 0:
+        from knowledge.schema import error
+
+        raise error(name, where, "a positive parameter count such as 30000000 or 30M", value)
+    return float(value)
 
 
 def explain_failure(plan: dict, check: str) -> list[str]:
@@ -282,19 +309,25 @@ def to_markdown(rows: list[dict], columns: list[str]) -> str:
 
 def write_table(rows: list[dict], path: Path) -> None:
     """CSV, JSON, JSONL, Parquet or Markdown by extension, written atomically."""
+    from knowledge.reading import atomic_path
+
     path = Path(path)
     suffix = path.suffix.lower()
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
+    if suffix not in OUTPUT_SUFFIXES:
+        raise KnowledgeError(f"{path}: unknown output format {suffix!r} "
+                             f"(use .csv, .json, .jsonl, .parquet or .md)")
+    with atomic_path(path) as tmp:
         if suffix == ".parquet":
             import pyarrow as pa
             import pyarrow.parquet as pq
 
             cols = {c: [r.get(c) for r in rows] for c in COLUMNS}
-            for c in ("dataset_size", "row", "checks", "checks_failed", "lora_rank"):
-                cols[c] = pa.array(cols[c], type=pa.int64())
+            for c in ("dataset_size", "row", "checks", "checks_failed", "lora_rank"):  # an error row may hold text
+                cols[c] = pa.array([v if isinstance(v, int) and not isinstance(v, bool) and abs(v) < 2 ** 63
+                                    else None for v in cols[c]], type=pa.int64())
             for c in ("latency_ms", "learning_rate"):
-                cols[c] = pa.array([None if v is None else float(v) for v in cols[c]], type=pa.float64())
+                cols[c] = pa.array([float(v) if isinstance(v, (int, float)) and not isinstance(v, bool) else None
+                                    for v in cols[c]], type=pa.float64())
             for c in COLUMNS:
                 if not isinstance(cols[c], pa.Array):
                     cols[c] = pa.array([None if v is None else str(v) for v in cols[c]], type=pa.string())
@@ -310,15 +343,8 @@ def write_table(rows: list[dict], path: Path) -> None:
                 elif suffix == ".jsonl":
                     for r in rows:
                         fh.write(json.dumps(r, default=str) + "\n")
-                elif suffix in (".md", ".markdown"):
-                    fh.write(to_markdown(rows, COLUMNS))
                 else:
-                    raise KnowledgeError(f"{path}: unknown output format {suffix!r} "
-                                         f"(use .csv, .json, .jsonl, .parquet or .md)")
-        os.replace(tmp, path)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
+                    fh.write(to_markdown(rows, COLUMNS))
 
 
 OUTPUT_SUFFIXES = (".csv", ".json", ".jsonl", ".parquet", ".md", ".markdown")
@@ -335,31 +361,58 @@ class Journal:
         self.fh = None
 
     def done(self) -> dict:
-        rows = {}
-        if self.path and self.path.exists():
-            with self.path.open(encoding="utf-8") as fh:
-                for line in fh:
-                    try:
-                        r = json.loads(line)
-                    except json.JSONDecodeError:
-                        continue  # the line a kill cut short
-                    rows[(r["file"], r["row"])] = r
+        """Rows finished by an earlier run; a damaged line (cut short by a kill, or edited) is
+        left out, so its scenario is consulted again."""
+        from knowledge.reading import parse_json, read_text
+
+        rows: dict = {}
+        if not (self.path and (self.path.exists() or self.path.is_symlink())):
+            return rows
+        for i, line in enumerate(read_text(self.path, kind="log", what="batch journal").splitlines(), 1):
+            try:
+                r = parse_json(line, str(self.path), line=i)
+            except KnowledgeError:
+                continue
+            if (isinstance(r, dict) and set(COLUMNS) <= set(r) and isinstance(r["file"], str)
+                    and isinstance(r["row"], int) and not isinstance(r["row"], bool)
+                    and r["status"] in ("ok", "error")):
+                rows[(r["file"], r["row"])] = r
         return rows
 
     def add(self, rows: Iterable[dict]) -> None:
         if not self.path:
             return
-        if self.fh is None:
-            self.fh = self.path.open("a", encoding="utf-8")
-        for r in rows:
-            self.fh.write(json.dumps(r, default=str) + "\n")
-        self.fh.flush()
+        try:
+            if self.fh is None:
+                self.fh = self.path.open("a", encoding="utf-8")
+            for r in rows:
+                self.fh.write(json.dumps(r, default=str) + "\n")
+            self.fh.flush()
+        except OSError as exc:
+            from knowledge.reading import OutputError
+
+            raise OutputError(f"{self.path}: cannot write the batch journal ({exc.strerror or exc})") from None
 
     def close(self, remove: bool) -> None:
         if self.fh:
             self.fh.close()
         if remove and self.path and self.path.exists():
             self.path.unlink()
+
+
+SCHEDULER_RE = re.compile(r"(?:(?:tcp|tls|ucx|ws|wss)://)?(?:\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9_.\-]+):\d{1,5}"
+                          r"|inproc://\S+")
+
+
+def check_scheduler(address: str) -> str:
+    """A Dask scheduler address (``tcp://host:port``, ``host:port``, ``tls://...``), checked before any work."""
+    from knowledge.reading import show
+
+    if not SCHEDULER_RE.fullmatch(address or "") or (
+            ":" in address and not address.startswith("inproc") and int(address.rsplit(":", 1)[1]) > 65535):
+        raise KnowledgeError(f"The '--scheduler' option must be a Dask scheduler address such as "
+                             f"tcp://host:8786. Got {show(repr(address))} instead.")
+    return address
 
 
 def run_batch(items: list, *, jobs: int = 1, scheduler: Optional[str] = None, chunk_size: int = 250,
@@ -384,7 +437,10 @@ def run_batch(items: list, *, jobs: int = 1, scheduler: Optional[str] = None, ch
         if scheduler is not None:
             from dask.distributed import Client
 
-            client = Client(scheduler, timeout="20s")
+            try:
+                client = Client(check_scheduler(scheduler), timeout="20s")
+            except (OSError, ValueError, TypeError) as exc:
+                raise KnowledgeError(f"--scheduler {scheduler}: cannot reach the Dask scheduler ({exc})") from None
             ctx = parallel_config(backend="dask")
         else:
             client = None

@@ -8,7 +8,9 @@ from rules.selection import fmt_params
 
 def table(headers: list[str], rows: list[list], max_width: int = 60) -> str:
     """A plain, aligned text table."""
-    cells = [[str(c) if len(str(c)) <= max_width else str(c)[: max_width - 1] + "…" for c in r]
+    from knowledge.reading import show
+
+    cells = [[s if len(s) <= max_width else s[: max_width - 1] + "…" for s in (show(c, 4 * max_width) for c in r)]
              for r in rows]
     widths = [max(len(h), *(len(r[i]) for r in cells)) if cells else len(h)
               for i, h in enumerate(headers)]
@@ -26,7 +28,9 @@ def render_plan(plan: dict, kb=None) -> str:
     sc = plan["scenario"]
     out = []
     add = out.append
-    title = sc.get("name") or sc.get("id") or sc["task"].replace("_", " ")
+    from knowledge.reading import show
+
+    title = show(sc.get("name") or sc.get("id") or sc["task"].replace("_", " "))
     add(f"Transfer-learning plan: {title}")
     add("=" * len(out[-1]))
     facts = [f"task {sc['task']}", f"{sc['dataset_size']} labeled examples",
@@ -92,7 +96,15 @@ def render_plan(plan: dict, kb=None) -> str:
     ev = plan["evaluation"]
     add("")
     add(f"Evaluation: {ev['seeds']} seeds, alpha {ev['alpha']}, probes: {', '.join(ev['probes'])}")
-    return "\n".join(out)
+    return _safe(out)
+
+
+def _safe(lines: list[str]) -> str:
+    """User strings reach these lines (names, domain tags): control and bidirectional characters
+    are escaped and very long lines cut, so the terminal shows what the file holds."""
+    from knowledge.reading import show
+
+    return "\n".join(show(line, 2000) for line in lines)
 
 
 def render_violations(violations: list[dict]) -> str:
@@ -113,4 +125,4 @@ def render_trace(plan: dict) -> str:
         if t["matched"]:
             out.append(f"       matched:  {'; '.join(t['matched'])}")
         out.append(f"       concluded: {'; '.join(t['concluded'])}")
-    return "\n".join(out)
+    return _safe(out)

@@ -11,6 +11,7 @@ import math
 import re
 from typing import Any, Optional
 
+from knowledge.reading import got, show
 from knowledge.schema import (
     Compute,
     Deployment,
@@ -129,7 +130,7 @@ def normalize(raw: Any, kb, origin: str = "scenario", symptom_matcher=None,
     for key in raw:
         if key not in FIELDS and key not in EXTRA_FIELDS:
             raise ScenarioError(
-                f"The '{key}' field of {w(key)} is not a scenario field. "
+                f"The '{show(str(key))}' field of {w(key)} is not a scenario field. "
                 + (f"Did you mean {_near(key)}? " if _near(key) else "")
                 + f"Known fields: {', '.join(FIELDS)}."
             )
@@ -148,7 +149,7 @@ def normalize(raw: Any, kb, origin: str = "scenario", symptom_matcher=None,
         if raw["modality"] != modality:
             raise ScenarioError(
                 f"The 'modality' field of {w('modality')} must be {modality!r} for task {task!r} "
-                f"(or left out). Got {raw['modality']!r} instead."
+                f"(or left out). Got {got(raw['modality'])} instead."
             )
     out["modality"] = modality
     out["dataset_size"] = _number(raw["dataset_size"], "dataset_size", w("dataset_size"),
@@ -156,6 +157,11 @@ def normalize(raw: Any, kb, origin: str = "scenario", symptom_matcher=None,
     if raw.get("num_classes") not in (None, ""):
         out["num_classes"] = _number(raw["num_classes"], "num_classes", w("num_classes"),
                                      integer=True, minimum=2)
+        if out["num_classes"] > out["dataset_size"]:
+            raise ScenarioError(
+                f"The 'num_classes' field of {w('num_classes')} must be at most dataset_size "
+                f"({out['dataset_size']}): every class needs at least one labeled example. "
+                f"Got {out['num_classes']} instead.")
     for key, choices in ENUMS.items():
         value = raw.get(key)
         if value in (None, ""):
@@ -211,8 +217,30 @@ def normalize(raw: Any, kb, origin: str = "scenario", symptom_matcher=None,
 def check_field(key: str, value: Any, kb, where: str, task: Optional[str] = None) -> Any:
     """One field checked and normalized exactly as ``normalize`` does (for prompts):
     the value, or ``ScenarioError`` naming ``where``."""
-    raw = {"task": task or next(iter(kb.tasks)), "dataset_size": 1, key: value}
+    raw = {"task": task or next(iter(kb.tasks)), "dataset_size": 10 ** 9, key: value}  # room for num_classes
     return normalize(raw, kb, origin=where, field_where=lambda k: where)[key]
+
+
+# beyond these, a value is far outside anything seen in practice: say so, but go on
+PLAUSIBLE_MAX = {"dataset_size": 10 ** 11, "num_classes": 10 ** 6, "gpu_memory_gb": 4096, "latency_ms": 86_400_000}
+
+
+def scenario_warnings(scenario: dict) -> list[str]:
+    """Values that are valid but inconsistent or implausible, each with the reason (not errors)."""
+    out = []
+    if scenario.get("compute") == Compute.CPU.value and scenario.get("gpu_memory_gb"):
+        out.append(f"gpu_memory_gb is {scenario['gpu_memory_gb']:g} but compute is cpu: the GPU memory is "
+                   f"ignored (set --compute consumer_gpu or datacenter_gpu if the GPU is there)")
+    for key, limit in PLAUSIBLE_MAX.items():
+        value = scenario.get(key)
+        if isinstance(value, (int, float)) and value > limit:
+            out.append(f"{key} is {value:,g}, more than {limit:,g}: far beyond any real setting; "
+                       f"check the unit or a missing decimal point")
+    n, k = scenario.get("dataset_size"), scenario.get("num_classes")
+    if isinstance(n, int) and isinstance(k, int) and k * 5 > n >= k:
+        out.append(f"{n} examples for {k} classes is fewer than 5 per class: too few to train or "
+                   f"test a classifier reliably")
+    return out
 
 
 def _near(key: str) -> str:

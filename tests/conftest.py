@@ -9,6 +9,7 @@ working memory of the last consultation to every failing test's report.
 from __future__ import annotations
 
 import json
+import os
 from typing import Any, Callable
 
 import pytest
@@ -151,3 +152,27 @@ def pytest_runtest_makereport(item, call):
             report.sections.append(("working memory (last consultation)", _facts_dump(eng)))
         except Exception as exc:  # never hide the real failure
             report.sections.append(("working memory (last consultation)", f"unavailable: {exc!r}"))
+
+
+# --- fuzzing (tests/*/test_fuzz_*.py): how many cases, and a count of those run per reader
+
+FUZZ_FULL = os.environ.get("TLEXPERT_FUZZ", "").lower() == "full"
+FUZZ_COUNTS: dict = {}
+
+
+@pytest.fixture(scope="session")
+def fuzz_count() -> Callable[[str], None]:
+    """``fuzz_count(reader)``: count one generated case for the end-of-run summary."""
+
+    def count(reader: str) -> None:
+        FUZZ_COUNTS[reader] = FUZZ_COUNTS.get(reader, 0) + 1
+
+    return count
+
+
+def pytest_terminal_summary(terminalreporter):
+    if FUZZ_COUNTS:
+        total = sum(FUZZ_COUNTS.values())
+        terminalreporter.write_line(f"fuzzed cases ({'full' if FUZZ_FULL else 'everyday'} profile): {total}")
+        for name, n in sorted(FUZZ_COUNTS.items()):
+            terminalreporter.write_line(f"  {name:<28} {n:>6}")
