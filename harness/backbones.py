@@ -23,7 +23,6 @@ tree for torchvision models (stem, then each stage, then the top).
 from __future__ import annotations
 
 import functools
-import json
 import re
 from collections import OrderedDict
 from dataclasses import dataclass
@@ -77,9 +76,12 @@ def is_backbone_name(name: Optional[str], kb=None) -> bool:
 
 
 def _timm_config(folder: Path) -> Optional[dict]:
+    from knowledge.reading import read_json
+    from knowledge.schema import KnowledgeError
+
     try:
-        cfg = json.loads((folder / "config.json").read_text(encoding="utf-8"))
-    except (OSError, ValueError):
+        cfg = read_json(folder / "config.json", kind="structured", what="model config")
+    except KnowledgeError:
         return None
     return cfg if isinstance(cfg, dict) and isinstance(cfg.get("architecture"), str) else None
 
@@ -167,9 +169,13 @@ def read_state_dict(path: str | Path) -> dict:
 
     from harness.data import DataError
 
-    path = Path(path)
-    if not path.exists():
-        raise DataError(f"{path}: no such weights file")
+    from knowledge.reading import safe_path
+    from knowledge.schema import KnowledgeError
+
+    try:  # a loop, a folder, a FIFO or a device is refused before any reader opens it
+        path = safe_path(path, what="weights file")
+    except KnowledgeError as exc:
+        raise DataError(str(exc)) from None
     try:
         if path.suffix == ".safetensors":
             from safetensors.torch import load_file

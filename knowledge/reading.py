@@ -44,7 +44,9 @@ import io
 import json
 import math
 import os
+import re
 import stat
+import sys
 import tempfile
 import unicodedata
 from dataclasses import dataclass
@@ -83,6 +85,7 @@ class Limits:
 
 LIMITS = Limits()
 SPECIAL_ROOTS = ("/proc", "/sys", "/dev")
+STDIN = ("-", "/dev/stdin")
 KIND_BYTES = {"structured": "structured_bytes", "log": "log_bytes", "data": "data_bytes"}
 
 
@@ -157,6 +160,8 @@ def safe_path(path: Union[str, Path], *, want: str = "file", what: str = "file")
     p = Path(path)
     if str(path) == "":
         raise ReadError(f"an empty path was given where a {what} was expected")
+    if str(path) in STDIN and want != "dir":
+        return p
     if "\x00" in str(path):
         raise _fail(path, "a path cannot contain a NUL character")
     try:
@@ -192,8 +197,13 @@ def safe_path(path: Union[str, Path], *, want: str = "file", what: str = "file")
 
 def read_bytes(path: Union[str, Path], *, kind: str = "structured", what: str = "file") -> bytes:
     """The bytes of a regular file, at most the limit for its ``kind`` (structured, log, data)."""
-    p = safe_path(path, what=what)
     limit = getattr(LIMITS, KIND_BYTES[kind])
+    if str(path) in STDIN:  # read from a pipe the user gave, up to the same limit
+        data = sys.stdin.buffer.read(limit + 1)
+        if len(data) > limit:
+            raise _fail(path, f"larger than {limit // MiB} MiB, the limit for a {what}")
+        return data
+    p = safe_path(path, what=what)
     try:
         fd = os.open(p, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_NOCTTY", 0))
     except OSError as exc:
@@ -219,6 +229,8 @@ def read_bytes(path: Union[str, Path], *, kind: str = "structured", what: str = 
 
 def decode(data: bytes, origin: str) -> str:
     """UTF-8 text (a BOM is dropped); binary data and bad bytes are refused with their line."""
+    if data.startswith((b"\xff\xfe", b"\xfe\xff")):
+        raise ReadError(f"{show(origin)}: UTF-16 text, expected UTF-8; save the file as UTF-8")
     nul = data.find(b"\x00")
     if nul >= 0:
         line = data.count(b"\n", 0, nul) + 1
@@ -460,7 +472,10 @@ def parse_yaml(text: str, origin: str, *, json_syntax: bool = False) -> Any:
     loader._origin = origin
     try:
         node = loader.get_single_node()
-        _check_nodes(node, origin)
+        # without aliases, values longer than the limit or long digit runs, no limit can be exceeded
+        if "*" in text or len(text) > LIMITS.string_chars or re.search(
+                "[0-9_]{%d}" % (LIMITS.int_digits + 1), text):
+            _check_nodes(node, origin)
         return loader.construct_document(node) if node is not None else None
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
@@ -469,10 +484,11 @@ def parse_yaml(text: str, origin: str, *, json_syntax: bool = False) -> Any:
         raise ReadError(f"{show(origin)}{line}: malformed YAML/JSON ({show(problem)})") from None
     except RecursionError:
         raise ReadError(f"{show(origin)}: nested too deeply") from None
-    except ValueError as exc:  # e.g. an integer or timestamp out of range
-        if isinstance(exc, KnowledgeError):
-            raise
-        raise ReadError(f"{show(origin)}: a value cannot be read ({show(str(exc))})") from None
+    except KnowledgeError:
+        raise
+    except (ValueError, KeyError, TypeError, OverflowError, IndexError, AttributeError) as exc:
+        # an explicit tag PyYAML cannot build (``!!bool 7``, ``!!int x``, ``!!timestamp 2020-13-45``)
+        raise ReadError(f"{show(origin)}: a value cannot be read as its YAML type ({show(str(exc))})") from None
     finally:
         loader.dispose()
 

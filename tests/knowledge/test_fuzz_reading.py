@@ -79,6 +79,7 @@ VALUES = ["text_classification", "image_classification", "5000", "800", "3", "cp
 
 word = st.one_of(st.sampled_from(NASTY), st.sampled_from(FIELDS), st.sampled_from(VALUES),
                  st.text(max_size=12))
+TAGS = ["!!int", "!!float", "!!timestamp", "!!binary", "!!set", "!!python/tuple", "!!str", "!!null", "!!bool"]
 indent = st.sampled_from(["", "  ", "    ", "\t", " "])
 
 
@@ -114,7 +115,7 @@ def yaml_texts(draw):
         elif form == 3:
             lines.append(f"{k}: *{draw(st.sampled_from(['a', 'b', 'zz']))}")
         elif form == 4:
-            lines.append(f"{k}: {draw(st.sampled_from(['!!int', '!!float', '!!timestamp', '!!binary', '!!set', '!!python/tuple', '!!str', '!!null', '!!bool']))} {v}")
+            lines.append(f"{k}: {draw(st.sampled_from(TAGS))} {v}")
         elif form == 5:
             lines.append(f'{k}: "{v}"')
         else:
