@@ -35,8 +35,8 @@ def handle_errors(fn):
     def wrapper(*args, **kwargs):
         try:
             return fn(*args, **kwargs)
-        except KnowledgeError as exc:
-            raise InputError(str(exc)) from None
+        except KnowledgeError as exc:  # user text in the message is escaped, a huge one cut
+            raise InputError(show(str(exc), 4000)) from None
 
     return wrapper
 
@@ -49,7 +49,7 @@ def get_kb(ctx: click.Context):
     try:
         return load(extra_dirs(dirs))
     except KnowledgeError as exc:
-        raise InputError(str(exc)) from None
+        raise InputError(show(str(exc), 4000)) from None
 
 
 # --- output helpers

@@ -60,7 +60,7 @@ class TextData:
 def load_text(path: str | Path, text_column: str = "text", label_column: str = "label",
               classes: Optional[list[str]] = None) -> TextData:
     """Read a CSV or JSONL file of texts and labels."""
-    from knowledge.reading import read_csv, read_jsonl, safe_path
+    from knowledge.reading import read_csv, read_jsonl, safe_path, show
 
     try:
         path = safe_path(path, what="data file")
@@ -81,7 +81,7 @@ def load_text(path: str | Path, text_column: str = "text", label_column: str = "
         if col not in rows[0]:
             raise DataError(
                 f"The '{col}' column of {path} is missing. Got columns "
-                f"{', '.join(map(str, rows[0].keys()))} instead (set --text-column/--label-column)."
+                f"{show(', '.join(map(str, rows[0].keys())), 300)} instead (set --text-column/--label-column)."
             )
     texts, labels = [], []
     for i, r in enumerate(rows, 2):

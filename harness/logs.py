@@ -34,6 +34,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Optional
 
+from knowledge.reading import show
 from knowledge.schema import KnowledgeError
 
 
@@ -212,7 +213,7 @@ def _from_records(records: list[dict], path: str, kind: str, cols: ColumnMap) ->
             explicit = cols.explicit(key)
             if explicit:
                 raise LogError(f"The '{explicit}' column of {path} is missing. Got columns "
-                               f"{', '.join(map(str, keys))} instead.")
+                               f"{show(', '.join(map(str, keys)), 300)} instead.")
             log.missing.append(key)
             continue
         pts = []
@@ -270,7 +271,7 @@ def _from_records(records: list[dict], path: str, kind: str, cols: ColumnMap) ->
                        f"{', '.join(repr(e) for e in sk['examples'])} instead.")
     if not log.series:
         raise LogError(f"{path}: none of the known metric columns were found "
-                       f"(got {', '.join(map(str, keys)) or 'none'}); name them with "
+                       f"(got {show(', '.join(map(str, keys)), 300) or 'none'}); name them with "
                        f"--loss / --val-loss / --target-metric / --source-metric")
     if "target" in log.series:
         finite = [v for v in log.values("target") if math.isfinite(v)]

@@ -249,7 +249,9 @@ def consult_row(kb, engine, file: str, row: int, raw: Any) -> dict:
         if any(not c["passed"] for c in checks):  # explain the failure: consult again with the trace
             plan = engine.consult(scenario)
     except KnowledgeError as exc:
-        base.update({"status": "error", "error": str(exc)})
+        from knowledge.reading import show
+
+        base.update({"status": "error", "error": show(str(exc), 4000)})
         if isinstance(raw, dict):
             for k in ("task", "dataset_size"):
                 base[k] = raw.get(k) if not isinstance(raw.get(k), (list, dict)) else None
@@ -368,7 +370,11 @@ class Journal:
         rows: dict = {}
         if not (self.path and (self.path.exists() or self.path.is_symlink())):
             return rows
-        for i, line in enumerate(read_text(self.path, kind="log", what="batch journal").splitlines(), 1):
+        try:
+            text = read_text(self.path, kind="log", what="batch journal")
+        except KnowledgeError:
+            return rows  # unreadable as a whole (binary, too big, not a file): every row is consulted again
+        for i, line in enumerate(text.splitlines(), 1):
             try:
                 r = parse_json(line, str(self.path), line=i)
             except KnowledgeError:

@@ -64,9 +64,12 @@ def run(args, out=None):
         if folder.is_dir():
             assert not [n for n in os.listdir(folder) if ".tmp" in n], os.listdir(folder)
         if len(out.name) < 255 and out.is_file():
-            text = out.read_text(encoding="utf-8")
             if out.suffix == ".json":
-                json.loads(text)  # complete, not cut short
+                json.loads(out.read_text(encoding="utf-8"))  # complete, not cut short
+            elif out.suffix == ".parquet":
+                import pyarrow.parquet as pq
+
+                pq.read_table(out)  # complete: the footer is there
             out.unlink()
     assert resource.getrusage(resource.RUSAGE_SELF).ru_maxrss < MEMORY_KIB
     return r
@@ -87,7 +90,7 @@ OUTS = ["plan.json", "plan.yaml", "sub/plan.json", "new/deeper/plan.json", "file
         "plan.txt", "table.csv", "table.md", "table.jsonl", "x" * 300 + ".json", "table.parquet"]
 
 
-@fuzz_settings(600)
+@fuzz_settings(300)
 @given(flags=st.dictionaries(st.sampled_from(["--task", "--dataset-size", "--num-classes", "--task-similarity",
                                               "--domain-similarity", "--compute", "--gpu-memory-gb", "--deployment",
                                               "--latency-ms", "--source-domain", "--target-domain", "--symptom",
@@ -109,7 +112,7 @@ def test_fuzz_consult_options(flags, base, out, explain, d, fuzz_count):
     run(args, target)
 
 
-@fuzz_settings(300)
+@fuzz_settings(150)
 @given(opts=st.dictionaries(st.sampled_from(["--loss", "--val-loss", "--target-metric", "--source-metric",
                                              "--num-classes", "--majority-rate", "--fail-on", "--format",
                                              "--baseline", "--scenario"]), value, max_size=5),
@@ -122,7 +125,7 @@ def test_fuzz_diagnose_options(opts, path, d, fuzz_count):
     run(args)
 
 
-@fuzz_settings(400)
+@fuzz_settings(200)
 @given(opts=st.dictionaries(st.sampled_from(["--chunk-size", "--format", "--scheduler"]), value, max_size=2),
        out=st.one_of(st.none(), st.sampled_from(OUTS)), resume=st.booleans(),
        files=st.lists(st.sampled_from(["ok.yaml", "log.csv", "file", "sub", "nope.yaml"]), min_size=1, max_size=3))
@@ -144,7 +147,7 @@ def test_fuzz_batch_options(opts, out, resume, files, d, fuzz_count):
     run(args, target)
 
 
-@fuzz_settings(300)
+@fuzz_settings(150)
 @given(cmd=st.sampled_from(["models", "rules", "symptoms"]),
        opts=st.dictionaries(st.sampled_from(["--task", "--family", "--max-params", "--format", "--topic",
                                              "--offline"]), value, max_size=3),

