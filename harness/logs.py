@@ -439,7 +439,7 @@ def _read_csv(path: Path, cols: ColumnMap, kind: str) -> RunLog:
             for r in reader:
                 records.append({k: v for k, v in r.items() if k is not None and k != ""})
     except csv.Error as exc:
-        raise LogError(f"{path}: malformed CSV ({exc})") from None
+        raise LogError(f"{path}:{reader.line_num + 1}: malformed CSV ({exc})") from None  # (the line being read)
     if header and header[0] == "" and "epoch" not in header:
         kind = "keras_history"  # pandas' DataFrame(history.history).to_csv(): an unnamed index column
     elif kind == "csv" and header and header[0] == "epoch" and header[1:] == sorted(header[1:]):

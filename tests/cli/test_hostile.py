@@ -126,17 +126,24 @@ def test_binary_jsonl_is_refused_in_diagnose_baseline_and_batch(d):
     assert r.exit_code == 2 and "binary file" in batch_errors(r)[0]
 
 
-@pytest.mark.parametrize("line, got", [("5", "integer (5)"), ("null", "null"), ('"text"', "string"),
-                                       ("[1, 2]", "list")])
+@pytest.mark.parametrize("line, got", [("5", "int"), ("null", "NoneType"), ('"text"', "str"), ("[1, 2]", "list")])
 def test_a_jsonl_line_that_is_not_an_object(d, line, got):
     (d / "log.jsonl").write_text('{"loss": 1.0}\n' + line + '\n{"loss": 0.5}\n')
-    error_line(invoke("diagnose", d / "log.jsonl"), "log.jsonl:2", "JSON object", got)
+    error_line(invoke("diagnose", d / "log.jsonl"), "log.jsonl:2", "JSON object", f"Got {got} instead")
+    r = invoke("batch", d / "log.jsonl", "--format", "json")  # a batch input: that row is an error row
+    assert r.exit_code == 2 and len(batch_errors(r)) == 3
 
 
-@pytest.mark.parametrize("record, field", [({"plan": [], "results": {}}, "'plan'"),
-                                           ({"plan": {}, "results": [1]}, "'results'"),
-                                           ({"results": {"fine_tuning": 3}}, "results.fine_tuning"),
-                                           ([1, 2], "top level must be a object")])
+PLAN = {"scenario": {}, "technique": {"choice": "fine_tuning"}}
+
+
+@pytest.mark.parametrize("record, field", [({"plan": [], "config": {}, "results": {}}, "'plan'"),
+                                           ({"plan": PLAN, "config": {}, "results": [1]}, "'results'"),
+                                           ({"plan": PLAN, "config": {}, "results": {"fine_tuning": 3}},
+                                            "results.fine_tuning"),
+                                           ({"plan": PLAN, "config": {}, "results": {}, "baseline": {"a": 1}},
+                                            "'baseline'"),
+                                           ([1, 2], "expected a run record")])
 def test_a_run_json_of_the_wrong_shape(d, record, field):
     (d / "run").mkdir()
     (d / "run" / "run.json").write_text(json.dumps(record))
@@ -149,7 +156,7 @@ def test_csv_fields_over_the_limit_and_under_it(d):
     huge = "x" * (LIMITS.string_chars + 10)
     (d / "field.csv").write_text("loss,note\n1," + huge + "\n")
     (d / "header.csv").write_text("loss," + huge + "\n1,2\n")
-    error_line(invoke("diagnose", d / "field.csv"), "field.csv:2", "malformed CSV", "over 1,048,576")
+    error_line(invoke("diagnose", d / "field.csv"), "field.csv:2", "malformed CSV", "1048576")
     error_line(invoke("diagnose", d / "header.csv"), "header.csv:1", "malformed CSV")
     (d / "scen.csv").write_text("task,dataset_size,notes\ntext_classification,100," + huge + "\n")
     r = invoke("batch", d / "scen.csv", "--format", "json")
