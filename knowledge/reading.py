@@ -626,7 +626,8 @@ def _parse_csv(text: str, origin: str) -> tuple[list[str], list[tuple[int, dict]
         msg = str(exc)
         if "field larger" in msg:
             msg = f"a field over {LIMITS.string_chars:,} characters (the limit for one value)"
-        raise ReadError(f"{show(origin)}:{reader.line_num + 1}: malformed CSV ({msg})") from None  # (the line being read)
+        # reader.line_num counts the lines read before the one that failed
+        raise ReadError(f"{show(origin)}:{reader.line_num + 1}: malformed CSV ({msg})") from None
 
 
 def read_csv(path: Union[str, Path], *, kind: str = "log", what: str = "CSV file"
