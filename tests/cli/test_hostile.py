@@ -54,8 +54,8 @@ def batch_errors(result) -> list[str]:
 
 
 @pytest.fixture
-def d(tmp_path):
-    os.chdir(tmp_path)
+def d(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)  # relative -o paths land here; the working folder is restored after
     return tmp_path
 
 
