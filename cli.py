@@ -612,8 +612,8 @@ def batch(ctx, files, output, jobs, scheduler, resume, chunk_size, fmt):
             for name, c in summary["by_check"].items():
                 click.echo(f"  {name:<26} {c['passed']:>5} passed {c['failed']:>5} failed")
         for f in summary["failures"][:50]:
-            click.echo(f"FAIL {f['id']} ({f['file']}:{f['row']}): {f['check']} expected {f['expected']!r}, "
-                       f"got {f['actual']!r}")
+            click.echo(show(f"FAIL {f['id']} ({f['file']}:{f['row']}): {f['check']} expected {f['expected']!r}, "
+                            f"got {f['actual']!r}", 2000))
             for t in f["trace"]:
                 click.echo(f"       by {t}")
         if summary["plans_with_violations"]:
@@ -625,7 +625,7 @@ def batch(ctx, files, output, jobs, scheduler, resume, chunk_size, fmt):
             click.echo("Plan check: no plan contradicts itself (rules.lint)")
         for r in rows:
             if r["status"] == "error":
-                click.echo(f"ERROR {r['id']}: {r['error']}")
+                click.echo(f"ERROR {show(r['id'])}: {r['error']}")  # (the error is escaped already)
         if out is None and not summary["checks"]:
             from rules.batch import to_markdown
 

@@ -301,8 +301,10 @@ def _cell(v):
 
 
 def to_markdown(rows: list[dict], columns: list[str]) -> str:
-    def esc(v):
-        return str(_cell(v)).replace("|", "\\|").replace("\n", " ")
+    from knowledge.reading import show
+
+    def esc(v):  # control and right-to-left characters escaped (ids and names are user text)
+        return show(str(_cell(v)).replace("\n", " "), 1_000_000).replace("|", "\\|")
 
     out = ["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
     out += ["| " + " | ".join(esc(r.get(c)) for c in columns) + " |" for r in rows]

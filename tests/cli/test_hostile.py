@@ -275,6 +275,20 @@ def test_control_characters_in_a_name_are_escaped(d):
     assert "\u202e" not in line and "\\u202e" in line
 
 
+def test_control_characters_in_batch_ids_are_escaped(d):
+    (d / "ids.yaml").write_text('- {id: "evil\\u202eid\\0", task: nope, dataset_size: 100}\n'
+                                '- {id: "ok\\u202e", task: text_classification, dataset_size: 100,'
+                                ' expect: {technique: lora}}\n'
+                                '- {id: "md\\u202e", task: text_classification, dataset_size: 100}\n')
+    r = invoke("batch", d / "ids.yaml")
+    assert r.exit_code == 2
+    assert "\u202e" not in r.output and "\x00" not in r.output
+    assert "ERROR evil\\u202eid\\x00:" in r.output and "FAIL ok\\u202e" in r.output
+    (d / "md.yaml").write_text('- {id: "md\\u202e", task: text_classification, dataset_size: 100}\n')
+    r = invoke("batch", d / "md.yaml")
+    assert r.exit_code == 0 and "| md\\u202e |" in r.output and "\u202e" not in r.output
+
+
 def test_a_huge_name_is_refused_and_a_long_one_truncated(d):
     (d / "huge.yaml").write_text(SCENARIO + "name: " + "n" * 50_000_000 + "\n")
     t = time.perf_counter()
