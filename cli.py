@@ -198,10 +198,12 @@ def _shell_word(value) -> str:
     return shlex.quote(str(value))
 
 
-def build_scenario(ctx, kb, scenario_file, flags: dict, symptoms: tuple, interactive: bool) -> dict:
+def build_scenario(ctx, kb, scenario_file, flags: dict, symptoms: tuple, interactive: bool,
+                   readings: Optional[list] = None) -> dict:
+    """The normalized scenario; how each free-text symptom was read is appended to ``readings``."""
     from knowledge.loader import LineDict
     from rules.scenario import normalize
-    from rules.symptoms import match_symptom
+    from rules.symptoms import match_symptoms
 
     raw = read_scenario_file(scenario_file) if scenario_file else LineDict()
     if not isinstance(raw, LineDict):
@@ -225,7 +227,8 @@ def build_scenario(ctx, kb, scenario_file, flags: dict, symptoms: tuple, interac
         return None
 
     return normalize(raw, kb, origin=scenario_file or "the command line",
-                     symptom_matcher=lambda text, w: match_symptom(text, kb, "--symptom" if text in symptoms else w),
+                     symptom_matcher=lambda text, w: match_symptoms(text, kb, "--symptom" if text in symptoms else w,
+                                                                    readings),
                      field_where=where)
 
 
@@ -251,10 +254,14 @@ def consult(ctx, scenario_file, symptoms, fmt, explain, output, no_input, **flag
     if output:
         check_output(output, "-o")
     kb = get_kb(ctx)
-    interactive = not no_input and sys.stdin.isatty() and fmt == "text"
-    scenario = build_scenario(ctx, kb, scenario_file, flags, symptoms, interactive)
+    interactive = not no_input and on_terminal() and fmt == "text"
+    readings: list = []
+    scenario = build_scenario(ctx, kb, scenario_file, flags, symptoms, interactive, readings)
     warn_implausible(scenario)
-    plan = get_engine(kb).consult(scenario)
+    plan = get_engine(kb).consult(scenario, readings=readings)
+    if interactive and plan["clarify"]:
+        scenario = ask_to_clarify(plan, scenario, readings, kb)
+        plan = get_engine(kb).consult(scenario, readings=readings)
     if output:
         out = Path(output)
         write_atomic(out, dump(plan, "yaml" if out.suffix in (".yaml", ".yml") else "json"))
@@ -274,6 +281,37 @@ def consult(ctx, scenario_file, symptoms, fmt, explain, output, no_input, **flag
 
             plan = {**plan, "explain": plan["trace"], "violations": lint(plan, kb)}
         click.echo(dump(plan, fmt))
+
+
+def on_terminal() -> bool:
+    return sys.stdin.isatty()
+
+
+def ask_to_clarify(plan: dict, scenario: dict, readings: list, kb) -> dict:
+    """Ask each question of ``plan["clarify"]`` on the terminal; the answer's symptoms replace
+    the candidates (readings are updated in place). Returns the revised scenario."""
+    from rules.symptoms import Match
+
+    symptoms = list(scenario["symptoms"])
+    for c in plan["clarify"]:
+        names = " or ".join(x["pitfall"].replace("_", " ") for x in c["candidates"])
+        click.echo(click.style(f"{c['text']!r} fits {names}. {c['question']}", bold=True), err=True)
+        for k, a in enumerate(c["answers"], 1):
+            click.echo(f"  {k}. {a['answer']}", err=True)
+        k = click.prompt("  answer", type=click.IntRange(1, len(c["answers"])), err=True)
+        chosen = c["answers"][k - 1]["symptoms"]
+        dropped = {x["symptom"] for x in c["candidates"]} - set(chosen)
+        symptoms = [s for s in symptoms if s not in dropped] + [s for s in chosen if s not in symptoms]
+        for r in readings:
+            if r.text != c["text"]:
+                continue
+            r.ambiguous = [a for a in r.ambiguous if a["distinction"] != c["distinction"]]
+            r.matches = [m for m in r.matches if m.symptom not in dropped]
+            for sid in chosen:
+                if all(m.symptom != sid for m in r.matches):
+                    pit = max(kb.symptoms[sid].indicates.items(), key=lambda kv: kv[1])[0]
+                    r.matches.append(Match(sid, pit, 1.0, "answer", c["answers"][k - 1]["answer"]))
+    return {**scenario, "symptoms": symptoms}
 
 
 # --- catalog commands

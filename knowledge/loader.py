@@ -27,6 +27,7 @@ from knowledge.schema import (
     Regularizer,
     Source,
     Symptom,
+    Distinction,
     Task,
     Technique,
     Threshold,
@@ -50,6 +51,7 @@ SECTIONS: dict[str, type] = {
     "techniques": Technique,
     "symptoms": Symptom,
     "pitfalls": PitfallEntry,
+    "distinctions": Distinction,
     "fixes": Fix,
     "regularization": Regularizer,
     "thresholds": Threshold,
@@ -218,6 +220,8 @@ REQUIRED_THRESHOLDS = (
     "cpu_max_train_params",
     "activation_memory_factor",
     "symptom_match_min_score",
+    "symptom_semantic_min_score",
+    "symptom_ambiguity_margin",
     "diagnosis_min_confidence",
 )
 
@@ -261,6 +265,7 @@ def _threshold_specs():
         "default_seeds": _num(1, integer=True, lo_open=False),
         "limited_gpu_memory_gb": _num(), "latency_critical_ms": _num(), "activation_memory_factor": _num(),
         "alpha": _num(0, 0.5), "symptom_match_min_score": share, "diagnosis_min_confidence": share,
+        "symptom_semantic_min_score": share, "symptom_ambiguity_margin": share,
         "cka_drift_max": share, "freeze_fraction_medium_data": _num(0, 1, lo_open=False),
         "unk_rate_shift": share, "slice_gap_min": share,
         "divergence_loss_ratio": _num(1), "spike_factor": _num(1), "overfit_val_rise": _num(),
@@ -308,6 +313,18 @@ def _check_references(kb: KnowledgeBase, raw: dict[str, dict[str, Any]]) -> None
     for key, p in kb.pitfalls.items():
         need("fixes", p.fixes, raw["pitfalls"][key], "fixes", "fix")
         need("symptoms", p.symptoms, raw["pitfalls"][key], "symptoms", "symptom")
+        need("symptoms", p.reported_as, raw["pitfalls"][key], "reported_as", "symptom")
+        if p.scope not in ("transfer", "practical"):
+            raise choice_error("scope", where_of(raw["pitfalls"][key], "scope", "pitfalls.yaml"), p.scope,
+                               ("transfer", "practical"))
+    for key, d in kb.sections.get("distinctions", {}).items():
+        entry = raw["distinctions"][key]
+        need("pitfalls", d.pitfalls, entry, "pitfalls", "pitfall")
+        if len(set(d.pitfalls)) != 2:
+            raise KnowledgeError(f"The 'pitfalls' field of {where_of(entry, 'pitfalls', 'distinctions.yaml')} "
+                                 f"must name two different pitfalls. Got {[p.value for p in d.pitfalls]!r} instead.")
+        for a in d.answers:
+            need("symptoms", a.symptoms, entry, "answers", "symptom")
     for key, s in kb.symptoms.items():
         need("pitfalls", list(s.indicates), raw["symptoms"][key], "indicates", "pitfall")
         need("fixes", s.preferred_fixes, raw["symptoms"][key], "preferred_fixes", "fix")

@@ -91,6 +91,11 @@ class Pitfall(str, enum.Enum):
     UNDERFITTING = "underfitting"
     DIVERGENCE = "divergence"
     FAILED_RUN = "failed_run"
+    # practical problems users bring that are not transfer-learning pitfalls proper
+    OUT_OF_MEMORY = "out_of_memory"
+    SLOW_TRAINING = "slow_training"
+    LABEL_NOISE = "label_noise"
+    CLASS_IMBALANCE = "class_imbalance"
 
 
 class Likelihood(str, enum.Enum):
@@ -217,6 +222,7 @@ class Symptom:
     measured_by: str = ""
     preferred_fixes: list[str] = field(default_factory=list)
     severity: str = "warning"
+    aliases: list[str] = field(default_factory=list)  # names that resolve directly ("nan loss")
 
 
 @dataclass(frozen=True)
@@ -228,6 +234,28 @@ class PitfallEntry:
     fixes: list[str]
     sources: list[str]
     symptoms: list[str] = field(default_factory=list)
+    aliases: list[str] = field(default_factory=list)  # common forms: "overfit", "NaN loss"
+    # the symptom(s) a user who names this pitfall is taken to have seen (its defining sign)
+    reported_as: list[str] = field(default_factory=list)
+    scope: str = "transfer"  # transfer | practical (a common problem outside transfer learning proper)
+
+
+@dataclass(frozen=True)
+class Answer:
+    text: str
+    symptoms: list[str]
+
+
+@dataclass(frozen=True)
+class Distinction:
+    """The one question that tells two pitfalls apart when a description fits both."""
+
+    id: str
+    pitfalls: list[Pitfall]
+    question: str
+    answers: list[Answer]
+    sources: list[str]
+    cues: list[str] = field(default_factory=list)  # vague phrasings that fit both pitfalls
 
 
 @dataclass(frozen=True)

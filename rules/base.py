@@ -40,6 +40,14 @@ class SymptomSeen(Fact):
     """A symptom reported by the user or measured by the harness: id, evidence."""
 
 
+class Ambiguity(Fact):
+    """text, a, b (pitfall ids, sorted), symptoms, scores: one description that fits two pitfalls about equally."""
+
+
+class DistinctionFact(Fact):
+    """id, a, b (pitfall ids, sorted): a knowledge-base question that tells pitfalls a and b apart."""
+
+
 # ... and conclusions (each carries `rule` and `basis`: knowledge ids)
 class SizeClass(Fact):
     """small | medium | large | huge (from the dataset_size thresholds)."""
@@ -95,6 +103,10 @@ class Evidence(Fact):
 
 class Diagnosis(Fact):
     """pitfall, confidence, evidence, fixes."""
+
+
+class Clarify(Fact):
+    """distinction, text, pitfalls, symptoms: the question to ask before trusting either diagnosis."""
 
 
 class Done(Fact):

@@ -228,7 +228,7 @@ def explain_failure(plan: dict, check: str) -> list[str]:
 def consult_row(kb, engine, file: str, row: int, raw: Any) -> dict:
     """One output row: decisions and checks, or an error naming file, row and field."""
     from rules.scenario import normalize
-    from rules.symptoms import match_symptom
+    from rules.symptoms import match_symptoms
 
     base = {c: None for c in COLUMNS}
     where = f"{file}:{row}" if not getattr(raw, "origin", None) else None
@@ -242,12 +242,13 @@ def consult_row(kb, engine, file: str, row: int, raw: Any) -> dict:
 
             raw = LineDict(raw)
             raw.origin, raw.line, raw.lines = f"{file}:{row}", 0, {}
+        readings: list = []
         scenario = normalize(raw, kb, origin=where or file,
-                             symptom_matcher=lambda text, w: match_symptom(text, kb, w))
-        plan = engine.consult(scenario, trace=False)
+                             symptom_matcher=lambda text, w: match_symptoms(text, kb, w, readings))
+        plan = engine.consult(scenario, trace=False, readings=readings)
         checks = check_expectations(raw["expect"], plan, f"{file}:{row}") if raw.get("expect") else []
         if any(not c["passed"] for c in checks):  # explain the failure: consult again with the trace
-            plan = engine.consult(scenario)
+            plan = engine.consult(scenario, readings=readings)
     except KnowledgeError as exc:
         from knowledge.reading import show
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from rules._experta import MATCH, NOT
-from rules.base import Diagnosis, Done, Evidence, SymptomSeen, Threshold, rule
+from rules.base import Ambiguity, Clarify, Diagnosis, DistinctionFact, Done, Evidence, SymptomSeen, Threshold, rule
 
 SAL = 0
 
@@ -47,4 +47,18 @@ class DiagnosisRules:
                       symptoms=[e["symptom"] for e in items],
                       why=f"{len(items)} symptom(s) point to {pitfall.replace('_', ' ')}"),
             basis=[f"pitfalls:{pitfall}", *(f"symptoms:{e['symptom']}" for e in items)],
+        )
+
+    @rule(
+        "diagnosis.ask_to_distinguish",
+        Ambiguity(text=MATCH.text, a=MATCH.a, b=MATCH.b, symptoms=MATCH.symptoms, scores=MATCH.scores),
+        DistinctionFact(a=MATCH.a, b=MATCH.b, id=MATCH.distinction),
+        salience=SAL + 5,
+    )
+    def ask_to_distinguish(self, text, a, b, symptoms, scores, distinction):
+        """A description fits pitfalls a and b about equally and a known question tells them apart -> ask it."""
+        self.conclude(
+            Clarify(distinction=distinction, text=text, pitfalls=[a, b], symptoms=list(symptoms),
+                    scores=list(scores)),
+            basis=[f"distinctions:{distinction}", "thresholds:symptom_ambiguity_margin"],
         )

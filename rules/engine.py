@@ -13,6 +13,8 @@ from typing import Iterable, Optional
 
 from rules._experta import DefFacts
 from rules.base import (
+    Ambiguity,
+    DistinctionFact,
     Scenario,
     SymptomSeen,
     TaskFact,
@@ -46,7 +48,7 @@ class TransferEngine(
         super().__init__()
 
     @DefFacts()
-    def knowledge(self, scenario: dict, measured: Iterable[dict] = ()):
+    def knowledge(self, scenario: dict, measured: Iterable[dict] = (), readings: Iterable = ()):
         """The knowledge relevant to this scenario, as facts."""
         yield Threshold(**{tid: th.value for tid, th in self.kb.sections["thresholds"].items()})
         task = self.kb.tasks[scenario["task"]]
@@ -64,23 +66,39 @@ class TransferEngine(
                             open_weights=m.open_weights, offline=m.offline, best_use=m.best_use,
                             quality=q.get("value"), quality_metric=q.get("metric"))
         yield Scenario(**{k: v for k, v in scenario.items() if k != "expect"})
+        said = {}
+        for r in readings:
+            for m in r.matches:
+                said.setdefault(m.symptom, {"reported": "by the user", "text": r.text, "read": m.method,
+                                            **({"similarity": m.score} if m.method == "meaning" else {})})
+            for amb in r.ambiguous:
+                a, b = sorted(amb["pitfalls"])
+                order = [amb["pitfalls"].index(a), amb["pitfalls"].index(b)]
+                yield Ambiguity(text=r.text, a=a, b=b, symptoms=[amb["symptoms"][i] for i in order],
+                                scores=[amb["scores"][i] for i in order])
+        for did, d in self.kb.sections.get("distinctions", {}).items():
+            a, b = sorted(p.value for p in d.pitfalls)
+            yield DistinctionFact(id=did, a=a, b=b)
         seen = set()
         for sid in scenario.get("symptoms") or ():
             seen.add(sid)
-            yield SymptomSeen(id=sid, evidence={"reported": "by the user"})
+            yield SymptomSeen(id=sid, evidence=said.get(sid) or {"reported": "by the user"})
         for m in measured:
             if m["id"] not in seen:
                 seen.add(m["id"])
                 yield SymptomSeen(id=m["id"], evidence=m.get("evidence") or {})
 
     def consult(self, scenario: dict, measured: Optional[Iterable[dict]] = None,
-                trace: bool = True) -> dict:
+                trace: bool = True, readings: Optional[Iterable] = None) -> dict:
         """One consultation: the plan for ``scenario`` (with diagnoses of any symptoms).
 
+        ``readings`` (``rules.symptoms.Reading``) say how free-text symptoms were read;
+        they add the user's words to the evidence and the ambiguities to ask about.
         ``trace=False`` leaves the rule trace out (``plan["trace"] == []``), for batches."""
-        self.reset(scenario=scenario, measured=list(measured or ()))
+        readings = list(readings or ())
+        self.reset(scenario=scenario, measured=list(measured or ()), readings=readings)
         self.run()
-        return build_plan(self, scenario, trace)
+        return build_plan(self, scenario, trace, readings)
 
 
 _ENGINES: dict[int, TransferEngine] = {}

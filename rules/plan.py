@@ -5,6 +5,7 @@ from __future__ import annotations
 from rules.base import (
     Approach,
     Candidate,
+    Clarify,
     Criterion,
     Diagnosis,
     Evidence,
@@ -39,7 +40,7 @@ def _one(engine, cls):
     return facts[0]
 
 
-def build_plan(engine, scenario: dict, trace: bool = True) -> dict:
+def build_plan(engine, scenario: dict, trace: bool = True, readings=()) -> dict:
     kb = engine.kb
     family = _one(engine, Family)
     approach = _one(engine, Approach)
@@ -104,6 +105,18 @@ def build_plan(engine, scenario: dict, trace: bool = True) -> dict:
             "why": why(d),
         })
 
+    clarify = []
+    for c in sorted(engine.facts_of(Clarify), key=lambda f: (f["text"], f["distinction"])):
+        d = kb.sections["distinctions"][c["distinction"]]
+        symptoms = list(unfreeze(c["symptoms"]))
+        clarify.append({
+            "question": d.question, "text": c["text"], "distinction": c["distinction"],
+            "candidates": [{"pitfall": p, "symptom": s, "similarity": sc}
+                           for p, s, sc in zip(unfreeze(c["pitfalls"]), symptoms, unfreeze(c["scores"]))],
+            "answers": [{"answer": a.text, "symptoms": list(a.symptoms)} for a in d.answers],
+            "why": why(c),
+        })
+
     probes = ["domain_shift"]
     if approach["value"] == "transfer":
         probes.append("negative_transfer")
@@ -135,6 +148,8 @@ def build_plan(engine, scenario: dict, trace: bool = True) -> dict:
         "hyperparameters_why": hyper_why,
         "risks": risks,
         "diagnoses": diagnoses,
+        "symptom_readings": [r.as_dict() for r in readings],
+        "clarify": clarify,
         "evaluation": {"seeds": kb.threshold("default_seeds"), "alpha": kb.threshold("alpha"),
                        "probes": probes},
         "assumptions": assumptions,

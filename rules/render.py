@@ -93,6 +93,25 @@ def render_plan(plan: dict, kb=None) -> str:
                 add(f"      fix {k}: {f['description']}  ({f['summary']})")
                 if f.get("finding"):
                     add(f"             finding: {f['finding']}")
+    readings = [r for r in plan.get("symptom_readings") or [] if any(m["method"] != "name" for m in r["matches"])
+                or r["ruled_out"] or r.get("note")]
+    if readings:
+        add("")
+        add("How your description was read:")
+        for r in readings:
+            named = ", ".join(f"{m['symptom']} ({m['pitfall'].replace('_', ' ')}, by {m['method']}"
+                              + (f" {m['score']:.2f})" if m["method"] == "meaning" else ")") for m in r["matches"])
+            add(f"  - {r['text']!r}: {named or 'no symptom'}")
+            if r["ruled_out"]:
+                add("      ruled out (negated): " + ", ".join(dict.fromkeys(m["symptom"] for m in r["ruled_out"])))
+            if r.get("note"):
+                add(f"      note: {r['note']}")
+    for c in plan.get("clarify") or []:
+        add("")
+        names = " or ".join(x["pitfall"].replace("_", " ") for x in c["candidates"])
+        add(f"To tell {names} apart: {c['question']}  [{c['why']['rule']}]")
+        for a in c["answers"]:
+            add(f"  - {a['answer']} → {', '.join(a['symptoms'])}")
     ev = plan["evaluation"]
     add("")
     add(f"Evaluation: {ev['seeds']} seeds, alpha {ev['alpha']}, probes: {', '.join(ev['probes'])}")

@@ -115,8 +115,9 @@ def normalize(raw: Any, kb, origin: str = "scenario", symptom_matcher=None,
               field_where=None) -> dict:
     """Check ``raw`` (a mapping) against the Scenario contract; fill defaults.
 
-    ``symptom_matcher(text, where) -> id`` resolves free-text symptoms (see
-    ``rules.symptoms.match_symptom``); without it only known ids are accepted.
+    ``symptom_matcher(text, where) -> id or [ids]`` resolves free-text symptoms (see
+    ``rules.symptoms.match_symptoms``; a description may name several, or only rule
+    some out); without it only known ids are accepted.
     ``field_where(key)`` may name where a field came from (e.g. ``--task``).
     """
     if not isinstance(raw, dict):
@@ -195,13 +196,15 @@ def normalize(raw: Any, kb, origin: str = "scenario", symptom_matcher=None,
         if not isinstance(s, str) or not s.strip():
             raise _err(error(f"symptoms[{i}]", w("symptoms"), "a symptom id or a description", s))
         if s in kb.symptoms:
-            sid = s
+            sids = [s]
         elif symptom_matcher is not None:
-            sid = symptom_matcher(s, w("symptoms"))
+            got = symptom_matcher(s, w("symptoms"))
+            sids = [got] if isinstance(got, str) else list(got)
         else:
             raise _err(choice_error(f"symptoms[{i}]", w("symptoms"), s, kb.symptoms))
-        if sid not in resolved:
-            resolved.append(sid)
+        for sid in sids:
+            if sid not in resolved:
+                resolved.append(sid)
     out["symptoms"] = resolved
     for key in ("id", "name"):
         if raw.get(key) is not None:

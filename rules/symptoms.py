@@ -1,13 +1,45 @@
-"""Match a free-text description of what went wrong to a symptom id.
+"""Read a free-text description of what went wrong: which symptoms it names, and which it rules out.
 
-Scores are the Dice coefficient between the content words of the text and of
-each symptom's description and synonyms (after light stemming), the best
-phrase per symptom; the floor is the ``symptom_match_min_score`` threshold.
+``read_symptoms(text, kb)`` returns a :class:`Reading`. In order:
+
+1. **Names.** A symptom id, a pitfall id, a pitfall's name or one of the
+   ``aliases`` of either ("overfit", "NaN loss", "exploding gradients",
+   "CUDA out of memory") resolves directly. A pitfall resolves to its
+   ``reported_as`` symptom(s), its defining sign (overfitting ->
+   ``train_val_gap``).
+2. **Parts.** Otherwise the text is cut into parts at sentence ends and at
+   "but", "then", "also"..., so that "loss spikes, then it predicts one
+   class" names two symptoms. Hedges ("not sure if", "I don't know why")
+   are dropped. A part that holds a negation ("not", "no", "never", "no
+   longer", "n't", "without") is read against the symptoms' negated
+   phrasings ("does not learn"); if its affirmed form matches an affirmed
+   phrasing better ("the loss is not NaN" -> "the loss is NaN"), the
+   symptom is *ruled out*, not reported.
+3. **Words first.** A part that contains all content words of a phrasing
+   (or an alias) is a clear case, read without any model (fast path).
+4. **Meaning.** Other parts are embedded with all-MiniLM-L6-v2
+   (``rules.semantic``, numpy only) and compared by cosine similarity with
+   every symptom's description and synonyms; the best symptom counts when
+   its similarity reaches ``symptom_semantic_min_score``. When the best two
+   indicate different pitfalls within ``symptom_ambiguity_margin`` and the
+   knowledge base has a distinction for the pair, the reading is
+   *ambiguous*: both count, and the consultation asks the question
+   (``distinctions.yaml``).
+5. Without numpy/tokenizers/the packaged model (the minimal consultation
+   install), step 4 falls back to word overlap (Dice over stemmed content
+   words, ``symptom_match_min_score``) and the reading says what the
+   semantic matcher needs.
+
+A description that names nothing raises :class:`SymptomMatchError` with an
+honest message, not a list of unrelated ids.
 """
 
 from __future__ import annotations
 
+import difflib
 import re
+from dataclasses import dataclass, field
+from typing import Optional
 
 from knowledge.schema import KnowledgeError
 
@@ -22,6 +54,17 @@ its own about some any all more most much many lot lots often
 _SUFFIXES = ("ingly", "ations", "ation", "ments", "ment", "ness", "ities", "ity", "ies",
              "ing", "ed", "es", "ly", "s")
 
+# words users write for the same thing (after lower-casing, before stemming)
+_CANON = {
+    "val": "validation", "valid": "validation", "dev": "validation", "eval": "validation",
+    "acc": "accuracy", "los": "loss", "lr": "learning rate", "pretrained": "pre trained",
+    "finetune": "fine tune", "finetuning": "fine tuning", "finetuned": "fine tuned",
+    "nans": "nan", "infinity": "inf", "vram": "memory", "ram": "memory", "mem": "memory",
+    "emojis": "emoji", "unbalanced": "imbalanced", "mislabelled": "mislabeled",
+    "memorises": "memorizes", "memorising": "memorizing", "goes": "go", "went": "go", "gone": "go",
+    "increases": "increase", "increasing": "increase", "increased": "increase",
+}
+
 
 def stem(word: str) -> str:
     for suf in _SUFFIXES:
@@ -30,17 +73,427 @@ def stem(word: str) -> str:
     return word
 
 
+def _tokens(text: str) -> list[str]:
+    text = text.lower().replace("-", " ").replace("_", " ").replace("\u2191", " up ").replace("\u2193", " down ")
+    words = re.findall(r"\[unk\]|[a-z0-9]+", text)
+    out = []
+    for w in words:
+        out.extend(_CANON.get(w, w).split())
+    return out
+
+
 def content_words(text: str) -> set[str]:
-    words = re.findall(r"[a-z0-9]+", text.lower().replace("-", " "))
-    return {stem(w) for w in words if w not in STOP and len(w) > 1}
+    return {stem(w) for w in _tokens(text) if w not in STOP and len(w) > 1}
 
 
 def _dice(a: set[str], b: set[str]) -> float:
     return 2 * len(a & b) / (len(a) + len(b)) if a and b else 0.0
 
 
+# --- negation and hedges
+
+_NEG = re.compile(
+    r"\b(?:not|no|never|none|nothing|without|neither|nor|cannot|no\s+longer)\b|n't\b|\b(?:cant|wont|dont|doesnt|"
+    r"didnt|isnt|arent|wasnt|werent|hasnt|havent|couldnt|wouldnt|shouldnt)\b", re.I)
+_HEDGES = re.compile(
+    r"\b(?:i'?m\s+|i\s+am\s+)?not\s+(?:really\s+|quite\s+|100%\s+)?sure\s*(?:if|whether|why|what|how|that)?\b"
+    r"|\bi\s+(?:do\s+not|don'?t|dont)\s+(?:really\s+)?(?:know|understand|get)\s*(?:why|what|how|if|whether)?\b"
+    r"|\bno\s+idea\s*(?:why|what|how)?\b"
+    r"|\b(?:can'?t|cannot|can\s+not)\s+(?:figure\s+out|understand|tell)\s*(?:why|what|how)?\b"
+    r"|\b(?:doesn'?t|does\s+not|didn'?t|did\s+not|don'?t|do\s+not|won'?t|will\s+not|isn'?t|is\s+not)\s+"
+    r"(?:seem\s+to\s+)?(?:help|helping|work|working|fix|solve)\b(?=\s*(?:$|[,.;!?]|either|at\s+all|though))"
+    r"|\bnot\s+only\b|\bno\s+matter\s+(?:what|how)\b|\bif\s+not\b|\bwhy\s+not\b", re.I)
+_SEGMENT = re.compile(
+    r"(?:\.(?=\s|$)|[;!?\n]+|\s+but\s+|\s+however,?\s+|,?\s+and\s+then\s+|,\s*then\s+|\s+then\s+(?=it|the|i|my|val|loss)"
+    r"|,?\s+and\s+also\s+|,\s*also\s+|\s+also,\s+|\s+plus\s+|\s+whereas\s+|\s+although\s+|\s+though\s+|\s+otherwise\s+)",
+    re.I)
+_SCOPE_END = re.compile(r"(,|\s+and\s+|\s+or\s+|\s+so\s+|\s+because\s+|\s+while\s+|\s+since\s+|\s+whereas\s+)", re.I)
+_DENEG = [(re.compile(p, re.I), r) for p, r in (
+    (r"\bno\s+longer\b", ""), (r"\banymore\b|\bany\s+more\b", ""), (r"\bcan(?:'?t|not)\b|\bcan\s+not\b", "can"),
+    (r"\bwon'?t\b", "will"), (r"\b(\w+)n't\b", r"\1"), (r"\b(do|does|did|is|are|was|were|has|have|had|could|would|should)nt\b", r"\1"),
+    (r"\b(?:not|never|no|without|none|neither|nor)\b", ""), (r"\bnothing\b", "something"))]
+
+
+def is_negated(text: str) -> bool:
+    return bool(_NEG.search(text))
+
+
+def affirm(text: str) -> str:
+    """``text`` with its negations taken out ("the loss is not NaN" -> "the loss is NaN")."""
+    for pat, rep in _DENEG:
+        text = pat.sub(rep, text)
+    return re.sub(r"\s+", " ", text).strip()
+
+
+# Verbs and words of things going *right*: a negation over one of them states a
+# problem ("does not learn", "never converges", "not enough memory"); a negation
+# over anything else denies one ("no NaN", "not overfitting").
+_GOOD = re.compile(
+    r"\b(?:learn\w*|decreas\w*|go(?:es|ing)?\s+(?:down|below)|drop\w*|improv\w*|converg\w*|remember\w*|recall\w*|"
+    r"handl\w*|fit\w*|generali[sz]\w*|work\w*|beat\w*|chang\w*|understand\w*|know\w*|recogni[sz]\w*|"
+    r"predict\w*|flag\w*|detect\w*|enough|better|outperform\w*|mov\w*|budg\w*|budge|get\w*|do(?:es)?\s+well|"
+    r"good|well|able|capable|fine|sense|same)\b", re.I)
+
+# Phrasings of a healthy run: a part that reads closer to one of these than to
+# any symptom names nothing ("train loss keeps going down", "retention is fine").
+HEALTHY = ("training went fine", "everything works as expected", "the training loss goes down normally",
+           "accuracy improves every epoch", "retention is fine",
+           "results look healthy", "no problems", "thanks for the help", "it converges well")
+HEALTHY_MARGIN = 0.03  # a healthy reading must beat the best symptom by this much (the model is weak on polarity)
+
+
+def _states_problem(piece: str) -> bool:
+    """A negated piece whose negation scopes over something going right ("the loss does not go down")."""
+    m = _NEG.search(piece)
+    return bool(m and _GOOD.search(piece[m.start():]))
+
+
+# "no pretraining", "without the pre-trained weights", "no-transfer baseline" name a
+# baseline, not a negation
+_NO_TRANSFER = re.compile(r"\b(?:no|without)[\s-]+(?:the\s+|any\s+)?(?:pre[\s-]?train\w*|transfer)(?:\s+weights)?\b", re.I)
+
+
+def split_parts(text: str) -> list[tuple[str, str]]:
+    """(part, kind) pieces of a description, hedges removed. kind: "affirmed" (names
+    a symptom), "problem" (a negation that states one: "does not learn") or
+    "denied" (a negation that rules one out: "no NaN")."""
+    text = _NO_TRANSFER.sub("from scratch", _HEDGES.sub(" ", text))
+    parts: list[tuple[str, str]] = []
+    for seg in _SEGMENT.split(text):
+        seg = (seg or "").strip(" ,:-")
+        if not seg:
+            continue
+        if not is_negated(seg):
+            parts.append((seg, "affirmed"))
+            continue
+        pieces = _SCOPE_END.split(seg)
+        denied = [pieces[i].strip(" ,") for i in range(0, len(pieces), 2)
+                  if is_negated(pieces[i]) and not _states_problem(pieces[i])]
+        if not denied:  # every negation states a problem: read the segment whole
+            parts.append((seg, "problem"))
+            continue
+        rest: list[str] = []
+        for i in range(0, len(pieces), 2):
+            piece = pieces[i].strip(" ,")
+            if not piece:
+                continue
+            if piece in denied:
+                parts.append((piece, "denied"))
+            else:
+                joiner = (pieces[i - 1] if i else "").strip()
+                rest.append((f" {joiner} " if rest and joiner not in ("", ",") else (", " if rest else "")) + piece)
+        if rest:
+            body = "".join(rest).strip(" ,")
+            parts.append((body, "problem" if is_negated(body) else "affirmed"))
+    return parts
+
+
+# --- the knowledge side
+
+
+@dataclass
+class _Phrase:
+    symptom: str
+    text: str
+    words: frozenset
+    tokens: tuple
+    negative: bool
+    alias: bool
+
+
+@dataclass
+class _Index:
+    phrases: list[_Phrase]
+    names: dict[str, list[str]]  # normalized name -> symptom ids
+    pitfall_of: dict[str, str]
+    cues: list = field(default_factory=list)  # (distinction id, vague phrasing)
+    embeddings: object = None
+    semantic_error: Optional[str] = None
+
+
+_INDEX: dict[int, _Index] = {}
+
+
+def norm_name(text: str) -> str:
+    return " ".join(_tokens(text.strip().strip("?!.:;"))) if text else ""
+
+
+def _index(kb) -> _Index:
+    idx = _INDEX.get(id(kb))
+    if idx is not None:
+        return idx
+    phrases: list[_Phrase] = []
+    names: dict[str, list[str]] = {}
+    pitfall_of = {}
+    for sid, s in kb.symptoms.items():
+        pitfall_of[sid] = max(s.indicates.items(), key=lambda kv: kv[1])[0]
+        for n in (sid, *s.aliases):
+            names.setdefault(norm_name(n), [sid])
+        for text, alias in ((s.description, False), *((x, False) for x in s.synonyms), *((x, True) for x in s.aliases)):
+            phrases.append(_Phrase(sid, text, frozenset(content_words(text)), tuple(_tokens(text)),
+                                   is_negated(text), alias))
+    for pid, p in kb.pitfalls.items():
+        to = list(p.reported_as) or list(p.symptoms[:1])
+        if not to:
+            continue
+        for n in (pid, p.name, *p.aliases):
+            names.setdefault(norm_name(n), to)
+        for a in p.aliases:
+            for sid in to:
+                phrases.append(_Phrase(sid, a, frozenset(content_words(a)), tuple(_tokens(a)), False, True))
+    cues = [(did, c) for did, d in kb.sections.get("distinctions", {}).items() for c in d.cues]
+    idx = _INDEX[id(kb)] = _Index(phrases, names, pitfall_of, cues)
+    return idx
+
+
+def _semantic(kb, idx: _Index):
+    """(encoder, phrase embeddings) or None, remembering why not."""
+    if idx.embeddings is not None:
+        return idx.embeddings
+    if idx.semantic_error:
+        return None
+    from rules import semantic
+
+    try:
+        enc = semantic.get_encoder()
+        emb = semantic.phrase_embeddings(enc, [p.text for p in idx.phrases] + list(HEALTHY)
+                                         + [c for _, c in idx.cues])
+    except semantic.SemanticUnavailable as exc:
+        idx.semantic_error = str(exc)
+        return None
+    idx.embeddings = (enc, emb)
+    return idx.embeddings
+
+
+# --- readings
+
+
+@dataclass
+class Match:
+    symptom: str
+    pitfall: str
+    score: float
+    method: str  # name | words | meaning | word-overlap
+    part: str
+
+
+@dataclass
+class Reading:
+    text: str
+    matches: list[Match] = field(default_factory=list)
+    ruled_out: list[Match] = field(default_factory=list)
+    ambiguous: list[dict] = field(default_factory=list)  # {"part", "symptoms", "pitfalls", "scores", "distinction"}
+    note: str = ""
+
+    @property
+    def symptoms(self) -> list[str]:
+        return list(dict.fromkeys(m.symptom for m in self.matches))
+
+    @property
+    def pitfalls(self) -> list[str]:
+        return list(dict.fromkeys(m.pitfall for m in self.matches))
+
+    def as_dict(self) -> dict:
+        out = {"text": self.text, "symptoms": self.symptoms,
+               "matches": [m.__dict__ for m in self.matches],
+               "ruled_out": [m.__dict__ for m in self.ruled_out]}
+        if self.ambiguous:
+            out["ambiguous"] = self.ambiguous
+        if self.note:
+            out["note"] = self.note
+        return out
+
+
+class SymptomMatchError(KnowledgeError):
+    pass
+
+
+def _contains(tokens: list[str], phrase: tuple) -> bool:
+    n = len(phrase)
+    return n > 0 and any(tuple(tokens[i:i + n]) == phrase for i in range(len(tokens) - n + 1))
+
+
+def _lexical_hits(part: str, idx: _Index, negative: bool) -> list[tuple[float, _Phrase]]:
+    """Phrases (of the given polarity) that ``part`` clearly states: all their content words, or the alias itself."""
+    toks = _tokens(part)
+    words = {stem(w) for w in toks if w not in STOP and len(w) > 1}
+    hits = []
+    for ph in idx.phrases:
+        if ph.negative != negative:
+            continue
+        if ph.alias:
+            if _contains(toks, ph.tokens):
+                hits.append((1.0 + 0.01 * len(ph.tokens), ph))
+        elif len(ph.words) >= 2 and ph.words <= words:
+            hits.append((1.0 + 0.01 * len(ph.words), ph))
+    return sorted(hits, key=lambda h: -h[0])
+
+
+def _best_per_symptom(scores, phrases, mask) -> dict[str, float]:
+    best: dict[str, float] = {}
+    for i, ph in enumerate(phrases):
+        if mask[i] and scores[i] > best.get(ph.symptom, -1.0):
+            best[ph.symptom] = float(scores[i])
+    return best
+
+
+def _distinction(kb, a: str, b: str) -> Optional[str]:
+    for did, d in kb.sections.get("distinctions", {}).items():
+        if {p.value for p in d.pitfalls} == {a, b}:
+            return did
+    return None
+
+
+def read_symptoms(text: str, kb, semantic: bool = True) -> Reading:
+    """What ``text`` says went wrong: matched symptoms, ruled-out ones, ambiguities."""
+    idx = _index(kb)
+    reading = Reading(text=text)
+    key = text.strip()
+    if key in kb.symptoms:
+        reading.matches.append(Match(key, idx.pitfall_of[key], 1.0, "name", key))
+        return reading
+    name = norm_name(key)
+    if not name:
+        return reading
+    to = idx.names.get(name)
+    if to is None and len(name.split()) <= 3:
+        close = difflib.get_close_matches(name, list(idx.names), n=1, cutoff=0.88)
+        to = idx.names[close[0]] if close else None
+    if to:
+        for sid in to:
+            reading.matches.append(Match(sid, idx.pitfall_of[sid], 1.0, "name", key))
+        return reading
+
+    pending: list[tuple[str, str]] = []
+    for part, kind in split_parts(key):
+        if kind == "denied":
+            hits = _lexical_hits(affirm(part), idx, negative=False)
+            if hits:
+                reading.ruled_out.append(Match(hits[0][1].symptom, idx.pitfall_of[hits[0][1].symptom], 1.0, "words", part))
+                continue
+        else:
+            hits = _lexical_hits(part, idx, negative=(kind == "problem"))
+            if hits:
+                seen = set()
+                for _, ph in hits:
+                    pit = idx.pitfall_of[ph.symptom]
+                    if pit not in seen:
+                        seen.add(pit)
+                        _add(reading, Match(ph.symptom, pit, 1.0, "words", part))
+                continue
+        if content_words(part):
+            pending.append((part, kind))
+    if pending:
+        sem = _semantic(kb, idx) if semantic else None
+        if sem is None:
+            if semantic and idx.semantic_error:
+                reading.note = f"read by words only: {idx.semantic_error}"
+            _read_by_overlap(reading, pending, idx, kb)
+        else:
+            _read_by_meaning(reading, pending, idx, kb, *sem)
+    reading.ruled_out = [m for m in reading.ruled_out if m.symptom not in reading.symptoms]
+    return reading
+
+
+def _add(reading: Reading, m: Match) -> None:
+    if all(x.symptom != m.symptom for x in reading.matches):
+        reading.matches.append(m)
+
+
+def _read_by_overlap(reading: Reading, pending, idx: _Index, kb) -> None:
+    floor = kb.threshold("symptom_match_min_score")
+    for part, kind in pending:
+        q = content_words(affirm(part) if kind == "denied" else part)
+        best = max(((_dice(q, ph.words), ph) for ph in idx.phrases
+                    if kind == "problem" or not ph.negative), key=lambda t: t[0], default=(0.0, None))
+        if best[1] is not None and best[0] >= floor:
+            m = Match(best[1].symptom, idx.pitfall_of[best[1].symptom], round(best[0], 3), "word-overlap", part)
+            (reading.ruled_out.append(m) if kind == "denied" else _add(reading, m))
+
+
+def _read_by_meaning(reading: Reading, pending, idx: _Index, kb, enc, emb) -> None:
+    import numpy as np
+
+    floor = kb.threshold("symptom_semantic_min_score")
+    margin = kb.threshold("symptom_ambiguity_margin")
+    n_ph = len(idx.phrases)
+    sem = np.array([not ph.alias for ph in idx.phrases])
+    neg = np.array([ph.negative for ph in idx.phrases])
+    texts = [affirm(part) if kind == "denied" else part for part, kind in pending]
+    vecs = enc.encode(texts)
+    n_h = len(HEALTHY)
+    for (part, kind), v in zip(pending, vecs):
+        scores = emb @ v
+        healthy = float(scores[n_ph:n_ph + n_h].max())
+        cue_scores = scores[n_ph + n_h:]
+        mask = sem & (np.ones_like(neg) if kind == "problem" else ~neg)
+        best = _best_per_symptom(scores[:n_ph], idx.phrases, mask)
+        ranked = sorted(best.items(), key=lambda kv: -kv[1])
+        top = ranked[0][1] if ranked else 0.0
+        if kind != "denied" and len(cue_scores):
+            c = int(cue_scores.argmax())
+            if cue_scores[c] >= floor and cue_scores[c] >= top - margin and cue_scores[c] > healthy:
+                did = idx.cues[c][0]
+                d = kb.sections["distinctions"][did]
+                cands = [a.symptoms[0] for a in d.answers[:2]]
+                cands.sort(key=lambda sid: -best.get(sid, 0.0))
+                sc = [round(best.get(sid, 0.0), 3) for sid in cands]
+                for sid, x in zip(cands, sc):
+                    _add(reading, Match(sid, idx.pitfall_of[sid], x, "meaning", part))
+                reading.ambiguous.append({"part": part, "symptoms": cands, "pitfalls": [idx.pitfall_of[x] for x in cands],
+                                          "scores": sc, "distinction": did})
+                continue
+        if not ranked or top < floor or (kind != "denied" and healthy > top + HEALTHY_MARGIN):
+            continue
+        sid, score = ranked[0]
+        pit = idx.pitfall_of[sid]
+        if kind == "denied":
+            reading.ruled_out.append(Match(sid, pit, round(score, 3), "meaning", part))
+            continue
+        _add(reading, Match(sid, pit, round(score, 3), "meaning", part))
+        other = next(((s, sc) for s, sc in ranked[1:] if idx.pitfall_of[s] != pit), None)
+        if other and other[1] >= floor and score - other[1] < margin:
+            did = _distinction(kb, pit, idx.pitfall_of[other[0]])
+            if did:
+                _add(reading, Match(other[0], idx.pitfall_of[other[0]], round(other[1], 3), "meaning", part))
+                reading.ambiguous.append({"part": part, "symptoms": [sid, other[0]],
+                                          "pitfalls": [pit, idx.pitfall_of[other[0]]],
+                                          "scores": [round(score, 3), round(other[1], 3)], "distinction": did})
+
+
+def unmatched_message(reading: Reading, where: str) -> str:
+    msg = f"The symptom {reading.text!r} of {where} names no symptom this knowledge base knows"
+    if reading.ruled_out:
+        msg += " (it rules out " + ", ".join(dict.fromkeys(m.symptom for m in reading.ruled_out)) + ")"
+    msg += ". Say what you observed (loss, accuracy, memory, speed, labels...) or use an id of `tlexpert symptoms`."
+    if reading.note:
+        msg += f" Note: {reading.note}."
+    return msg
+
+
+def match_symptoms(text: str, kb, where: str = "--symptom", reading_sink: Optional[list] = None) -> list[str]:
+    """The ids of the symptoms ``text`` names ([] when it only rules some out)."""
+    reading = read_symptoms(text, kb)
+    if reading_sink is not None:
+        reading_sink.append(reading)
+    if not reading.matches and not reading.ruled_out:
+        raise SymptomMatchError(unmatched_message(reading, where))
+    return reading.symptoms
+
+
+def match_symptom(text: str, kb, where: str = "--symptom") -> str:
+    """The id of the main symptom ``text`` names."""
+    ids = match_symptoms(text, kb, where)
+    if not ids:
+        raise SymptomMatchError(unmatched_message(read_symptoms(text, kb), where))
+    return ids[0]
+
+
+# --- the matcher before meaning-based reading (kept to measure against; bench/symptom_matcher.py)
+
+
 def score_symptoms(text: str, kb) -> list[tuple[float, str]]:
-    """(score, id) for every symptom, best first."""
+    """(score, id) for every symptom by word overlap (Dice), best first."""
     query = content_words(text)
     out = []
     for sid, s in kb.symptoms.items():
@@ -48,25 +501,3 @@ def score_symptoms(text: str, kb) -> list[tuple[float, str]]:
         best = max(_dice(query, content_words(p)) for p in phrases)
         out.append((round(best, 3), sid))
     return sorted(out, key=lambda t: (-t[0], t[1]))
-
-
-class SymptomMatchError(KnowledgeError):
-    pass
-
-
-def match_symptom(text: str, kb, where: str = "--symptom") -> str:
-    """The id of the symptom ``text`` names (an id, or a description)."""
-    key = text.strip()
-    if key in kb.symptoms:
-        return key
-    if key.lower().replace(" ", "_").replace("-", "_") in kb.symptoms:
-        return key.lower().replace(" ", "_").replace("-", "_")
-    scored = score_symptoms(key, kb)
-    floor = kb.threshold("symptom_match_min_score")
-    if scored and scored[0][0] >= floor:
-        return scored[0][1]
-    near = ", ".join(sid for _, sid in scored[:3])
-    raise SymptomMatchError(
-        f"The symptom {text!r} of {where} matches no known symptom. "
-        f"Nearest ids: {near} (see `tlexpert symptoms`)."
-    )

@@ -1,0 +1,253 @@
+"""Reading free-text symptom descriptions: names, negation, several symptoms, ambiguity,
+out-of-scope problems, the word-only path, and accuracy floors on the corpus."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+from click.testing import CliRunner
+
+import cli
+from knowledge import get_kb
+from rules import semantic
+from rules.symptoms import SymptomMatchError, match_symptoms, read_symptoms, split_parts
+
+ROOT = Path(__file__).resolve().parents[2]
+DATA = Path(__file__).resolve().parent / "data"
+CONSULT = ["consult", "--task", "text_classification", "--dataset-size", "2000", "--no-input"]
+
+
+def has_semantic() -> bool:
+    try:
+        semantic.get_encoder()
+        return True
+    except semantic.SemanticUnavailable:
+        return False
+
+
+needs_semantic = pytest.mark.skipif(not has_semantic(), reason="the semantic matcher's packages are not installed")
+
+
+@pytest.fixture(scope="module")
+def kb():
+    return get_kb()
+
+
+def pitfalls(text, kb):
+    return read_symptoms(text, kb).pitfalls
+
+
+# --- names and common forms resolve directly
+
+
+@pytest.mark.parametrize("text, sid", [
+    ("overfitting", "train_val_gap"), ("Overfit", "train_val_gap"), ("over-fitting", "train_val_gap"),
+    ("underfitting", "high_train_loss"), ("divergence", "loss_exploding"),
+    ("catastrophic forgetting", "source_accuracy_drop"), ("Catastrophic Forgetting", "source_accuracy_drop"),
+    ("negative_transfer", "below_baseline"), ("domain shift", "distribution_gap"),
+    ("NaN loss", "loss_nan"), ("exploding gradients", "gradient_explosion"),
+    ("CUDA out of memory", "gpu_out_of_memory"), ("OOM", "gpu_out_of_memory"),
+    ("class imbalance", "minority_class_missed"), ("label noise", "noisy_labels"),
+    ("val_loss_rising", "val_loss_rising"), ("overfiting", "train_val_gap"),
+])
+def test_names_and_aliases_resolve_without_a_model(text, sid, kb):
+    r = read_symptoms(text, kb, semantic=False)
+    assert r.symptoms == [sid] and r.matches[0].method == "name"
+
+
+# --- negation and hedges
+
+
+def test_a_negated_symptom_is_ruled_out_not_reported(kb):
+    r = read_symptoms("the loss is NOT nan, it is fine", kb)
+    assert r.symptoms == [] and [m.symptom for m in r.ruled_out] == ["loss_nan"]
+    assert match_symptoms("the loss is NOT nan, it is fine", kb) == []
+
+
+@pytest.mark.parametrize("text, want, ruled_out", [
+    ("no OOM anymore after lowering batch size, but now the loss explodes", ["divergence"], "gpu_out_of_memory"),
+    ("the loss is no longer nan, but now it predicts only one class", ["failed_run"], "loss_nan"),
+    ("never had NaN, the training loss does not decrease", ["underfitting"], "loss_nan"),
+])
+def test_negation_rules_one_symptom_out_and_keeps_the_other(text, want, ruled_out, kb):
+    r = read_symptoms(text, kb)
+    assert r.pitfalls == want, r.as_dict()
+    assert ruled_out in [m.symptom for m in r.ruled_out]
+
+
+def test_a_negation_that_states_a_problem_reports_it(kb):
+    assert pitfalls("the model does not learn", kb) == ["underfitting"]
+    assert split_parts("the loss does not go down")[0][1] == "problem"
+    assert split_parts("no nan")[0][1] == "denied"
+
+
+def test_hedges_are_not_negations(kb):
+    assert pitfalls("not sure if this is overfitting", kb) == ["overfitting"]
+    assert pitfalls("I don't know why the loss becomes nan", kb) == ["divergence"]
+
+
+# --- several symptoms
+
+
+def test_every_symptom_of_a_description_counts(kb):
+    assert pitfalls("loss spikes, then it predicts one class", kb) == ["divergence", "failed_run"]
+    assert set(pitfalls("out of memory with batch 32, and with batch 4 the loss goes nan", kb)) == {
+        "out_of_memory", "divergence"}
+
+
+@needs_semantic
+def test_several_symptoms_reach_the_diagnoses(kb):
+    plan = json.loads(CliRunner().invoke(cli.main, [*CONSULT, "--format", "json", "--symptom",
+                                                     "loss spikes, then it predicts one class"]).output)
+    assert {d["pitfall"] for d in plan["diagnoses"]} == {"divergence", "failed_run"}
+    (reading,) = plan["symptom_readings"]
+    assert reading["symptoms"] == ["loss_spikes", "majority_class_collapse"]
+
+
+# --- meaning
+
+
+@needs_semantic
+def test_the_course_domain_shift_example_is_read_by_meaning(kb):
+    r = read_symptoms("images from a drone, but the validation set is satellite images", kb)
+    assert r.pitfalls[0] == "domain_shift" and any(m.method == "meaning" for m in r.matches)
+
+
+def test_unmatched_text_gets_an_honest_message(kb):
+    with pytest.raises(SymptomMatchError, match="names no symptom this knowledge base knows") as info:
+        match_symptoms("how do I install it on windows", kb)
+    assert not any(sid in str(info.value) for sid in kb.symptoms)
+
+
+# --- ambiguity
+
+
+@needs_semantic
+def test_an_ambiguous_description_lists_candidates_and_the_question():
+    res = CliRunner().invoke(cli.main, [*CONSULT, "--format", "json", "--symptom", "it got worse after fine-tuning"])
+    assert res.exit_code == 0, res.output
+    plan = json.loads(res.output)
+    (c,) = plan["clarify"]
+    assert {x["pitfall"] for x in c["candidates"]} == {"catastrophic_forgetting", "negative_transfer"}
+    assert "original task" in c["question"] and c["why"]["rule"] == "diagnosis.ask_to_distinguish"
+    assert [a["symptoms"] for a in c["answers"]] == [["below_baseline"], ["source_accuracy_drop"]]
+    assert {d["pitfall"] for d in plan["diagnoses"]} == {"catastrophic_forgetting", "negative_transfer"}
+
+
+@needs_semantic
+def test_a_terminal_consultation_asks_and_goes_on_with_the_answer(monkeypatch):
+    monkeypatch.setattr(cli, "on_terminal", lambda: True)
+    res = CliRunner().invoke(cli.main, ["consult", "--task", "text_classification", "--dataset-size", "2000",
+                                        "--task-similarity", "related", "--domain-similarity", "medium",
+                                        "--compute", "cpu", "--deployment", "server", "--latency-ms", "0",
+                                        "--symptom", "it got worse after fine-tuning"], input="2\n")
+    assert res.exit_code == 0, res.output
+    assert "worse on the original task" in res.output
+    diag = res.output.split("Diagnoses:")[1]
+    assert "Catastrophic forgetting" in diag and "Negative transfer" not in diag.split("How your")[0]
+
+
+# --- out-of-scope problems
+
+
+def test_out_of_memory_gets_concrete_cited_fixes(kb):
+    plan = json.loads(CliRunner().invoke(cli.main, [*CONSULT, "--format", "json", "--symptom",
+                                                     "RuntimeError: CUDA out of memory. Tried to allocate 20 MiB"]).output)
+    (d,) = plan["diagnoses"]
+    assert d["pitfall"] == "out_of_memory"
+    fixes = {f["fix"]: f for f in d["fixes"]}
+    assert "smaller_batch_gradient_accumulation" in fixes and "mixed_precision" in fixes
+    assert fixes["smaller_batch_gradient_accumulation"]["changes"][1] == {
+        "field": "gradient_accumulation_steps", "from": None, "to": 4}
+    assert all(f["sources"] for f in d["fixes"])
+
+
+@pytest.mark.parametrize("text, pitfall, fix", [
+    ("training is super slow", "slow_training", "mixed_precision"),
+    ("a lot of the labels are wrong", "label_noise", "find_label_errors"),
+    ("95% of the examples are one class", "class_imbalance", "class_weights"),
+])
+def test_common_problems_outside_transfer_learning(text, pitfall, fix, kb):
+    if not has_semantic() and read_symptoms(text, kb, semantic=False).pitfalls != [pitfall]:
+        pytest.skip("needs the semantic matcher")
+    assert read_symptoms(text, kb).pitfalls == [pitfall]
+    assert fix in kb.pitfalls[pitfall].fixes and kb.pitfalls[pitfall].scope == "practical"
+
+
+# --- the word-only path and the minimal install
+
+
+def test_without_the_semantic_packages_the_word_path_answers_and_says_what_is_missing(monkeypatch):
+    kb = get_kb()
+    from rules import symptoms as mod
+
+    def missing():
+        raise semantic.SemanticUnavailable(f"the semantic matcher needs {semantic.NEEDS} (numpy is missing)")
+
+    monkeypatch.setattr(semantic, "get_encoder", missing)
+    monkeypatch.setattr(mod, "_INDEX", {})
+    r = read_symptoms("the validation loss goes up while the training loss keeps falling", kb)
+    assert r.pitfalls == ["overfitting"]
+    r = read_symptoms("images from a drone, validation set from satellites", kb)
+    assert "semantic matcher needs" in r.note and "tokenizers" in r.note
+    with pytest.raises(SymptomMatchError, match="semantic matcher needs"):
+        match_symptoms("qwerty asdf zxcv", kb)
+    monkeypatch.setattr(mod, "_INDEX", {})
+
+
+def test_a_consult_on_the_word_path_imports_no_numpy_or_torch():
+    probe = ("import sys\nsys.argv=['tlexpert','consult','--task','text_classification','--dataset-size','3000',"
+             "'--format','json','--no-input','--symptom','the validation loss goes up']\nimport cli\ntry:\n"
+             "    cli.main()\nexcept SystemExit:\n    pass\n"
+             "print(sorted(m for m in ('torch','transformers','pandas','numpy') if m in sys.modules), file=sys.stderr)")
+    out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, cwd=ROOT,
+                         env={**os.environ, "PYTHONPATH": str(ROOT)})
+    assert json.loads(out.stdout)["scenario"]["symptoms"] == ["val_loss_rising"]
+    assert out.stderr.strip().splitlines()[-1] == "[]"
+
+
+@needs_semantic
+def test_phrase_embeddings_are_cached_by_content(tmp_path, monkeypatch):
+    monkeypatch.setenv("TLEXPERT_CACHE", str(tmp_path))
+    enc = semantic.get_encoder()
+    a = semantic.phrase_embeddings(enc, ["loss is nan", "val loss rises"])
+    b = semantic.phrase_embeddings(enc, ["loss is nan", "val loss rises", "an overlay phrase"])
+    files = list((tmp_path / "symptom-embeddings").glob("*.npy"))
+    assert len(files) == 2 and a.shape == (2, 384) and b.shape == (3, 384)
+    assert abs(float(a[0] @ b[0]) - 1.0) < 1e-5
+    again = semantic.phrase_embeddings(enc, ["loss is nan", "val loss rises"])
+    assert (again == a).all()
+
+
+# --- accuracy on the corpus (floors the current matcher meets; BENCHMARKS.md has the figures)
+
+
+def corpus(split):
+    return yaml.safe_load((DATA / f"symptom_corpus_{split}.yaml").read_text())["items"]
+
+
+def top1(items, kb):
+    right = 0
+    for it in items:
+        got = pitfalls(it["text"], kb) if it["text"] else []
+        want = set(it["pitfalls"])
+        right += (not want and not got) or (bool(got) and got[0] in want)
+    return right / len(items)
+
+
+def test_the_corpus_is_large_and_labelled_with_known_pitfalls(kb):
+    pub, held = corpus("public"), corpus("heldout")
+    assert len(pub) + len(held) >= 200 and len(held) >= 60
+    assert {p for it in pub + held for p in it["pitfalls"]} <= set(kb.pitfalls)
+
+
+@needs_semantic
+@pytest.mark.parametrize("split, floor", [("public", 0.90), ("heldout", 0.78)])
+def test_corpus_top1_accuracy_floor(split, floor, kb):
+    assert top1(corpus(split), kb) >= floor
