@@ -27,6 +27,8 @@ ENTRIES = [(section, key) for section in SECTIONS for key in KB.sections[section
 # DESIGN.md, "Pitfall ids"
 DESIGN_PITFALLS = {"catastrophic_forgetting", "negative_transfer", "domain_shift", "overfitting",
                    "underfitting", "divergence", "failed_run"}
+# common problems outside transfer learning proper (scope: practical), diagnosed from descriptions
+PRACTICAL_PITFALLS = {"out_of_memory", "slow_training", "label_noise", "class_imbalance"}
 
 # The slide titles of the course "Evaluating and Optimizing Transfer Learning" that the
 # knowledge base cites (the closing exercise slide carries no knowledge).
@@ -159,8 +161,20 @@ def test_architectures_best_for_existing_tasks():
 
 
 def test_pitfall_ids_equal_the_design_list():
-    assert set(KB.pitfalls) == DESIGN_PITFALLS
-    assert {p.value for p in Pitfall} == DESIGN_PITFALLS
+    assert {k for k, p in KB.pitfalls.items() if p.scope == "transfer"} == DESIGN_PITFALLS
+    assert {k for k, p in KB.pitfalls.items() if p.scope == "practical"} == PRACTICAL_PITFALLS
+    assert {p.value for p in Pitfall} == DESIGN_PITFALLS | PRACTICAL_PITFALLS
+
+
+def test_every_pitfall_is_reported_as_its_own_symptoms_and_distinctions_name_real_answers():
+    for pid, p in KB.pitfalls.items():
+        assert p.reported_as and set(p.reported_as) <= set(p.symptoms), pid
+        assert all(pid in KB.symptoms[s].indicates for s in p.reported_as), pid
+    for did, d in KB.sections["distinctions"].items():
+        pits = {x.value for x in d.pitfalls}
+        assert len(d.answers) >= 2 and d.question.endswith("?"), did
+        for a in d.answers:
+            assert any(set(KB.symptoms[s].indicates) & pits for s in a.symptoms), (did, a)
 
 
 def test_required_thresholds_are_present():

@@ -154,3 +154,49 @@ def test_unmatched_text_says_so_without_unrelated_ids(kb):
 def test_unknown_symptom_id_without_a_matcher_is_refused(kb):
     with pytest.raises(KnowledgeError, match="symptoms"):
         normalize({**BASE, "symptoms": ["no_such_symptom"]}, kb)
+
+
+# --- ambiguity: the question that tells two pitfalls apart
+
+
+def _ambiguous_reading(text="it got worse after fine-tuning"):
+    from rules.symptoms import Match, Reading
+
+    r = Reading(text=text)
+    r.matches = [Match("source_accuracy_drop", "catastrophic_forgetting", 0.7, "meaning", text),
+                 Match("below_baseline", "negative_transfer", 0.69, "meaning", text)]
+    r.ambiguous = [{"part": text, "symptoms": ["source_accuracy_drop", "below_baseline"],
+                    "pitfalls": ["catastrophic_forgetting", "negative_transfer"], "scores": [0.7, 0.69],
+                    "distinction": "forgetting_vs_negative_transfer"}]
+    return r
+
+
+def test_ask_to_distinguish_fires_on_an_ambiguous_reading(kb, facts_dump):
+    from rules.base import Clarify
+    from rules.engine import get_engine
+
+    reading = _ambiguous_reading()
+    scenario = normalize({**BASE, "symptoms": reading.symptoms}, kb)
+    eng = get_engine(kb)
+    plan = eng.consult(scenario, readings=[reading])
+    (c,) = eng.facts_of(Clarify)
+    assert c["rule"] == "diagnosis.ask_to_distinguish", facts_dump(eng)
+    assert c["distinction"] == "forgetting_vs_negative_transfer"
+    assert list(c["pitfalls"]) == ["catastrophic_forgetting", "negative_transfer"]
+    (q,) = plan["clarify"]
+    assert q["question"] == kb.sections["distinctions"]["forgetting_vs_negative_transfer"].question
+    assert [x["symptom"] for x in q["candidates"]] == ["source_accuracy_drop", "below_baseline"]
+    ev = {e["symptom"]: e for d in plan["diagnoses"] for e in d["evidence"]}
+    assert ev["below_baseline"]["text"] == "it got worse after fine-tuning" and ev["below_baseline"]["read"] == "meaning"
+
+
+def test_ask_to_distinguish_is_silent_when_both_symptoms_are_stated_plainly(kb, facts_dump):
+    from rules.base import Clarify
+    from rules.engine import get_engine
+
+    scenario = normalize({**BASE, "symptoms": ["source_accuracy_drop", "below_baseline"]}, kb)
+    eng = get_engine(kb)
+    plan = eng.consult(scenario)
+    assert eng.facts_of(Clarify) == [] and plan["clarify"] == [], facts_dump(eng)
+    assert "diagnosis.ask_to_distinguish" not in [t["rule"] for t in plan["trace"]]
+    assert {d["pitfall"] for d in plan["diagnoses"]} == {"catastrophic_forgetting", "negative_transfer"}
