@@ -8,16 +8,19 @@
    - all named: the set of pitfalls named equals the set expected.
    "old" is the matcher before this change with its own symptoms file
    (bench/legacy_symptoms.py); "new" is rules.symptoms.read_symptoms.
-2. Whole-process `consult --format json --no-input` latency, median over --runs:
-   a symptom the word path reads (no model), and one that needs the semantic
-   matcher (phrase embeddings cached, as after the first use), plus which heavy
-   modules each imported.
+2. Whole-process `consult --format json --no-input` latency, median over --runs
+   (runs of the three kinds interleaved): no symptom (the reference), a symptom
+   the word path reads (no model), and one that needs the semantic matcher
+   (phrase embeddings cached, as after the first use); wall time and the
+   process's CPU time (user + system, less sensitive to a loaded machine), and
+   which heavy modules each imported.
 """
 
 from __future__ import annotations
 
 import argparse
 import os
+import resource
 import statistics
 import subprocess
 import sys
@@ -64,16 +67,14 @@ PROBE = ("import sys\nsys.argv=['tlexpert','consult','--task','text_classificati
          "print(sorted(m for m in ('torch','transformers','pandas','peft','numpy') if m in sys.modules), file=sys.stderr)")
 
 
-def latency(text: str, runs: int, env: dict) -> tuple[float, float, float, str]:
-    cmd = [sys.executable, "-c", PROBE.format(text=text)]
-    subprocess.run(cmd, capture_output=True, env=env, cwd=ROOT, check=True)  # warm the embedding cache
-    walls, mods = [], ""
-    for _ in range(runs):
-        t = time.perf_counter()
-        out = subprocess.run(cmd, capture_output=True, text=True, env=env, cwd=ROOT, check=True)
-        walls.append(time.perf_counter() - t)
-        mods = out.stderr.strip().splitlines()[-1]
-    return statistics.median(walls), min(walls), max(walls), mods
+def run_once(cmd: list, env: dict) -> tuple[float, float, str]:
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    t = time.perf_counter()
+    out = subprocess.run(cmd, capture_output=True, text=True, env=env, cwd=ROOT, check=True)
+    wall = time.perf_counter() - t
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    return wall, cpu, out.stderr.strip().splitlines()[-1]
 
 
 def main() -> None:
@@ -99,11 +100,28 @@ def main() -> None:
     if args.skip_latency:
         return
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    for label, text in (("word path (no model)", "the validation loss goes up while training loss falls"),
-                        ("semantic path", "images from a drone, but the validation set is satellite images")):
-        med, lo, hi, mods = latency(text, args.runs, env)
-        print(f"consult --symptom, {label}: median {med:.3f} s (min {lo:.3f}, max {hi:.3f}, {args.runs} runs); "
-              f"modules imported: {mods}")
+    kinds = [("no symptom (reference)", None),
+             ("word path (no model)", "the validation loss goes up while training loss falls"),
+             ("semantic path", "images from a drone, but the validation set is satellite images")]
+    cmds = [[sys.executable, "-c", PROBE.replace(",'--symptom',{text!r}", "").replace("{{", "{").replace("}}", "}")
+             if text is None else PROBE.format(text=text)] for _, text in kinds]
+    for cmd in cmds:
+        run_once(cmd, env)  # warm the file cache and the embedding cache
+    got = {label: ([], [], "") for label, _ in kinds}
+    for _ in range(args.runs):
+        for (label, _), cmd in zip(kinds, cmds):
+            wall, cpu, mods = run_once(cmd, env)
+            got[label][0].append(wall)
+            got[label][1].append(cpu)
+            got[label] = (got[label][0], got[label][1], mods)
+    ref = statistics.median(got[kinds[0][0]][0])
+    print(f"load average while measuring: {os.getloadavg()[0]:.1f} ({os.cpu_count()} cores)")
+    print("| consult | wall median (min, max) | CPU median | vs reference (wall) | heavy modules imported |")
+    print("| --- | --- | --- | --- | --- |")
+    for label, _ in kinds:
+        walls, cpus, mods = got[label]
+        print(f"| {label} | {statistics.median(walls):.3f} s ({min(walls):.3f}, {max(walls):.3f}) | "
+              f"{statistics.median(cpus):.3f} s | {statistics.median(walls) / ref:.2f}x | {mods} |")
 
 
 if __name__ == "__main__":
