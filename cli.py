@@ -426,7 +426,7 @@ def symptoms(ctx, fmt):
     rows = list(kb.symptoms.values())
     if fmt != "text":
         click.echo(dump([{"id": s.id, "description": s.description, "indicates": s.indicates,
-                          "measured_by": s.measured_by} for s in rows], fmt))
+                          "aliases": list(s.aliases), "measured_by": s.measured_by} for s in rows], fmt))
         return
     for s in rows:
         ind = ", ".join(f"{p} ({w:g})" for p, w in s.indicates.items())

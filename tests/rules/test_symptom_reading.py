@@ -145,7 +145,7 @@ def test_a_terminal_consultation_asks_and_goes_on_with_the_answer(monkeypatch):
     monkeypatch.setattr(cli, "on_terminal", lambda: True)
     res = CliRunner().invoke(cli.main, ["consult", "--task", "text_classification", "--dataset-size", "2000",
                                         "--task-similarity", "related", "--domain-similarity", "medium",
-                                        "--compute", "cpu", "--deployment", "server", "--latency-ms", "0",
+                                        "--compute", "cpu", "--deployment", "server", "--latency-ms", "0", "--retain-source", "yes",
                                         "--symptom", "it got worse after fine-tuning"], input="2\n")
     assert res.exit_code == 0, res.output
     assert "worse on the original task" in res.output
