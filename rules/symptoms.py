@@ -430,9 +430,9 @@ def _read_by_meaning(reading: Reading, pending, idx: _Index, kb, enc, emb) -> No
         best = _best_per_symptom(scores[:n_ph], idx.phrases, mask)
         ranked = sorted(best.items(), key=lambda kv: -kv[1])
         top = ranked[0][1] if ranked else 0.0
-        if kind != "denied" and len(cue_scores):
+        if kind == "affirmed" and len(cue_scores):
             c = int(cue_scores.argmax())
-            if cue_scores[c] >= floor and cue_scores[c] >= top - margin and cue_scores[c] > healthy:
+            if cue_scores[c] >= floor and cue_scores[c] > top and cue_scores[c] > healthy:
                 did = idx.cues[c][0]
                 d = kb.sections["distinctions"][did]
                 cands = [a.symptoms[0] for a in d.answers[:2]]
