@@ -10,21 +10,26 @@
 2. **Parts.** Otherwise the text is cut into parts at sentence ends and at
    "but", "then", "also"..., so that "loss spikes, then it predicts one
    class" names two symptoms. Hedges ("not sure if", "I don't know why")
-   are dropped. A part that holds a negation ("not", "no", "never", "no
-   longer", "n't", "without") is read against the symptoms' negated
-   phrasings ("does not learn"); if its affirmed form matches an affirmed
-   phrasing better ("the loss is not NaN" -> "the loss is NaN"), the
-   symptom is *ruled out*, not reported.
+   are dropped, and "no pretraining" / "no-transfer baseline" name a
+   baseline, not a negation. A negation ("not", "no", "never", "no longer",
+   "n't", "without") over something going right ("does not learn", "never
+   converges", "not enough memory") *states* a problem: the part is read
+   whole, against all phrasings, the negated ones ("does not learn")
+   included. A negation over anything else *denies* one: its affirmed form
+   ("the loss is not NaN" -> "the loss is NaN") is read, and the symptom
+   found is *ruled out*, not reported.
 3. **Words first.** A part that contains all content words of a phrasing
    (or an alias) is a clear case, read without any model (fast path).
 4. **Meaning.** Other parts are embedded with all-MiniLM-L6-v2
    (``rules.semantic``, numpy only) and compared by cosine similarity with
    every symptom's description and synonyms; the best symptom counts when
-   its similarity reaches ``symptom_semantic_min_score``. When the best two
-   indicate different pitfalls within ``symptom_ambiguity_margin`` and the
-   knowledge base has a distinction for the pair, the reading is
-   *ambiguous*: both count, and the consultation asks the question
-   (``distinctions.yaml``).
+   its similarity reaches ``symptom_semantic_min_score``, unless a healthy
+   phrasing ("the training loss goes down normally") reads clearly closer.
+   The reading is *ambiguous* when the best two symptoms indicate different
+   pitfalls within ``symptom_ambiguity_margin``, or when the part reads
+   closest to one of a distinction's vague ``cues`` ("it got worse after
+   fine-tuning"), and the knowledge base has a distinction for the pair:
+   both count, and the consultation asks its question (``distinctions.yaml``).
 5. Without numpy/tokenizers/the packaged model (the minimal consultation
    install), step 4 falls back to word overlap (Dice over stemmed content
    words, ``symptom_match_min_score``) and the reading says what the
