@@ -134,7 +134,7 @@ def affirm(text: str) -> str:
 # problem ("does not learn", "never converges", "not enough memory"); a negation
 # over anything else denies one ("no NaN", "not overfitting").
 _GOOD = re.compile(
-    r"\b(?:learn\w*|decreas\w*|go(?:es|ing)?\s+(?:down|below)|drop\w*|improv\w*|converg\w*|remember\w*|recall\w*|"
+    r"\b(?:learn\w*|decreas\w*|go(?:es|ing)?\s+(?:down|below)|(?:came|come|comes|coming)\s+back|below|drop\w*|improv\w*|converg\w*|remember\w*|recall\w*|"
     r"handl\w*|fit\w*|generali[sz]\w*|work\w*|beat\w*|chang\w*|understand\w*|know\w*|recogni[sz]\w*|"
     r"predict\w*|flag\w*|detect\w*|enough|better|outperform\w*|mov\w*|budg\w*|budge|get\w*|do(?:es)?\s+well|"
     r"good|well|able|capable|fine|sense|same)\b", re.I)
