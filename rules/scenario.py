@@ -198,8 +198,8 @@ def normalize(raw: Any, kb, origin: str = "scenario", symptom_matcher=None,
         if s in kb.symptoms:
             sids = [s]
         elif symptom_matcher is not None:
-            got = symptom_matcher(s, w("symptoms"))
-            sids = [got] if isinstance(got, str) else list(got)
+            matched = symptom_matcher(s, w("symptoms"))
+            sids = [matched] if isinstance(matched, str) else list(matched)
         else:
             raise _err(choice_error(f"symptoms[{i}]", w("symptoms"), s, kb.symptoms))
         for sid in sids:
