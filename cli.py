@@ -362,7 +362,11 @@ def models(ctx, task, family, max_params, offline, fmt):
     rows.sort(key=lambda m: (m.family.value, m.params))
     if fmt != "text":
         click.echo(dump([{"id": m.id, "name": m.name, "family": m.family.value, "tasks": m.tasks,
-                          "params": m.params, "speed": m.speed.value, "best_use": m.best_use,
+                          "params": m.params, "gflops": m.gflops, "per": m.per, "speed": m.speed.value,
+                          "licence": m.licence, "languages": m.languages, "context_length": m.context_length or None,
+                          "quality": {t: {"metric": q.metric, "value": q.value, "source": q.source, "date": q.date,
+                                          "reported": q.reported} for t, q in m.quality.items()},
+                          "cite": m.cite, "reported": m.reported, "best_use": m.best_use,
                           "open_weights": m.open_weights, "offline": m.offline, "builder": m.builder or None,
                           "sources": m.sources} for m in rows], fmt))
         return
@@ -371,12 +375,20 @@ def models(ctx, task, family, max_params, offline, fmt):
         return
     from rules.render import table
 
+    def size(m):
+        return fmt_params(m.params) + ("*" if "params" in m.reported else "")
+
     click.echo(table(
-        ["model", "family", "params", "speed", "offline", "tasks", "best use"],
-        [[m.id, m.family.value, fmt_params(m.params), m.speed.value,
+        ["model", "family", "params", "GFLOPs", "speed", "licence", "languages", "offline", "tasks", "sources"],
+        [[m.id, m.family.value, size(m), f"{m.gflops:g}/{'tok' if m.per == 'token' else 'img'}", m.speed.value,
+          (m.licence or "-").split(" (")[0], ",".join(m.languages) or "-",
           "yes" if m.offline else ("API only" if not m.open_weights else
                                    ("--weights" if m.builder else "no")),
-          ",".join(m.tasks), m.best_use] for m in rows]))
+          ",".join(m.tasks), ",".join(m.sources)] for m in rows], max_width=48))
+    ref = kb.threshold("speed_reference_device")
+    click.echo(f"\nspeed: estimated latency per input on a {kb.devices[ref].name} (GFLOPs per image, or per "
+               f"token for text). * a reported estimate, not an official figure. Sources: `tlexpert models "
+               f"--format yaml` (every number cites one).")
 
 
 @main.command("rules")
@@ -835,8 +847,26 @@ def run(ctx, plan_or_scenario, **opts):
     """Carry a plan (or a scenario, consulted first) out on real data, with probes and tests."""
     kb = get_kb(ctx)
     plan = load_plan_or_scenario(ctx, kb, plan_or_scenario)
+    refuse_unrunnable(kb, plan, opts.get("techniques"), plan_or_scenario)
     name = Path(plan_or_scenario).stem
     _run(ctx, plan, name, opts)
+
+
+def refuse_unrunnable(kb, plan: dict, techniques, where: str) -> None:
+    """`run` carries out classification plans with techniques this install can run; say so otherwise."""
+    task = (plan.get("scenario") or {}).get("task")
+    entry = kb.tasks.get(task)
+    if entry is not None and not entry.harness:
+        runnable = ", ".join(t for t, e in kb.tasks.items() if e.harness)
+        raise InputError(f"{where}: `tlexpert run` carries out classification plans only ({runnable}); this "
+                         f"plan's task is {task}. Use the plan as advice, or train with your own trainer.")
+    for tech in [*(techniques or []), (plan.get("technique") or {}).get("choice")]:
+        t = kb.techniques.get(tech) if tech else None
+        if t is not None and not t.harness:
+            raise InputError(f"{where}: the plan's technique is {t.name}, which this install cannot run: "
+                             f"it needs a CUDA GPU with bitsandbytes. Train it with peft + bitsandbytes "
+                             f"(the plan's 'lora' and 'quantization' lines are the configuration), or run "
+                             f"a plan for a GPU with more memory (LoRA).")
 
 
 @main.command()

@@ -19,6 +19,7 @@ from knowledge.schema import (
     FIX_OPS,
     Approach,
     Architecture,
+    Device,
     Fix,
     KnowledgeError,
     Model,
@@ -31,6 +32,7 @@ from knowledge.schema import (
     Task,
     Technique,
     Threshold,
+    UncoveredTask,
     build,
     choice_error,
     nearest,
@@ -44,8 +46,10 @@ ENV_VAR = "TLEXPERT_KNOWLEDGE"
 SECTIONS: dict[str, type] = {
     "sources": Source,
     "tasks": Task,
+    "uncovered_tasks": UncoveredTask,
     "architectures": Architecture,
     "models": Model,
+    "devices": Device,
     "questions": Question,
     "approaches": Approach,
     "techniques": Technique,
@@ -117,6 +121,18 @@ class KnowledgeBase:
     def sources(self) -> dict[str, Source]:
         return self.sections["sources"]
 
+    @property
+    def devices(self) -> dict[str, Device]:
+        return self.sections["devices"]
+
+    def find_task(self, name: str):
+        """A task (or an uncovered task) by id or alias, as users write it ('NER', 'named-entity recognition')."""
+        key = normalize_word(name)
+        for t in [*self.tasks.values(), *self.sections["uncovered_tasks"].values()]:
+            if key == t.id or key in (normalize_word(a) for a in t.aliases):
+                return t
+        return None
+
     def threshold(self, threshold_id: str) -> Any:
         return self.get("thresholds", threshold_id).value
 
@@ -128,6 +144,11 @@ class KnowledgeBase:
             if key in (n.lower() for n in names if n):
                 return m
         return None
+
+
+def normalize_word(text: Any) -> str:
+    """'Named-Entity Recognition ' -> 'named_entity_recognition'."""
+    return "_".join(str(text).strip().lower().replace("-", " ").replace("_", " ").split())
 
 
 def _entries_of(data: Any, origin: str) -> Iterable[tuple[str, Any]]:
@@ -215,7 +236,14 @@ REQUIRED_THRESHOLDS = (
     "limited_gpu_memory_gb",
     "default_memory_gb",
     "max_params_by_deployment",
-    "latency_by_speed_ms",
+    "speed_class_ms",
+    "speed_reference_device",
+    "sequence_tokens",
+    "default_device_by_deployment",
+    "default_latency_ms",
+    "known_languages",
+    "training_overhead_gb",
+    "usable_memory_share",
     "latency_critical_ms",
     "cpu_max_train_params",
     "activation_memory_factor",
@@ -251,14 +279,13 @@ def _map_of(keys, check, what, allow_null=False):
 
 
 def _threshold_specs():
-    from knowledge.schema import Compute, Deployment, Speed
+    from knowledge.schema import Compute, Deployment, DeviceClass
 
     computes = [c.value for c in Compute]
     deployments = [d.value for d in Deployment]
-    speeds = [x.value for x in Speed]
+    devices = [d.value for d in DeviceClass]
     pos, pos_text = _num()
     share = _num(0, 1)
-    speed_map = _map_of(speeds, pos, "positive numbers")
     return {
         "dataset_small_max": _num(integer=True), "dataset_medium_max": _num(integer=True),
         "full_training_min_examples": _num(integer=True), "cpu_max_train_params": _num(integer=True),
@@ -274,7 +301,14 @@ def _threshold_specs():
         "full_training_compute": _list_of(computes), "limited_compute": _list_of(computes),
         "default_memory_gb": _map_of(computes, pos, "positive numbers"),
         "max_params_by_deployment": _map_of(deployments, _num(integer=True)[0], "positive integers", True),
-        "latency_by_speed_ms": _map_of(deployments, speed_map[0], speed_map[1]),
+        "speed_class_ms": _map_of(["fast", "medium", "slow"], pos, "positive numbers"),
+        "speed_reference_device": (lambda v: v in devices, f"one of {', '.join(devices)}"),
+        "sequence_tokens": _num(integer=True),
+        "default_device_by_deployment": _map_of(deployments, lambda v: v in devices, f"device classes ({', '.join(devices)})"),
+        "default_latency_ms": _map_of(deployments, pos, "positive numbers", True),
+        "known_languages": (lambda v: isinstance(v, list) and bool(v) and all(isinstance(x, str) for x in v),
+                            "a list of language names"),
+        "training_overhead_gb": _num(lo_open=False), "usable_memory_share": share,
     }
 
 
@@ -287,6 +321,9 @@ def _check_thresholds(kb: KnowledgeBase, raw: dict[str, dict[str, Any]]) -> None
                                  f"Got {entry.get('value')!r} instead.")
     v = {t: kb.sections["thresholds"][t].value
          for t in ("dataset_small_max", "dataset_medium_max", "full_training_min_examples")}
+    bounds = kb.sections["thresholds"]["speed_class_ms"].value
+    if not bounds["fast"] < bounds["medium"] < bounds["slow"]:
+        raise KnowledgeError(f"thresholds: speed_class_ms must grow from fast to slow. Got {bounds} instead.")
     if not v["dataset_small_max"] < v["dataset_medium_max"] < v["full_training_min_examples"]:
         raise KnowledgeError(
             "thresholds: dataset_small_max < dataset_medium_max < full_training_min_examples must hold. "
@@ -307,7 +344,62 @@ def _check_references(kb: KnowledgeBase, raw: dict[str, dict[str, Any]]) -> None
             if "sources" in entry:
                 need("sources", kb.sections[section][key].sources, entry, "sources", "source")
     for key, m in kb.models.items():
-        need("tasks", m.tasks, raw["models"][key], "tasks", "task")
+        entry = raw["models"][key]
+        need("tasks", m.tasks, entry, "tasks", "task")
+        where = where_of(entry, None, "models.yaml")
+        if "speed" in entry:
+            raise KnowledgeError(
+                f"The 'speed' field of {where_of(entry, 'speed', where)} is derived from 'gflops' and the devices' "
+                f"throughput, not set by hand: give the model's 'gflops' (per input) instead.")
+        if m.per not in ("image", "token"):
+            raise choice_error("per", where_of(entry, "per", where), m.per, ["image", "token"])
+        if m.gflops <= 0:
+            raise KnowledgeError(f"The 'gflops' field of {where_of(entry, 'gflops', where)} must be a positive "
+                                 f"number. Got {m.gflops!r} instead.")
+        need("sources", list(m.cite.values()), entry, "cite", "source")
+        need("sources", [q.source for q in m.quality.values()], entry, "quality", "source")
+        for task in m.quality:
+            if task not in m.tasks:
+                raise KnowledgeError(f"The 'quality' field of {where_of(entry, 'quality', where)} names task "
+                                     f"{task!r}, which the model does not list in 'tasks'.")
+    for key, d in kb.devices.items():
+        entry = raw["devices"][key]
+        where = where_of(entry, None, "devices.yaml")
+        for name in ("gflops", "bandwidth_gbs", "memory_gb", "bytes_per_param"):
+            if getattr(d, name) <= 0:
+                raise KnowledgeError(f"The '{name}' field of {where_of(entry, name, where)} must be a positive "
+                                     f"number. Got {getattr(d, name)!r} instead.")
+        ref = d.reference
+        if ref is not None:
+            need("sources", [ref.source], entry, "reference", "source")
+            derived = ref.gflops / (ref.latency_ms / 1000.0)
+            if abs(d.gflops - derived) > 0.05 * derived:
+                raise KnowledgeError(
+                    f"The 'gflops' field of {where_of(entry, 'gflops', where)} must follow from its reference "
+                    f"({ref.gflops:g} GFLOPs in {ref.latency_ms:g} ms = {derived:.3g} GFLOP/s). Got {d.gflops!r} instead.")
+            cat = kb.models.get(ref.model)
+            if cat is not None and abs(cat.gflops - ref.gflops) > 1e-9:
+                raise KnowledgeError(
+                    f"The 'reference' field of {where_of(entry, 'reference', where)} gives {ref.model} "
+                    f"{ref.gflops:g} GFLOPs; the catalog says {cat.gflops:g}.")
+    for key, t in kb.techniques.items():
+        entry = raw["techniques"][key]
+        need("techniques", t.fallback, entry, "fallback", "technique")
+        need("sources", [f.source for f in t.memory_figures], entry, "memory_figures", "source")
+        from knowledge.schema import Compute
+
+        for c in t.requires:
+            if c not in [x.value for x in Compute]:
+                raise choice_error("requires", where_of(entry, "requires", "techniques.yaml"), c,
+                                   [x.value for x in Compute])
+
+    seen_alias: dict[str, str] = {}
+    for key, t in [*kb.tasks.items(), *kb.sections["uncovered_tasks"].items()]:
+        for a in [t.id, *t.aliases]:
+            w = normalize_word(a)
+            if seen_alias.get(w, key) != key:
+                raise KnowledgeError(f"tasks: the spelling {a!r} names both {seen_alias[w]!r} and {key!r}")
+            seen_alias[w] = key
     for key, a in kb.sections["architectures"].items():
         need("tasks", a.best_for, raw["architectures"][key], "best_for", "task")
     for key, p in kb.pitfalls.items():
@@ -352,6 +444,23 @@ def _check_references(kb: KnowledgeBase, raw: dict[str, dict[str, Any]]) -> None
         if tid not in kb.sections["thresholds"]:
             raise KnowledgeError(f"thresholds: the threshold {tid!r} is required but missing")
     _check_thresholds(kb, raw)
+    _derive_speed(kb)
+
+
+def _derive_speed(kb: KnowledgeBase) -> None:
+    """Each model's speed class: its estimated latency on the reference device."""
+    import dataclasses
+
+    from knowledge.estimates import latency_ms, speed_class
+    from knowledge.schema import Speed
+
+    th = kb.sections["thresholds"]
+    ref = kb.get("devices", th["speed_reference_device"].value)
+    bounds, tokens = th["speed_class_ms"].value, th["sequence_tokens"].value
+    for key, m in kb.models.items():
+        generative = any(kb.tasks[t].generative for t in m.tasks[:1])
+        ms = latency_ms(m, ref, generative=generative, sequence_tokens=tokens)
+        kb.models[key] = dataclasses.replace(m, speed=Speed(speed_class(ms, bounds)))
 
 
 _CACHE: dict[tuple, KnowledgeBase] = {}

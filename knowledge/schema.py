@@ -104,6 +104,20 @@ class Likelihood(str, enum.Enum):
     HIGH = "high"
 
 
+class DeviceClass(str, enum.Enum):
+    """Where a model is deployed: each class has one representative device entry."""
+
+    MICROCONTROLLER = "microcontroller"
+    RASPBERRY_PI_CPU = "raspberry_pi_cpu"
+    PHONE_CPU = "phone_cpu"
+    PHONE_NPU = "phone_npu"
+    LAPTOP_CPU = "laptop_cpu"
+    JETSON_GPU = "jetson_gpu"
+    CONSUMER_GPU = "consumer_gpu"
+    DATACENTER_GPU = "datacenter_gpu"
+    TPU = "tpu"
+
+
 class SourceKind(str, enum.Enum):
     SLIDE = "slide"
     PAPER = "paper"
@@ -123,6 +137,10 @@ class Source:
     title: str
     reference: str = ""
     url: str = ""
+    date: str = ""  # YYYY or YYYY-MM of publication
+    # what the source states, "<model or technique id>.<field>": a value or [low, high];
+    # the catalog's numbers are checked against these (tests/knowledge/test_catalog.py)
+    figures: dict = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -133,6 +151,23 @@ class Task:
     description: str
     sources: list[str]
     generative: bool = False
+    aliases: list[str] = field(default_factory=list)  # spellings users write: ner, tagging, ...
+    benchmark: str = ""  # the benchmark whose figures rank this task's candidates
+    benchmark_multilingual: str = ""  # the one used when the text is not English (if any)
+    harness: bool = False  # `tlexpert run` can carry out plans for this task
+    covered = True
+
+
+@dataclass(frozen=True)
+class UncoveredTask:
+    """A task this knowledge base does not cover, named so that users are told so."""
+
+    id: str
+    description: str
+    advice: str  # what an expert says first (well established only)
+    sources: list[str]
+    aliases: list[str] = field(default_factory=list)
+    covered = False
 
 
 @dataclass(frozen=True)
@@ -146,9 +181,42 @@ class Architecture:
 
 @dataclass(frozen=True)
 class Quality:
-    metric: str
+    """A published benchmark figure: compared only with figures of the same metric."""
+
+    metric: str  # benchmark and setting, e.g. "MMLU (5-shot)"
     value: float
     source: str
+    date: str = ""  # YYYY-MM of the source
+    reported: bool = False  # not from the model's authors: a reported estimate
+
+
+@dataclass(frozen=True)
+class Reference:
+    """A published latency of a model on a device: the device's throughput derives from it
+    (gflops / latency). When ``model`` is a catalog id, its gflops must match the catalog's."""
+
+    model: str
+    gflops: float
+    latency_ms: float
+    source: str
+    note: str = ""
+
+
+@dataclass(frozen=True)
+class Device:
+    """A deployment device class with its published throughput (batch-1 inference)."""
+
+    id: DeviceClass
+    name: str
+    gflops: float  # effective GFLOP/s (multiply-accumulates, as model GFLOPs are counted)
+    bandwidth_gbs: float  # memory bandwidth, GB/s: bounds per-token generation
+    memory_gb: float  # memory a deployed model may take
+    bytes_per_param: float  # weight precision when deployed there (4 fp32, 2 fp16, 1 int8)
+    sources: list[str]
+    reference: Optional[Reference] = None
+    overhead_ms: float = 0.0  # fixed per-call cost (kernel launches, runtime)
+    reported: bool = False  # throughput is an estimate, not a measurement
+    note: str = ""
 
 
 @dataclass(frozen=True)
@@ -158,18 +226,26 @@ class Model:
     family: Family
     tasks: list[str]
     params: int
-    speed: Speed
+    gflops: float  # compute per input: per image at `input`, or per token for text models
     best_use: str
     sources: list[str]
+    per: str = "image"  # image | token
+    input: str = ""  # the usual input size, e.g. "224x224"
     layers: int = 0
     open_weights: bool = True
+    licence: str = ""
+    languages: list[str] = field(default_factory=list)  # english, multilingual, code, german, ...
+    context_length: int = 0
+    cite: dict = field(default_factory=dict)  # number field -> the source id stating it
+    reported: list[str] = field(default_factory=list)  # fields that are unofficial estimates
     offline: bool = False
     hf_id: str = ""
     offline_package: str = ""
-    quality: dict = field(default_factory=dict)
+    quality: dict[str, Quality] = field(default_factory=dict)
     aliases: list[str] = field(default_factory=list)
     lora_targets: list[str] = field(default_factory=list)
     builder: str = ""  # "torchvision:<arch>" or "timm:<arch>": built here, weights from a local file
+    speed: Optional[Speed] = None  # derived by the loader from gflops on the reference device
 
 
 @dataclass(frozen=True)
@@ -198,6 +274,17 @@ class Approach:
 
 
 @dataclass(frozen=True)
+class MemoryFigure:
+    """A published training-memory figure: the technique's estimate must fall in [low_gb, high_gb]."""
+
+    params: int
+    low_gb: float
+    high_gb: float
+    source: str
+    what: str
+
+
+@dataclass(frozen=True)
 class Technique:
     id: str
     name: str
@@ -210,6 +297,12 @@ class Technique:
     memory_bytes_per_param: float = 16.0
     defaults: dict = field(default_factory=dict)
     finding: str = ""
+    fallback: list[str] = field(default_factory=list)  # cheaper techniques tried when this one does not fit
+    requires: list[str] = field(default_factory=list)  # compute classes it runs on (empty: any)
+    harness: bool = True  # `tlexpert run` can carry it out on this install
+    costs: str = ""  # its known costs, stated in plans that choose it
+    memory_figures: list[MemoryFigure] = field(default_factory=list)
+
 
 
 @dataclass(frozen=True)
@@ -391,6 +484,9 @@ def _check(value: Any, hint: Any, name: str, where: str) -> Any:
     if origin is dict or hint is dict:
         if not isinstance(value, dict):
             raise error(name, where, "a mapping", value)
+        if args:
+            return {str(k): _check(v, args[1], f"{name}.{k}", where_of(value, k, where))
+                    for k, v in value.items()}
         return dict(value)
     if dataclasses.is_dataclass(hint):
         return build(hint, value, where)

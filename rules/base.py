@@ -65,6 +65,30 @@ class LatencyCritical(Fact):
     """Real-time use: size and latency come first."""
 
 
+class DeployDevice(Fact):
+    """id: the device class the model is deployed on (stated or assumed)."""
+
+
+class LatencyBudget(Fact):
+    """ms: the latency budget per input (stated or assumed); absent when there is none."""
+
+
+class Language(Fact):
+    """value: the language of the text inputs (stated or assumed)."""
+
+
+class Assumed(Fact):
+    """field, value: a scenario value the plan assumed because it was not given."""
+
+
+class Preferred(Fact):
+    """value: the technique the data and compute call for, before memory is checked per model."""
+
+
+class Fit(Fact):
+    """model, technique, gb: the technique this model is trained with, and its estimated memory."""
+
+
 class Family(Fact):
     """value: the architecture family chosen for the task."""
 

@@ -55,16 +55,18 @@ class TransferEngine(
         yield TaskFact(id=task.id, family=task.family.value, modality=task.modality.value,
                        generative=task.generative)
         for tech in self.kb.techniques.values():
-            if tech.kind == "core":
+            if tech.kind == "core":  # qlora included
                 yield TechniqueFact(id=tech.id, memory_bytes_per_param=tech.memory_bytes_per_param,
                                     trains_backbone=tech.trains_backbone)
         for m in self.kb.models.values():
             if task.id not in m.tasks:
                 continue
-            q = m.quality.get(task.id) or {}
-            yield ModelFact(id=m.id, family=m.family.value, params=m.params, speed=m.speed.value,
-                            open_weights=m.open_weights, offline=m.offline, best_use=m.best_use,
-                            quality=q.get("value"), quality_metric=q.get("metric"))
+            q = m.quality.get(task.id)
+            ranked = q is not None and q.metric == benchmark_of(task, scenario)  # compared only within a benchmark
+            yield ModelFact(id=m.id, family=m.family.value, params=m.params, gflops=m.gflops, per=m.per,
+                            languages=list(m.languages), open_weights=m.open_weights, offline=m.offline,
+                            best_use=m.best_use, quality=q.value if ranked else None,
+                            quality_metric=q.metric if ranked else None)
         yield Scenario(**{k: v for k, v in scenario.items() if k != "expect"})
         said = {}
         for r in readings:
@@ -99,6 +101,14 @@ class TransferEngine(
         self.reset(scenario=scenario, measured=list(measured or ()), readings=readings)
         self.run()
         return build_plan(self, scenario, trace, readings)
+
+
+def benchmark_of(task, scenario: dict) -> str:
+    """The benchmark a task's candidates are ranked by: the multilingual one for non-English text."""
+    lang = scenario.get("language")
+    if lang not in (None, "english") and task.benchmark_multilingual:
+        return task.benchmark_multilingual
+    return task.benchmark
 
 
 _ENGINES: dict[int, TransferEngine] = {}

@@ -4,6 +4,10 @@ from __future__ import annotations
 
 from rules.base import (
     Approach,
+    Assumed,
+    DeployDevice,
+    LatencyBudget,
+    MemoryBudget,
     Candidate,
     Clarify,
     Criterion,
@@ -41,6 +45,8 @@ def _one(engine, cls):
 
 
 def build_plan(engine, scenario: dict, trace: bool = True, readings=()) -> dict:
+    from rules.engine import benchmark_of
+
     kb = engine.kb
     family = _one(engine, Family)
     approach = _one(engine, Approach)
@@ -48,11 +54,18 @@ def build_plan(engine, scenario: dict, trace: bool = True, readings=()) -> dict:
     tech_id = technique["value"]
 
     candidates = []
+    task = kb.tasks[scenario["task"]]
     for c in sorted(engine.facts_of(Candidate), key=lambda f: f["rank"]):
         m = kb.models[c["model"]]
+        q = m.quality.get(task.id)
         candidates.append({
             "model": m.id, "name": m.name, "family": m.family.value, "params": m.params,
-            "speed": m.speed.value, "layers": m.layers, "offline": m.offline,
+            "speed": c["speed"], "latency_ms": c["latency_ms"], "gflops": m.gflops, "layers": m.layers,
+            "offline": m.offline, "technique": c["technique"], "memory_gb": c["memory_gb"],
+            "licence": m.licence, "languages": list(m.languages), "context_length": m.context_length or None,
+            "quality": None if q is None else {"metric": q.metric, "value": q.value, "source": q.source,
+                                               "date": q.date, "reported": q.reported,
+                                               "compared": q.metric == benchmark_of(task, scenario)},
             "meets_constraints": c["meets_constraints"], "why": why(c),
         })
     top_layers = candidates[0]["layers"] if candidates else 0
@@ -129,6 +142,13 @@ def build_plan(engine, scenario: dict, trace: bool = True, readings=()) -> dict:
     for mb in engine.facts_of(MemoryBudget):
         if mb.get("assumed"):
             assumptions.append({"field": "gpu_memory_gb", "value": mb["gb"], "why": mb["why"]})
+    device = _one(engine, DeployDevice)
+    dev = kb.devices[device["id"]]
+    budgets = engine.facts_of(LatencyBudget)
+    memory = _one(engine, MemoryBudget)
+    tech_entry = kb.techniques[tech_id]
+    assumptions += [{"field": a["field"], "value": unfreeze(a["value"]), "why": a["why"]}
+                    for a in sorted(engine.facts_of(Assumed), key=lambda f: f["field"])]
 
     return {
         "schema_version": SCHEMA_VERSION,
@@ -141,9 +161,17 @@ def build_plan(engine, scenario: dict, trace: bool = True, readings=()) -> dict:
         "rejected": rejected_list,
         "approach": {"choice": approach["value"], "name": kb.get("approaches", approach["value"]).name,
                      "why": why(approach)},
-        "technique": {"choice": tech_id, "name": kb.techniques[tech_id].name,
-                      "best_when": kb.techniques[tech_id].best_when, "why": why(technique),
-                      **({"finding": kb.techniques[tech_id].finding} if kb.techniques[tech_id].finding else {})},
+        "technique": {"choice": tech_id, "name": tech_entry.name,
+                      "best_when": tech_entry.best_when, "why": why(technique),
+                      **({"costs": tech_entry.costs} if tech_entry.costs else {}),
+                      **({"runs_here": False} if not tech_entry.harness else {}),
+                      **({"finding": tech_entry.finding} if tech_entry.finding else {})},
+        "device": {"class": dev.id.value, "name": dev.name, "gflops": dev.gflops,
+                   "reported_estimate": dev.reported, "sources": list(dev.sources),
+                   "latency_budget_ms": budgets[0]["ms"] if budgets else None, "why": why(device)},
+        "memory": {"gb": memory["gb"], "usable_gb": round(memory["gb"] * kb.threshold("usable_memory_share"), 2),
+                   "why": why(memory)},
+        "assumptions": assumptions,
         "hyperparameters": hyper,
         "hyperparameters_why": hyper_why,
         "risks": risks,

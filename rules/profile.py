@@ -4,7 +4,11 @@ from __future__ import annotations
 
 from rules._experta import MATCH, TEST
 from rules.base import (
+    Assumed,
     ComputeLimited,
+    DeployDevice,
+    Language,
+    LatencyBudget,
     LatencyCritical,
     MemoryBudget,
     Scenario,
@@ -14,6 +18,13 @@ from rules.base import (
 )
 
 SAL = 60
+
+
+def device_spec(kb, device: str) -> dict:
+    """The numbers of a device entry the latency estimate needs."""
+    d = kb.devices[device]
+    return {"gflops": d.gflops, "bandwidth_gbs": d.bandwidth_gbs, "bytes_per_param": d.bytes_per_param,
+            "overhead_ms": d.overhead_ms, "memory_gb": d.memory_gb}
 
 
 class ProfileRules:
@@ -148,3 +159,78 @@ class ProfileRules:
     def latency_critical_mobile(self):
         """deployment is mobile (and no tighter budget stated) -> size and latency matter first."""
         self.conclude(LatencyCritical(why="a phone app: model size and inference latency bound the choice"))
+
+    # --- deployment device, latency budget, language ---------------------------
+    @rule(
+        "profile.device_given",
+        Scenario(device_class=MATCH.device),
+        TEST(lambda device: device is not None),
+        salience=SAL,
+    )
+    def device_given(self, device):
+        """device_class is stated -> that device's published throughput bounds latency."""
+        self.conclude(DeployDevice(id=device, spec=device_spec(self.kb, device),
+                                   why=f"{self.kb.devices[device].name}, stated in the scenario"),
+                      basis=[f"devices:{device}"])
+
+    @rule(
+        "profile.device_default",
+        Scenario(device_class=None, deployment=MATCH.deployment),
+        Threshold(default_device_by_deployment=MATCH.defaults),
+        salience=SAL,
+        basis=["thresholds:default_device_by_deployment"],
+    )
+    def device_default(self, deployment, defaults):
+        """No device_class -> assume the usual device of the deployment (marked as assumed)."""
+        device = defaults[deployment]
+        why = f"{self.kb.devices[device].name} assumed for '{deployment}' deployment"
+        self.conclude(DeployDevice(id=device, spec=device_spec(self.kb, device), why=why),
+                      basis=[f"devices:{device}"])
+        self.conclude(Assumed(field="device_class", value=device, why=why))
+
+    @rule(
+        "profile.latency_given",
+        Scenario(latency_ms=MATCH.ms),
+        TEST(lambda ms: ms is not None),
+        salience=SAL,
+    )
+    def latency_given(self, ms):
+        """latency_ms is stated -> that is the budget per input."""
+        self.conclude(LatencyBudget(ms=ms, why=f"{ms:g} ms per input, stated in the scenario"))
+
+    @rule(
+        "profile.latency_default",
+        Scenario(latency_ms=None, deployment=MATCH.deployment),
+        Threshold(default_latency_ms=MATCH.defaults),
+        TEST(lambda deployment, defaults: defaults.get(deployment) is not None),
+        salience=SAL,
+        basis=["thresholds:default_latency_ms", "sources:slide-quiz"],
+    )
+    def latency_default(self, deployment, defaults):
+        """No latency_ms on a deployment with a usual budget (a phone app) -> assume that budget."""
+        ms = defaults[deployment]
+        why = f"{ms:g} ms per input assumed for '{deployment}' (interactive camera use)"
+        self.conclude(LatencyBudget(ms=ms, why=why))
+        self.conclude(Assumed(field="latency_ms", value=ms, why=why))
+
+    @rule(
+        "profile.language_given",
+        Scenario(language=MATCH.language),
+        TEST(lambda language: language is not None),
+        salience=SAL,
+    )
+    def language_given(self, language):
+        """language is stated -> candidates must cover it."""
+        self.conclude(Language(value=language, why=f"{language}, stated in the scenario"))
+
+    @rule(
+        "profile.language_default",
+        Scenario(language=MATCH.language, modality=MATCH.modality),
+        TEST(lambda language, modality: language is None and modality in ("text", "image_text")),
+        salience=SAL,
+    )
+    def language_default(self, **_):
+        """A text task without a language -> assume English (marked as assumed)."""
+        why = "English assumed for the text (name language: e.g. german, multilingual, code)"
+        self.conclude(Language(value="english", why=why))
+        self.conclude(Assumed(field="language", value="english", why=why))

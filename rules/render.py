@@ -38,7 +38,14 @@ def render_plan(plan: dict, kb=None) -> str:
              f"compute {sc['compute']}" + (f" ({sc['gpu_memory_gb']:g} GiB)" if sc.get("gpu_memory_gb") else ""),
              f"deployment {sc['deployment']}" + (f", {sc['latency_ms']:g} ms budget" if sc.get("latency_ms") else ""),
              f"keep source abilities: {sc.get('retain_source') or 'unknown'}"]
+    if sc.get("language"):
+        facts.append(f"language {sc['language']}")
     add("Scenario: " + "; ".join(facts))
+    if plan.get("device"):
+        d = plan["device"]
+        budget = f", budget {d['latency_budget_ms']:g} ms per input" if d.get("latency_budget_ms") else ""
+        est = " (throughput a reported estimate)" if d.get("reported_estimate") else ""
+        add(f"Deployment device: {d['name']}, ~{d['gflops']:,.4g} GFLOP/s{est}{budget}")
     if plan.get("assumptions"):
         add("Assumed (not given; set them to change the plan): "
             + "; ".join(f"{a['field']} = {format_value(a['field'], a['value'])}" for a in plan["assumptions"]))
@@ -51,7 +58,10 @@ def render_plan(plan: dict, kb=None) -> str:
     add("Candidates (best first):")
     for i, c in enumerate(plan["candidates"], 1):
         flag = "" if c["meets_constraints"] else "  [misses a constraint]"
-        add(f"  {i}. {c['name']:<24} {fmt_params(c['params']):>6} params  {c['speed']:<9}{flag}")
+        lat = c.get("latency_ms")
+        extra = f"  ~{lat:,.4g} ms" if lat is not None else ""
+        extra += f"  {c['technique']}" if c.get("technique") else ""
+        add(f"  {i}. {c['name']:<26} {fmt_params(c['params']):>6} params  {c['speed']:<9}{extra}{flag}")
         add(f"     why: {_why(c['why'])}")
     if plan["rejected"]:
         add("Rejected:")
@@ -62,6 +72,10 @@ def render_plan(plan: dict, kb=None) -> str:
     add(f"  why: {_why(plan['approach']['why'])}")
     add(f"Technique: {plan['technique']['name']}")
     add(f"  why: {_why(plan['technique']['why'])}")
+    if plan["technique"].get("costs"):
+        add(f"  costs: {plan['technique']['costs']}")
+    if plan["technique"].get("runs_here") is False:
+        add("  note: `tlexpert run` cannot carry this technique out on this install (it needs a CUDA GPU)")
     if plan["technique"].get("finding"):
         add(f"  finding: {plan['technique']['finding']}")
     add("")

@@ -57,21 +57,22 @@ class RiskRules:
 
     @rule(
         "risk.forgetting_lora",
-        Technique(value="lora"),
+        Technique(value=MATCH.technique),
+        TEST(lambda technique: technique in ("lora", "qlora")),
         Scenario(retain_source=MATCH.retain),
         TEST(lambda retain: retain != "no"),
         salience=SAL,
         basis=["sources:hu2022lora"],
     )
-    def forgetting_lora(self, retain):
-        """LoRA, source abilities needed -> forgetting is unlikely: the pre-trained weights are not changed."""
+    def forgetting_lora(self, retain, **_):
+        """LoRA or QLoRA, source abilities needed -> forgetting is unlikely: the pre-trained weights are not changed."""
         self.risk("catastrophic_forgetting", "low",
                   "LoRA leaves the pre-trained weights untouched (adapters can be removed)" + _retain_note(retain))
 
     @rule(
         "risk.negative_transfer_dissimilar",
         Scenario(task_similarity=MATCH.ts, domain_similarity=MATCH.ds),
-        Technique(value=L("feature_extraction") | L("fine_tuning") | L("lora")),
+        Technique(value=L("feature_extraction") | L("fine_tuning") | L("lora") | L("qlora")),
         TEST(lambda ts, ds: ts == "different" or ds == "low"),
         salience=SAL,
         basis=["sources:slide-negative-transfer", "sources:wang2019negative"],
@@ -110,7 +111,7 @@ class RiskRules:
 
     @rule(
         "risk.overfitting_fine_tuning_little_data",
-        Technique(value=L("fine_tuning") | L("lora")),
+        Technique(value=L("fine_tuning") | L("lora") | L("qlora")),
         SizeClass(value="medium"),
         salience=SAL,
         basis=["sources:slide-regularization"],

@@ -29,10 +29,14 @@ class ScenarioError(KnowledgeError):
     """A scenario field is missing or invalid."""
 
 
+class NotCovered(ScenarioError):
+    """The scenario names a task this knowledge base does not cover (with expert advice)."""
+
+
 FIELDS = (
     "task", "modality", "dataset_size", "num_classes", "task_similarity",
     "domain_similarity", "compute", "gpu_memory_gb", "deployment", "latency_ms",
-    "retain_source", "source_domain", "target_domain", "symptoms",
+    "retain_source", "device_class", "language", "source_domain", "target_domain", "symptoms",
 )
 # "assumed": the fields normalize filled with a default (the plan names them)
 EXTRA_FIELDS = ("id", "name", "notes", "expect", "assumed")
@@ -141,9 +145,16 @@ def normalize(raw: Any, kb, origin: str = "scenario", symptom_matcher=None,
 
     out: dict[str, Any] = {k: None for k in FIELDS}
     assumed: list[str] = []
-    task = spelled(raw["task"])
-    if task not in kb.tasks:
+    entry = kb.find_task(raw["task"]) if isinstance(raw["task"], str) else None
+    if entry is None:
         raise _err(choice_error("task", w("task"), raw["task"], kb.tasks))
+    if not entry.covered:
+        covered = list(kb.tasks)
+        raise NotCovered(
+            f"The 'task' field of {w('task')} names {raw['task']!r} ({entry.description.lower()}), which this "
+            f"knowledge base does not cover; it covers {', '.join(covered)}. What an expert would say first: "
+            f"{entry.advice}")
+    task = entry.id
     out["task"] = task
     modality = kb.tasks[task].modality.value
     if raw.get("modality") not in (None, ""):
@@ -183,6 +194,9 @@ def normalize(raw: Any, kb, origin: str = "scenario", symptom_matcher=None,
     if raw.get("latency_ms") not in (None, ""):
         out["latency_ms"] = _number(raw["latency_ms"], "latency_ms", w("latency_ms"),
                                     integer=False, minimum=0, allow_zero_as_none=True)
+    if raw.get("device_class") not in (None, ""):
+        out["device_class"] = _device(raw["device_class"], kb, w("device_class"))
+    out["language"] = _language(raw.get("language"), modality, kb, w("language"))
     out["source_domain"] = _tags(raw.get("source_domain"), "source_domain", w("source_domain"))
     out["target_domain"] = _tags(raw.get("target_domain"), "target_domain", w("target_domain"))
 
@@ -244,6 +258,47 @@ def scenario_warnings(scenario: dict) -> list[str]:
         out.append(f"{n} examples for {k} classes is fewer than 5 per class: too few to train or "
                    f"test a classifier reliably")
     return out
+
+
+DEVICE_ALIASES = {
+    "mcu": "microcontroller", "arduino": "microcontroller", "stm32": "microcontroller",
+    "raspberry_pi": "raspberry_pi_cpu", "raspberry_pi_4": "raspberry_pi_cpu", "rpi": "raspberry_pi_cpu",
+    "rpi4": "raspberry_pi_cpu", "pi": "raspberry_pi_cpu", "pi4": "raspberry_pi_cpu",
+    "phone": "phone_npu", "smartphone": "phone_npu", "npu": "phone_npu", "edge_tpu": "phone_npu",
+    "laptop": "laptop_cpu", "cpu": "laptop_cpu", "desktop_cpu": "laptop_cpu",
+    "jetson": "jetson_gpu", "jetson_orin": "jetson_gpu", "jetson_nano": "jetson_gpu", "edge_gpu": "jetson_gpu",
+    "gpu": "consumer_gpu", "rtx": "consumer_gpu", "a100": "datacenter_gpu", "h100": "datacenter_gpu",
+}
+
+
+def _device(value: Any, kb, where: str) -> str:
+    from knowledge.loader import normalize_word
+
+    word = normalize_word(value)
+    word = DEVICE_ALIASES.get(word, word)
+    if word not in kb.devices:
+        raise _err(choice_error("device_class", where, value, kb.devices))
+    return word
+
+
+def _language(value: Any, modality: str, kb, where: str) -> Optional[str]:
+    """english (the default for text), multilingual, code, or one language; None for image-only tasks."""
+    from knowledge.loader import normalize_word
+
+    if value in (None, ""):
+        return None
+    known = kb.threshold("known_languages")
+    word = normalize_word(value)
+    word = {"en": "english", "de": "german", "fr": "french", "es": "spanish", "it": "italian",
+            "pt": "portuguese", "nl": "dutch", "zh": "chinese", "ja": "japanese", "ko": "korean",
+            "ru": "russian", "ar": "arabic", "hi": "hindi", "programming_code": "code",
+            "source_code": "code", "several": "multilingual", "many": "multilingual"}.get(word, word)
+    if word not in known:
+        raise _err(choice_error("language", where, value, known))
+    if modality == "image":
+        raise ScenarioError(f"The 'language' field of {where} is for tasks with text; this task's inputs are "
+                            f"images. Got {value!r} instead (leave it out).")
+    return word
 
 
 def _near(key: str) -> str:

@@ -1,18 +1,30 @@
-"""Selection rules: which catalog models fit, which are rejected and why, ranking."""
+"""Selection rules: which catalog models fit, which are rejected and why, ranking.
+
+Latency and memory are estimated from the knowledge base's numbers
+(``knowledge/estimates.py``): a model's GFLOPs and parameters, the device's
+published throughput and bandwidth, the technique's bytes per parameter.
+"""
 
 from __future__ import annotations
 
-from knowledge.schema import SPEED_ORDER
+from knowledge.estimates import deployed_gb, fmt_ms, latency_ms, speed_class, training_memory_gb
 from rules._experta import MATCH, NOT, TEST
 from rules.base import (
+    Assumed,
     Candidate,
     Criterion,
+    DeployDevice,
     Family,
+    Fit,
+    Language,
+    LatencyBudget,
     LatencyCritical,
     MemoryBudget,
     ModelFact,
+    Preferred,
     Rejected,
     Scenario,
+    TaskFact,
     Technique,
     TechniqueFact,
     Threshold,
@@ -20,6 +32,9 @@ from rules.base import (
 )
 
 SAL = 40
+
+TECH_NAMES = {"fine_tuning": "full fine-tuning", "lora": "LoRA (16-bit)", "qlora": "QLoRA (4-bit)",
+              "feature_extraction": "feature extraction", "from_scratch": "training from scratch"}
 
 
 def fmt_params(n: int) -> str:
@@ -30,11 +45,50 @@ def fmt_params(n: int) -> str:
     return str(n)
 
 
-def training_memory_gb(params: int, bytes_per_param: float, factor: float) -> float:
-    return params * bytes_per_param * factor / 2**30
+def fmt_gb(gb: float) -> str:
+    return f"{gb * 1024:.0f} MiB" if gb < 1 else f"{gb:,.1f} GiB"
+
+
+def per_input(model, generative: bool, tokens: int) -> str:
+    if model.per != "token":
+        return "per image"
+    return "per generated token" if generative else f"per {tokens}-token input"
+
+
+def technique_chain(kb, preferred: str, compute: str) -> list[str]:
+    """The preferred technique, then its cheaper fallbacks that run on this compute."""
+    chain = [preferred, *kb.techniques[preferred].fallback]
+    return [t for t in chain if not kb.techniques[t].requires or compute in kb.techniques[t].requires]
+
+
+def _ns(**kw):
+    from types import SimpleNamespace
+
+    return SimpleNamespace(**kw)
+
+
+def fact_latency(gflops, per, params, spec, generative, tokens) -> float:
+    """latency_ms from the numbers carried by a ModelFact and a DeployDevice fact."""
+    return latency_ms(_ns(gflops=gflops, per=per, params=params), _ns(**spec), generative=generative,
+                      sequence_tokens=tokens)
+
+
+def language_covered(wanted: str, langs) -> bool:
+    """Does a model trained on ``langs`` handle text in ``wanted``?"""
+    langs = set(langs)
+    if wanted == "multilingual":
+        return "multilingual" in langs
+    if wanted == "code":
+        return "code" in langs
+    return wanted in langs or "multilingual" in langs
 
 
 class SelectionRules:
+    def estimate(self, model_id: str, device: str, generative: bool) -> float:
+        kb = self.kb
+        return latency_ms(kb.models[model_id], kb.devices[device], generative=generative,
+                          sequence_tokens=kb.threshold("sequence_tokens"))
+
     # --- what the choice is steered by --------------------------------------
     @rule(
         "selection.criteria_latency_first",
@@ -48,7 +102,8 @@ class SelectionRules:
         self.conclude(Criterion(rank=2, name="architecture and task fit",
                                 why="only models built for the task are considered"))
         self.conclude(Criterion(rank=3, name="benchmark quality",
-                                why="among models that fit, the best published score wins"))
+                                why="among models that fit, the best published score on the task's "
+                                    "benchmark wins; scores on different benchmarks are not compared"))
 
     @rule(
         "selection.criteria_fit_first",
@@ -64,7 +119,8 @@ class SelectionRules:
         self.conclude(Criterion(rank=2, name="fits the compute and memory budget",
                                 why="models that cannot be trained here are rejected"))
         self.conclude(Criterion(rank=3, name="benchmark quality",
-                                why="among models that fit, the best published score wins"))
+                                why="among models that fit, the best published score on the task's "
+                                    "benchmark wins; scores on different benchmarks are not compared"))
 
     # --- rejections -----------------------------------------------------------
     @rule(
@@ -99,51 +155,67 @@ class SelectionRules:
         )
 
     @rule(
-        "selection.reject_too_slow",
-        ModelFact(id=MATCH.model, speed=MATCH.speed),
-        Scenario(deployment=MATCH.deployment, latency_ms=MATCH.budget),
-        Threshold(latency_by_speed_ms=MATCH.table),
-        TEST(lambda speed, deployment, budget, table:
-             budget is not None and table[deployment][speed] > budget),
+        "selection.reject_device_memory",
+        ModelFact(id=MATCH.model, params=MATCH.params),
+        DeployDevice(id=MATCH.device, spec=MATCH.spec),
+        TEST(lambda params, spec: params * spec["bytes_per_param"] / 2**30 > spec["memory_gb"]),
         salience=SAL,
-        basis=["thresholds:latency_by_speed_ms", "sources:slide-model-size"],
     )
-    def reject_too_slow(self, model, speed, deployment, budget, table):
-        """Estimated latency of the model's speed class on the device > latency_ms -> rejected."""
-        est = table[deployment][speed]
+    def reject_device_memory(self, model, device, **_):
+        """The model's weights (at the device's precision) exceed the device's memory -> rejected."""
+        d = self.kb.devices[device]
+        need = deployed_gb(self.kb.models[model], d)
         self.conclude(
-            Rejected(model=model, reason=f"'{speed.replace('_', ' ')}' models take ~{est:g} ms per input "
-                                         f"on {deployment}, over the {budget:g} ms budget"),
-            basis=[f"models:{model}"],
+            Rejected(model=model, reason=f"its weights take ~{fmt_gb(need)} at {d.bytes_per_param:g} bytes per "
+                                         f"parameter; a {d.name} has {fmt_gb(d.memory_gb)} for a model"),
+            basis=[f"models:{model}", f"devices:{device}"],
         )
 
     @rule(
-        "selection.reject_memory",
-        ModelFact(id=MATCH.model, params=MATCH.params),
-        Technique(value=MATCH.technique),
-        TechniqueFact(id=MATCH.technique, memory_bytes_per_param=MATCH.bpp),
-        MemoryBudget(gb=MATCH.gb, assumed=MATCH.assumed),
-        Threshold(activation_memory_factor=MATCH.factor),
-        TEST(lambda params, bpp, gb, factor: training_memory_gb(params, bpp, factor) > gb),
+        "selection.reject_too_slow",
+        ModelFact(id=MATCH.model, gflops=MATCH.gflops, per=MATCH.per, params=MATCH.params),
+        DeployDevice(id=MATCH.device, spec=MATCH.spec),
+        LatencyBudget(ms=MATCH.budget),
+        TaskFact(generative=MATCH.generative),
+        Threshold(sequence_tokens=MATCH.tokens),
+        TEST(lambda gflops, per, params, spec, generative, tokens, budget:
+             fact_latency(gflops, per, params, spec, generative, tokens) > budget),
         salience=SAL,
-        basis=["thresholds:activation_memory_factor", "thresholds:default_memory_gb"],
+        basis=["thresholds:sequence_tokens"],
     )
-    def reject_memory(self, model, params, technique, bpp, gb, assumed, factor):
-        """Training memory (params x bytes per param of the technique x factor) > budget -> rejected."""
-        need = training_memory_gb(params, bpp, factor)
-        budget = (f"the {gb:g} GiB assumed (give gpu_memory_gb if you have more)" if assumed
-                  else f"the {gb:g} GiB available")
+    def reject_too_slow(self, model, device, budget, generative, **_):
+        """Latency estimated from the model's GFLOPs and the device's throughput > the budget -> rejected."""
+        m, d = self.kb.models[model], self.kb.devices[device]
+        est = self.estimate(model, device, generative)
+        unit = per_input(m, generative, self.kb.threshold("sequence_tokens"))
         self.conclude(
-            Rejected(model=model, reason=f"{technique.replace('_', ' ')} needs ~{need:,.0f} GiB, "
-                                         f"more than {budget}"),
-            basis=[f"models:{model}", f"techniques:{technique}"],
+            Rejected(model=model, reason=f"{fmt_ms(est)} {unit} on a {d.name}, budget {budget:g} ms "
+                                         f"({m.gflops:g} GFLOPs{'' if m.per != 'token' else ' per token'} "
+                                         f"at ~{d.gflops:,.4g} GFLOP/s)"),
+            basis=[f"models:{model}", f"devices:{device}", *(f"sources:{s}" for s in d.sources)],
+        )
+
+    @rule(
+        "selection.reject_language",
+        ModelFact(id=MATCH.model, languages=MATCH.langs),
+        Language(value=MATCH.language),
+        TEST(lambda langs, language: bool(langs) and not language_covered(language, langs)),
+        salience=SAL,
+    )
+    def reject_language(self, model, langs, language):
+        """A model not trained on the scenario's language -> rejected, naming what it covers."""
+        what = ", ".join(langs)
+        wanted = "several languages at once" if language == "multilingual" else language
+        self.conclude(
+            Rejected(model=model, reason=f"trained for {what} text only; the scenario's text is {wanted}"),
+            basis=[f"models:{model}"],
         )
 
     @rule(
         "selection.reject_cpu_training",
         ModelFact(id=MATCH.model, params=MATCH.params),
         Scenario(compute="cpu"),
-        Technique(value=MATCH.technique),
+        Preferred(value=MATCH.technique),
         TechniqueFact(id=MATCH.technique, trains_backbone=True),
         Threshold(cpu_max_train_params=MATCH.limit),
         TEST(lambda params, limit: params > limit),
@@ -153,55 +225,163 @@ class SelectionRules:
     def reject_cpu_training(self, model, params, technique, limit):
         """On cpu, a technique that backpropagates through > cpu_max_train_params -> rejected."""
         self.conclude(
-            Rejected(model=model, reason=f"{technique.replace('_', ' ')} of {fmt_params(params)} parameters "
-                                         f"on a CPU is too slow (limit {fmt_params(limit)})"),
+            Rejected(model=model, reason=f"{TECH_NAMES.get(technique, technique)} of {fmt_params(params)} "
+                                         f"parameters on a CPU is too slow (limit {fmt_params(limit)})"),
             basis=[f"models:{model}"],
+        )
+
+    @rule(
+        "selection.fit_memory",
+        ModelFact(id=MATCH.model, params=MATCH.params),
+        Preferred(value=MATCH.preferred),
+        MemoryBudget(gb=MATCH.gb, assumed=MATCH.assumed),
+        Scenario(compute=MATCH.compute),
+        Threshold(activation_memory_factor=MATCH.factor, training_overhead_gb=MATCH.overhead,
+                  usable_memory_share=MATCH.share),
+        salience=SAL,
+        basis=["thresholds:activation_memory_factor", "thresholds:training_overhead_gb",
+               "thresholds:usable_memory_share"],
+    )
+    def fit_memory(self, model, params, preferred, gb, assumed, compute, factor, overhead, share):
+        """The first of the preferred technique and its fallbacks whose memory estimate fits -> Fit; none -> rejected."""
+        usable = gb * share
+        of = (f"{gb:g} GiB assumed (give gpu_memory_gb if you have more)" if assumed
+              else f"{gb:g} GiB available")
+        tried = []
+        for tech in technique_chain(self.kb, preferred, compute):
+            need = training_memory_gb(params, self.kb.techniques[tech].memory_bytes_per_param, factor, overhead)
+            if need <= usable:
+                if tried:
+                    why = (f"{'; '.join(tried)}: more than the {usable:.1f} GiB usable of {gb:g} GiB; "
+                           f"{TECH_NAMES.get(tech, tech)} needs ~{need:,.1f} GiB and fits")
+                else:
+                    why = f"{TECH_NAMES.get(tech, tech)} needs ~{need:,.1f} GiB of {usable:.1f} GiB usable"
+                self.conclude(Fit(model=model, technique=tech, gb=round(need, 2), why=why),
+                              basis=[f"models:{model}", f"techniques:{tech}"])
+                return
+            tried.append(f"{TECH_NAMES.get(tech, tech)} needs ~{need:,.1f} GiB")
+        self.conclude(
+            Rejected(model=model, reason=f"{'; '.join(tried)}: more than the {usable:.1f} GiB usable of {of}"),
+            basis=[f"models:{model}", *(f"techniques:{t}" for t in technique_chain(self.kb, preferred, compute))],
         )
 
     # --- ranking --------------------------------------------------------------
     @rule(
         "selection.rank_candidates",
         Family(value=MATCH.family),
-        Technique(value=MATCH.technique),
-        Scenario(task=MATCH.task, deployment=MATCH.deployment),
+        Preferred(value=MATCH.preferred),
+        Scenario(task=MATCH.task),
+        DeployDevice(id=MATCH.device),
+        TaskFact(generative=MATCH.generative),
         salience=SAL - 10,
         basis=["sources:slide-model-size", "sources:slide-suitability", "sources:kornblith2019better"],
     )
-    def rank_candidates(self, family, task, deployment):
-        """After all rejections: rank the remaining models in the order of the selection criteria."""
+    def rank_candidates(self, family, preferred, task, device, generative):
+        """After all rejections: rank the models that fit (family fit, then quality on the task's benchmark, then size)."""
+        kb = self.kb
         rejected = {f["model"] for f in self.facts_of(Rejected)}
+        fits = {f["model"]: f for f in self.facts_of(Fit)}
         models = self.facts_of(ModelFact)
-        fits = [m for m in models if m["id"] not in rejected]
+        ok = [m for m in models if m["id"] not in rejected and m["id"] in fits]
+        bounds = kb.threshold("speed_class_ms")
+        tokens = kb.threshold("sequence_tokens")
+        from rules.engine import benchmark_of
+
+        benchmark = benchmark_of(kb.tasks[task], {"language": next(
+            (f["value"] for f in self.facts_of(Language)), None)})
+
         latency_first = bool(self.facts_of(LatencyCritical))
+        from knowledge.schema import SPEED_ORDER
 
         def key(m):
             q = m["quality"]
-            quality = -(q if q is not None else float("-inf"))
-            if latency_first:  # size and latency first: a faster class always ranks higher
-                return (SPEED_ORDER[m["speed"]], m["family"] != family, quality, m["params"], m["id"])
-            return (m["family"] != family, quality, m["params"], m["id"])
+            quality = (q is None, -(q if q is not None else 0))
+            if latency_first:  # size and latency first: a faster class on the device always ranks higher
+                speed = SPEED_ORDER[speed_class(self.estimate(m["id"], device, generative), bounds)]
+                return (speed, m["family"] != family, *quality, m["params"], m["id"])
+            return (m["family"] != family, *quality, m["params"], m["id"])
 
-        if fits:
-            ranked = sorted(fits, key=key)
+        if ok:
+            ranked = sorted(ok, key=key)
             meets = True
-        else:  # nothing fits every constraint: offer the smallest, fastest model, flagged
-            ranked = sorted(models, key=lambda m: (m["params"], SPEED_ORDER[m["speed"]], m["id"]))[:1]
+        else:  # nothing fits every constraint: offer the fastest, smallest model, flagged
+            ranked = sorted(models, key=lambda m: (self.estimate(m["id"], device, generative), m["params"],
+                                                   m["id"]))[:1]
             meets = False
+        dev = kb.devices[device]
         for rank, m in enumerate(ranked, 1):
-            why = [f"{fmt_params(m['params'])} parameters, {m['speed'].replace('_', ' ')}"]
+            entry = kb.models[m["id"]]
+            est = self.estimate(m["id"], device, generative)
+            why = [f"{fmt_params(m['params'])} parameters, {fmt_ms(est)} "
+                   f"{per_input(entry, generative, tokens)} on a {dev.name} "
+                   f"({speed_class(est, bounds).replace('_', ' ')})"]
             if m["family"] == family:
                 why.append(f"{family} family fits {task.replace('_', ' ')}")
             else:
                 why.append(f"{m['family']} family also handles {task.replace('_', ' ')}")
-            if m["quality"] is not None:
-                why.append(f"{m['quality_metric']} {m['quality']:g}")
+            shown = entry.quality.get(task)
+            if shown is not None:
+                compared = "" if shown.metric == benchmark else f" (not compared: the ranking uses {benchmark})"
+                est_mark = ", a reported estimate" if shown.reported else ""
+                why.append(f"{shown.metric} {shown.value:g} ({shown.source}, {shown.date or 'n.d.'}{est_mark})"
+                           f"{compared}")
+            elif benchmark:
+                why.append(f"no published {benchmark} figure: ranked after those with one")
+            fit = fits.get(m["id"])
+            if fit is not None:
+                why.append(fit["why"])
+            if entry.licence:
+                why.append(f"licence: {entry.licence}")
             why.append(m["best_use"])
             if m["offline"]:
                 why.append("weights load offline on this install")
             if not meets:
-                why.append("no model meets every constraint; this is the smallest and fastest, "
+                why.append("no model meets every constraint; this is the fastest on the device, "
                            "relax the budget or expect to miss it")
             self.conclude(
-                Candidate(model=m["id"], rank=rank, meets_constraints=meets, why="; ".join(why)),
-                basis=[f"models:{m['id']}"],
+                Candidate(model=m["id"], rank=rank, meets_constraints=meets,
+                          technique=fit["technique"] if fit is not None else None,
+                          memory_gb=fit["gb"] if fit is not None else None,
+                          latency_ms=round(est, 3), speed=speed_class(est, bounds), why="; ".join(why)),
+                basis=[f"models:{m['id']}", f"devices:{device}"],
             )
+
+    # --- the technique, now that the top candidate is known --------------------
+    @rule(
+        "technique.from_top_candidate",
+        Candidate(rank=1, model=MATCH.model, technique=MATCH.technique, meets_constraints=True),
+        Preferred(value=MATCH.preferred, why=MATCH.reason),
+        salience=SAL - 15,
+        basis=["techniques:fine_tuning", "techniques:lora", "techniques:qlora"],
+    )
+    def from_top_candidate(self, model, technique, preferred, reason):
+        """The top candidate trains with the first technique whose memory fits -> that is the plan's technique."""
+        fit = next(f for f in self.facts_of(Fit) if f["model"] == model)
+        if technique == preferred:
+            why = f"{reason}; {fit['why']}"
+        else:
+            why = (f"{TECH_NAMES.get(preferred, preferred)} was the first choice ({reason}), but for "
+                   f"{self.kb.models[model].name} {fit['why']}")
+        self.conclude(Technique(value=technique, why=why), basis=[f"techniques:{technique}", f"models:{model}"])
+
+    @rule(
+        "technique.nothing_fits",
+        Candidate(rank=1, meets_constraints=False),
+        Preferred(value=MATCH.preferred, why=MATCH.reason),
+        salience=SAL - 15,
+    )
+    def nothing_fits(self, preferred, reason):
+        """No model meets every constraint -> keep the technique the data and compute call for."""
+        self.conclude(Technique(value=preferred, why=f"{reason} (no model fits every constraint)"),
+                      basis=[f"techniques:{preferred}"])
+
+    @rule(
+        "technique.no_candidates",
+        Preferred(value=MATCH.preferred, why=MATCH.reason),
+        NOT(Candidate()),
+        salience=SAL - 15,
+    )
+    def no_candidates(self, preferred, reason):
+        """The catalog holds no model for the task -> the technique the data and compute call for."""
+        self.conclude(Technique(value=preferred, why=f"{reason} (the catalog holds no model for this task)"),
+                      basis=[f"techniques:{preferred}"])

@@ -9,8 +9,8 @@ from rules.base import (
     Family,
     Scenario,
     SizeClass,
+    Preferred,
     TaskFact,
-    Technique,
     Threshold,
     rule,
 )
@@ -90,12 +90,13 @@ class StrategyRules:
     )
     def from_scratch(self):
         """Approach is full training -> technique: train the architecture from scratch."""
-        self.conclude(Technique(value="from_scratch", why="full training starts from random weights"))
+        self.conclude(Preferred(value="from_scratch", why="full training starts from random weights"))
 
     @rule(
         "technique.feature_extraction",
         Approach(value="transfer"),
         SizeClass(value="small"),
+        TaskFact(generative=False),
         Scenario(task_similarity=MATCH.ts),
         salience=SAL - 5,
         basis=["techniques:feature_extraction", "thresholds:dataset_small_max"],
@@ -106,7 +107,23 @@ class StrategyRules:
         why += ", and the target task is similar to the source task" if ts != "different" else (
             "; with a different task a frozen backbone is still safer than tuning it on so few examples"
         )
-        self.conclude(Technique(value="feature_extraction", why=why))
+        self.conclude(Preferred(value="feature_extraction", why=why))
+
+    @rule(
+        "technique.lora_small_generative",
+        Approach(value="transfer"),
+        SizeClass(value="small"),
+        TaskFact(generative=True),
+        salience=SAL - 5,
+        basis=["techniques:lora", "sources:hu2022lora"],
+    )
+    def lora_small_generative(self):
+        """Transfer with small data on a generative task -> LoRA (a frozen backbone with a new head cannot generate)."""
+        self.conclude(Preferred(
+            value="lora",
+            why="data is limited and the task generates text: a head on frozen features cannot generate, "
+                "while low-rank adapters change few weights and keep the model's abilities",
+        ))
 
     @rule(
         "technique.lora",
@@ -118,7 +135,7 @@ class StrategyRules:
     )
     def lora(self, limit):
         """Transfer with enough data but limited compute -> LoRA."""
-        self.conclude(Technique(
+        self.conclude(Preferred(
             value="lora",
             why=f"the task needs adaptation but computational resources are limited ({limit})",
         ))
@@ -135,7 +152,7 @@ class StrategyRules:
     def fine_tuning(self, ts):
         """Transfer with sufficient data and compute -> fine-tuning."""
         rel = {"same": "the same", "related": "moderately different", "different": "different"}[ts]
-        self.conclude(Technique(
+        self.conclude(Preferred(
             value="fine_tuning",
             why=f"sufficient data is available and the target task is {rel} from the source task",
         ))

@@ -40,7 +40,7 @@ class TuningRules:
         """A chosen technique -> its default learning rate, weight decay, dropout, epochs, batch size."""
         entry = self.kb.techniques[technique]
         for name, value in entry.defaults.items():
-            if name in ("frozen_layers", "unfreeze", "lora"):
+            if name in ("frozen_layers", "unfreeze", "lora", "quantization"):
                 continue  # decided by the rules below
             v = resolve(value, family, size)
             self.conclude(
@@ -61,16 +61,24 @@ class TuningRules:
 
     @rule(
         "tuning.lora_adapters",
-        Technique(value="lora"),
+        Technique(value=MATCH.technique),
+        TEST(lambda technique: technique in ("lora", "qlora")),
         Candidate(rank=1, model=MATCH.model),
         salience=SAL,
         basis=["techniques:lora", "sources:peft-docs"],
     )
-    def lora_adapters(self, model):
-        """LoRA -> rank/alpha/dropout from the knowledge base, target modules from the top candidate."""
-        cfg = dict(self.kb.techniques["lora"].defaults.get("lora", {}))
-        targets = list(self.kb.models[model].lora_targets) or ["all-linear"]
-        cfg["target_modules"] = targets
+    def lora_adapters(self, model, technique):
+        """LoRA or QLoRA -> rank/alpha/dropout from the knowledge base, target modules from the top candidate."""
+        cfg = dict(self.kb.techniques[technique].defaults.get("lora", {}))
+        if cfg.get("target_modules") != "all-linear":  # QLoRA adapts every linear layer (Dettmers et al.)
+            cfg["target_modules"] = list(self.kb.models[model].lora_targets) or ["all-linear"]
+        targets = cfg["target_modules"] if isinstance(cfg["target_modules"], list) else [cfg["target_modules"]]
+        if technique == "qlora":
+            quant = dict(self.kb.techniques["qlora"].defaults.get("quantization", {}))
+            self.conclude(Hyper(name="quantization", value=quant,
+                                why=f"{quant.get('bits')}-bit {quant.get('quant_type')} frozen base, "
+                                    f"double quantization, {quant.get('compute_dtype')} compute (QLoRA)"),
+                          basis=["techniques:qlora", "sources:dettmers2023qlora"])
         self.conclude(
             Hyper(name="lora", value=cfg,
                   why=f"rank {cfg.get('rank')} adapters on {', '.join(targets)} of {model}"),

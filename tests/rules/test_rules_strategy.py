@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 import pytest
 
-from rules.base import Approach, Family, TaskFact, Technique
+from rules.base import Approach, Family, Preferred, TaskFact, Technique  # noqa: F401
 
 BASE = dict(task="text_classification", dataset_size=5000)
 SCRATCH = dict(dataset_size=2_000_000, compute="datacenter_gpu", task_similarity="different")
@@ -25,14 +25,16 @@ CASES = [
     RuleCase("approach.full_training", SCRATCH, Approach, {"value": "full_training"},
              {**SCRATCH, "compute": "consumer_gpu"}),
     RuleCase("approach.transfer", dict(dataset_size=5000), Approach, {"value": "transfer"}, SCRATCH),
-    RuleCase("technique.from_scratch", SCRATCH, Technique, {"value": "from_scratch"},
+    RuleCase("technique.from_scratch", SCRATCH, Preferred, {"value": "from_scratch"},
              dict(dataset_size=2_000_000, compute="datacenter_gpu", task_similarity="same")),
-    RuleCase("technique.feature_extraction", dict(dataset_size=500), Technique,
+    RuleCase("technique.feature_extraction", dict(dataset_size=500), Preferred,
              {"value": "feature_extraction"}, dict(dataset_size=5000)),
-    RuleCase("technique.lora", dict(compute="cpu"), Technique, {"value": "lora"},
+    RuleCase("technique.lora", dict(compute="cpu"), Preferred, {"value": "lora"},
              dict(compute="consumer_gpu")),
-    RuleCase("technique.fine_tuning", dict(compute="consumer_gpu"), Technique,
+    RuleCase("technique.fine_tuning", dict(compute="consumer_gpu"), Preferred,
              {"value": "fine_tuning"}, dict(compute="cpu")),
+    RuleCase("technique.lora_small_generative", dict(task="text_generation", dataset_size=500), Preferred,
+             {"value": "lora"}, dict(dataset_size=500)),
 ]
 
 
