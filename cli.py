@@ -118,8 +118,11 @@ SCENARIO_FLAGS = [
     ("compute", str, "cpu | consumer_gpu | datacenter_gpu | tpu."),
     ("gpu_memory_gb", str, "Accelerator memory in GiB."),
     ("deployment", str, "mobile | edge | server | batch."),
-    ("latency_ms", str, "Latency budget per prediction in ms (0: none)."),
+    ("latency_ms", str, "Latency budget per prediction in ms (0: none); per generated token for generation."),
     ("retain_source", str, "Must the adapted model keep its original abilities? yes | no | unknown."),
+    ("device_class", str, "Deployment device: microcontroller | raspberry_pi_cpu | phone_cpu | phone_npu | "
+                          "laptop_cpu | jetson_gpu | consumer_gpu | datacenter_gpu | tpu."),
+    ("language", str, "Language of the text: english | multilingual | code | one language (e.g. german)."),
     ("source_domain", str, "Source domain tags, comma-separated (e.g. 'wikipedia,news')."),
     ("target_domain", str, "Target domain tags, comma-separated (e.g. 'reviews,informal')."),
 ]
@@ -854,12 +857,6 @@ def run(ctx, plan_or_scenario, **opts):
 
 def refuse_unrunnable(kb, plan: dict, techniques, where: str) -> None:
     """`run` carries out classification plans with techniques this install can run; say so otherwise."""
-    task = (plan.get("scenario") or {}).get("task")
-    entry = kb.tasks.get(task)
-    if entry is not None and not entry.harness:
-        runnable = ", ".join(t for t, e in kb.tasks.items() if e.harness)
-        raise InputError(f"{where}: `tlexpert run` carries out classification plans only ({runnable}); this "
-                         f"plan's task is {task}. Use the plan as advice, or train with your own trainer.")
     for tech in [*(techniques or []), (plan.get("technique") or {}).get("choice")]:
         t = kb.techniques.get(tech) if tech else None
         if t is not None and not t.harness:
@@ -867,6 +864,13 @@ def refuse_unrunnable(kb, plan: dict, techniques, where: str) -> None:
                              f"it needs a CUDA GPU with bitsandbytes. Train it with peft + bitsandbytes "
                              f"(the plan's 'lora' and 'quantization' lines are the configuration), or run "
                              f"a plan for a GPU with more memory (LoRA).")
+    task = (plan.get("scenario") or {}).get("task")
+    entry = kb.tasks.get(task)
+    if entry is not None and not entry.harness:
+        runnable = ", ".join(t for t, e in kb.tasks.items() if e.harness)
+        raise InputError(f"{where}: `tlexpert run` carries out classification plans only ({runnable}); this "
+                         f"plan's task is {task}. Use the plan as advice, or train with your own trainer.")
+
 
 
 @main.command()

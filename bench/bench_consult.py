@@ -28,6 +28,9 @@ SCENARIOS = [
     dict(task="image_captioning", dataset_size=2_000_000, compute="tpu", task_similarity="different"),
     dict(task="text_classification", dataset_size=20000, compute="consumer_gpu",
          symptoms=["general_language_loss"]),
+    dict(task="text_generation", dataset_size=20000, compute="consumer_gpu", gpu_memory_gb=24),
+    dict(task="image_classification", dataset_size=800, compute="cpu", deployment="edge",
+         device_class="raspberry_pi_cpu", latency_ms=200),
 ]
 
 CMD = [sys.executable, "-c", "import cli; cli.main()", "consult", "--task", "text_classification",

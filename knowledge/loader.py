@@ -464,6 +464,62 @@ def _derive_speed(kb: KnowledgeBase) -> None:
 
 
 _CACHE: dict[tuple, KnowledgeBase] = {}
+CACHE_ENV = "TLEXPERT_CACHE_DIR"
+
+
+def _disk_key(extra) -> Optional[str]:
+    """A digest of every file the knowledge base is built from (and the code that validates it)."""
+    import hashlib
+
+    try:
+        files = sorted(DATA_DIR.glob("*.yaml")) + sorted(Path(__file__).parent.glob("*.py"))
+        for d in extra:
+            files.extend(_yaml_files(Path(d)))
+        h = hashlib.sha256()
+        for f in files:
+            st = f.stat()
+            h.update(f"{f.resolve()}|{st.st_mtime_ns}|{st.st_size}\n".encode())
+        return h.hexdigest()[:32]
+    except (OSError, KnowledgeError):
+        return None
+
+
+def _cache_dir() -> Path:
+    base = os.environ.get(CACHE_ENV) or os.path.join(
+        os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache"), "tlexpert")
+    return Path(base)
+
+
+def load_cached(extra: Iterable[Path | str] = ()) -> KnowledgeBase:
+    """``load``, through an on-disk pickle of the validated knowledge base keyed by its files.
+
+    Parsing and validating the YAML is most of a cold consultation; the pickle is
+    rebuilt whenever any knowledge file (or the loader and schema) changes, and
+    any problem with it falls back to ``load``."""
+    import pickle
+
+    extra = list(extra)
+    key = _disk_key(extra)
+    path = _cache_dir() / f"kb-{key}.pickle" if key else None
+    if path is not None and path.exists():
+        try:
+            with open(path, "rb") as fh:
+                kb = pickle.load(fh)
+            if isinstance(kb, KnowledgeBase):
+                return kb
+        except Exception:  # a stale or broken cache is never an error: rebuild it
+            pass
+    kb = load(extra)
+    if path is not None:
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+            with open(tmp, "wb") as fh:
+                pickle.dump(kb, fh, protocol=pickle.HIGHEST_PROTOCOL)
+            os.replace(tmp, path)
+        except OSError:
+            pass
+    return kb
 
 
 def get_kb(extra: Iterable[Path | str] = ()) -> KnowledgeBase:
@@ -471,5 +527,5 @@ def get_kb(extra: Iterable[Path | str] = ()) -> KnowledgeBase:
     key = tuple(str(Path(p).resolve()) for p in extra)
     kb = _CACHE.get(key)
     if kb is None:
-        kb = _CACHE[key] = load(extra)
+        kb = _CACHE[key] = load_cached(extra)
     return kb

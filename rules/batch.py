@@ -44,7 +44,7 @@ CHECKS = {
     "criterion": "the first selection criterion is",
 }
 # the fact class whose rules explain a failed check
-CHECK_FACT = {"family": "Family", "approach": "Approach", "technique": "Technique",
+CHECK_FACT = {"family": "Family", "approach": "Approach", "technique": ("Preferred", "Technique"),
               "top_candidate": "Candidate", "top_candidate_max_params": "Candidate",
               "candidates_include": "Candidate", "candidates_exclude": "Candidate",
               "rejected_include": "Rejected", "risks_include": "Risk", "risks_exclude": "Risk",
@@ -220,7 +220,8 @@ def _count(value: Any, name: str, where: str) -> float:
 
 def explain_failure(plan: dict, check: str) -> list[str]:
     """The rule-trace steps that concluded the fact a failed check is about."""
-    want = CHECK_FACT[check] + "("
+    classes = CHECK_FACT[check]
+    want = tuple(f"{c}(" for c in ((classes,) if isinstance(classes, str) else classes))
     return [f"{t['rule']}: {'; '.join(c for c in t['concluded'] if c.startswith(want))}"
             for t in plan["trace"] if any(c.startswith(want) for c in t["concluded"])]
 
