@@ -57,10 +57,18 @@ def _fixes(plan: dict) -> Iterator[tuple[str, dict]]:
             yield f"fix for {d['pitfall']}", f
 
 
-def _latency_estimate(cand: dict, deployment: str, kb) -> float | None:
+def _latency_estimate(cand: dict, deployment: str, kb, plan: dict | None = None) -> float | None:
     for key in ("latency_ms", "latency_estimate_ms"):  # a per-candidate estimate, where the plan carries one
         if isinstance(cand.get(key), (int, float)):
             return float(cand[key])
+    device = ((plan or {}).get("device") or {}).get("class")
+    model = kb.models.get(cand.get("model"))
+    if device in getattr(kb, "sections", {}).get("devices", {}) and model is not None:
+        from knowledge.estimates import latency_ms  # the estimate the rules make, from the same numbers
+
+        task = kb.tasks.get((plan or {}).get("scenario", {}).get("task"))
+        return latency_ms(model, kb.devices[device], generative=bool(task and task.generative),
+                          sequence_tokens=_threshold(kb, "sequence_tokens") or 128)
     table = _threshold(kb, "latency_by_speed_ms") or {}
     return (table.get(deployment) or {}).get(cand.get("speed"))
 
@@ -105,7 +113,7 @@ def lint(plan: dict, kb) -> list[dict]:
             out.append(_v("closed_weights", f"{name} is a candidate but its weights are not released"))
         if not c.get("meets_constraints", True):
             continue  # flagged in the plan itself: no model meets every constraint
-        est = _latency_estimate(c, sc.get("deployment"), kb)
+        est = _latency_estimate(c, sc.get("deployment"), kb, plan)
         if budget_ms is not None and est is not None and est > budget_ms:
             out.append(_v("latency_budget", f"{name}: ~{est:g} ms per input on {sc.get('deployment')}, "
                                             f"over the {budget_ms:g} ms budget"))
@@ -258,6 +266,8 @@ def grid_values(kb) -> dict[str, list]:
         "gpu_memory_gb": [None, 2, kb.threshold("limited_gpu_memory_gb"), 24, 80],
         "latency_ms": [None, 5, 30, kb.threshold("latency_critical_ms"), 200, 1000, 100000],
         "modality": [None],
+        "device_class": [None, *sorted(kb.devices)],
+        "language": [None, "english", "german", "multilingual", "code"],
         "source_domain": [[], ["wikipedia", "news"], ["news"]],
         "target_domain": [[], ["customer reviews", "informal", "emoji"], ["news"]],
         "symptoms": [[], *([s] for s in sorted(kb.symptoms)), ["retention_drop", "unknown_tokens"],

@@ -49,6 +49,12 @@ def fmt_gb(gb: float) -> str:
     return f"{gb * 1024:.0f} MiB" if gb < 1 else f"{gb:,.1f} GiB"
 
 
+def fmt_device_mem(gib: float) -> str:
+    """Device memory in decimal units (GB, MB), as devices are sold."""
+    b = gib * 2**30
+    return f"{b / 1e6:,.0f} MB" if b < 1e9 else f"{b / 1e9:,.1f} GB"
+
+
 def per_input(model, generative: bool, tokens: int) -> str:
     if model.per != "token":
         return "per image"
@@ -158,7 +164,7 @@ class SelectionRules:
         "selection.reject_device_memory",
         ModelFact(id=MATCH.model, params=MATCH.params),
         DeployDevice(id=MATCH.device, spec=MATCH.spec),
-        TEST(lambda params, spec: params * spec["bytes_per_param"] / 2**30 > spec["memory_gb"]),
+        TEST(lambda params, spec: params * spec["bytes_per_param"] / 2**30 > spec["memory_gb"]),  # GiB both
         salience=SAL,
     )
     def reject_device_memory(self, model, device, **_):
@@ -166,8 +172,8 @@ class SelectionRules:
         d = self.kb.devices[device]
         need = deployed_gb(self.kb.models[model], d)
         self.conclude(
-            Rejected(model=model, reason=f"its weights take ~{fmt_gb(need)} at {d.bytes_per_param:g} bytes per "
-                                         f"parameter; a {d.name} has {fmt_gb(d.memory_gb)} for a model"),
+            Rejected(model=model, reason=f"its weights take ~{fmt_device_mem(need)} at {d.bytes_per_param:g} bytes "
+                                         f"per parameter; a {d.name} holds {fmt_device_mem(d.memory_gb)} for a model"),
             basis=[f"models:{model}", f"devices:{device}"],
         )
 

@@ -167,7 +167,8 @@ def test_assumed_memory_is_named_in_the_plan_and_in_rejections(consult):
     memory = [r for rej in plan["rejected"] for r in rej["reasons"] if "GiB" in r]
     assert memory and all("assumed" in r for r in memory)
     given, _ = consult(**BASE, gpu_memory_gb=24, compute="consumer_gpu", task_similarity="related",
-                       domain_similarity="medium", deployment="server", retain_source="no")
+                       domain_similarity="medium", deployment="server", retain_source="no",
+                       device_class="datacenter_gpu", language="english")
     assert given["assumptions"] == []
     assert all("assumed" not in r for rej in given["rejected"] for r in rej["reasons"])
 
