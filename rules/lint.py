@@ -266,8 +266,6 @@ def grid_values(kb) -> dict[str, list]:
         "gpu_memory_gb": [None, 2, kb.threshold("limited_gpu_memory_gb"), 24, 80],
         "latency_ms": [None, 5, 30, kb.threshold("latency_critical_ms"), 200, 1000, 100000],
         "modality": [None],
-        "device_class": [None, *sorted(kb.devices)],
-        "language": [None, "english", "german", "multilingual", "code"],
         "source_domain": [[], ["wikipedia", "news"], ["news"]],
         "target_domain": [[], ["customer reviews", "informal", "emoji"], ["news"]],
         "symptoms": [[], *([s] for s in sorted(kb.symptoms)), ["retention_drop", "unknown_tokens"],
