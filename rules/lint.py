@@ -310,6 +310,8 @@ def grid(kb, n: int = GRID_SIZE, core: tuple = CORE, seed: int = 0) -> list[dict
         s = {k: v for k, v in s.items() if v is not None and v != []}
         if "language" in s and kb.tasks[s["task"]].modality.value == "image":
             del s["language"]  # a language is for tasks with text
+        if s.get("num_classes", 0) > s["dataset_size"]:
+            del s["num_classes"]  # every class needs an example: such a scenario is refused, not planned
         s["id"] = f"grid-{i}"
         out.append(s)
     return out
