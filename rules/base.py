@@ -48,6 +48,14 @@ class DistinctionFact(Fact):
     """id, a, b (pitfall ids, sorted): a knowledge-base question that tells pitfalls a and b apart."""
 
 
+class EmpiricalScore(Fact):
+    """A catalog model scored on the user's data by rank-models: model, rank, mean_rank, scores."""
+
+
+class EmpiricalAgreement(Fact):
+    """How far the transferability estimators agree: kendall_w (None: one estimator), estimators."""
+
+
 # ... and conclusions (each carries `rule` and `basis`: knowledge ids)
 class SizeClass(Fact):
     """small | medium | large | huge (from the dataset_size thresholds)."""
@@ -131,6 +139,14 @@ class Diagnosis(Fact):
 
 class Clarify(Fact):
     """distinction, text, pitfalls, symptoms: the question to ask before trusting either diagnosis."""
+
+
+class EmpiricalComparison(Fact):
+    """The scored candidates in the catalog's order and in the measured order."""
+
+
+class EmpiricalVerdict(Fact):
+    """verdict (overturns | confirms | inconclusive | best_rejected), order, why."""
 
 
 class Done(Fact):

@@ -15,6 +15,8 @@ from rules._experta import DefFacts
 from rules.base import (
     Ambiguity,
     DistinctionFact,
+    EmpiricalAgreement,
+    EmpiricalScore,
     Scenario,
     SymptomSeen,
     TaskFact,
@@ -24,6 +26,7 @@ from rules.base import (
     TracingEngine,
 )
 from rules.diagnosis import DiagnosisRules
+from rules.empirical import EmpiricalRules
 from rules.plan import build_plan
 from rules.profile import ProfileRules
 from rules.risks import RiskRules
@@ -36,6 +39,7 @@ class TransferEngine(
     ProfileRules,
     StrategyRules,
     SelectionRules,
+    EmpiricalRules,
     TuningRules,
     RiskRules,
     DiagnosisRules,
@@ -48,7 +52,8 @@ class TransferEngine(
         super().__init__()
 
     @DefFacts()
-    def knowledge(self, scenario: dict, measured: Iterable[dict] = (), readings: Iterable = ()):
+    def knowledge(self, scenario: dict, measured: Iterable[dict] = (), readings: Iterable = (),
+                  ranking: Optional[dict] = None):
         """The knowledge relevant to this scenario, as facts."""
         yield Threshold(**{tid: th.value for tid, th in self.kb.sections["thresholds"].items()})
         task = self.kb.tasks[scenario["task"]]
@@ -89,18 +94,37 @@ class TransferEngine(
             if m["id"] not in seen:
                 seen.add(m["id"])
                 yield SymptomSeen(id=m["id"], evidence=m.get("evidence") or {})
+        if ranking is not None:
+            yield from ranking_facts(ranking, self.kb)
 
     def consult(self, scenario: dict, measured: Optional[Iterable[dict]] = None,
-                trace: bool = True, readings: Optional[Iterable] = None) -> dict:
+                trace: bool = True, readings: Optional[Iterable] = None,
+                ranking: Optional[dict] = None) -> dict:
         """One consultation: the plan for ``scenario`` (with diagnoses of any symptoms).
 
         ``readings`` (``rules.symptoms.Reading``) say how free-text symptoms were read;
         they add the user's words to the evidence and the ambiguities to ask about.
-        ``trace=False`` leaves the rule trace out (``plan["trace"] == []``), for batches."""
+        ``trace=False`` leaves the rule trace out (``plan["trace"] == []``), for batches.
+        ``ranking``: a measured ranking (``harness.rank.rank_models``' result) to weigh
+        against the catalog's order; the plan then has ``empirical_ranking``."""
         readings = list(readings or ())
-        self.reset(scenario=scenario, measured=list(measured or ()), readings=readings)
+        self.reset(scenario=scenario, measured=list(measured or ()), readings=readings, ranking=ranking)
         self.run()
-        return build_plan(self, scenario, trace, readings)
+        return build_plan(self, scenario, trace, readings, ranking)
+
+
+def ranking_facts(ranking: dict, kb):
+    """Facts from a measured ranking: a score per scored catalog model, and the agreement."""
+    rows = [r for r in ranking.get("rows", []) if r.get("status") == "ok" and r.get("rank") is not None]
+    for r in rows:
+        mid = r.get("catalog_id")
+        if mid and mid in kb.models:
+            yield EmpiricalScore(model=mid, rank=int(r["rank"]), mean_rank=float(r["mean_rank"]),
+                                 scores=dict(r.get("scores") or {}))
+    agreement = ranking.get("agreement") or {}
+    w = agreement.get("kendall_w")
+    yield EmpiricalAgreement(kendall_w=None if w is None else float(w),
+                             estimators=list(agreement.get("estimators") or []))
 
 
 def benchmark_of(task, scenario: dict) -> str:

@@ -12,6 +12,7 @@ from rules.base import (
     Clarify,
     Criterion,
     Diagnosis,
+    EmpiricalVerdict,
     Evidence,
     Family,
     Hyper,
@@ -44,7 +45,50 @@ def _one(engine, cls):
     return facts[0]
 
 
-def build_plan(engine, scenario: dict, trace: bool = True, readings=()) -> dict:
+def empirical_section(engine, ranking: dict, candidates: list[dict]) -> tuple[dict, list[dict]]:
+    """The plan's ``empirical_ranking`` and the candidates in the order the rules settled on.
+
+    An ``overturns`` verdict refills the places of the scored candidates in the measured
+    order; unscored candidates keep their places. Every candidate gets its measured rank."""
+    verdicts = engine.facts_of(EmpiricalVerdict)
+    main = next((v for v in verdicts if v["verdict"] != "best_rejected"), None)
+    notes = [{"text": v["why"], "rule": v["rule"]} for v in verdicts if v["verdict"] == "best_rejected"]
+    by_id = {r.get("catalog_id"): r for r in ranking.get("rows", []) if r.get("catalog_id")}
+    if main is not None and main["verdict"] == "overturns":
+        order = list(unfreeze(main["order"]))
+        slots = [i for i, c in enumerate(candidates) if c["model"] in order]
+        placed = {c["model"]: c for c in candidates}
+        new = list(candidates)
+        for i, mid in zip(slots, order):
+            new[i] = placed[mid]
+        candidates = new
+    for pos, c in enumerate(candidates, 1):
+        c["rank"] = pos
+        r = by_id.get(c["model"])
+        if r is not None:
+            c["empirical"] = {"status": r["status"], "rank": r.get("rank"), "mean_rank": r.get("mean_rank"),
+                              "scores": r.get("scores") or {}, **({"error": r["error"]} if r.get("error") else {})}
+    a = ranking.get("agreement") or {}
+    section = {
+        "verdict": main["verdict"] if main else "inconclusive",
+        "why": why(main) if main else {"rule": "", "knowledge": [], "text": "no plan candidate was scored"},
+        "notes": notes,
+        "data": ranking.get("data"), "settings": ranking.get("settings"),
+        "estimators": a.get("estimators"), "kendall_w": a.get("kendall_w"),
+        "mean_pairwise_tau": a.get("mean_pairwise_tau"),
+        "rows": [{"model": r["model"], "catalog_id": r.get("catalog_id"), "status": r["status"],
+                  "rank": r.get("rank"), "mean_rank": r.get("mean_rank"), "scores": r.get("scores") or {},
+                  "params": r.get("params"), "latency_ms": r.get("latency_ms"),
+                  **({"error": r["error"]} if r.get("error") else {}),
+                  **({"rejected": r["rejected"]} if r.get("rejected") else {})}
+                 for r in ranking.get("rows", [])],
+        "warnings": list(ranking.get("warnings") or []),
+    }
+    return section, candidates
+
+
+def build_plan(engine, scenario: dict, trace: bool = True, readings=(),
+               ranking: dict | None = None) -> dict:
     from rules.engine import benchmark_of
 
     kb = engine.kb
@@ -68,6 +112,9 @@ def build_plan(engine, scenario: dict, trace: bool = True, readings=()) -> dict:
                                                "compared": q.metric == benchmark_of(task, scenario)},
             "meets_constraints": c["meets_constraints"], "why": why(c),
         })
+    empirical = None
+    if ranking is not None:
+        empirical, candidates = empirical_section(engine, ranking, candidates)
     top_layers = candidates[0]["layers"] if candidates else 0
 
     rejected: dict[str, list] = {}
@@ -181,5 +228,6 @@ def build_plan(engine, scenario: dict, trace: bool = True, readings=()) -> dict:
         "evaluation": {"seeds": kb.threshold("default_seeds"), "alpha": kb.threshold("alpha"),
                        "probes": probes},
         "assumptions": assumptions,
+        **({"empirical_ranking": empirical} if empirical is not None else {}),
         "trace": engine.public_trace() if trace else [],
     }

@@ -61,8 +61,14 @@ def render_plan(plan: dict, kb=None) -> str:
         lat = c.get("latency_ms")
         extra = f"  ~{lat:,.4g} ms" if lat is not None else ""
         extra += f"  {c['technique']}" if c.get("technique") else ""
+        emp = c.get("empirical")
+        if emp:
+            flag += (f"  [measured rank {emp['rank']}]" if emp.get("rank") is not None
+                     else "  [not scored on your data]")
         add(f"  {i}. {c['name']:<26} {fmt_params(c['params']):>6} params  {c['speed']:<9}{extra}{flag}")
         add(f"     why: {_why(c['why'])}")
+    if plan.get("empirical_ranking"):
+        add(render_empirical(plan["empirical_ranking"]))
     if plan["rejected"]:
         add("Rejected:")
         for r in plan["rejected"]:
@@ -147,6 +153,25 @@ def render_violations(violations: list[dict]) -> str:
     out = ["", f"Plan check: {len(violations)} violation(s):"]
     for v in violations:
         out.append(f"  - [{v['check']}] {v['message']}")
+    return "\n".join(out)
+
+
+def render_empirical(er: dict) -> str:
+    """The measured ranking inside a plan: verdict with its rule, agreement, scores."""
+    w = er.get("kendall_w")
+    data = er.get("data") or {}
+    out = [f"Measured on your data ({data.get('examples', '?')} examples; estimators "
+           f"{', '.join(er.get('estimators') or []) or 'none'}; Kendall's W "
+           f"{'n/a' if w is None else f'{w:.2f}'}): {er['verdict']}",
+           f"  why: {_why(er['why'])}"]
+    for n in er.get("notes") or []:
+        out.append(f"  note: {n['text']}  [{n['rule']}]")
+    for r in er.get("rows") or []:
+        if r["status"] == "ok":
+            sc = ", ".join(f"{k} {v:.3g}" for k, v in r["scores"].items())
+            out.append(f"  measured {r['rank']}. {r['model']} (mean rank {r['mean_rank']:g}; {sc})")
+        else:
+            out.append(f"  not scored: {r['model']}: {r.get('error', '')}")
     return "\n".join(out)
 
 
