@@ -247,9 +247,18 @@ def build_scenario(ctx, kb, scenario_file, flags: dict, symptoms: tuple, interac
                    "the invariants of rules.lint the plan breaks, if any.")
 @click.option("-o", "--output", type=click.Path(dir_okay=False), help="Write the plan (JSON, or YAML by extension).")
 @click.option("--no-input", is_flag=True, help="Never prompt, even on a terminal.")
+@click.option("--data", "data_file", metavar="FILE",
+              help="Your labeled data (CSV/JSONL): the plan's candidates are scored on it (as "
+                   "`rank-models` does) and the rules weigh the measured order against the catalog's.")
+@click.option("--rank-candidates", "rank_candidates", multiple=True, metavar="A,B,...",
+              help="With --data: models to score (default: the plan's candidates); folders are listed "
+                   "in the measured ranking, catalog names can reorder the plan.")
+@click.option("--text-column", default="text", show_default=True, help="With --data: the text column.")
+@click.option("--label-column", default="label", show_default=True, help="With --data: the label column.")
 @click.pass_context
 @handle_errors
-def consult(ctx, scenario_file, symptoms, fmt, explain, output, no_input, **flags):
+def consult(ctx, scenario_file, symptoms, fmt, explain, output, no_input, data_file, rank_candidates,
+            text_column, label_column, **flags):
     """Answer the suitability questions and get a plan that explains itself."""
     from rules.engine import get_engine
     from rules.render import render_plan, render_trace
@@ -257,6 +266,12 @@ def consult(ctx, scenario_file, symptoms, fmt, explain, output, no_input, **flag
     if output:
         check_output(output, "-o")
     kb = get_kb(ctx)
+    if rank_candidates and not data_file:
+        raise InputError("--rank-candidates needs --data FILE: the candidates are scored on that data.")
+    data = None
+    if data_file:  # heavy modules load only on this path
+        data = load_rank_data(data_file, text_column, label_column)
+        flags = fill_from_data(flags, scenario_file, data)
     interactive = not no_input and on_terminal() and fmt == "text"
     readings: list = []
     scenario = build_scenario(ctx, kb, scenario_file, flags, symptoms, interactive, readings)
@@ -265,6 +280,13 @@ def consult(ctx, scenario_file, symptoms, fmt, explain, output, no_input, **flag
     if interactive and plan["clarify"]:
         scenario = ask_to_clarify(plan, scenario, readings, kb)
         plan = get_engine(kb).consult(scenario, readings=readings)
+    if data is not None:
+        names = split_candidates(rank_candidates) or [c["model"] for c in plan["candidates"]]
+        rejected = {r["model"]: r["reasons"] for r in plan["rejected"]}
+        opts = {"layer": "mean", "estimators": "logme,hscore,knn,linear_probe", "max_examples": None,
+                "seed": 0, "max_length": 128, "device": "auto", "jobs": 1, "scheduler": None, "no_cache": False}
+        ranking = do_rank(ctx, kb, data, names, rejected, opts, quiet=fmt != "text" or not sys.stderr.isatty())
+        plan = get_engine(kb).consult(scenario, readings=readings, ranking=ranking)
     if output:
         out = Path(output)
         write_atomic(out, dump(plan, "yaml" if out.suffix in (".yaml", ".yml") else "json"))
@@ -688,6 +710,223 @@ def batch(ctx, files, output, jobs, scheduler, resume, chunk_size, fmt):
         ctx.exit(2)
     if summary["failed"] or summary["plans_with_violations"]:
         ctx.exit(1)
+
+
+# --- rank-models
+
+
+def split_candidates(values: tuple) -> list[str]:
+    """--candidates A,B --candidates C -> [A, B, C] (order kept, duplicates dropped)."""
+    out = [c.strip() for v in values for c in v.split(",")]
+    return list(dict.fromkeys(c for c in out if c))
+
+
+def load_rank_data(path: str, text_column: str, label_column: str, flag: str = "--data"):
+    """The labeled texts to rank on; a single class is one Error: line."""
+    from harness.data import load_text
+    from harness.rank import class_warnings
+
+    data = load_text(path, text_column, label_column)
+    class_warnings(data.labels, 1)  # raises for a single class
+    return data
+
+
+def fill_from_data(flags: dict, scenario_file: Optional[str], data) -> dict:
+    """dataset_size and num_classes from the data where neither a flag nor the scenario file gives them."""
+    given = read_scenario_file(scenario_file) if scenario_file else {}
+    flags = dict(flags)
+    for key, value in (("dataset_size", len(data)), ("num_classes", len(data.classes))):
+        if flags.get(key) is None and given.get(key) in (None, ""):
+            flags[key] = str(value)
+    if flags.get("task") is None and given.get("task") in (None, ""):
+        flags["task"] = "text_classification"
+    return flags
+
+
+def rank_scenario(ctx, kb, scenario_file, flags: dict, data) -> dict:
+    """The scenario for a ranking: the file and flags, with size and classes from the data."""
+    return build_scenario(ctx, kb, scenario_file, fill_from_data(flags, scenario_file, data), (), False)
+
+
+def rank_options(fn):
+    opts = [
+        click.option("--text-column", default="text", show_default=True),
+        click.option("--label-column", default="label", show_default=True),
+        click.option("--layer", type=click.Choice(["last", "mean", "best"]), default="mean", show_default=True,
+                     help="Features scored: the last layer, the mean of all layers, or each estimator's "
+                          "best layer (see BENCHMARKS.md for the measured choice)."),
+        click.option("--estimators", default="logme,hscore,knn,linear_probe", show_default=True,
+                     help="Comma-separated estimators: logme, hscore, knn, linear_probe."),
+        click.option("--max-examples", type=click.IntRange(4, 1000000),
+                     help="Score at most this many examples (stratified sample; default from the "
+                          "knowledge base's rank_max_examples)."),
+        click.option("--max-length", type=click.IntRange(8, 4096), default=128, show_default=True),
+        click.option("--seed", type=int, default=0, show_default=True,
+                     help="Seed of the sample and of the probe's folds."),
+        click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto", show_default=True),
+        click.option("--jobs", type=click.IntRange(1, 256), default=1, show_default=True,
+                     help="Candidates scored in parallel on local processes."),
+        click.option("--scheduler", metavar="ADDRESS", help="Score on an existing Dask cluster (tcp://host:port)."),
+        click.option("--no-cache", is_flag=True,
+                     help="Recompute embeddings and scores instead of reusing finished ones."),
+    ]
+    for o in reversed(opts):
+        fn = o(fn)
+    return fn
+
+
+def do_rank(ctx, kb, data, candidates: list[str], rejected: dict, opts: dict, quiet: bool) -> dict:
+    from harness.models import pick_device
+    from harness.rank import rank_models
+
+    estimators = [e.strip() for e in opts["estimators"].split(",") if e.strip()]
+    bar = None
+    if not quiet:
+        from tqdm import tqdm
+
+        bar = tqdm(total=len(candidates), desc="candidates", unit="model", file=sys.stderr, leave=False)
+    try:
+        return rank_models(
+            candidates, data, kb, layer=opts["layer"], estimators=estimators,
+            max_examples=opts.get("max_examples") or int(kb.threshold("rank_max_examples")),
+            seed=opts["seed"], max_length=opts["max_length"], device=pick_device(opts["device"]),
+            jobs=opts["jobs"], scheduler=opts.get("scheduler"), use_cache=not opts["no_cache"],
+            rejected=rejected, min_per_class=int(kb.threshold("rank_min_examples_per_class")),
+            on_row=(lambda r: bar.update(1)) if bar is not None else None)
+    except OSError as exc:
+        if opts.get("scheduler"):
+            raise InputError(f"--scheduler {opts['scheduler']}: cannot reach the Dask scheduler ({exc})") from None
+        raise
+    finally:
+        if bar is not None:
+            bar.close()
+
+
+def render_ranking(result: dict, verdict: Optional[dict]) -> str:
+    from harness.rank import table_rows
+    from rules.render import table
+    from rules.selection import fmt_params
+
+    d, a = result["data"], result["agreement"]
+    w = "n/a (one estimator or one candidate)" if a["kendall_w"] is None else f"{a['kendall_w']:.2f}"
+    tau = "" if a["mean_pairwise_tau"] is None else f", mean pairwise tau {a['mean_pairwise_tau']:.2f}"
+    out = [f"Ranking {len(result['rows'])} candidate(s) on {d['origin']} ({d['examples']} examples, "
+           f"{len(d['classes'])} classes; layers: {result['settings']['layer']})",
+           f"Estimators agree: Kendall's W {w}{tau}", ""]
+    rows = []
+    for r in table_rows(result):
+        def num(v, f="{:.3f}"):
+            return "" if v is None else f.format(v)
+
+        rows.append([r["rank"] or "-", r["model"], num(r["mean_rank"], "{:g}"), num(r["logme"]), num(r["hscore"]),
+                     num(r["knn"]), num(r["linear_probe"]), fmt_params(r["params"]) if r["params"] else "",
+                     num(r["latency_ms"], "{:.1f}"), r["pareto"], r["note"]])
+    out.append(table(["rank", "model", "mean rank", "LogME", "H-score", "kNN acc", "probe acc", "params",
+                      "ms/text", "Pareto", "note"], rows, 70))
+    if result["warnings"]:
+        out.append("")
+        out += [f"Warning: {w}" for w in result["warnings"]]
+    if verdict is not None:
+        out.append("")
+        out.append(f"Against the catalog: {verdict['verdict']}: {verdict['why']['text']}  [{verdict['why']['rule']}]")
+        for n in verdict.get("notes") or []:
+            out.append(f"  note: {n['text']}  [{n['rule']}]")
+    out.append("")
+    out.append("Scores compare candidates on this data only; a raw LogME or H-score value is no verdict by itself.")
+    return "\n".join(out)
+
+
+@main.command("rank-models")
+@click.option("--data", "data_file", required=True, metavar="FILE",
+              help="Labeled target data: CSV or JSONL with text and label columns.")
+@click.option("--candidates", "candidate_opts", required=True, multiple=True, metavar="A,B,...",
+              help="Catalog names, local Hugging Face folders, or checkpoint folders (a folder with "
+                   "checkpoint-N/ or one model sub-folder). Comma-separated; repeatable.")
+@click.option("--scenario", "scenario_file", metavar="FILE",
+              help="Scenario (or plan) file: candidates its constraints reject are marked and explained.")
+@scenario_options
+@rank_options
+@click.option("-o", "--output", type=click.Path(dir_okay=False),
+              help="Write the table: .json (everything), .csv or .md by extension.")
+@click.option("--plot", type=click.Path(dir_okay=False), metavar="FILE",
+              help="Plot the aggregate rank against size and latency, Pareto front marked (.png, .svg, .pdf).")
+@format_option(choices=("text", "json", "csv"))
+@click.pass_context
+@handle_errors
+def rank_models_cmd(ctx, data_file, candidate_opts, scenario_file, output, plot, fmt, **opts):
+    """Rank candidate pre-trained models on your own labeled data, without training them.
+
+    \b
+    Each candidate's texts are encoded once (all layers, cached) and scored by LogME,
+    H-score, kNN leave-one-out accuracy and a cross-validated linear probe; the
+    aggregate is the mean rank, with Kendall's W for how far the estimators agree.
+    A killed ranking resumes with the candidates it finished.
+    Exit status: 0 ranked; 2 bad input, or no candidate could be scored.
+    """
+    from rules.engine import get_engine
+
+    kb = get_kb(ctx)
+    flags = {name: opts.pop(name) for name, _, _ in SCENARIO_FLAGS}
+    out = Path(output) if output else None
+    if out is not None and out.suffix.lower() not in (".json", ".csv", ".md"):
+        raise InputError(f"The output file {output} must end in .json, .csv or .md. "
+                         f"Got {out.suffix or 'no extension'!r} instead.")
+    if plot and Path(plot).suffix.lower() not in (".png", ".svg", ".pdf"):
+        raise InputError(f"The plot file {plot} must end in .png, .svg or .pdf. "
+                         f"Got {Path(plot).suffix or 'no extension'!r} instead.")
+    candidates = split_candidates(candidate_opts)
+    if not candidates:
+        raise InputError("The '--candidates' option must name at least one model. Got an empty list instead.")
+    data = load_rank_data(data_file, opts["text_column"], opts["label_column"])
+    scenario = rank_scenario(ctx, kb, scenario_file, flags, data)
+    engine = get_engine(kb)
+    plan = engine.consult(scenario, trace=False)
+    rejected = {r["model"]: r["reasons"] for r in plan["rejected"]}
+    for c in plan["candidates"]:
+        if not c["meets_constraints"]:
+            rejected.setdefault(c["model"], []).append("misses a constraint of the scenario "
+                                                       "(no catalog model meets them all)")
+    quiet = fmt != "text" or not sys.stderr.isatty()
+    result = do_rank(ctx, kb, data, candidates, rejected, opts, quiet)
+    if not any(r["status"] == "ok" for r in result["rows"]):
+        raise InputError("no candidate could be scored: " + "; ".join(
+            f"{r['candidate']}: {r['error']}" for r in result["rows"]))
+    verdict = engine.consult(scenario, trace=False, ranking=result).get("empirical_ranking")
+    result["against_catalog"] = {k: verdict[k] for k in ("verdict", "why", "notes")} if verdict else None
+    if plot:
+        from harness.rank import plot_ranking
+
+        Path(plot).parent.mkdir(parents=True, exist_ok=True)
+        plot_ranking(result, plot)
+    if out is not None:
+        write_atomic(out, ranking_text(result, out.suffix.lower().lstrip(".")))
+    if fmt == "text":
+        click.echo(render_ranking(result, result["against_catalog"]))
+        if out is not None or plot:
+            click.echo("Written: " + ", ".join(str(p) for p in (out, plot) if p))
+    else:
+        click.echo(ranking_text(result, fmt), nl=fmt == "json")
+
+
+def ranking_text(result: dict, fmt: str) -> str:
+    from harness.rank import TABLE_COLUMNS, table_rows
+
+    if fmt == "json":
+        return json.dumps(result, indent=2, default=float, ensure_ascii=False)
+    rows = table_rows(result)
+    if fmt == "md":
+        from rules.batch import to_markdown
+
+        return to_markdown(rows, TABLE_COLUMNS)
+    import csv
+    import io
+
+    buf = io.StringIO()
+    w = csv.DictWriter(buf, fieldnames=TABLE_COLUMNS, lineterminator="\n")
+    w.writeheader()
+    for r in rows:
+        w.writerow({k: ("" if v is None else v) for k, v in r.items()})
+    return buf.getvalue()
 
 
 # --- run and demo

@@ -40,12 +40,17 @@ def mean_pool(hidden, mask):
 
 
 def encode(model, tokenizer, texts: list[str], *, batch_size: int = 64, max_length: int = 128,
-           device: str = "cpu", order: str = "sorted", progress=None) -> np.ndarray:
-    """Mean-pooled, L2-normalized embeddings, shape (n_texts, hidden)."""
+           device: str = "cpu", order: str = "sorted", progress=None, all_layers: bool = False) -> np.ndarray:
+    """Mean-pooled, L2-normalized embeddings, shape (n_texts, hidden).
+
+    ``all_layers``: one pass, every hidden state pooled the same way, shape
+    (n_layers + 1, n_texts, hidden): the embedding layer first, the last layer last."""
     import torch
 
+    n_out = model.config.num_hidden_layers + 1 if all_layers else 0
+    shape = (n_out, len(texts), model.config.hidden_size) if all_layers else (len(texts), model.config.hidden_size)
     if not texts:
-        return np.zeros((0, model.config.hidden_size), dtype=np.float32)
+        return np.zeros(shape, dtype=np.float32)
     enc = tokenizer(texts, truncation=True, max_length=max_length, padding=False)
     ids = enc["input_ids"]
     lengths = np.array([len(x) for x in ids])
@@ -55,7 +60,7 @@ def encode(model, tokenizer, texts: list[str], *, batch_size: int = 64, max_leng
         idx = np.arange(len(texts))
     pad_id = tokenizer.pad_token_id or 0
     global_max = int(lengths.max())
-    out = np.zeros((len(texts), model.config.hidden_size), dtype=np.float32)
+    out = np.zeros(shape, dtype=np.float32)
     with torch.inference_mode():
         for start in range(0, len(texts), batch_size):
             b = idx[start:start + batch_size]
@@ -69,9 +74,15 @@ def encode(model, tokenizer, texts: list[str], *, batch_size: int = 64, max_leng
             kwargs = {"input_ids": input_ids.to(device), "attention_mask": mask.to(device)}
             if "token_type_ids" in enc:
                 kwargs["token_type_ids"] = torch.zeros_like(kwargs["input_ids"])
-            hidden = model(**kwargs).last_hidden_state
-            pooled = torch.nn.functional.normalize(mean_pool(hidden, kwargs["attention_mask"]), dim=-1)
-            out[b] = pooled.float().cpu().numpy()
+            if all_layers:
+                states = model(**kwargs, output_hidden_states=True).hidden_states
+                for li, hidden in enumerate(states):
+                    pooled = torch.nn.functional.normalize(mean_pool(hidden, kwargs["attention_mask"]), dim=-1)
+                    out[li, b] = pooled.float().cpu().numpy()
+            else:
+                hidden = model(**kwargs).last_hidden_state
+                pooled = torch.nn.functional.normalize(mean_pool(hidden, kwargs["attention_mask"]), dim=-1)
+                out[b] = pooled.float().cpu().numpy()
             if progress is not None:
                 progress(len(b))
     return out
@@ -79,12 +90,15 @@ def encode(model, tokenizer, texts: list[str], *, batch_size: int = 64, max_leng
 
 def cached_encode(model_path: str, model, tokenizer, texts: list[str], *, data_key: str,
                   max_length: int = 128, batch_size: int = 64, device: str = "cpu",
-                  use_cache: bool = True, progress=None, variant: str = "") -> tuple[np.ndarray, bool]:
+                  use_cache: bool = True, progress=None, variant: str = "",
+                  all_layers: bool = False) -> tuple[np.ndarray, bool]:
     """``encode`` with an on-disk cache keyed by model, data and settings. Returns (X, hit).
 
-    ``variant`` names any change to the encoder since it was loaded (added tokens, stages)."""
+    ``variant`` names any change to the encoder since it was loaded (added tokens, stages).
+    ``all_layers``: every layer's embeddings, shape (n_layers + 1, n_texts, hidden)."""
     key = hashlib.sha256(json.dumps(
-        [_model_fingerprint(model_path), data_key, len(texts), max_length, "mean-l2", variant]).encode()
+        [_model_fingerprint(model_path), data_key, len(texts), max_length,
+         "mean-l2-layers" if all_layers else "mean-l2", variant]).encode()
     ).hexdigest()[:24]
     f = cache_dir() / f"{key}.npy"
     if use_cache and f.exists():
@@ -93,7 +107,7 @@ def cached_encode(model_path: str, model, tokenizer, texts: list[str], *, data_k
         except (OSError, ValueError):
             pass  # a damaged cache entry is recomputed
     X = encode(model, tokenizer, texts, batch_size=batch_size, max_length=max_length,
-               device=device, progress=progress)
+               device=device, progress=progress, all_layers=all_layers)
     if use_cache:
         from knowledge.reading import atomic_path
 
