@@ -346,6 +346,7 @@ def main(argv=None) -> int:
     ap.add_argument("--seeds", type=int, default=3, help="seeds of the plan's technique")
     ap.add_argument("--lora-seeds", type=int, default=1)
     ap.add_argument("--lora-epochs", type=int, default=1)
+    ap.add_argument("--lora-candidates", default="", help="time LoRA on these candidates only (comma-separated)")
     ap.add_argument("--max-length", type=int, default=64)
     ap.add_argument("--inter", type=int, default=400, help="examples of each intermediate task")
     ap.add_argument("--inter-epochs", type=int, default=1)
@@ -388,12 +389,22 @@ def main(argv=None) -> int:
     if "train" in steps:
         summary["trained"] = train_all(cands, splits, out, args.seeds, max_length=args.max_length)
     if "lora" in steps:
-        summary["trained_lora"] = train_all(cands, splits, out, args.lora_seeds, technique="lora",
-                                            epochs=args.lora_epochs, max_length=args.max_length)
+        only = [c for c in args.lora_candidates.split(",") if c] or list(cands)
+        summary["trained_lora"] = train_all({k: v for k, v in cands.items() if k in only}, splits, out,
+                                            args.lora_seeds, technique="lora", epochs=args.lora_epochs,
+                                            max_length=args.max_length)
     if "compare" in steps and "trained" in summary and "scored" in summary:
         summary["compare"] = compare(summary["scored"], summary.get("peer", {}), summary["trained"])
-        if "trained_lora" in summary:
-            summary["compare_lora"] = compare(summary["scored"], summary.get("peer", {}), summary["trained_lora"])
+        lora = summary.get("trained_lora")
+        if lora and len(lora["runs"]) == len(cands):
+            summary["compare_lora"] = compare(summary["scored"], summary.get("peer", {}), lora)
+        elif lora:  # timed on some candidates only: the cost of the full protocol is extrapolated
+            per_run = [r["seconds"] for rs in lora["runs"].values() for r in rs]
+            full = sum(per_run) / len(per_run) * len(cands) * args.seeds
+            summary["lora_timing"] = {
+                "timed_runs": {k: [r["seconds"] for r in rs] for k, rs in lora["runs"].items()},
+                "epochs": args.lora_epochs, "protocol_seconds_estimate": full,
+                "speedup_estimate": full / summary["compare"]["layers"]["mean"]["seconds"]}
         summary["bench_seconds"] = time.perf_counter() - t_all
         (out / "summary.json").write_text(json.dumps(summary, indent=1, default=str))
         print(f"trained with {summary['trained']['technique']} (the plan's technique for {args.train} examples)")
@@ -401,6 +412,8 @@ def main(argv=None) -> int:
         if "compare_lora" in summary:
             print(f"\ntrained with LoRA ({args.lora_epochs} epoch(s), {args.lora_seeds} seed(s))")
             print(markdown(summary, "compare_lora"))
+        if "lora_timing" in summary:
+            print("\nLoRA timing: " + json.dumps(summary["lora_timing"]))
     return 0
 
 

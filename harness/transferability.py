@@ -29,6 +29,7 @@ from typing import Optional, Sequence
 import numpy as np
 
 ESTIMATORS = ("logme", "hscore", "knn", "linear_probe")
+EPS = 1e-5  # LogME's guard on its fixed-point denominators (You et al.'s code)
 
 
 class EstimatorError(ValueError):
@@ -82,8 +83,10 @@ def _logme_column(s2: np.ndarray, z: np.ndarray, res0: float, n: int, d: int,
         gamma = float(np.sum(beta * s2 / denom))
         m2 = float(np.sum(beta ** 2 * s2 * z ** 2 / denom ** 2))            # |m|^2
         res = float(np.sum((alpha * z / denom) ** 2) + res0)                   # |t - X m|^2
-        new_alpha = gamma / max(m2, 1e-300)
-        new_beta = (n - gamma) / max(res, 1e-300)
+        # + EPS as in the reference implementation: with more features than examples the fit can
+        # become exact (res -> 0) or the weights vanish (m2 -> 0), and the precisions would run off
+        new_alpha = gamma / (m2 + EPS)
+        new_beta = (n - gamma) / (res + EPS)
         done = abs(new_alpha / new_beta - alpha / beta) / (alpha / beta) < tol
         alpha, beta = new_alpha, new_beta
         if done:
@@ -103,7 +106,8 @@ def logme(X, y, *, max_iter: int = 100, tol: float = 1e-3, return_params: bool =
 
     One SVD of X, then for each class the fixed-point updates
     gamma = sum beta s_i / (alpha + beta s_i), alpha = gamma / |m|^2,
-    beta = (n - gamma) / |X m - t|^2 until alpha/beta moves by less than ``tol`` (relative).
+    beta = (n - gamma) / |X m - t|^2 (each denominator + 1e-5, as in the authors' code) until
+    alpha/beta moves by less than ``tol`` (relative).
     With ``return_params`` also the per-class (alpha, beta, iterations)."""
     X, y = _check(X, y)
     n, d = X.shape
