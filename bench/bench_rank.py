@@ -179,7 +179,7 @@ for est in cfg["estimators"]:
     t0 = time.perf_counter()
     ranker = TransformerRanker(ds, dataset_downsample=None, text_column="text", label_column="label")
     res = ranker.run(list(cfg["models"].values()), estimator=est, layer_aggregator=cfg["layer"],
-                     batch_size=64, device="cpu", gpu_estimation=False)
+                     batch_size=64, device="cpu")  # gpu_estimation=False raises TypeError in 0.2.0
     names = {v: k for k, v in cfg["models"].items()}
     out[est] = {"seconds": time.perf_counter() - t0,
                 "scores": {names.get(m, m): float(s) for m, s in res.results.items()}}
