@@ -10,9 +10,12 @@ estimators must agree (``rank_overturn_min_agreement``).
 
 from __future__ import annotations
 
+from knowledge.schema import SPEED_ORDER
 from rules._experta import MATCH, TEST
 from rules.base import (
     Candidate,
+    LatencyCritical,
+    ModelFact,
     EmpiricalAgreement,
     EmpiricalComparison,
     EmpiricalScore,
@@ -34,30 +37,35 @@ class EmpiricalRules:
         basis=["sources:you2021logme", "sources:garbas2024choose"],
     )
     def compare_orders(self):
-        """Candidates ranked and a measured ranking given -> the catalog's and the measured order of the scored candidates."""
+        """Candidates ranked and a measured ranking given -> the catalog's and the measured order of the scored candidates (within speed classes when latency comes first)."""
         if self.facts_of(EmpiricalComparison):
             return
         scores = {f["model"]: f for f in self.facts_of(EmpiricalScore)}
         cands = sorted(self.facts_of(Candidate), key=lambda f: f["rank"])
         catalog = [c["model"] for c in cands if c["model"] in scores]
-        measured = sorted(catalog, key=lambda m: (scores[m]["rank"], catalog.index(m)))
+        latency_first = bool(self.facts_of(LatencyCritical))
+        speed = {m["id"]: SPEED_ORDER[m["speed"]] for m in self.facts_of(ModelFact)}
+        measured = sorted(catalog, key=lambda m: (speed[m] if latency_first else 0, scores[m]["rank"],
+                                                  catalog.index(m)))
         self.conclude(EmpiricalComparison(catalog=catalog, measured=measured, n=len(catalog),
-                                          same_order=catalog == measured,
+                                          same_order=catalog == measured, latency_first=latency_first,
                                           same_top=bool(catalog) and catalog[0] == measured[0]))
 
     @rule(
         "selection.measured_overturns_catalog",
         EmpiricalComparison(same_order=False, n=MATCH.n, catalog=MATCH.catalog, measured=MATCH.measured,
-                            same_top=MATCH.same_top),
+                            same_top=MATCH.same_top, latency_first=MATCH.latency_first),
         EmpiricalAgreement(kendall_w=MATCH.w),
         Threshold(rank_overturn_min_agreement=MATCH.wmin, rank_overturn_min_candidates=MATCH.nmin),
         TEST(lambda n, w, wmin, nmin: n >= nmin and w is not None and w >= wmin),
         salience=SAL - 1,
         basis=["thresholds:rank_overturn_min_agreement", "thresholds:rank_overturn_min_candidates"],
     )
-    def overturns_catalog(self, n, catalog, measured, same_top, w, wmin):
+    def overturns_catalog(self, n, catalog, measured, same_top, latency_first, w, wmin):
         """Estimators agree (W >= rank_overturn_min_agreement) and order the scored candidates otherwise -> the measured order replaces the catalog's."""
         top = "" if same_top else f"; {measured[0]} now comes first instead of {catalog[0]}"
+        if latency_first:
+            top += " (reordered within speed classes only: size and latency come first)"
         self.conclude(EmpiricalVerdict(
             verdict="overturns", order=list(measured),
             why=f"on your data the estimators agree (Kendall's W {w:.2f} >= {wmin:g}) on the order "

@@ -103,3 +103,16 @@ def test_no_ranking_no_measured_rules_and_no_plan_field():
     plan, eng = consult(SERVER, None)
     assert not eng.facts_of(EmpiricalVerdict) and not eng.facts_of(EmpiricalComparison)
     assert "empirical_ranking" not in plan and "rank" not in plan["candidates"][0]
+
+
+def test_measured_order_keeps_speed_first_when_latency_is_critical():
+    """A phone app with a latency budget: a slower model that scores better does not jump a faster one."""
+    fields = dict(task="text_classification", dataset_size=1500, num_classes=3, deployment="edge", latency_ms=50)
+    order = catalog_order(fields)
+    assert len(order) >= 2
+    plan, eng = consult(fields, ranking(list(reversed(order)), 0.9))
+    from rules.lint import lint
+
+    assert not [v for v in lint(plan, KB) if v["check"] == "criteria_ranking"], plan["candidates"]
+    comp = eng.facts_of(EmpiricalComparison)[0]
+    assert comp["latency_first"] is True
