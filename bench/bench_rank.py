@@ -275,6 +275,86 @@ def train_all(cands: dict, splits, out: Path, seeds: int, technique: str = "", e
     return res
 
 
+def pool_protocol(cands: dict, train_csv: str, out: Path, seeds: int, max_length: int,
+                  batch_size: int) -> dict:
+    """Ground truth and scores from the embeddings the scoring step cached (no new encoding).
+
+    The scored tweets are split (stratified, seed 0) into 60% train / 15% validation / 25% test.
+    Each candidate: the plan's feature-extraction head (harness run_head, the plan's hyperparameters,
+    ``batch_size`` for the batch) on the last layer, ``seeds`` seeds, test accuracy; the estimators
+    on the 60% train part only (last, mean and best layer; the probe for last and mean)."""
+    import numpy as np
+    from sklearn.model_selection import train_test_split
+
+    from harness.data import load_text
+    from harness.embed import cached_encode
+    from harness.rank import score_layers
+    from harness.run import technique_hyper
+    from harness.techniques import run_head
+    from knowledge.loader import get_kb
+
+    f = out / f"pool-s{seeds}-b{batch_size}.json"
+    if f.exists():
+        return json.loads(f.read_text())
+    kb = get_kb()
+    data = load_text(train_csv)
+    y = np.asarray(data.y)
+    idx = np.arange(len(y))
+    tr, rest = train_test_split(idx, test_size=0.4, random_state=0, stratify=y)
+    va, te = train_test_split(rest, test_size=0.625, random_state=0, stratify=y[rest])
+    plan = plan_for(len(tr))
+    tech = plan["technique"]["choice"]
+    hyper = technique_hyper(kb, plan, "feature_extraction", {"batch_size": batch_size}, 6)
+    res = {"split": [len(tr), len(va), len(te)], "plan_technique": tech, "hyper": hyper, "runs": {},
+           "scores": {}, "best_layer": {}, "seconds": {}}
+    for name, path in cands.items():
+        H, hit = cached_encode(path, None, None, data.texts, data_key=data.fingerprint(), max_length=max_length,
+                               all_layers=True)
+        assert hit, f"{name}: run the score step first"
+        X = H[-1]
+        t0 = time.perf_counter()
+        runs = [run_head(X[tr], y[tr].tolist(), X[va], y[va].tolist(), X[te], y[te].tolist(), data.classes,
+                         seed, hyper) for seed in range(seeds)]
+        res["runs"][name] = [{"accuracy": r.accuracy, "macro_f1": r.macro_f1, "seconds": r.seconds} for r in runs]
+        res["seconds"].setdefault("heads", {})[name] = time.perf_counter() - t0
+        sc = {}
+        for layer in ("last", "mean", "best"):
+            t0 = time.perf_counter()
+            ests = ["logme", "hscore", "knn"] + (["linear_probe"] if layer != "best" else [])
+            scores, _, per = score_layers(H[:, tr], y[tr], layer, ests, seed=0, k=5, folds=5)
+            sc[layer] = scores
+            if per:
+                res["best_layer"][name] = per["best"]
+            res["seconds"].setdefault(layer, {})[name] = time.perf_counter() - t0
+        res["scores"][name] = sc
+        log(f"pool {name}: head accuracy {np.mean([r.accuracy for r in runs]):.3f}; "
+            f"scores {json.dumps({k: {e: round(v, 3) for e, v in d.items()} for k, d in sc.items()})}")
+    f.write_text(json.dumps(res, indent=1))
+    return res
+
+
+def compare_pool(pool: dict) -> dict:
+    import numpy as np
+
+    from harness.transferability import aggregate_ranks, kendall_tau
+
+    names = list(pool["runs"])
+    acc = np.array([np.mean([r["accuracy"] for r in pool["runs"][n]]) for n in names])
+    out = {"accuracy": dict(zip(names, acc.round(4).tolist())),
+           "accuracy_sd": {n: float(np.std([r["accuracy"] for r in pool["runs"][n]], ddof=1)) for n in names},
+           "layers": {}}
+    for layer in ("last", "mean", "best"):
+        ests = [e for e in ("logme", "hscore", "knn", "linear_probe")
+                if all(e in pool["scores"][n][layer] for n in names)]
+        mat = {e: np.array([pool["scores"][n][layer][e] for n in names]) for e in ests}
+        taus = {e: kendall_tau(mat[e], acc) for e in ests}
+        mean_rank, w, tau_pair = aggregate_ranks(mat)
+        taus["aggregate"] = kendall_tau(-mean_rank, acc)
+        out["layers"][layer] = {"tau": taus, "kendall_w": w, "mean_pairwise_tau": tau_pair,
+                                "estimators": ests}
+    return out
+
+
 # --- comparison
 
 
@@ -352,6 +432,7 @@ def main(argv=None) -> int:
     ap.add_argument("--inter-epochs", type=int, default=1)
     ap.add_argument("--inter-lr", type=float, default=2e-4)
     ap.add_argument("--threads", type=int, default=1, help="torch threads")
+    ap.add_argument("--head-batch", type=int, default=32, help="batch size of the feature-extraction head")
     ap.add_argument("--data-dir", default=str(TWEETEVAL), help="the TweetEval folder")
     ap.add_argument("--out", default=str(ROOT / "bench" / "out" / "rank"))
     ap.add_argument("--peer-python", default="")
@@ -388,6 +469,11 @@ def main(argv=None) -> int:
         log("peer done")
     if "train" in steps:
         summary["trained"] = train_all(cands, splits, out, args.seeds, max_length=args.max_length)
+    if "pool" in steps:
+        summary["pool"] = pool_protocol(cands, splits[0], out, args.seeds, args.max_length, args.head_batch)
+        summary["compare_pool"] = compare_pool(summary["pool"])
+        print(json.dumps(summary["compare_pool"], indent=1))
+        (out / "pool-summary.json").write_text(json.dumps(summary, indent=1, default=str))
     if "lora" in steps:
         only = [c for c in args.lora_candidates.split(",") if c] or list(cands)
         summary["trained_lora"] = train_all({k: v for k, v in cands.items() if k in only}, splits, out,
