@@ -15,7 +15,6 @@ from rules._experta import MATCH, TEST
 from rules.base import (
     Candidate,
     LatencyCritical,
-    ModelFact,
     EmpiricalAgreement,
     EmpiricalComparison,
     EmpiricalScore,
@@ -44,7 +43,7 @@ class EmpiricalRules:
         cands = sorted(self.facts_of(Candidate), key=lambda f: f["rank"])
         catalog = [c["model"] for c in cands if c["model"] in scores]
         latency_first = bool(self.facts_of(LatencyCritical))
-        speed = {m["id"]: SPEED_ORDER[m["speed"]] for m in self.facts_of(ModelFact)}
+        speed = {c["model"]: SPEED_ORDER.get(c.get("speed"), 0) for c in cands}
         measured = sorted(catalog, key=lambda m: (speed[m] if latency_first else 0, scores[m]["rank"],
                                                   catalog.index(m)))
         self.conclude(EmpiricalComparison(catalog=catalog, measured=measured, n=len(catalog),

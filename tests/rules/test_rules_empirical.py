@@ -37,11 +37,13 @@ def catalog_order(fields=SERVER):
 
 
 def test_catalog_order_is_the_reference():
-    assert catalog_order() == ["bert-base", "distilbert-base", "all-MiniLM-L6-v2"]
+    order = catalog_order()
+    assert len(order) >= 3 and "all-MiniLM-L6-v2" in order and order[0] != "all-MiniLM-L6-v2"
 
 
 def test_measured_compare_orders_and_overturn(facts_dump):
-    measured = ["all-MiniLM-L6-v2", "distilbert-base", "bert-base"]
+    first, second = catalog_order()[:2]
+    measured = ["all-MiniLM-L6-v2", second, first]  # three of the plan's candidates, scored
     plan, eng = consult(SERVER, ranking(measured, W_MIN + 0.1))
     comp = eng.facts_of(EmpiricalComparison)
     assert len(comp) == 1 and comp[0]["same_order"] is False, facts_dump(eng)
@@ -49,23 +51,25 @@ def test_measured_compare_orders_and_overturn(facts_dump):
     v = verdicts(eng)
     assert set(v) == {"selection.measured_overturns_catalog"}, facts_dump(eng)
     assert list(v["selection.measured_overturns_catalog"]["order"]) == measured
-    assert [c["model"] for c in plan["candidates"]] == measured
-    assert [c["rank"] for c in plan["candidates"]] == [1, 2, 3]
+    got = [c["model"] for c in plan["candidates"]]
+    assert [m for m in got if m in measured] == measured  # the scored ones in measured order ...
+    assert [m for m in got if m not in measured] == [m for m in catalog_order() if m not in measured]  # ... the rest stay
+    assert [c["rank"] for c in plan["candidates"]] == list(range(1, len(got) + 1))
     er = plan["empirical_ranking"]
     assert er["verdict"] == "overturns" and er["why"]["rule"] == "selection.measured_overturns_catalog"
-    assert "all-MiniLM-L6-v2 now comes first instead of bert-base" in er["why"]["text"]
+    assert f"all-MiniLM-L6-v2 now comes first instead of {first}" in er["why"]["text"]
     assert plan["candidates"][0]["empirical"]["rank"] == 1
 
 
 def test_measured_confirms_catalog():
-    plan, eng = consult(SERVER, ranking(catalog_order(), 0.95))
+    plan, eng = consult(SERVER, ranking(catalog_order()[:3], 0.95))
     assert set(verdicts(eng)) == {"selection.measured_confirms_catalog"}
     assert plan["empirical_ranking"]["verdict"] == "confirms"
     assert [c["model"] for c in plan["candidates"]] == catalog_order()
 
 
 def test_measured_estimators_disagree_keeps_the_catalog_order():
-    reversed_ = list(reversed(catalog_order()))
+    reversed_ = list(reversed(catalog_order()[:3]))
     for w in (W_MIN - 0.2, None):  # low agreement, or a single estimator
         plan, eng = consult(SERVER, ranking(reversed_, w))
         assert set(verdicts(eng)) == {"selection.measured_estimators_disagree"}
