@@ -180,9 +180,9 @@ for est in cfg["estimators"]:
     ranker = TransformerRanker(ds, dataset_downsample=None, text_column="text", label_column="label")
     res = ranker.run(list(cfg["models"].values()), estimator=est, layer_aggregator=cfg["layer"],
                      batch_size=64, device="cpu")  # gpu_estimation=False raises TypeError in 0.2.0
-    names = {v: k for k, v in cfg["models"].items()}
+    names = {**{v: k for k, v in cfg["models"].items()}, **{v.rstrip("/").split("/")[-1]: k for k, v in cfg["models"].items()}}
     out[est] = {"seconds": time.perf_counter() - t0,
-                "scores": {names.get(m, m): float(s) for m, s in res.results.items()}}
+                "scores": {names.get(m, names.get(m.rstrip("/").split("/")[-1], m)): float(s) for m, s in res.scores.items()}}
     json.dump(out, open(cfg["out"], "w"))
 """
 
