@@ -338,6 +338,13 @@ def ask_to_clarify(plan: dict, scenario: dict, readings: list, kb) -> dict:
                     r.matches.append(Match(sid, pit, 1.0, "answer", c["answers"][k - 1]["answer"]))
     return {**scenario, "symptoms": symptoms}
 
+@main.command("plan-schema")
+def plan_schema():
+    """Print the JSON Schema of a plan file (the contract `run` executes)."""
+    from rules.contract import json_schema
+
+    click.echo(json.dumps(json_schema(), indent=2))
+
 
 # --- catalog commands
 
@@ -941,11 +948,46 @@ DEMO_SCENARIO = {
 }
 
 
-def load_plan_or_scenario(ctx, kb, path: str) -> dict:
-    """A plan file's scenario (or a scenario file), consulted: the same input gives the same plan."""
+def is_plan_file(data) -> bool:
+    return isinstance(data, dict) and "schema_version" in data and "scenario" in data
+
+
+def load_plan_or_scenario(ctx, kb, path: str, reconsult: bool = False):
+    """The plan ``path`` holds, as written (a scenario file is consulted first).
+
+    A plan file runs exactly as written; when consulting its scenario with the current knowledge
+    gives a different plan, the differing lines are printed (``reconsult=True`` takes the new one)."""
+    from knowledge.loader import read_yaml
+    from rules.contract import Plan, differences
     from rules.engine import get_engine
 
-    return get_engine(kb).consult(build_scenario(ctx, kb, path, {}, (), False))
+    data = read_yaml(path)
+    if not is_plan_file(data):
+        return Plan.from_dict(get_engine(kb).consult(build_scenario(ctx, kb, path, {}, (), False)), path, kb)
+    if reconsult:
+        scenario = build_scenario(ctx, kb, path, {}, (), False)
+        return Plan.from_dict(get_engine(kb).consult(scenario), path, kb)
+    plan = Plan.from_dict(_plain(data), path, kb)
+    scenario = build_scenario(ctx, kb, path, {}, (), False)
+    fresh = Plan.from_dict(get_engine(kb).consult(scenario), path, kb)
+    diff = differences(plan, fresh)
+    if diff:
+        click.echo(f"{path}: the current knowledge base gives this scenario a different plan; running the "
+                   f"file as written (--reconsult runs the new one). Differences (file → now):", err=True)
+        for d in diff[:12]:
+            click.echo(f"  {d['field']}: {d['file']!r} → {d['now']!r}", err=True)
+        if len(diff) > 12:
+            click.echo(f"  ... and {len(diff) - 12} more", err=True)
+    return plan
+
+
+def _plain(v):
+    """A YAML/JSON tree as plain dicts and lists (the loader's line-tracking types dropped)."""
+    if isinstance(v, dict):
+        return {k: _plain(x) for k, x in v.items()}
+    if isinstance(v, list):
+        return [_plain(x) for x in v]
+    return v
 
 
 def run_options(fn):
@@ -967,13 +1009,15 @@ def run_options(fn):
                      help="Input size for a backbone (default: its weights' own, e.g. 224)."),
         click.option("--technique", "techniques", multiple=True,
                      type=click.Choice(["feature_extraction", "fine_tuning", "lora", "from_scratch"]),
-                     help="Technique(s) to run (default: the plan's). Repeatable."),
-        click.option("--seeds", type=click.IntRange(1, 100), default=5, show_default=True),
+                     help="Technique(s) to run (default: the plan's), each with its own recipe from the plan. "
+                          "Repeatable."),
+        click.option("--seeds", type=click.IntRange(1, 100), help="Override the plan's evaluation.seeds."),
         click.option("--out", type=str, metavar="DIR", help="Run directory (default runs/<timestamp>-<name>)."),
         click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto", show_default=True),
         click.option("--retention-data", type=str, metavar="FILE",
                      help="A second labeled task for the forgetting probe (linear probe before/after): "
-                          "CSV/JSONL text, or for images a folder or .npz."),
+                          "CSV/JSONL text, or for images a folder or .npz (overrides the plan's "
+                          "evaluation.retention_data)."),
         click.option("--intermediate-data", type=str, metavar="FILE",
                      help="Labeled informal text for an intermediate fine-tuning stage (when the plan asks)."),
         click.option("--unlabeled-data", type=str, metavar="FILE",
@@ -984,8 +1028,8 @@ def run_options(fn):
         click.option("--learning-rate", type=FiniteFloat(0, min_open=True), help="Override the learning rate."),
         click.option("--batch-size", type=click.IntRange(1, 4096), help="Override the batch size."),
         click.option("--max-length", type=click.IntRange(8, 4096), default=128, show_default=True),
-        click.option("--alpha", type=FiniteFloat(0, 1, min_open=True, max_open=True), default=0.05,
-                     show_default=True),
+        click.option("--alpha", type=FiniteFloat(0, 1, min_open=True, max_open=True),
+                     help="Override the plan's evaluation.alpha (significance level of every test)."),
         click.option("--no-cache", is_flag=True, help="Recompute embeddings instead of using the cache."),
         format_option(choices=("text", "json")),
     ]
@@ -994,7 +1038,7 @@ def run_options(fn):
     return fn
 
 
-def _run(ctx, plan: dict, name: str, opts: dict, builtin_size: int = 1500) -> dict:
+def _run(ctx, plan, name: str, opts: dict, builtin_size: int = 1500) -> dict:
     import time as _time
 
     from harness.run import RunConfig, execute
@@ -1007,17 +1051,18 @@ def _run(ctx, plan: dict, name: str, opts: dict, builtin_size: int = 1500) -> di
 
     check_output_dir(out, "--out")
     cfg = RunConfig(
-        techniques=list(opts.get("techniques") or [plan["technique"]["choice"]]),
-        seeds=opts["seeds"], model=opts["model"], train=opts.get("train"),
+        techniques=list(opts.get("techniques") or [plan.technique_id]),
+        seeds=opts.get("seeds"), model=opts["model"], train=opts.get("train"),
         validation=opts.get("validation"), test=opts.get("test"),
         text_column=opts["text_column"], label_column=opts["label_column"],
         retention_data=opts.get("retention_data"), device=opts["device"], out=out,
-        max_length=opts["max_length"], alpha=opts["alpha"], use_cache=not opts["no_cache"],
+        max_length=opts["max_length"], alpha=opts.get("alpha"), use_cache=not opts["no_cache"],
         builtin_size=builtin_size,
         intermediate_data=opts.get("intermediate_data"), unlabeled_data=opts.get("unlabeled_data"),
         weights=opts.get("weights"), image_size=opts.get("image_size"),
         overrides={"epochs": opts.get("epochs"), "learning_rate": opts.get("learning_rate"),
                    "batch_size": opts.get("batch_size"), "head": opts.get("head")},
+        override_scope=opts.get("override_scope"),
     )
 
     from harness.progress import Progress
@@ -1031,15 +1076,20 @@ def _run(ctx, plan: dict, name: str, opts: dict, builtin_size: int = 1500) -> di
             return _show_autofix(result, out, fmt)
         record = execute(plan, cfg, kb, progress)
     except MemoryError:
-        raise InputError(f"out of memory: try --batch-size {max(1, (opts.get('batch_size') or 32) // 2)}") from None
+        raise InputError(_oom_hint(plan, opts)) from None
     except RuntimeError as exc:
         if "out of memory" in str(exc).lower():
-            raise InputError(f"out of memory: try --batch-size {max(1, (opts.get('batch_size') or 32) // 2)}") from None
+            raise InputError(_oom_hint(plan, opts)) from None
         raise
     if fmt == "json":
-        click.echo(json.dumps({k: record[k] for k in ("summary", "tests", "symptoms", "diagnoses")}
+        click.echo(json.dumps({k: record[k] for k in ("summary", "tests", "symptoms", "diagnoses", "overrides",
+                                                      "adaptations")}
                               | {"run_dir": out}, indent=2, default=str))
     else:
+        for o in record["overrides"]:
+            click.echo(f"Override: {o['field']} {o['plan']!r} → {o['used']!r} ({o['by']})")
+        for a in record["adaptations"]:
+            click.echo(f"Adapted: {a['field']} {a['plan']!r} → {a['used']!r} ({a['why']})")
         from harness.report import SUMMARY_HEADERS, summary_rows
         from rules.render import table
 
@@ -1054,6 +1104,11 @@ def _run(ctx, plan: dict, name: str, opts: dict, builtin_size: int = 1500) -> di
             click.echo("\nNo diagnosis: the probes found no problem.")
         click.echo(f"\nReport: {Path(out) / 'report.md'}   (run.json, plots in {out})")
     return record
+
+
+def _oom_hint(plan, opts: dict) -> str:
+    size = opts.get("batch_size") or plan.hyperparameters.batch_size
+    return f"out of memory: try --batch-size {max(1, size // 2)}"
 
 
 def _show_autofix(result: dict, out: str, fmt: str) -> dict:
@@ -1083,27 +1138,30 @@ def _show_autofix(result: dict, out: str, fmt: str) -> dict:
               help="After the run, apply the top fix, run again, keep it only if a test says it helped.")
 @click.option("--max-rounds", type=click.IntRange(1, 20), default=3, show_default=True,
               help="Fix attempts for --auto-fix.")
+@click.option("--reconsult", is_flag=True,
+              help="Consult the plan file's scenario again with the current knowledge and run that plan "
+                   "(default: run the file as written).")
 @click.pass_context
 @handle_errors
-def run(ctx, plan_or_scenario, **opts):
-    """Carry a plan (or a scenario, consulted first) out on real data, with probes and tests."""
+def run(ctx, plan_or_scenario, reconsult, **opts):
+    """Carry a plan out exactly as written (or a scenario, consulted first), with probes and tests."""
     kb = get_kb(ctx)
-    plan = load_plan_or_scenario(ctx, kb, plan_or_scenario)
+    plan = load_plan_or_scenario(ctx, kb, plan_or_scenario, reconsult)
     refuse_unrunnable(kb, plan, opts.get("techniques"), plan_or_scenario)
     name = Path(plan_or_scenario).stem
     _run(ctx, plan, name, opts)
 
 
-def refuse_unrunnable(kb, plan: dict, techniques, where: str) -> None:
+def refuse_unrunnable(kb, plan, techniques, where: str) -> None:
     """`run` carries out classification plans with techniques this install can run; say so otherwise."""
-    for tech in [*(techniques or []), (plan.get("technique") or {}).get("choice")]:
+    for tech in [*(techniques or []), plan.technique_id]:
         t = kb.techniques.get(tech) if tech else None
         if t is not None and not t.harness:
             raise InputError(f"{where}: the plan's technique is {t.name}, which this install cannot run: "
                              f"it needs a CUDA GPU with bitsandbytes. Train it with peft + bitsandbytes "
                              f"(the plan's 'lora' and 'quantization' lines are the configuration), or run "
                              f"a plan for a GPU with more memory (LoRA).")
-    task = (plan.get("scenario") or {}).get("task")
+    task = plan.scenario.get("task")
     entry = kb.tasks.get(task)
     if entry is not None and not entry.harness:
         runnable = ", ".join(t for t, e in kb.tasks.items() if e.harness)
@@ -1129,14 +1187,19 @@ def demo(ctx, seeds, size, epochs, out, device, fmt):
     from rules.scenario import normalize
 
     kb = get_kb(ctx)
-    plan = get_engine(kb).consult(normalize({**DEMO_SCENARIO, "dataset_size": size}, kb))
+    from rules.contract import Plan
+
+    plan = Plan.from_dict(get_engine(kb).consult(normalize({**DEMO_SCENARIO, "dataset_size": size}, kb)),
+                          "the demo's plan", kb)
     if fmt == "text":
-        click.echo(f"Plan: {plan['technique']['name']} ({plan['technique']['why']['text']}); "
-                   f"comparing feature extraction, fine-tuning and LoRA over {seeds} seeds.", err=True)
+        click.echo(f"Plan: {plan.technique['name']} ({plan.technique['why']['text']}); "
+                   f"comparing feature extraction, fine-tuning and LoRA, each with its own recipe, over "
+                   f"{seeds} seeds.", err=True)
     opts = {"fmt": fmt, "techniques": ["feature_extraction", "fine_tuning", "lora"], "seeds": seeds,
             "model": "all-MiniLM-L6-v2", "text_column": "text", "label_column": "label",
-            "device": device, "out": out, "max_length": 64, "alpha": 0.05, "no_cache": False,
-            "epochs": epochs, "learning_rate": None, "batch_size": None}
+            "device": device, "out": out, "max_length": 64, "alpha": None, "no_cache": False,
+            "epochs": epochs, "learning_rate": None, "batch_size": None,
+            "override_scope": ["fine_tuning", "lora"]}  # --epochs is for the trained backbones
     _run(ctx, plan, "demo", opts, builtin_size=size)
 
 

@@ -45,7 +45,7 @@ def pretrain(arch: str, size: int, epochs: int, path, random_path) -> dict:
     src = digits(source=True)
     tr, te = split(src, 0.3, seed=0)
     t = time.perf_counter()
-    _fit(net, tr, None, 0, {"learning_rate": 1e-3, "epochs": epochs, "batch_size": 64}, augment=True)
+    _fit(net, tr, None, 0, train_recipe(learning_rate=1e-3, epochs=epochs), augment=True)
     seconds = time.perf_counter() - t
     acc = float((predict_images(net, te) == te.y).mean())
     # back to torchvision's own layout (the body's weights; the source head is not needed downstream)

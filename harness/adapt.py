@@ -189,15 +189,16 @@ def mlm_stage(model_path: str, texts: list[str], tokenizer, *, epochs: int = 1, 
 
 def intermediate_stage(model_path: str, data: TextData, tokenizer, hyper: dict, *, seed: int = 0,
                        device: str = "cpu", max_length: int = 128, progress=None,
-                       val: Optional[TextData] = None, encoder_state: Optional[dict] = None):
-    """Fine-tune on a larger labeled informal-text task first; returns the encoder's state dict."""
+                       val: Optional[TextData] = None, encoder_state: Optional[dict] = None, epochs: int = 1):
+    """Fine-tune on a larger labeled informal-text task first (``epochs`` passes at ``hyper``'s
+    fine-tuning recipe, every layer trained); returns the encoder's state dict."""
     from harness.data import stratified_split
     from harness.techniques import run_transformer
 
     if val is None:
         data, val = stratified_split(data, 0.1, seed=0)
-    h = {k: v for k, v in hyper.items() if k not in ("frozen_layers", "unfreeze", "stages", "lora")}
-    h.update({"frozen_layers": 0, "epochs": int(hyper.get("intermediate_epochs") or 1)})
+    h = {**hyper, "frozen_layers": 0, "unfreeze": "none", "discriminative_lr_decay": 1.0, "lora": None,
+         "epochs": int(epochs)}
     _, model, _ = run_transformer(model_path, data, val, val, seed, h, technique="fine_tuning", device=device,
                                   max_length=max_length, progress=progress, tokenizer=tokenizer,
                                   encoder_state=encoder_state)

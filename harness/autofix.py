@@ -18,23 +18,38 @@ from pathlib import Path
 
 import numpy as np
 
-DATA_LEVEL = ("preprocessing", "augmentation", "tokenizer_extra_tokens", "stages")
+from rules.contract import DATA_LEVEL, Plan
+
+# fields a fix may change that are not hyperparameters of a technique
+PLAN_FIELDS = {"technique", "seeds"}
 
 
-def apply_fix(plan: dict, fix: dict) -> dict:
-    """A copy of ``plan`` with the fix's concrete changes applied."""
-    from rules.fixes import apply_changes
+def apply_fix(plan: Plan, fix: dict) -> Plan:
+    """A copy of ``plan`` with the fix's concrete changes applied (``seeds`` is the evaluation's)."""
+    from dataclasses import replace as dc_replace
 
     new = copy.deepcopy(plan)
-    hyper, tech = apply_changes(new["hyperparameters"], new["technique"]["choice"], fix["changes"])
-    if tech != plan["technique"]["choice"]:
-        # a new technique starts from its own defaults; data-level settings carry over
-        hyper = {k: v for k, v in hyper.items() if k in DATA_LEVEL}
-        new["technique"] = {**new["technique"], "choice": tech, "name": tech,
-                            "why": {"rule": "autofix", "knowledge": [f"fixes:{fix['fix']}"],
-                                    "text": fix["description"]}}
-    new["hyperparameters"] = hyper
-    new.setdefault("applied_fixes", []).append(fix["fix"])
+    tech = new.technique_id
+    for ch in fix["changes"]:
+        if ch["field"] == "technique":
+            tech = ch["to"]
+    if tech != plan.technique_id:
+        # a new technique runs with its own recipe; the data-level settings carry over
+        shared = {k: getattr(new.hyperparameters, k) for k in DATA_LEVEL}
+        old = new.hyperparameters
+        new.hyperparameters = dc_replace(new.recipes.pop(tech), **shared)
+        new.recipes[plan.technique_id] = old
+        new.technique = {**new.technique, "choice": tech, "name": tech,
+                         "why": {"rule": "autofix", "knowledge": [f"fixes:{fix['fix']}"],
+                                 "text": fix["description"]}}
+    for ch in fix["changes"]:
+        if ch["field"] == "technique":
+            continue
+        if ch["field"] == "seeds":
+            new.evaluation.seeds = int(ch["to"])
+        else:
+            setattr(new.hyperparameters, ch["field"], ch["to"])
+    new.applied_fixes = [*new.applied_fixes, fix["fix"]]
     return new
 
 
@@ -42,19 +57,54 @@ def _metric(record: dict, technique: str) -> np.ndarray:
     return np.array([r["accuracy"] for r in record["results"][technique]])
 
 
-def _candidates(record: dict, kb, tried: set, pitfalls=None):
+def carried(fix: dict, technique: str, modality: str, kb) -> bool:
+    """Whether the harness carries the fix out: a fix the knowledge base says it runs, whose every changed
+    field the technique it leaves in place honours, with values the harness implements."""
     from harness.adapt import can_carry
+    from harness.techniques import honours
 
+    if not kb.fixes[fix["fix"]].harness or not can_carry(fix["changes"], modality):
+        return False
+    target = next((c["to"] for c in fix["changes"] if c["field"] == "technique"), technique)
+    return honours(target, modality, [c["field"] for c in fix["changes"] if c["field"] not in PLAN_FIELDS])
+
+
+def _candidates(record: dict, kb, tried: set, pitfalls=None):
+    modality = record["plan"]["scenario"].get("modality", "text")
+    technique = record["plan"]["technique"]["choice"]
     for d in record["diagnoses"]:
         if pitfalls and d["pitfall"] not in pitfalls:
             continue
         for f in d["fixes"]:
             if f["fix"] in tried or f.get("measured"):
                 continue
-            modality = record["plan"]["scenario"].get("modality", "text")
-            if not kb.fixes[f["fix"]].harness or not can_carry(f["changes"], modality):
-                continue
-            yield d, f
+            if carried(f, technique, modality, kb):
+                yield d, f
+
+
+def judge(diagnosis: dict, before: dict, after: dict, better, worse, kb) -> tuple[bool, str, list, list]:
+    """(keep, why, symptoms gone, new symptoms) for one fix round.
+
+    A fix is judged on the pitfall it targets: it is kept when the target metric improves significantly,
+    or when the targeted pitfall's symptoms disappear without a significant loss. A symptom counts as
+    new only when it indicates a pitfall the run before the fix had not already diagnosed (the emoji
+    slice gap of an already-diagnosed domain shift is not new). ``before``/``after``: run records."""
+    targeted = {e["symptom"] for e in diagnosis["evidence"]}
+    after_ids = {s["id"] for s in after["symptoms"]}
+    before_ids = {s["id"] for s in before["symptoms"]}
+    known = {d["pitfall"] for d in before["diagnoses"]}
+    gone = sorted(targeted - after_ids)
+    appeared = sorted(sid for sid in after_ids - before_ids
+                      if not set(kb.symptoms[sid].indicates) <= known)
+    keep = (better.significant or bool(gone)) and not appeared and not worse.significant
+    if keep:
+        why = ("the target metric improved significantly" if better.significant
+               else f"the symptom disappeared ({', '.join(gone)})")
+    else:
+        why = ("a new symptom appeared: " + ", ".join(appeared) if appeared
+               else "the target metric got significantly worse" if worse.significant
+               else "no significant improvement and the symptom remained")
+    return keep, why, gone, appeared
 
 
 def auto_fix(plan: dict, cfg, kb, max_rounds: int = 3, progress=None, pitfalls=None) -> dict:
@@ -65,20 +115,21 @@ def auto_fix(plan: dict, cfg, kb, max_rounds: int = 3, progress=None, pitfalls=N
     from harness.progress import as_progress
     from harness.run import execute, write_json_atomic
 
+    from harness.run import apply_overrides, as_plan
+
     progress = as_progress(progress)
     root = Path(cfg.out)
     # the user's overrides become part of the plan, so that a fix can change them
-    cur_plan = copy.deepcopy(plan)
-    cur_plan["hyperparameters"].update({k: v for k, v in (cfg.overrides or {}).items() if v is not None})
-    cfg = replace(cfg, overrides={})
-    tech = plan["technique"]["choice"]
+    cur_plan, _ = apply_overrides(as_plan(plan, kb), cfg)
+    cfg = replace(cfg, overrides={}, seeds=None, alpha=None, retention_data=None)
+    tech = cur_plan.technique_id
     cur = execute(cur_plan, replace(cfg, out=str(root / "round-0"), techniques=[tech]), kb, progress)
     best_dir = root / "round-0"
     # from here on the plan holds what was actually run (on this model's layer count)
-    cur_plan["hyperparameters"] = {**{k: cur_plan["hyperparameters"].get(k) for k in DATA_LEVEL},
-                                   **cur["config"]["hyperparameters"][tech]}
-    if cur_plan["candidates"]:
-        cur_plan["candidates"][0]["layers"] = cur["config"]["layers"]
+    ran = cur["config"]["hyperparameters"][tech]
+    for k, v in ran.items():
+        setattr(cur_plan.hyperparameters, k, v)
+    cur_plan.model.layers = cur["config"]["layers"]
     chain, tried = [], set()
     for r in range(1, max_rounds + 1):
         pick = next(_candidates(cur, kb, tried, pitfalls), None)
@@ -88,26 +139,17 @@ def auto_fix(plan: dict, cfg, kb, max_rounds: int = 3, progress=None, pitfalls=N
         diag, fix = pick
         tried.add(fix["fix"])
         new_plan = apply_fix(cur_plan, fix)
-        new_tech = new_plan["technique"]["choice"]
+        new_tech = new_plan.technique_id
         out = root / f"round-{r}-{fix['fix']}"
         progress(f"auto-fix round {r}: {diag['pitfall']} -> {fix['fix']} ({fix['summary']})")
         new = execute(new_plan, replace(cfg, out=str(out), techniques=[new_tech]), kb, progress)
-        a, b = _metric(cur, cur_plan["technique"]["choice"]), _metric(new, new_tech)
-        better = stats.compare_paired(a, b, alpha=cfg.alpha, alternative="greater")
-        worse = stats.compare_paired(a, b, alpha=cfg.alpha, alternative="less")
-        before = {s["id"] for s in cur["symptoms"]}
-        after = {s["id"] for s in new["symptoms"]}
+        a, b = _metric(cur, cur_plan.technique_id), _metric(new, new_tech)
+        n = min(len(a), len(b))  # "more seeds" runs more: compare the seeds both rounds ran, paired
+        alpha = cur_plan.evaluation.alpha
+        better = stats.compare_paired(a[:n], b[:n], alpha=alpha, alternative="greater")
+        worse = stats.compare_paired(a[:n], b[:n], alpha=alpha, alternative="less")
+        keep, why, gone, appeared = judge(diag, cur, new, better, worse, kb)
         diagnosed = {e["symptom"] for e in diag["evidence"]}
-        gone = sorted(diagnosed - after)
-        appeared = sorted(after - before)
-        keep = (better.significant or bool(gone)) and not appeared and not worse.significant
-        if keep:
-            why = ("the target metric improved significantly" if better.significant
-                   else f"the symptom disappeared ({', '.join(gone)})")
-        else:
-            why = ("a new symptom appeared: " + ", ".join(appeared) if appeared
-                   else "the target metric got significantly worse" if worse.significant
-                   else "no significant improvement and the symptom remained")
         chain.append({
             "round": r, "diagnosis": diag["pitfall"], "confidence": diag["confidence"],
             "symptoms": sorted(diagnosed), "fix": fix["fix"], "changes": fix["changes"],
@@ -124,10 +166,11 @@ def auto_fix(plan: dict, cfg, kb, max_rounds: int = 3, progress=None, pitfalls=N
     result = {
         "initial": {"technique": tech, "accuracy": float(_metric(_load(root / "round-0"), tech).mean()),
                     "symptoms": [s["id"] for s in _load(root / "round-0")["symptoms"]]},
-        "final": {"technique": cur_plan["technique"]["choice"], "applied_fixes": cur_plan.get("applied_fixes", []),
-                  "accuracy": float(_metric(cur, cur_plan["technique"]["choice"]).mean()),
+        "final": {"technique": cur_plan.technique_id, "applied_fixes": cur_plan.applied_fixes,
+                  "accuracy": float(_metric(cur, cur_plan.technique_id).mean()),
                   "symptoms": [s["id"] for s in cur["symptoms"]], "run_dir": str(best_dir),
-                  "hyperparameters": cur_plan["hyperparameters"]},
+                  "hyperparameters": cur_plan.to_dict()["hyperparameters"],
+                  "seeds": cur_plan.evaluation.seeds},
         "chain": chain,
     }
     write_json_atomic(root / "autofix.json", result)

@@ -274,18 +274,19 @@ def _task_from(known: dict) -> tuple[str, Optional[str]]:
 
 def revise(kb, scenario: dict, symptoms: list[dict], hyper: dict, technique: Optional[str], layers: int,
            modality: Optional[str], unknown=(), scenario_known: bool = True) -> dict:
-    """The rules' diagnoses of ``symptoms`` with fixes made concrete against the configuration run
-    (``scenario_known``: False when the scenario is a stand-in, so no fix is ruled out by it)."""
-    from rules.engine import get_engine
-    from rules.fixes import refix
+    """The rules' diagnoses of ``symptoms`` (through the one seam, ``rules.revise.revise``), fixes made
+    concrete against the configuration run, each with its severity (``scenario_known``: False when the
+    scenario is a stand-in, so no fix is ruled out by it)."""
+    from rules.revise import revise as rules_revise
 
-    plan = get_engine(kb).consult(scenario, measured=symptoms)
+    out = rules_revise(scenario, {"symptoms": symptoms, "hyperparameters": hyper, "technique": technique,
+                                  "technique_known": technique is not None, "layers": layers,
+                                  "unknown": list(unknown), "scenario_known": scenario_known}, kb)
     diagnoses = []
-    for d in refix(kb, plan["diagnoses"], hyper, technique, layers, modality=modality,
-                   scenario=scenario if scenario_known else None, unknown=unknown):
+    for d in out["diagnoses"]:
         sev = max(SEVERITY[kb.symptoms[e["symptom"]].severity] for e in d["evidence"])
         diagnoses.append({**d, "severity": "error" if sev == 2 else "warning"})
-    return {"diagnoses": diagnoses, "trace": [t for t in plan["trace"] if t["rule"].startswith("diagnosis.")]}
+    return {"diagnoses": diagnoses, "trace": out["trace"]}
 
 
 # --- the report

@@ -15,22 +15,24 @@ import hashlib
 import json
 import platform
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Optional
 
 import numpy as np
 
-DEFAULT_TEXT_MODEL = "all-MiniLM-L6-v2"
-TRANSFORMER_TECHNIQUES = ("fine_tuning", "lora", "from_scratch")
-KNOWN_TECHNIQUES = ("feature_extraction", *TRANSFORMER_TECHNIQUES)
+from rules.contract import DATA_LEVEL
 
 
 @dataclass
 class RunConfig:
-    techniques: list
-    seeds: int = 5
-    model: Optional[str] = None  # None: all-MiniLM-L6-v2 for text, the built-in small CNN for images
+    """Where the data is and how to run; *what* runs is the plan's. ``seeds``, ``alpha``,
+    ``retention_data``, ``model`` and ``overrides`` (hyperparameters) override plan fields when
+    given, and the run records each override (``run.json`` ``overrides``)."""
+
+    techniques: list = field(default_factory=list)  # [] : the plan's technique
+    seeds: Optional[int] = None  # None: the plan's evaluation.seeds
+    model: Optional[str] = None  # None: the plan's model (the built-in small CNN for images without --weights)
     train: Optional[str] = None
     validation: Optional[str] = None
     test: Optional[str] = None
@@ -40,8 +42,9 @@ class RunConfig:
     device: str = "auto"
     out: Optional[str] = None
     max_length: int = 128
-    alpha: float = 0.05
+    alpha: Optional[float] = None  # None: the plan's evaluation.alpha
     overrides: dict = field(default_factory=dict)
+    override_scope: Optional[list] = None  # techniques the hyperparameter overrides apply to (None: all)
     builtin_size: int = 1500
     baseline: bool = True
     use_cache: bool = True
@@ -76,29 +79,73 @@ def versions() -> dict:
             "scikit-learn": sklearn.__version__, "numpy": np.__version__}
 
 
-def technique_hyper(kb, plan: dict, technique: str, overrides: dict, model_layers: int) -> dict:
-    """Hyperparameters for ``technique``: the plan's if it chose it, else the knowledge defaults."""
-    from rules.tuning import resolve
+def as_plan(plan, kb):
+    """A ``rules.contract.Plan`` from a plan or its JSON form (checked against the contract)."""
+    from rules.contract import Plan
 
-    family = plan["architecture"]["family"]
-    size = "medium"
-    for t in plan.get("trace", []):
-        for c in t["concluded"]:
-            if c.startswith("SizeClass("):
-                size = c.split("value=")[1].rstrip(")")
-    hyper = {k: resolve(v, family, size) for k, v in kb.techniques[technique].defaults.items()}
-    if plan["technique"]["choice"] == technique:
-        hyper.update({k: v for k, v in plan["hyperparameters"].items() if v is not None})
-        plan_layers = plan["candidates"][0]["layers"] if plan["candidates"] else 0
-        fl = hyper.get("frozen_layers")
-        if isinstance(fl, int) and plan_layers and model_layers and plan_layers != model_layers:
-            hyper["frozen_layers"] = round(fl / plan_layers * model_layers)
-    elif technique == "fine_tuning":
-        hyper.setdefault("frozen_layers", 0)
-    if technique == "lora" and "lora" not in hyper:
-        hyper["lora"] = dict(kb.techniques["lora"].defaults.get("lora", {}))
-    hyper.update({k: v for k, v in overrides.items() if v is not None})
-    return hyper
+    return plan if isinstance(plan, Plan) else Plan.from_dict(plan, "the plan", kb)
+
+
+def apply_overrides(plan, cfg: RunConfig) -> tuple:
+    """(plan with cfg's overrides applied, [{"field", "plan", "used", "by"}]): every change recorded."""
+    import copy
+
+    from rules.contract import Hyperparameters, PlanError
+
+    plan = copy.deepcopy(plan)
+    done = []
+
+    def record(path, before, after, by):
+        if after is not None and after != before:
+            done.append({"field": path, "plan": before, "used": after, "by": by})
+            return True
+        return False
+
+    if record("model.id", plan.model.id, cfg.model, "--model"):
+        pass  # the plan keeps naming its model; the run records what it loaded instead
+    ev = plan.evaluation
+    if record("evaluation.seeds", ev.seeds, cfg.seeds, "--seeds"):
+        ev.seeds = cfg.seeds
+    if record("evaluation.alpha", ev.alpha, cfg.alpha, "--alpha"):
+        ev.alpha = cfg.alpha
+    if record("evaluation.retention_data", ev.retention_data, cfg.retention_data, "--retention-data"):
+        ev.retention_data = cfg.retention_data
+    fields = {f for f in Hyperparameters.__dataclass_fields__}
+    for name, value in (cfg.overrides or {}).items():
+        if value is None:
+            continue
+        if name not in fields:
+            raise PlanError(f"--{name.replace('_', '-')} is not a hyperparameter of the plan "
+                            f"(known: {', '.join(sorted(fields))}).")
+        for tech in [plan.technique_id, *plan.recipes]:
+            h = plan.recipe(tech)
+            if (name == "head" and tech != "feature_extraction") or (
+                    cfg.override_scope is not None and tech not in cfg.override_scope):
+                continue
+            where = "hyperparameters" if tech == plan.technique_id else f"recipes.{tech}"
+            if record(f"{where}.{name}", getattr(h, name), value, f"--{name.replace('_', '-')}"):
+                setattr(h, name, value)
+    return plan, done
+
+
+def plan_hypers(plan, techniques: list, model_layers: int, adaptations: list) -> dict:
+    """Each technique's hyperparameters as the plan resolved them (the data-level settings, which the
+    run shares, from the plan's own technique). A frozen-layer count made for the plan's model is
+    scaled to the loaded model's depth when they differ, and the change is recorded."""
+    from dataclasses import asdict
+
+    shared = {k: getattr(plan.hyperparameters, k) for k in DATA_LEVEL}
+    out = {}
+    for t in techniques:
+        h = {**asdict(plan.recipe(t)), **shared}
+        fl, planned = h["frozen_layers"], plan.model.layers
+        if isinstance(fl, int) and fl and planned and model_layers and planned != model_layers:
+            h["frozen_layers"] = round(fl / planned * model_layers)
+            adaptations.append({"field": f"{t}.frozen_layers", "plan": fl, "used": h["frozen_layers"],
+                                "why": f"the plan froze {fl} of {plan.model.id}'s {planned} layers; the loaded "
+                                       f"model has {model_layers}"})
+        out[t] = h
+    return out
 
 
 def load_data(cfg: RunConfig):
@@ -120,30 +167,11 @@ def load_data(cfg: RunConfig):
     return train, val, test
 
 
-def config_key(cfg: RunConfig, model_path: str, data_keys: list[str], hypers: dict) -> str:
+def config_key(cfg: RunConfig, model_path: str, data_keys: list[str], hypers: dict,
+               retention: Optional[str] = None) -> str:
     blob = json.dumps([sorted(cfg.techniques), model_path, data_keys, hypers, cfg.max_length,
-                       cfg.retention_data, cfg.weights, cfg.image_size], sort_keys=True, default=str)
+                       retention, cfg.weights, cfg.image_size], sort_keys=True, default=str)
     return hashlib.sha256(blob.encode()).hexdigest()[:16]
-
-
-def weigh_fixes(diagnoses: list[dict], results: dict, current: str) -> list[dict]:
-    """Fixes that switch to a technique this run already measured are checked against it:
-    one that scored worse than the plan's technique is moved last and says so."""
-    if current not in results:
-        return diagnoses
-    mean = {t: float(np.mean([r["accuracy"] for r in rs])) for t, rs in results.items()}
-    out = []
-    for d in diagnoses:
-        keep, worse = [], []
-        for f in d["fixes"]:
-            target = next((c["to"] for c in f["changes"] if c["field"] == "technique"), None)
-            if target in mean and mean[target] < mean[current]:
-                worse.append({**f, "measured": f"{target} scored {mean[target]:.3f} vs {current} "
-                                              f"{mean[current]:.3f} in this run: not recommended here"})
-            else:
-                keep.append(f)
-        out.append({**d, "fixes": keep + worse})
-    return out
 
 
 class SeedStore:
@@ -185,7 +213,7 @@ class SeedStore:
         return rec
 
 
-def _text_runs(plan, cfg, kb, out, device, progress) -> dict:
+def _text_runs(plan, cfg, kb, out, device, progress, adaptations: list) -> dict:
     from harness import probes, stats
     from harness.data import SLICES, check_trainable, load_text, stratified_split
     from harness.embed import cached_encode, encode, unk_rate
@@ -194,32 +222,34 @@ def _text_runs(plan, cfg, kb, out, device, progress) -> dict:
 
     from harness import adapt
 
-    model_name, model_path = resolve_model(cfg.model or DEFAULT_TEXT_MODEL, kb)
+    model_name, model_path = resolve_model(cfg.model or plan.model.id, kb)
     train, val, test = load_data(cfg)
     progress(f"data: {len(train)} train / {len(val)} validation / {len(test)} test, classes {train.classes}")
     tok, base = load_encoder(model_path, device)
     n_layers = len(encoder_layers(base))
-    hypers = {t: technique_hyper(kb, plan, t, cfg.overrides, n_layers) for t in cfg.techniques}
+    hypers = plan_hypers(plan, cfg.techniques, n_layers, adaptations)
     # data-level settings of the plan (fixes change them): preprocessing, augmentation, tokens, stages
-    level = {k: plan["hyperparameters"].get(k) for k in ("preprocessing", "augmentation",
-                                                         "tokenizer_extra_tokens", "stages")}
-    prep = list(level["preprocessing"] or [])
+    level = {k: getattr(plan.hyperparameters, k) for k in DATA_LEVEL}
+    alpha = plan.evaluation.alpha
+    prep = list(level["preprocessing"])
     raw_test_texts = list(test.texts)  # slices are defined on the inputs as given, before any rewriting
     train, val, test = (adapt.preprocess(d, prep) for d in (train, val, test))
-    train_fit = adapt.augment(train, [a for a in level["augmentation"] or [] if a in ("standard", "emoji")], 0)
+    train_fit = adapt.augment(train, [a for a in level["augmentation"] if a in ("standard", "emoji")], 0)
     encoder_state, variant = None, []
     if level["tokenizer_extra_tokens"] == "emoji":
         added = adapt.add_emoji_tokens(tok, base, train_fit.texts)
         progress(f"tokenizer: added {len(added)} emoji tokens, embeddings initialised from their names")
         encoder_state, variant = base.state_dict(), [f"emoji-tokens:{len(added)}"]
-    stages = list(level["stages"] or [])
-    stage_h = technique_hyper(kb, plan, "fine_tuning", cfg.overrides, n_layers)
+    stages = list(level["stages"])
+    stage_h = plan_hypers(plan, ["fine_tuning"], n_layers, [])["fine_tuning"]
+    stage_kb = kb.techniques["intermediate_task"].defaults
     if "mlm_in_domain" in stages:
         texts = list(train_fit.texts)
         if cfg.unlabeled_data:
             texts += load_text(cfg.unlabeled_data, cfg.text_column, cfg.label_column).texts
         encoder_state = adapt.mlm_stage(model_path, texts, tok, device=device, max_length=cfg.max_length,
-                                        progress=progress)
+                                        progress=progress, epochs=stage_kb["stage_epochs"],
+                                        lr=stage_kb["mlm_learning_rate"])
         base.load_state_dict(encoder_state, strict=False)
         variant.append(f"mlm:{len(texts)}")
     if "intermediate_informal" in stages:
@@ -232,14 +262,15 @@ def _text_runs(plan, cfg, kb, out, device, progress) -> dict:
         check_trainable(inter, "--intermediate-data")
         encoder_state = adapt.intermediate_stage(model_path, inter, tok, stage_h, device=device,
                                                  max_length=cfg.max_length, progress=progress,
-                                                 encoder_state=encoder_state)
+                                                 encoder_state=encoder_state, epochs=stage_kb["stage_epochs"])
         base.load_state_dict(encoder_state)
         variant.append(f"intermediate:{inter.fingerprint()}")
     variant_key = ";".join(variant)
     key = config_key(cfg, model_path, [train_fit.fingerprint(), val.fingerprint(), test.fingerprint(),
-                                       json.dumps(level, sort_keys=True), variant_key], hypers)
+                                       json.dumps(level, sort_keys=True), variant_key], hypers,
+                     plan.evaluation.retention_data)
     store = SeedStore(out, key, progress)
-    seeds = list(range(cfg.seeds))
+    seeds = list(range(plan.evaluation.seeds))
 
     def emb(data, name):
         with progress.bar(len(data), f"embedding {name}") as bar:
@@ -253,8 +284,8 @@ def _text_runs(plan, cfg, kb, out, device, progress) -> dict:
     X_tr, X_va, X_te = emb(train_fit, "train"), emb(val, "validation"), emb(test, "test")
     embed_seconds = time.perf_counter() - t_emb
     retention = None
-    if cfg.retention_data:
-        r = adapt.preprocess(load_text(cfg.retention_data, cfg.text_column, cfg.label_column), prep)
+    if plan.evaluation.retention_data and "forgetting" in plan.evaluation.probes:
+        r = adapt.preprocess(load_text(plan.evaluation.retention_data, cfg.text_column, cfg.label_column), prep)
         check_trainable(r, "--retention-data")
         r_tr, r_te = stratified_split(r, 0.3, seed=0)
         R_tr, R_te = emb(r_tr, "retention train"), emb(r_te, "retention test")
@@ -263,10 +294,10 @@ def _text_runs(plan, cfg, kb, out, device, progress) -> dict:
     def train_one(tech, seed):
         if tech == "feature_extraction":
             return run_head(X_tr, train_fit.y, X_va, val.y, X_te, test.y, train.classes, seed, hypers[tech],
-                            hidden=256 if hypers[tech].get("head") == "mlp" else 0).to_dict()
+                            hidden=256 if hypers[tech]["head"] == "mlp" else 0).to_dict()
         res, model, _ = run_transformer(model_path, train_fit, val, test, seed, hypers[tech], technique=tech,
                                         device=device, max_length=cfg.max_length, progress=progress,
-                                        lora_targets=(hypers[tech].get("lora") or {}).get("target_modules"),
+                                        lora_targets=(hypers[tech]["lora"] or {}).get("target_modules"),
                                         tokenizer=tok, encoder_state=encoder_state)
         rec = res.to_dict()
         enc = adapted_encoder(model)
@@ -291,12 +322,12 @@ def _text_runs(plan, cfg, kb, out, device, progress) -> dict:
     if retention is not None:
         for t in ft:
             for name, res in probes.forgetting_tests(retention[2], [r["retention_after"] for r in results[t]],
-                                                     [], cfg.alpha).items():
+                                                     [], alpha).items():
                 tests[f"{name}.{t}"] = res
     mask = np.array([SLICES["emoji"](t) for t in raw_test_texts])
     tests.update(probes.slice_gap_tests(
-        {t: [np.asarray(r["predictions"]) == y_te for r in rs] for t, rs in results.items()}, mask, cfg.alpha))
-    tests.update(probes.two_sample_test(X_tr, X_te, cfg.alpha))
+        {t: [np.asarray(r["predictions"]) == y_te for r in rs] for t, rs in results.items()}, mask, alpha))
+    tests.update(probes.two_sample_test(X_tr, X_te, alpha))
     rate, _ = unk_rate(tok, test.texts, cfg.max_length)
     return {"model_name": model_name, "model_path": model_path, "hypers": hypers, "key": key,
             "classes": train.classes, "sizes": {"train": len(train_fit), "validation": len(val), "test": len(test)},
@@ -336,7 +367,7 @@ def image_backbone_spec(plan: dict, cfg: RunConfig, kb):
                                  f"its architecture, or a weights file)")
         return resolve_backbone(name, cfg.weights, kb)
     if cfg.weights:
-        for c in plan.get("candidates", []):
+        for c in plan.candidates:
             entry = kb.models.get(c["model"])
             if entry is not None and entry.builder:
                 return resolve_backbone(entry.id, cfg.weights, kb)
@@ -352,7 +383,7 @@ def _load_images(path: str, size: int, grayscale: bool):
     return load_image_folder(p, size=size, grayscale=grayscale) if p.is_dir() else load_arrays(p)
 
 
-def _image_runs(plan, cfg, kb, out, device, progress) -> dict:
+def _image_runs(plan, cfg, kb, out, device, progress, adaptations: list) -> dict:
     from harness import probes
     from harness.backbones import WEIGHT_SUFFIXES
     from harness.data import DataError
@@ -364,6 +395,10 @@ def _image_runs(plan, cfg, kb, out, device, progress) -> dict:
     src_tr = src_te = None
     retention = None
     if spec is None:
+        if not cfg.model and not cfg.weights:
+            adaptations.append({"field": "model.id", "plan": plan.model.id, "used": "small-cnn",
+                                "why": "no --weights given: the built-in example CNN (pre-trained here on "
+                                       "digits 0-4) runs in place of the plan's model"})
         source, src_tr, src_te = pretrained_source(cache_dir().parent / "models")
         model_name = "small-cnn (pre-trained here on digits 0-4)"
         weights = cfg.model if cfg.model and Path(cfg.model).suffix in WEIGHT_SUFFIXES else cfg.weights
@@ -394,12 +429,13 @@ def _image_runs(plan, cfg, kb, out, device, progress) -> dict:
         raise DataError(f"{cfg.train}: images have {train.X.shape[1]} channel(s); the source CNN expects "
                         f"{in_channels}")
     r = None
-    if cfg.retention_data:
-        r = _load_images(cfg.retention_data, source.size if spec else 32, spec is None and grey)
+    retention_path = plan.evaluation.retention_data if "forgetting" in plan.evaluation.probes else None
+    if retention_path:
+        r = _load_images(retention_path, source.size if spec else 32, spec is None and grey)
         if r.X.shape[1] != in_channels and not (spec is not None and r.X.shape[1] == 1):
-            raise DataError(f"{cfg.retention_data}: images have {r.X.shape[1]} channel(s); the model takes "
+            raise DataError(f"{retention_path}: images have {r.X.shape[1]} channel(s); the model takes "
                             f"{in_channels}")
-    elif spec is not None and not cfg.train:
+    elif spec is not None and not cfg.train and "forgetting" in plan.evaluation.probes:
         r = digits(source=True)  # the built-in case: the source digits 0-4
     if r is not None:
         r_tr, r_te = split(r, 0.3, seed=0)
@@ -408,22 +444,23 @@ def _image_runs(plan, cfg, kb, out, device, progress) -> dict:
             src_tr = r_tr
     n_blocks = len(param_blocks(source))
     progress(f"data: {len(train)} train / {len(val)} validation / {len(test)} test, classes {train.classes}")
-    def image_hyper(t: str) -> dict:
-        h = technique_hyper(kb, plan, t, cfg.overrides, n_blocks)
-        if not cfg.overrides.get("learning_rate"):
-            if spec is None:  # a CNN this small trains at Adam's usual rate, not a transformer's
-                h["learning_rate"] = max(float(h.get("learning_rate") or 1e-3), 1e-3)
-            elif t == "from_scratch":  # the catalog's 0.1 is SGD's rate (He et al.); AdamW's is 1e-3
-                h["learning_rate"] = min(float(h.get("learning_rate") or 1e-3), 1e-3)
-        if not cfg.overrides.get("epochs"):
-            h["epochs"] = min(int(h.get("epochs") or 10), 15)
-        return h
-
-    hypers = {t: image_hyper(t) for t in cfg.techniques}
+    hypers = plan_hypers(plan, cfg.techniques, n_blocks, adaptations)
+    if spec is None:  # the built-in example CNN stands in for the plan's model: its recipe, recorded
+        builtin = kb.threshold("builtin_cnn_recipe")
+        for t, h in hypers.items():
+            if t == "feature_extraction":
+                continue
+            for name, value in builtin.items():
+                if h[name] != value and not (cfg.overrides or {}).get(name):
+                    adaptations.append({"field": f"{t}.{name}", "plan": h[name], "used": value,
+                                        "why": "the built-in small CNN runs in place of the plan's model "
+                                               "(thresholds:builtin_cnn_recipe)"})
+                    h[name] = value
     data_keys = [hashlib.sha256(memoryview(np.ascontiguousarray(data.X)).cast("B")).hexdigest()[:16]]
-    key = config_key(cfg, model_name, data_keys, hypers)
+    key = config_key(cfg, model_name, data_keys, hypers, retention_path)
     store = SeedStore(out, key, progress)
-    seeds = list(range(cfg.seeds))
+    seeds = list(range(plan.evaluation.seeds))
+    alpha = plan.evaluation.alpha
     target = (train, val, test)
     fresh = None
     features = None
@@ -450,11 +487,11 @@ def _image_runs(plan, cfg, kb, out, device, progress) -> dict:
     if cfg.baseline:
         pixel = [store.run("pixel_baseline", s, lambda s=s: run_pixel_baseline(target, s).to_dict()) for s in seeds]
         # the same budget as fine-tuning: its epochs and learning rate (scratch's own for a backbone)
-        scratch_h = image_hyper("from_scratch")
-        ft_h = hypers.get("fine_tuning") or image_hyper("fine_tuning")
-        scratch_h["epochs"] = ft_h["epochs"]
+        pair = plan_hypers(plan, ["from_scratch", "fine_tuning"], n_blocks, [])
+        scratch_h = pair["from_scratch"]
+        scratch_h["epochs"] = (hypers.get("fine_tuning") or pair["fine_tuning"])["epochs"]
         if spec is None:
-            scratch_h["learning_rate"] = ft_h["learning_rate"]
+            scratch_h.update(kb.threshold("builtin_cnn_recipe"), epochs=scratch_h["epochs"])
         scratch = results.get("from_scratch") or [
             store.run("from_scratch_baseline", s,
                       lambda s=s: run_image("from_scratch", source, target, s, scratch_h, device=device,
@@ -469,14 +506,14 @@ def _image_runs(plan, cfg, kb, out, device, progress) -> dict:
         for t in adapted:
             after = [r["extra"].get("source_accuracy_after") for r in results[t]]
             if all(a is not None for a in after):
-                for res in probes.forgetting_tests(before, after, [], cfg.alpha).values():
+                for res in probes.forgetting_tests(before, after, [], alpha).values():
                     tests[f"forgetting.source_accuracy.{t}"] = res
     if retention is not None:
         for t in adapted:
             if t == "feature_extraction":
                 continue  # the backbone is unchanged
             for name, res in probes.forgetting_tests(retention_before, [r["extra"]["retention_after"]
-                                                                        for r in results[t]], [], cfg.alpha).items():
+                                                                        for r in results[t]], [], alpha).items():
                 tests[f"{name}.{t}"] = res
     # source (or train) inputs vs target test inputs, in the source model's feature space
     reference = src_tr if src_tr is not None else train
@@ -510,31 +547,38 @@ def execute(plan: dict, cfg: RunConfig, kb, progress=None) -> dict:
     from harness import probes, stats
     from harness.models import pick_device
     from harness.progress import as_progress
-    from rules.fixes import refix
+    from harness.techniques import check_executable
+    from rules.revise import revise
 
     progress = as_progress(progress)
-    from rules.engine import get_engine
-
     t_start = time.perf_counter()
-    image = plan["scenario"].get("modality") == "image"
+    plan = as_plan(plan, kb)
+    cfg = replace(cfg, techniques=list(cfg.techniques or [plan.technique_id]))
+    check_executable(plan, cfg.techniques)
+    plan, overrides = apply_overrides(plan, cfg)
+    image = plan.scenario.get("modality") == "image"
     if not image and (cfg.weights or cfg.image_size):
         from harness.data import DataError
 
         raise DataError(f"{'--weights' if cfg.weights else '--image-size'} is for image tasks; this plan's task is "
-                        f"{plan['scenario'].get('task')} (text models are named with --model).")
+                        f"{plan.scenario.get('task')} (text models are named with --model).")
     out = Path(cfg.out)
     out.mkdir(parents=True, exist_ok=True)
     device = pick_device(cfg.device)
-    run = (_image_runs if image else _text_runs)(plan, cfg, kb, out, device, progress)
+    adaptations: list = []
+    run = (_image_runs if image else _text_runs)(plan, cfg, kb, out, device, progress, adaptations)
     results, baseline, y_te, mask = run["results"], run["baseline"], run["y_test"], run["slice_mask"]
+    alpha, probes_on = plan.evaluation.alpha, set(plan.evaluation.probes)
 
     tests = dict(run["tests"])
-    if baseline:
+    if baseline and "negative_transfer" in probes_on:
         tests.update(probes.negative_transfer_tests(
             {t: [r["accuracy"] for r in rs] for t, rs in results.items() if t != "from_scratch"},
-            [r["accuracy"] for r in baseline], cfg.alpha))
+            [r["accuracy"] for r in baseline], alpha))
+    # only the probes the plan's evaluation names (a test's name starts with its probe)
+    tests = {n: t for n, t in tests.items() if n.split(".")[0] in probes_on}
     names = list(tests)
-    corrected = dict(zip(names, stats.apply_holm([tests[n] for n in names], cfg.alpha))) if names else {}
+    corrected = dict(zip(names, stats.apply_holm([tests[n] for n in names], alpha))) if names else {}
     lookup = dict(corrected)
     worst = min((n for n in corrected if n.startswith("forgetting.")),
                 key=lambda n: corrected[n].p_value, default=None)
@@ -543,17 +587,19 @@ def execute(plan: dict, cfg: RunConfig, kb, progress=None) -> dict:
     counts = np.bincount(y_te, minlength=len(run["classes"]))
     majority = {t: (float(np.mean([r["accuracy"] for r in rs])), float(counts.max() / counts.sum()))
                 for t, rs in results.items()}
-    symptoms = probes.symptoms_from(lookup, unk_rate=run["measurements"]["unk_rate_test"], kb=kb,
-                                    cka=run["measurements"]["cka_to_pretrained"], majority=majority,
+    m = run["measurements"]
+    symptoms = probes.symptoms_from(lookup, unk_rate=m["unk_rate_test"] if "domain_shift" in probes_on else None,
+                                    kb=kb, cka=m["cka_to_pretrained"] if "forgetting" in probes_on else [],
+                                    majority=majority,
                                     forgetting_symptom=run.get("forgetting_symptom", "retention_drop"),
-                                    prefer=plan["technique"]["choice"])
-    revised = get_engine(kb).consult(plan["scenario"], measured=symptoms)
-    tech = plan["technique"]["choice"]
-    ran = {**plan["hyperparameters"], **(run["hypers"].get(tech) or {})}  # what was actually run
-    layers = run["layers"]
-    diagnoses = weigh_fixes(refix(kb, revised["diagnoses"], ran, tech, layers,
-                                  modality=plan["scenario"].get("modality"), scenario=plan["scenario"]),
-                            results, tech)
+                                    prefer=plan.technique_id)
+    tech = plan.technique_id
+    revised = revise(plan, {"symptoms": symptoms, "technique": tech,
+                            "hyperparameters": run["hypers"].get(tech) or {},  # what was actually run
+                            "layers": run["layers"],
+                            "accuracy": {t: float(np.mean([r["accuracy"] for r in rs])) for t, rs in results.items()}},
+                     kb)
+    diagnoses = revised["diagnoses"]
 
     summary = {}
     rows = dict(results)
@@ -572,8 +618,10 @@ def execute(plan: dict, cfg: RunConfig, kb, progress=None) -> dict:
                       "seconds_mean": float(np.mean([r["seconds"] for r in rs])), "slices": sl, "seeds": len(rs)}
 
     record = {
-        "schema_version": 1,
-        "plan": {k: v for k, v in plan.items() if k != "trace"},
+        "schema_version": 2,
+        "plan": {k: v for k, v in plan.to_dict().items() if k != "trace"},
+        "overrides": overrides,
+        "adaptations": adaptations,
         "config": {**asdict(cfg), "model_resolved": run["model_path"], "model_name": run["model_name"],
                    "data_level": run.get("data_level"), "layers": run["layers"], "backbone": run.get("backbone"),
                    "hyperparameters": run["hypers"], "config_key": run["key"], "classes": run["classes"],
@@ -590,7 +638,7 @@ def execute(plan: dict, cfg: RunConfig, kb, progress=None) -> dict:
         "tests": {n: t.to_dict() for n, t in corrected.items()},
         "symptoms": symptoms,
         "diagnoses": diagnoses,
-        "diagnosis_trace": [t for t in revised["trace"] if t["rule"].startswith("diagnosis.")],
+        "diagnosis_trace": revised["trace"],
     }
     from harness.report import write_report
 

@@ -24,6 +24,8 @@ from typing import Callable, Optional
 
 import numpy as np
 
+from knowledge.schema import KnowledgeError
+
 
 @dataclass
 class TrainResult:
@@ -40,6 +42,73 @@ class TrainResult:
 
     def to_dict(self) -> dict:
         return dict(self.__dict__)
+
+
+# --- the technique registry: what each technique executes, and which plan fields it honours
+
+TRAINING = ("learning_rate", "epochs", "batch_size", "weight_decay", "dropout", "warmup_ratio",
+            "max_grad_norm", "early_stopping_patience", "discriminative_lr_decay", "l2_sp")
+TEXT_DATA = ("preprocessing", "augmentation", "tokenizer_extra_tokens", "stages")
+EXECUTABLE_TASKS = {"text_classification": "text", "image_classification": "image"}
+
+
+@dataclass(frozen=True)
+class TechniqueSpec:
+    """A technique the harness can run: the tasks it executes, and per input modality the plan
+    fields (``hyperparameters.*``) it honours: changing one of them changes the training."""
+
+    id: str
+    tasks: tuple
+    honours: dict  # modality -> tuple of Hyperparameters field names
+
+    def honoured(self, modality: str) -> tuple:
+        return self.honours.get(modality, ())
+
+
+REGISTRY = {
+    "feature_extraction": TechniqueSpec(
+        "feature_extraction", tuple(EXECUTABLE_TASKS),
+        {"text": ("learning_rate", "epochs", "batch_size", "weight_decay", "dropout", "early_stopping_patience",
+                  "head", *TEXT_DATA),
+         "image": ("learning_rate", "epochs", "batch_size", "weight_decay", "dropout", "early_stopping_patience",
+                   "head")}),
+    "fine_tuning": TechniqueSpec(
+        "fine_tuning", tuple(EXECUTABLE_TASKS),
+        {"text": (*TRAINING, "frozen_layers", "unfreeze", *TEXT_DATA),
+         "image": (*TRAINING, "frozen_layers", "unfreeze", "augmentation")}),
+    "lora": TechniqueSpec(
+        "lora", tuple(EXECUTABLE_TASKS),
+        {"text": (*(f for f in TRAINING if f != "l2_sp"), "lora", *TEXT_DATA),
+         "image": (*(f for f in TRAINING if f != "l2_sp"), "lora", "augmentation")}),
+    "from_scratch": TechniqueSpec(
+        "from_scratch", tuple(EXECUTABLE_TASKS),
+        {"text": (*(f for f in TRAINING if f not in ("l2_sp", "discriminative_lr_decay")),
+                  "preprocessing", "augmentation"),
+         "image": (*(f for f in TRAINING if f not in ("l2_sp", "discriminative_lr_decay")), "augmentation")}),
+}
+
+
+class NotExecutable(KnowledgeError):
+    """A plan asks for a task or technique the harness cannot run."""
+
+
+def check_executable(plan, techniques: list) -> None:
+    """Refuse, with the reason, a plan whose task or techniques the harness cannot run."""
+    task = plan.scenario.get("task")
+    if task not in EXECUTABLE_TASKS:
+        raise NotExecutable(
+            f"tlexpert run executes classification plans only ({', '.join(EXECUTABLE_TASKS)}); this plan's "
+            f"task is {task}. Its consultation stands as advice; carry it out with a trainer for that task.")
+    for t in techniques:
+        if t not in REGISTRY:
+            raise NotExecutable(f"The technique {t!r} cannot be run by tlexpert run on this machine (it runs "
+                                f"{', '.join(REGISTRY)}); the plan's advice stands, carry it out elsewhere.")
+
+
+def honours(technique: str, modality: str, fields) -> bool:
+    """Whether ``technique`` honours every hyperparameter in ``fields`` for ``modality`` inputs."""
+    spec = REGISTRY.get(technique)
+    return spec is not None and all(f in spec.honoured(modality) for f in fields)
 
 
 def seed_everything(seed: int) -> None:
@@ -75,19 +144,19 @@ def run_head(X_train, y_train, X_val, y_val, X_test, y_test, classes, seed: int,
     seed_everything(seed)
     k = len(classes)
     d = X_train.shape[1]
-    layers = [torch.nn.Dropout(hyper.get("dropout") or 0.0)]
+    layers = [torch.nn.Dropout(float(hyper["dropout"]))]
     if hidden:
         layers += [torch.nn.Linear(d, hidden), torch.nn.GELU(), torch.nn.Linear(hidden, k)]
     else:
         layers += [torch.nn.Linear(d, k)]
     head = torch.nn.Sequential(*layers)
-    opt = torch.optim.AdamW(head.parameters(), lr=hyper.get("learning_rate") or 1e-3,
-                            weight_decay=hyper.get("weight_decay") or 0.0)
+    opt = torch.optim.AdamW(head.parameters(), lr=float(hyper["learning_rate"]),
+                            weight_decay=float(hyper["weight_decay"]))
     Xt, yt = torch.from_numpy(np.asarray(X_train, np.float32)), torch.tensor(y_train)
     Xv, Xs = torch.from_numpy(np.asarray(X_val, np.float32)), torch.from_numpy(np.asarray(X_test, np.float32))
-    bs = int(hyper.get("batch_size") or 64)
-    epochs = int(hyper.get("epochs") or 30)
-    patience = int(hyper.get("early_stopping_patience") or 5)
+    bs = int(hyper["batch_size"])
+    epochs = int(hyper["epochs"])
+    patience = int(hyper["early_stopping_patience"])
     g = torch.Generator().manual_seed(seed)
     best, best_state, bad, curves = -1.0, None, 0, []
     lossf = torch.nn.CrossEntropyLoss()
@@ -114,7 +183,7 @@ def run_head(X_train, y_train, X_val, y_val, X_test, y_test, classes, seed: int,
             best, best_state, bad = f1v, copy.deepcopy(head.state_dict()), 0
         else:
             bad += 1
-            if bad >= patience:
+            if patience and bad >= patience:
                 break
     head.load_state_dict(best_state)
     head.eval()
@@ -214,24 +283,6 @@ def predict(model, ids, pad_id, device, with_types, batch_size=128) -> np.ndarra
     return out
 
 
-def _param_groups(model, layers, base_lr, decay, weight_decay, frozen_floor):
-    """AdamW groups: head at base_lr, layer i at base_lr / decay**(depth from top), no decay on norms/biases."""
-    n = len(layers)
-    layer_of = {}
-    for i, layer in enumerate(layers):
-        for p in layer.parameters():
-            layer_of[id(p)] = i
-    groups: dict = {}
-    for name, p in model.named_parameters():
-        if not p.requires_grad:
-            continue
-        depth = n - layer_of[id(p)] if id(p) in layer_of else (0 if "head" in name or "lora" in name else n + 1)
-        lr = base_lr / (decay ** depth) if decay and decay > 1 else base_lr
-        wd = 0.0 if (p.ndim == 1 or "LayerNorm" in name or "bias" in name) else weight_decay
-        groups.setdefault((lr, wd), []).append(p)
-    return [{"params": ps, "lr": lr, "weight_decay": wd, "initial_lr": lr} for (lr, wd), ps in groups.items()]
-
-
 def run_transformer(model_path: str, train, val, test, seed: int, hyper: dict, *, technique: str,
                     device: str = "cpu", max_length: int = 128, lora_targets: Optional[list] = None,
                     progress: Optional[Callable[[str], None]] = None, tokenizer=None,
@@ -243,15 +294,14 @@ def run_transformer(model_path: str, train, val, test, seed: int, hyper: dict, *
     import torch
     from transformers import AutoConfig, AutoModel
 
+    from harness.loop import fit
     from harness.models import encoder_layers, load_tokenizer, lora_targets as find_targets
 
     t0 = time.perf_counter()
     seed_everything(seed)
     tok = tokenizer or load_tokenizer(model_path)
-    dropout = float(hyper.get("dropout") or 0.1)
     if technique == "from_scratch":
-        cfg = AutoConfig.from_pretrained(model_path)
-        encoder = AutoModel.from_config(cfg)
+        encoder = AutoModel.from_config(AutoConfig.from_pretrained(model_path))
     else:
         encoder = AutoModel.from_pretrained(model_path)
     if len(tok) > encoder.get_input_embeddings().weight.shape[0]:
@@ -261,107 +311,53 @@ def run_transformer(model_path: str, train, val, test, seed: int, hyper: dict, *
         unexpected = encoder.load_state_dict(encoder_state, strict=False).unexpected_keys
         if unexpected:
             raise ValueError(f"encoder state does not fit the model: {unexpected[:3]}")
-    model = build_classifier(encoder, len(train.classes), dropout)
+    model = build_classifier(encoder, len(train.classes), float(hyper["dropout"]))
     layers = encoder_layers(encoder)
     n_layers = len(layers)
-
-    frozen = hyper.get("frozen_layers")
-    frozen_n = 0 if frozen in (None, "none") else (n_layers if frozen == "all" else int(frozen))
+    frozen = hyper["frozen_layers"]
+    frozen_n = n_layers if frozen == "all" else min(int(frozen), n_layers)
+    gradual = False
     if technique == "lora":
         from peft import LoraConfig, get_peft_model
 
-        cfg = hyper.get("lora") or {}
-        targets = find_targets(encoder, list(lora_targets or cfg.get("target_modules") or []))
-        peft_cfg = LoraConfig(r=int(cfg.get("rank", 8)), lora_alpha=int(cfg.get("alpha", 16)),
-                              lora_dropout=float(cfg.get("dropout", 0.1)), target_modules=targets,
-                              modules_to_save=["head"])
+        cfg = hyper["lora"]
+        targets = find_targets(encoder, list(lora_targets or cfg["target_modules"]))
+        peft_cfg = LoraConfig(r=int(cfg["rank"]), lora_alpha=cfg["alpha"], lora_dropout=float(cfg["dropout"]),
+                              target_modules=targets, modules_to_save=["head"])
         model = get_peft_model(model, peft_cfg)
-        frozen_n = 0  # peft already froze the backbone
-        gradual = False
+        frozen_n = 0  # peft froze the backbone; adapters sit in every block
     else:
         for p in encoder.embeddings.parameters() if frozen_n else []:
             p.requires_grad_(False)
-        for layer in layers[:min(frozen_n, n_layers)]:
+        for layer in layers[:frozen_n]:
             for p in layer.parameters():
                 p.requires_grad_(False)
-        gradual = hyper.get("unfreeze") == "gradual" and technique == "fine_tuning"
+        gradual = hyper["unfreeze"] == "gradual" and technique == "fine_tuning"
     model.to(device)
 
     enc_tr = tok(train.texts, truncation=True, max_length=max_length)["input_ids"]
     enc_va = tok(val.texts, truncation=True, max_length=max_length)["input_ids"]
     enc_te = tok(test.texts, truncation=True, max_length=max_length)["input_ids"]
     with_types = "token_type_ids" in tok.model_input_names
-    pad_id = tok.pad_token_id or 0
+    pad_id = tok.pad_token_id if tok.pad_token_id is not None else 0
     y_tr = torch.tensor(train.y)
-
-    lr = float(hyper.get("learning_rate") or 2e-5)
-    decay = float(hyper.get("discriminative_lr_decay") or 0)
-    wd = float(hyper.get("weight_decay") or 0.0)
-    bs = int(hyper.get("batch_size") or 32)
-    epochs = int(hyper.get("epochs") or 3)
-    patience = int(hyper.get("early_stopping_patience") or epochs)
-    l2_sp = float(hyper.get("l2_sp") or 0.0)
-    max_norm = float(hyper.get("max_grad_norm") or 1.0)
-    anchors = {n: p.detach().clone() for n, p in model.named_parameters()
-               if p.requires_grad and "head" not in n} if l2_sp else {}
-
-    steps_per_epoch = math.ceil(len(enc_tr) / bs)
-    total_steps = steps_per_epoch * epochs
-    warm = int(float(hyper.get("warmup_ratio") or 0.0) * total_steps)
-
-    def schedule(step):
-        if step < warm:
-            return (step + 1) / warm
-        return max(0.0, (total_steps - step) / max(1, total_steps - warm))
-
+    bs = int(hyper["batch_size"])
     lossf = torch.nn.CrossEntropyLoss()
-    best, best_state, bad, curves, step = -1.0, None, 0, [], 0
-    trainable_floor = frozen_n
-    opt = sched = None
-    for epoch in range(epochs):
-        if gradual or opt is None:
-            if gradual:  # ULMFiT: epoch e trains the head and the top e layers (never below the floor)
-                open_from = max(trainable_floor, n_layers - epoch)
-                for i, layer in enumerate(layers):
-                    for p in layer.parameters():
-                        p.requires_grad_(i >= open_from)
-            groups = _param_groups(model, layers, lr, decay, wd, trainable_floor)
-            opt = torch.optim.AdamW(groups)
-            offset = step  # keep the schedule's position when the optimizer is re-created
-            sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s, o=offset: schedule(s + o))
-        model.train()
-        total, seen = 0.0, 0
-        for b in length_batches([len(x) for x in enc_tr], bs, seed * 1000 + epoch):
-            kw = collate(enc_tr, b, pad_id, device, with_types)
-            opt.zero_grad()
-            loss = lossf(model(**kw), y_tr[b].to(device))
-            if anchors:
-                reg = sum(((p - anchors[n]) ** 2).sum() for n, p in model.named_parameters() if n in anchors)
-                loss = loss + l2_sp * reg
-            loss.backward()
-            torch.nn.utils.clip_grad_norm_([p for p in model.parameters() if p.requires_grad], max_norm)
-            opt.step()
-            sched.step()
-            step += 1
-            if not math.isfinite(loss.item()):
-                curves.append({"epoch": epoch + 1, "train_loss": float("nan"), "diverged": True})
-                break
-            total += loss.item() * len(b)
-            seen += len(b)
-        pv = predict(model, enc_va, pad_id, device, with_types)
-        _, f1v, _ = scores(val.y, pv, train.classes)
-        curves.append({"epoch": epoch + 1, "train_loss": total / max(1, seen), "val_macro_f1": f1v})
-        if progress:
-            progress(f"{technique} seed {seed} epoch {epoch + 1}/{epochs}: val macro-F1 {f1v:.3f}")
-        if f1v > best + 1e-6:
-            best, bad = f1v, 0
-            best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
-        else:
-            bad += 1
-            if bad >= patience:
-                break
-    if best_state is not None:
-        model.load_state_dict(best_state)
+    lengths = [len(x) for x in enc_tr]
+
+    def loss_of(b):
+        return lossf(model(**collate(enc_tr, b, pad_id, device, with_types)), y_tr[b].to(device)), len(b)
+
+    def validate():
+        return scores(val.y, predict(model, enc_va, pad_id, device, with_types), train.classes)[1]
+
+    # LoRA's blocks are only for the schedule of rates: peft keeps the frozen weights frozen
+    blocks = [[p for p in layer.parameters()] for layer in layers]
+    below = [p for p in encoder.embeddings.parameters()]
+    curves = fit(model, blocks, hyper, steps_per_epoch=math.ceil(len(enc_tr) / bs),
+                 batches=lambda epoch: length_batches(lengths, bs, seed * 1000 + epoch), loss_of=loss_of,
+                 validate=validate, below=below, floor=frozen_n, gradual=gradual,
+                 progress=progress, label=f"{technique} seed {seed}")
     pred = predict(model, enc_te, pad_id, device, with_types)
     acc, f1, per = scores(test.y, pred, train.classes)
     trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)

@@ -12,6 +12,7 @@ arbitrary pickled objects are never unpickled.
 
 from __future__ import annotations
 
+import math
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -191,83 +192,60 @@ def param_blocks(model) -> list[list]:
     return [list(b.parameters()) for b in model.blocks]
 
 
-def _keep_frozen_norms_still(model) -> None:
-    """Batch-norm layers whose weights are frozen also keep their running statistics (eval mode)."""
-    from torch.nn.modules.batchnorm import _BatchNorm
+# The recipe that makes the built-in example's source model (the small CNN on digits 0-4): part of the
+# example, not a plan default; every field of the one loop is given.
+SOURCE_RECIPE = {"learning_rate": 3e-3, "epochs": 15, "batch_size": 64, "weight_decay": 0.0,
+                 "warmup_ratio": 0.0, "max_grad_norm": 0.0, "early_stopping_patience": 0,
+                 "discriminative_lr_decay": 1.0, "l2_sp": 0.0}
 
-    for m in model.modules():
-        if isinstance(m, _BatchNorm) and not any(p.requires_grad for p in m.parameters(recurse=False)):
-            m.eval()
+
+def train_recipe(**fields) -> dict:
+    """``SOURCE_RECIPE`` with ``fields`` changed (for pre-training sources in benchmarks and tests)."""
+    unknown = set(fields) - set(SOURCE_RECIPE) - {"unfreeze"}
+    if unknown:
+        raise KeyError(f"not a training field: {sorted(unknown)}")
+    return {**SOURCE_RECIPE, **fields}
 
 
 def _image_param_groups(model, blocks, lr: float, decay: float, weight_decay: float) -> list[dict]:
-    """AdamW groups: head (and anything outside the blocks) at lr, block i at lr / decay**(depth from top),
-    no weight decay on biases, norm weights, class tokens and position embeddings."""
-    depth_of = {id(p): len(blocks) - i for i, b in enumerate(blocks) for p in b}
-    groups: dict = {}
-    for name, p in model.named_parameters():
-        if not p.requires_grad:
-            continue
-        depth = depth_of.get(id(p), 0)
-        plr = lr / (decay ** depth) if decay > 1 else lr
-        embedding = any(k in name for k in ("token", "pos_embed", "relative_position"))  # ViT's, as timm does
-        wd = 0.0 if (p.ndim == 1 or embedding) else weight_decay
-        groups.setdefault((plr, wd), []).append(p)
-    return [{"params": ps, "lr": plr, "weight_decay": wd} for (plr, wd), ps in groups.items()]
+    """The one loop's AdamW groups (harness.loop.param_groups) for an image model's blocks."""
+    from harness.loop import param_groups
+
+    return param_groups(model, blocks, [], lr, decay, weight_decay)
 
 
-def _fit(model, train: ImageData, val: Optional[ImageData], seed: int, hyper: dict, params=None,
-         augment: bool = False, device: str = "cpu", frozen_n: int = 0) -> list:
-    """Train with AdamW (discriminative learning rates, gradual unfreezing when ``hyper`` asks),
-    keeping the weights of the best validation macro-F1."""
+def _fit(model, train: ImageData, val: Optional[ImageData], seed: int, hyper: dict, augment: bool = False,
+         device: str = "cpu", frozen_n: int = 0, gradual: bool = False, progress=None, label: str = "") -> list:
+    """Train an image model with the one loop (harness.loop.fit): ``hyper`` gives every training field."""
     import torch
 
-    lr = float(hyper.get("learning_rate") or 1e-3)
-    wd = float(hyper.get("weight_decay") or 0.0)
-    decay = float(hyper.get("discriminative_lr_decay") or 0.0)
-    blocks = param_blocks(model)
-    gradual = hyper.get("unfreeze") == "gradual" and params is None and hyper.get("technique") == "fine_tuning"
+    from harness.loop import fit
+
     X, y = torch.from_numpy(train.X), torch.from_numpy(train.y)
-    bs = int(hyper.get("batch_size") or 64)
+    bs = int(hyper["batch_size"])
     g = torch.Generator().manual_seed(seed)
     lossf = torch.nn.CrossEntropyLoss()
-    best, best_state, curves, opt = -1.0, None, [], None
-    for epoch in range(int(hyper.get("epochs") or 10)):
-        if opt is None or gradual:
-            if gradual:  # ULMFiT: epoch e trains the head and the top e blocks (never below the floor)
-                open_from = max(frozen_n, len(blocks) - epoch)
-                for i, b in enumerate(blocks):
-                    for p in b:
-                        p.requires_grad_(i >= open_from)
-            groups = params if params is not None else _image_param_groups(model, blocks, lr, decay, wd)
-            opt = torch.optim.AdamW(groups, lr=lr, weight_decay=wd)
-        model.train()
-        _keep_frozen_norms_still(model)
+
+    def batches(epoch):
         perm = torch.randperm(len(X), generator=g)
-        total = 0.0
         for i in range(0, len(X), bs):
             b = perm[i:i + bs]
             xb = X[b]
             if augment:  # small random shifts: the standard augmentation for digits
                 dx, dy = (int(v) for v in torch.randint(-1, 2, (2,), generator=g))
                 xb = torch.roll(xb, shifts=(dx, dy), dims=(2, 3))
-            opt.zero_grad()
-            loss = lossf(model(xb.to(device)), y[b].to(device))
-            loss.backward()
-            opt.step()
-            total += loss.item() * len(b)
-        rec = {"epoch": epoch + 1, "train_loss": total / len(X)}
-        if val is not None:
-            pv = predict_images(model, val, device=device)
-            _, f1v, _ = scores(val.y, pv, val.classes)
-            rec["val_macro_f1"] = f1v
-            if f1v > best + 1e-6:
-                best = f1v
-                best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
-        curves.append(rec)
-    if best_state is not None:
-        model.load_state_dict(best_state)
-    return curves
+            yield xb, y[b]
+
+    def loss_of(batch):
+        xb, yb = batch
+        return lossf(model(xb.to(device)), yb.to(device)), len(yb)
+
+    def validate():
+        return scores(val.y, predict_images(model, val, device=device), val.classes)[1]
+
+    return fit(model, param_blocks(model), hyper, steps_per_epoch=math.ceil(len(X) / bs), batches=batches,
+               loss_of=loss_of, validate=validate if val is not None else None, floor=frozen_n,
+               gradual=gradual, progress=progress, label=label)
 
 
 def predict_images(model, data: ImageData, batch_size: int = 256, device: str = "cpu") -> np.ndarray:
@@ -302,7 +280,7 @@ def pretrained_source(cache: Path, seed: int = 0, epochs: int = 15):
         load_weights(model, f)
     else:
         seed_everything(seed)
-        _fit(model, tr, None, seed, {"learning_rate": 3e-3, "epochs": epochs, "batch_size": 64})
+        _fit(model, tr, None, seed, train_recipe(epochs=epochs))
         cache.mkdir(parents=True, exist_ok=True)
         save_weights(model, f)
     return model, tr, te
@@ -337,7 +315,7 @@ def run_image(technique: str, source_model, target: tuple, seed: int, hyper: dic
     if technique == "feature_extraction" and features is not None:
         X_tr, X_va, X_te = features
         res = run_head(X_tr, train.y, X_va, val.y, X_te, test.y, train.classes, seed, hyper,
-                       hidden=256 if hyper.get("head") == "mlp" else 0)
+                       hidden=256 if hyper["head"] == "mlp" else 0)
         res.extra = {"frozen_layers": len(param_blocks(source_model)), "layers": len(param_blocks(source_model))}
         if probe_data is not None:
             res.extra["cka_to_pretrained"] = 1.0  # the backbone is not changed
@@ -353,12 +331,11 @@ def run_image(technique: str, source_model, target: tuple, seed: int, hyper: dic
         model.head = torch.nn.Linear(model.feature_dim, k)
     model.to(device)
     if hasattr(model, "dropout"):
-        model.dropout.p = float(hyper.get("dropout") or 0.0)
+        model.dropout.p = float(hyper["dropout"])
     blocks = param_blocks(model)
     n_blocks = len(blocks)
-    frozen = hyper.get("frozen_layers")
-    frozen_n = n_blocks if (technique == "feature_extraction" or frozen == "all") else int(frozen or 0)
-    frozen_n = min(frozen_n, n_blocks)
+    frozen = hyper["frozen_layers"]
+    frozen_n = n_blocks if (technique == "feature_extraction" or frozen == "all") else min(int(frozen), n_blocks)
     if technique == "lora":
         model = _with_lora(model, hyper)
         frozen_n = n_blocks  # peft froze the backbone; the adapters and the head train
@@ -366,9 +343,10 @@ def run_image(technique: str, source_model, target: tuple, seed: int, hyper: dic
         for b in blocks[:frozen_n]:
             for p in b:
                 p.requires_grad_(False)
-    augment = "standard" in (hyper.get("augmentation") or [])
-    curves = _fit(model, train, val, seed, {**hyper, "technique": technique}, augment=augment, device=device,
-                  frozen_n=frozen_n)
+    augment = "standard" in hyper["augmentation"]
+    gradual = hyper["unfreeze"] == "gradual" and technique == "fine_tuning"
+    curves = _fit(model, train, val, seed, hyper, augment=augment, device=device, frozen_n=frozen_n,
+                  gradual=gradual, label=f"{technique} seed {seed}")
     pred = predict_images(model, test, device=device)
     acc, f1, per = scores(test.y, pred, train.classes)
     extra = {"frozen_layers": frozen_n, "layers": n_blocks}
@@ -406,7 +384,7 @@ def _with_lora(model, hyper: dict):
     """LoRA adapters (peft) on the backbone's convolutions or linear layers; the new head trains in full."""
     from peft import LoraConfig, get_peft_model
 
-    cfg = hyper.get("lora") or {}
+    cfg = hyper["lora"]
     if hasattr(model, "param_blocks"):
         from harness.backbones import lora_targets_image
 
@@ -416,8 +394,8 @@ def _with_lora(model, hyper: dict):
     # peft picks modules_to_save by name suffix: where the backbone has its own "...head" module
     # (timm's conv_head), the new head is set trainable directly instead.
     clash = any(n.endswith("head") and n != "head" for n, _ in model.named_modules())
-    peft_cfg = LoraConfig(r=int(cfg.get("rank", 8)), lora_alpha=int(cfg.get("alpha", 16)),
-                          lora_dropout=float(cfg.get("dropout", 0.0)), target_modules=targets,
+    peft_cfg = LoraConfig(r=int(cfg["rank"]), lora_alpha=cfg["alpha"],
+                          lora_dropout=float(cfg["dropout"]), target_modules=targets,
                           modules_to_save=None if clash else ["head"])
     peft_model = get_peft_model(model, peft_cfg)
     if clash:

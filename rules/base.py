@@ -125,6 +125,14 @@ class Hyper(Fact):
     """name, value: one hyperparameter (list-valued ones may have several parts)."""
 
 
+class RunModel(Fact):
+    """model, available: the catalog model ``tlexpert run`` loads for this plan."""
+
+
+class Recipe(Fact):
+    """technique, values: the resolved hyperparameters of a core technique the plan did not choose."""
+
+
 class Risk(Fact):
     """pitfall, likelihood, mitigations."""
 

@@ -1,4 +1,4 @@
-"""Assemble the Plan contract (``schema_version: 1``) from the engine's working memory."""
+"""Assemble the Plan contract (``rules.contract.Plan``) from the engine's working memory."""
 
 from __future__ import annotations
 
@@ -17,16 +17,16 @@ from rules.base import (
     Family,
     Hyper,
     MemoryBudget,
+    Recipe,
     Rejected,
     Risk,
+    RunModel,
+    SizeClass,
     Technique,
     unfreeze,
 )
+from rules.contract import SCHEMA_VERSION, Plan
 from rules.fixes import LIST_FIELDS, concrete_fixes
-
-SCHEMA_VERSION = 1
-HYPER_KEYS = ("learning_rate", "frozen_layers", "unfreeze", "weight_decay", "dropout",
-              "augmentation", "epochs", "lora")
 LIKELIHOOD_ORDER = {"high": 0, "medium": 1, "low": 2}
 MAX_FIXES = 4
 MAX_MITIGATIONS = 3
@@ -115,7 +115,9 @@ def build_plan(engine, scenario: dict, trace: bool = True, readings=(),
     empirical = None
     if ranking is not None:
         empirical, candidates = empirical_section(engine, ranking, candidates)
-    top_layers = candidates[0]["layers"] if candidates else 0
+    run_model = _one(engine, RunModel)
+    model_entry = kb.models[run_model["model"]]
+    top_layers = model_entry.layers
 
     rejected: dict[str, list] = {}
     for r in engine.facts_of(Rejected):
@@ -126,15 +128,22 @@ def build_plan(engine, scenario: dict, trace: bool = True, readings=(),
         for mid, rs in sorted(rejected.items(), key=lambda kv: (kb.models[kv[0]].params, kv[0]))
     ]
 
-    hyper: dict = {k: None for k in HYPER_KEYS}
+    hyper: dict = {}
     hyper_why: dict = {}
-    for h in engine.facts_of(Hyper):
+    # a technique's default gives way to a rule that decided the same setting for this scenario;
+    # two deciding rules that disagree are a rule bug, never a silent pick
+    for h in sorted(engine.facts_of(Hyper), key=lambda f: not f.get("default", False)):
         name, value = h["name"], unfreeze(h["value"])
         if name in LIST_FIELDS:
-            hyper[name] = [*(hyper[name] or []), *[v for v in value if v not in (hyper[name] or [])]]
+            hyper[name] = [*(hyper.get(name) or []), *[v for v in value if v not in (hyper.get(name) or [])]]
         else:
+            if name in hyper and hyper[name] != value and not hyper_why[name].get("default"):
+                raise RuntimeError(f"rules concluded {name}={hyper[name]!r} and {value!r} "
+                                   f"({hyper_why[name]['rule']}, {h['rule']})")
             hyper[name] = value
-        hyper_why[name] = why(h)
+        hyper_why[name] = {**why(h), **({"default": True} if h.get("default") else {})}
+    for w in hyper_why.values():
+        w.pop("default", None)
 
     risks = []
     for r in sorted(engine.facts_of(Risk), key=lambda f: (LIKELIHOOD_ORDER[f["likelihood"]], f["pitfall"])):
@@ -197,7 +206,7 @@ def build_plan(engine, scenario: dict, trace: bool = True, readings=(),
     assumptions += [{"field": a["field"], "value": unfreeze(a["value"]), "why": a["why"]}
                     for a in sorted(engine.facts_of(Assumed), key=lambda f: f["field"])]
 
-    return {
+    plan = {
         "schema_version": SCHEMA_VERSION,
         "scenario": {k: v for k, v in scenario.items() if k != "expect"},
         "architecture": {"family": family["value"], "name": kb.get("architectures", family["value"]).name,
@@ -206,6 +215,9 @@ def build_plan(engine, scenario: dict, trace: bool = True, readings=(),
                      for c in sorted(engine.facts_of(Criterion), key=lambda f: f["rank"])],
         "candidates": candidates,
         "rejected": rejected_list,
+        "model": {"id": model_entry.id, "name": model_entry.name, "layers": model_entry.layers,
+                  "available": bool(run_model["available"]), "why": why(run_model)},
+        "size_class": _one(engine, SizeClass)["value"],
         "approach": {"choice": approach["value"], "name": kb.get("approaches", approach["value"]).name,
                      "why": why(approach)},
         "technique": {"choice": tech_id, "name": tech_entry.name,
@@ -221,13 +233,17 @@ def build_plan(engine, scenario: dict, trace: bool = True, readings=(),
         "assumptions": assumptions,
         "hyperparameters": hyper,
         "hyperparameters_why": hyper_why,
+        "recipes": {r["technique"]: unfreeze(r["values"])
+                    for r in sorted(engine.facts_of(Recipe), key=lambda f: f["technique"])},
         "risks": risks,
         "diagnoses": diagnoses,
         "symptom_readings": [r.as_dict() for r in readings],
         "clarify": clarify,
         "evaluation": {"seeds": kb.threshold("default_seeds"), "alpha": kb.threshold("alpha"),
-                       "probes": probes},
+                       "probes": probes, "retention_data": None},
         "assumptions": assumptions,
         **({"empirical_ranking": empirical} if empirical is not None else {}),
         "trace": engine.public_trace() if trace else [],
     }
+    # built through the typed contract: a knowledge base that leaves a field unresolved fails here
+    return Plan.from_dict(plan, "the plan the rules built", kb).to_dict()

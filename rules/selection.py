@@ -23,6 +23,7 @@ from rules.base import (
     ModelFact,
     Preferred,
     Rejected,
+    RunModel,
     Scenario,
     TaskFact,
     Technique,
@@ -391,3 +392,25 @@ class SelectionRules:
         """The catalog holds no model for the task -> the technique the data and compute call for."""
         self.conclude(Technique(value=preferred, why=f"{reason} (the catalog holds no model for this task)"),
                       basis=[f"techniques:{preferred}"])
+
+    # --- the model the harness loads -----------------------------------------
+    @rule(
+        "selection.run_model",
+        Candidate(rank=1, model=MATCH.top),
+        salience=SAL - 15,
+        basis=["sources:slide-suitability"],
+    )
+    def run_model(self, top):
+        """After ranking: run the best-ranked candidate that loads offline here, else the top one (given locally)."""
+        ranked = sorted(self.facts_of(Candidate), key=lambda c: c["rank"])
+        usable = next((c["model"] for c in ranked if c["meets_constraints"] and self.kb.models[c["model"]].offline),
+                      None)
+        if usable is None:
+            why = (f"{top} ranks first; its weights are not installed here, so `tlexpert run` needs them "
+                   f"as a local folder or weights file (--model / --weights)")
+            self.conclude(RunModel(model=top, available=False, why=why), basis=[f"models:{top}"])
+        else:
+            why = (f"{usable} ranks first" if usable == top else
+                   f"{usable} is the best-ranked candidate whose weights load offline here ({top} ranks "
+                   f"first: give its local folder with --model to run it instead)")
+            self.conclude(RunModel(model=usable, available=True, why=why), basis=[f"models:{usable}"])

@@ -5,13 +5,17 @@ from __future__ import annotations
 import math
 
 from rules._experta import L, MATCH, TEST
-from rules.base import (Candidate, Family, Hyper, Scenario, SizeClass, Technique, TechniqueFact, Threshold,
+from rules.base import (Family, Hyper, Recipe, RunModel, Scenario, SizeClass, Technique, TechniqueFact, Threshold,
                         rule)
 
 SAL = 20
 
 KEYED = {"cnn", "nlp_transformer", "multimodal", "vision_transformer",
          "small", "medium", "large", "huge", "default"}
+
+
+# decided by the freezing rules below, not taken from a technique's defaults
+DECIDED = ("frozen_layers", "unfreeze", "lora", "discriminative_lr_decay", "quantization")
 
 
 def resolve(value, family: str, size: str):
@@ -37,14 +41,14 @@ class TuningRules:
         salience=SAL,
     )
     def technique_defaults(self, technique, family, size):
-        """A chosen technique -> its default learning rate, weight decay, dropout, epochs, batch size."""
+        """A chosen technique -> all its defaults (rate, epochs, batch, regularization, warm-up, clipping, stopping)."""
         entry = self.kb.techniques[technique]
         for name, value in entry.defaults.items():
-            if name in ("frozen_layers", "unfreeze", "lora", "quantization"):
+            if name in DECIDED:
                 continue  # decided by the rules below
             v = resolve(value, family, size)
             self.conclude(
-                Hyper(name=name, value=v, why=f"{entry.name} default for {family} ({size} data)"),
+                Hyper(name=name, value=v, why=f"{entry.name} default for {family} ({size} data)", default=True),
                 basis=[f"techniques:{technique}"],
             )
 
@@ -58,21 +62,20 @@ class TuningRules:
         """Feature extraction -> the whole backbone is frozen; only the new head trains."""
         self.conclude(Hyper(name="frozen_layers", value="all", why="feature extraction keeps the backbone fixed"))
         self.conclude(Hyper(name="unfreeze", value="none", why="nothing to unfreeze"))
+        self.conclude(Hyper(name="discriminative_lr_decay", value=1.0, why="only the head trains"))
 
     @rule(
         "tuning.lora_adapters",
         Technique(value=MATCH.technique),
         TEST(lambda technique: technique in ("lora", "qlora")),
-        Candidate(rank=1, model=MATCH.model),
+        RunModel(model=MATCH.model),
         salience=SAL,
         basis=["techniques:lora", "sources:peft-docs"],
     )
     def lora_adapters(self, model, technique):
-        """LoRA or QLoRA -> rank/alpha/dropout from the knowledge base, target modules from the top candidate."""
-        cfg = dict(self.kb.techniques[technique].defaults.get("lora", {}))
-        if cfg.get("target_modules") != "all-linear":  # QLoRA adapts every linear layer (Dettmers et al.)
-            cfg["target_modules"] = list(self.kb.models[model].lora_targets) or ["all-linear"]
-        targets = cfg["target_modules"] if isinstance(cfg["target_modules"], list) else [cfg["target_modules"]]
+        """LoRA or QLoRA -> rank/alpha/dropout from the knowledge base, target modules from the model to run."""
+        cfg = lora_settings(self.kb, model, technique)
+        targets = cfg["target_modules"]
         if technique == "qlora":
             quant = dict(self.kb.techniques["qlora"].defaults.get("quantization", {}))
             self.conclude(Hyper(name="quantization", value=quant,
@@ -86,14 +89,15 @@ class TuningRules:
         )
         self.conclude(Hyper(name="frozen_layers", value="all", why="LoRA freezes the pre-trained weights"))
         self.conclude(Hyper(name="unfreeze", value="none", why="only adapters and the head train"))
+        self.conclude(Hyper(name="discriminative_lr_decay", value=1.0, why="the adapters share one rate"))
 
     @rule(
         "tuning.freeze_early_layers",
         Technique(value="fine_tuning"),
-        SizeClass(value="medium"),
+        SizeClass(value=L("small") | L("medium")),
         Scenario(domain_similarity=MATCH.ds, retain_source=MATCH.retain),
         TEST(lambda ds: ds != "low"),
-        Candidate(rank=1, model=MATCH.model),
+        RunModel(model=MATCH.model),
         Threshold(freeze_fraction_medium_data=MATCH.fraction),
         salience=SAL,
         basis=["sources:slide-forgetting", "sources:yosinski2014", "thresholds:dataset_medium_max",
@@ -101,7 +105,7 @@ class TuningRules:
                "techniques:discriminative_lr"],
     )
     def freeze_early_layers(self, model, fraction, ds, retain):
-        """Fine-tuning on medium data from similar data -> freeze the early (general) layers, unfreeze gradually."""
+        """Fine-tuning on small or medium data from similar data -> freeze the early layers, unfreeze gradually."""
         layers = self.kb.models[model].layers
         k = math.floor(layers * fraction)
         keep = {"yes": " and keep the source abilities", "unknown": " and limit forgetting"}.get(retain, "")
@@ -123,9 +127,9 @@ class TuningRules:
     @rule(
         "tuning.adapt_all_layers_dissimilar",
         Technique(value="fine_tuning"),
-        SizeClass(value="medium"),
+        SizeClass(value=L("small") | L("medium")),
         Scenario(domain_similarity="low"),
-        Candidate(rank=1, model=MATCH.model),
+        RunModel(model=MATCH.model),
         salience=SAL,
         basis=["sources:yosinski2014", "sources:slide-negative-transfer", "sources:gururangan2020dapt"],
     )
@@ -141,6 +145,7 @@ class TuningRules:
             basis=[f"models:{model}"],
         )
         self.conclude(Hyper(name="unfreeze", value="none", why="every layer trains from the start"))
+        self.conclude(Hyper(name="discriminative_lr_decay", value=1.0, why="every layer adapts at the same rate"))
 
     @rule(
         "tuning.stay_near_source_dissimilar",
@@ -160,15 +165,46 @@ class TuningRules:
 
     @rule(
         "tuning.tune_all_layers",
-        Technique(value=L("fine_tuning") | L("from_scratch")),
+        Technique(value="fine_tuning"),
         SizeClass(value=L("large") | L("huge")),
         salience=SAL,
         basis=["techniques:fine_tuning"],
     )
     def tune_all_layers(self):
-        """Fine-tuning (or training) on large data -> all layers train from the start."""
+        """Fine-tuning on large data -> all layers train from the start, at one learning rate."""
         self.conclude(Hyper(name="frozen_layers", value=0, why="enough data to update every layer"))
         self.conclude(Hyper(name="unfreeze", value="none", why="all layers train from the start"))
+        self.conclude(Hyper(name="discriminative_lr_decay", value=1.0, why="every layer adapts at the same rate"))
+
+    @rule(
+        "tuning.train_all_layers",
+        Technique(value="from_scratch"),
+        salience=SAL,
+        basis=["techniques:from_scratch"],
+    )
+    def train_all_layers(self):
+        """Training from scratch -> every layer trains from random weights; nothing to freeze."""
+        self.conclude(Hyper(name="frozen_layers", value=0, why="random weights: every layer must learn"))
+        self.conclude(Hyper(name="unfreeze", value="none", why="all layers train from the start"))
+        self.conclude(Hyper(name="discriminative_lr_decay", value=1.0, why="no pre-trained layers to protect"))
+
+    @rule(
+        "tuning.alternative_recipes",
+        Technique(value=MATCH.technique),
+        Family(value=MATCH.family),
+        SizeClass(value=MATCH.size),
+        RunModel(model=MATCH.model),
+        salience=SAL,
+        basis=["techniques:feature_extraction", "techniques:fine_tuning", "techniques:lora",
+               "techniques:from_scratch"],
+    )
+    def alternative_recipes(self, technique, family, size, model):
+        """Each other core technique -> its own resolved recipe (for comparisons and technique switches)."""
+        for tid, entry in self.kb.techniques.items():
+            if entry.kind != "core" or tid == technique:
+                continue
+            self.conclude(Recipe(technique=tid, values=recipe(self.kb, tid, family, size, model)),
+                          basis=[f"techniques:{tid}"])
 
     @rule(
         "tuning.augment_images",
@@ -210,3 +246,29 @@ class TuningRules:
         self.conclude(Hyper(name="augmentation", value=[],
                             why="task-agnostic text augmentation adds little to pre-trained transformers; "
                                 "emoji augmentation stays available as a domain-shift fix"))
+
+
+def lora_settings(kb, model: str, technique: str = "lora") -> dict:
+    """LoRA's (or QLoRA's) settings from the knowledge base, with the target modules of ``model``
+    (QLoRA adapts every linear layer, Dettmers et al. 2023)."""
+    cfg = dict(kb.techniques[technique].defaults.get("lora", {}))
+    if cfg.get("target_modules") == "all-linear":
+        cfg["target_modules"] = ["all-linear"]
+    else:
+        cfg["target_modules"] = list(kb.models[model].lora_targets) or ["all-linear"]
+    return cfg
+
+
+def recipe(kb, technique: str, family: str, size: str, model: str) -> dict:
+    """A core technique's full recipe on its own: its defaults for (family, size), the backbone frozen for
+    feature extraction and LoRA, trained in full otherwise (the plan's own technique gets the
+    freezing rules' finer choice)."""
+    entry = kb.techniques[technique]
+    values = {k: resolve(v, family, size) for k, v in entry.defaults.items() if k not in DECIDED}
+    frozen = "all" if technique in ("feature_extraction", "lora", "qlora") else 0
+    values.update(frozen_layers=frozen, unfreeze="none", discriminative_lr_decay=1.0)
+    if technique in ("lora", "qlora"):
+        values["lora"] = lora_settings(kb, model, technique)
+    if technique == "qlora":
+        values["quantization"] = dict(kb.techniques["qlora"].defaults.get("quantization", {}))
+    return values

@@ -46,6 +46,25 @@ def kb():
 
 
 @pytest.fixture
+def recipe(kb) -> Callable[..., dict]:
+    """``recipe(technique, family="nlp_transformer", **changes)``: a full hyperparameter set, as a plan
+    resolves it from the knowledge base, with ``changes`` (a partial ``lora`` dict is merged)."""
+    from rules.tuning import recipe as kb_recipe
+
+    def make(technique: str, family: str = "nlp_transformer", **changes) -> dict:
+        values = {"augmentation": [], "preprocessing": [], "tokenizer_extra_tokens": None, "stages": [],
+                  "head": None, "lora": None}
+        values.update(kb_recipe(kb, technique, family, "medium", "all-MiniLM-L6-v2"))
+        if "lora" in changes and values["lora"]:
+            changes["lora"] = {**values["lora"], **changes["lora"]}
+        unknown = set(changes) - set(values)
+        assert not unknown, f"not a hyperparameter: {unknown}"
+        return {**values, **changes}
+
+    return make
+
+
+@pytest.fixture
 def engine(kb):
     """The shared engine for the built-in knowledge base (``consult`` resets it)."""
     return get_engine(kb)
@@ -176,3 +195,16 @@ def pytest_terminal_summary(terminalreporter):
         terminalreporter.write_line(f"fuzzed cases ({'full' if FUZZ_FULL else 'everyday'} profile): {total}")
         for name, n in sorted(FUZZ_COUNTS.items()):
             terminalreporter.write_line(f"  {name:<28} {n:>6}")
+
+# Tests that train or load models are `slow`: the everyday loop is `pytest -m "not slow"`, and
+# `make test` runs everything. A test is slow when it uses a model fixture or lives in a module
+# whose tests train models.
+TRAINING_FIXTURES = {"tiny_bert", "weights_file"}
+TRAINING_MODULES = {"test_run.py", "test_techniques.py", "test_adapt.py", "test_registry.py", "test_embed.py",
+                    "test_backbones.py"}
+
+
+def pytest_collection_modifyitems(config, items):
+    for item in items:
+        if TRAINING_FIXTURES & set(getattr(item, "fixturenames", ())) or item.path.name in TRAINING_MODULES:
+            item.add_marker(pytest.mark.slow)

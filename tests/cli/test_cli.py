@@ -22,9 +22,10 @@ ROOT = Path(__file__).resolve().parents[2]
 CONSULT = ["consult", "--task", "text_classification", "--dataset-size", "5000", "--no-input"]
 # DESIGN.md, "Plan (output of consult --format json)"
 PLAN_KEYS = {"schema_version", "scenario", "architecture", "candidates", "rejected", "approach", "technique",
-             "hyperparameters", "risks", "diagnoses", "evaluation", "trace"}
+             "hyperparameters", "risks", "diagnoses", "evaluation", "trace", "model", "size_class", "recipes"}
 HYPER_KEYS = {"learning_rate", "frozen_layers", "unfreeze", "weight_decay", "dropout", "augmentation",
-              "epochs", "lora"}
+              "epochs", "lora", "batch_size", "warmup_ratio", "max_grad_norm", "early_stopping_patience",
+              "discriminative_lr_decay", "l2_sp"}
 
 
 def invoke(args, **kwargs):
@@ -68,7 +69,7 @@ def test_consult_text_names_candidates_approach_and_technique():
 def test_consult_json_is_the_plan_contract_and_nothing_else():
     result = invoke([*CONSULT, "--format", "json"])
     plan = as_json(result)  # the whole of stdout parses
-    assert plan["schema_version"] == 1
+    assert plan["schema_version"] == 2
     assert PLAN_KEYS <= set(plan)
     assert plan["scenario"]["task"] == "text_classification" and plan["scenario"]["dataset_size"] == 5000
     assert plan["architecture"]["family"] == "nlp_transformer"
@@ -112,7 +113,7 @@ def test_output_file_is_a_plan_that_scenario_reads_back(tmp_path, suffix):
     result = ok(invoke([*CONSULT, "--domain-similarity", "low", "--symptom", "loss_nan", "-o", out]))
     assert f"Plan written to {out}" in result.stdout
     written = json.loads(out.read_text()) if suffix == ".json" else yaml.safe_load(out.read_text())
-    assert written["schema_version"] == 1 and written["scenario"]["domain_similarity"] == "low"
+    assert written["schema_version"] == 2 and written["scenario"]["domain_similarity"] == "low"
     again = as_json(invoke(["consult", "--scenario", out, "--no-input", "--format", "json"]))
     assert again["scenario"] == written["scenario"]
     assert {k: v for k, v in again.items() if k != "trace"} == {k: v for k, v in written.items() if k != "trace"}

@@ -40,13 +40,13 @@ def test_emoji_tokens_are_added_with_name_initialised_embeddings():
     assert adapt.add_emoji_tokens(tok, enc, ["great 😍"]) == []  # already known
 
 
-def test_fine_tuning_with_added_tokens_and_an_mlm_stage(tiny_bert):
+def test_fine_tuning_with_added_tokens_and_an_mlm_stage(tiny_bert, recipe):
     d = make_reviews(90, seed=0)
     tr, te = stratified_split(d, 0.3, seed=0)
     tok = load_tokenizer(tiny_bert)
     tok.add_tokens(["😍"])
     state = adapt.mlm_stage(tiny_bert, tr.texts, tok, epochs=1)
-    res, model, _ = run_transformer(tiny_bert, tr, te, te, 0, {"epochs": 1, "learning_rate": 1e-3},
+    res, model, _ = run_transformer(tiny_bert, tr, te, te, 0, recipe("fine_tuning", epochs=1, learning_rate=1e-3),
                                     technique="fine_tuning", tokenizer=tok, encoder_state=state)
     assert model.encoder.get_input_embeddings().weight.shape[0] == len(tok)
     assert 0 <= res.accuracy <= 1

@@ -38,11 +38,11 @@ def test_resolve_model_errors(tmp_path):
         resolve_model("bert-bsae", get_kb())
 
 
-def test_fine_tuning_freezes_the_first_layers(tiny_bert, splits):
+def test_fine_tuning_freezes_the_first_layers(tiny_bert, splits, recipe):
     tr, va, te = splits
     _, enc = load_encoder(tiny_bert)
     before = [p.detach().clone() for p in encoder_layers(enc)[0].parameters()]
-    hyper = {"learning_rate": 1e-3, "epochs": 2, "frozen_layers": 1, "batch_size": 16, "dropout": 0.0}
+    hyper = recipe("fine_tuning", learning_rate=1e-3, epochs=2, frozen_layers=1, batch_size=16, dropout=0.0)
     res, model, _ = run_transformer(tiny_bert, tr, va, te, 0, hyper, technique="fine_tuning")
     first = list(encoder_layers(model.encoder)[0].parameters())
     assert all(torch.equal(a, b) for a, b in zip(before, first))
@@ -51,40 +51,40 @@ def test_fine_tuning_freezes_the_first_layers(tiny_bert, splits):
     assert res.trainable_params < sum(p.numel() for p in model.parameters())
 
 
-def test_same_seed_same_metrics_on_cpu(tiny_bert, splits):
+def test_same_seed_same_metrics_on_cpu(tiny_bert, splits, recipe):
     tr, va, te = splits
-    hyper = {"learning_rate": 1e-3, "epochs": 1, "frozen_layers": 0, "batch_size": 16}
+    hyper = recipe("fine_tuning", learning_rate=1e-3, epochs=1, frozen_layers=0, batch_size=16)
     a, _, _ = run_transformer(tiny_bert, tr, va, te, 3, hyper, technique="fine_tuning")
     b, _, _ = run_transformer(tiny_bert, tr, va, te, 3, hyper, technique="fine_tuning")
     assert a.predictions == b.predictions and a.accuracy == b.accuracy
 
 
-def test_lora_trains_only_adapters_and_head(tiny_bert, splits):
+def test_lora_trains_only_adapters_and_head(tiny_bert, splits, recipe):
     tr, va, te = splits
-    hyper = {"learning_rate": 5e-3, "epochs": 1, "batch_size": 16,
-             "lora": {"rank": 4, "alpha": 8, "dropout": 0.0, "target_modules": ["query", "value"]}}
+    hyper = recipe("lora", learning_rate=5e-3, epochs=1, batch_size=16,
+                   lora={"rank": 4, "alpha": 8, "dropout": 0.0, "target_modules": ["query", "value"]})
     res, model, _ = run_transformer(tiny_bert, tr, va, te, 0, hyper, technique="lora")
     names = [n for n, p in model.named_parameters() if p.requires_grad]
     assert names and all("lora_" in n or "head" in n for n in names)
     assert res.trainable_params < 0.5 * sum(p.numel() for p in model.parameters())
 
 
-def test_gradual_unfreezing_and_discriminative_lr_run(tiny_bert, splits):
+def test_gradual_unfreezing_and_discriminative_lr_run(tiny_bert, splits, recipe):
     tr, va, te = splits
-    hyper = {"learning_rate": 1e-3, "epochs": 2, "frozen_layers": 0, "unfreeze": "gradual",
-             "discriminative_lr_decay": 2.6, "batch_size": 16, "l2_sp": 0.01}
+    hyper = recipe("fine_tuning", learning_rate=1e-3, epochs=2, frozen_layers=0, unfreeze="gradual",
+                   discriminative_lr_decay=2.6, batch_size=16, l2_sp=0.01, early_stopping_patience=0)
     res, _, _ = run_transformer(tiny_bert, tr, va, te, 0, hyper, technique="fine_tuning")
     assert len(res.curves) == 2
 
 
-def test_from_scratch_and_head_and_baseline(tiny_bert, splits):
+def test_from_scratch_and_head_and_baseline(tiny_bert, splits, recipe):
     tr, va, te = splits
-    res, _, _ = run_transformer(tiny_bert, tr, va, te, 0, {"epochs": 1, "learning_rate": 1e-3},
+    res, _, _ = run_transformer(tiny_bert, tr, va, te, 0, recipe("from_scratch", epochs=1, learning_rate=1e-3),
                                 technique="from_scratch")
     assert res.technique == "from_scratch"
     rng = np.random.default_rng(0)
     X = {n: rng.normal(size=(len(d), 8)).astype(np.float32) for n, d in (("tr", tr), ("va", va), ("te", te))}
-    h = run_head(X["tr"], tr.y, X["va"], va.y, X["te"], te.y, tr.classes, 0, {"epochs": 3})
+    h = run_head(X["tr"], tr.y, X["va"], va.y, X["te"], te.y, tr.classes, 0, recipe("feature_extraction", epochs=3))
     assert 0 <= h.accuracy <= 1 and h.trainable_params == 8 * 3 + 3
     base = run_tfidf(tr, va, te, 0)
     assert base.accuracy > 0.5  # the built-in reviews are learnable from words alone

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 import pytest
 
-from rules.base import Hyper, TaskFact
+from rules.base import Hyper, Recipe, RunModel, TaskFact
 
 BASE = dict(task="text_classification", dataset_size=5000)
 
@@ -32,6 +32,10 @@ CASES = [
              {"name": "l2_sp", "value": 0.01}, dict(domain_similarity="low", retain_source="no")),
     RuleCase("tuning.tune_all_layers", dict(dataset_size=50_000), {"name": "frozen_layers", "value": 0},
              dict(dataset_size=5000)),
+    RuleCase("tuning.train_all_layers",
+             dict(task="image_classification", dataset_size=2_000_000, task_similarity="different",
+                  domain_similarity="low", compute="datacenter_gpu"),
+             {"name": "frozen_layers", "value": 0}, dict(dataset_size=5000)),
     RuleCase("tuning.augment_images", dict(task="image_classification"),
              {"name": "augmentation", "value": ["standard"]},
              dict(task="image_classification", dataset_size=500)),
@@ -93,10 +97,10 @@ def test_technique_defaults_silent_without_a_family(run_without, facts_dump):
 # --- details
 
 
-def test_freeze_early_layers_freezes_the_configured_share_of_the_top_candidate(consult, kb, facts_matching,
-                                                                              facts_dump):
+def test_freeze_early_layers_freezes_the_configured_share_of_the_model_that_runs(consult, kb, facts_matching,
+                                                                                 facts_dump):
     plan, engine = consult(**BASE)
-    top = plan["candidates"][0]["model"]
+    top = plan["model"]["id"]
     k = math.floor(kb.models[top].layers * kb.threshold("freeze_fraction_medium_data"))
     frozen = facts_matching(engine, Hyper, name="frozen_layers")
     assert [f["value"] for f in frozen] == [k], facts_dump(engine)
@@ -104,11 +108,11 @@ def test_freeze_early_layers_freezes_the_configured_share_of_the_top_candidate(c
     assert plan["hyperparameters"]["unfreeze"] == "gradual"
 
 
-def test_lora_targets_come_from_the_top_candidate(consult, kb, facts_dump):
+def test_lora_targets_come_from_the_model_that_runs(consult, kb, facts_dump):
     plan, engine = consult(**BASE, compute="cpu")
     assert plan["technique"]["choice"] == "lora", facts_dump(engine)
     lora = plan["hyperparameters"]["lora"]
-    top = plan["candidates"][0]["model"]
+    top = plan["model"]["id"]
     assert lora["target_modules"] == (list(kb.models[top].lora_targets) or ["all-linear"])
     defaults = kb.techniques["lora"].defaults["lora"]
     assert {k: lora[k] for k in defaults} == defaults
@@ -130,3 +134,41 @@ def test_one_hyperparameter_fact_per_name_and_contract_keys_set(fields, consult,
                 "augmentation", "epochs"):
         assert hp[key] is not None, f"{key} unset\n" + facts_dump(engine)
     assert (hp["lora"] is not None) == (plan["technique"]["choice"] == "lora")
+
+
+# --- the model to run and the other techniques' recipes
+
+
+def test_run_model_prefers_a_candidate_available_offline(rule_fires, kb):
+    plan, engine = rule_fires("selection.run_model", dict(BASE, compute="cpu"), RunModel,
+                              model="all-MiniLM-L6-v2", available=True)
+    assert plan["model"]["id"] == "all-MiniLM-L6-v2" and plan["model"]["layers"] == 6
+    assert plan["candidates"][0]["model"] != "all-MiniLM-L6-v2"  # ranked lower, but the one that runs here
+    assert "--model" in plan["model"]["why"]["text"]
+
+
+def test_run_model_names_the_top_candidate_when_none_is_installed(consult):
+    plan, _ = consult(task="image_classification", dataset_size=5000)
+    assert plan["model"]["id"] == plan["candidates"][0]["model"]
+    assert plan["model"]["available"] is False and "--weights" in plan["model"]["why"]["text"]
+
+
+def test_freezing_is_sized_on_the_model_that_runs(consult, kb):
+    """bert-base ranks first (12 layers) but MiniLM (6 layers) runs: the plan freezes half of 6."""
+    plan, _ = consult(**dict(BASE, compute="consumer_gpu", dataset_size=5000))
+    assert plan["technique"]["choice"] == "fine_tuning"
+    layers = kb.models[plan["model"]["id"]].layers
+    assert plan["hyperparameters"]["frozen_layers"] == math.floor(
+        layers * kb.threshold("freeze_fraction_medium_data"))
+
+
+def test_alternative_recipes_are_each_techniques_own(rule_fires, kb):
+    plan, engine = rule_fires("tuning.alternative_recipes", dict(BASE, compute="cpu"), Recipe,
+                              technique="feature_extraction")
+    assert plan["technique"]["choice"] == "lora"
+    assert set(plan["recipes"]) == {"feature_extraction", "fine_tuning", "from_scratch"}
+    fe, ft = plan["recipes"]["feature_extraction"], plan["recipes"]["fine_tuning"]
+    assert fe["learning_rate"] == kb.techniques["feature_extraction"].defaults["learning_rate"]
+    assert fe["frozen_layers"] == "all" and fe["head"] == "linear"
+    assert ft["learning_rate"] == _default_lr(kb, "fine_tuning", "nlp_transformer") != fe["learning_rate"]
+    assert plan["hyperparameters"]["learning_rate"] == kb.techniques["lora"].defaults["learning_rate"]

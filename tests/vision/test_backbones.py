@@ -219,14 +219,14 @@ def _body_params(model):
     return {n: p.detach().clone() for n, p in model.named_parameters() if n.startswith("body.")}
 
 
-def test_fine_tuning_freezes_the_first_k_groups_and_their_batch_norm_statistics(weights_file):
+def test_fine_tuning_freezes_the_first_k_groups_and_their_batch_norm_statistics(weights_file, recipe):
     import torch
 
     spec = resolve_backbone("timm:test_resnet", weights_file("timm", "test_resnet"))
     src = transfer_net(spec, 5, 1, image_size=32)
     target = _target(300)
     res = run_image("fine_tuning", src, target, 0,
-                    {"learning_rate": 1e-3, "epochs": 2, "batch_size": 32, "frozen_layers": 2},
+                    recipe("fine_tuning", "cnn", learning_rate=1e-3, epochs=2, batch_size=32, frozen_layers=2),
                     probe_data=target[2])
     assert res.extra["frozen_layers"] == 2 and res.extra["layers"] == 5
     assert 0 < res.extra["cka_to_pretrained"] < 1
@@ -243,7 +243,7 @@ def test_fine_tuning_freezes_the_first_k_groups_and_their_batch_norm_statistics(
         for p in b:
             p.requires_grad_(False)
     before = {k: v.clone() for k, v in model.state_dict().items()}
-    vision._fit(model, target[0], None, 0, {"learning_rate": 1e-3, "epochs": 1, "batch_size": 32})
+    vision._fit(model, target[0], None, 0, vision.train_recipe(learning_rate=1e-3, epochs=1, batch_size=32))
     after = model.state_dict()
     frozen = {n for g in model.group_names[:2] for n in g}
     assert all(torch.equal(before[n], after[n]) for n in frozen)
@@ -264,8 +264,8 @@ def test_gradual_unfreezing_and_discriminative_learning_rates(weights_file):
     assert sorted({g["lr"] for g in groups}, reverse=True) == [1e-3 / 2 ** d for d in range(6)]
     trained = copy.deepcopy(model)
     before = {k: v.clone() for k, v in trained.state_dict().items()}
-    vision._fit(trained, _target(200)[0], None, 0, {"learning_rate": 1e-3, "epochs": 2, "batch_size": 32,
-                                                "unfreeze": "gradual", "technique": "fine_tuning"})
+    vision._fit(trained, _target(200)[0], None, 0, vision.train_recipe(learning_rate=1e-3, epochs=2, batch_size=32),
+                gradual=True)
     after = trained.state_dict()
     # epoch 1 trains the head, epoch 2 the head and the top group: the lower groups never move
     lower = {n for g in trained.group_names[:4] for n in g}
@@ -274,23 +274,25 @@ def test_gradual_unfreezing_and_discriminative_learning_rates(weights_file):
     assert any(not torch.equal(before[n], after[n]) for n in top)
 
 
-def test_feature_extraction_reuses_features_and_leaves_the_backbone(weights_file):
+def test_feature_extraction_reuses_features_and_leaves_the_backbone(weights_file, recipe):
     spec = resolve_backbone("timm:test_resnet", weights_file("timm", "test_resnet"))
     src = transfer_net(spec, 5, 1, image_size=32)
     target = _target(300)
     feats = tuple(image_features(src, d) for d in target)
-    a = run_image("feature_extraction", src, target, 0, {"epochs": 5}, features=feats, probe_data=target[2])
-    b = run_image("feature_extraction", src, target, 0, {"epochs": 5}, features=feats, probe_data=target[2])
+    a = run_image("feature_extraction", src, target, 0, recipe("feature_extraction", "cnn", epochs=5), features=feats,
+                  probe_data=target[2])
+    b = run_image("feature_extraction", src, target, 0, recipe("feature_extraction", "cnn", epochs=5), features=feats,
+                  probe_data=target[2])
     assert a.accuracy == b.accuracy and a.predictions == b.predictions  # same seed, same result
     assert a.extra["cka_to_pretrained"] == 1.0 and a.trainable_params == src.feature_dim * 5 + 5
 
 
-def test_lora_trains_adapters_and_the_head_only(weights_file):
+def test_lora_trains_adapters_and_the_head_only(weights_file, recipe):
     spec = resolve_backbone("timm:test_efficientnet", weights_file("timm", "test_efficientnet"))
     src = transfer_net(spec, 5, 1, image_size=32)
     target = _target(300)
-    res = run_image("lora", src, target, 0, {"learning_rate": 5e-4, "epochs": 1, "batch_size": 32,
-                                             "lora": {"rank": 4, "alpha": 8}}, probe_data=target[2])
+    res = run_image("lora", src, target, 0, recipe("lora", "cnn", learning_rate=5e-4, epochs=1, batch_size=32,
+                                                   lora={"rank": 4, "alpha": 8}), probe_data=target[2])
     total = sum(p.numel() for p in src.parameters())
     head = src.feature_dim * 5 + 5
     assert head < res.trainable_params < 0.2 * total  # adapters and the head train, the backbone does not

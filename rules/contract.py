@@ -1,0 +1,411 @@
+"""The Plan contract: typed, versioned, validated (``schema_version`` 2).
+
+A plan is what ``tlexpert consult`` writes and what ``tlexpert run`` executes.
+Everything the harness needs is a field here, resolved once by the rules from
+the knowledge base: the model to load, the technique, the data-size class,
+every hyperparameter of that technique (and a recipe for each other core
+technique, for comparisons and fixes that switch technique), and the
+evaluation protocol (seeds, alpha, probes, retention data).
+
+    plan = Plan.from_dict(data, "plan.json")   # PlanError naming the field path
+    data = plan.to_dict()                      # the JSON form (consult --format json)
+    json_schema()                              # the JSON Schema of the file
+
+The explanation blocks (``why``, candidates, risks, diagnoses, trace) are kept
+as the plain JSON the rules wrote: people read them, the harness does not.
+"""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+import math
+import typing
+from dataclasses import dataclass, field
+from typing import Any, Optional, Union
+
+from knowledge.schema import KnowledgeError, nearest
+
+SCHEMA_VERSION = 2
+SIZE_CLASSES = ("small", "medium", "large", "huge")
+PROBES = ("domain_shift", "negative_transfer", "forgetting")
+APPROACHES = ("transfer", "full_training")
+
+
+class PlanError(KnowledgeError):
+    """A plan file, or a field of it, is not a valid plan."""
+
+
+# --- field checks: (test, what was expected)
+
+
+def _num(lo=None, hi=None, lo_open=False, hi_open=False, integer=False, note=""):
+    kind = "an integer" if integer else "a number"
+    parts = []
+    if lo is not None:
+        parts.append(f"{'above' if lo_open else 'at least'} {lo:g}")
+    if hi is not None:
+        parts.append(f"{'below' if hi_open else 'at most'} {hi:g}")
+    expected = kind + (" " + " and ".join(parts) if parts else "") + (f" ({note})" if note else "")
+
+    def test(v):
+        if isinstance(v, bool) or not isinstance(v, (int, float)):
+            return False
+        if integer and not (isinstance(v, int) or (isinstance(v, float) and v.is_integer())):
+            return False
+        if isinstance(v, float) and not math.isfinite(v):
+            return False
+        if lo is not None and (v <= lo if lo_open else v < lo):
+            return False
+        if hi is not None and (v >= hi if hi_open else v > hi):
+            return False
+        return True
+
+    return test, expected
+
+
+def _one_of(*choices):
+    return (lambda v: v in choices), "one of " + ", ".join(repr(c) for c in choices)
+
+
+def _frozen():
+    return ((lambda v: v == "all" or (isinstance(v, int) and not isinstance(v, bool) and v >= 0)),
+            "a whole number of layers (0: none) or 'all'")
+
+
+def _str_list():
+    return ((lambda v: isinstance(v, list) and all(isinstance(x, str) for x in v)), "a list of strings")
+
+
+def _opt(check):
+    test, expected = check
+    return (lambda v: v is None or test(v)), expected + " or null"
+
+
+def _f(check, default=dataclasses.MISSING, doc=""):
+    kw = {"metadata": {"check": check, "doc": doc}}
+    if isinstance(default, (list, dict)):
+        kw["default_factory"] = lambda d=default: copy.deepcopy(d)
+    elif default is not dataclasses.MISSING:
+        kw["default"] = default
+    return field(**kw)
+
+
+# --- the typed blocks
+
+
+@dataclass
+class LoraSettings:
+    rank: int = _f(_num(1, integer=True), doc="rank r of the update matrices")
+    alpha: float = _f(_num(0, lo_open=True), doc="scaling numerator (updates are scaled by alpha/r)")
+    dropout: float = _f(_num(0, 1, hi_open=True), doc="dropout on the adapter input")
+    target_modules: list = _f(_str_list(), doc="module names that get adapters ([] or ['all-linear']: every "
+                                                "linear layer of the backbone)")
+
+
+@dataclass
+class Hyperparameters:
+    """Every setting one technique trains with. 0 is a value: no field falls back to a default."""
+
+    learning_rate: float = _f(_num(0, lo_open=True), doc="peak AdamW learning rate")
+    epochs: int = _f(_num(1, integer=True), doc="most epochs (early stopping may end sooner)")
+    batch_size: int = _f(_num(1, integer=True))
+    weight_decay: float = _f(_num(0), doc="AdamW decoupled weight decay (not on biases and norms)")
+    dropout: float = _f(_num(0, 1, hi_open=True), doc="dropout before the new head")
+    warmup_ratio: float = _f(_num(0, 1, hi_open=True), doc="fraction of steps of linear warm-up")
+    max_grad_norm: float = _f(_num(0, note="0: no clipping"), doc="gradient-norm clipping")
+    early_stopping_patience: int = _f(_num(0, integer=True, note="0: no early stopping"),
+                                      doc="epochs without a better validation macro-F1 before stopping; "
+                                          "the best weights are kept")
+    discriminative_lr_decay: float = _f(_num(1, note="1: one rate for all layers"),
+                                        doc="each layer group below gets the rate of the one above / this")
+    l2_sp: float = _f(_num(0, note="0: off"), doc="weight of the squared distance to the pre-trained weights")
+    frozen_layers: Union[int, str] = _f(_frozen(), doc="the first k layer groups are frozen ('all': backbone)")
+    unfreeze: str = _f(_one_of("none", "gradual"), doc="'gradual': one more group per epoch, top first")
+    augmentation: list = _f(_str_list(), [], doc="'standard' and/or 'emoji'")
+    head: Optional[str] = _f(_opt(_one_of("linear", "mlp")), None, doc="feature extraction's head")
+    lora: Optional[LoraSettings] = _f(None, None, doc="LoRA adapters (LoRA and QLoRA)")
+    quantization: Optional[dict] = _f(_opt(((lambda v: isinstance(v, dict)), "a mapping")), None,
+                                      doc="QLoRA's frozen-base quantization (bits, quant_type, double_quant, "
+                                          "compute_dtype)")
+    preprocessing: list = _f(_str_list(), [], doc="text rewriting: 'demojize', 'normalize'")
+    tokenizer_extra_tokens: Optional[str] = _f(_opt(_one_of("emoji")), None,
+                                               doc="'emoji': add the training data's emoji to the vocabulary")
+    stages: list = _f(_str_list(), [], doc="stages before the target task: 'mlm_in_domain', "
+                                           "'intermediate_informal'")
+
+
+DATA_LEVEL = ("preprocessing", "augmentation", "tokenizer_extra_tokens", "stages")
+
+
+@dataclass
+class ModelChoice:
+    id: str = _f(((lambda v: isinstance(v, str) and bool(v.strip())), "a model id"))
+    name: str = _f(((lambda v: isinstance(v, str)), "a string"), "")
+    layers: int = _f(_num(0, integer=True), 0, doc="layer groups of the model (0: unknown)")
+    available: bool = _f(((lambda v: isinstance(v, bool)), "true or false"), False,
+                         doc="whether it loads offline on this machine as it is")
+    why: dict = _f(((lambda v: isinstance(v, dict)), "a mapping"), {})
+
+
+@dataclass
+class Evaluation:
+    seeds: int = _f(_num(1, 100, integer=True), doc="seeds per technique")
+    alpha: float = _f(_num(0, 1, lo_open=True, hi_open=True), doc="significance level of every test")
+    probes: list = _f(((lambda v: isinstance(v, list) and all(p in PROBES for p in v)),
+                       "a list of " + ", ".join(PROBES)))
+    retention_data: Optional[str] = _f(_opt(((lambda v: isinstance(v, str) and bool(v.strip())), "a path")),
+                                       None, doc="a second labeled task for the forgetting probe")
+
+
+@dataclass
+class Plan:
+    """The whole plan. Typed fields are what the harness executes; the rest explains them."""
+
+    schema_version: int
+    scenario: dict
+    architecture: dict
+    criteria: list
+    candidates: list
+    rejected: list
+    model: ModelChoice
+    size_class: str
+    approach: dict
+    technique: dict
+    hyperparameters: Hyperparameters
+    hyperparameters_why: dict
+    recipes: dict  # technique id -> Hyperparameters: the other core techniques' own recipes
+    risks: list
+    diagnoses: list
+    evaluation: Evaluation
+    trace: list = field(default_factory=list)
+    applied_fixes: list = field(default_factory=list)
+    assumptions: list = field(default_factory=list)  # values nobody gave: [{"field", "value", "why"}]
+    symptom_readings: list = field(default_factory=list)  # how each described symptom was read
+    clarify: list = field(default_factory=list)  # questions that tell close pitfalls apart
+
+    # --- access
+    @property
+    def technique_id(self) -> str:
+        return self.technique["choice"]
+
+    def recipe(self, technique: str) -> Hyperparameters:
+        """The hyperparameters ``technique`` runs with: the plan's own for its technique, else its recipe."""
+        if technique == self.technique_id:
+            return self.hyperparameters
+        if technique not in self.recipes:
+            raise PlanError(f"The plan has no recipe for technique {technique!r} "
+                            f"(it has {', '.join([self.technique_id, *self.recipes])}).")
+        return self.recipes[technique]
+
+    # --- conversion
+    def to_dict(self) -> dict:
+        out = {}
+        for f in dataclasses.fields(self):
+            v = getattr(self, f.name)
+            if f.name == "recipes":
+                v = {t: _plain(h) for t, h in v.items()}
+            out[f.name] = _plain(v)
+        if not out["applied_fixes"]:
+            out.pop("applied_fixes")
+        return out
+
+    @classmethod
+    def from_dict(cls, data: Any, where: str = "plan", kb=None) -> "Plan":
+        """Check ``data`` against the contract; errors name ``where`` and the field path."""
+        if not isinstance(data, dict):
+            raise PlanError(f"{where}: a plan must be a mapping of fields. Got {type(data).__name__} instead.")
+        version = data.get("schema_version")
+        if version != SCHEMA_VERSION:
+            hint = (" That version's hyperparameters were not fully resolved: write the plan again with "
+                    "`tlexpert consult --scenario FILE -o plan.json`, or run its scenario with --reconsult."
+                    if version == 1 else "")
+            raise PlanError(f"The 'schema_version' field of {where} must be {SCHEMA_VERSION}. "
+                            f"Got {version!r} instead.{hint}")
+        plan = _build(cls, data, where, "")
+        if plan.size_class not in SIZE_CLASSES:
+            raise _bad(where, "size_class", "one of " + ", ".join(SIZE_CLASSES), plan.size_class)
+        for key in ("choice",):
+            for block in ("technique", "approach"):
+                if key not in getattr(plan, block):
+                    raise _bad(where, f"{block}.{key}", "present", None)
+        if plan.approach["choice"] not in APPROACHES:
+            raise _bad(where, "approach.choice", "one of " + ", ".join(APPROACHES), plan.approach["choice"])
+        if kb is not None:
+            techs = [t for t, e in kb.techniques.items() if e.kind == "core"]
+            if plan.technique_id not in techs:
+                raise _bad(where, "technique.choice", "one of " + ", ".join(techs), plan.technique_id)
+            for t in plan.recipes:
+                if t not in techs:
+                    raise _bad(where, f"recipes.{t}", "a recipe of a core technique (" + ", ".join(techs) + ")",
+                               t)
+        if plan.technique_id == "lora" and plan.hyperparameters.lora is None:
+            raise _bad(where, "hyperparameters.lora", "the LoRA settings (rank, alpha, dropout, "
+                                                      "target_modules) for technique lora", None)
+        return plan
+
+
+def _plain(v):
+    if dataclasses.is_dataclass(v):
+        return {f.name: _plain(getattr(v, f.name)) for f in dataclasses.fields(v)}
+    if isinstance(v, dict):
+        return {k: _plain(x) for k, x in v.items()}
+    if isinstance(v, (list, tuple)):
+        return [_plain(x) for x in v]
+    return v
+
+
+def _bad(where: str, path: str, expected: str, got: Any) -> PlanError:
+    shown = repr(got)
+    if len(shown) > 80:
+        shown = shown[:77] + "..."
+    return PlanError(f"The '{path}' field of {where} must be {expected}. Got {shown} instead.")
+
+
+_HINTS: dict = {}
+
+
+def _hints(cls):
+    if cls not in _HINTS:
+        _HINTS[cls] = typing.get_type_hints(cls)
+    return _HINTS[cls]
+
+
+def _build(cls, data: Any, where: str, prefix: str):
+    if not isinstance(data, dict):
+        raise _bad(where, prefix.rstrip(".") or cls.__name__, f"a mapping of {cls.__name__} fields", data)
+    fields = {f.name: f for f in dataclasses.fields(cls)}
+    unknown = [k for k in data if k not in fields]
+    if unknown:
+        close = nearest(str(unknown[0]), fields)
+        hint = f" Did you mean {close[0]!r}?" if close else ""
+        raise PlanError(f"The '{prefix}{unknown[0]}' field of {where} is not a {cls.__name__} field "
+                        f"(known: {', '.join(fields)}).{hint}")
+    hints = _hints(cls)
+    kwargs = {}
+    for name, f in fields.items():
+        path = prefix + name
+        if name not in data:
+            if f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING:
+                raise PlanError(f"The '{path}' field of {where} is required. Got nothing instead.")
+            continue
+        kwargs[name] = _value(data[name], hints[name], f, where, path)
+    return cls(**kwargs)
+
+
+def _value(v: Any, hint: Any, f, where: str, path: str):
+    check = f.metadata.get("check") if f is not None else None
+    args = typing.get_args(hint)
+    inner = next((a for a in args if dataclasses.is_dataclass(a)), None) if args else None
+    if dataclasses.is_dataclass(hint) or inner is not None:
+        if v is None and inner is not None:
+            return None
+        return _build(inner or hint, v, where, path + ".")
+    if path == "recipes":
+        if not isinstance(v, dict):
+            raise _bad(where, path, "a mapping of technique id to hyperparameters", v)
+        return {t: _build(Hyperparameters, h, where, f"{path}.{t}.") for t, h in v.items()}
+    if check is not None:
+        test, expected = check
+        if not test(v):
+            raise _bad(where, path, expected, v)
+        if hint in (int,) and isinstance(v, float):
+            return int(v)
+        if hint is float and isinstance(v, int):
+            return float(v)
+        return copy.deepcopy(v)
+    base = typing.get_origin(hint) or hint
+    if base in (dict, list, int, str) and not isinstance(v, base if base is not int else (int,)):
+        raise _bad(where, path, {dict: "a mapping", list: "a list", int: "an integer", str: "a string"}[base], v)
+    return copy.deepcopy(v)
+
+
+# --- JSON Schema
+
+
+def _schema_of(hint, f=None) -> dict:
+    doc = f.metadata.get("doc", "") if f is not None else ""
+    check = f.metadata.get("check") if f is not None else None
+    args = typing.get_args(hint)
+    inner = next((a for a in args if dataclasses.is_dataclass(a)), None) if args else None
+    if dataclasses.is_dataclass(hint) or inner is not None:
+        s = _object_schema(inner or hint)
+        if inner is not None:
+            s = {"anyOf": [s, {"type": "null"}]}
+    elif hint is int:
+        s = {"type": "integer"}
+    elif hint is float:
+        s = {"type": "number"}
+    elif hint is bool:
+        s = {"type": "boolean"}
+    elif hint is str:
+        s = {"type": "string"}
+    elif (typing.get_origin(hint) or hint) is list:
+        s = {"type": "array"}
+    elif (typing.get_origin(hint) or hint) is dict:
+        s = {"type": "object"}
+    else:
+        s = {}
+    if check is not None:
+        s["description"] = (doc + "; " if doc else "") + "must be " + check[1]
+    elif doc:
+        s["description"] = doc
+    return s
+
+
+def _object_schema(cls) -> dict:
+    hints = _hints(cls)
+    props, required = {}, []
+    for f in dataclasses.fields(cls):
+        props[f.name] = _schema_of(hints[f.name], f)
+        if f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING:
+            required.append(f.name)
+    return {"type": "object", "properties": props, "required": required, "additionalProperties": False}
+
+
+def json_schema() -> dict:
+    """The JSON Schema (draft 2020-12) of a plan file."""
+    s = _object_schema(Plan)
+    s["properties"]["schema_version"] = {"const": SCHEMA_VERSION}
+    s["properties"]["size_class"] = {"enum": list(SIZE_CLASSES)}
+    s["properties"]["recipes"] = {"type": "object", "additionalProperties": _object_schema(Hyperparameters),
+                                  "description": "the other core techniques' hyperparameters"}
+    return {"$schema": "https://json-schema.org/draft/2020-12/schema", "title": "tlexpert plan", **s}
+
+
+# --- differences between two plans (what run reports when the knowledge now says otherwise)
+
+EXECUTED = ("model", "size_class", "technique.choice", "hyperparameters", "recipes", "evaluation")
+
+
+def _flat(v: Any, prefix: str, out: dict) -> dict:
+    if isinstance(v, dict):
+        for k, x in v.items():
+            _flat(x, f"{prefix}.{k}" if prefix else str(k), out)
+    else:
+        out[prefix] = v
+    return out
+
+
+def executed_fields(plan: Plan) -> dict:
+    """The fields the harness executes, flattened to ``path -> value`` (``why`` texts left out)."""
+    d = plan.to_dict()
+    out: dict = {}
+    for key in EXECUTED:
+        if "." in key:
+            top, sub = key.split(".")
+            out[key] = d[top][sub]
+        else:
+            _flat(d[key], key, out)
+    return {k: v for k, v in out.items() if not k.startswith("model.why")}
+
+
+def differences(a: Plan, b: Plan) -> list[dict]:
+    """``[{"field", "file", "now"}]``: executed fields where plan ``a`` and plan ``b`` differ."""
+    fa, fb = executed_fields(a), executed_fields(b)
+    return [{"field": k, "file": fa.get(k), "now": fb.get(k)} for k in sorted(set(fa) | set(fb))
+            if fa.get(k) != fb.get(k)]
+
+
+__all__ = ["SCHEMA_VERSION", "DATA_LEVEL", "Evaluation", "Hyperparameters", "LoraSettings", "ModelChoice",
+           "Plan", "PlanError", "differences", "executed_fields", "json_schema"]

@@ -1,0 +1,72 @@
+"""The one seam from measurements back to the rules: ``revise(plan, measurements, kb)``.
+
+``run``, ``run --auto-fix`` and ``diagnose`` all hand what they measured to this
+function and nothing else: the plan's scenario is consulted again with the measured
+symptoms, the rules diagnose them, and each diagnosis's fixes are made concrete
+against the configuration that actually ran (not the one the plan assumed), then
+weighed against the techniques the run measured.
+
+    measurements = {
+        "symptoms": [{"id": "below_baseline", "evidence": {...}}, ...],
+        "technique": "fine_tuning",             # what ran (default: the plan's)
+        "hyperparameters": {...},               # what ran (default: the plan's)
+        "layers": 6,                            # layer groups of the model that ran (0: unknown)
+        "accuracy": {"fine_tuning": 0.67, ...}, # mean target metric per technique measured, optional
+        "unknown": ["learning_rate"],           # values the caller could not read (fixes go relative)
+        "technique_known": True,                # False: the log does not say which technique ran
+        "scenario_known": True,                 # False: the scenario is a stand-in (no fix ruled out by it)
+    }
+    revised = revise(plan, measurements, kb)    # {"diagnoses": [...], "trace": [...], "plan": {...}}
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+def weigh_fixes(diagnoses: list[dict], accuracy: dict, current: str) -> list[dict]:
+    """Fixes that switch to a technique the run measured as worse than ``current`` move last and say so.
+
+    ``accuracy``: mean target metric per technique measured in the same run."""
+    if current not in accuracy:
+        return diagnoses
+    out = []
+    for d in diagnoses:
+        keep, worse = [], []
+        for f in d["fixes"]:
+            target = next((c["to"] for c in f["changes"] if c["field"] == "technique"), None)
+            if target in accuracy and accuracy[target] < accuracy[current]:
+                worse.append({**f, "measured": f"{target} scored {accuracy[target]:.3f} vs {current} "
+                                              f"{accuracy[current]:.3f} in this run: not recommended here"})
+            else:
+                keep.append(f)
+        out.append({**d, "fixes": keep + worse})
+    return out
+
+
+def revise(plan: Any, measurements: dict, kb, limit: int = 4) -> dict:
+    """The rules' diagnoses of ``measurements`` for ``plan`` (a Plan, its JSON form, or a scenario)."""
+    from rules.engine import get_engine
+    from rules.fixes import refix
+
+    if hasattr(plan, "to_dict"):
+        plan = plan.to_dict()
+    scenario = plan["scenario"] if "scenario" in plan else plan
+    revised = get_engine(kb).consult(scenario, measured=measurements.get("symptoms") or [])
+    if measurements.get("technique_known", True):
+        technique = measurements.get("technique") or (plan.get("technique") or revised["technique"])["choice"]
+    else:
+        technique = None  # a log that does not say which technique ran
+    hyper = dict((plan.get("hyperparameters") or revised["hyperparameters"]))
+    hyper.update(measurements.get("hyperparameters") or {})
+    if "seeds" not in hyper:
+        hyper["seeds"] = (plan.get("evaluation") or revised["evaluation"])["seeds"]
+    layers = measurements.get("layers")
+    if layers is None:
+        layers = (plan.get("model") or revised["model"])["layers"]
+    known = measurements.get("scenario_known", True)
+    diagnoses = refix(kb, revised["diagnoses"], hyper, technique, layers, limit, modality=scenario.get("modality"),
+                      scenario=scenario if known else None, unknown=tuple(measurements.get("unknown") or ()))
+    diagnoses = weigh_fixes(diagnoses, measurements.get("accuracy") or {}, technique)
+    return {"diagnoses": diagnoses, "plan": revised,
+            "trace": [t for t in revised["trace"] if t["rule"].startswith("diagnosis.")]}

@@ -1,0 +1,164 @@
+"""The plan file is the contract: `run PLAN` executes what the file says, edits included."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from cli import main
+from knowledge import get_kb
+from rules.contract import SCHEMA_VERSION, Plan, PlanError, differences, json_schema
+
+ROOT = Path(__file__).resolve().parents[2]
+CONSULT = ["consult", "--task", "text_classification", "--dataset-size", "90", "--num-classes", "3",
+           "--compute", "cpu", "--no-input", "--format", "json"]
+
+
+def _plan(tmp_path, *extra) -> tuple[dict, Path]:
+    r = CliRunner().invoke(main, [*CONSULT, *extra])
+    assert r.exit_code == 0, r.output
+    plan = json.loads(r.stdout)
+    path = tmp_path / "plan.json"
+    path.write_text(json.dumps(plan))
+    return plan, path
+
+
+def _write(path: Path, plan: dict) -> Path:
+    path.write_text(json.dumps(plan))
+    return path
+
+
+# --- the typed contract
+
+
+def test_every_plan_of_the_scenario_library_is_a_valid_typed_plan():
+    from rules.engine import get_engine
+    from rules.scenario import normalize
+
+    kb = get_kb()
+    import yaml
+
+    n = 0
+    for f in sorted((ROOT / "examples" / "scenarios").glob("*.yaml")):
+        doc = yaml.safe_load(f.read_text())
+        for sc in doc.get("scenarios", []):
+            raw = {**(doc.get("defaults") or {}), **sc}
+            raw.pop("expect", None)
+            plan = Plan.from_dict(get_engine(kb).consult(normalize(raw, kb), trace=False), f.name, kb)
+            assert plan.to_dict()["hyperparameters"]["learning_rate"] > 0
+            assert set(plan.recipes) | {plan.technique_id} >= {"feature_extraction", "fine_tuning", "lora"}
+            n += 1
+    assert n > 50
+
+
+def test_validator_names_the_field_path_and_what_was_expected(tmp_path):
+    plan, _ = _plan(tmp_path)
+    bad = json.loads(json.dumps(plan))
+    bad["hyperparameters"]["dropout"] = 2
+    with pytest.raises(PlanError, match=r"'hyperparameters\.dropout' field of p\.json must be a number at least "
+                                        r"0 and below 1.*Got 2"):
+        Plan.from_dict(bad, "p.json", get_kb())
+    bad = json.loads(json.dumps(plan))
+    bad["recipes"]["fine_tuning"]["learnig_rate"] = 1e-3
+    with pytest.raises(PlanError, match=r"'recipes\.fine_tuning\.learnig_rate'.*Did you mean 'learning_rate'"):
+        Plan.from_dict(bad, "p.json", get_kb())
+    bad = json.loads(json.dumps(plan))
+    del bad["evaluation"]["seeds"]
+    with pytest.raises(PlanError, match=r"'evaluation\.seeds' field of p\.json is required"):
+        Plan.from_dict(bad, "p.json", get_kb())
+
+
+def test_zero_is_a_value_not_a_default(tmp_path):
+    plan, _ = _plan(tmp_path)
+    plan["hyperparameters"].update(dropout=0, max_grad_norm=0, weight_decay=0)
+    p = Plan.from_dict(plan, "p", get_kb())
+    assert (p.hyperparameters.dropout, p.hyperparameters.max_grad_norm, p.hyperparameters.weight_decay) == (0, 0, 0)
+
+
+def test_json_schema_file_is_current():
+    """docs/plan.schema.json is what `tlexpert plan-schema` prints (regenerate it when the contract changes)."""
+    on_disk = json.loads((ROOT / "docs" / "plan.schema.json").read_text())
+    assert on_disk == json.loads(json.dumps(json_schema()))
+    r = CliRunner().invoke(main, ["plan-schema"])
+    assert r.exit_code == 0 and json.loads(r.stdout) == on_disk
+    assert on_disk["properties"]["schema_version"] == {"const": SCHEMA_VERSION}
+
+
+def test_differences_list_executed_fields_only(tmp_path):
+    plan, _ = _plan(tmp_path)
+    a = Plan.from_dict(plan, "a", get_kb())
+    edited = json.loads(json.dumps(plan))
+    edited["hyperparameters"]["learning_rate"] = 1e-4
+    edited["risks"] = []  # explanation, not executed
+    b = Plan.from_dict(edited, "b", get_kb())
+    assert [d["field"] for d in differences(b, a)] == ["hyperparameters.learning_rate"]
+
+
+# --- run executes the file
+
+
+def test_run_refuses_an_old_plan_and_names_the_remedy(tmp_path):
+    plan, path = _plan(tmp_path)
+    _write(path, {**plan, "schema_version": 1})
+    r = CliRunner().invoke(main, ["run", str(path), "--out", str(tmp_path / "o")])
+    assert r.exit_code == 2 and "schema_version" in r.output and "tlexpert consult" in r.output
+    assert "Traceback" not in r.output and not (tmp_path / "o").exists()
+
+
+def test_run_refuses_a_task_it_cannot_execute(tmp_path):
+    r = CliRunner().invoke(main, ["consult", "--task", "text_generation", "--dataset-size", "20000",
+                                  "--no-input", "--format", "json"])
+    path = _write(tmp_path / "gen.json", json.loads(r.stdout))
+    r = CliRunner().invoke(main, ["run", str(path), "--out", str(tmp_path / "o")])
+    assert r.exit_code == 2, r.output
+    assert "classification plans only" in r.output and "text_generation" in r.output
+    assert not (tmp_path / "o").exists()
+
+
+@pytest.mark.slow
+def test_an_edited_plan_reaches_the_harness(tiny_bert, tmp_path, monkeypatch):
+    """Learning rate, seeds and alpha edited in plan.json are what runs; the knowledge's differ and say so."""
+    from harness import stats
+
+    plan, path = _plan(tmp_path)
+    plan["technique"]["choice"] = "fine_tuning"  # a hand-edited technique runs with the plan's hyperparameters
+    plan["hyperparameters"] = {**plan["recipes"].pop("fine_tuning"), "learning_rate": 3.3e-4, "epochs": 1}
+    plan["recipes"]["lora"] = {**plan["hyperparameters"], "frozen_layers": "all",
+                               "lora": {"rank": 8, "alpha": 16, "dropout": 0.1, "target_modules": ["query"]}}
+    plan["evaluation"].update(seeds=2, alpha=0.01)
+    _write(path, plan)
+    alphas = []
+    real = stats.apply_holm
+    monkeypatch.setattr(stats, "apply_holm", lambda tests, alpha: alphas.append(alpha) or real(tests, alpha))
+    out = tmp_path / "run"
+    r = CliRunner().invoke(main, ["run", str(path), "--model", tiny_bert, "--out", str(out), "--format", "json",
+                                  "--max-length", "32"])
+    assert r.exit_code == 0, r.output
+    assert "running the file as written" in r.stderr and "hyperparameters.learning_rate" in r.stderr
+    rec = json.loads((out / "run.json").read_text())
+    assert rec["config"]["hyperparameters"]["fine_tuning"]["learning_rate"] == 3.3e-4
+    assert len(rec["results"]["fine_tuning"]) == 2 and alphas == [0.01]
+    assert rec["plan"]["evaluation"]["alpha"] == 0.01
+    # a CLI flag overrides a plan field, and the run records which
+    r = CliRunner().invoke(main, ["run", str(path), "--model", tiny_bert, "--out", str(tmp_path / "run2"),
+                                  "--format", "json", "--max-length", "32", "--seeds", "3"])
+    assert r.exit_code == 0, r.output
+    rec = json.loads((tmp_path / "run2" / "run.json").read_text())
+    assert {"field": "evaluation.seeds", "plan": 2, "used": 3, "by": "--seeds"} in rec["overrides"]
+    assert len(rec["results"]["fine_tuning"]) == 3
+
+
+@pytest.mark.slow
+def test_reconsult_takes_the_current_knowledge(tiny_bert, tmp_path):
+    plan, path = _plan(tmp_path)
+    plan["hyperparameters"]["learning_rate"] = 0.123
+    _write(path, plan)
+    out = tmp_path / "run"
+    r = CliRunner().invoke(main, ["run", str(path), "--reconsult", "--model", tiny_bert, "--out", str(out),
+                                  "--format", "json", "--technique", "feature_extraction", "--seeds", "2"])
+    assert r.exit_code == 0, r.output
+    rec = json.loads((out / "run.json").read_text())
+    assert rec["plan"]["hyperparameters"]["learning_rate"] != 0.123
