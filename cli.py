@@ -632,7 +632,8 @@ def batch(ctx, files, output, jobs, scheduler, resume, chunk_size, fmt):
     contradicts itself; 1 a check failed or a plan broke an invariant; 2 a
     scenario or file was invalid (its row says why).
     """
-    from rules.batch import OUTPUT_SUFFIXES, Journal, read_scenarios, run_batch, summarize, write_table
+    from harness.batch import OUTPUT_SUFFIXES, Journal, read_scenarios, run_batch, write_table
+    from rules import conformance
 
     get_kb(ctx)  # a broken --knowledge folder is reported once, before any worker starts
     out = Path(output) if output else None
@@ -670,7 +671,7 @@ def batch(ctx, files, output, jobs, scheduler, resume, chunk_size, fmt):
         bar = tqdm(total=len(items), initial=len(items) - len(todo), desc="scenarios", unit="sc",
                    file=sys.stderr, leave=False)
     try:
-        new_rows = run_batch(todo, jobs=jobs, scheduler=scheduler, chunk_size=chunk_size,
+        new_rows = run_batch(todo, conformance.consult_chunk, jobs=jobs, scheduler=scheduler, chunk_size=chunk_size,
                              knowledge_dirs=dirs, journal=journal if out else None, bar=bar)
     except OSError as exc:
         raise InputError(f"--scheduler {scheduler}: cannot reach the Dask scheduler ({exc})") from None
@@ -679,9 +680,9 @@ def batch(ctx, files, output, jobs, scheduler, resume, chunk_size, fmt):
             bar.close()
     fresh = {(r["file"], r["row"]): r for r in new_rows}
     rows = [fresh.get((f, r)) or done[(f, r)] for f, r, _ in items]
-    summary = summarize(rows)
+    summary = conformance.summarize(rows)
     if out is not None:
-        write_table(rows, out)
+        write_table(rows, out, conformance.COLUMNS)
         journal.close(remove=True)
     if fmt == "json":
         click.echo(json.dumps({"summary": summary, **({"output": str(out)} if out else {"rows": rows})},
@@ -709,7 +710,7 @@ def batch(ctx, files, output, jobs, scheduler, resume, chunk_size, fmt):
             if r["status"] == "error":
                 click.echo(f"ERROR {show(r['id'])}: {r['error']}")  # (the error is escaped already)
         if out is None and not summary["checks"]:
-            from rules.batch import to_markdown
+            from harness.batch import to_markdown
 
             click.echo(to_markdown(rows, ["id", "task", "family", "top_candidates", "approach",
                                           "technique", "risks", "diagnoses"]))

@@ -29,7 +29,7 @@ def main() -> None:
     from harness.data import load_text, stratified_split
     from harness.embed import encode
     from harness.models import load_encoder, resolve_model
-    from harness.run import technique_hyper
+    from harness.run import as_plan, plan_hypers
     from harness.techniques import run_head
     from knowledge import get_kb
     from rules.engine import get_engine
@@ -42,7 +42,7 @@ def main() -> None:
     tok, model = load_encoder(resolve_model("all-MiniLM-L6-v2", kb)[1])
     plan = get_engine(kb).consult(normalize({"task": "text_classification", "dataset_size": len(train),
                                              "compute": "cpu"}, kb))
-    hyper = technique_hyper(kb, plan, "feature_extraction", {}, 6)
+    hyper = plan_hypers(as_plan(plan, kb), ["feature_extraction"], 6, [])["feature_extraction"]
     encode(model, tok, train.texts[:64])  # warm-up
 
     def embed_all():

@@ -29,6 +29,7 @@ import json
 import random
 import sys
 import time
+from dataclasses import asdict
 from pathlib import Path
 
 from _common import ROOT, TWEETEVAL  # noqa: E402  (puts the project on sys.path)
@@ -66,18 +67,20 @@ def sentiment_splits(tmp: Path) -> tuple[str, str, str]:
             write_csv(tmp / "test.csv", rows[1900:]))
 
 
-def full_fine_tuning(plan: dict, lr: float) -> dict:
+def full_fine_tuning(plan, lr: float):
     """The plan with every layer trained from the start at ``lr`` (no freezing, no schedule tricks)."""
-    plan["hyperparameters"].update({"learning_rate": lr, "frozen_layers": 0, "unfreeze": "none",
-                                    "discriminative_lr_decay": None})
+    h = plan.hyperparameters
+    h.learning_rate, h.frozen_layers, h.unfreeze, h.discriminative_lr_decay = lr, 0, "none", 1.0
     return plan
 
 
 def plan_for(kb, **scenario):
+    """The typed plan the rules give ``scenario`` (the case studies edit fields of it, as a user would)."""
+    from rules.contract import Plan
     from rules.engine import get_engine
     from rules.scenario import normalize
 
-    return get_engine(kb).consult(normalize(scenario, kb))
+    return Plan.from_dict(get_engine(kb).consult(normalize(scenario, kb)), "case study", kb)
 
 
 def summary_of(record: dict, tech: str) -> dict:
@@ -111,9 +114,12 @@ def case_forgetting(kb, out: Path, seeds: int, progress) -> dict:
                     retention_data=retention, out=str(out / "autofix"), overrides={"epochs": EPOCHS})
     result = auto_fix(plan, cfg, kb, max_rounds=2, progress=progress, pitfalls={"catastrophic_forgetting"})
     # the course's fix as one change: lower learning rate and freeze the early layers
-    course = json.loads(json.dumps(plan))
-    course["hyperparameters"].update({"learning_rate": BAD_LR / 10, "frozen_layers": 3, "epochs": EPOCHS})
+    import copy
     from dataclasses import replace
+
+    course = copy.deepcopy(plan)
+    course.hyperparameters.learning_rate, course.hyperparameters.frozen_layers = BAD_LR / 10, 3
+    course.hyperparameters.epochs = EPOCHS
 
     rec = execute(course, replace(cfg, out=str(out / "course_fix"), overrides={}), kb, progress)
     before = json.loads((out / "autofix" / "round-0" / "run.json").read_text())
@@ -151,9 +157,13 @@ def corrupt_source(kb, out: Path, progress) -> str:
     val = TextData(data.texts[:200], data.labels[:200], data.classes)
     path = resolve_model("all-MiniLM-L6-v2", kb)[1]
     tok = load_tokenizer(path)
-    _, model, _ = run_transformer(path, data, val, val, 0, {"learning_rate": BAD_LR, "epochs": 3,
-                                                            "frozen_layers": 0, "batch_size": 32},
-                                  technique="fine_tuning", tokenizer=tok, progress=progress)
+    recipe = full_fine_tuning(plan_for(kb, task="text_classification", dataset_size=4000, num_classes=20,
+                                       compute="consumer_gpu"), BAD_LR).recipe("fine_tuning")
+    # the recipe this corrupted source was first made with: no warm-up, decay or early stopping
+    hyper = {**asdict(recipe), "epochs": 3, "batch_size": 32, "warmup_ratio": 0.0, "weight_decay": 0.0,
+             "early_stopping_patience": 0, "max_grad_norm": 1.0}
+    _, model, _ = run_transformer(path, data, val, val, 0, hyper, technique="fine_tuning", tokenizer=tok,
+                                  progress=progress)
     model.encoder.save_pretrained(dest)
     tok.save_pretrained(dest)
     return str(dest)
@@ -172,8 +182,9 @@ def case_negative(kb, out: Path, seeds: int, progress) -> dict:
     full_fine_tuning(plan, GOOD_LR)  # the same sound recipe for the plain and the corrupted source
     base = dict(seeds=seeds, train=train, validation=val, test=test, overrides={"epochs": EPOCHS},
                 intermediate_data=informal)
+    # each technique with its own recipe; the epoch budget is the fine-tuning comparison's only
     plain = execute(plan, RunConfig(techniques=["fine_tuning", "feature_extraction"], out=str(out / "plain"),
-                                    **base), kb, progress)
+                                    override_scope=["fine_tuning"], **base), kb, progress)
     result = auto_fix(plan, RunConfig(techniques=["fine_tuning"], model=source, out=str(out / "autofix"), **base),
                       kb, max_rounds=3, progress=progress, pitfalls={"negative_transfer"})
     before = json.loads((out / "autofix" / "round-0" / "run.json").read_text())

@@ -35,7 +35,7 @@ def pretrain(arch: str, size: int, epochs: int, path, random_path) -> dict:
     from safetensors.torch import save_file
 
     from harness.backbones import resolve_backbone, transfer_net
-    from harness.vision import _fit, digits, predict_images, split
+    from harness.vision import _fit, digits, predict_images, split, train_recipe
 
     torch.manual_seed(0)
     model = torchvision.models.get_model(arch, weights=None)
@@ -75,7 +75,7 @@ def cli_run(weights, arch: str, size: int, seeds: int, out) -> tuple[dict, float
 
 def fe_cost(weights, arch: str, size: int, seeds: int, repeats: int = 3) -> dict:
     from harness.backbones import resolve_backbone, transfer_net
-    from harness.run import technique_hyper
+    from harness.run import as_plan, plan_hypers
     from harness.techniques import run_head
     from harness.vision import digits, image_features, split
     from knowledge import get_kb
@@ -89,7 +89,7 @@ def fe_cost(weights, arch: str, size: int, seeds: int, repeats: int = 3) -> dict
     net = transfer_net(resolve_backbone(f"torchvision:{arch}", str(weights)), 5, 1, image_size=size)
     plan = get_engine(kb).consult(normalize({"task": "image_classification", "dataset_size": 700,
                                              "compute": "cpu"}, kb))
-    hyper = technique_hyper(kb, plan, "feature_extraction", {}, 5)
+    hyper = plan_hypers(as_plan(plan, kb), ["feature_extraction"], 5, [])["feature_extraction"]
     image_features(net, train)  # warm-up
     a, b = [], []
     for _ in range(repeats):

@@ -153,6 +153,9 @@ def mlm_stage(model_path: str, texts: list[str], tokenizer, *, epochs: int = 1, 
               progress=None):
     """Continue masked-LM training on ``texts``; returns the encoder's state dict."""
     import torch
+    from harness.models import offline_hub
+
+    offline_hub()
     from transformers import AutoModelForMaskedLM
 
     from harness.techniques import collate, length_batches, seed_everything

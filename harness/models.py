@@ -1,8 +1,9 @@
 """Find and load models offline: catalog names, packaged weights, local folders.
 
-Hugging Face loading goes through transformers' Auto classes with
-``HF_HUB_OFFLINE=1`` unless the caller set it otherwise: nothing is fetched
-from a hub at run time.
+Hugging Face loading goes through transformers' Auto classes with the hub
+offline (``offline_hub()``, called by every function here that loads a model,
+sets ``HF_HUB_OFFLINE=1`` unless the caller set it otherwise): nothing is
+fetched from a hub at run time. Importing this module changes no setting.
 """
 
 from __future__ import annotations
@@ -13,9 +14,20 @@ from pathlib import Path
 
 from knowledge.schema import KnowledgeError
 
-os.environ.setdefault("HF_HUB_OFFLINE", "1")
-os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
-os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+def offline_hub() -> None:
+    """Keep model loading local: the hub offline (unless the caller chose otherwise), tokenizers serial.
+
+    Called where a model is loaded, before transformers is imported; when huggingface_hub was already
+    imported with the variable unset, its constant is set too."""
+    import sys
+
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    constants = sys.modules.get("huggingface_hub.constants")
+    if constants is not None and os.environ["HF_HUB_OFFLINE"] not in ("0", "false", "False"):
+        constants.HF_HUB_OFFLINE = True
+
 
 DEFAULT_TEXT_MODEL = "all-MiniLM-L6-v2"
 
@@ -72,6 +84,7 @@ def quiet_transformers() -> None:
 
 
 def load_tokenizer(path: str):
+    offline_hub()
     from transformers import AutoTokenizer
 
     quiet_transformers()
@@ -83,6 +96,7 @@ def load_tokenizer(path: str):
 
 def load_encoder(path: str, device: str = "cpu"):
     """(tokenizer, encoder) from a local Hugging Face folder."""
+    offline_hub()
     from transformers import AutoModel
 
     tok = load_tokenizer(path)

@@ -93,8 +93,14 @@ def write_report(out: Path, record: dict) -> None:
              f"({record['threads']} threads); {record['config']['sizes']}; "
              f"{record['seconds']:.0f} s in all.", "",
              f"Plan: {plan['approach']['choice']}, {plan['technique']['choice']} "
-             f"({plan['technique']['why']['text']}).", "",
-             "## Results", "", _md_table(SUMMARY_HEADERS, summary_rows(record)), "",
+             f"({plan['technique']['why']['text']}).", ""]
+    changed = [f"- `{o['field']}`: {o['plan']!r} in the plan, {o['used']!r} run ({o['by']})"
+               for o in record.get("overrides", [])]
+    changed += [f"- `{a['field']}`: {a['plan']!r} in the plan, {a['used']!r} run ({a['why']})"
+                for a in record.get("adaptations", [])]
+    if changed:
+        lines += ["What ran differs from the plan file here:", "", *changed, ""]
+    lines += ["## Results", "", _md_table(SUMMARY_HEADERS, summary_rows(record)), "",
              "## Tests (Holm-corrected across this run)", ""]
     rows = [[n, f"{t['effect']:+.4f}" if t["effect"] is not None else "-",
              f"[{t['ci_low']:.4f}, {t['ci_high']:.4f}]" if t["ci_low"] is not None else "-",

@@ -1,6 +1,10 @@
 """Carry out a plan on real data: techniques x seeds, probes, tests, diagnoses.
 
-``execute(plan, cfg, kb)`` writes a run directory:
+``execute(plan, cfg, kb)`` is the orchestration: it checks the plan against the contract and the
+technique registry, applies (and records) the CLI's overrides, hands the plan to the pipeline of its
+modality (``_text_runs`` / ``_image_runs``, both returning a ``ModalityRun``), corrects the probes'
+tests for multiplicity, turns them into symptoms and hands those to the rules through
+``rules.revise.revise``. It writes a run directory:
 
 - ``seeds/<technique>-<seed>.json``: one finished (technique, seed), written
   atomically; a run started again with the same arguments reuses them (resume);
@@ -69,6 +73,9 @@ def _json_default(o):
 
 
 def versions() -> dict:
+    from harness.models import offline_hub
+
+    offline_hub()
     import peft
     import sklearn
     import torch
@@ -77,6 +84,29 @@ def versions() -> dict:
     return {"python": platform.python_version(), "torch": torch.__version__,
             "transformers": transformers.__version__, "peft": peft.__version__,
             "scikit-learn": sklearn.__version__, "numpy": np.__version__}
+
+
+@dataclass
+class ModalityRun:
+    """What a modality's pipeline measured, in one shape for text and images."""
+
+    model_name: str
+    model_path: str
+    hypers: dict  # technique -> the hyperparameters it ran with
+    key: str  # the config key the seed records are reused under
+    classes: list
+    sizes: dict  # train / validation / test counts
+    results: dict  # technique -> per-seed records
+    baseline: list  # per-seed records of the best no-transfer baseline ([] when not run)
+    tests: dict  # probe tests before Holm correction
+    y_test: np.ndarray
+    slice_mask: np.ndarray  # test rows of the emoji slice (all False for images)
+    layers: int  # layer groups of the loaded model
+    measurements: dict
+    embed_seconds: float = 0.0
+    data_level: Optional[dict] = None
+    backbone: Optional[dict] = None
+    forgetting_symptom: str = "retention_drop"
 
 
 def as_plan(plan, kb):
@@ -213,7 +243,7 @@ class SeedStore:
         return rec
 
 
-def _text_runs(plan, cfg, kb, out, device, progress, adaptations: list) -> dict:
+def _text_runs(plan, cfg, kb, out, device, progress, adaptations: list) -> ModalityRun:
     from harness import probes, stats
     from harness.data import SLICES, check_trainable, load_text, stratified_split
     from harness.embed import cached_encode, encode, unk_rate
@@ -329,14 +359,15 @@ def _text_runs(plan, cfg, kb, out, device, progress, adaptations: list) -> dict:
         {t: [np.asarray(r["predictions"]) == y_te for r in rs] for t, rs in results.items()}, mask, alpha))
     tests.update(probes.two_sample_test(X_tr, X_te, alpha))
     rate, _ = unk_rate(tok, test.texts, cfg.max_length)
-    return {"model_name": model_name, "model_path": model_path, "hypers": hypers, "key": key,
-            "classes": train.classes, "sizes": {"train": len(train_fit), "validation": len(val), "test": len(test)},
-            "results": results, "baseline": baseline, "tests": tests, "y_test": y_te, "slice_mask": mask,
-            "data_level": {**level, "variant": variant_key}, "layers": n_layers,
-            "measurements": {"unk_rate_test": rate, "emoji_rows_test": int(mask.sum()),
-                             "cka_to_pretrained": [r["cka_to_pretrained"] for t in ft for r in results[t]],
-                             "retention_before": retention[2] if retention else None},
-            "embed_seconds": embed_seconds}
+    return ModalityRun(
+        model_name=model_name, model_path=model_path, hypers=hypers, key=key, classes=train.classes,
+        sizes={"train": len(train_fit), "validation": len(val), "test": len(test)},
+        results=results, baseline=baseline, tests=tests, y_test=y_te, slice_mask=mask,
+        data_level={**level, "variant": variant_key}, layers=n_layers,
+        measurements={"unk_rate_test": rate, "emoji_rows_test": int(mask.sum()),
+                      "cka_to_pretrained": [r["cka_to_pretrained"] for t in ft for r in results[t]],
+                      "retention_before": retention[2] if retention else None},
+        embed_seconds=embed_seconds)
 
 
 def image_backbone_spec(plan: dict, cfg: RunConfig, kb):
@@ -383,7 +414,7 @@ def _load_images(path: str, size: int, grayscale: bool):
     return load_image_folder(p, size=size, grayscale=grayscale) if p.is_dir() else load_arrays(p)
 
 
-def _image_runs(plan, cfg, kb, out, device, progress, adaptations: list) -> dict:
+def _image_runs(plan, cfg, kb, out, device, progress, adaptations: list) -> ModalityRun:
     from harness import probes
     from harness.backbones import WEIGHT_SUFFIXES
     from harness.data import DataError
@@ -520,21 +551,20 @@ def _image_runs(plan, cfg, kb, out, device, progress, adaptations: list) -> dict
     if test_features is None:
         test_features = image_features(source, test, device=device)
     tests.update(probes.two_sample_test(image_features(source, reference, device=device), test_features,
-                                        cfg.alpha))
+                                        alpha))
     cka = [r["extra"]["cka_to_pretrained"] for t in cfg.techniques if t in ("fine_tuning", "lora")
            for r in results[t] if "cka_to_pretrained" in r["extra"]]
-    return {"model_name": model_name, "model_path": spec.weights if spec else model_name, "hypers": hypers,
-            "key": key, "classes": train.classes,
-            "sizes": {"train": len(train), "validation": len(val), "test": len(test)},
-            "results": results, "baseline": baseline, "tests": tests, "y_test": np.asarray(test.y),
-            "slice_mask": np.zeros(len(test), bool), "layers": n_blocks,
-            "forgetting_symptom": "retention_drop" if spec is not None else "source_accuracy_drop",
-            "backbone": ({"library": spec.library, "architecture": spec.arch, "weights": spec.weights,
-                          "input_size": source.size} if spec is not None else None),
-            "measurements": {"unk_rate_test": None, "emoji_rows_test": 0, "cka_to_pretrained": cka,
-                             "source_accuracy_before": before, "retention_before": retention_before,
-                             "source_train_size": len(src_tr) if src_tr is not None else None},
-            "embed_seconds": 0.0}
+    return ModalityRun(
+        model_name=model_name, model_path=spec.weights if spec else model_name, hypers=hypers, key=key,
+        classes=train.classes, sizes={"train": len(train), "validation": len(val), "test": len(test)},
+        results=results, baseline=baseline, tests=tests, y_test=np.asarray(test.y),
+        slice_mask=np.zeros(len(test), bool), layers=n_blocks,
+        forgetting_symptom="retention_drop" if spec is not None else "source_accuracy_drop",
+        backbone=({"library": spec.library, "architecture": spec.arch, "weights": spec.weights,
+                   "input_size": source.size} if spec is not None else None),
+        measurements={"unk_rate_test": None, "emoji_rows_test": 0, "cka_to_pretrained": cka,
+                      "source_accuracy_before": before, "retention_before": retention_before,
+                      "source_train_size": len(src_tr) if src_tr is not None else None})
 
 
 def execute(plan: dict, cfg: RunConfig, kb, progress=None) -> dict:
@@ -567,10 +597,10 @@ def execute(plan: dict, cfg: RunConfig, kb, progress=None) -> dict:
     device = pick_device(cfg.device)
     adaptations: list = []
     run = (_image_runs if image else _text_runs)(plan, cfg, kb, out, device, progress, adaptations)
-    results, baseline, y_te, mask = run["results"], run["baseline"], run["y_test"], run["slice_mask"]
+    results, baseline, y_te, mask = run.results, run.baseline, run.y_test, run.slice_mask
     alpha, probes_on = plan.evaluation.alpha, set(plan.evaluation.probes)
 
-    tests = dict(run["tests"])
+    tests = dict(run.tests)
     if baseline and "negative_transfer" in probes_on:
         tests.update(probes.negative_transfer_tests(
             {t: [r["accuracy"] for r in rs] for t, rs in results.items() if t != "from_scratch"},
@@ -584,19 +614,19 @@ def execute(plan: dict, cfg: RunConfig, kb, progress=None) -> dict:
                 key=lambda n: corrected[n].p_value, default=None)
     if worst:  # symptoms_from looks the forgetting test up by its plain name
         lookup["forgetting.retention"] = corrected[worst]
-    counts = np.bincount(y_te, minlength=len(run["classes"]))
+    counts = np.bincount(y_te, minlength=len(run.classes))
     majority = {t: (float(np.mean([r["accuracy"] for r in rs])), float(counts.max() / counts.sum()))
                 for t, rs in results.items()}
-    m = run["measurements"]
+    m = run.measurements
     symptoms = probes.symptoms_from(lookup, unk_rate=m["unk_rate_test"] if "domain_shift" in probes_on else None,
                                     kb=kb, cka=m["cka_to_pretrained"] if "forgetting" in probes_on else [],
                                     majority=majority,
-                                    forgetting_symptom=run.get("forgetting_symptom", "retention_drop"),
+                                    forgetting_symptom=run.forgetting_symptom,
                                     prefer=plan.technique_id)
     tech = plan.technique_id
     revised = revise(plan, {"symptoms": symptoms, "technique": tech,
-                            "hyperparameters": run["hypers"].get(tech) or {},  # what was actually run
-                            "layers": run["layers"],
+                            "hyperparameters": run.hypers.get(tech, {}),  # what was actually run
+                            "layers": run.layers,
                             "accuracy": {t: float(np.mean([r["accuracy"] for r in rs])) for t, rs in results.items()}},
                      kb)
     diagnoses = revised["diagnoses"]
@@ -622,19 +652,19 @@ def execute(plan: dict, cfg: RunConfig, kb, progress=None) -> dict:
         "plan": {k: v for k, v in plan.to_dict().items() if k != "trace"},
         "overrides": overrides,
         "adaptations": adaptations,
-        "config": {**asdict(cfg), "model_resolved": run["model_path"], "model_name": run["model_name"],
-                   "data_level": run.get("data_level"), "layers": run["layers"], "backbone": run.get("backbone"),
-                   "hyperparameters": run["hypers"], "config_key": run["key"], "classes": run["classes"],
-                   "sizes": run["sizes"]},
+        "config": {**asdict(cfg), "model_resolved": run.model_path, "model_name": run.model_name,
+                   "data_level": run.data_level, "layers": run.layers, "backbone": run.backbone,
+                   "hyperparameters": run.hypers, "config_key": run.key, "classes": run.classes,
+                   "sizes": run.sizes},
         "versions": versions(),
         "device": device,
         "threads": torch.get_num_threads(),
-        "embed_seconds": run["embed_seconds"],
+        "embed_seconds": run.embed_seconds,
         "seconds": time.perf_counter() - t_start,
         "results": results,
         "baseline": baseline,
         "summary": summary,
-        "measurements": run["measurements"],
+        "measurements": run.measurements,
         "tests": {n: t.to_dict() for n, t in corrected.items()},
         "symptoms": symptoms,
         "diagnoses": diagnoses,

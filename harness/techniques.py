@@ -292,6 +292,9 @@ def run_transformer(model_path: str, train, val, test, seed: int, hyper: dict, *
     ``encoder_state`` starts the encoder from other weights (an earlier stage, or
     embeddings resized for added tokens); the tokenizer may hold added tokens."""
     import torch
+    from harness.models import offline_hub
+
+    offline_hub()
     from transformers import AutoConfig, AutoModel
 
     from harness.loop import fit

@@ -460,6 +460,10 @@ def _construct_mapping(loader, node, deep=False):
 
 
 _LineLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_mapping)
+# YAML 1.1 reads an exponent without a dot (2e-05, as JSON and Python write it) as a string; YAML 1.2
+# and JSON read it as a number: so does this loader (a plan written as JSON reads back the same).
+_LineLoader.add_implicit_resolver(
+    "tag:yaml.org,2002:float", re.compile(r"^[-+]?[0-9]+(?:\.[0-9]*)?[eE][-+]?[0-9]+$"), list("-+0123456789"))
 
 
 def parse_yaml(text: str, origin: str, *, json_syntax: bool = False) -> Any:

@@ -12,7 +12,8 @@ import pytest
 from click.testing import CliRunner
 
 from cli import main
-from rules.batch import COLUMNS, Journal, read_scenarios
+from harness.batch import Journal, read_scenarios
+from rules.conformance import COLUMNS
 
 ROOT = Path(__file__).resolve().parents[2]
 LIBRARY = sorted((ROOT / "examples" / "scenarios").iterdir())
@@ -129,7 +130,7 @@ def test_failed_check_exits_1_and_names_the_rules(tmp_path):
 
 
 def test_resume_does_only_the_remaining_scenarios(tmp_path, monkeypatch):
-    import rules.batch as batch
+    import rules.conformance as conformance
 
     src = ROOT / "examples" / "scenarios" / "strategy.yaml"
     out = tmp_path / "o.csv"
@@ -143,8 +144,8 @@ def test_resume_does_only_the_remaining_scenarios(tmp_path, monkeypatch):
     with j.path.open("a") as fh:
         fh.write('{"id": "cut')
     seen = []
-    real = batch.consult_chunk
-    monkeypatch.setattr(batch, "consult_chunk", lambda items, d=(): seen.extend(items) or real(items, d))
+    real = conformance.consult_chunk
+    monkeypatch.setattr(conformance, "consult_chunk", lambda items, d=(): seen.extend(items) or real(items, d))
     r = invoke(src, "-o", out, "--resume", "--chunk-size", "3")
     assert r.exit_code == 0, r.output
     assert len(seen) == len(expected) - 5

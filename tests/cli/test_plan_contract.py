@@ -35,11 +35,13 @@ def _write(path: Path, plan: dict) -> Path:
 
 
 def test_every_plan_of_the_scenario_library_is_a_valid_typed_plan():
+    import yaml
+
     from rules.engine import get_engine
     from rules.scenario import normalize
+    from rules.symptoms import match_symptom
 
     kb = get_kb()
-    import yaml
 
     n = 0
     for f in sorted((ROOT / "examples" / "scenarios").glob("*.yaml")):
@@ -47,7 +49,8 @@ def test_every_plan_of_the_scenario_library_is_a_valid_typed_plan():
         for sc in doc.get("scenarios", []):
             raw = {**(doc.get("defaults") or {}), **sc}
             raw.pop("expect", None)
-            plan = Plan.from_dict(get_engine(kb).consult(normalize(raw, kb), trace=False), f.name, kb)
+            sc = normalize(raw, kb, symptom_matcher=lambda text, where: match_symptom(text, kb, where))
+            plan = Plan.from_dict(get_engine(kb).consult(sc, trace=False), f.name, kb)
             assert plan.to_dict()["hyperparameters"]["learning_rate"] > 0
             assert set(plan.recipes) | {plan.technique_id} >= {"feature_extraction", "fine_tuning", "lora"}
             n += 1
