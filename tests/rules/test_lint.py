@@ -124,11 +124,12 @@ def test_the_grid_covers_every_scenario_field_and_value(kb):
 @pytest.mark.slow
 def test_no_plan_of_the_grid_contradicts_itself(kb, tmp_path):
     """Every scenario of the 10,080-scenario grid through the batch machinery (2 workers), linted."""
-    from rules.batch import run_batch, summarize
+    from harness.batch import run_batch
+    from rules.conformance import consult_chunk, summarize
 
     items = [("grid", i, s) for i, s in enumerate(grid(kb))]
     t = time.perf_counter()
-    rows = run_batch(items, jobs=2, chunk_size=500)
+    rows = run_batch(items, consult_chunk, jobs=2, chunk_size=500)
     elapsed = time.perf_counter() - t
     summary = summarize(rows)
     assert summary["scenarios"] == len(items) and summary["errors"] == 0, \
