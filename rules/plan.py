@@ -189,8 +189,9 @@ def build_plan(engine, scenario: dict, trace: bool = True, readings=(),
     probes = ["domain_shift"]
     if approach["value"] == "transfer":
         probes.append("negative_transfer")
-    if (kb.techniques[tech_id].trains_backbone and approach["value"] == "transfer"
-            and scenario.get("retain_source") != "no"):
+    # forgetting is measured for every technique of a run that changes the backbone (the plan's, or one a
+    # comparison or a fix runs), unless the source abilities need not be kept
+    if approach["value"] == "transfer" and scenario.get("retain_source") != "no":
         probes.append("forgetting")
 
     assumptions = [{"field": f, "value": scenario[f], "why": "not given: the default"}
