@@ -83,9 +83,10 @@ def test_dissimilar_data_freezes_no_layer_and_says_why(consult):
 
 def test_similar_data_freezes_the_early_layers_and_names_them(consult):
     plan, _ = consult(**BASE, domain_similarity="high")
-    assert plan["hyperparameters"]["frozen_layers"] == 6
+    assert plan["model"]["layers"] == 6  # sized on the model that runs (all-MiniLM-L6-v2)
+    assert plan["hyperparameters"]["frozen_layers"] == 3
     text = plan["hyperparameters_why"]["frozen_layers"]["text"]
-    assert "layers 1-6 of 12" in text and "layers 7-12 and the head adapt" in text
+    assert "layers 1-3 of 6" in text and "layers 4-6 and the head adapt" in text
     assert "Yosinski et al. 2014" in text
 
 
