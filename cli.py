@@ -645,7 +645,7 @@ def batch(ctx, files, output, jobs, scheduler, resume, chunk_size, fmt):
     if resume and out is None:
         raise InputError("--resume needs -o: the finished rows are kept beside the output file.")
     if scheduler is not None:
-        from rules.batch import check_scheduler
+        from harness.batch import check_scheduler
 
         check_scheduler(scheduler)
     items, file_errors = [], []

@@ -374,7 +374,8 @@ def test_fuzz_data_files(data, suffix, tmp_path_factory, fuzz_count):
                       file_bytes(st.lists(json_texts(), max_size=6).map("\n".join))),
        suffix=st.sampled_from([".yaml", ".json", ".jsonl", ".csv"]))
 def test_fuzz_batch_inputs(data, suffix, tmp_path_factory, kb, fuzz_count):
-    from rules.batch import consult_row, read_scenarios
+    from harness.batch import read_scenarios
+    from rules.conformance import consult_row
     from rules.engine import get_engine
 
     fuzz_count("batch inputs")
@@ -389,7 +390,8 @@ def test_fuzz_batch_inputs(data, suffix, tmp_path_factory, kb, fuzz_count):
 
 @given(lines=st.lists(st.one_of(json_texts(), json_values.map(json.dumps)), max_size=8))
 def test_fuzz_batch_journal(lines, tmp_path_factory, fuzz_count):
-    from rules.batch import COLUMNS, Journal
+    from harness.batch import Journal
+    from rules.conformance import COLUMNS
 
     fuzz_count("batch journal")
     out = tmp_path_factory.mktemp("journal") / "rows.csv"
