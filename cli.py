@@ -655,7 +655,7 @@ def batch(ctx, files, output, jobs, scheduler, resume, chunk_size, fmt):
         except KnowledgeError as exc:  # the whole file is unreadable: one error row for it
             items.append((f, 0, exc))
             file_errors.append(str(exc))
-    journal = Journal(out)
+    journal = Journal(out, conformance.COLUMNS)
     done = journal.done() if resume else {}
     if not resume:
         journal.close(remove=True)
