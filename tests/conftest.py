@@ -65,6 +65,26 @@ def recipe(kb) -> Callable[..., dict]:
 
 
 @pytest.fixture
+def plan_file(tmp_path) -> Callable[..., tuple]:
+    """``plan_file(*consult_args)``: (the plan `tlexpert consult --format json` prints, its file)."""
+    from click.testing import CliRunner
+
+    from cli import main
+
+    def make(*args: str) -> tuple[dict, Any]:
+        base = ["consult", "--task", "text_classification", "--dataset-size", "90", "--num-classes", "3",
+                "--compute", "cpu", "--no-input", "--format", "json"]
+        r = CliRunner().invoke(main, [*base, *args])
+        assert r.exit_code == 0, r.output
+        plan = json.loads(r.stdout)
+        path = tmp_path / "plan.json"
+        path.write_text(json.dumps(plan))
+        return plan, path
+
+    return make
+
+
+@pytest.fixture
 def engine(kb):
     """The shared engine for the built-in knowledge base (``consult`` resets it)."""
     return get_engine(kb)

@@ -13,17 +13,6 @@ from knowledge import get_kb
 from rules.contract import SCHEMA_VERSION, Plan, PlanError, differences, json_schema
 
 ROOT = Path(__file__).resolve().parents[2]
-CONSULT = ["consult", "--task", "text_classification", "--dataset-size", "90", "--num-classes", "3",
-           "--compute", "cpu", "--no-input", "--format", "json"]
-
-
-def _plan(tmp_path, *extra) -> tuple[dict, Path]:
-    r = CliRunner().invoke(main, [*CONSULT, *extra])
-    assert r.exit_code == 0, r.output
-    plan = json.loads(r.stdout)
-    path = tmp_path / "plan.json"
-    path.write_text(json.dumps(plan))
-    return plan, path
 
 
 def _write(path: Path, plan: dict) -> Path:
@@ -57,8 +46,8 @@ def test_every_plan_of_the_scenario_library_is_a_valid_typed_plan():
     assert n > 50
 
 
-def test_validator_names_the_field_path_and_what_was_expected(tmp_path):
-    plan, _ = _plan(tmp_path)
+def test_validator_names_the_field_path_and_what_was_expected(tmp_path, plan_file):
+    plan, _ = plan_file()
     bad = json.loads(json.dumps(plan))
     bad["hyperparameters"]["dropout"] = 2
     with pytest.raises(PlanError, match=r"'hyperparameters\.dropout' field of p\.json must be a number at least "
@@ -74,8 +63,8 @@ def test_validator_names_the_field_path_and_what_was_expected(tmp_path):
         Plan.from_dict(bad, "p.json", get_kb())
 
 
-def test_zero_is_a_value_not_a_default(tmp_path):
-    plan, _ = _plan(tmp_path)
+def test_zero_is_a_value_not_a_default(tmp_path, plan_file):
+    plan, _ = plan_file()
     plan["hyperparameters"].update(dropout=0, max_grad_norm=0, weight_decay=0)
     p = Plan.from_dict(plan, "p", get_kb())
     assert (p.hyperparameters.dropout, p.hyperparameters.max_grad_norm, p.hyperparameters.weight_decay) == (0, 0, 0)
@@ -90,8 +79,8 @@ def test_json_schema_file_is_current():
     assert on_disk["properties"]["schema_version"] == {"const": SCHEMA_VERSION}
 
 
-def test_differences_list_executed_fields_only(tmp_path):
-    plan, _ = _plan(tmp_path)
+def test_differences_list_executed_fields_only(tmp_path, plan_file):
+    plan, _ = plan_file()
     a = Plan.from_dict(plan, "a", get_kb())
     edited = json.loads(json.dumps(plan))
     edited["hyperparameters"]["learning_rate"] = 1e-4
@@ -103,8 +92,8 @@ def test_differences_list_executed_fields_only(tmp_path):
 # --- run executes the file
 
 
-def test_run_refuses_an_old_plan_and_names_the_remedy(tmp_path):
-    plan, path = _plan(tmp_path)
+def test_run_refuses_an_old_plan_and_names_the_remedy(tmp_path, plan_file):
+    plan, path = plan_file()
     _write(path, {**plan, "schema_version": 1})
     r = CliRunner().invoke(main, ["run", str(path), "--out", str(tmp_path / "o")])
     assert r.exit_code == 2 and "schema_version" in r.output and "tlexpert consult" in r.output

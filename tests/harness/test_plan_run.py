@@ -10,17 +10,6 @@ from click.testing import CliRunner
 
 from cli import main
 
-CONSULT = ["consult", "--task", "text_classification", "--dataset-size", "90", "--num-classes", "3",
-           "--compute", "cpu", "--no-input", "--format", "json"]
-
-
-def _plan(tmp_path) -> tuple[dict, Path]:
-    r = CliRunner().invoke(main, CONSULT)
-    assert r.exit_code == 0, r.output
-    plan = json.loads(r.stdout)
-    path = tmp_path / "plan.json"
-    path.write_text(json.dumps(plan))
-    return plan, path
 
 
 def _write(path: Path, plan: dict) -> Path:
@@ -29,11 +18,11 @@ def _write(path: Path, plan: dict) -> Path:
 
 
 @pytest.mark.slow
-def test_an_edited_plan_reaches_the_harness(tiny_bert, tmp_path, monkeypatch):
+def test_an_edited_plan_reaches_the_harness(tiny_bert, tmp_path, monkeypatch, plan_file):
     """Learning rate, seeds and alpha edited in plan.json are what runs; the knowledge's differ and say so."""
     from harness import stats
 
-    plan, path = _plan(tmp_path)
+    plan, path = plan_file()
     plan["technique"]["choice"] = "fine_tuning"  # a hand-edited technique runs with the plan's hyperparameters
     plan["hyperparameters"] = {**plan["recipes"].pop("fine_tuning"), "learning_rate": 3.3e-4, "epochs": 1}
     plan["recipes"]["lora"] = {**plan["hyperparameters"], "frozen_layers": "all",
@@ -62,8 +51,8 @@ def test_an_edited_plan_reaches_the_harness(tiny_bert, tmp_path, monkeypatch):
 
 
 @pytest.mark.slow
-def test_reconsult_takes_the_current_knowledge(tiny_bert, tmp_path):
-    plan, path = _plan(tmp_path)
+def test_reconsult_takes_the_current_knowledge(tiny_bert, tmp_path, plan_file):
+    plan, path = plan_file()
     plan["hyperparameters"]["learning_rate"] = 0.123
     _write(path, plan)
     out = tmp_path / "run"
