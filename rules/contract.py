@@ -181,6 +181,8 @@ class Plan:
     trace: list = field(default_factory=list)
     applied_fixes: list = field(default_factory=list)
     assumptions: list = field(default_factory=list)  # values nobody gave: [{"field", "value", "why"}]
+    device: dict = field(default_factory=dict)  # the deployment device class and its latency budget
+    memory: dict = field(default_factory=dict)  # the training machine's memory budget
     symptom_readings: list = field(default_factory=list)  # how each described symptom was read
     clarify: list = field(default_factory=list)  # questions that tell close pitfalls apart
 

@@ -242,7 +242,6 @@ def build_plan(engine, scenario: dict, trace: bool = True, readings=(),
         "clarify": clarify,
         "evaluation": {"seeds": kb.threshold("default_seeds"), "alpha": kb.threshold("alpha"),
                        "probes": probes, "retention_data": None},
-        "assumptions": assumptions,
         **({"empirical_ranking": empirical} if empirical is not None else {}),
         "trace": engine.public_trace() if trace else [],
     }
