@@ -185,6 +185,7 @@ class Plan:
     memory: dict = field(default_factory=dict)  # the training machine's memory budget
     symptom_readings: list = field(default_factory=list)  # how each described symptom was read
     clarify: list = field(default_factory=list)  # questions that tell close pitfalls apart
+    empirical_ranking: Optional[dict] = None  # the candidates scored on the user's data (rank-models)
 
     # --- access
     @property

@@ -10,6 +10,7 @@ from click.testing import CliRunner
 
 from cli import main
 from knowledge import get_kb
+from knowledge.schema import KnowledgeError
 from rules.contract import SCHEMA_VERSION, Plan, PlanError, differences, json_schema
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -38,7 +39,10 @@ def test_every_plan_of_the_scenario_library_is_a_valid_typed_plan():
         for sc in doc.get("scenarios", []):
             raw = {**(doc.get("defaults") or {}), **sc}
             raw.pop("expect", None)
-            sc = normalize(raw, kb, symptom_matcher=lambda text, where: match_symptom(text, kb, where))
+            try:
+                sc = normalize(raw, kb, symptom_matcher=lambda text, where: match_symptom(text, kb, where))
+            except KnowledgeError:
+                continue  # the library's examples of input the rules refuse
             plan = Plan.from_dict(get_engine(kb).consult(sc, trace=False), f.name, kb)
             assert plan.to_dict()["hyperparameters"]["learning_rate"] > 0
             assert set(plan.recipes) | {plan.technique_id} >= {"feature_extraction", "fine_tuning", "lora"}
