@@ -923,7 +923,7 @@ def ranking_text(result: dict, fmt: str) -> str:
         return json.dumps(result, indent=2, default=float, ensure_ascii=False)
     rows = table_rows(result)
     if fmt == "md":
-        from rules.batch import to_markdown
+        from harness.batch import to_markdown
 
         return to_markdown(rows, TABLE_COLUMNS)
     import csv
