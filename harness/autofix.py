@@ -129,7 +129,8 @@ def auto_fix(plan: dict, cfg, kb, max_rounds: int = 3, progress=None, pitfalls=N
     ran = cur["config"]["hyperparameters"][tech]
     for k, v in ran.items():
         setattr(cur_plan.hyperparameters, k, v)
-    cur_plan.model.layers = cur["config"]["layers"]
+    if cur_plan.model is not None:
+        cur_plan.model.layers = cur["config"]["layers"]
     chain, tried = [], set()
     for r in range(1, max_rounds + 1):
         pick = next(_candidates(cur, kb, tried, pitfalls), None)

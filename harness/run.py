@@ -131,7 +131,7 @@ def apply_overrides(plan, cfg: RunConfig) -> tuple:
             return True
         return False
 
-    if record("model.id", plan.model.id, cfg.model, "--model"):
+    if record("model.id", plan.model.id if plan.model else None, cfg.model, "--model"):
         pass  # the plan keeps naming its model; the run records what it loaded instead
     ev = plan.evaluation
     if record("evaluation.seeds", ev.seeds, cfg.seeds, "--seeds"):
@@ -168,7 +168,7 @@ def plan_hypers(plan, techniques: list, model_layers: int, adaptations: list) ->
     out = {}
     for t in techniques:
         h = {**asdict(plan.recipe(t)), **shared}
-        fl, planned = h["frozen_layers"], plan.model.layers
+        fl, planned = h["frozen_layers"], plan.model.layers if plan.model else 0
         if isinstance(fl, int) and fl and planned and model_layers and planned != model_layers:
             h["frozen_layers"] = round(fl / planned * model_layers)
             adaptations.append({"field": f"{t}.frozen_layers", "plan": fl, "used": h["frozen_layers"],
@@ -252,6 +252,10 @@ def _text_runs(plan, cfg, kb, out, device, progress, adaptations: list) -> Modal
 
     from harness import adapt
 
+    if not cfg.model and plan.model is None:
+        from harness.models import ModelError
+
+        raise ModelError("The plan names no model (the catalog holds none for its task): give one with --model.")
     model_name, model_path = resolve_model(cfg.model or plan.model.id, kb)
     train, val, test = load_data(cfg)
     progress(f"data: {len(train)} train / {len(val)} validation / {len(test)} test, classes {train.classes}")
@@ -427,7 +431,8 @@ def _image_runs(plan, cfg, kb, out, device, progress, adaptations: list) -> Moda
     retention = None
     if spec is None:
         if not cfg.model and not cfg.weights:
-            adaptations.append({"field": "model.id", "plan": plan.model.id, "used": "small-cnn",
+            adaptations.append({"field": "model.id", "plan": plan.model.id if plan.model else None,
+                                "used": "small-cnn",
                                 "why": "no --weights given: the built-in example CNN (pre-trained here on "
                                        "digits 0-4) runs in place of the plan's model"})
         source, src_tr, src_te = pretrained_source(cache_dir().parent / "models")

@@ -168,7 +168,7 @@ class Plan:
     criteria: list
     candidates: list
     rejected: list
-    model: ModelChoice
+    model: Optional[ModelChoice]  # None: the catalog holds no model for the task
     size_class: str
     approach: dict
     technique: dict
@@ -211,6 +211,8 @@ class Plan:
             out[f.name] = _plain(v)
         if not out["applied_fixes"]:
             out.pop("applied_fixes")
+        if out["empirical_ranking"] is None:
+            out.pop("empirical_ranking")
         return out
 
     @classmethod

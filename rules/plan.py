@@ -115,9 +115,10 @@ def build_plan(engine, scenario: dict, trace: bool = True, readings=(),
     empirical = None
     if ranking is not None:
         empirical, candidates = empirical_section(engine, ranking, candidates)
-    run_model = _one(engine, RunModel)
-    model_entry = kb.models[run_model["model"]]
-    top_layers = model_entry.layers
+    run_models = engine.facts_of(RunModel)  # none when the catalog holds no model for the task
+    run_model = run_models[0] if run_models else None
+    model_entry = kb.models[run_model["model"]] if run_model else None
+    top_layers = model_entry.layers if model_entry else 0
 
     rejected: dict[str, list] = {}
     for r in engine.facts_of(Rejected):
@@ -217,7 +218,7 @@ def build_plan(engine, scenario: dict, trace: bool = True, readings=(),
         "candidates": candidates,
         "rejected": rejected_list,
         "model": {"id": model_entry.id, "name": model_entry.name, "layers": model_entry.layers,
-                  "available": bool(run_model["available"]), "why": why(run_model)},
+                  "available": bool(run_model["available"]), "why": why(run_model)} if model_entry else None,
         "size_class": _one(engine, SizeClass)["value"],
         "approach": {"choice": approach["value"], "name": kb.get("approaches", approach["value"]).name,
                      "why": why(approach)},

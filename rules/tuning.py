@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 
-from rules._experta import L, MATCH, TEST
+from rules._experta import L, MATCH, NOT, TEST
 from rules.base import (Family, Hyper, Recipe, RunModel, Scenario, SizeClass, Technique, TechniqueFact, Threshold,
                         rule)
 
@@ -207,6 +207,27 @@ class TuningRules:
                           basis=[f"techniques:{tid}"])
 
     @rule(
+        "tuning.no_model_in_catalog",
+        Technique(value=MATCH.technique),
+        Family(value=MATCH.family),
+        SizeClass(value=MATCH.size),
+        NOT(RunModel()),
+        salience=SAL,
+        basis=["techniques:feature_extraction", "techniques:fine_tuning", "techniques:lora"],
+    )
+    def no_model_in_catalog(self, technique, family, size):
+        """No catalog model for the task -> the technique's plain recipe (no layer count to freeze by)."""
+        values = recipe(self.kb, technique, family, size, None)
+        for name in ("frozen_layers", "unfreeze", "discriminative_lr_decay", "lora", "quantization"):
+            if name in values:
+                self.conclude(Hyper(name=name, value=values[name],
+                                    why="no catalog model for this task: the technique's plain recipe"))
+        for tid, entry in self.kb.techniques.items():
+            if entry.kind == "core" and tid != technique:
+                self.conclude(Recipe(technique=tid, values=recipe(self.kb, tid, family, size, None)),
+                              basis=[f"techniques:{tid}"])
+
+    @rule(
         "tuning.augment_images",
         Scenario(modality=L("image") | L("image_text")),
         Technique(value=MATCH.technique),
@@ -248,18 +269,18 @@ class TuningRules:
                                 "emoji augmentation stays available as a domain-shift fix"))
 
 
-def lora_settings(kb, model: str, technique: str = "lora") -> dict:
+def lora_settings(kb, model, technique: str = "lora") -> dict:
     """LoRA's (or QLoRA's) settings from the knowledge base, with the target modules of ``model``
     (QLoRA adapts every linear layer, Dettmers et al. 2023)."""
     cfg = dict(kb.techniques[technique].defaults.get("lora", {}))
-    if cfg.get("target_modules") == "all-linear":
+    if cfg.get("target_modules") == "all-linear" or model is None:
         cfg["target_modules"] = ["all-linear"]
     else:
         cfg["target_modules"] = list(kb.models[model].lora_targets) or ["all-linear"]
     return cfg
 
 
-def recipe(kb, technique: str, family: str, size: str, model: str) -> dict:
+def recipe(kb, technique: str, family: str, size: str, model) -> dict:
     """A core technique's full recipe on its own: its defaults for (family, size), the backbone frozen for
     feature extraction and LoRA, trained in full otherwise (the plan's own technique gets the
     freezing rules' finer choice)."""
