@@ -19,6 +19,19 @@ outcome, it is reported as measured.
    (feature extraction, then domain adaptation on emoji_train.csv).
 3. shift: emoji-bearing tweets ([UNK] to the tokenizer) vs the rest; the loop
    applies the rules' fix for domain shift (emoji tokenization first).
+4. negative-fe: only what feature extraction measured in case 2, again: the
+   plain model's feature extraction (with the TF-IDF baseline), and the loop's
+   round "switch to feature extraction" on the corrupted source, compared
+   seed by seed with the corrupted source's fine-tuning accuracies of case 2
+   (``--round0 run.json`` of that run, or ``--round0-accuracy`` values as
+   recorded in BENCHMARKS.md; without either, only the plain model's row).
+   Case 2 costs 40 minutes; this, a few (plus the corrupted source's
+   training, once, when it is not in OUT yet).
+
+Every technique runs with its own resolved recipe: the plan's for the plan's
+technique, the knowledge base's defaults for the others; the shared
+``--epochs`` reaches only techniques that train the backbone (the linear probe
+of feature extraction has no epochs or learning rate).
 """
 
 from __future__ import annotations
@@ -92,9 +105,12 @@ def summary_of(record: dict, tech: str) -> dict:
             "diagnoses": [(d["pitfall"], d["confidence"]) for d in record["diagnoses"]],
             "tests": {k: {"effect": v["effect"], "p": v["p_value"], "significant": v["significant"]}
                       for k, v in record["tests"].items()},
-            "summary": record["summary"], "measurements": record["measurements"]}
+            "summary": record["summary"], "measurements": record["measurements"],
+            "recipe": record["config"]["hyperparameters"][tech]}
 
 
+ROUND0 = None  # --round0: run.json of case 2's round 0 (the corrupted source fine-tuned)
+ROUND0_ACCURACY = ()  # --round0-accuracy: its per-seed test accuracies, when that file is gone
 BAD_LR = 5e-4
 GOOD_LR = 5e-5
 EPOCHS = 3
@@ -194,6 +210,47 @@ def case_negative(kb, out: Path, seeds: int, progress) -> dict:
             "autofix": {"chain": result["chain"], "final": result["final"]}}
 
 
+def case_negative_fe(kb, out: Path, seeds: int, progress) -> dict:
+    """Case 2's feature-extraction measurements only, with the converged probe."""
+    from harness import stats
+    from harness.run import RunConfig, execute
+
+    tmp = out / "data"
+    train, val, test = sentiment_splits(tmp)
+    plan = plan_for(kb, task="text_classification", dataset_size=1500, num_classes=3, compute="consumer_gpu",
+                    domain_similarity="low", source_domain=["wikipedia", "news"], target_domain=["tweets"])
+    base = dict(seeds=seeds, train=train, validation=val, test=test)
+    plain = execute(plan, RunConfig(techniques=["feature_extraction"], out=str(out / "plain-fe"), **base), kb,
+                    progress)
+    res = {"plain_model_fe": summary_of(plain, "feature_extraction"),
+           "plain_model_tfidf": [round(r["accuracy"], 4) for r in plain["baseline"]]}
+    if not (ROUND0 or ROUND0_ACCURACY):
+        return res  # the loop's round needs case 2's round 0 to compare with
+    source = corrupt_source(kb, out, progress)
+    # the loop's round 1: the plan switched to feature extraction (autofix.apply_fix), on the corrupted source
+    from harness.autofix import apply_fix
+
+    fix = {"fix": "switch_to_feature_extraction", "description": kb.fixes["switch_to_feature_extraction"].description,
+           "changes": [{"field": "technique", "from": "fine_tuning", "to": "feature_extraction"}]}
+    switched = apply_fix(plan, fix)
+    fe = execute(switched, RunConfig(techniques=["feature_extraction"], model=source, out=str(out / "corrupted-fe"),
+                                     **base), kb, progress)
+    if ROUND0:
+        before = json.loads(Path(ROUND0).read_text())
+        ft = [r["accuracy"] for r in before["results"]["fine_tuning"]][:seeds]
+    else:
+        ft = list(ROUND0_ACCURACY)[:seeds]
+    b = [r["accuracy"] for r in fe["results"]["feature_extraction"]]
+    res.update({"corrupted_source_fe": summary_of(fe, "feature_extraction"), "corrupted_source_ft_round0": ft})
+    if len(ft) == len(b) and len(b) >= 2:
+        import numpy as np
+
+        res["fe_vs_round0"] = {
+            "better": stats.compare_paired(np.array(ft), np.array(b), alternative="greater").to_dict(),
+            "worse": stats.compare_paired(np.array(ft), np.array(b), alternative="less").to_dict()}
+    return res
+
+
 def case_shift(kb, out: Path, seeds: int, progress) -> dict:
     from harness.autofix import auto_fix
     from harness.data import has_emoji
@@ -242,14 +299,18 @@ def case_shift(kb, out: Path, seeds: int, progress) -> dict:
 
 def main() -> None:
     ap = argparse.ArgumentParser()
-    ap.add_argument("case", nargs="?", default="all", choices=["forgetting", "negative", "shift", "all"])
+    ap.add_argument("case", nargs="?", default="all", choices=["forgetting", "negative", "shift", "negative-fe", "all"])
     ap.add_argument("--seeds", type=int, default=3)
     ap.add_argument("--out", default=str(ROOT / "bench" / "out" / "cases"))
     ap.add_argument("--bad-lr", type=float, default=BAD_LR, help="the too-high learning rate")
     ap.add_argument("--good-lr", type=float, default=GOOD_LR, help="a sound fine-tuning learning rate")
     ap.add_argument("--epochs", type=int, default=EPOCHS)
+    ap.add_argument("--round0", metavar="RUN_JSON", help="negative-fe: run.json of case 2's round 0")
+    ap.add_argument("--round0-accuracy", type=float, nargs="+", default=(), metavar="ACC",
+                    help="negative-fe: case 2's round-0 accuracies per seed, when its run.json is gone")
     args = ap.parse_args()
-    globals().update(BAD_LR=args.bad_lr, GOOD_LR=args.good_lr, EPOCHS=args.epochs)
+    globals().update(BAD_LR=args.bad_lr, GOOD_LR=args.good_lr, EPOCHS=args.epochs, ROUND0=args.round0,
+                     ROUND0_ACCURACY=tuple(args.round0_accuracy))
     if not DATA.exists():
         sys.exit(f"{DATA} is absent: the TweetEval files are not shipped with the project")
     from harness.progress import Progress
@@ -258,7 +319,8 @@ def main() -> None:
     kb = get_kb()
     progress = Progress(enabled=True)
     cases = ["forgetting", "negative", "shift"] if args.case == "all" else [args.case]
-    fns = {"forgetting": case_forgetting, "negative": case_negative, "shift": case_shift}
+    fns = {"forgetting": case_forgetting, "negative": case_negative, "shift": case_shift,
+           "negative-fe": case_negative_fe}
     for name in cases:
         t = time.perf_counter()
         out = Path(args.out) / name

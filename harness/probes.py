@@ -36,13 +36,24 @@ def forgetting_tests(before_acc: Optional[float], after_acc: list[float], cka: l
 
 
 def negative_transfer_tests(transfer_acc: dict, baseline_acc: list[float], alpha: float,
-                            seed: int = 0) -> dict:
-    """NTG = err(transfer) - err(no transfer) > 0, tested per technique across seeds (one-sided)."""
+                            seed: int = 0, transfer_correct: dict | None = None,
+                            baseline_correct=None) -> dict:
+    """NTG = err(transfer) - err(no transfer) > 0, tested per technique across seeds (one-sided).
+
+    When neither side varies across seeds (a deterministic fit, like the linear probe against
+    TF-IDF), the seeds hold no information and a paired test over them would call any gap
+    exact; then the test runs over the test examples instead: McNemar on seed 0's per-example
+    correctness (``transfer_correct[tech]``, ``baseline_correct``: bool arrays, n_examples)."""
     tests = {}
     base = np.asarray(baseline_acc)
     for tech, accs in transfer_acc.items():
         accs = np.asarray(accs)
         if len(accs) < 2 or len(accs) != len(base):
+            continue
+        fixed = np.ptp(accs) == 0 and np.ptp(base) == 0
+        if fixed and transfer_correct and tech in transfer_correct and baseline_correct is not None:
+            tests[f"negative_transfer.{tech}"] = stats.mcnemar(baseline_correct, transfer_correct[tech],
+                                                               alpha=alpha, alternative="less")
             continue
         tests[f"negative_transfer.{tech}"] = stats.compare_paired(base, accs, alpha=alpha,
                                                                   alternative="less", seed=seed)

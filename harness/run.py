@@ -141,21 +141,43 @@ def apply_overrides(plan, cfg: RunConfig) -> tuple:
     if record("evaluation.retention_data", ev.retention_data, cfg.retention_data, "--retention-data"):
         ev.retention_data = cfg.retention_data
     fields = {f for f in Hyperparameters.__dataclass_fields__}
+    techniques = [plan.technique_id, *plan.recipes]
+    runs = list(cfg.techniques or [plan.technique_id])
     for name, value in (cfg.overrides or {}).items():
         if value is None:
             continue
-        if name not in fields:
+        if name in techniques and isinstance(value, dict):  # {technique: {field: value}}: that one only
+            targets, items = [name], value.items()
+        elif name not in fields:
             raise PlanError(f"--{name.replace('_', '-')} is not a hyperparameter of the plan "
                             f"(known: {', '.join(sorted(fields))}).")
-        for tech in [plan.technique_id, *plan.recipes]:
+        else:
+            targets, items = techniques, [(name, value)]
+        for tech in targets:
             h = plan.recipe(tech)
-            if (name == "head" and tech != "feature_extraction") or (
-                    cfg.override_scope is not None and tech not in cfg.override_scope):
-                continue
-            where = "hyperparameters" if tech == plan.technique_id else f"recipes.{tech}"
-            if record(f"{where}.{name}", getattr(h, name), value, f"--{name.replace('_', '-')}"):
-                setattr(h, name, value)
+            for field_name, v in items:
+                if field_name not in fields:
+                    raise PlanError(f"{field_name!r} is not a hyperparameter of the plan.")
+                if len(targets) > 1 and not _override_reaches(tech, field_name, runs, cfg.override_scope):
+                    continue
+                where = "hyperparameters" if tech == plan.technique_id else f"recipes.{tech}"
+                if record(f"{where}.{field_name}", getattr(h, field_name), v, f"--{field_name.replace('_', '-')}"):
+                    setattr(h, field_name, v)
     return plan, done
+
+
+HEAD_KEYS = ("head", "probe")  # settings of feature extraction's head; nothing else takes them
+
+
+def _override_reaches(technique: str, field_name: str, runs: list, scope) -> bool:
+    """A recipe per technique: a run-wide flag reaches a head only through the head's own settings
+    (unless feature extraction runs alone), and a head's settings reach nothing else."""
+    if scope is not None and technique not in scope:
+        return False
+    head = technique == "feature_extraction"
+    if field_name in HEAD_KEYS:
+        return head
+    return not head or runs == ["feature_extraction"]
 
 
 def plan_hypers(plan, techniques: list, model_layers: int, adaptations: list) -> dict:
@@ -609,7 +631,9 @@ def execute(plan: dict, cfg: RunConfig, kb, progress=None) -> dict:
     if baseline and "negative_transfer" in probes_on:
         tests.update(probes.negative_transfer_tests(
             {t: [r["accuracy"] for r in rs] for t, rs in results.items() if t != "from_scratch"},
-            [r["accuracy"] for r in baseline], alpha))
+            [r["accuracy"] for r in baseline], alpha,
+            transfer_correct={t: np.asarray(rs[0]["predictions"]) == y_te for t, rs in results.items()},
+            baseline_correct=np.asarray(baseline[0]["predictions"]) == y_te))
     # only the probes the plan's evaluation names (a test's name starts with its probe)
     tests = {n: t for n, t in tests.items() if n.split(".")[0] in probes_on}
     names = list(tests)

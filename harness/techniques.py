@@ -1,7 +1,7 @@
 """The techniques a plan can ask for, on text classification.
 
-- ``run_head``: feature extraction — a linear (or small MLP) head on frozen,
-  precomputed embeddings.
+- ``run_head``: feature extraction — a linear probe fit to convergence (or a
+  small MLP head) on frozen, precomputed embeddings (``harness.heads``).
 - ``run_transformer``: fine-tuning (first k layers frozen, gradual unfreezing,
   discriminative learning rates, AdamW weight decay, dropout, L2-SP, early
   stopping on validation macro-F1), LoRA through peft (adapters on the
@@ -15,7 +15,6 @@ to their own longest text, the batch order shuffled by the seed.
 
 from __future__ import annotations
 
-import copy
 import math
 import random
 import time
@@ -137,61 +136,33 @@ def scores(y_true, y_pred, classes) -> tuple[float, float, dict]:
 
 def run_head(X_train, y_train, X_val, y_val, X_test, y_test, classes, seed: int, hyper: dict,
              hidden: int = 0) -> TrainResult:
-    """Train a linear (hidden=0) or one-hidden-layer head with AdamW, early stopping on val F1."""
-    import torch
+    """Feature extraction's head on frozen features.
+
+    hidden=0: the linear probe of ``harness.heads.linear_probe`` (L-BFGS to convergence, L2 strength
+    chosen on validation, settings from ``hyper['probe']``; no learning rate, epochs or batch size).
+    hidden>0: an MLP head trained with AdamW (``hyper``'s learning rate, epochs, batch size)."""
+    from harness.heads import linear_probe, mlp_head
 
     t0 = time.perf_counter()
-    seed_everything(seed)
     k = len(classes)
-    d = X_train.shape[1]
-    layers = [torch.nn.Dropout(float(hyper["dropout"]))]
-    if hidden:
-        layers += [torch.nn.Linear(d, hidden), torch.nn.GELU(), torch.nn.Linear(hidden, k)]
-    else:
-        layers += [torch.nn.Linear(d, k)]
-    head = torch.nn.Sequential(*layers)
-    opt = torch.optim.AdamW(head.parameters(), lr=float(hyper["learning_rate"]),
-                            weight_decay=float(hyper["weight_decay"]))
-    Xt, yt = torch.from_numpy(np.asarray(X_train, np.float32)), torch.tensor(y_train)
-    Xv, Xs = torch.from_numpy(np.asarray(X_val, np.float32)), torch.from_numpy(np.asarray(X_test, np.float32))
-    bs = int(hyper["batch_size"])
-    epochs = int(hyper["epochs"])
-    patience = int(hyper["early_stopping_patience"])
-    g = torch.Generator().manual_seed(seed)
-    best, best_state, bad, curves = -1.0, None, 0, []
-    lossf = torch.nn.CrossEntropyLoss()
-    for epoch in range(epochs):
-        head.train()
-        perm = torch.randperm(len(Xt), generator=g)
-        total = 0.0
-        for i in range(0, len(Xt), bs):
-            b = perm[i:i + bs]
-            opt.zero_grad()
-            loss = lossf(head(Xt[b]), yt[b])
-            loss.backward()
-            opt.step()
-            total += loss.item() * len(b)
-        head.eval()
-        with torch.no_grad():
-            logits_v = head(Xv)
-            val_loss = float(lossf(logits_v, torch.tensor(y_val)))
-            pv = logits_v.argmax(1).numpy()
-        _, f1v, _ = scores(y_val, pv, classes)
-        curves.append({"epoch": epoch + 1, "train_loss": total / len(Xt), "val_loss": val_loss,
-                       "val_macro_f1": f1v})
-        if f1v > best + 1e-6:
-            best, best_state, bad = f1v, copy.deepcopy(head.state_dict()), 0
-        else:
-            bad += 1
-            if patience and bad >= patience:
-                break
-    head.load_state_dict(best_state)
-    head.eval()
+    if not hidden:
+        fit = linear_probe(X_train, y_train, X_val, y_val, k, hyper.get("probe"))
+        pred = fit.predict(X_test)
+        acc, f1, per = scores(y_test, pred, classes)
+        # no epochs: the path over L2 strengths is kept in extra, not as learning curves
+        return TrainResult("feature_extraction", seed, acc, f1, per, pred.tolist(), [],
+                           time.perf_counter() - t0, int(fit.model.coef_.size + fit.model.intercept_.size),
+                           extra={"head": "linear", "C": fit.C, "converged": fit.converged,
+                                  "probe_path": fit.path})
+    import torch
+
+    head, curves = mlp_head(X_train, y_train, X_val, y_val, k, seed, hyper, hidden=hidden)
     with torch.no_grad():
-        pred = head(Xs).argmax(1).numpy()
+        pred = head(torch.from_numpy(np.asarray(X_test, np.float32))).argmax(1).numpy()
     acc, f1, per = scores(y_test, pred, classes)
     return TrainResult("feature_extraction", seed, acc, f1, per, pred.tolist(), curves,
-                       time.perf_counter() - t0, sum(p.numel() for p in head.parameters()))
+                       time.perf_counter() - t0, sum(p.numel() for p in head.parameters()),
+                       extra={"head": "mlp"})
 
 
 # --- no-transfer baseline

@@ -11,6 +11,7 @@ name the file and line.
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable, Optional
@@ -33,6 +34,7 @@ from knowledge.schema import (
     Technique,
     Threshold,
     UncoveredTask,
+    Throughput,
     build,
     choice_error,
     nearest,
@@ -59,6 +61,7 @@ SECTIONS: dict[str, type] = {
     "fixes": Fix,
     "regularization": Regularizer,
     "thresholds": Threshold,
+    "throughput": Throughput,
 }
 
 
@@ -228,6 +231,7 @@ def load(extra: Iterable[Path | str] = ()) -> KnowledgeBase:
 
 REQUIRED_THRESHOLDS = (
     "learning_rate_floor",
+    "early_stopping_patience",
     "dataset_small_max",
     "dataset_medium_max",
     "full_training_min_examples",
@@ -298,6 +302,8 @@ def _threshold_specs():
         "divergence_loss_ratio": _num(1), "spike_factor": _num(1), "overfit_val_rise": _num(),
         "underfit_flat_ratio": share, "underfit_min_loss_share": share, "chance_loss_tolerance": share,
         "forgetting_min_drop": share, "seed_std_max": share, "learning_rate_floor": _num(),
+        "forgetting_min_drop": share, "seed_std_max": share,
+        "early_stopping_patience": _num(integer=True),
         "full_training_compute": _list_of(computes), "limited_compute": _list_of(computes),
         "default_memory_gb": _map_of(computes, pos, "positive numbers"),
         "max_params_by_deployment": _map_of(deployments, _num(integer=True)[0], "positive integers", True),
@@ -440,6 +446,17 @@ def _check_references(kb: KnowledgeBase, raw: dict[str, dict[str, Any]]) -> None
                     f"The 'when' field of {where_of(raw['questions'][key], 'when', 'questions.yaml')} must map "
                     f"scenario fields to a list of values or to {{above: <threshold id>}}. "
                     f"Got {fld}: {cond!r} instead.")
+    for key, t in kb.sections["throughput"].items():
+        entry = raw["throughput"][key]
+        need("models", [t.model], entry, "model", "model")
+        if t.technique != "embedding":
+            need("techniques", [t.technique], entry, "technique", "technique")
+        if not t.examples_per_second > 0:
+            raise KnowledgeError(f"The 'examples_per_second' field of {where_of(entry, 'examples_per_second', 'throughput.yaml')} "
+                                 f"must be a positive number. Got {t.examples_per_second!r} instead.")
+        if not re.fullmatch(r"\d{4}-\d{2}-\d{2}", t.measured):
+            raise KnowledgeError(f"The 'measured' field of {where_of(entry, 'measured', 'throughput.yaml')} must be "
+                                 f"a date like 2026-11-27. Got {t.measured!r} instead.")
     for tid in REQUIRED_THRESHOLDS:
         if tid not in kb.sections["thresholds"]:
             raise KnowledgeError(f"thresholds: the threshold {tid!r} is required but missing")

@@ -285,6 +285,23 @@ class MemoryFigure:
 
 
 @dataclass(frozen=True)
+class Finding:
+    """A result measured with this project, with what it takes to measure it again.
+
+    ``command``: the exact command that produced it; ``data``: the data and splits;
+    ``recipe``: the resolved hyperparameters of every technique it compares;
+    ``measured``: the date of the measurement (YYYY-MM-DD); ``source``: the
+    ``measured-*`` source (BENCHMARKS.md section) holding the full figures."""
+
+    text: str
+    command: str
+    data: str
+    recipe: str
+    measured: str
+    source: str
+
+
+@dataclass(frozen=True)
 class Technique:
     id: str
     name: str
@@ -296,13 +313,13 @@ class Technique:
     trains_backbone: bool = True
     memory_bytes_per_param: float = 16.0
     defaults: dict = field(default_factory=dict)
-    finding: str = ""
     fallback: list[str] = field(default_factory=list)  # cheaper techniques tried when this one does not fit
     requires: list[str] = field(default_factory=list)  # compute classes it runs on (empty: any)
     harness: bool = True  # `tlexpert run` can carry it out on this install
     costs: str = ""  # its known costs, stated in plans that choose it
     memory_figures: list[MemoryFigure] = field(default_factory=list)
 
+    findings: list[Finding] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -372,11 +389,33 @@ class Fix:
     applies_to: list[str] = field(default_factory=list)
     modalities: list[Modality] = field(default_factory=list)
     harness: str = ""
-    finding: str = ""
+    findings: list[Finding] = field(default_factory=list)
     # settings where the knowledge base records the fix as useless or harmful: scenario
     # field -> values (all must match); the fix is then never offered, avoid_why says why
     avoid_when: dict = field(default_factory=dict)
     avoid_why: str = ""
+
+
+@dataclass(frozen=True)
+class Throughput:
+    """How fast a technique processes examples on a class of compute, measured on one model.
+
+    ``technique``: a technique id, or ``embedding`` (a forward pass, for feature extraction);
+    ``examples_per_second``: training examples per second for a technique that trains (its
+    validation pass included), texts per second for ``embedding``; ``model``: the catalog id
+    measured (other models are scaled by their parameter count); ``command`` and ``measured``
+    (YYYY-MM-DD): how and when; ``conditions``: machine, threads, batch, sequence lengths."""
+
+    id: str
+    compute: Compute
+    technique: str
+    model: str
+    examples_per_second: float
+    command: str
+    measured: str
+    conditions: str
+    reason: str
+    sources: list[str]
 
 
 @dataclass(frozen=True)
@@ -532,6 +571,13 @@ def build(cls: type, data: Any, where: str):
     obj = cls(**kwargs)
     if hasattr(obj, "params") and isinstance(obj.params, int) and obj.params <= 0:
         raise error("params", where_of(data, "params", entry_where), "a positive integer", obj.params)
+    if isinstance(obj, Finding):
+        for name in ("text", "command", "data", "recipe"):
+            if not getattr(obj, name).strip():
+                raise error(name, where_of(data, name, entry_where), "a non-empty string", getattr(obj, name))
+        if not re.fullmatch(r"\d{4}-\d{2}-\d{2}", obj.measured):
+            raise error("measured", where_of(data, "measured", entry_where), "a date like 2026-11-27",
+                        obj.measured)
     builder = getattr(obj, "builder", "")
     if builder and not re.fullmatch(r"(torchvision|timm):[A-Za-z0-9_.\-]+", builder):
         raise error("builder", where_of(data, "builder", entry_where),

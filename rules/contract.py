@@ -124,6 +124,9 @@ class Hyperparameters:
     unfreeze: str = _f(_one_of("none", "gradual"), doc="'gradual': one more group per epoch, top first")
     augmentation: list = _f(_str_list(), [], doc="'standard' and/or 'emoji'")
     head: Optional[str] = _f(_opt(_one_of("linear", "mlp")), None, doc="feature extraction's head")
+    probe: Optional[dict] = _f(_opt(((lambda v: isinstance(v, dict)), "a mapping")), None,
+                               doc="the linear head's fit: L2 grid (c_min, c_max, steps), tolerance, iterations, "
+                                   "selection metric")
     lora: Optional[LoraSettings] = _f(None, None, doc="LoRA adapters (LoRA and QLoRA)")
     quantization: Optional[dict] = _f(_opt(((lambda v: isinstance(v, dict)), "a mapping")), None,
                                       doc="QLoRA's frozen-base quantization (bits, quant_type, double_quant, "
@@ -186,6 +189,7 @@ class Plan:
     symptom_readings: list = field(default_factory=list)  # how each described symptom was read
     clarify: list = field(default_factory=list)  # questions that tell close pitfalls apart
     empirical_ranking: Optional[dict] = None  # the candidates scored on the user's data (rank-models)
+    training_time: Optional[dict] = None  # the expected training time, from measured throughput
 
     # --- access
     @property

@@ -157,6 +157,17 @@ def format_change(ch: dict, layers: int = 0) -> str:
     return f"{name}: {format_value(ch['field'], ch['from'], layers)} → {format_value(ch['field'], ch['to'], layers)}"
 
 
+def findings_of(entry) -> dict:
+    """A knowledge entry's measured findings for a plan: ``finding`` (their text, each with its
+    date) and ``findings`` (each with its command, data, recipe and date); {} when it has none."""
+    fs = list(getattr(entry, "findings", None) or [])
+    if not fs:
+        return {}
+    return {"finding": " ".join(f"{f.text} (measured {f.measured})" for f in fs),
+            "findings": [{"text": f.text, "command": f.command, "data": f.data, "recipe": f.recipe,
+                          "measured": f.measured, "source": f.source} for f in fs]}
+
+
 def concrete_fixes(kb, fix_ids: list[str], hyper: dict, technique: Optional[str], layers: int,
                    limit: Optional[int] = None, modality: Optional[str] = None,
                    scenario: Optional[dict] = None, unknown: tuple | set | frozenset = ()) -> list[dict]:
@@ -180,7 +191,7 @@ def concrete_fixes(kb, fix_ids: list[str], hyper: dict, technique: Optional[str]
             "changes": changes,
             "summary": "; ".join(format_change(c, layers) for c in changes),
             "sources": list(fix.sources),
-            **({"finding": fix.finding} if fix.finding else {}),
+            **findings_of(fix),
         })
         if limit and len(out) >= limit:
             break

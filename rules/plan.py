@@ -26,7 +26,7 @@ from rules.base import (
     unfreeze,
 )
 from rules.contract import SCHEMA_VERSION, Plan
-from rules.fixes import LIST_FIELDS, concrete_fixes
+from rules.fixes import LIST_FIELDS, concrete_fixes, findings_of
 LIKELIHOOD_ORDER = {"high": 0, "medium": 1, "low": 2}
 MAX_FIXES = 4
 MAX_MITIGATIONS = 3
@@ -207,6 +207,7 @@ def build_plan(engine, scenario: dict, trace: bool = True, readings=(),
     tech_entry = kb.techniques[tech_id]
     assumptions += [{"field": a["field"], "value": unfreeze(a["value"]), "why": a["why"]}
                     for a in sorted(engine.facts_of(Assumed), key=lambda f: f["field"])]
+    from rules.budget import training_time
 
     plan = {
         "schema_version": SCHEMA_VERSION,
@@ -226,7 +227,7 @@ def build_plan(engine, scenario: dict, trace: bool = True, readings=(),
                       "best_when": tech_entry.best_when, "why": why(technique),
                       **({"costs": tech_entry.costs} if tech_entry.costs else {}),
                       **({"runs_here": False} if not tech_entry.harness else {}),
-                      **({"finding": tech_entry.finding} if tech_entry.finding else {})},
+                      **findings_of(tech_entry)},
         "device": {"class": dev.id.value, "name": dev.name, "gflops": dev.gflops,
                    "reported_estimate": dev.reported, "sources": list(dev.sources),
                    "latency_budget_ms": budgets[0]["ms"] if budgets else None, "why": why(device)},
@@ -237,6 +238,8 @@ def build_plan(engine, scenario: dict, trace: bool = True, readings=(),
         "hyperparameters_why": hyper_why,
         "recipes": {r["technique"]: unfreeze(r["values"])
                     for r in sorted(engine.facts_of(Recipe), key=lambda f: f["technique"])},
+        "training_time": training_time(kb, scenario, tech_id, hyper,
+                                       model_entry.id if model_entry else None, kb.threshold("default_seeds")),
         "risks": risks,
         "diagnoses": diagnoses,
         "symptom_readings": [r.as_dict() for r in readings],

@@ -95,6 +95,9 @@ def render_plan(plan: dict, kb=None) -> str:
         if isinstance(value, dict):
             shown = ", ".join(f"{k}={v}" for k, v in value.items())
         add(f"  {name:<24} {shown:<30} {('— ' + _why(w)) if w else ''}".rstrip())
+    if plan.get("training_time"):
+        add("")
+        add(f"Training time: {plan['training_time']['text']}  [{plan['training_time']['why']['rule']}]")
     if plan["risks"]:
         add("")
         add("Risks:")

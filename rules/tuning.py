@@ -228,6 +228,21 @@ class TuningRules:
                               basis=[f"techniques:{tid}"])
 
     @rule(
+        "tuning.early_stopping",
+        Technique(value=MATCH.technique),
+        salience=SAL,
+        basis=["thresholds:early_stopping_patience", "regularization:early_stopping"],
+    )
+    def early_stopping(self, technique):
+        """Any technique that trains -> stop when validation macro-F1 stops improving; keep the best epoch."""
+        if "early_stopping_patience" in self.kb.techniques[technique].defaults:
+            return  # the technique's own patience (tuning.technique_defaults)
+        k = self.kb.threshold("early_stopping_patience")
+        self.conclude(Hyper(name="early_stopping_patience", value=k,
+                            why=f"stop after {k} epochs without a better validation macro-F1 and restore "
+                                "the best epoch's weights: the epoch budget is a ceiling, not a target"))
+
+    @rule(
         "tuning.augment_images",
         Scenario(modality=L("image") | L("image_text")),
         Technique(value=MATCH.technique),
@@ -286,6 +301,8 @@ def recipe(kb, technique: str, family: str, size: str, model) -> dict:
     freezing rules' finer choice)."""
     entry = kb.techniques[technique]
     values = {k: resolve(v, family, size) for k, v in entry.defaults.items() if k not in DECIDED}
+    if "early_stopping_patience" not in values:  # as tuning.early_stopping concludes for the plan's own
+        values["early_stopping_patience"] = kb.threshold("early_stopping_patience")
     frozen = "all" if technique in ("feature_extraction", "lora", "qlora") else 0
     values.update(frozen_layers=frozen, unfreeze="none", discriminative_lr_decay=1.0)
     if technique in ("lora", "qlora"):

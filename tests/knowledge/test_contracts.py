@@ -442,3 +442,60 @@ def test_a_bad_knowledge_folder_on_the_command_line_is_one_error_line(tmp_path, 
 def test_every_section_is_a_dataclass_keyed_by_id():
     for cls in SECTIONS.values():
         assert dataclasses.is_dataclass(cls) and "id" in {f.name for f in dataclasses.fields(cls)}
+
+
+# --------------------------------------------------------------------------
+# measured findings and throughput: each says how to measure it again
+# --------------------------------------------------------------------------
+
+FINDINGS = [(f"{section}:{key}", i) for section in ("techniques", "fixes")
+            for key, entry in KB.sections[section].items() for i, _ in enumerate(entry.findings)]
+
+
+def test_the_knowledge_base_states_measured_findings():
+    assert len(FINDINGS) >= 8
+    assert KB.techniques["feature_extraction"].findings and KB.fixes["switch_to_feature_extraction"].findings
+
+
+@pytest.mark.parametrize("where,i", FINDINGS, ids=[f"{w}#{i}" for w, i in FINDINGS])
+def test_every_finding_names_its_command_data_recipe_and_date(where, i):
+    import datetime
+    import re
+
+    section, key = where.split(":")
+    entry = KB.sections[section][key]
+    f = entry.findings[i]
+    assert re.search(r"bench/\S+\.py|tlexpert |-m cli ", f.command), f"{where}: {f.command!r} is not a command"
+    script = re.search(r"bench/\S+\.py", f.command)
+    if script:
+        assert (Path(__file__).resolve().parents[2] / script.group(0)).exists(), f"{where}: no {script.group(0)}"
+    assert re.search(r"\d", f.data), f"{where}: the data should say how much ({f.data!r})"
+    assert len(f.recipe) > 20 and any(w in f.recipe for w in ("learning", "probe", "epoch", "rate")), \
+        f"{where}: the recipe should name the hyperparameters ({f.recipe!r})"
+    day = datetime.date.fromisoformat(f.measured)
+    assert datetime.date(2026, 1, 1) <= day <= datetime.date.today()
+    assert f.source in KB.sources and KB.sources[f.source].kind.value == "measured" and f.source in entry.sources
+
+
+@pytest.mark.parametrize("tid", sorted(KB.sections["throughput"]), ids=str)
+def test_throughput_names_how_and_when_it_was_measured(tid):
+    import datetime
+
+    t = KB.sections["throughput"][tid]
+    assert "bench/" in t.command and t.examples_per_second > 0 and t.conditions.strip()
+    assert datetime.date.fromisoformat(t.measured) <= datetime.date.today()
+    assert any(KB.sources[s].kind.value == "measured" for s in t.sources)
+
+
+@pytest.mark.parametrize("text,words", [
+    ("findings:\n  - text: x\n    command: bench/x.py\n    data: 1\n    recipe: r\n    measured: yesterday\n"
+     "    source: s\n", ["'measured'", "a date like"]),
+    ("findings:\n  - text: x\n    data: 1\n    recipe: r\n    measured: 2026-11-27\n    source: s\n",
+     ["'command'", "required"]),
+])
+def test_a_finding_without_provenance_is_refused(tmp_path, text, words):
+    body = "techniques:\n  - id: lora\n    " + text.replace("\n", "\n    ").rstrip() + "\n"
+    (tmp_path / "t.yaml").write_text(body)
+    with pytest.raises(KnowledgeError) as e:
+        load([tmp_path])
+    assert all(w in str(e.value) for w in words), str(e.value)

@@ -1,0 +1,86 @@
+"""The plan's expected training time, from throughput measured and recorded in knowledge/throughput.yaml.
+
+Split as ``tlexpert run`` splits one labeled file: 20% test, then 20% of the rest
+for validation (so 64% of ``dataset_size`` trains). A technique that trains runs
+up to ``epochs`` epochs per seed at its measured training rate (validation pass
+included); feature extraction embeds every example once and fits its probe per
+seed (seconds). A model other than the one measured is scaled by its parameter
+count (a transformer's compute per token grows with its parameters). Early
+stopping makes the epoch count a ceiling: the estimate is an upper bound.
+"""
+
+from __future__ import annotations
+
+from typing import Optional
+
+TEST_SHARE = 0.2  # harness.run.load_data: test split of --train when no --test is given
+VAL_SHARE = 0.2  # ... and validation split of the rest when no --validation is given
+
+
+def _rate(kb, compute: str, technique: str):
+    for t in kb.sections["throughput"].values():
+        if t.compute.value == compute and t.technique == technique:
+            return t
+    return None
+
+
+def _fmt(seconds: float) -> str:
+    if seconds < 90:
+        return f"{seconds:.0f} s"
+    if seconds < 5400:
+        return f"{seconds / 60:.0f} min"
+    return f"{seconds / 3600:.1f} h"
+
+
+def training_time(kb, scenario: dict, technique: str, hyper: dict, model: Optional[str], seeds: int) -> dict:
+    """``{"seconds_max", "seconds_per_seed", "epochs_max", "seeds", "model", "compute", "text", "why"}``;
+    ``seconds_max`` is None (and ``text`` says why) when the knowledge base holds no measured
+    throughput for this compute, technique or model."""
+    compute = scenario.get("compute") or "cpu"
+    n = scenario.get("dataset_size")
+    known = sorted({t.compute.value for t in kb.sections["throughput"].values()})
+    base = {"seconds_max": None, "seconds_per_seed": None, "epochs_max": None, "seeds": seeds,
+            "model": model, "compute": compute}
+
+    def none(reason: str, knowledge=()) -> dict:
+        return {**base, "text": reason,
+                "why": {"rule": "plan.training_time", "knowledge": list(knowledge), "text": reason}}
+
+    if not n:
+        return none("no estimate: the scenario gives no dataset_size")
+    emb = _rate(kb, compute, "embedding")
+    train = _rate(kb, compute, technique) if kb.techniques[technique].trains_backbone else emb
+    if emb is None or train is None:
+        if compute not in known:
+            return none(f"no estimate for {compute}: throughput is measured for {', '.join(known) or 'no compute'} "
+                        f"only (estimates are CPU-only)")
+        return none(f"no estimate: no measured throughput for {technique} on {compute}")
+    if model not in kb.models:
+        return none(f"no estimate: model {model!r} is not in the catalog (its size is unknown)")
+    scale = kb.models[model].params / kb.models[train.model].params
+    n_test = n * TEST_SHARE
+    n_val = (n - n_test) * VAL_SHARE
+    n_train = n - n_test - n_val
+    ids = [f"throughput:{emb.id}"] + ([f"throughput:{train.id}"] if train is not emb else [])
+    if train is emb:  # feature extraction: one embedding pass over everything; the probes take seconds
+        epochs = 0
+        once = n / emb.examples_per_second * scale
+        per_seed = 0.0
+        total = once
+        how = (f"one embedding pass over {n:,} examples at {emb.examples_per_second:.0f}/s"
+               f"{f' scaled x{scale:.1f} for {model}' if abs(scale - 1) > 0.05 else ''}")
+    else:
+        epochs = int(hyper.get("epochs") or 1)
+        per_epoch = n_train / train.examples_per_second * scale
+        per_seed = epochs * per_epoch + n_test / emb.examples_per_second * scale
+        once = n / emb.examples_per_second * scale  # the probes' embedding pass
+        total = seeds * per_seed + once
+        how = (f"{seeds} seeds x up to {epochs} epochs of {n_train:,.0f} training examples at "
+               f"{train.examples_per_second:.0f}/s (validation pass included)"
+               f"{f', scaled x{scale:.1f} for {model} ({kb.models[model].params / 1e6:.0f}M parameters)' if abs(scale - 1) > 0.05 else ''}")
+    text = (f"at most about {_fmt(total)} on {compute} ({how}; measured on {train.model}, {train.measured}); "
+            + ("early stopping usually ends sooner" if epochs else "the probe fits take seconds"))
+    return {**base, "seconds_max": round(total), "seconds_per_seed": round(per_seed), "epochs_max": epochs,
+            "text": text, "why": {"rule": "plan.training_time", "knowledge": ids + [f"models:{model}"],
+                                  "text": "expected time from the throughput measured and recorded in the "
+                                          "knowledge base, for this data size, compute and model"}}
