@@ -347,10 +347,18 @@ def _text_runs(plan, cfg, kb, out, device, progress, adaptations: list) -> Modal
         R_tr, R_te = emb(r_tr, "retention train"), emb(r_te, "retention test")
         retention = (r_tr, r_te, probes.linear_probe_accuracy(R_tr, r_tr.y, R_te, r_te.y))
 
+    probe = {}  # the linear probe is deterministic: one fit serves every seed
+
     def train_one(tech, seed):
         if tech == "feature_extraction":
-            return run_head(X_tr, train_fit.y, X_va, val.y, X_te, test.y, train.classes, seed, hypers[tech],
-                            hidden=256 if hypers[tech]["head"] == "mlp" else 0).to_dict()
+            mlp = hypers[tech]["head"] == "mlp"
+            if not mlp and probe:
+                return {**probe, "seed": seed, "seconds": 0.0, "extra": {**probe["extra"], "fit_of_seed": probe["seed"]}}
+            rec = run_head(X_tr, train_fit.y, X_va, val.y, X_te, test.y, train.classes, seed, hypers[tech],
+                           hidden=256 if mlp else 0).to_dict()
+            if not mlp:
+                probe.update(rec)
+            return rec
         res, model, _ = run_transformer(model_path, train_fit, val, test, seed, hypers[tech], technique=tech,
                                         device=device, max_length=cfg.max_length, progress=progress,
                                         lora_targets=(hypers[tech]["lora"] or {}).get("target_modules"),

@@ -10,6 +10,7 @@ type hints and raises :class:`KnowledgeError` with one message shape:
 from __future__ import annotations
 
 import dataclasses
+import datetime
 import difflib
 import enum
 import re
@@ -297,7 +298,7 @@ class Finding:
     command: str
     data: str
     recipe: str
-    measured: str
+    measured: Any  # YYYY-MM-DD; an unquoted YAML date is accepted and kept as that string
     source: str
 
 
@@ -575,7 +576,9 @@ def build(cls: type, data: Any, where: str):
         for name in ("text", "command", "data", "recipe"):
             if not getattr(obj, name).strip():
                 raise error(name, where_of(data, name, entry_where), "a non-empty string", getattr(obj, name))
-        if not re.fullmatch(r"\d{4}-\d{2}-\d{2}", obj.measured):
+        if isinstance(obj.measured, datetime.date):
+            object.__setattr__(obj, "measured", obj.measured.isoformat())
+        if not isinstance(obj.measured, str) or not re.fullmatch(r"\d{4}-\d{2}-\d{2}", obj.measured):
             raise error("measured", where_of(data, "measured", entry_where), "a date like 2026-11-27",
                         obj.measured)
     builder = getattr(obj, "builder", "")
