@@ -15,6 +15,7 @@ from harness.techniques import run_head
 
 TWEETEVAL = Path(os.environ.get("TLEXPERT_TWEETEVAL")
                  or Path(__file__).resolve().parents[3] / "shared" / "data" / "tweeteval")
+REAL_CACHE = os.environ.get("TLEXPERT_CACHE")  # before the harness fixture points it at a temporary folder
 OLD_RECIPE = {"learning_rate": 3e-3, "weight_decay": 1e-4, "dropout": 0.1, "epochs": 30, "batch_size": 256,
               "early_stopping_patience": 5}  # the AdamW linear head's recipe before the probe
 
@@ -94,7 +95,7 @@ def test_probe_rejects_bad_settings(small):
 @pytest.mark.slow
 @pytest.mark.skipif(not TWEETEVAL.exists(), reason=f"{TWEETEVAL} is absent (TweetEval files are not shipped)")
 @pytest.mark.parametrize("n", [300, 1000])
-def test_probe_matches_logistic_regression_cv_on_tweets(n):
+def test_probe_matches_logistic_regression_cv_on_tweets(n, monkeypatch):
     """Same features, same N labeled tweets: the probe (20% of them for validation, then refit)
     scores within a point of LogisticRegressionCV (5-fold CV) on sentiment_val.csv, over 3 draws."""
     from sklearn.exceptions import ConvergenceWarning
@@ -106,6 +107,11 @@ def test_probe_matches_logistic_regression_cv_on_tweets(n):
     from harness.models import load_encoder, resolve_model
     from knowledge import get_kb
 
+    # the embeddings of 8,000 tweets are worth keeping: the user's cache, as bench/bench_probe.py uses
+    if REAL_CACHE:
+        monkeypatch.setenv("TLEXPERT_CACHE", REAL_CACHE)
+    else:
+        monkeypatch.delenv("TLEXPERT_CACHE", raising=False)
     kb = get_kb()
     path = resolve_model("all-MiniLM-L6-v2", kb)[1]
     tok, model = load_encoder(path)

@@ -41,6 +41,8 @@ CASES = [
              dict(task="image_classification", dataset_size=500)),
     RuleCase("tuning.no_augmentation_cached_features", dict(task="image_classification", dataset_size=500),
              {"name": "augmentation", "value": []}, dict(task="image_classification", dataset_size=5000)),
+    RuleCase("tuning.early_stopping", dict(dataset_size=5000), {"name": "early_stopping_patience", "value": 2},
+             dict(dataset_size=500)),  # feature extraction: its head's own patience (technique defaults)
     RuleCase("tuning.no_text_augmentation", dict(domain_similarity="low"),
              {"name": "augmentation", "value": []}, dict(task="image_classification")),
 ]
