@@ -200,6 +200,16 @@ def plan_hypers(plan, techniques: list, model_layers: int, adaptations: list) ->
     return out
 
 
+def technique_hyper(kb, plan, technique: str, overrides: Optional[dict] = None, model_layers: int = 0,
+                    alone: bool = True) -> dict:
+    """The hyperparameters ``technique`` runs with under ``plan`` and the run-wide ``overrides``, as
+    ``execute`` resolves them (``alone``: whether it is the run's only technique; a head then takes the
+    run's flags). For benchmarks and tests that train one technique outside ``execute``."""
+    runs = [technique] if alone else [technique, "fine_tuning" if technique != "fine_tuning" else "lora"]
+    typed, _ = apply_overrides(as_plan(plan, kb), RunConfig(techniques=runs, overrides=overrides or {}))
+    return plan_hypers(typed, [technique], model_layers, [])[technique]
+
+
 def load_data(cfg: RunConfig):
     from harness.data import check_trainable, load_text, make_reviews, stratified_split
 

@@ -2,7 +2,7 @@
 gives each its own resolved hyperparameters; a head never trains with a backbone's recipe."""
 
 from harness.autofix import DATA_LEVEL, apply_fix
-from harness.run import RunConfig, execute, technique_hyper
+from harness.run import RunConfig, as_plan, execute, technique_hyper
 from knowledge import get_kb
 from rules.engine import get_engine
 from rules.scenario import normalize
@@ -40,7 +40,7 @@ def test_a_comparison_gives_the_head_its_own_recipe():
     over = {"head": "mlp", "feature_extraction": {"learning_rate": 1e-2}, "fine_tuning": {"epochs": 7}}
     assert technique_hyper(kb, _ft_plan(), "feature_extraction", over, 6, alone=False)["learning_rate"] == 1e-2
     ft2 = technique_hyper(kb, _ft_plan(), "fine_tuning", over, 6, alone=False)
-    assert "head" not in ft2 and ft2["epochs"] == 7 and ft2["learning_rate"] == 5e-5
+    assert ft2["head"] is None and ft2["epochs"] == 7 and ft2["learning_rate"] == 5e-5
     # run alone, feature extraction takes the user's flags (they can only mean its head)
     assert technique_hyper(kb, _ft_plan(), "feature_extraction", {"epochs": 4}, 6, alone=True)["epochs"] == 4
 
@@ -51,9 +51,10 @@ def test_a_fix_round_switching_to_feature_extraction_drops_the_fine_tuning_recip
     plan["hyperparameters"]["preprocessing"] = ["demojize"]
     fix = {"fix": "switch_to_feature_extraction", "description": "switch",
            "changes": [{"field": "technique", "from": "fine_tuning", "to": "feature_extraction"}]}
-    new = apply_fix(plan, fix)
-    assert set(new["hyperparameters"]) <= set(DATA_LEVEL)  # only data-level settings carry over
-    assert new["hyperparameters"]["preprocessing"] == ["demojize"]
+    new = apply_fix(as_plan(plan, kb), fix)
+    assert new.technique_id == "feature_extraction"
+    assert new.hyperparameters.preprocessing == ["demojize"]  # the data-level settings carry over
+    assert set(DATA_LEVEL) >= {"preprocessing"}
     _assert_head_recipe(technique_hyper(kb, new, "feature_extraction", {}, 6))
 
 
@@ -101,6 +102,6 @@ def test_the_case_study_script_runs_feature_extraction_with_its_own_recipe():
     sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "bench"))
     import case_studies
 
-    plan = case_studies.full_fine_tuning(_ft_plan(), case_studies.GOOD_LR)
+    plan = case_studies.full_fine_tuning(as_plan(_ft_plan(), get_kb()), case_studies.GOOD_LR)
     fe = technique_hyper(get_kb(), plan, "feature_extraction", {"epochs": case_studies.EPOCHS}, 6, alone=False)
     _assert_head_recipe(fe)
