@@ -1156,19 +1156,22 @@ def run(ctx, plan_or_scenario, reconsult, **opts):
 def refuse_unrunnable(kb, plan, techniques, where: str) -> None:
     """`run` carries out classification plans with techniques this install can run; say so otherwise
     (the task first: a plan for another task is advice whatever its technique)."""
+    reasons = []
     task = plan.scenario.get("task")
     entry = kb.tasks.get(task)
     if entry is not None and not entry.harness:
         runnable = ", ".join(t for t, e in kb.tasks.items() if e.harness)
-        raise InputError(f"{where}: `tlexpert run` carries out classification plans only ({runnable}); this "
-                         f"plan's task is {task}. Use the plan as advice, or train with your own trainer.")
-    for tech in [*(techniques or []), plan.technique_id]:
+        reasons.append(f"`tlexpert run` carries out classification plans only ({runnable}); this plan's task is "
+                       f"{task}. Use the plan as advice, or train with your own trainer")
+    for tech in dict.fromkeys([*(techniques or []), plan.technique_id]):
         t = kb.techniques.get(tech) if tech else None
         if t is not None and not t.harness:
-            raise InputError(f"{where}: the plan's technique is {t.name}, which this install cannot run: "
-                             f"it needs a CUDA GPU with bitsandbytes. Train it with peft + bitsandbytes "
-                             f"(the plan's 'lora' and 'quantization' lines are the configuration), or run "
-                             f"a plan for a GPU with more memory (LoRA).")
+            reasons.append(f"the plan's technique is {t.name}, which this install cannot run: it needs a CUDA GPU "
+                           f"with bitsandbytes. Train it with peft + bitsandbytes (the plan's 'lora' and "
+                           f"'quantization' lines are the configuration), or run a plan for a GPU with more "
+                           f"memory (LoRA)")
+    if reasons:
+        raise InputError(f"{where}: " + "; and ".join(reasons) + ".")
 
 
 

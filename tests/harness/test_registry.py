@@ -31,6 +31,8 @@ CHANGES = {
     "unfreeze": ({}, "gradual"),
     "head": ({}, "mlp"),
     "lora": ({}, {"rank": 2, "alpha": 2.0, "dropout": 0.3, "target_modules": ["query"]}),
+    "probe": ({}, {"c_min": 1e-4, "c_max": 1e-4, "steps": 1, "tol": 1e-6, "max_iter": 2000, "select": "log_loss",
+                   "patience": 4}),
 }
 BASE = {"learning_rate": 1e-2, "epochs": 2, "batch_size": 16, "weight_decay": 0.0, "dropout": 0.0,
         "warmup_ratio": 0.0, "max_grad_norm": 0.0, "early_stopping_patience": 0, "discriminative_lr_decay": 1.0,
