@@ -74,13 +74,13 @@ def test_probe_does_not_depend_on_a_step_budget(small):
     assert fit.converged
 
 
-def test_run_head_linear_uses_the_probe_and_ignores_a_learning_rate(small):
+def test_run_head_linear_uses_the_probe_and_ignores_a_learning_rate(small, recipe):
     (Xtr, ytr), (Xva, yva), (Xte, yte) = small
     a = run_head(Xtr, ytr, Xva, yva, Xte, yte, ["a", "b", "c"], 0, {"learning_rate": 5e-5, "epochs": 3})
     b = run_head(Xtr, ytr, Xva, yva, Xte, yte, ["a", "b", "c"], 1, {})
     assert a.predictions == b.predictions  # a fine-tuning recipe has nothing to act on
     assert a.extra["head"] == "linear" and a.extra["converged"] and a.curves == []
-    mlp = run_head(Xtr, ytr, Xva, yva, Xte, yte, ["a", "b", "c"], 0, {"epochs": 3}, hidden=16)
+    mlp = run_head(Xtr, ytr, Xva, yva, Xte, yte, ["a", "b", "c"], 0, recipe("feature_extraction", epochs=3), hidden=16)
     assert mlp.extra["head"] == "mlp" and len(mlp.curves) <= 3
 
 
