@@ -289,6 +289,8 @@ def _check_output(p: Path, where: str) -> Path:
             raise OutputError(f"{where}: is a special file, expected a regular file")
     parent = absolute.parent
     while not parent.exists():
+        if parent.name == "..":  # mkdir would create the folder that '..' leaves, and the name may be the file's
+            raise OutputError(f"{where}: '..' follows a folder that does not exist")
         if parent.is_symlink():
             raise OutputError(f"{where}: {show(str(parent))} is a broken symbolic link")
         parent = parent.parent

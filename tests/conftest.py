@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import tracemalloc
 from typing import Any, Callable
 
 import pytest
@@ -207,6 +208,30 @@ def fuzz_count() -> Callable[[str], None]:
         FUZZ_COUNTS[reader] = FUZZ_COUNTS.get(reader, 0) + 1
 
     return count
+
+
+FUZZ_MEMORY_BYTES = 400 * 2**20
+
+
+@pytest.fixture(scope="module")
+def memory_ok() -> Callable[[], None]:
+    """``memory_ok()``: the memory one generated case allocated at its peak stayed under 400 MiB.
+
+    Measured with tracemalloc from one check to the next: the process's peak RSS covers every
+    test that ran before (a model loaded earlier in the session) and says nothing about this case."""
+    started = not tracemalloc.is_tracing()
+    if started:
+        tracemalloc.start()
+    tracemalloc.reset_peak()
+
+    def check() -> None:
+        peak = tracemalloc.get_traced_memory()[1]
+        tracemalloc.reset_peak()
+        assert peak < FUZZ_MEMORY_BYTES, f"one case allocated {peak / 2**20:.0f} MiB at its peak"
+
+    yield check
+    if started:
+        tracemalloc.stop()
 
 
 def pytest_terminal_summary(terminalreporter):
