@@ -12,12 +12,15 @@ comma   := ,
 
 .PHONY: install vision demo test test-main test-vision bench clean
 
-# $(call venv,DIR,EXTRAS): create DIR, install the project with EXTRAS, check it, mark it installed
+# $(call venv,DIR,EXTRAS): create DIR, install the project with EXTRAS, check it, compile its modules
+# (an editable install leaves that to the first run, which cannot write them where
+# PYTHONDONTWRITEBYTECODE is set: every start-up would compile the sources again), mark it installed
 define venv
 	$(PYTHON) -m venv $(1)
 	$(1)/bin/python -m pip install -q --upgrade pip
 	$(1)/bin/python -m pip install -q -e ".[$(2)]"
 	$(1)/bin/python -m pip check
+	$(1)/bin/python -m compileall -q cli.py rules knowledge harness > /dev/null
 	touch $(1)/.installed
 endef
 

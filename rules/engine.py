@@ -73,19 +73,21 @@ class TransferEngine(
                             best_use=m.best_use, quality=q.value if ranked else None,
                             quality_metric=q.metric if ranked else None)
         yield Scenario(**{k: v for k, v in scenario.items() if k != "expect"})
-        said = {}
+        said, pairs = {}, set()
         for r in readings:
             for m in r.matches:
                 said.setdefault(m.symptom, {"reported": "by the user", "text": r.text, "read": m.method,
                                             **({"similarity": m.score} if m.method == "meaning" else {})})
             for amb in r.ambiguous:
                 a, b = sorted(amb["pitfalls"])
+                pairs.add((a, b))
                 order = [amb["pitfalls"].index(a), amb["pitfalls"].index(b)]
                 yield Ambiguity(text=r.text, a=a, b=b, symptoms=[amb["symptoms"][i] for i in order],
                                 scores=[amb["scores"][i] for i in order])
         for did, d in self.kb.sections.get("distinctions", {}).items():
             a, b = sorted(p.value for p in d.pitfalls)
-            yield DistinctionFact(id=did, a=a, b=b)
+            if (a, b) in pairs:  # a distinction is asked about only for a description read both ways
+                yield DistinctionFact(id=did, a=a, b=b)
         seen = set()
         for sid in scenario.get("symptoms") or ():
             seen.add(sid)
