@@ -261,7 +261,7 @@ def consult(ctx, scenario_file, symptoms, fmt, explain, output, no_input, data_f
             text_column, label_column, **flags):
     """Answer the suitability questions and get a plan that explains itself."""
     from rules.engine import get_engine
-    from rules.render import render_plan, render_trace
+    from harness.render import render_plan, render_trace
 
     if output:
         check_output(output, "-o")
@@ -294,7 +294,7 @@ def consult(ctx, scenario_file, symptoms, fmt, explain, output, no_input, data_f
         click.echo(render_plan(plan, kb))
         if explain:
             from rules.lint import lint
-            from rules.render import render_violations
+            from harness.render import render_violations
 
             click.echo(render_trace(plan))
             click.echo(render_violations(lint(plan, kb)))
@@ -405,7 +405,7 @@ def models(ctx, task, family, max_params, offline, fmt):
     if not rows:
         click.echo("No model matches these filters.")
         return
-    from rules.render import table
+    from harness.render import table
 
     def size(m):
         return fmt_params(m.params) + ("*" if "params" in m.reported else "")
@@ -812,7 +812,7 @@ def do_rank(ctx, kb, data, candidates: list[str], rejected: dict, opts: dict, qu
 
 def render_ranking(result: dict, verdict: Optional[dict]) -> str:
     from harness.rank import table_rows
-    from rules.render import table
+    from harness.render import table
     from rules.selection import fmt_params
 
     d, a = result["data"], result["agreement"]
@@ -1092,7 +1092,7 @@ def _run(ctx, plan, name: str, opts: dict, builtin_size: int = 1500) -> dict:
         for a in record["adaptations"]:
             click.echo(f"Adapted: {a['field']} {a['plan']!r} → {a['used']!r} ({a['why']})")
         from harness.report import SUMMARY_HEADERS, summary_rows
-        from rules.render import table
+        from harness.render import table
 
         click.echo(table(SUMMARY_HEADERS, summary_rows(record)))
         if record["symptoms"]:
@@ -1116,7 +1116,7 @@ def _show_autofix(result: dict, out: str, fmt: str) -> dict:
     if fmt == "json":
         click.echo(json.dumps({**result, "run_dir": out}, indent=2, default=str))
         return result
-    from rules.render import table
+    from harness.render import table
 
     rows = [[c["round"], c["diagnosis"], c["fix"], c["summary"],
              f"{c['metric_before']:.3f} → {c['metric_after']:.3f}", f"{c['p_improve']:.3g}",

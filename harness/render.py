@@ -1,4 +1,7 @@
-"""Render a plan (and its trace) as readable text for the terminal."""
+"""Render a plan (and its trace) as readable text for the terminal.
+
+The CLI's view of what the rules concluded, kept out of ``rules/`` (which decide). No heavy
+imports: ``consult`` renders with it and must start fast."""
 
 from __future__ import annotations
 
