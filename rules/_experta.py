@@ -111,6 +111,45 @@ def _faster_network_build() -> None:
     rule_module._tlexpert_fast = True
 
 
+def _faster_tokens() -> None:
+    """Every fact that moves through the network is wrapped in ``Token``s (about 5,000 per
+    consultation), and each one re-checks its arguments with ``assert``s, a generator and an ABC
+    ``isinstance``; ``copy`` checks again what was checked when the token was made. The same
+    checks, written directly (the same ``TypeError`` on bad input), and a copy that skips them."""
+    from collections.abc import Mapping
+
+    from experta.fact import Fact
+    from experta.matchers.rete.token import Token
+
+    if getattr(Token, "_tlexpert_fast", False):
+        return
+    tag_type, make = Token.TagType, tuple.__new__
+
+    def __new__(cls, tag, data, context=None):
+        if context is None:
+            context = {}
+        if not isinstance(tag, tag_type):
+            raise TypeError("tag must be of `Token.TagType` type")
+        if isinstance(data, Fact):
+            data = {data}
+        else:
+            data = set(data)
+            for f in data:
+                if not isinstance(f, Fact):
+                    raise TypeError("data must be either Fact or iterable of Facts")
+        if type(context) is not dict and not isinstance(context, Mapping):
+            raise TypeError("context must be a mapping")
+        return make(cls, (tag, data, context))
+
+    def copy(self):
+        return make(type(self), (self.tag, self.data.copy(), self.context.copy()))
+
+    Token.__new__ = __new__
+    Token.copy = copy
+    Token._tlexpert_fast = True
+
+
 _faster_network_build()
+_faster_tokens()
 
 __all__ = ["DepthStrategy", "AS", "L", "MATCH", "NOT", "P", "TEST", "W", "DefFacts", "Fact", "KnowledgeEngine", "Rule"]
