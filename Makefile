@@ -10,7 +10,7 @@ VBIN     = $(VVENV)/bin
 VSTAMP   = $(VVENV)/.installed
 comma   := ,
 
-.PHONY: install vision demo test test-main test-vision bench clean
+.PHONY: install vision demo test test-main test-vision fuzz bench clean
 
 # $(call venv,DIR,EXTRAS): create DIR, install the project with EXTRAS, check it, compile its modules
 # (an editable install leaves that to the first run, which cannot write them where
@@ -40,9 +40,13 @@ demo: $(STAMP)
 
 test: test-main test-vision
 
-# TLEXPERT_FUZZ=full: the fuzz tests' full profile (over 10,000 generated cases; a tenth by default)
+# The fuzz tests run their everyday profile here (a tenth of the cases); `make fuzz` runs the full one.
 test-main: $(STAMP)
 	$(BIN)/python -m pytest -q
+
+# The fuzz tests' full profile: over 11,000 generated cases (TLEXPERT_FUZZ=full).
+fuzz: $(STAMP)
+	TLEXPERT_FUZZ=full $(BIN)/python -m pytest -q tests/knowledge/test_fuzz_reading.py tests/cli/test_fuzz_commands.py
 
 test-vision: $(VSTAMP)
 	$(VBIN)/python -m pytest -q tests/vision

@@ -8,7 +8,8 @@ and that the memory a case allocates stays bounded (``memory_ok``). The limits a
 limit is reached by inputs small enough to generate quickly; the real limits are tested by
 size in tests/cli/test_hostile.py.
 
-Cases per test: ``FULL`` with ``TLEXPERT_FUZZ=full`` (``make test``), a tenth (at least 20) otherwise.
+Cases per test: the full count with ``TLEXPERT_FUZZ=full`` (``make fuzz``), a tenth (at least 20) otherwise
+(``make test``).
 """
 
 from __future__ import annotations
