@@ -68,6 +68,7 @@ _CANON = {
     "emojis": "emoji", "unbalanced": "imbalanced", "mislabelled": "mislabeled",
     "memorises": "memorizes", "memorising": "memorizing", "goes": "go", "went": "go", "gone": "go",
     "increases": "increase", "increasing": "increase", "increased": "increase",
+    "forgotten": "forget", "forgot": "forget", "forgets": "forget",
 }
 
 
@@ -191,6 +192,66 @@ def split_parts(text: str) -> list[tuple[str, str]]:
             body = "".join(rest).strip(" ,")
             parts.append((body, "problem" if is_negated(body) else "affirmed"))
     return parts
+
+
+# --- numbers that carry the meaning ("loss went from 0.7 to 1e6", "fraud is 0.17% of transactions")
+
+_NUM = r"([0-9]*\.?[0-9]+(?:e[-+]?[0-9]+)?)"
+_LOSS_MOVE = re.compile(r"\bloss\b[^0-9]{0,40}?\bfrom\s+" + _NUM + r"\s*(?:to|->|\u2192)\s*" + _NUM
+                        + r"|\bloss\b[^0-9]{0,20}?" + _NUM + r"\s*(?:->|\u2192|=>)\s*" + _NUM, re.I)
+_SHARE = re.compile(_NUM + r"\s*%\s*(?:of\s+(?:the\s+|all\s+|our\s+|my\s+)?(\w+)|(?:are|is)\s+(?:class\s+)?\w+)", re.I)
+_SHARE_OF = r"data|dataset|samples|examples|labels|rows|records|images|transactions|tweets|reviews|instances"
+_SLOW_DECREASE = 0.2  # a loss that fell by less than a fifth over the run has barely moved
+_EXPLODED = 10.0  # a loss that ended ten times above where it began diverged
+_IMBALANCED = (5.0, 80.0)  # one class at most 5% or at least 80% of the data: imbalanced
+
+
+_TRAIN = r"(?:train\w*|tr|training)"
+_VAL = r"(?:val\w*|dev|eval\w*|test)"
+_DOWN = r"(?:down|decreas\w*|fall\w*|fell|drop\w*|go(?:es)?\s+down|improv\w*|lower\w*)"
+_UP = r"(?:up|increas\w*|ris\w*|rose|climb\w*|grow\w*|go(?:es)?\s+up|higher|worse\w*)"
+_PATTERNS = [
+    # the two curves moving apart: training loss down while validation loss goes up
+    (re.compile(rf"\b{_TRAIN}\s+loss\b[^.;]{{0,25}}?\b{_DOWN}\b.{{0,40}}?\b{_VAL}\s+loss\b[^.;]{{0,25}}?\b{_UP}\b"
+                rf"|\b{_VAL}\s+loss\b[^.;]{{0,25}}?\b{_UP}\b.{{0,40}}?\b{_TRAIN}\s+loss\b[^.;]{{0,25}}?\b{_DOWN}\b", re.I),
+     "val_loss_rising"),
+    # both curves bad together: no gap, both high/low/bad
+    (re.compile(rf"\bboth\s+(?:are\s+|stay\s+|remain\s+)?(?:bad|poor|high|low|terrible|awful|stuck|flat)\b"
+                rf"|\b(?:bad|poor|high|low|stuck|flat)\s+(?:on|for)\s+both\b", re.I), "high_train_loss"),
+    # a metric that never moves
+    (re.compile(r"\b(?:acc\w*|f1|metric|score|predictions?|outputs?)\b[^.;]{0,40}?\b(?:always\s+(?:the\s+)?same|"
+                r"(?:is|are|stays?|remains?)\s+(?:exactly\s+)?(?:the\s+)?same(?!\s+as)|identical|constant|(?:is|are|does|do)\s*n[o']?t\s+change|"
+                r"never\s+changes?|not\s+chang\w*)\b", re.I), "metric_constant"),
+]
+
+
+def pattern_symptoms(part: str) -> list[str]:
+    """Symptoms stated by the shape of ``part`` rather than its words: "tr loss \u2193 val loss \u2191",
+    "no gap, both bad", "the acc is always the same", and what its numbers say (``numeric_symptoms``)."""
+    text = part.replace("\u2191", " up ").replace("\u2193", " down ")
+    return list(dict.fromkeys([sid for pat, sid in _PATTERNS if pat.search(text)] + numeric_symptoms(part)))
+
+
+def numeric_symptoms(part: str) -> list[str]:
+    """Symptoms that the numbers of ``part`` state: a loss that went from A to B (B >= 10 A: it
+    exploded; B a little under A: it barely moved), a class that is <= 5% or >= 80% of the data."""
+    out = []
+    m = _LOSS_MOVE.search(part)
+    if m:
+        a, b = (float(x) for x in (m.group(1, 2) if m.group(1) else m.group(3, 4)))
+        if a > 0 and b >= _EXPLODED * a:
+            out.append("loss_exploding")
+        elif 0 < b < a and (a - b) / a < _SLOW_DECREASE and not re.search(r"\bval", part[:m.start()], re.I):
+            out.append("high_train_loss")
+    for m in _SHARE.finditer(part):
+        share, of = float(m.group(1)), (m.group(2) or "")
+        about_data = re.fullmatch(_SHARE_OF, of, re.I) or (not of and re.search(r"\bclass", part, re.I))
+        a_split = re.match(r"\s*(?:\w+\s+)?(?:for|as|is|are|go(?:es)?\s+to)\s+(?:the\s+)?(?:train|training|val|validation|"
+                           r"test|testing|eval|evaluation|hold)", part[m.end():], re.I)
+        if about_data and not a_split and (share <= _IMBALANCED[0] or share >= _IMBALANCED[1]) and share <= 100:
+            out.append("minority_class_missed")
+            break
+    return out
 
 
 # --- the knowledge side
@@ -377,7 +438,12 @@ def read_symptoms(text: str, kb, semantic: bool = True) -> Reading:
                 reading.ruled_out.append(Match(hits[0][1].symptom, idx.pitfall_of[hits[0][1].symptom], 1.0, "words", part))
                 continue
         else:
+            numbers = [sid for sid in pattern_symptoms(part) if sid in idx.pitfall_of]
+            for sid in numbers:
+                _add(reading, Match(sid, idx.pitfall_of[sid], 1.0, "numbers", part))
             hits = _lexical_hits(part, idx, negative=(kind == "problem"))
+            if numbers and not hits:
+                continue
             if hits:
                 seen = set()
                 for _, ph in hits:
