@@ -395,6 +395,10 @@ class Fix:
     # field -> values (all must match); the fix is then never offered, avoid_why says why
     avoid_when: dict = field(default_factory=dict)
     avoid_why: str = ""
+    # a fix for one kind of data (emoji handling is for social-media text): offered only where the
+    # scenario or the evidence shows one of these ``symptoms``, or a source/target domain tag holds
+    # one of these ``domains`` words; empty: offered wherever its pitfall is
+    relevant_when: dict = field(default_factory=dict)
 
 
 @dataclass(frozen=True)

@@ -9,7 +9,8 @@ The same functions serve ``consult`` (diagnoses) and ``run --auto-fix``.
 from __future__ import annotations
 
 import math
-from typing import Any, Optional
+import re
+from typing import Any, Iterable, Optional
 
 from knowledge.schema import Fix
 
@@ -59,6 +60,22 @@ def avoided(fix: Fix, scenario: Optional[dict]) -> bool:
     if not fix.avoid_when or not scenario:
         return False
     return all(str(scenario.get(k)) in [str(v) for v in vals] for k, vals in fix.avoid_when.items())
+
+
+RELEVANT_KEYS = ("symptoms", "domains")
+
+
+def relevant(fix: Fix, scenario: Optional[dict], evidence: Iterable[str] = ()) -> bool:
+    """Whether ``fix`` suits this data (``relevant_when``): one of its symptoms is in the scenario
+    or the evidence, or a source/target domain tag holds one of its domain words."""
+    when = fix.relevant_when
+    if not when:
+        return True
+    seen = set(evidence) | set((scenario or {}).get("symptoms") or ())
+    if seen & set(when.get("symptoms") or ()):
+        return True
+    tags = " ".join(str(t) for k in ("source_domain", "target_domain") for t in (scenario or {}).get(k) or ()).lower()
+    return any(re.search(rf"\b{re.escape(str(w).lower())}", tags) for w in when.get("domains") or ())
 
 
 def _relative_change(op: str, arg: Any, field: str, layers: int) -> Optional[dict]:
@@ -170,17 +187,21 @@ def findings_of(entry) -> dict:
 
 def concrete_fixes(kb, fix_ids: list[str], hyper: dict, technique: Optional[str], layers: int,
                    limit: Optional[int] = None, modality: Optional[str] = None,
-                   scenario: Optional[dict] = None, unknown: tuple | set | frozenset = ()) -> list[dict]:
+                   scenario: Optional[dict] = None, unknown: tuple | set | frozenset = (),
+                   evidence: Iterable[str] = ()) -> list[dict]:
     """Fixes in order, each with its concrete changes; fixes that change nothing, that
-    are for another input modality (emoji handling is for text), or that the knowledge
-    base records as useless or harmful for this scenario (``avoid_when``) are skipped.
-    Fields in ``unknown`` get relative edits (see ``fix_changes``)."""
+    are for another input modality (emoji handling is for text) or other data (``relevant_when``:
+    emoji handling where emoji were seen or the domain is social-media text; ``evidence``: the
+    symptoms measured or reported), or that the knowledge base records as useless or harmful for
+    this scenario (``avoid_when``) are skipped. Fields in ``unknown`` get relative edits (see
+    ``fix_changes``)."""
+    evidence = list(evidence)
     out = []
     for fid in dict.fromkeys(fix_ids):
         fix = kb.fixes[fid]
         if modality and fix.modalities and modality not in [m.value for m in fix.modalities]:
             continue
-        if avoided(fix, scenario):
+        if avoided(fix, scenario) or not relevant(fix, scenario, evidence):
             continue
         changes = fix_changes(fix, hyper, technique, layers, unknown)
         if not changes:
@@ -207,6 +228,7 @@ def refix(kb, diagnoses: list[dict], hyper: dict, technique: Optional[str], laye
     for d in diagnoses:
         preferred = [f for e in d["evidence"] for f in kb.symptoms[e["symptom"]].preferred_fixes]
         fixes = concrete_fixes(kb, preferred + list(kb.pitfalls[d["pitfall"]].fixes), hyper, technique,
-                               layers, limit, modality, scenario, unknown)
+                               layers, limit, modality, scenario, unknown,
+                               evidence=[e["symptom"] for e in d["evidence"]])
         out.append({**d, "fixes": fixes})
     return out

@@ -16,6 +16,7 @@ from __future__ import annotations
 from typing import Any, Iterator
 
 from knowledge.schema import SPEED_ORDER
+from rules.fixes import relevant
 
 # check id -> the invariant, one line (``tlexpert consult --explain`` prints violations by id)
 CHECKS = {
@@ -36,6 +37,8 @@ CHECKS = {
     "forgetting_needed": "forgetting is probed whenever the source abilities must be kept and the backbone trains",
     "fix_avoided": "no mitigation or fix that the knowledge base records as useless or harmful here (avoid_when)",
     "fix_modality": "no mitigation or fix for another input modality",
+    "fix_relevant": "no mitigation or fix for another kind of data (relevant_when: emoji handling needs emoji "
+                    "seen or a social-media domain)",
     "fix_technique": "no mitigation or fix for another technique",
     "fix_contradicts_plan": "no mitigation or fix that reverses a hyperparameter line of the same plan",
     "learning_rate_cut": "a learning-rate cut stays at or above the floor and is at most 10x "
@@ -180,6 +183,7 @@ def lint(plan: dict, kb) -> list[dict]:
 
     # --- mitigations and fixes
     floor = _threshold(kb, "learning_rate_floor") or 0.0
+    seen = [e["symptom"] for d in plan.get("diagnoses") or () for e in d.get("evidence") or ()]
     for where, f in _fixes(plan):
         fix = kb.fixes.get(f["fix"])
         if fix is None:
@@ -189,6 +193,8 @@ def lint(plan: dict, kb) -> list[dict]:
         if avoid and all(str(sc.get(k)) in [str(x) for x in vals] for k, vals in avoid.items()):
             out.append(_v("fix_avoided", f"{label} is offered where the knowledge base records it as "
                                          f"useless or harmful: {fix.avoid_why}"))
+        if not relevant(fix, sc, seen):
+            out.append(_v("fix_relevant", f"{label} is for other data: {fix.relevant_when}"))
         if fix.modalities and sc.get("modality") not in [m.value for m in fix.modalities]:
             out.append(_v("fix_modality", f"{label} is for {', '.join(m.value for m in fix.modalities)} inputs"))
         if fix.applies_to and tech_id not in fix.applies_to:

@@ -171,7 +171,7 @@ def build_plan(engine, scenario: dict, trace: bool = True, readings=(),
             "pitfall": d["pitfall"], "name": pit.name, "confidence": d["confidence"],
             "what": pit.what, "evidence": ev,
             "fixes": concrete_fixes(kb, preferred + list(pit.fixes), hyper, tech_id, top_layers, MAX_FIXES,
-                                    scenario["modality"], scenario),
+                                    scenario["modality"], scenario, evidence=symptoms),
             "why": why(d),
         })
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 
 from rules._experta import L, MATCH, NOT, TEST
-from rules.base import (Family, Hyper, Recipe, RunModel, Scenario, SizeClass, Technique, TechniqueFact, Threshold,
+from rules.base import (Family, Hyper, ModelFact, Recipe, RunModel, Scenario, SizeClass, Technique, TechniqueFact, Threshold,
                         rule)
 
 SAL = 20
@@ -146,6 +146,29 @@ class TuningRules:
         )
         self.conclude(Hyper(name="unfreeze", value="none", why="every layer trains from the start"))
         self.conclude(Hyper(name="discriminative_lr_decay", value=1.0, why="every layer adapts at the same rate"))
+
+    @rule(
+        "tuning.large_encoder_rate",
+        Technique(value="fine_tuning"),
+        Family(value="nlp_transformer"),
+        SizeClass(value=L("small") | L("medium")),
+        RunModel(model=MATCH.model),
+        ModelFact(id=MATCH.model, params=MATCH.params),
+        Threshold(large_encoder_min_params=MATCH.min_params, large_encoder_learning_rate=MATCH.rate),
+        TEST(lambda params, min_params: (params or 0) >= min_params),
+        salience=SAL,
+        basis=["thresholds:large_encoder_min_params", "thresholds:large_encoder_learning_rate",
+               "sources:mosbach2021stability"],
+    )
+    def large_encoder_rate(self, model, params, min_params, rate):
+        """Fine-tuning a large text encoder on a few thousand examples -> the low end of its learning-rate range."""
+        self.conclude(
+            Hyper(name="learning_rate", value=rate,
+                  why=f"{model} has {params / 1e6:.0f}M parameters: large encoders fine-tuned on a few thousand "
+                      f"examples fail on some seeds at the base-size rate; {rate:g} with warm-up is the stable end "
+                      "of their range (Mosbach et al. 2021)"),
+            basis=[f"models:{model}"],
+        )
 
     @rule(
         "tuning.stay_near_source_dissimilar",

@@ -136,3 +136,21 @@ def test_no_plan_of_the_grid_contradicts_itself(kb, tmp_path):
         [r["error"] for r in rows if r["status"] == "error"][:3]
     assert summary["plans_with_violations"] == 0, (summary["violations"], summary["violation_examples"][:5])
     print(f"lint grid: {len(items)} scenarios in {elapsed:.1f} s")
+
+
+def test_an_emoji_fix_for_data_without_emoji(consult, kb):
+    """Italian legal documents from dissimilar data: domain shift is a risk, but emoji handling is not
+    its mitigation; planted back into the plan, the linter names it."""
+    legal, _ = consult(task="text_classification", dataset_size=3000, language="italian",
+                       domain_similarity="low", target_domain=["legal contracts"])
+    shift = next(r for r in legal["risks"] if r["pitfall"] == "domain_shift")
+    assert not [m for m in shift["mitigations"] if "emoji" in m["fix"]]
+    assert lint(legal, kb) == []
+    bad = copy.deepcopy(legal)
+    next(r for r in bad["risks"] if r["pitfall"] == "domain_shift")["mitigations"].append(
+        {"fix": "emoji_tokenization", "changes": [{"field": "tokenizer_extra_tokens", "from": None, "to": "emoji"}]})
+    assert "fix_relevant" in checks(bad, kb)
+    tweets, _ = consult(task="text_classification", dataset_size=3000, domain_similarity="low",
+                        target_domain=["tweets"])
+    shift = next(r for r in tweets["risks"] if r["pitfall"] == "domain_shift")
+    assert [m for m in shift["mitigations"] if "emoji" in m["fix"]]

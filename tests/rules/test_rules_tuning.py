@@ -43,6 +43,11 @@ CASES = [
              {"name": "augmentation", "value": []}, dict(task="image_classification", dataset_size=5000)),
     RuleCase("tuning.early_stopping", dict(dataset_size=5000), {"name": "early_stopping_patience", "value": 2},
              dict(dataset_size=500)),  # feature extraction: its head's own patience (technique defaults)
+    # a 560M multilingual encoder on 3,000 Italian texts: the stable end of a large encoder's rate range;
+    # the base-size English encoder of the same scenario keeps the default
+    RuleCase("tuning.large_encoder_rate", dict(dataset_size=3000, language="italian", compute="consumer_gpu",
+                                               gpu_memory_gb=16),
+             {"name": "learning_rate", "value": 1e-5}, dict(dataset_size=3000, compute="consumer_gpu", gpu_memory_gb=16)),
     RuleCase("tuning.no_text_augmentation", dict(domain_similarity="low"),
              {"name": "augmentation", "value": []}, dict(task="image_classification")),
 ]
