@@ -33,6 +33,8 @@ CHECKS = {
     "fixes_include": "the top diagnosis's fixes include all of",
     "frozen_layers": "frozen_layers equals",
     "unfreeze": "unfreeze equals",
+    "learning_rate": "learning_rate equals",
+    "mitigations_exclude": "no risk's mitigations include any of",
     "criterion": "the first selection criterion is",
 }
 # the fact class whose rules explain a failed check
@@ -42,7 +44,8 @@ CHECK_FACT = {"family": "Family", "approach": "Approach", "technique": ("Preferr
               "rejected_include": "Rejected", "risks_include": "Risk", "risks_exclude": "Risk",
               "diagnoses_include": "Diagnosis", "diagnoses_exclude": "Diagnosis",
               "top_diagnosis": "Diagnosis", "first_fix": "Diagnosis", "fixes_include": "Diagnosis",
-              "frozen_layers": "Hyper", "unfreeze": "Hyper", "criterion": "Criterion"}
+              "frozen_layers": "Hyper", "unfreeze": "Hyper", "learning_rate": "Hyper",
+              "mitigations_exclude": "Risk", "criterion": "Criterion"}
 
 COLUMNS = ["id", "file", "row", "status", "error", "task", "dataset_size", "task_similarity",
            "domain_similarity", "compute", "deployment", "latency_ms", "family", "top_candidates",
@@ -82,6 +85,8 @@ def check_expectations(expect: Any, plan: dict, where: str) -> list[dict]:
         "first_fix": top_fixes[0] if top_fixes else None, "fixes_include": top_fixes,
         "frozen_layers": plan["hyperparameters"].get("frozen_layers"),
         "unfreeze": plan["hyperparameters"].get("unfreeze"),
+        "learning_rate": plan["hyperparameters"].get("learning_rate"),
+        "mitigations_exclude": [m["fix"] for r in plan["risks"] for m in r["mitigations"]],
         "criterion": plan["criteria"][0]["name"] if plan["criteria"] else None,
     }
     out = []
@@ -98,6 +103,9 @@ def check_expectations(expect: Any, plan: dict, where: str) -> list[dict]:
             passed = not any(e in got for e in _as_list(expected))
         elif check == "top_candidate_max_params":
             passed = got is not None and got <= _count(expected, f"expect.{check}", where)
+        elif check == "learning_rate":
+            passed = isinstance(got, (int, float)) and isinstance(expected, (int, float)) \
+                and not isinstance(expected, bool) and abs(got - expected) <= 1e-12 + 1e-9 * abs(expected)
         else:
             passed = got == expected or str(got) == str(expected)
         out.append({"check": check, "expected": expected, "actual": got, "passed": passed})

@@ -119,6 +119,16 @@ def test_unreadable_file_is_one_error_row(tmp_path):
     assert "malformed" in out["rows"][0]["error"]
 
 
+def test_learning_rate_and_mitigation_checks_fail_when_the_plan_differs(tmp_path):
+    f = tmp_path / "s.jsonl"
+    f.write_text(json.dumps({"id": "t", "task": "text_classification", "dataset_size": 3000, "domain_similarity": "low",
+                             "target_domain": ["tweets"],
+                             "expect": {"learning_rate": 1e-5, "mitigations_exclude": ["emoji_tokenization"]}}) + "\n")
+    r = invoke(f)
+    assert r.exit_code == 1, r.output
+    assert "expected 1e-05, got 2e-05" in r.output and "emoji_tokenization" in r.output
+
+
 def test_failed_check_exits_1_and_names_the_rules(tmp_path):
     f = tmp_path / "s.jsonl"
     f.write_text(json.dumps({"id": "x", "task": "text_classification", "dataset_size": 100,
