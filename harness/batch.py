@@ -18,6 +18,7 @@ reads and writes files and schedules work; it knows nothing of the rules.
 from __future__ import annotations
 
 import csv
+import os
 import json
 import re
 from pathlib import Path
@@ -240,6 +241,20 @@ SCHEDULER_RE = re.compile(r"(?:(?:tcp|tls|ucx|ws|wss)://)?(?:\[[0-9A-Fa-f:.]+\]|
                           r"|inproc://\S+")
 
 
+def scheduler_timeout() -> str:
+    """How long to wait for a Dask scheduler: ``TLEXPERT_SCHEDULER_TIMEOUT`` seconds, 20 by default
+    (a closed port is retried until then)."""
+    raw = os.environ.get("TLEXPERT_SCHEDULER_TIMEOUT", "20")
+    try:
+        seconds = float(raw)
+    except ValueError:
+        seconds = -1.0
+    if not 0 < seconds <= 3600:
+        raise KnowledgeError(f"TLEXPERT_SCHEDULER_TIMEOUT must be a number of seconds between 0 and 3600. "
+                             f"Got {raw!r} instead.")
+    return f"{seconds}s"
+
+
 def check_scheduler(address: str) -> str:
     """A Dask scheduler address (``tcp://host:port``, ``host:port``, ``tls://...``), checked before any work."""
     from knowledge.reading import show
@@ -276,7 +291,7 @@ def run_batch(items: list, work, *, jobs: int = 1, scheduler: Optional[str] = No
             from dask.distributed import Client
 
             try:
-                client = Client(check_scheduler(scheduler), timeout="20s")
+                client = Client(check_scheduler(scheduler), timeout=scheduler_timeout())
             except (OSError, ValueError, TypeError) as exc:
                 raise KnowledgeError(f"--scheduler {scheduler}: cannot reach the Dask scheduler ({exc})") from None
             ctx = parallel_config(backend="dask")

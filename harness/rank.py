@@ -256,7 +256,9 @@ def run_candidates(cands: list[dict], texts, y, data_key, settings, *, jobs: int
     if scheduler is not None:
         from dask.distributed import Client
 
-        client = Client(scheduler, timeout="20s")
+        from harness.batch import scheduler_timeout
+
+        client = Client(scheduler, timeout=scheduler_timeout())
         ctx = parallel_config(backend="dask")
     else:
         ctx = parallel_config(backend="loky", n_jobs=jobs)

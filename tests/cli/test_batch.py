@@ -183,7 +183,8 @@ def test_dask_local_cluster_equals_single_process(tmp_path):
     assert json.loads(a.read_text()) == json.loads(b.read_text())
 
 
-def test_unreachable_scheduler_is_a_clear_error(tmp_path):
+def test_unreachable_scheduler_is_a_clear_error(tmp_path, monkeypatch):
+    monkeypatch.setenv("TLEXPERT_SCHEDULER_TIMEOUT", "2")  # a closed port is retried until the timeout
     r = invoke(ROOT / "examples" / "scenarios" / "formats.jsonl", "--scheduler", "tcp://127.0.0.1:9")
     assert r.exit_code == 2 and "cannot reach the Dask scheduler" in r.output
 
