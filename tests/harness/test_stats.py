@@ -382,6 +382,22 @@ def test_classifier_two_sample_same_vs_shifted():
     assert "32 whitened PCA components of 40 features" in shifted.method
 
 
+def test_classifier_two_sample_stops_early_only_when_it_cannot_be_significant():
+    """Besag-Clifford: without a shift the relabellings stop once 10 reach the observed AUC, and
+    the decision is the full run's; with a shift every relabelling runs."""
+    rng = np.random.default_rng(3)
+    x, y = rng.normal(size=(30, 8)), rng.normal(size=(30, 8))
+    seq = stats.classifier_two_sample_test(x, y, n_permutations=80, seed=2, n_boot=0)
+    full = stats.classifier_two_sample_test(x, y, n_permutations=80, seed=2, n_boot=0, stop_after=None)
+    assert "stopped after" in seq.method and seq.p_value >= 10 / 80
+    assert seq.significant == full.significant is False
+    assert seq.statistic == full.statistic
+    shifted = stats.classifier_two_sample_test(x, y + 0.6, n_permutations=40, seed=2, n_boot=0)
+    assert "stopped after" not in shifted.method and shifted.p_value == pytest.approx(1 / 41)
+    with pytest.raises(ValueError):
+        stats.classifier_two_sample_test(x, y, stop_after=0)
+
+
 def test_classifier_two_sample_validation():
     with pytest.raises(ValueError):
         stats.classifier_two_sample_test(np.zeros((10, 3)), np.zeros((10, 4)))
