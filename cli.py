@@ -206,7 +206,6 @@ def build_scenario(ctx, kb, scenario_file, flags: dict, symptoms: tuple, interac
     """The normalized scenario; how each free-text symptom was read is appended to ``readings``."""
     from knowledge.loader import LineDict
     from rules.scenario import normalize
-    from rules.symptoms import match_symptoms
 
     raw = read_scenario_file(scenario_file) if scenario_file else LineDict()
     if not isinstance(raw, LineDict):
@@ -229,9 +228,12 @@ def build_scenario(ctx, kb, scenario_file, flags: dict, symptoms: tuple, interac
             return f"--{key.replace('_', '-')}"
         return None
 
-    return normalize(raw, kb, origin=scenario_file or "the command line",
-                     symptom_matcher=lambda text, w: match_symptoms(text, kb, "--symptom" if text in symptoms else w,
-                                                                    readings),
+    def matcher(text, w):  # the symptom reader loads only when there is a description to read
+        from rules.symptoms import match_symptoms
+
+        return match_symptoms(text, kb, "--symptom" if text in symptoms else w, readings)
+
+    return normalize(raw, kb, origin=scenario_file or "the command line", symptom_matcher=matcher,
                      field_where=where)
 
 

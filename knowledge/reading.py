@@ -53,7 +53,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterator, Optional, Union
 
-import yaml
 
 from knowledge.schema import KnowledgeError
 
@@ -365,22 +364,37 @@ class LineDict(dict):
     lines: dict
 
 
-try:  # the C loader is several times faster; fall back to pure Python
-    _BaseLoader = yaml.CSafeLoader
-except AttributeError:  # pragma: no cover
-    _BaseLoader = yaml.SafeLoader
-
 _INT_TAG = "tag:yaml.org,2002:int"
 _STR_TAG = "tag:yaml.org,2002:str"
 _MERGE_TAG = "tag:yaml.org,2002:merge"
+_LOADER: list = []  # the loader class, made on first use: PyYAML is imported only when a YAML file is read
 
 
-class _LineLoader(_BaseLoader):
-    _origin = ""
+def _line_loader():
+    """The YAML loader: PyYAML's safe loader (the C one where built) whose mappings remember their lines,
+    duplicate keys are refused, and an exponent without a dot is a number."""
+    if _LOADER:
+        return _LOADER[0]
+    import yaml
+
+    base = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # the C loader is several times faster
+
+    class _LineLoader(base):
+        _origin = ""
+
+    _LineLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_mapping)
+    # YAML 1.1 reads an exponent without a dot (2e-05, as JSON and Python write it) as a string; YAML 1.2
+    # and JSON read it as a number: so does this loader (a plan written as JSON reads back the same).
+    _LineLoader.add_implicit_resolver(
+        "tag:yaml.org,2002:float", re.compile(r"^[-+]?[0-9]+(?:\.[0-9]*)?[eE][-+]?[0-9]+$"), list("-+0123456789"))
+    _LOADER.append(_LineLoader)
+    return _LineLoader
 
 
 def _check_nodes(root, origin: str) -> None:
     """Bound a composed YAML graph before building it: nesting, alias expansion, scalar sizes."""
+    import yaml
+
     if root is None:
         return
     seen: dict[int, int] = {}  # id(node) -> expanded size
@@ -429,6 +443,8 @@ def _check_nodes(root, origin: str) -> None:
 
 
 def _construct_mapping(loader, node, deep=False):
+    import yaml
+
     own: dict = {}
     for key_node, _ in node.value:
         if key_node.tag == _MERGE_TAG:
@@ -461,20 +477,15 @@ def _construct_mapping(loader, node, deep=False):
     return out
 
 
-_LineLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_mapping)
-# YAML 1.1 reads an exponent without a dot (2e-05, as JSON and Python write it) as a string; YAML 1.2
-# and JSON read it as a number: so does this loader (a plan written as JSON reads back the same).
-_LineLoader.add_implicit_resolver(
-    "tag:yaml.org,2002:float", re.compile(r"^[-+]?[0-9]+(?:\.[0-9]*)?[eE][-+]?[0-9]+$"), list("-+0123456789"))
-
-
 def parse_yaml(text: str, origin: str, *, json_syntax: bool = False) -> Any:
     """Parse YAML (or JSON, checked as JSON first) text; mappings come back as ``LineDict``."""
     if len(text) > LIMITS.structured_bytes:
         raise ReadError(f"{show(origin)}: larger than {LIMITS.structured_bytes // MiB} MiB")
     if json_syntax:  # YAML would accept some broken JSON (e.g. a missing value)
         parse_json(text, origin)
-    loader = _LineLoader(text)
+    import yaml
+
+    loader = _line_loader()(text)
     loader._origin = origin
     try:
         node = loader.get_single_node()
