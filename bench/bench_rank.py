@@ -30,7 +30,6 @@ The summary goes to OUT/summary.json and is printed as Markdown.
 from __future__ import annotations
 
 import argparse
-import csv
 import json
 import os
 import random
@@ -40,7 +39,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from _common import ROOT, TWEETEVAL  # noqa: E402  (puts the project on sys.path)
+from _common import ROOT, TWEETEVAL, read_rows, sample, write_csv  # noqa: E402  (puts the project on sys.path)
 
 SCENARIO = {"task": "text_classification", "dataset_size": 1500, "num_classes": 3,
             "task_similarity": "related", "domain_similarity": "low", "compute": "cpu",
@@ -52,23 +51,9 @@ DATA = TWEETEVAL
 
 
 def read(name: str) -> list[tuple[str, str]]:
-    with (DATA / name).open(encoding="utf-8", newline="") as fh:
-        return [(r["text"], r["label"]) for r in csv.DictReader(fh)]
+    return read_rows(DATA / name)  # DATA: TweetEval, or --data-dir
 
 
-def sample(rows, n, seed):
-    rows = list(rows)
-    random.Random(seed).shuffle(rows)
-    return rows[:n]
-
-
-def write_csv(path: Path, rows) -> str:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with path.open("w", newline="", encoding="utf-8") as fh:
-        w = csv.writer(fh)
-        w.writerow(["text", "label"])
-        w.writerows(rows)
-    return str(path)
 
 
 def log(msg: str) -> None:

@@ -37,7 +37,6 @@ of feature extraction has no epochs or learning rate).
 from __future__ import annotations
 
 import argparse
-import csv
 import json
 import random
 import sys
@@ -45,28 +44,14 @@ import time
 from dataclasses import asdict
 from pathlib import Path
 
-from _common import ROOT, TWEETEVAL  # noqa: E402  (puts the project on sys.path)
+from _common import ROOT, TWEETEVAL, read_rows, sample, write_csv  # noqa: E402  (puts the project on sys.path)
 DATA = TWEETEVAL
 
 
-def write_csv(path: Path, rows) -> str:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with path.open("w", newline="", encoding="utf-8") as fh:
-        w = csv.writer(fh)
-        w.writerow(["text", "label"])
-        w.writerows(rows)
-    return str(path)
-
 
 def read(name: str) -> list[tuple[str, str]]:
-    with (DATA / name).open(encoding="utf-8", newline="") as fh:
-        return [(r["text"], r["label"]) for r in csv.DictReader(fh)]
+    return read_rows(DATA / name)  # DATA: TweetEval, or --data-dir
 
-
-def sample(rows, n, seed):
-    rows = list(rows)
-    random.Random(seed).shuffle(rows)
-    return rows[:n]
 
 
 def sentiment_splits(tmp: Path) -> tuple[str, str, str]:

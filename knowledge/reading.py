@@ -40,6 +40,7 @@ from __future__ import annotations
 
 import contextlib
 import csv
+import functools
 import io
 import json
 import math
@@ -367,14 +368,13 @@ class LineDict(dict):
 _INT_TAG = "tag:yaml.org,2002:int"
 _STR_TAG = "tag:yaml.org,2002:str"
 _MERGE_TAG = "tag:yaml.org,2002:merge"
-_LOADER: list = []  # the loader class, made on first use: PyYAML is imported only when a YAML file is read
 
 
+@functools.lru_cache(maxsize=None)
 def _line_loader():
-    """The YAML loader: PyYAML's safe loader (the C one where built) whose mappings remember their lines,
-    duplicate keys are refused, and an exponent without a dot is a number."""
-    if _LOADER:
-        return _LOADER[0]
+    """The YAML loader, made on first use (PyYAML is imported only when a YAML file is read): PyYAML's
+    safe loader (the C one where built) whose mappings remember their lines, duplicate keys are
+    refused, and an exponent without a dot is a number."""
     import yaml
 
     base = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # the C loader is several times faster
@@ -387,7 +387,6 @@ def _line_loader():
     # and JSON read it as a number: so does this loader (a plan written as JSON reads back the same).
     _LineLoader.add_implicit_resolver(
         "tag:yaml.org,2002:float", re.compile(r"^[-+]?[0-9]+(?:\.[0-9]*)?[eE][-+]?[0-9]+$"), list("-+0123456789"))
-    _LOADER.append(_LineLoader)
     return _LineLoader
 
 

@@ -62,9 +62,6 @@ def avoided(fix: Fix, scenario: Optional[dict]) -> bool:
     return all(str(scenario.get(k)) in [str(v) for v in vals] for k, vals in fix.avoid_when.items())
 
 
-RELEVANT_KEYS = ("symptoms", "domains")
-
-
 def relevant(fix: Fix, scenario: Optional[dict], evidence: Iterable[str] = ()) -> bool:
     """Whether ``fix`` suits this data (``relevant_when``): one of its symptoms is in the scenario
     or the evidence, or a source/target domain tag holds one of its domain words."""

@@ -438,11 +438,11 @@ def read_symptoms(text: str, kb, semantic: bool = True) -> Reading:
                 reading.ruled_out.append(Match(hits[0][1].symptom, idx.pitfall_of[hits[0][1].symptom], 1.0, "words", part))
                 continue
         else:
-            numbers = [sid for sid in pattern_symptoms(part) if sid in idx.pitfall_of]
-            for sid in numbers:
+            stated = [sid for sid in pattern_symptoms(part) if sid in idx.pitfall_of]
+            for sid in stated:
                 _add(reading, Match(sid, idx.pitfall_of[sid], 1.0, "numbers", part))
             hits = _lexical_hits(part, idx, negative=(kind == "problem"))
-            if numbers and not hits:
+            if stated and not hits:
                 continue
             if hits:
                 seen = set()
