@@ -296,7 +296,7 @@ def _threshold_specs():
         "default_seeds": _num(1, integer=True, lo_open=False),
         "limited_gpu_memory_gb": _num(), "latency_critical_ms": _num(), "activation_memory_factor": _num(),
         "alpha": _num(0, 0.5), "symptom_match_min_score": share, "diagnosis_min_confidence": share,
-        "symptom_semantic_min_score": share, "symptom_ambiguity_margin": share,
+        "symptom_semantic_min_score": share, "symptom_ambiguity_margin": share, "symptom_context_margin": share,
         "cka_drift_max": share, "freeze_fraction_medium_data": _num(0, 1, lo_open=False),
         "unk_rate_shift": share, "slice_gap_min": share,
         "divergence_loss_ratio": _num(1), "spike_factor": _num(1), "overfit_val_rise": _num(),

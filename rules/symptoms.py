@@ -42,6 +42,7 @@ honest message, not a list of unrelated ids.
 from __future__ import annotations
 
 import difflib
+import math
 import re
 from dataclasses import dataclass, field
 from typing import Optional
@@ -138,13 +139,26 @@ _GOOD = re.compile(
     r"\b(?:learn\w*|decreas\w*|go(?:es|ing)?\s+(?:down|below)|(?:came|come|comes|coming)\s+back|below|drop\w*|improv\w*|converg\w*|remember\w*|recall\w*|"
     r"handl\w*|fit\w*|generali[sz]\w*|work\w*|beat\w*|chang\w*|understand\w*|know\w*|recogni[sz]\w*|"
     r"predict\w*|flag\w*|detect\w*|enough|better|outperform\w*|mov\w*|budg\w*|budge|get\w*|do(?:es)?\s+well|"
-    r"good|well|able|capable|fine|sense|same)\b", re.I)
+    r"good|well|able|capable|fine|sense|same|normal|right|correct|ok|okay)\b", re.I)
 
-# Phrasings of a healthy run: a part that reads closer to one of these than to
-# any symptom names nothing ("train loss keeps going down", "retention is fine").
+# Phrasings of a healthy run, or of the setup alone: a part that reads closer to one of
+# these than to any symptom names nothing ("train loss keeps going down", "retention is
+# fine", "I'm fine-tuning BERT on my own data").
 HEALTHY = ("training went fine", "everything works as expected", "the training loss goes down normally",
            "accuracy improves every epoch", "retention is fine",
-           "results look healthy", "no problems", "thanks for the help", "it converges well")
+           "results look healthy", "no problems", "thanks for the help", "it converges well",
+           "thanks, the performance improved with your suggestions", "now I get the correct result",
+           "the loss looks healthy and keeps declining",
+           # the setup a description starts from states no problem by itself
+           "I am fine-tuning a pre-trained model on my own dataset", "I am training a classifier on my data")
+
+# The last sentence says the problem is gone ("After fixing those, the loss looks fine"):
+# what came before is its history, not a symptom to diagnose now.
+_RESOLVED = re.compile(
+    r"\b(?:after|since|once|by)\s+(?:fixing|removing|changing|switching|correcting|cleaning|updating|lowering|"
+    r"reducing|adding|using)\b[^.;!?]*\b(?:fine|works?|working|correct|normal|solved|resolved|fixed|went\s+away|gone)\b"
+    r"|\b(?:problem|issue|bug|it)\s+(?:is\s+|was\s+|got\s+|has\s+been\s+)?(?:solved|resolved|fixed)\b"
+    r"|\b(?:now|finally)\s+(?:it\s+)?(?:works|trains|converges)\b(?:\s+(?:fine|well|as\s+expected))?", re.I)
 HEALTHY_MARGIN = 0.03  # a healthy reading must beat the best symptom by this much (the model is weak on polarity)
 
 
@@ -197,8 +211,15 @@ def split_parts(text: str) -> list[tuple[str, str]]:
 # --- numbers that carry the meaning ("loss went from 0.7 to 1e6", "fraud is 0.17% of transactions")
 
 _NUM = r"([0-9]*\.?[0-9]+(?:e[-+]?[0-9]+)?)"
-_LOSS_MOVE = re.compile(r"\bloss\b[^0-9]{0,40}?\bfrom\s+" + _NUM + r"\s*(?:to|->|\u2192)\s*" + _NUM
-                        + r"|\bloss\b[^0-9]{0,20}?" + _NUM + r"\s*(?:->|\u2192|=>)\s*" + _NUM, re.I)
+_ABOUT = r"(?:~\s*|\u2248\s*|about\s+|around\s+|approx(?:imately|\.)?\s+|roughly\s+)?"
+_LOSS_MOVE = re.compile(r"\bloss\b[^0-9~]{0,40}?\bfrom\s+" + _ABOUT + _NUM + r"\s*(?:to|->|\u2192)\s*" + _ABOUT + _NUM
+                        + r"|\bloss\b[^0-9~]{0,20}?" + _ABOUT + _NUM + r"\s*(?:->|\u2192|=>)\s*" + _ABOUT + _NUM, re.I)
+_STUCK = r"(?:stays?|stayed|staying|stuck|remains?|remained|plateau\w*|sits?|hovers?|hovering|is\s+always|always|constant|flat)"
+# a loss that sits at ln(k) for some class count k: the loss of a uniform guess
+_LOSS_STUCK = re.compile(r"\bloss\b(?:[^.;]|\.(?=\d)){0,60}?\b" + _STUCK + r"\b\s*(?:at|around|near|on)?\s*" + _ABOUT + _NUM, re.I)
+# an accuracy that sits at 1/k: chance for k balanced classes, or an unchanging guess
+_ACC_STUCK = re.compile(r"\bacc\w*\b[^.;]{0,60}?\b" + _STUCK + r"\b\s*(?:at|around|near|on|=)?\s*" + _ABOUT + _NUM
+                        + r"\s*(%?)|\b" + _STUCK + r"\s+" + _ABOUT + _NUM + r"\s*(%)", re.I)
 _SHARE = re.compile(_NUM + r"\s*%\s*(?:of\s+(?:the\s+|all\s+|our\s+|my\s+)?(\w+)|(?:are|is)\s+(?:class\s+)?\w+)", re.I)
 _SHARE_OF = r"data|dataset|samples|examples|labels|rows|records|images|transactions|tweets|reviews|instances"
 _SLOW_DECREASE = 0.2  # a loss that fell by less than a fifth over the run has barely moved
@@ -219,7 +240,7 @@ _PATTERNS = [
     (re.compile(rf"\bboth\s+(?:are\s+|stay\s+|remain\s+)?(?:bad|poor|high|low|terrible|awful|stuck|flat)\b"
                 rf"|\b(?:bad|poor|high|low|stuck|flat)\s+(?:on|for)\s+both\b", re.I), "high_train_loss"),
     # a metric that never moves
-    (re.compile(r"\b(?:acc\w*|f1|metric|score|predictions?|outputs?)\b[^.;]{0,40}?\b(?:always\s+(?:the\s+)?same|"
+    (re.compile(r"\b(?:acc\w*|f1|metric|score|predict\w*|outputs?)\b[^.;]{0,40}?\b(?:always\s+(?:the\s+)?same|"
                 r"(?:is|are|stays?|remains?)\s+(?:exactly\s+)?(?:the\s+)?same(?!\s+as)|identical|constant|(?:is|are|does|do)\s*n[o']?t\s+change|"
                 r"never\s+changes?|not\s+chang\w*)\b", re.I), "metric_constant"),
 ]
@@ -230,6 +251,12 @@ def pattern_symptoms(part: str) -> list[str]:
     "no gap, both bad", "the acc is always the same", and what its numbers say (``numeric_symptoms``)."""
     text = part.replace("\u2191", " up ").replace("\u2193", " down ")
     return list(dict.fromkeys([sid for pat, sid in _PATTERNS if pat.search(text)] + numeric_symptoms(part)))
+
+
+def whole_text_symptoms(text: str) -> list[str]:
+    """What a whole sentence's numbers state where its parts alone do not: "the loss jumps from
+    .09 to .69 and then stays at .69" (the part "stays at .69" has lost its subject)."""
+    return [sid for sid in numeric_symptoms(text) if sid == "loss_at_chance"]
 
 
 def numeric_symptoms(part: str) -> list[str]:
@@ -243,6 +270,17 @@ def numeric_symptoms(part: str) -> list[str]:
             out.append("loss_exploding")
         elif 0 < b < a and (a - b) / a < _SLOW_DECREASE and not re.search(r"\bval", part[:m.start()], re.I):
             out.append("high_train_loss")
+    m = _LOSS_STUCK.search(part)
+    if m:
+        x = float(m.group(1))
+        if any(abs(x - math.log(k)) <= 0.02 * math.log(k) for k in range(2, 21)):
+            out.append("loss_at_chance")
+    m = _ACC_STUCK.search(part)
+    if m:
+        x = float(m.group(1) or m.group(3))
+        x = x / 100 if (m.group(2) or m.group(4)) or x > 1 else x
+        if any(abs(x - 1 / k) <= 0.005 for k in range(2, 11)):
+            out.append("metric_constant")
     for m in _SHARE.finditer(part):
         share, of = float(m.group(1)), (m.group(2) or "")
         about_data = re.fullmatch(_SHARE_OF, of, re.I) or (not of and re.search(r"\bclass", part, re.I))
@@ -430,6 +468,12 @@ def read_symptoms(text: str, kb, semantic: bool = True) -> Reading:
             reading.matches.append(Match(sid, idx.pitfall_of[sid], 1.0, "name", key))
         return reading
 
+    for sid in whole_text_symptoms(key):  # numbers whose subject is in an earlier part of the sentence
+        _add(reading, Match(sid, idx.pitfall_of[sid], 1.0, "numbers", key))
+    sentences = [x for x in re.split(r"(?<=[.!?])\s+|\n+", key) if x.strip()]
+    if len(sentences) > 1 and _RESOLVED.search(sentences[-1]) and not is_negated(sentences[-1]):
+        reading.note = "the description says the problem was fixed: nothing left to diagnose"
+        return reading
     pending: list[tuple[str, str]] = []
     for part, kind in split_parts(key):
         if kind == "denied":
@@ -463,7 +507,28 @@ def read_symptoms(text: str, kb, semantic: bool = True) -> Reading:
         else:
             _read_by_meaning(reading, pending, idx, kb, *sem)
     reading.ruled_out = [m for m in reading.ruled_out if m.symptom not in reading.symptoms]
+    _rank(reading, kb)
     return reading
+
+
+def _rank(reading: Reading, kb) -> None:
+    """Strongest evidence first: names, numbers and words (certain) before readings by meaning,
+    and a match before an earlier one it beats by more than ``symptom_ambiguity_margin`` (else
+    text order stands); a reading by meaning far below the strongest match is dropped (the
+    context around a symptom, "I am fine-tuning BERT on my own data", reads weakly as anything)."""
+    if len(reading.matches) < 2:
+        return
+    drop = kb.threshold("symptom_context_margin")
+    top = max(m.score for m in reading.matches)
+    ambiguous = {s for a in reading.ambiguous for s in a["symptoms"]}
+    margin = kb.threshold("symptom_ambiguity_margin")
+    ranked: list[Match] = []
+    for m in reading.matches:  # text order, unless a later match is clearly stronger
+        if m.method == "meaning" and m.symptom not in ambiguous and m.score < top - drop:
+            continue
+        at = next((i for i, r in enumerate(ranked) if m.score > r.score + margin), len(ranked))
+        ranked.insert(at, m)
+    reading.matches = ranked
 
 
 def _add(reading: Reading, m: Match) -> None:
