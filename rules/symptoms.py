@@ -253,10 +253,49 @@ def pattern_symptoms(part: str) -> list[str]:
     return list(dict.fromkeys([sid for pat, sid in _PATTERNS if pat.search(text)] + numeric_symptoms(part)))
 
 
+_SPLIT_WORDS = r"(?:train\w*|val\w*|dev|eval\w*|test\w*|held[\s-]?out|unseen)"
+_WELL = r"(?:works?|working|good|great|fine|well|high|excellent|perfect|nice)"
+_BADLY = r"(?:bad|badly|poor\w*|tanks?|drops?|dropped|fails?|failed|terrible|awful|worse|low|garbage|struggles?|falls?\s+apart)"
+# good on one kind of data, bad on another: the data changed (unless the two are training and validation data)
+_GOOD_THEN_BAD = re.compile(rf"\b{_WELL}\b[^.;]{{0,40}}?\b(?:on|for|with)\s+([^.;]{{1,40}}?)\s+but\s+"
+                            rf"[^.;]{{0,40}}?\b{_BADLY}\b[^.;]{{0,20}}?\b(?:on|for|with)\s+([^.;]{{1,40}})", re.I)
+_SENSED = r"\b(?:cameras?|sensors?|photos?|images?|pictures?|scans?|scanners?|lighting)\b"
+# one output for everything
+_ONE_OUTPUT = re.compile(r"\b(?:outputs?|predicts?|predicting|predicted|returns?|classifies|labels?|gives?|says?)\b"
+                         r"[^.;]{0,40}?\b(?:for|on|to)\s+(?:every|each|all)(?:\s+(?:single|the|of\s+the))?\s+\w+", re.I)
+
+
 def whole_text_symptoms(text: str) -> list[str]:
-    """What a whole sentence's numbers state where its parts alone do not: "the loss jumps from
-    .09 to .69 and then stays at .69" (the part "stays at .69" has lost its subject)."""
-    return [sid for sid in numeric_symptoms(text) if sid == "loss_at_chance"]
+    """What a whole sentence states where its parts alone do not: "the loss jumps from .09 to .69
+    and then stays at .69" (the part "stays at .69" has lost its subject); "works great on lab
+    photos but tanks on customer pictures" (split at "but", neither half names a shift)."""
+    out = [sid for sid in numeric_symptoms(text) if sid == "loss_at_chance"]
+    m = _GOOD_THEN_BAD.search(text)
+    if m:
+        good, bad = m.groups()
+        if re.search(r"\btrain", good, re.I) and re.search(rf"\b{_SPLIT_WORDS}", bad, re.I):
+            out.append("train_val_gap")  # good on the training data, bad on held-out data
+        elif re.search(_SENSED, good + " " + bad, re.I):
+            out.append("input_conditions_differ")
+        else:
+            out.append("distribution_gap")
+    if _ONE_OUTPUT.search(text):
+        out.append("majority_class_collapse")
+    return out
+
+
+# A part that only reports things going well ("loss went down nicely, looks good"): the model
+# reads its polarity poorly, so plain words decide it before any reading by meaning.
+_GOING_WELL = re.compile(r"\b(?:looks?|looking|seems?)\s+(?:good|fine|great|healthy|ok|okay|normal|right)\b"
+                         r"|\bnicely\b|\bas\s+expected\b|\bno\s+(?:issues?|problems?)\b|\bworks?\s+(?:fine|great|well)\b",
+                         re.I)
+_TROUBLE = re.compile(r"\b(?:nan|inf|worse|drop\w*|stuck|fail\w*|bad|poor\w*|tank\w*|spik\w*|explod\w*|diverg\w*|"
+                      r"overfit\w*|underfit\w*|forg[eo]t\w*|collaps\w*|slow\w*|memory|oom|wrong|only|but|however|"
+                      r"except|though|while|rises?|rising|increas\w*|goes\s+up|went\s+up)\b", re.I)
+
+
+def going_well(part: str) -> bool:
+    return bool(_GOING_WELL.search(part)) and not _TROUBLE.search(part)
 
 
 def numeric_symptoms(part: str) -> list[str]:
@@ -468,8 +507,9 @@ def read_symptoms(text: str, kb, semantic: bool = True) -> Reading:
             reading.matches.append(Match(sid, idx.pitfall_of[sid], 1.0, "name", key))
         return reading
 
-    for sid in whole_text_symptoms(key):  # numbers whose subject is in an earlier part of the sentence
-        _add(reading, Match(sid, idx.pitfall_of[sid], 1.0, "numbers", key))
+    for sid in whole_text_symptoms(key):  # what a sentence states across the parts it is split into
+        if sid in idx.pitfall_of:
+            _add(reading, Match(sid, idx.pitfall_of[sid], 1.0, "numbers", key))
     sentences = [x for x in re.split(r"(?<=[.!?])\s+|\n+", key) if x.strip()]
     if len(sentences) > 1 and _RESOLVED.search(sentences[-1]) and not is_negated(sentences[-1]):
         reading.note = "the description says the problem was fixed: nothing left to diagnose"
@@ -496,7 +536,7 @@ def read_symptoms(text: str, kb, semantic: bool = True) -> Reading:
                         seen.add(pit)
                         _add(reading, Match(ph.symptom, pit, 1.0, "words", part))
                 continue
-        if content_words(part):
+        if content_words(part) and not (kind == "affirmed" and going_well(part)):
             pending.append((part, kind))
     if pending:
         sem = _semantic(kb, idx) if semantic else None

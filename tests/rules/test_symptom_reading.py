@@ -17,7 +17,7 @@ import cli
 from knowledge import get_kb
 from rules import semantic
 from rules.symptoms import (SymptomMatchError, match_symptoms, pattern_symptoms, read_symptoms, split_parts,
-                            whole_text_symptoms)
+                            going_well, whole_text_symptoms)
 
 ROOT = Path(__file__).resolve().parents[2]
 DATA = Path(__file__).resolve().parent / "data"
@@ -268,6 +268,10 @@ def test_corpus_top1_accuracy_floor(split, floor, kb):
     ("loss stuck at 1.0986 from epoch 2 on", "loss_at_chance"),  # ln 3
     ("validate accurancy dont't improve. always 50%", "metric_constant"),
     ("val acc plateaus at 0.333 on three classes", "metric_constant"),
+    ("works great on our lab photos but accuracy tanks on customer phone pictures", "input_conditions_differ"),
+    ("good on the validation set but bad on real-world data", "distribution_gap"),
+    ("works great on the training set but tanks on the validation set", "train_val_gap"),
+    ("after 3 epochs it outputs 'positive' for every single review", "majority_class_collapse"),
 ])
 def test_numbers_and_shapes_state_symptoms_without_a_model(text, sid):
     assert sid in pattern_symptoms(text) + whole_text_symptoms(text), pattern_symptoms(text)
@@ -280,6 +284,16 @@ def test_numbers_and_shapes_state_symptoms_without_a_model(text, sid):
 ])
 def test_numbers_that_state_no_failure(text):
     assert not {"loss_at_chance", "metric_constant", "loss_exploding"} & set(pattern_symptoms(text) + whole_text_symptoms(text))
+
+
+@pytest.mark.parametrize("text, well", [
+    ("loss went down nicely and val acc 0.91, looks good", True),
+    ("everything works fine on the dev set", True),
+    ("looks good but the loss is nan", False),
+    ("the loss looks fine, only the val accuracy drops", False),
+])
+def test_a_part_that_only_reports_progress_is_read_as_healthy_by_words(text, well):
+    assert going_well(text) is well
 
 
 def test_a_problem_described_as_fixed_leaves_nothing_to_diagnose(kb):
