@@ -103,7 +103,8 @@ def symptoms_from(tests: dict, *, unk_rate: Optional[float], kb, cka: list[float
         out.append({"id": sid, "evidence": {k: _plain(v) for k, v in evidence.items()}})
 
     t = tests.get("forgetting.retention")
-    if t is not None and t.significant:
+    # significant and large enough to matter: with 5 tight seeds a 0.7-point drop is significant
+    if t is not None and t.significant and -t.effect >= kb.threshold("forgetting_min_drop"):
         add(forgetting_symptom, test="forgetting", effect=round(t.effect, 4),
             p_value=round(t.p_value, 5), method=t.method)
     if cka:
