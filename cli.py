@@ -11,6 +11,7 @@ from __future__ import annotations
 import functools
 import json
 import math
+import re
 import sys
 from pathlib import Path
 from typing import Any, Optional
@@ -758,6 +759,22 @@ def rank_scenario(ctx, kb, scenario_file, flags: dict, data) -> dict:
     return build_scenario(ctx, kb, scenario_file, fill_from_data(flags, scenario_file, data), (), False)
 
 
+class Duration(click.ParamType):
+    """A wall time: seconds, or a number with s, m or h (90, 90s, 10m, 1.5h)."""
+
+    name = "duration"
+    UNITS = {"": 1, "s": 1, "sec": 1, "m": 60, "min": 60, "h": 3600}
+
+    def convert(self, value, param, ctx):
+        if isinstance(value, (int, float)):
+            return float(value)
+        m = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*(s|sec|m|min|h)?\s*", str(value).lower())
+        if not m or float(m.group(1)) <= 0:
+            self.fail(f"expected a positive wall time such as 90s, 10m or 1.5h. Got {value!r} instead.",
+                      param, ctx)
+        return float(m.group(1)) * self.UNITS[m.group(2) or ""]
+
+
 def rank_options(fn):
     opts = [
         click.option("--text-column", default="text", show_default=True),
@@ -776,6 +793,10 @@ def rank_options(fn):
         click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto", show_default=True),
         click.option("--jobs", type=click.IntRange(1, 256), default=1, show_default=True,
                      help="Candidates scored in parallel on local processes."),
+        click.option("--budget", type=Duration(), metavar="TIME",
+                     help="Wall-time budget for scoring (90s, 10m, 1.5h): fewer examples where the "
+                          "knowledge base's measured scoring rate calls for it, and candidates that would "
+                          "overrun it are skipped, each saying why."),
         click.option("--scheduler", metavar="ADDRESS", help="Score on an existing Dask cluster (tcp://host:port)."),
         click.option("--no-cache", is_flag=True,
                      help="Recompute embeddings and scores instead of reusing finished ones."),
@@ -802,7 +823,7 @@ def do_rank(ctx, kb, data, candidates: list[str], rejected: dict, opts: dict, qu
             seed=opts["seed"], max_length=opts["max_length"], device=pick_device(opts["device"]),
             jobs=opts["jobs"], scheduler=opts.get("scheduler"), use_cache=not opts["no_cache"],
             rejected=rejected, min_per_class=int(kb.threshold("rank_min_examples_per_class")),
-            on_row=(lambda r: bar.update(1)) if bar is not None else None)
+            on_row=(lambda r: bar.update(1)) if bar is not None else None, budget_s=opts.get("budget"))
     except OSError as exc:
         if opts.get("scheduler"):
             raise InputError(f"--scheduler {opts['scheduler']}: cannot reach the Dask scheduler ({exc})") from None
@@ -822,7 +843,12 @@ def render_ranking(result: dict, verdict: Optional[dict]) -> str:
     tau = "" if a["mean_pairwise_tau"] is None else f", mean pairwise tau {a['mean_pairwise_tau']:.2f}"
     out = [f"Ranking {len(result['rows'])} candidate(s) on {d['origin']} ({d['examples']} examples, "
            f"{len(d['classes'])} classes; layers: {result['settings']['layer']})",
-           f"Estimators agree: Kendall's W {w}{tau}", ""]
+           f"Estimators agree: Kendall's W {w}{tau}"]
+    if result.get("budget"):
+        b = result["budget"]
+        out.append(f"Budget: {b['text']}; spent {b['spent_seconds']:.0f} s"
+                   + (f"; skipped: {', '.join(b['skipped'])}" if b["skipped"] else ""))
+    out.append("")
     rows = []
     for r in table_rows(result):
         def num(v, f="{:.3f}"):

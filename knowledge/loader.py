@@ -302,7 +302,6 @@ def _threshold_specs():
         "divergence_loss_ratio": _num(1), "spike_factor": _num(1), "overfit_val_rise": _num(),
         "underfit_flat_ratio": share, "underfit_min_loss_share": share, "chance_loss_tolerance": share,
         "forgetting_min_drop": share, "seed_std_max": share, "learning_rate_floor": _num(),
-        "forgetting_min_drop": share, "seed_std_max": share,
         "early_stopping_patience": _num(integer=True),
         "full_training_compute": _list_of(computes), "limited_compute": _list_of(computes),
         "default_memory_gb": _map_of(computes, pos, "positive numbers"),
@@ -315,6 +314,9 @@ def _threshold_specs():
         "known_languages": (lambda v: isinstance(v, list) and bool(v) and all(isinstance(x, str) for x in v),
                             "a list of language names"),
         "training_overhead_gb": _num(lo_open=False), "usable_memory_share": share,
+        "rank_min_examples_per_class": _num(integer=True), "rank_max_examples": _num(integer=True),
+        "rank_candidate_overhead_s": _num(lo_open=False), "rank_budget_share": share,
+        "rank_budget_min_examples_per_class": _num(integer=True),
     }
 
 
@@ -449,7 +451,7 @@ def _check_references(kb: KnowledgeBase, raw: dict[str, dict[str, Any]]) -> None
     for key, t in kb.sections["throughput"].items():
         entry = raw["throughput"][key]
         need("models", [t.model], entry, "model", "model")
-        if t.technique != "embedding":
+        if t.technique not in ("embedding", "ranking"):
             need("techniques", [t.technique], entry, "technique", "technique")
         if not t.examples_per_second > 0:
             raise KnowledgeError(f"The 'examples_per_second' field of {where_of(entry, 'examples_per_second', 'throughput.yaml')} "

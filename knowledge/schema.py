@@ -405,7 +405,8 @@ class Fix:
 class Throughput:
     """How fast a technique processes examples on a class of compute, measured on one model.
 
-    ``technique``: a technique id, or ``embedding`` (a forward pass, for feature extraction);
+    ``technique``: a technique id, ``embedding`` (a forward pass, for feature extraction), or
+    ``ranking`` (one candidate scored by rank-models: every layer encoded, the estimators fitted);
     ``examples_per_second``: training examples per second for a technique that trains (its
     validation pass included), texts per second for ``embedding``; ``model``: the catalog id
     measured (other models are scaled by their parameter count); ``command`` and ``measured``

@@ -189,3 +189,80 @@ def test_consult_with_data_adds_the_measured_ranking(tmp_path, tiny_bert, second
     er = plan["empirical_ranking"]
     assert {row["status"] for row in er["rows"]} == {"ok"} and er["verdict"] == "inconclusive"
     assert er["why"]["rule"] == "selection.measured_too_few_scored"
+
+
+# --- a wall-time budget
+
+
+def slow_kb(tmp_path, overhead: float):
+    """The knowledge base with the fixed cost per candidate set to ``overhead`` seconds."""
+    d = tmp_path / f"kb-{overhead:g}"
+    d.mkdir()
+    (d / "t.yaml").write_text(f"thresholds: [{{id: rank_candidate_overhead_s, value: {overhead}}}]\n")
+    return get_kb([d])
+
+
+def test_plan_budget_cuts_examples_to_the_measured_rate_and_never_below_the_floor(tmp_path, tiny_bert):
+    from harness.rank import plan_budget
+
+    kb = get_kb()
+    rate = next(t for t in kb.sections["throughput"].values() if t.technique == "ranking")
+    minilm = resolve_candidate("all-MiniLM-L6-v2", kb).__dict__
+    overhead = kb.threshold("rank_candidate_overhead_s")
+    share = kb.threshold("rank_budget_share")
+    # two MiniLM-sized candidates: n examples cost 2 * (overhead + n / rate)
+    b = plan_budget([dict(minilm), dict(minilm)], 5000, 3, 5000, 60, kb, "cpu")
+    expect = int((60 * share - 2 * overhead) * rate.examples_per_second / 2)
+    assert abs(b["examples"] - expect) <= 1 and b["examples_without_budget"] == 5000
+    assert f"{b['examples']:,} examples per candidate (of 5,000)" in b["text"]
+    assert "throughput:" + rate.id in b["knowledge"]
+    # a generous budget keeps every example; a tiny one stops at 20 per class
+    assert plan_budget([dict(minilm)], 800, 3, 800, 3600, kb, "cpu")["examples"] == 800
+    assert plan_budget([dict(minilm)], 5000, 4, 5000, 1, kb, "cpu")["examples"] == 4 * 20
+    # two lanes (--jobs 2) score two candidates at once: the budget's time counts twice
+    two = plan_budget([dict(minilm), dict(minilm)], 50000, 3, 50000, 60, kb, "cpu", lanes=2)["examples"]
+    assert abs(two - int((2 * 60 * share - 2 * overhead) * rate.examples_per_second / 2)) <= 1
+    # a tiny model costs a sliver of MiniLM per example; an unloadable one costs nothing
+    tiny = resolve_candidate(tiny_bert, kb).__dict__
+    broken = {**tiny, "error": "cannot load"}
+    plan_budget([tiny, broken], 5000, 3, 5000, 60, kb, "cpu")
+    assert tiny["budget_scale"] < 0.01 and broken["budget_estimate_s"] is None
+
+
+def test_budget_skips_what_would_overrun_it_and_says_why(tmp_path, tiny_bert, second_bert):
+    kb = slow_kb(tmp_path, 100.0)  # every candidate estimated at ~100 s
+    data = reviews(60)
+    # on two processes, the third candidate's estimate does not fit 150 s: skipped before scoring
+    res = rank_models([tiny_bert, second_bert, tiny_bert + "/"], data, kb, max_length=16, jobs=2,
+                      estimators=["logme", "knn"], budget_s=150)
+    status = [r["status"] for r in res["rows"]]
+    assert sorted(status) == ["ok", "ok", "skipped"]
+    skipped = next(r for r in res["rows"] if r["status"] == "skipped")
+    assert "2.5 min budget would run out (estimated 100 s, 50 s left)" in skipped["error"]
+    assert res["budget"]["skipped"] == [skipped["candidate"]] and res["rows"][-1] is skipped
+    assert any("not scored (the 2.5 min budget" in w for w in res["warnings"])
+    # one at a time, the first candidate's real time (far under its 100 s estimate) corrects
+    # the next estimate, so the second fits too
+    res = rank_models([tiny_bert, second_bert], data, kb, max_length=16, estimators=["logme"], budget_s=150,
+                      use_cache=False)
+    assert [r["status"] for r in res["rows"]] == ["ok", "ok"] and res["budget"]["skipped"] == []
+    assert res["budget"]["spent_seconds"] < 150
+
+
+def test_rank_models_cli_budget(tmp_path, tiny_bert):
+    data = write(tmp_path / "reviews.csv", reviews(60))
+    r = invoke(["rank-models", "--data", data, "--candidates", tiny_bert, "--budget", "2m", "--max-length", "16",
+                "--estimators", "logme,knn"])
+    assert r.exit_code == 0, r.output
+    assert "Budget: 2.0 min budget: 60 examples per candidate, estimated" in r.output
+    for bad in ("0", "-5s", "ten minutes", "5d"):
+        r = invoke(["rank-models", "--data", data, "--candidates", tiny_bert, "--budget", bad])
+        assert r.exit_code == 2 and "expected a positive wall time such as 90s, 10m or 1.5h" in r.output, bad
+    # a budget no candidate fits: exit 2, each candidate's reason named
+    d = tmp_path / "kb"
+    d.mkdir()
+    (d / "t.yaml").write_text("thresholds: [{id: rank_candidate_overhead_s, value: 100}]\n")
+    r = invoke(["--knowledge", str(d), "rank-models", "--data", data, "--candidates", tiny_bert,
+                "--budget", "30s"])
+    assert r.exit_code == 2 and "no candidate could be scored" in r.output
+    assert "the 30 s budget would run out (estimated 100 s, 30 s left)" in r.output
