@@ -24,8 +24,12 @@ from dataclasses import dataclass, field
 import numpy as np
 
 # a head with these settings when the knowledge base gives none (knowledge/data/techniques.yaml holds the used ones)
-PROBE_DEFAULTS = {"c_min": 1.0e-3, "c_max": 1.0e4, "steps": 22, "tol": 1.0e-6, "max_iter": 2000,
-                  "select": "log_loss", "patience": 4}
+def probe_defaults() -> dict:
+    """The probe's settings where a caller gives none: the knowledge base's
+    (``feature_extraction.defaults.probe`` in techniques.yaml), the one source of them."""
+    from knowledge import get_kb
+
+    return dict(get_kb().techniques["feature_extraction"].defaults["probe"])
 
 
 @dataclass
@@ -46,7 +50,7 @@ class ProbeFit:
 
 def c_grid(settings: dict) -> np.ndarray:
     """Inverse L2 strengths, log-spaced from ``c_min`` (strongest) to ``c_max`` (weakest)."""
-    s = {**PROBE_DEFAULTS, **(settings or {})}
+    s = {**probe_defaults(), **(settings or {})}
     return np.logspace(np.log10(float(s["c_min"])), np.log10(float(s["c_max"])), int(s["steps"]))
 
 
@@ -92,7 +96,7 @@ def _linear_probe(X_train, y_train, X_val, y_val, n_classes: int, settings: dict
     Ties go to the stronger regularisation."""
     from sklearn.metrics import f1_score, log_loss
 
-    s = {**PROBE_DEFAULTS, **(settings or {})}
+    s = {**probe_defaults(), **(settings or {})}
     Xtr, Xva = np.asarray(X_train, np.float64), np.asarray(X_val, np.float64)
     ytr, yva = np.asarray(y_train), np.asarray(y_val)
     labels = list(range(n_classes))
