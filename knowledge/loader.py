@@ -439,6 +439,7 @@ def _check_references(kb: KnowledgeBase, raw: dict[str, dict[str, Any]]) -> None
             if ch.op not in FIX_OPS:
                 raise choice_error("op", where_of(raw["fixes"][key], "changes", "fixes.yaml"), ch.op, FIX_OPS)
         need("techniques", f.applies_to, raw["fixes"][key], "applies_to", "technique")
+        need("pitfalls", f.avoid_except, raw["fixes"][key], "avoid_except", "pitfall")
     for key, q in kb.sections["questions"].items():
         for fld, cond in q.when.items():
             ok = isinstance(cond, list) or (isinstance(cond, dict) and set(cond) == {"above"}

@@ -395,6 +395,8 @@ class Fix:
     # field -> values (all must match); the fix is then never offered, avoid_why says why
     avoid_when: dict = field(default_factory=dict)
     avoid_why: str = ""
+    # pitfalls for which avoid_when does not hold (measured to help there all the same)
+    avoid_except: list[str] = field(default_factory=list)
     # a fix for one kind of data (emoji handling is for social-media text): offered only where the
     # scenario or the evidence shows one of these ``symptoms``, or a source/target domain tag holds
     # one of these ``domains`` words; empty: offered wherever its pitfall is

@@ -55,9 +55,10 @@ def _new_value(op: str, arg: Any, current: Any, layers: int, floor: Optional[flo
     raise ValueError(f"unknown fix op {op!r}")  # the loader already checks ops
 
 
-def avoided(fix: Fix, scenario: Optional[dict]) -> bool:
-    """Whether the knowledge base records ``fix`` as useless or harmful for this scenario."""
-    if not fix.avoid_when or not scenario:
+def avoided(fix: Fix, scenario: Optional[dict], pitfall: Optional[str] = None) -> bool:
+    """Whether the knowledge base records ``fix`` as useless or harmful for this scenario (as a
+    remedy for ``pitfall``: ``avoid_except`` names pitfalls it was measured to help all the same)."""
+    if not fix.avoid_when or not scenario or (pitfall and pitfall in fix.avoid_except):
         return False
     return all(str(scenario.get(k)) in [str(v) for v in vals] for k, vals in fix.avoid_when.items())
 
@@ -185,20 +186,20 @@ def findings_of(entry) -> dict:
 def concrete_fixes(kb, fix_ids: list[str], hyper: dict, technique: Optional[str], layers: int,
                    limit: Optional[int] = None, modality: Optional[str] = None,
                    scenario: Optional[dict] = None, unknown: tuple | set | frozenset = (),
-                   evidence: Iterable[str] = ()) -> list[dict]:
+                   evidence: Iterable[str] = (), pitfall: Optional[str] = None) -> list[dict]:
     """Fixes in order, each with its concrete changes; fixes that change nothing, that
     are for another input modality (emoji handling is for text) or other data (``relevant_when``:
     emoji handling where emoji were seen or the domain is social-media text; ``evidence``: the
     symptoms measured or reported), or that the knowledge base records as useless or harmful for
-    this scenario (``avoid_when``) are skipped. Fields in ``unknown`` get relative edits (see
-    ``fix_changes``)."""
+    this scenario (``avoid_when``, unless ``pitfall`` is one of its ``avoid_except``) are skipped.
+    Fields in ``unknown`` get relative edits (see ``fix_changes``)."""
     evidence = list(evidence)
     out = []
     for fid in dict.fromkeys(fix_ids):
         fix = kb.fixes[fid]
         if modality and fix.modalities and modality not in [m.value for m in fix.modalities]:
             continue
-        if avoided(fix, scenario) or not relevant(fix, scenario, evidence):
+        if avoided(fix, scenario, pitfall) or not relevant(fix, scenario, evidence):
             continue
         changes = fix_changes(fix, hyper, technique, layers, unknown)
         if not changes:
@@ -226,6 +227,6 @@ def refix(kb, diagnoses: list[dict], hyper: dict, technique: Optional[str], laye
         preferred = [f for e in d["evidence"] for f in kb.symptoms[e["symptom"]].preferred_fixes]
         fixes = concrete_fixes(kb, preferred + list(kb.pitfalls[d["pitfall"]].fixes), hyper, technique,
                                layers, limit, modality, scenario, unknown,
-                               evidence=[e["symptom"] for e in d["evidence"]])
+                               evidence=[e["symptom"] for e in d["evidence"]], pitfall=d["pitfall"])
         out.append({**d, "fixes": fixes})
     return out

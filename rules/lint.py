@@ -16,7 +16,7 @@ from __future__ import annotations
 from typing import Any, Iterator
 
 from knowledge.schema import SPEED_ORDER
-from rules.fixes import relevant
+from rules.fixes import avoided, relevant
 
 # check id -> the invariant, one line (``tlexpert consult --explain`` prints violations by id)
 CHECKS = {
@@ -51,13 +51,13 @@ def _v(check: str, message: str) -> dict:
     return {"check": check, "message": message, "invariant": CHECKS[check]}
 
 
-def _fixes(plan: dict) -> Iterator[tuple[str, dict]]:
+def _fixes(plan: dict) -> Iterator[tuple[str, str, dict]]:
     for r in plan.get("risks") or ():
         for m in r.get("mitigations") or ():
-            yield f"mitigation of {r['pitfall']}", m
+            yield f"mitigation of {r['pitfall']}", r["pitfall"], m
     for d in plan.get("diagnoses") or ():
         for f in d.get("fixes") or ():
-            yield f"fix for {d['pitfall']}", f
+            yield f"fix for {d['pitfall']}", d["pitfall"], f
 
 
 def _latency_estimate(cand: dict, deployment: str, kb, plan: dict | None = None) -> float | None:
@@ -184,13 +184,12 @@ def lint(plan: dict, kb) -> list[dict]:
     # --- mitigations and fixes
     floor = _threshold(kb, "learning_rate_floor") or 0.0
     seen = [e["symptom"] for d in plan.get("diagnoses") or () for e in d.get("evidence") or ()]
-    for where, f in _fixes(plan):
+    for where, pitfall, f in _fixes(plan):
         fix = kb.fixes.get(f["fix"])
         if fix is None:
             continue
         label = f"{where}: {f['fix']}"
-        avoid = getattr(fix, "avoid_when", None)
-        if avoid and all(str(sc.get(k)) in [str(x) for x in vals] for k, vals in avoid.items()):
+        if avoided(fix, sc, pitfall):
             out.append(_v("fix_avoided", f"{label} is offered where the knowledge base records it as "
                                          f"useless or harmful: {fix.avoid_why}"))
         if not relevant(fix, sc, seen):
@@ -214,7 +213,8 @@ def lint(plan: dict, kb) -> list[dict]:
             if fld == "unfreeze" and after == "gradual" and dissimilar and tech_id == "fine_tuning":
                 out.append(_v("fix_contradicts_plan", f"{label} unfreezes gradually, against the plan's "
                                                       "'every layer trains from the start'"))
-            if fld == "technique" and after == "feature_extraction" and dissimilar and tech_id == "fine_tuning":
+            if fld == "technique" and after == "feature_extraction" and dissimilar and tech_id == "fine_tuning" \
+                    and pitfall not in fix.avoid_except:  # measured to help against that pitfall all the same
                 out.append(_v("fix_contradicts_plan", f"{label} freezes the whole backbone that the plan "
                                                       "adapts because the data are dissimilar"))
             if fld == "learning_rate" and isinstance(before, (int, float)) and isinstance(after, (int, float)) \

@@ -152,7 +152,7 @@ def build_plan(engine, scenario: dict, trace: bool = True, readings=(),
         risks.append({
             "pitfall": r["pitfall"], "likelihood": r["likelihood"], "what": pit.what,
             "mitigations": concrete_fixes(kb, pit.fixes, hyper, tech_id, top_layers, MAX_MITIGATIONS,
-                                          scenario["modality"], scenario),
+                                          scenario["modality"], scenario, pitfall=r["pitfall"]),
             "why": why(r),
         })
 
@@ -171,7 +171,7 @@ def build_plan(engine, scenario: dict, trace: bool = True, readings=(),
             "pitfall": d["pitfall"], "name": pit.name, "confidence": d["confidence"],
             "what": pit.what, "evidence": ev,
             "fixes": concrete_fixes(kb, preferred + list(pit.fixes), hyper, tech_id, top_layers, MAX_FIXES,
-                                    scenario["modality"], scenario, evidence=symptoms),
+                                    scenario["modality"], scenario, evidence=symptoms, pitfall=d["pitfall"]),
             "why": why(d),
         })
 

@@ -78,7 +78,23 @@ def test_dissimilar_data_freezes_no_layer_and_says_why(consult):
     assert why["rule"] == "tuning.adapt_all_layers_dissimilar"
     assert "Yosinski et al. 2014" in why["text"] and "sources:yosinski2014" in why["knowledge"]
     names = {f["fix"] for f in all_fixes(plan)}
-    assert not names & {"freeze_early_layers", "gradual_unfreezing", "switch_to_feature_extraction"}
+    assert not names & {"freeze_early_layers", "gradual_unfreezing"}
+    # frozen features are avoided on dissimilar data, except against negative transfer, where
+    # the knowledge base measured them 8 points above fine-tuning a source that hurts
+    by_pitfall = {r["pitfall"]: [m["fix"] for m in r["mitigations"]] for r in plan["risks"]}
+    for pitfall, fixes in by_pitfall.items():
+        assert ("switch_to_feature_extraction" in fixes) == (pitfall == "negative_transfer") or \
+            "switch_to_feature_extraction" not in fixes, (pitfall, fixes)
+
+
+def test_avoid_except_lets_a_fix_answer_the_pitfall_it_was_measured_on(kb):
+    hyper = {"frozen_layers": 0, "unfreeze": "none", "learning_rate": 2e-5}
+    low = {"domain_similarity": "low", "modality": "text"}
+    ids = ["switch_to_feature_extraction"]
+    assert concrete_fixes(kb, ids, hyper, "fine_tuning", 12, scenario=low) == []
+    assert concrete_fixes(kb, ids, hyper, "fine_tuning", 12, scenario=low, pitfall="catastrophic_forgetting") == []
+    got = concrete_fixes(kb, ids, hyper, "fine_tuning", 12, scenario=low, pitfall="negative_transfer")
+    assert [f["fix"] for f in got] == ids and any("0.629" in x["text"] for x in got[0]["findings"])
 
 
 def test_similar_data_freezes_the_early_layers_and_names_them(consult):
