@@ -167,15 +167,20 @@ def score_layers(H: np.ndarray, y: np.ndarray, layer: str, estimators: Sequence[
     return scores, {n: m for n, m in errors.items() if n not in scores}, {"scores": per, "best": best_layer}
 
 
+def base_row(cand: dict, status: str = "ok", error: str = "") -> dict:
+    """A candidate's table row before (or without) scoring."""
+    return {"candidate": cand["spec"], "model": cand["name"], "kind": cand["kind"],
+            "catalog_id": cand.get("catalog_id"), "path": cand["path"], "status": status, "error": error,
+            "scores": {}, "estimator_errors": {}, "params": None, "layers": None,
+            "latency_ms": None, "seconds": 0.0, "embed_cached": False, "resumed": False}
+
+
 def score_candidate(cand: dict, texts: list[str], y: list[int], data_key: str, settings: dict,
                     use_cache: bool = True) -> dict:
     """Encode the texts with one candidate and score it; a row for the table.
 
     Never raises for a candidate that cannot be loaded: the row says why (status 'error')."""
-    row = {"candidate": cand["spec"], "model": cand["name"], "kind": cand["kind"],
-           "catalog_id": cand.get("catalog_id"), "path": cand["path"], "status": "ok", "error": "",
-           "scores": {}, "estimator_errors": {}, "params": None, "layers": None,
-           "latency_ms": None, "seconds": 0.0, "embed_cached": False, "resumed": False}
+    row = base_row(cand)
     if cand.get("error"):
         return {**row, "status": "error", "error": cand["error"]}
     t0 = time.perf_counter()
@@ -333,11 +338,8 @@ def run_within_budget(cands: list[dict], texts, y, data_key, settings, budget: d
     rows: list = [None] * len(cands)
 
     def skipped(c, est, left):
-        return {"candidate": c["spec"], "model": c["name"], "kind": c["kind"], "catalog_id": c.get("catalog_id"),
-                "path": c["path"], "status": "skipped", "scores": {}, "estimator_errors": {}, "params": None,
-                "layers": None, "latency_ms": None, "seconds": 0.0, "embed_cached": False, "resumed": False,
-                "error": f"the {_duration(total)} budget would run out (estimated {_duration(est)}, "
-                         f"{_duration(max(0.0, left))} left)"}
+        return base_row(c, "skipped", f"the {_duration(total)} budget would run out (estimated {_duration(est)}, "
+                                      f"{_duration(max(0.0, left))} left)")
 
     def cached(c) -> bool:
         try:
@@ -491,7 +493,7 @@ def rank_models(candidates: Sequence[str], data, kb, *, layer: str = "mean",
     budget = None
     if budget_s is not None:
         if rejected:  # under a budget, what the scenario rejects is scored last
-            cands.sort(key=lambda c: bool((rejected or {}).get(c.get("catalog_id") or "")))
+            cands.sort(key=lambda c: bool(rejected.get(c.get("catalog_id") or "")))
         budget = plan_budget(cands, len(data), len(set(data.labels)), min(max_examples, len(data)), budget_s,
                              kb, device, lanes=1 if scheduler else jobs)
         max_examples = budget["examples"]
