@@ -33,6 +33,8 @@ from legacy_symptoms import legacy_pitfall
 
 CORPUS = ROOT / "tests" / "rules" / "data"
 SPLITS = ("public", "heldout")
+EXTRA = tuple(sorted(f.stem.removeprefix("symptom_corpus_") for f in CORPUS.glob("symptom_corpus_*.yaml")
+                     if f.stem.removeprefix("symptom_corpus_") not in SPLITS))  # a new collection, before it joins public
 
 
 def load(split: str) -> list[dict]:
@@ -80,7 +82,7 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--runs", type=int, default=11)
     ap.add_argument("--skip-latency", action="store_true")
-    ap.add_argument("--show-errors", choices=SPLITS, action="append", default=[])
+    ap.add_argument("--show-errors", choices=SPLITS + EXTRA, action="append", default=[])
     args = ap.parse_args()
 
     from knowledge import get_kb
@@ -88,7 +90,7 @@ def main() -> None:
     kb = get_kb()
     print("| split | items | old top-1 | new top-1 | old all named | new all named |")
     print("| --- | --- | --- | --- | --- | --- |")
-    for split in SPLITS:
+    for split in SPLITS + EXTRA:
         items = load(split)
         o1, oe, _ = score(items, lambda t: [p] if (p := legacy_pitfall(t)) else [])
         n1, ne, errs = score(items, lambda t: new_pitfalls(t, kb))

@@ -48,7 +48,6 @@ import os
 import re
 import stat
 import sys
-import tempfile
 import unicodedata
 from dataclasses import dataclass
 from pathlib import Path
@@ -322,6 +321,8 @@ def atomic_path(path: Union[str, Path], suffix: str = "") -> Iterator[Path]:
     """A temporary path beside ``path``; renamed onto ``path`` when the block succeeds and
     removed when it fails. Parent folders are created. ``suffix`` keeps an extension for
     writers that choose their format by it (``.png``, ``.npy``)."""
+    import tempfile  # only writers need it; reading stays light for a fast start
+
     path = Path(path)
     try:
         path.parent.mkdir(parents=True, exist_ok=True)

@@ -334,6 +334,10 @@ class Symptom:
     preferred_fixes: list[str] = field(default_factory=list)
     severity: str = "warning"
     aliases: list[str] = field(default_factory=list)  # names that resolve directly ("nan loss")
+    # a reading by meaning names this symptom only where the text has one of these words (or a word
+    # starting with one): "the performance gets worse" reads close to "training is slow", but says
+    # nothing about time
+    evidence_words: list[str] = field(default_factory=list)
 
 
 @dataclass(frozen=True)

@@ -67,9 +67,11 @@ _CANON = {
     "finetune": "fine tune", "finetuning": "fine tuning", "finetuned": "fine tuned",
     "nans": "nan", "infinity": "inf", "vram": "memory", "ram": "memory", "mem": "memory",
     "emojis": "emoji", "unbalanced": "imbalanced", "mislabelled": "mislabeled",
-    "memorises": "memorizes", "memorising": "memorizing", "goes": "go", "went": "go", "gone": "go",
+    "memorises": "memorizes", "memorising": "memorizing", "goes": "go", "going": "go", "went": "go", "gone": "go",
     "increases": "increase", "increasing": "increase", "increased": "increase",
     "forgotten": "forget", "forgot": "forget", "forgets": "forget",
+    "decrease": "decreases", "decline": "decreases", "declines": "decreases", "declining": "decreases",
+    "declined": "decreases",
 }
 
 
@@ -111,7 +113,7 @@ _HEDGES = re.compile(
     r"(?:seem\s+to\s+)?(?:help|helping|work|working|fix|solve)\b(?=\s*(?:$|[,.;!?]|either|at\s+all|though))"
     r"|\bnot\s+only\b|\bno\s+matter\s+(?:what|how)\b|\bif\s+not\b|\bwhy\s+not\b", re.I)
 _SEGMENT = re.compile(
-    r"(?:\.(?=\s|$)|[;!?\n]+|\s+but\s+|\s+however,?\s+|,?\s+and\s+then\s+|,\s*then\s+|\s+then\s+(?=it|the|i|my|val|loss)"
+    r"(?:\.(?=\s|$)|[;!?\n]+|\s+but\s+|,\s*but\s+|\s+however,?\s+|,?\s+and\s+then\s+|,\s*then\s+|\s+then\s+(?=it|the|i|my|val|loss)"
     r"|,?\s+and\s+also\s+|,\s*also\s+|\s+also,\s+|\s+plus\s+|\s+whereas\s+|\s+although\s+|\s+though\s+|\s+otherwise\s+)",
     re.I)
 _SCOPE_END = re.compile(r"(,|\s+and\s+|\s+or\s+|\s+so\s+|\s+because\s+|\s+while\s+|\s+since\s+|\s+whereas\s+)", re.I)
@@ -139,7 +141,8 @@ _GOOD = re.compile(
     r"\b(?:learn\w*|decreas\w*|go(?:es|ing)?\s+(?:down|below)|(?:came|come|comes|coming)\s+back|below|drop\w*|improv\w*|converg\w*|remember\w*|recall\w*|"
     r"handl\w*|fit\w*|generali[sz]\w*|work\w*|beat\w*|chang\w*|understand\w*|know\w*|recogni[sz]\w*|"
     r"predict\w*|flag\w*|detect\w*|enough|better|outperform\w*|mov\w*|budg\w*|budge|get\w*|do(?:es)?\s+well|"
-    r"good|well|able|capable|fine|sense|same|normal|right|correct|ok|okay)\b", re.I)
+    r"good|well|able|capable|fine|sense|same|normal|right|correct|ok|okay|balanced|stable|steady|consistent|"
+    r"satisf\w*|match\w*|agree\w*)\b", re.I)
 
 # Phrasings of a healthy run, or of the setup alone: a part that reads closer to one of
 # these than to any symptom names nothing ("train loss keeps going down", "retention is
@@ -152,13 +155,37 @@ HEALTHY = ("training went fine", "everything works as expected", "the training l
            # the setup a description starts from states no problem by itself
            "I am fine-tuning a pre-trained model on my own dataset", "I am training a classifier on my data")
 
-# The last sentence says the problem is gone ("After fixing those, the loss looks fine"):
-# what came before is its history, not a symptom to diagnose now.
+# A sentence says the problem is gone ("After fixing those, the loss looks fine", "changing the
+# batch size fixed it"): what came before is its history, not a symptom to diagnose now, unless a
+# later sentence states a problem again.
+_CHANGE = (r"(?:fix\w*|remov\w*|chang\w*|switch\w*|correct\w*|clean\w*|updat\w*|lower\w*|reduc\w*|add\w*|"
+           r"using|used|set|setting|increas\w*|decreas\w*|replac\w*|turn\w*|disabl\w*|enabl\w*)")
 _RESOLVED = re.compile(
-    r"\b(?:after|since|once|by)\s+(?:fixing|removing|changing|switching|correcting|cleaning|updating|lowering|"
-    r"reducing|adding|using)\b[^.;!?]*\b(?:fine|works?|working|correct|normal|solved|resolved|fixed|went\s+away|gone)\b"
-    r"|\b(?:problem|issue|bug|it)\s+(?:is\s+|was\s+|got\s+|has\s+been\s+)?(?:solved|resolved|fixed)\b"
-    r"|\b(?:now|finally)\s+(?:it\s+)?(?:works|trains|converges)\b(?:\s+(?:fine|well|as\s+expected))?", re.I)
+    r"\b(?:after|since|once|by|with)\s+(?:i\s+|we\s+|you\s+)?" + _CHANGE + r"\b[^.;!?]*\b(?:fine|works?|working|"
+    r"correct|normal|stable|solved|resolved|fixed|went\s+away|gone|helped|helps)\b"
+    r"|\b(?:problem|issue|bug|error|it|this)\s+(?:is\s+|was\s+|got\s+|has\s+been\s+|seems\s+to\s+be\s+)?"
+    r"(?:solved|resolved|fixed|gone)\b"
+    r"|\b(?:fixed|solved|resolved)\s+(?:it|this|that|my\s+(?:problem|issue)|the\s+(?:\w+\s+){0,2}?(?:problem|issue|error|bug))\b"
+    r"|\b(?:now|finally)\s+(?:it\s+)?(?:works|trains|converges)\b(?:\s+(?:fine|well|as\s+expected))?"
+    r"|\bnow\s+(?:we'?re|we\s+are|i'?m|i\s+am|it'?s|it\s+is|everything\s+is|all\s+is)\s+(?:good|fine|ok|okay|working)\b"
+    r"|\b(?:helped|did\s+the\s+trick|worked|solved\s+it)\s*[.!]*\s*$"
+    r"|\bmanaged\s+to\s+(?:get|have|make|train)\b[^.;!?]*\b(?:stable|works?|working|converg\w*|smooth\w*|fine)\b"
+    r"|^\W*(?:ok\w*|done|update|edit|solved)?[\s,:.!]*(?:i\s+got\s+it[\s,.!]*)?" + _CHANGE
+    + r"\b[^.;!?]*\b(?:fixed|solved|helped|helps|speeds?\s+(?:\w+\s+){0,3}up|sped\s+(?:\w+\s+){0,3}up|"
+    r"works?\s+(?:now|fine|well)|(?:is|was|looks?|became|becomes)\s+(?:fine|normal|stable|ok))\b", re.I)
+_STILL = re.compile(r"\b(?:still|but|however|except|only\s+(?:for|on|when))\b", re.I)  # a fix that left a problem
+_PLEASANTRY = re.compile(r"^\W*(?:thanks?|thank\s+you|thx|cheers|ty|regards)\b[^.;!?]*$", re.I)
+
+
+def resolved_at(sentences: list[str]) -> Optional[int]:
+    """The index of the last sentence that says the problem is gone, or None."""
+    for i in range(len(sentences) - 1, -1, -1):
+        m = _RESOLVED.search(sentences[i])
+        if m and not is_negated(m.group(0)) and not _STILL.search(sentences[i]):
+            return i
+    return None
+
+
 HEALTHY_MARGIN = 0.03  # a healthy reading must beat the best symptom by this much (the model is weak on polarity)
 
 
@@ -214,7 +241,8 @@ _NUM = r"([0-9]*\.?[0-9]+(?:e[-+]?[0-9]+)?)"
 _ABOUT = r"(?:~\s*|\u2248\s*|about\s+|around\s+|approx(?:imately|\.)?\s+|roughly\s+)?"
 _LOSS_MOVE = re.compile(r"\bloss\b[^0-9~]{0,40}?\bfrom\s+" + _ABOUT + _NUM + r"\s*(?:to|->|\u2192)\s*" + _ABOUT + _NUM
                         + r"|\bloss\b[^0-9~]{0,20}?" + _ABOUT + _NUM + r"\s*(?:->|\u2192|=>)\s*" + _ABOUT + _NUM, re.I)
-_STUCK = r"(?:stays?|stayed|staying|stuck|remains?|remained|plateau\w*|sits?|hovers?|hovering|is\s+always|always|constant|flat)"
+_STUCK = r"(?:stays?|stayed|staying|stuck|remains?|remained|plateau\w*|sits?|hovers?|hovering|is\s+always|always|constant|flat|"\
+         r"(?:is\s+|was\s+)?still)"
 # a loss that sits at ln(k) for some class count k: the loss of a uniform guess
 _LOSS_STUCK = re.compile(r"\bloss\b(?:[^.;]|\.(?=\d)){0,60}?\b" + _STUCK + r"\b\s*(?:at|around|near|on)?\s*" + _ABOUT + _NUM, re.I)
 # an accuracy that sits at 1/k: chance for k balanced classes, or an unchanging guess
@@ -236,6 +264,15 @@ _PATTERNS = [
     (re.compile(rf"\b{_TRAIN}\s+loss\b[^.;]{{0,25}}?\b{_DOWN}\b.{{0,40}}?\b{_VAL}\s+loss\b[^.;]{{0,25}}?\b{_UP}\b"
                 rf"|\b{_VAL}\s+loss\b[^.;]{{0,25}}?\b{_UP}\b.{{0,40}}?\b{_TRAIN}\s+loss\b[^.;]{{0,25}}?\b{_DOWN}\b", re.I),
      "val_loss_rising"),
+    # the validation loss alone going up: the curve of overfitting ("the eval loss keeps increasing")
+    (re.compile(rf"\b{_VAL}\s+loss\b[^.;,]{{0,20}}?\b(?:keeps?\s+|starts?\s+|begins?\s+(?:to\s+)?|is\s+|was\s+)?"
+                rf"(?:increas\w*|ris\w*|rose|climb\w*|grow\w*|go(?:es|ing)?\s+up|went\s+up)\b", re.I), "val_loss_rising"),
+    # the accelerator waits: "GPU utilization is from 0% to 90%, most of the time 0%", "gpu util is low"
+    (re.compile(r"\b(?:gpu|cuda|device)[\s-]*(?:util\w*|usage|load)\b[^.;]{0,40}?\b(?:low|0\s*%|[1-3]?[0-9]\s*%|drops?|"
+                r"not\s+stable|fluctuat\w*|idle|spiky)", re.I), "slow_steps"),
+    # "very slow, stopped after 1 hour" (not "very slow convergence": that is the loss, not the clock)
+    (re.compile(r"\b(?:very|super|extremely|too|so|really|painfully|incredibly|unbearably)\s+slow\b"
+                r"(?!\s+(?:converg\w*|decreas\w*|learn\w*|progress\w*|improv\w*))", re.I), "slow_steps"),
     # both curves bad together: no gap, both high/low/bad
     (re.compile(rf"\bboth\s+(?:are\s+|stay\s+|remain\s+)?(?:bad|poor|high|low|terrible|awful|stuck|flat)\b"
                 rf"|\b(?:bad|poor|high|low|stuck|flat)\s+(?:on|for)\s+both\b", re.I), "high_train_loss"),
@@ -243,6 +280,10 @@ _PATTERNS = [
     (re.compile(r"\b(?:acc\w*|f1|metric|score|predict\w*|outputs?)\b[^.;]{0,40}?\b(?:always\s+(?:the\s+)?same|"
                 r"(?:is|are|stays?|remains?)\s+(?:exactly\s+)?(?:the\s+)?same(?!\s+as)|identical|constant|(?:is|are|does|do)\s*n[o']?t\s+change|"
                 r"never\s+changes?|not\s+chang\w*)\b", re.I), "metric_constant"),
+    # the rare classes named as the ones that fail ("the small classes' recall is 0", "biased towards the majority class")
+    (re.compile(r"\b(?:small(?:er)?|minority|rare|minor|under[\s-]?represented|infrequent)\s+class(?:es|'s|es'|')?\b"
+                r"|\bbias\w*\s+(?:towards?|to)\s+(?:the\s+)?(?:majority|dominant|most\s+frequent|bigger|larger)\s+class", re.I),
+     "minority_class_missed"),
 ]
 
 
@@ -255,14 +296,19 @@ def pattern_symptoms(part: str) -> list[str]:
 
 _SPLIT_WORDS = r"(?:train\w*|val\w*|dev|eval\w*|test\w*|held[\s-]?out|unseen)"
 _WELL = r"(?:works?|working|good|great|fine|well|high|excellent|perfect|nice)"
-_BADLY = r"(?:bad|badly|poor\w*|tanks?|drops?|dropped|fails?|failed|terrible|awful|worse|low|garbage|struggles?|falls?\s+apart)"
+_BADLY = (r"(?:bad|badly|poor\w*|tanks?|drops?|dropped|fails?|failed|terrible|awful|worse|low|garbage|struggles?|"
+          r"falls?\s+apart|(?:does|do|did|is|are)\s*(?:n[o']?t|not)\s+(?:work\w*|good|well|great)(?:\s+at\s+all)?)")
 # good on one kind of data, bad on another: the data changed (unless the two are training and validation data)
-_GOOD_THEN_BAD = re.compile(rf"\b{_WELL}\b[^.;]{{0,40}}?\b(?:on|for|with)\s+([^.;]{{1,40}}?)\s+but\s+"
+_GOOD_THEN_BAD = re.compile(rf"\b{_WELL}\w*\b[^.;]{{0,40}}?\b(?:on|for|with)\s+([^.;]{{1,80}}?),?\s+but\s+"
                             rf"[^.;]{{0,40}}?\b{_BADLY}\b[^.;]{{0,20}}?\b(?:on|for|with)\s+([^.;]{{1,40}})", re.I)
 _SENSED = r"\b(?:cameras?|sensors?|photos?|images?|pictures?|scans?|scanners?|lighting)\b"
-# one output for everything
+# one output for everything ("outputs 'positive' for every review", "no matter the image, the result is
+# always the police class")
 _ONE_OUTPUT = re.compile(r"\b(?:outputs?|predicts?|predicting|predicted|returns?|classifies|labels?|gives?|says?)\b"
-                         r"[^.;]{0,40}?\b(?:for|on|to)\s+(?:every|each|all)(?:\s+(?:single|the|of\s+the))?\s+\w+", re.I)
+                         r"[^.;]{0,40}?\b(?:for|on|to)\s+(?:every|each|all)(?:\s+(?:single|the|of\s+the))?\s+"
+                         r"(?!(?:epochs?|steps?|iterations?|batch\w*|times?|runs?|seeds?)\b)\w+"
+                         r"|\b(?:results?|predictions?|outputs?|answers?|it)\b[^.;]{0,25}?\balways\b[^.;]{0,30}?\bclass\b"
+                         r"|\b(?:matter|whatever)\b[^.;]{0,40}?\balways\b[^.;]{0,40}?\b(?:class|label|same)\b", re.I)
 
 
 def whole_text_symptoms(text: str) -> list[str]:
@@ -281,17 +327,108 @@ def whole_text_symptoms(text: str) -> list[str]:
             out.append("distribution_gap")
     if _ONE_OUTPUT.search(text):
         out.append("majority_class_collapse")
+    if _high_accuracy_low_other(text):
+        out.append("minority_class_missed")
+    if _BELOW_SCRATCH.search(text) or (_SCRATCH.search(text) and _COMPARED.search(text) and not _FORGOT.search(text)):
+        out.append("below_baseline")
+    m = _WORSE_ON_NEW.search(text) or _OTHER_DOMAIN.search(text) or _WHEN_USED.search(text)
+    if m and not _FORGOT.search(text) and "distribution_gap" not in out and "input_conditions_differ" not in out:
+        out.append("input_conditions_differ" if re.search(_SENSED, m.group(0), re.I) else "distribution_gap")
+    out += [sid for sid in _log_line_symptoms(text) if sid not in out]
     return out
+
+
+# "works on stock photos, but when I take a photo of my friend ...", "trained with daytime pictures, but when I
+# use that model at night ...": the model met data unlike what it was trained or checked on
+_WHEN_USED = re.compile(r"\b(?:train\w*|works?|worked|good|great|fine|accura\w*|correct)\b[^?]{0,200}?\b(?:but|however),?\s+when\s+"
+                        r"(?:i|we|you|they|users?)\s+(?:am\s+|are\s+)?(?:use|using|apply|applying|test|testing|run|running|"
+                        r"try|trying|take|taking|deploy\w*|feed\w*|put\w*)\b(?![^.;?]{0,40}?\b(?:lr|learning\s+rate|batch|"
+                        r"fp16|bf16|precision|optimi[sz]er|gpus?|cpus?|epochs?|layers?|dropout|scheduler)\b)"
+                        r"[^.;?]{0,60}?\b(?:on|in|for|with|at|to|photo\w*|pictures?|images?|data|model|it)\b", re.I)
+# "forgets the old languages", "the original knowledge is forgotten" (not "I forgot to mention")
+_FORGETS = re.compile(r"\bforg[eo]t(?:s|ten|ting)?\b(?!\s+(?:to|about|that|the\s+link|it\b))"
+                      r"|\blos(?:es|t|ing|e)\s+(?:the|its|their|his|her|all)\s+(?:\w+\s+)?abilit\w*"
+                      r"|\b(?:no\s+longer|not|n't|cannot|can'?t)\s+(?:\w+\s+){0,2}(?:recogni[sz]\w*|detect\w*|classif\w*|predict\w*)\s+"
+                      r"(?:the\s+|any\s+(?:of\s+)?(?:the\s+)?)?(?:coco'?s?|imagenet'?s?|original|old|previous|pre-?trained|existing|base)\b", re.I)
+_FORGET_DENIED = re.compile(r"\b(?:not|no|never|without|n't|nt)\s+(?:\w+\s+){0,2}forg[eo]t|"
+                            r"\bforg[eo]t\w*\s+(?:nothing|less)\b|\bforgetting\s+(?:is|was)\s+(?:not|no|fine|low)\b",
+                            re.I)
+# worse on data the model did not see the like of: "worse on the new hospital's scans", "trained on news ... when
+# I use it for the finance domain it fails"
+_WORSE_ON_NEW = re.compile(r"\b(?:worse|bad|badly|poor\w*|drops?|dropped|fails?|failed|tanks?|low)\b[^.;]{0,30}?\b(?:on|for|with|in)\s+"
+                           r"(?:the\s+|our\s+|my\s+|a\s+)?(?:new|other|another|different|real[\s-]world|production|"
+                           r"customer|external|outside)\s+(?!tasks?\b|class\w*\b|labels?\b|languages?\b)[\w']+(?:\s+[\w']+)?", re.I)
+_OTHER_DOMAIN = re.compile(r"\btrained\s+on\b[^?]{0,160}?\b(?:use|using|apply|applying|test|testing|run|running|deploy\w*)\b"
+                           r"[^.;?]{0,30}?\b(?:on|for|to|in)\b(?![^.;?]{0,30}?\b(?:test|val\w*|dev|held[\s-]?out|"
+                           r"train\w*)\b)[^.;?]{0,30}?\b(?:domain|images?|data|photos?|scans?|texts?|documents?|emails?|"
+                           r"videos?|audio|recordings?)\b(?=[^?]*\b(?:fail\w*|poor\w*|worse|bad\w*|"
+                           r"wrong|miss\w*|(?:does|do|did)\s*n[o']?t\s+work))", re.I)
+
+
+# the model without transfer, and a comparison with it: "from scratch I get 89%", "without pretraining
+# ... it may lead to a worse performance", "not so good comparing to rnn based models"
+_SCRATCH = re.compile(r"\bfrom\s+scratch\b|\brandom(?:ly)?[\s-]+init\w*|\bwithout\s+(?:the\s+|any\s+)?pre[\s-]?train\w*"
+                      r"|\b(?:basic|simple|custom|small|shallow|own|vanilla|plain)\s+(?:cnn|rnn|lstm|network|net|model|classifier)\b"
+                      r"|\bno\s+pre[\s-]?train\w*|\bwithout\s+loading\b", re.I)
+_COMPARED = re.compile(r"\b(?:worse|low|lower|less|better|higher|not\s+satisf\w*|unsatisf\w*|only\s+\d|outperform\w*|beats?|beaten|not\s+(?:as|so)\s+good|"
+                       r"drop\w*|hurts?|harm\w*)\b", re.I)
+_FORGOT = re.compile(r"\bforg[eo]t\w*|\boriginal\s+(?:task|knowledge|abilit\w*)|\bold\s+(?:task|classes|data)", re.I)
+_SIMPLE = (r"(?:rnn|lstm|gru|cnn|tf[\s-]?idf|svm|logistic\s+regression|baseline|naive\s+bayes|xgboost|"
+           r"bag[\s-]of[\s-]words|classical|simpler|smaller)")
+_BELOW_SCRATCH = re.compile(
+    r"\b(?:worse|lower|less|not\s+(?:as|so)\s+good|(?:can\s*n[o']?t|cannot|not)\s+(?:even\s+)?(?:be\s+)?(?:as\s+good|beat|match))"
+    r"\b[^.;]{0,30}?\b(?:than|as|compar\w+\s+(?:to|with)|to)\b[^.;]{0,25}?\b" + _SIMPLE + r"\w*"
+    r"|\b(?:further|continued|domain[\s-]adaptive|intermediate|additional)\s+pre[\s-]?train\w*\b(?:(?!forg[eo]t|original)[^?])"
+    r"{0,120}?\b(?:worse|lower|hurts?|drops?|dropped)\b", re.I)
+
+
+def _high_accuracy_low_other(text: str) -> bool:
+    """Accuracy of 95% or more beside an F1, recall, precision or AUC far lower: the rare class is missed."""
+    def values(pat: str) -> list[float]:
+        out = []
+        for m in re.finditer(pat + r"\w*\b[^0-9.;]{0,30}?" + _NUM + r"\s*(%?)", text, re.I):
+            x = float(m.group(1))
+            out.append(x / 100 if m.group(2) or x > 1 else x)
+        return out
+    acc = values(r"\bacc")
+    other = values(r"\b(?:f1|f-?score|recall|precision|auc|roc|mcc|kappa)")
+    return bool(acc and other and max(acc) >= 0.95 and min(other) <= max(acc) - 0.15)
+
+
+def _is_log_line(part: str) -> bool:
+    """A framework's metrics line ("loss: 0.31 - accuracy: 0.87 - val_loss: 0.40"): its numbers speak, not its words."""
+    pairs = len(re.findall(r"\b[a-z_]+\s*[:=]\s*[-+]?[0-9]", part, re.I))
+    return pairs >= 2 and pairs * 3 >= len(content_words(part))
+
+
+_LOG_PAIR = re.compile(r"\b(val_|eval_|valid_|val\s+|validation\s+)?(loss|acc\w*)\s*[:=]?\s*" + _NUM, re.I)
+
+
+def _log_line_symptoms(text: str) -> list[str]:
+    """A framework's log line ("loss: 2.3029 - acc: 0.0993 - val_loss: 2.3026 - val_acc: 0.1000") whose loss
+    is ln(k) and accuracy 1/k for one class count k: the model guesses uniformly."""
+    seen: dict[str, float] = {}
+    for m in _LOG_PAIR.finditer(text):
+        seen[("val_" if m.group(1) else "") + ("loss" if m.group(2).lower() == "loss" else "acc")] = float(m.group(3))
+    for prefix in ("val_", ""):
+        loss, acc = seen.get(prefix + "loss"), seen.get(prefix + "acc")
+        if loss is None or acc is None:
+            continue
+        acc = acc / 100 if acc > 1 else acc
+        if any(abs(loss - math.log(k)) <= 0.01 * math.log(k) and abs(acc - 1 / k) <= 0.02 for k in range(2, 21)):
+            return ["loss_at_chance"]
+    return []
 
 
 # A part that only reports things going well ("loss went down nicely, looks good"): the model
 # reads its polarity poorly, so plain words decide it before any reading by meaning.
 _GOING_WELL = re.compile(r"\b(?:looks?|looking|seems?)\s+(?:good|fine|great|healthy|ok|okay|normal|right)\b"
+                         r"|\b(?:is|are|keeps?)\s+getting\s+better\b|\bgood\s+to\s+go\b"
                          r"|\bnicely\b|\bas\s+expected\b|\bno\s+(?:issues?|problems?)\b|\bworks?\s+(?:fine|great|well)\b",
                          re.I)
 _TROUBLE = re.compile(r"\b(?:nan|inf|worse|drop\w*|stuck|fail\w*|bad|poor\w*|tank\w*|spik\w*|explod\w*|diverg\w*|"
                       r"overfit\w*|underfit\w*|forg[eo]t\w*|collaps\w*|slow\w*|memory|oom|wrong|only|but|however|"
-                      r"except|though|while|rises?|rising|increas\w*|goes\s+up|went\s+up)\b", re.I)
+                      r"except|though|while|loss\w*\s+(?:\w+\s+){0,2}(?:rises?|rising|increas\w*|goes\s+up|went\s+up))\b", re.I)
 
 
 def going_well(part: str) -> bool:
@@ -350,6 +487,7 @@ class _Index:
     names: dict[str, list[str]]  # normalized name -> symptom ids
     pitfall_of: dict[str, str]
     cues: list = field(default_factory=list)  # (distinction id, vague phrasing)
+    evidence: dict = field(default_factory=dict)  # symptom id -> lower-cased evidence words
     embeddings: object = None
     semantic_error: Optional[str] = None
 
@@ -385,7 +523,8 @@ def _index(kb) -> _Index:
             for sid in to:
                 phrases.append(_Phrase(sid, a, frozenset(content_words(a)), tuple(_tokens(a)), False, True))
     cues = [(did, c) for did, d in kb.sections.get("distinctions", {}).items() for c in d.cues]
-    idx = _INDEX[id(kb)] = _Index(phrases, names, pitfall_of, cues)
+    evidence = {sid: tuple(w.lower() for w in s.evidence_words) for sid, s in kb.symptoms.items() if s.evidence_words}
+    idx = _INDEX[id(kb)] = _Index(phrases, names, pitfall_of, cues, evidence=evidence)
     return idx
 
 
@@ -456,16 +595,35 @@ def _contains(tokens: list[str], phrase: tuple) -> bool:
     return n > 0 and any(tuple(tokens[i:i + n]) == phrase for i in range(len(tokens) - n + 1))
 
 
+def _near(stems: list[str], ph) -> bool:
+    """An alias of two or more content words whose words all occur, in order, within two extra
+    words of each other ("loss starts exploding" for "loss exploding")."""
+    want = [stem(w) for w in ph.tokens if w not in STOP and len(w) > 1]
+    if len(want) < 2 or len(want) != len(ph.tokens):
+        return False
+    for i, w in enumerate(stems):
+        if w != want[0]:
+            continue
+        j, at = 1, i
+        for k in range(i + 1, min(len(stems), i + len(want) + 2)):
+            if j < len(want) and stems[k] == want[j]:
+                j, at = j + 1, k
+        if j == len(want):
+            return True
+    return False
+
+
 def _lexical_hits(part: str, idx: _Index, negative: bool) -> list[tuple[float, _Phrase]]:
     """Phrases (of the given polarity) that ``part`` clearly states: all their content words, or the alias itself."""
     toks = _tokens(part)
     words = {stem(w) for w in toks if w not in STOP and len(w) > 1}
     hits = []
+    stems = [stem(w) for w in toks]
     for ph in idx.phrases:
         if ph.negative != negative:
             continue
         if ph.alias:
-            if _contains(toks, ph.tokens):
+            if _contains(toks, ph.tokens) or _near(stems, ph):
                 hits.append((1.0 + 0.01 * len(ph.tokens), ph))
         elif len(ph.words) >= 2 and ph.words <= words:
             hits.append((1.0 + 0.01 * len(ph.words), ph))
@@ -485,6 +643,19 @@ def _distinction(kb, a: str, b: str) -> Optional[str]:
         if {p.value for p in d.pitfalls} == {a, b}:
             return did
     return None
+
+
+def _fix_typos(text: str, idx: _Index) -> str:
+    """Long words one or two letters off a one-word name ("overfilling", "underfiting") read as that name."""
+    long_names = [n for n in idx.names if " " not in n and len(n) >= 9]
+
+    def fix(m: re.Match) -> str:
+        w = m.group(0)
+        if w.lower() in idx.names:
+            return w
+        close = difflib.get_close_matches(w.lower(), long_names, n=1, cutoff=0.8)
+        return close[0] if close else w
+    return re.sub(r"[A-Za-z]{9,}", fix, text)
 
 
 def read_symptoms(text: str, kb, semantic: bool = True) -> Reading:
@@ -507,15 +678,26 @@ def read_symptoms(text: str, kb, semantic: bool = True) -> Reading:
             reading.matches.append(Match(sid, idx.pitfall_of[sid], 1.0, "name", key))
         return reading
 
+    key = _fix_typos(key, idx)
     for sid in whole_text_symptoms(key):  # what a sentence states across the parts it is split into
         if sid in idx.pitfall_of:
             _add(reading, Match(sid, idx.pitfall_of[sid], 1.0, "numbers", key))
     sentences = [x for x in re.split(r"(?<=[.!?])\s+|\n+", key) if x.strip()]
-    if len(sentences) > 1 and _RESOLVED.search(sentences[-1]) and not is_negated(sentences[-1]):
-        reading.note = "the description says the problem was fixed: nothing left to diagnose"
-        return reading
+    at = resolved_at(sentences)
+    if at is not None:
+        after = " ".join(x for x in sentences[at + 1:] if not _PLEASANTRY.match(x))
+        if not after.strip() or not read_symptoms(after, kb, semantic).matches:
+            reading.matches = []
+            reading.note = "the description says the problem was fixed: nothing left to diagnose"
+            return reading
     pending: list[tuple[str, str]] = []
     for part, kind in split_parts(key):
+        if kind != "denied" and _RESOLVED.search(part) and not is_negated(_RESOLVED.search(part).group(0)):
+            kind = "fixed"  # "the NaNs went away", "lowering the lr fixed the nan": what it names is ruled out
+            hits = _lexical_hits(part, idx, negative=False)
+            if hits:
+                reading.ruled_out.append(Match(hits[0][1].symptom, idx.pitfall_of[hits[0][1].symptom], 1.0, "words", part))
+            continue
         if kind == "denied":
             hits = _lexical_hits(affirm(part), idx, negative=False)
             if hits:
@@ -525,7 +707,15 @@ def read_symptoms(text: str, kb, semantic: bool = True) -> Reading:
             stated = [sid for sid in pattern_symptoms(part) if sid in idx.pitfall_of]
             for sid in stated:
                 _add(reading, Match(sid, idx.pitfall_of[sid], 1.0, "numbers", part))
+            pieces = _SCOPE_END.split(part)[::2]
             hits = _lexical_hits(part, idx, negative=(kind == "problem"))
+            if kind == "problem":  # what the part affirms beside its negation ("a gradient explosion, ... no longer decreases")
+                plain = " ".join(x for x in pieces if not is_negated(x))
+                extra = _lexical_hits(plain, idx, negative=False) if plain.strip() else []
+                first_neg = next(i for i, x in enumerate(pieces) if is_negated(x)) if any(map(is_negated, pieces)) else 0
+                first_plain = next((i for i, x in enumerate(pieces) if not is_negated(x)
+                                    and _lexical_hits(x, idx, negative=False)), len(pieces))
+                hits = extra + hits if first_plain < first_neg else hits + extra
             if stated and not hits:
                 continue
             if hits:
@@ -536,7 +726,10 @@ def read_symptoms(text: str, kb, semantic: bool = True) -> Reading:
                         seen.add(pit)
                         _add(reading, Match(ph.symptom, pit, 1.0, "words", part))
                 continue
-        if content_words(part) and not (kind == "affirmed" and going_well(part)):
+        if _is_log_line(part):
+            reading.note = reading.note or ("a metrics line is read by its numbers only; for a whole log, run "
+                                            "`tlexpert diagnose` on the file")
+        elif content_words(part) and not (kind == "affirmed" and going_well(part)):
             pending.append((part, kind))
     if pending:
         sem = _semantic(kb, idx) if semantic else None
@@ -546,6 +739,12 @@ def read_symptoms(text: str, kb, semantic: bool = True) -> Reading:
             _read_by_overlap(reading, pending, idx, kb)
         else:
             _read_by_meaning(reading, pending, idx, kb, *sem)
+    forgetting = idx.pitfall_of.get("source_accuracy_drop")
+    if (forgetting and _FORGETS.search(key) and not _FORGET_DENIED.search(key)
+            and not any(m.pitfall == forgetting and m.method != "meaning" for m in reading.matches)):
+        # the words say it outright: a reading by meaning of the same pitfall gives way to it
+        reading.matches = [m for m in reading.matches if m.pitfall != forgetting]
+        _add(reading, Match("source_accuracy_drop", forgetting, 1.0, "words", key))
     reading.ruled_out = [m for m in reading.ruled_out if m.symptom not in reading.symptoms]
     _rank(reading, kb)
     return reading
@@ -560,6 +759,8 @@ def _rank(reading: Reading, kb) -> None:
         return
     drop = kb.threshold("symptom_context_margin")
     top = max(m.score for m in reading.matches)
+    if any(m.method != "meaning" for m in reading.matches):  # a certain reading: a vague part far below it asks nothing
+        reading.ambiguous = [a for a in reading.ambiguous if max(a["scores"], default=0.0) >= top - drop]
     ambiguous = {s for a in reading.ambiguous for s in a["symptoms"]}
     margin = kb.threshold("symptom_ambiguity_margin")
     ranked: list[Match] = []
@@ -576,12 +777,22 @@ def _add(reading: Reading, m: Match) -> None:
         reading.matches.append(m)
 
 
+def _has_evidence(part: str, idx: _Index, sid: str) -> bool:
+    """Whether ``part`` has one of the words a reading by meaning needs to name ``sid`` (any, if none are set)."""
+    need = idx.evidence.get(sid)
+    if not need:
+        return True
+    toks = _tokens(part)
+    return any(t.startswith(w) for t in toks for w in need)
+
+
 def _read_by_overlap(reading: Reading, pending, idx: _Index, kb) -> None:
     floor = kb.threshold("symptom_match_min_score")
     for part, kind in pending:
         q = content_words(affirm(part) if kind == "denied" else part)
         best = max(((_dice(q, ph.words), ph) for ph in idx.phrases
-                    if kind == "problem" or not ph.negative), key=lambda t: t[0], default=(0.0, None))
+                    if (kind == "problem" or not ph.negative) and _has_evidence(part, idx, ph.symptom)),
+                   key=lambda t: t[0], default=(0.0, None))
         if best[1] is not None and best[0] >= floor:
             m = Match(best[1].symptom, idx.pitfall_of[best[1].symptom], round(best[0], 3), "word-overlap", part)
             (reading.ruled_out.append(m) if kind == "denied" else _add(reading, m))
@@ -600,9 +811,10 @@ def _read_by_meaning(reading: Reading, pending, idx: _Index, kb, enc, emb) -> No
     n_h = len(HEALTHY)
     for (part, kind), v in zip(pending, vecs):
         scores = emb @ v
+        unsupported = np.array([not _has_evidence(part, idx, ph.symptom) for ph in idx.phrases])
         healthy = float(scores[n_ph:n_ph + n_h].max())
         cue_scores = scores[n_ph + n_h:]
-        mask = sem & (np.ones_like(neg) if kind == "problem" else ~neg)
+        mask = sem & (np.ones_like(neg) if kind == "problem" else ~neg) & ~unsupported
         best = _best_per_symptom(scores[:n_ph], idx.phrases, mask)
         ranked = sorted(best.items(), key=lambda kv: -kv[1])
         top = ranked[0][1] if ranked else 0.0
