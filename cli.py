@@ -286,7 +286,8 @@ def consult(ctx, scenario_file, symptoms, fmt, explain, output, no_input, data_f
     if data is not None:
         names = split_candidates(rank_candidates) or [c["model"] for c in plan["candidates"]]
         rejected = {r["model"]: r["reasons"] for r in plan["rejected"]}
-        opts = {"layer": "mean", "estimators": "logme,hscore,knn,linear_probe", "max_examples": None,
+        opts = {"layer": "auto", "technique": plan["technique"]["choice"],
+                "estimators": "logme,hscore,knn,linear_probe", "max_examples": None,
                 "seed": 0, "max_length": 128, "device": "auto", "jobs": 1, "scheduler": None, "no_cache": False}
         ranking = do_rank(ctx, kb, data, names, rejected, opts, quiet=fmt != "text" or not sys.stderr.isatty())
         plan = get_engine(kb).consult(scenario, readings=readings, ranking=ranking)
@@ -779,9 +780,11 @@ def rank_options(fn):
     opts = [
         click.option("--text-column", default="text", show_default=True),
         click.option("--label-column", default="label", show_default=True),
-        click.option("--layer", type=click.Choice(["last", "mean", "best"]), default="mean", show_default=True,
+        click.option("--layer", type=click.Choice(["auto", "last", "mean", "best"]), default="auto", show_default=True,
                      help="Features scored: the last layer, the mean of all layers, or each estimator's "
-                          "best layer (see BENCHMARKS.md for the measured choice)."),
+                          "best layer. auto: the last layer when the plan's technique is feature extraction "
+                          "(measured to order candidates as training them does), else the mean of layers "
+                          "(see BENCHMARKS.md)."),
         click.option("--estimators", default="logme,hscore,knn,linear_probe", show_default=True,
                      help="Comma-separated estimators: logme, hscore, knn, linear_probe."),
         click.option("--max-examples", type=click.IntRange(4, 1000000),
@@ -818,7 +821,7 @@ def do_rank(ctx, kb, data, candidates: list[str], rejected: dict, opts: dict, qu
         bar = tqdm(total=len(candidates), desc="candidates", unit="model", file=sys.stderr, leave=False)
     try:
         return rank_models(
-            candidates, data, kb, layer=opts["layer"], estimators=estimators,
+            candidates, data, kb, layer=opts["layer"], technique=opts.get("technique"), estimators=estimators,
             max_examples=opts.get("max_examples") or int(kb.threshold("rank_max_examples")),
             seed=opts["seed"], max_length=opts["max_length"], device=pick_device(opts["device"]),
             jobs=opts["jobs"], scheduler=opts.get("scheduler"), use_cache=not opts["no_cache"],
@@ -844,6 +847,8 @@ def render_ranking(result: dict, verdict: Optional[dict]) -> str:
     out = [f"Ranking {len(result['rows'])} candidate(s) on {d['origin']} ({d['examples']} examples, "
            f"{len(d['classes'])} classes; layers: {result['settings']['layer']})",
            f"Estimators agree: Kendall's W {w}{tau}"]
+    if result["settings"].get("layer_why", "as asked") != "as asked":
+        out.append(f"Layers: {result['settings']['layer_why']}")
     if result.get("budget"):
         b = result["budget"]
         out.append(f"Budget: {b['text']}; spent {b['spent_seconds']:.0f} s"
@@ -923,6 +928,7 @@ def rank_models_cmd(ctx, data_file, candidate_opts, scenario_file, output, plot,
             rejected.setdefault(c["model"], []).append("misses a constraint of the scenario "
                                                        "(no catalog model meets them all)")
     quiet = fmt != "text" or not sys.stderr.isatty()
+    opts["technique"] = plan["technique"]["choice"]
     result = do_rank(ctx, kb, data, candidates, rejected, opts, quiet)
     if not any(r["status"] == "ok" for r in result["rows"]):
         raise InputError("no candidate could be scored: " + "; ".join(

@@ -74,7 +74,7 @@ def test_empty_candidates_and_unknown_estimator(data):
 
 def test_bad_layer_choice(data):
     r = invoke(["rank-models", "--data", data, "--candidates", "all-MiniLM-L6-v2", "--layer", "first"])
-    assert r.exit_code == 2 and "'first' is not one of 'last', 'mean', 'best'" in r.output
+    assert r.exit_code == 2 and "'first' is not one of 'auto', 'last', 'mean', 'best'" in r.output
 
 
 def test_consult_rank_candidates_need_data():
