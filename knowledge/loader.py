@@ -526,10 +526,12 @@ def load_cached(extra: Iterable[Path | str] = ()) -> KnowledgeBase:
             with open(path, "rb") as fh:
                 kb = pickle.load(fh)
             if isinstance(kb, KnowledgeBase):
+                kb.source_key = key
                 return kb
         except Exception:  # a stale or broken cache is never an error: rebuild it
             pass
     kb = load(extra)
+    kb.source_key = key  # what derived caches (the symptom reader's index) are keyed by
     if path is not None:
         try:
             path.parent.mkdir(parents=True, exist_ok=True)

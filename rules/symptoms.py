@@ -49,6 +49,38 @@ from typing import Optional
 
 from knowledge.schema import KnowledgeError
 
+class _lazy:
+    """A regular expression compiled on first use: this module holds dozens, and a consultation
+    that reads one short description uses only some of them (compiling all costs ~40 ms).
+
+    ``need``: words of which the text must hold one for the pattern to match at all (a necessary
+    condition, checked first, so that a rule about rare wording costs nothing on other texts).
+    """
+
+    __slots__ = ("_args", "_re", "_need")
+
+    def __init__(self, pattern: str, flags: int = 0, need: tuple = ()):
+        self._args, self._re, self._need = (pattern, flags), None, need
+
+    def _compiled(self):
+        if self._re is None:
+            self._re = re.compile(*self._args)
+        return self._re
+
+    def _may_match(self, text: str) -> bool:
+        low = text.lower()
+        return not self._need or any(w in low for w in self._need)
+
+    def search(self, text: str):
+        return self._compiled().search(text) if self._may_match(text) else None
+
+    def finditer(self, text: str):
+        return self._compiled().finditer(text) if self._may_match(text) else iter(())
+
+    def __getattr__(self, name: str):
+        return getattr(self._compiled(), name)
+
+
 STOP = frozenset("""
 a an the of to in on for with and or but is are was were be been being it its it's
 this that these those my our their your his her them they we i you he she as at by
@@ -101,10 +133,10 @@ def _dice(a: set[str], b: set[str]) -> float:
 
 # --- negation and hedges
 
-_NEG = re.compile(
+_NEG = _lazy(
     r"\b(?:not|no|never|none|nothing|without|neither|nor|cannot|no\s+longer)\b|n't\b|\b(?:cant|wont|dont|doesnt|"
     r"didnt|isnt|arent|wasnt|werent|hasnt|havent|couldnt|wouldnt|shouldnt)\b", re.I)
-_HEDGES = re.compile(
+_HEDGES = _lazy(
     r"\b(?:i'?m\s+|i\s+am\s+)?not\s+(?:really\s+|quite\s+|100%\s+)?sure\s*(?:if|whether|why|what|how|that)?\b"
     r"|\bi\s+(?:do\s+not|don'?t|dont)\s+(?:really\s+)?(?:know|understand|get)\s*(?:why|what|how|if|whether)?\b"
     r"|\bno\s+idea\s*(?:why|what|how)?\b"
@@ -112,12 +144,12 @@ _HEDGES = re.compile(
     r"|\b(?:doesn'?t|does\s+not|didn'?t|did\s+not|don'?t|do\s+not|won'?t|will\s+not|isn'?t|is\s+not)\s+"
     r"(?:seem\s+to\s+)?(?:help|helping|work|working|fix|solve)\b(?=\s*(?:$|[,.;!?]|either|at\s+all|though))"
     r"|\bnot\s+only\b|\bno\s+matter\s+(?:what|how)\b|\bif\s+not\b|\bwhy\s+not\b", re.I)
-_SEGMENT = re.compile(
+_SEGMENT = _lazy(
     r"(?:\.(?=\s|$)|[;!?\n]+|\s+but\s+|,\s*but\s+|\s+however,?\s+|,?\s+and\s+then\s+|,\s*then\s+|\s+then\s+(?=it|the|i|my|val|loss)"
     r"|,?\s+and\s+also\s+|,\s*also\s+|\s+also,\s+|\s+plus\s+|\s+whereas\s+|\s+although\s+|\s+though\s+|\s+otherwise\s+)",
     re.I)
-_SCOPE_END = re.compile(r"(,|\s+and\s+|\s+or\s+|\s+so\s+|\s+because\s+|\s+while\s+|\s+since\s+|\s+whereas\s+)", re.I)
-_DENEG = [(re.compile(p, re.I), r) for p, r in (
+_SCOPE_END = _lazy(r"(,|\s+and\s+|\s+or\s+|\s+so\s+|\s+because\s+|\s+while\s+|\s+since\s+|\s+whereas\s+)", re.I)
+_DENEG = [(_lazy(p, re.I), r) for p, r in (
     (r"\bno\s+longer\b", ""), (r"\banymore\b|\bany\s+more\b", ""), (r"\bcan(?:'?t|not)\b|\bcan\s+not\b", "can"),
     (r"\bwon'?t\b", "will"), (r"\b(\w+)n't\b", r"\1"), (r"\b(do|does|did|is|are|was|were|has|have|had|could|would|should)nt\b", r"\1"),
     (r"\b(?:not|never|no|without|none|neither|nor)\b", ""), (r"\bnothing\b", "something"))]
@@ -137,7 +169,7 @@ def affirm(text: str) -> str:
 # Verbs and words of things going *right*: a negation over one of them states a
 # problem ("does not learn", "never converges", "not enough memory"); a negation
 # over anything else denies one ("no NaN", "not overfitting").
-_GOOD = re.compile(
+_GOOD = _lazy(
     r"\b(?:learn\w*|decreas\w*|go(?:es|ing)?\s+(?:down|below)|(?:came|come|comes|coming)\s+back|below|drop\w*|improv\w*|converg\w*|remember\w*|recall\w*|"
     r"handl\w*|fit\w*|generali[sz]\w*|work\w*|beat\w*|chang\w*|understand\w*|know\w*|recogni[sz]\w*|"
     r"predict\w*|flag\w*|detect\w*|enough|better|outperform\w*|mov\w*|budg\w*|budge|get\w*|do(?:es)?\s+well|"
@@ -160,7 +192,7 @@ HEALTHY = ("training went fine", "everything works as expected", "the training l
 # later sentence states a problem again.
 _CHANGE = (r"(?:fix\w*|remov\w*|chang\w*|switch\w*|correct\w*|clean\w*|updat\w*|lower\w*|reduc\w*|add\w*|"
            r"using|used|set|setting|increas\w*|decreas\w*|replac\w*|turn\w*|disabl\w*|enabl\w*)")
-_RESOLVED = re.compile(
+_RESOLVED = _lazy(
     r"\b(?:after|since|once|by|with)\s+(?:i\s+|we\s+|you\s+)?" + _CHANGE + r"\b[^.;!?]*\b(?:fine|works?|working|"
     r"correct|normal|stable|solved|resolved|fixed|went\s+away|gone|helped|helps)\b"
     r"|\b(?:problem|issue|bug|error|it|this)\s+(?:is\s+|was\s+|got\s+|has\s+been\s+|seems\s+to\s+be\s+)?"
@@ -172,9 +204,11 @@ _RESOLVED = re.compile(
     r"|\bmanaged\s+to\s+(?:get|have|make|train)\b[^.;!?]*\b(?:stable|works?|working|converg\w*|smooth\w*|fine)\b"
     r"|^\W*(?:ok\w*|done|update|edit|solved)?[\s,:.!]*(?:i\s+got\s+it[\s,.!]*)?" + _CHANGE
     + r"\b[^.;!?]*\b(?:fixed|solved|helped|helps|speeds?\s+(?:\w+\s+){0,3}up|sped\s+(?:\w+\s+){0,3}up|"
-    r"works?\s+(?:now|fine|well)|(?:is|was|looks?|became|becomes)\s+(?:fine|normal|stable|ok))\b", re.I)
-_STILL = re.compile(r"\b(?:still|but|however|except|only\s+(?:for|on|when))\b", re.I)  # a fix that left a problem
-_PLEASANTRY = re.compile(r"^\W*(?:thanks?|thank\s+you|thx|cheers|ty|regards)\b[^.;!?]*$", re.I)
+    r"works?\s+(?:now|fine|well)|(?:is|was|looks?|became|becomes)\s+(?:fine|normal|stable|ok))\b", re.I,
+    need=("fine", "work", "correct", "normal", "stable", "solv", "resolv", "fix", "away", "gone", "help", "trains",
+          "converg", "good", "ok", "trick", "smooth", "speed", "sped"))
+_STILL = _lazy(r"\b(?:still|but|however|except|only\s+(?:for|on|when))\b", re.I)  # a fix that left a problem
+_PLEASANTRY = _lazy(r"^\W*(?:thanks?|thank\s+you|thx|cheers|ty|regards)\b[^.;!?]*$", re.I)
 
 
 def resolved_at(sentences: list[str]) -> Optional[int]:
@@ -197,7 +231,7 @@ def _states_problem(piece: str) -> bool:
 
 # "no pretraining", "without the pre-trained weights", "no-transfer baseline" name a
 # baseline, not a negation
-_NO_TRANSFER = re.compile(r"\b(?:no|without)[\s-]+(?:the\s+|any\s+)?(?:pre[\s-]?train\w*|transfer)(?:\s+weights)?\b", re.I)
+_NO_TRANSFER = _lazy(r"\b(?:no|without)[\s-]+(?:the\s+|any\s+)?(?:pre[\s-]?train\w*|transfer)(?:\s+weights)?\b", re.I)
 
 
 def split_parts(text: str) -> list[tuple[str, str]]:
@@ -239,16 +273,16 @@ def split_parts(text: str) -> list[tuple[str, str]]:
 
 _NUM = r"([0-9]*\.?[0-9]+(?:e[-+]?[0-9]+)?)"
 _ABOUT = r"(?:~\s*|\u2248\s*|about\s+|around\s+|approx(?:imately|\.)?\s+|roughly\s+)?"
-_LOSS_MOVE = re.compile(r"\bloss\b[^0-9~]{0,40}?\bfrom\s+" + _ABOUT + _NUM + r"\s*(?:to|->|\u2192)\s*" + _ABOUT + _NUM
-                        + r"|\bloss\b[^0-9~]{0,20}?" + _ABOUT + _NUM + r"\s*(?:->|\u2192|=>)\s*" + _ABOUT + _NUM, re.I)
+_LOSS_MOVE = _lazy(r"\bloss\b[^0-9~]{0,40}?\bfrom\s+" + _ABOUT + _NUM + r"\s*(?:to|->|\u2192)\s*" + _ABOUT + _NUM
+                        + r"|\bloss\b[^0-9~]{0,20}?" + _ABOUT + _NUM + r"\s*(?:->|\u2192|=>)\s*" + _ABOUT + _NUM, re.I, need=("loss",))
 _STUCK = r"(?:stays?|stayed|staying|stuck|remains?|remained|plateau\w*|sits?|hovers?|hovering|is\s+always|always|constant|flat|"\
          r"(?:is\s+|was\s+)?still)"
 # a loss that sits at ln(k) for some class count k: the loss of a uniform guess
-_LOSS_STUCK = re.compile(r"\bloss\b(?:[^.;]|\.(?=\d)){0,60}?\b" + _STUCK + r"\b\s*(?:at|around|near|on)?\s*" + _ABOUT + _NUM, re.I)
+_LOSS_STUCK = _lazy(r"\bloss\b(?:[^.;]|\.(?=\d)){0,60}?\b" + _STUCK + r"\b\s*(?:at|around|near|on)?\s*" + _ABOUT + _NUM, re.I, need=("loss",))
 # an accuracy that sits at 1/k: chance for k balanced classes, or an unchanging guess
-_ACC_STUCK = re.compile(r"\bacc\w*\b[^.;]{0,60}?\b" + _STUCK + r"\b\s*(?:at|around|near|on|=)?\s*" + _ABOUT + _NUM
-                        + r"\s*(%?)|\b" + _STUCK + r"\s+" + _ABOUT + _NUM + r"\s*(%)", re.I)
-_SHARE = re.compile(_NUM + r"\s*%\s*(?:of\s+(?:the\s+|all\s+|our\s+|my\s+)?(\w+)|(?:are|is)\s+(?:class\s+)?\w+)", re.I)
+_ACC_STUCK = _lazy(r"\bacc\w*\b[^.;]{0,60}?\b" + _STUCK + r"\b\s*(?:at|around|near|on|=)?\s*" + _ABOUT + _NUM
+                        + r"\s*(%?)|\b" + _STUCK + r"\s+" + _ABOUT + _NUM + r"\s*(%)", re.I, need=("0", "1", "2", "3", "4", "5", "6", "7", "8", "9"))
+_SHARE = _lazy(_NUM + r"\s*%\s*(?:of\s+(?:the\s+|all\s+|our\s+|my\s+)?(\w+)|(?:are|is)\s+(?:class\s+)?\w+)", re.I, need=("%",))
 _SHARE_OF = r"data|dataset|samples|examples|labels|rows|records|images|transactions|tweets|reviews|instances"
 _SLOW_DECREASE = 0.2  # a loss that fell by less than a fifth over the run has barely moved
 _EXPLODED = 10.0  # a loss that ended ten times above where it began diverged
@@ -261,28 +295,28 @@ _DOWN = r"(?:down|decreas\w*|fall\w*|fell|drop\w*|go(?:es)?\s+down|improv\w*|low
 _UP = r"(?:up|increas\w*|ris\w*|rose|climb\w*|grow\w*|go(?:es)?\s+up|higher|worse\w*)"
 _PATTERNS = [
     # the two curves moving apart: training loss down while validation loss goes up
-    (re.compile(rf"\b{_TRAIN}\s+loss\b[^.;]{{0,25}}?\b{_DOWN}\b.{{0,40}}?\b{_VAL}\s+loss\b[^.;]{{0,25}}?\b{_UP}\b"
-                rf"|\b{_VAL}\s+loss\b[^.;]{{0,25}}?\b{_UP}\b.{{0,40}}?\b{_TRAIN}\s+loss\b[^.;]{{0,25}}?\b{_DOWN}\b", re.I),
+    (_lazy(rf"\b{_TRAIN}\s+loss\b[^.;]{{0,25}}?\b{_DOWN}\b.{{0,40}}?\b{_VAL}\s+loss\b[^.;]{{0,25}}?\b{_UP}\b"
+                rf"|\b{_VAL}\s+loss\b[^.;]{{0,25}}?\b{_UP}\b.{{0,40}}?\b{_TRAIN}\s+loss\b[^.;]{{0,25}}?\b{_DOWN}\b", re.I, need=("loss",)),
      "val_loss_rising"),
     # the validation loss alone going up: the curve of overfitting ("the eval loss keeps increasing")
-    (re.compile(rf"\b{_VAL}\s+loss\b[^.;,]{{0,20}}?\b(?:keeps?\s+|starts?\s+|begins?\s+(?:to\s+)?|is\s+|was\s+)?"
-                rf"(?:increas\w*|ris\w*|rose|climb\w*|grow\w*|go(?:es|ing)?\s+up|went\s+up)\b", re.I), "val_loss_rising"),
+    (_lazy(rf"\b{_VAL}\s+loss\b[^.;,]{{0,20}}?\b(?:keeps?\s+|starts?\s+|begins?\s+(?:to\s+)?|is\s+|was\s+)?"
+                rf"(?:increas\w*|ris\w*|rose|climb\w*|grow\w*|go(?:es|ing)?\s+up|went\s+up)\b", re.I, need=("loss",)), "val_loss_rising"),
     # the accelerator waits: "GPU utilization is from 0% to 90%, most of the time 0%", "gpu util is low"
-    (re.compile(r"\b(?:gpu|cuda|device)[\s-]*(?:util\w*|usage|load)\b[^.;]{0,40}?\b(?:low|0\s*%|[1-3]?[0-9]\s*%|drops?|"
-                r"not\s+stable|fluctuat\w*|idle|spiky)", re.I), "slow_steps"),
+    (_lazy(r"\b(?:gpu|cuda|device)[\s-]*(?:util\w*|usage|load)\b[^.;]{0,40}?\b(?:low|0\s*%|[1-3]?[0-9]\s*%|drops?|"
+                r"not\s+stable|fluctuat\w*|idle|spiky)", re.I, need=("gpu", "cuda", "device")), "slow_steps"),
     # "very slow, stopped after 1 hour" (not "very slow convergence": that is the loss, not the clock)
-    (re.compile(r"\b(?:very|super|extremely|too|so|really|painfully|incredibly|unbearably)\s+slow\b"
-                r"(?!\s+(?:converg\w*|decreas\w*|learn\w*|progress\w*|improv\w*))", re.I), "slow_steps"),
+    (_lazy(r"\b(?:very|super|extremely|too|so|really|painfully|incredibly|unbearably)\s+slow\b"
+                r"(?!\s+(?:converg\w*|decreas\w*|learn\w*|progress\w*|improv\w*))", re.I, need=("slow",)), "slow_steps"),
     # both curves bad together: no gap, both high/low/bad
-    (re.compile(rf"\bboth\s+(?:are\s+|stay\s+|remain\s+)?(?:bad|poor|high|low|terrible|awful|stuck|flat)\b"
-                rf"|\b(?:bad|poor|high|low|stuck|flat)\s+(?:on|for)\s+both\b", re.I), "high_train_loss"),
+    (_lazy(rf"\bboth\s+(?:are\s+|stay\s+|remain\s+)?(?:bad|poor|high|low|terrible|awful|stuck|flat)\b"
+                rf"|\b(?:bad|poor|high|low|stuck|flat)\s+(?:on|for)\s+both\b", re.I, need=("both",)), "high_train_loss"),
     # a metric that never moves
-    (re.compile(r"\b(?:acc\w*|f1|metric|score|predict\w*|outputs?)\b[^.;]{0,40}?\b(?:always\s+(?:the\s+)?same|"
+    (_lazy(r"\b(?:acc\w*|f1|metric|score|predict\w*|outputs?)\b[^.;]{0,40}?\b(?:always\s+(?:the\s+)?same|"
                 r"(?:is|are|stays?|remains?)\s+(?:exactly\s+)?(?:the\s+)?same(?!\s+as)|identical|constant|(?:is|are|does|do)\s*n[o']?t\s+change|"
-                r"never\s+changes?|not\s+chang\w*)\b", re.I), "metric_constant"),
+                r"never\s+changes?|not\s+chang\w*)\b", re.I, need=("same", "identical", "constant", "chang")), "metric_constant"),
     # the rare classes named as the ones that fail ("the small classes' recall is 0", "biased towards the majority class")
-    (re.compile(r"\b(?:small(?:er)?|minority|rare|minor|under[\s-]?represented|infrequent)\s+class(?:es|'s|es'|')?\b"
-                r"|\bbias\w*\s+(?:towards?|to)\s+(?:the\s+)?(?:majority|dominant|most\s+frequent|bigger|larger)\s+class", re.I),
+    (_lazy(r"\b(?:small(?:er)?|minority|rare|minor|under[\s-]?represented|infrequent)\s+class(?:es|'s|es'|')?\b"
+                r"|\bbias\w*\s+(?:towards?|to)\s+(?:the\s+)?(?:majority|dominant|most\s+frequent|bigger|larger)\s+class", re.I, need=("class",)),
      "minority_class_missed"),
 ]
 
@@ -299,16 +333,16 @@ _WELL = r"(?:works?|working|good|great|fine|well|high|excellent|perfect|nice)"
 _BADLY = (r"(?:bad|badly|poor\w*|tanks?|drops?|dropped|fails?|failed|terrible|awful|worse|low|garbage|struggles?|"
           r"falls?\s+apart|(?:does|do|did|is|are)\s*(?:n[o']?t|not)\s+(?:work\w*|good|well|great)(?:\s+at\s+all)?)")
 # good on one kind of data, bad on another: the data changed (unless the two are training and validation data)
-_GOOD_THEN_BAD = re.compile(rf"\b{_WELL}\w*\b[^.;]{{0,40}}?\b(?:on|for|with)\s+([^.;]{{1,80}}?),?\s+but\s+"
-                            rf"[^.;]{{0,40}}?\b{_BADLY}\b[^.;]{{0,20}}?\b(?:on|for|with)\s+([^.;]{{1,40}})", re.I)
+_GOOD_THEN_BAD = _lazy(rf"\b{_WELL}\w*\b[^.;]{{0,40}}?\b(?:on|for|with)\s+([^.;]{{1,80}}?),?\s+but\s+"
+                            rf"[^.;]{{0,40}}?\b{_BADLY}\b[^.;]{{0,20}}?\b(?:on|for|with)\s+([^.;]{{1,40}})", re.I, need=("but",))
 _SENSED = r"\b(?:cameras?|sensors?|photos?|images?|pictures?|scans?|scanners?|lighting)\b"
 # one output for everything ("outputs 'positive' for every review", "no matter the image, the result is
 # always the police class")
-_ONE_OUTPUT = re.compile(r"\b(?:outputs?|predicts?|predicting|predicted|returns?|classifies|labels?|gives?|says?)\b"
+_ONE_OUTPUT = _lazy(r"\b(?:outputs?|predicts?|predicting|predicted|returns?|classifies|labels?|gives?|says?)\b"
                          r"[^.;]{0,40}?\b(?:for|on|to)\s+(?:every|each|all)(?:\s+(?:single|the|of\s+the))?\s+"
                          r"(?!(?:epochs?|steps?|iterations?|batch\w*|times?|runs?|seeds?)\b)\w+"
                          r"|\b(?:results?|predictions?|outputs?|answers?|it)\b[^.;]{0,25}?\balways\b[^.;]{0,30}?\bclass\b"
-                         r"|\b(?:matter|whatever)\b[^.;]{0,40}?\balways\b[^.;]{0,40}?\b(?:class|label|same)\b", re.I)
+                         r"|\b(?:matter|whatever)\b[^.;]{0,40}?\balways\b[^.;]{0,40}?\b(?:class|label|same)\b", re.I, need=("every", "each", "all", "always"))
 
 
 def whole_text_symptoms(text: str) -> list[str]:
@@ -340,46 +374,46 @@ def whole_text_symptoms(text: str) -> list[str]:
 
 # "works on stock photos, but when I take a photo of my friend ...", "trained with daytime pictures, but when I
 # use that model at night ...": the model met data unlike what it was trained or checked on
-_WHEN_USED = re.compile(r"\b(?:train\w*|works?|worked|good|great|fine|accura\w*|correct)\b[^?]{0,200}?\b(?:but|however),?\s+when\s+"
+_WHEN_USED = _lazy(r"\b(?:train\w*|works?|worked|good|great|fine|accura\w*|correct)\b[^?]{0,200}?\b(?:but|however),?\s+when\s+"
                         r"(?:i|we|you|they|users?)\s+(?:am\s+|are\s+)?(?:use|using|apply|applying|test|testing|run|running|"
                         r"try|trying|take|taking|deploy\w*|feed\w*|put\w*)\b(?![^.;?]{0,40}?\b(?:lr|learning\s+rate|batch|"
                         r"fp16|bf16|precision|optimi[sz]er|gpus?|cpus?|epochs?|layers?|dropout|scheduler)\b)"
-                        r"[^.;?]{0,60}?\b(?:on|in|for|with|at|to|photo\w*|pictures?|images?|data|model|it)\b", re.I)
+                        r"[^.;?]{0,60}?\b(?:on|in|for|with|at|to|photo\w*|pictures?|images?|data|model|it)\b", re.I, need=("when",))
 # "forgets the old languages", "the original knowledge is forgotten" (not "I forgot to mention")
-_FORGETS = re.compile(r"\bforg[eo]t(?:s|ten|ting)?\b(?!\s+(?:to|about|that|the\s+link|it\b))"
+_FORGETS = _lazy(r"\bforg[eo]t(?:s|ten|ting)?\b(?!\s+(?:to|about|that|the\s+link|it\b))"
                       r"|\blos(?:es|t|ing|e)\s+(?:the|its|their|his|her|all)\s+(?:\w+\s+)?abilit\w*"
                       r"|\b(?:no\s+longer|not|n't|cannot|can'?t)\s+(?:\w+\s+){0,2}(?:recogni[sz]\w*|detect\w*|classif\w*|predict\w*)\s+"
-                      r"(?:the\s+|any\s+(?:of\s+)?(?:the\s+)?)?(?:coco'?s?|imagenet'?s?|original|old|previous|pre-?trained|existing|base)\b", re.I)
-_FORGET_DENIED = re.compile(r"\b(?:not|no|never|without|n't|nt)\s+(?:\w+\s+){0,2}forg[eo]t|"
+                      r"(?:the\s+|any\s+(?:of\s+)?(?:the\s+)?)?(?:coco'?s?|imagenet'?s?|original|old|previous|pre-?trained|existing|base)\b", re.I, need=("forg", "abilit", "recogn", "detect", "classif", "predict"))
+_FORGET_DENIED = _lazy(r"\b(?:not|no|never|without|n't|nt)\s+(?:\w+\s+){0,2}forg[eo]t|"
                             r"\bforg[eo]t\w*\s+(?:nothing|less)\b|\bforgetting\s+(?:is|was)\s+(?:not|no|fine|low)\b",
                             re.I)
 # worse on data the model did not see the like of: "worse on the new hospital's scans", "trained on news ... when
 # I use it for the finance domain it fails"
-_WORSE_ON_NEW = re.compile(r"\b(?:worse|bad|badly|poor\w*|drops?|dropped|fails?|failed|tanks?|low)\b[^.;]{0,30}?\b(?:on|for|with|in)\s+"
+_WORSE_ON_NEW = _lazy(r"\b(?:worse|bad|badly|poor\w*|drops?|dropped|fails?|failed|tanks?|low)\b[^.;]{0,30}?\b(?:on|for|with|in)\s+"
                            r"(?:the\s+|our\s+|my\s+|a\s+)?(?:new|other|another|different|real[\s-]world|production|"
-                           r"customer|external|outside)\s+(?!tasks?\b|class\w*\b|labels?\b|languages?\b)[\w']+(?:\s+[\w']+)?", re.I)
-_OTHER_DOMAIN = re.compile(r"\btrained\s+on\b[^?]{0,160}?\b(?:use|using|apply|applying|test|testing|run|running|deploy\w*)\b"
+                           r"customer|external|outside)\s+(?!tasks?\b|class\w*\b|labels?\b|languages?\b)[\w']+(?:\s+[\w']+)?", re.I, need=("new", "other", "different", "real", "production", "customer", "external", "outside"))
+_OTHER_DOMAIN = _lazy(r"\btrained\s+on\b[^?]{0,160}?\b(?:use|using|apply|applying|test|testing|run|running|deploy\w*)\b"
                            r"[^.;?]{0,30}?\b(?:on|for|to|in)\b(?![^.;?]{0,30}?\b(?:test|val\w*|dev|held[\s-]?out|"
                            r"train\w*)\b)[^.;?]{0,30}?\b(?:domain|images?|data|photos?|scans?|texts?|documents?|emails?|"
                            r"videos?|audio|recordings?)\b(?=[^?]*\b(?:fail\w*|poor\w*|worse|bad\w*|"
-                           r"wrong|miss\w*|(?:does|do|did)\s*n[o']?t\s+work))", re.I)
+                           r"wrong|miss\w*|(?:does|do|did)\s*n[o']?t\s+work))", re.I, need=("trained",))
 
 
 # the model without transfer, and a comparison with it: "from scratch I get 89%", "without pretraining
 # ... it may lead to a worse performance", "not so good comparing to rnn based models"
-_SCRATCH = re.compile(r"\bfrom\s+scratch\b|\brandom(?:ly)?[\s-]+init\w*|\bwithout\s+(?:the\s+|any\s+)?pre[\s-]?train\w*"
+_SCRATCH = _lazy(r"\bfrom\s+scratch\b|\brandom(?:ly)?[\s-]+init\w*|\bwithout\s+(?:the\s+|any\s+)?pre[\s-]?train\w*"
                       r"|\b(?:basic|simple|custom|small|shallow|own|vanilla|plain)\s+(?:cnn|rnn|lstm|network|net|model|classifier)\b"
-                      r"|\bno\s+pre[\s-]?train\w*|\bwithout\s+loading\b", re.I)
-_COMPARED = re.compile(r"\b(?:worse|low|lower|less|better|higher|not\s+satisf\w*|unsatisf\w*|only\s+\d|outperform\w*|beats?|beaten|not\s+(?:as|so)\s+good|"
+                      r"|\bno\s+pre[\s-]?train\w*|\bwithout\s+loading\b", re.I, need=("scratch", "random", "pre", "loading", "basic", "simple", "custom", "small", "shallow", "own", "vanilla", "plain"))
+_COMPARED = _lazy(r"\b(?:worse|low|lower|less|better|higher|not\s+satisf\w*|unsatisf\w*|only\s+\d|outperform\w*|beats?|beaten|not\s+(?:as|so)\s+good|"
                        r"drop\w*|hurts?|harm\w*)\b", re.I)
-_FORGOT = re.compile(r"\bforg[eo]t\w*|\boriginal\s+(?:task|knowledge|abilit\w*)|\bold\s+(?:task|classes|data)", re.I)
+_FORGOT = _lazy(r"\bforg[eo]t\w*|\boriginal\s+(?:task|knowledge|abilit\w*)|\bold\s+(?:task|classes|data)", re.I, need=("forg", "original", "old"))
 _SIMPLE = (r"(?:rnn|lstm|gru|cnn|tf[\s-]?idf|svm|logistic\s+regression|baseline|naive\s+bayes|xgboost|"
            r"bag[\s-]of[\s-]words|classical|simpler|smaller)")
-_BELOW_SCRATCH = re.compile(
+_BELOW_SCRATCH = _lazy(
     r"\b(?:worse|lower|less|not\s+(?:as|so)\s+good|(?:can\s*n[o']?t|cannot|not)\s+(?:even\s+)?(?:be\s+)?(?:as\s+good|beat|match))"
     r"\b[^.;]{0,30}?\b(?:than|as|compar\w+\s+(?:to|with)|to)\b[^.;]{0,25}?\b" + _SIMPLE + r"\w*"
     r"|\b(?:further|continued|domain[\s-]adaptive|intermediate|additional)\s+pre[\s-]?train\w*\b(?:(?!forg[eo]t|original)[^?])"
-    r"{0,120}?\b(?:worse|lower|hurts?|drops?|dropped)\b", re.I)
+    r"{0,120}?\b(?:worse|lower|hurts?|drops?|dropped)\b", re.I, need=("rnn", "lstm", "gru", "cnn", "tf", "svm", "logistic", "baseline", "naive", "xgboost", "bag", "classical", "simpler", "smaller", "pre"))
 
 
 def _high_accuracy_low_other(text: str) -> bool:
@@ -390,6 +424,8 @@ def _high_accuracy_low_other(text: str) -> bool:
             x = float(m.group(1))
             out.append(x / 100 if m.group(2) or x > 1 else x)
         return out
+    if "acc" not in text.lower() or not re.search(r"\d", text):
+        return False
     acc = values(r"\bacc")
     other = values(r"\b(?:f1|f-?score|recall|precision|auc|roc|mcc|kappa)")
     return bool(acc and other and max(acc) >= 0.95 and min(other) <= max(acc) - 0.15)
@@ -401,7 +437,7 @@ def _is_log_line(part: str) -> bool:
     return pairs >= 2 and pairs * 3 >= len(content_words(part))
 
 
-_LOG_PAIR = re.compile(r"\b(val_|eval_|valid_|val\s+|validation\s+)?(loss|acc\w*)\s*[:=]?\s*" + _NUM, re.I)
+_LOG_PAIR = _lazy(r"\b(val_|eval_|valid_|val\s+|validation\s+)?(loss|acc\w*)\s*[:=]?\s*" + _NUM, re.I, need=("loss", "acc"))
 
 
 def _log_line_symptoms(text: str) -> list[str]:
@@ -422,11 +458,11 @@ def _log_line_symptoms(text: str) -> list[str]:
 
 # A part that only reports things going well ("loss went down nicely, looks good"): the model
 # reads its polarity poorly, so plain words decide it before any reading by meaning.
-_GOING_WELL = re.compile(r"\b(?:looks?|looking|seems?)\s+(?:good|fine|great|healthy|ok|okay|normal|right)\b"
+_GOING_WELL = _lazy(r"\b(?:looks?|looking|seems?)\s+(?:good|fine|great|healthy|ok|okay|normal|right)\b"
                          r"|\b(?:is|are|keeps?)\s+getting\s+better\b|\bgood\s+to\s+go\b"
                          r"|\bnicely\b|\bas\s+expected\b|\bno\s+(?:issues?|problems?)\b|\bworks?\s+(?:fine|great|well)\b",
                          re.I)
-_TROUBLE = re.compile(r"\b(?:nan|inf|worse|drop\w*|stuck|fail\w*|bad|poor\w*|tank\w*|spik\w*|explod\w*|diverg\w*|"
+_TROUBLE = _lazy(r"\b(?:nan|inf|worse|drop\w*|stuck|fail\w*|bad|poor\w*|tank\w*|spik\w*|explod\w*|diverg\w*|"
                       r"overfit\w*|underfit\w*|forg[eo]t\w*|collaps\w*|slow\w*|memory|oom|wrong|only|but|however|"
                       r"except|though|while|loss\w*\s+(?:\w+\s+){0,2}(?:rises?|rising|increas\w*|goes\s+up|went\s+up))\b", re.I)
 
@@ -501,8 +537,47 @@ def norm_name(text: str) -> str:
 
 def _index(kb) -> _Index:
     idx = _INDEX.get(id(kb))
-    if idx is not None:
-        return idx
+    if idx is None:
+        idx = _INDEX[id(kb)] = _cached_index(kb)
+    return idx
+
+
+def _cached_index(kb) -> _Index:
+    """The index, through a pickle beside the knowledge base's own, keyed by the knowledge files and
+    this module (building it tokenises some 500 phrases: ~10 ms of a consultation's 0.5 s)."""
+    import hashlib
+    import os
+    import pickle
+
+    from knowledge.loader import _cache_dir
+
+    source = getattr(kb, "source_key", None)
+    path = None
+    if source:
+        try:
+            st = os.stat(__file__)
+            key = hashlib.sha256(f"{source}|{st.st_mtime_ns}|{st.st_size}".encode()).hexdigest()[:24]
+            path = _cache_dir() / f"symptom-index-{key}.pickle"
+            with open(path, "rb") as fh:
+                idx = pickle.load(fh)
+            if isinstance(idx, _Index):
+                return idx
+        except Exception:  # missing, stale or broken: rebuild it
+            pass
+    idx = _build_index(kb)
+    if path is not None:
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+            with open(tmp, "wb") as fh:
+                pickle.dump(idx, fh, protocol=pickle.HIGHEST_PROTOCOL)
+            os.replace(tmp, path)
+        except OSError:
+            pass
+    return idx
+
+
+def _build_index(kb) -> _Index:
     phrases: list[_Phrase] = []
     names: dict[str, list[str]] = {}
     pitfall_of = {}
@@ -524,8 +599,7 @@ def _index(kb) -> _Index:
                 phrases.append(_Phrase(sid, a, frozenset(content_words(a)), tuple(_tokens(a)), False, True))
     cues = [(did, c) for did, d in kb.sections.get("distinctions", {}).items() for c in d.cues]
     evidence = {sid: tuple(w.lower() for w in s.evidence_words) for sid, s in kb.symptoms.items() if s.evidence_words}
-    idx = _INDEX[id(kb)] = _Index(phrases, names, pitfall_of, cues, evidence=evidence)
-    return idx
+    return _Index(phrases, names, pitfall_of, cues, evidence=evidence)
 
 
 def _semantic(kb, idx: _Index):
