@@ -198,6 +198,10 @@ _RESOLVED = _lazy(
     r"|\b(?:problem|issue|bug|error|it|this)\s+(?:is\s+|was\s+|got\s+|has\s+been\s+|seems\s+to\s+be\s+)?"
     r"(?:solved|resolved|fixed|gone)\b"
     r"|\b(?:fixed|solved|resolved)\s+(?:it|this|that|my\s+(?:problem|issue)|the\s+(?:\w+\s+){0,2}?(?:problem|issue|error|bug))\b"
+    r"|\b(?:fixed|solved|resolved|got\s+rid\s+of|eliminated|cured)\s+(?:the\s+|my\s+|those\s+|these\s+|all\s+(?:the\s+)?)?"
+    r"(?!(?:random\s+)?seeds?\b|lr\b|learning\s+rate|batch|values?\b|sizes?\b|number|length|layers?\b|weights\b)"
+    r"(?:\w+\s+){0,2}?(?:nans?|infs?|oom|errors?|spikes?|explosions?|overfitting|underfitting|collapse|divergence|"
+    r"forgetting|imbalance|leak\w*|crash\w*)\b"
     r"|\b(?:now|finally)\s+(?:it\s+)?(?:works|trains|converges)\b(?:\s+(?:fine|well|as\s+expected))?"
     r"|\bnow\s+(?:we'?re|we\s+are|i'?m|i\s+am|it'?s|it\s+is|everything\s+is|all\s+is)\s+(?:good|fine|ok|okay|working)\b"
     r"|\b(?:helped|did\s+the\s+trick|worked|solved\s+it)\s*[.!]*\s*$"
@@ -206,7 +210,7 @@ _RESOLVED = _lazy(
     + r"\b[^.;!?]*\b(?:fixed|solved|helped|helps|speeds?\s+(?:\w+\s+){0,3}up|sped\s+(?:\w+\s+){0,3}up|"
     r"works?\s+(?:now|fine|well)|(?:is|was|looks?|became|becomes)\s+(?:fine|normal|stable|ok))\b", re.I,
     need=("fine", "work", "correct", "normal", "stable", "solv", "resolv", "fix", "away", "gone", "help", "trains",
-          "converg", "good", "ok", "trick", "smooth", "speed", "sped"))
+          "converg", "good", "ok", "trick", "smooth", "speed", "sped", "rid", "eliminat", "cure"))
 _STILL = _lazy(r"\b(?:still|but|however|except|only\s+(?:for|on|when))\b", re.I)  # a fix that left a problem
 _PLEASANTRY = _lazy(r"^\W*(?:thanks?|thank\s+you|thx|cheers|ty|regards)\b[^.;!?]*$", re.I)
 
@@ -363,7 +367,8 @@ def whole_text_symptoms(text: str) -> list[str]:
         out.append("majority_class_collapse")
     if _high_accuracy_low_other(text):
         out.append("minority_class_missed")
-    if _BELOW_SCRATCH.search(text) or (_SCRATCH.search(text) and _COMPARED.search(text) and not _FORGOT.search(text)):
+    if (_BELOW_SCRATCH.search(text) or (_SCRATCH.search(text) and _COMPARED.search(text) and not _FORGOT.search(text))
+            or _scratch_wins(text)):
         out.append("below_baseline")
     m = _WORSE_ON_NEW.search(text) or _OTHER_DOMAIN.search(text) or _WHEN_USED.search(text)
     if m and not _FORGOT.search(text) and "distribution_gap" not in out and "input_conditions_differ" not in out:
@@ -414,6 +419,28 @@ _BELOW_SCRATCH = _lazy(
     r"\b[^.;]{0,30}?\b(?:than|as|compar\w+\s+(?:to|with)|to)\b[^.;]{0,25}?\b" + _SIMPLE + r"\w*"
     r"|\b(?:further|continued|domain[\s-]adaptive|intermediate|additional)\s+pre[\s-]?train\w*\b(?:(?!forg[eo]t|original)[^?])"
     r"{0,120}?\b(?:worse|lower|hurts?|drops?|dropped)\b", re.I, need=("rnn", "lstm", "gru", "cnn", "tf", "svm", "logistic", "baseline", "naive", "xgboost", "bag", "classical", "simpler", "smaller", "pre"))
+
+
+_SCORE_AFTER = r"[^0-9;]{0,60}?(?<![\w.])" + _NUM + r"\s*%"
+_SCRATCH_SCORE = _lazy(r"(?:from\s+scratch|random(?:ly)?[\s-]+init\w*|without\s+(?:the\s+|any\s+)?pre[\s-]?train\w*|"
+                       r"(?:basic|simple|custom|small|shallow|own|vanilla|plain)\s+(?:cnn|rnn|lstm|network|net|model))"
+                       + _SCORE_AFTER, re.I, need=("%",))
+_TRANSFER_SCORE = _lazy(r"(?:transfer(?:\s+learning)?|pre[\s-]?trained|fine[\s-]?tun\w*|imagenet\s+weights)" + _SCORE_AFTER,
+                        re.I, need=("%",))
+
+
+def _scratch_vs_transfer(text: str) -> int:
+    """+1 where the score beside the model without transfer is higher ("transfer learning gets 85%, from
+    scratch 89%"), -1 where the transferred one's is, 0 where the text gives no such pair."""
+    a, b = _SCRATCH_SCORE.search(text), _TRANSFER_SCORE.search(text)
+    if not (a and b) or a.start() == b.start():
+        return 0
+    x, y = float(a.group(1)), float(b.group(1))
+    return (x > y) - (x < y)
+
+
+def _scratch_wins(text: str) -> bool:
+    return _scratch_vs_transfer(text) > 0
 
 
 def _high_accuracy_low_other(text: str) -> bool:
@@ -762,11 +789,12 @@ def read_symptoms(text: str, kb, semantic: bool = True) -> Reading:
         after = " ".join(x for x in sentences[at + 1:] if not _PLEASANTRY.match(x))
         if not after.strip() or not read_symptoms(after, kb, semantic).matches:
             reading.matches = []
-            reading.note = "the description says the problem was fixed: nothing left to diagnose"
+            reading.note = _FIXED_NOTE
             return reading
     pending: list[tuple[str, str]] = []
     for part, kind in split_parts(key):
-        if kind != "denied" and _RESOLVED.search(part) and not is_negated(_RESOLVED.search(part).group(0)):
+        if (kind != "denied" and _RESOLVED.search(part) and not is_negated(_RESOLVED.search(part).group(0))
+                and not _STILL.search(part)):
             kind = "fixed"  # "the NaNs went away", "lowering the lr fixed the nan": what it names is ruled out
             hits = _lexical_hits(part, idx, negative=False)
             if hits:
@@ -819,6 +847,9 @@ def read_symptoms(text: str, kb, semantic: bool = True) -> Reading:
         # the words say it outright: a reading by meaning of the same pitfall gives way to it
         reading.matches = [m for m in reading.matches if m.pitfall != forgetting]
         _add(reading, Match("source_accuracy_drop", forgetting, 1.0, "words", key))
+    if "below_baseline" in idx.pitfall_of and _scratch_vs_transfer(key) < 0:  # the numbers say transfer won
+        reading.matches = [m for m in reading.matches if not (m.symptom == "below_baseline" and m.method == "meaning")]
+        reading.ruled_out.append(Match("below_baseline", idx.pitfall_of["below_baseline"], 1.0, "numbers", key))
     reading.ruled_out = [m for m in reading.ruled_out if m.symptom not in reading.symptoms]
     _rank(reading, kb)
     return reading
@@ -923,7 +954,13 @@ def _read_by_meaning(reading: Reading, pending, idx: _Index, kb, enc, emb) -> No
                                           "scores": [round(score, 3), round(other[1], 3)], "distinction": did})
 
 
+_FIXED_NOTE = "the description says the problem was fixed: nothing left to diagnose"
+
+
 def unmatched_message(reading: Reading, where: str) -> str:
+    if reading.note == _FIXED_NOTE:
+        return (f"The symptom {reading.text!r} of {where} says the problem was fixed: nothing is left to "
+                f"diagnose. Describe what is still wrong, or leave {where} out.")
     msg = f"The symptom {reading.text!r} of {where} names no symptom this knowledge base knows"
     if reading.ruled_out:
         msg += " (it rules out " + ", ".join(dict.fromkeys(m.symptom for m in reading.ruled_out)) + ")"

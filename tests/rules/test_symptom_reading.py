@@ -316,6 +316,68 @@ def test_a_problem_described_as_fixed_leaves_nothing_to_diagnose(kb):
                          semantic=False).pitfalls == ["divergence"]
 
 
+@pytest.mark.parametrize("text, want, ruled_out", [
+    # a fix that left another problem: the fixed one is ruled out, the other read
+    ("fixed the nan by lowering lr to 1e-5, but now val acc stuck at 0.5 on my 2 classes", ["failed_run"], "loss_nan"),
+    ("After switching to fp32 the NaNs went away but now it overfits after epoch 3", ["overfitting"], "loss_nan"),
+    # "fixed the seed" holds a value constant; it fixes nothing
+    ("I fixed the seed and the loss still goes nan", ["divergence"], None),
+])
+def test_a_part_that_says_a_symptom_went_away_rules_it_out(text, want, ruled_out, kb):
+    r = read_symptoms(text, kb, semantic=False)
+    assert r.pitfalls == want, r.as_dict()
+    assert ruled_out is None or ruled_out in [m.symptom for m in r.ruled_out]
+
+
+@pytest.mark.parametrize("text", [
+    "change the batchsize fixed it. thanks.", "got rid of the OOM with gradient checkpointing",
+    "Done. After I set different lr for vision_encoder and llm, the loss becomes normal.",
+    "I restarted with a new command, and now we're good to go. Thank you.",
+])
+def test_a_description_of_a_fix_names_nothing_and_says_so(text, kb):
+    r = read_symptoms(text, kb, semantic=False)
+    assert r.pitfalls == [] and "fixed" in r.note
+    with pytest.raises(SymptomMatchError, match="says the problem was fixed"):
+        match_symptoms(text, kb)
+
+
+@pytest.mark.parametrize("text, pitfall", [
+    ("In the case of transfer learning I get 85%, and building the network from scratch I get 89%",
+     "negative_transfer"),
+    ("the performance is not so good comparing to rnn based models", "negative_transfer"),
+    ("accuracy can reach 99.9% each epoch, however, AUC/ROC value will only 76%", "class_imbalance"),
+    ("Epoch 39/400 ... loss: 2.3029 - acc: 0.0993 - val_loss: 2.3026 - val_acc: 0.1000", "failed_run"),
+    ("It works excellently on test videos, but it does not work at all on random video", "domain_shift"),
+    ("I usually trained with pics at daytime, but when I use that model to detect person at night, I got many "
+     "undetected results", "domain_shift"),
+    ("it can detect the new entity however it loses the ability to detect money and date", "catastrophic_forgetting"),
+    ("I have tried early stopping to reduce overfilling", "overfitting"),
+    ("the gpu utilization is not stable from 0% to 90%, most of the time it is 0%", "slow_training"),
+    ("loss starts exploding after 2200 tokens", "divergence"),
+])
+def test_sentence_level_readings_of_real_descriptions(text, pitfall, kb):
+    assert read_symptoms(text, kb, semantic=False).pitfalls[:1] == [pitfall]
+
+
+def test_scores_beside_scratch_and_transfer_decide_negative_transfer(kb):
+    worse = read_symptoms("pretrained resnet gets 71%, a small cnn from scratch gets 78%", kb)
+    better = read_symptoms("pretrained resnet gets 78%, a small cnn from scratch gets 71%", kb)
+    assert worse.pitfalls[:1] == ["negative_transfer"]
+    assert "negative_transfer" not in better.pitfalls and "below_baseline" in [m.symptom for m in better.ruled_out]
+
+
+def test_a_metrics_line_is_read_by_its_numbers_only(kb):
+    r = read_symptoms("Epoch 5/5 loss: 0.3120 - accuracy: 0.8750 - val_loss: 0.4012 - val_accuracy: 0.8300", kb)
+    assert r.pitfalls == [] and "diagnose" in r.note
+
+
+@needs_semantic
+def test_a_reading_by_meaning_needs_the_symptoms_evidence_words(kb):
+    # "the performance gets worse" reads close to "training is slow", but says nothing of time
+    r = read_symptoms("when I fine-tune the model, the performance gets worse", kb)
+    assert "slow_training" not in r.pitfalls, r.as_dict()
+
+
 @needs_semantic
 def test_context_around_a_symptom_is_not_read_as_one(kb):
     r = read_symptoms("I'm trying to train using a pre-trained model on my own data ... but my validation "
