@@ -149,7 +149,40 @@ def _faster_tokens() -> None:
     Token._tlexpert_fast = True
 
 
+def _faster_prepare_rule() -> None:
+    """``prepare_rule`` turns each rule into disjunctive normal form (``dnf``, a loop to a fixed
+    point), adapts its parts for the network, and runs ``dnf`` over the result again: 74 rules, four
+    or more passes each, ~40 ms of every consultation. When the adaptation changed no part (the same
+    objects, in the same order: the usual case), the result is the first ``dnf``'s, which is already
+    a fixed point, so the second ``dnf`` is skipped; otherwise it runs as before."""
+    from experta.matchers.rete import utils as rete_utils
+    from experta.conditionalelement import NOT
+    from experta.rule import Rule
+
+    if getattr(rete_utils, "_tlexpert_fast_prepare", False):
+        return
+    dnf, prepare_rule, extract_facts = rete_utils.dnf, rete_utils.prepare_rule, rete_utils.extract_facts
+    InitialFact = rete_utils.InitialFact
+
+    def prepare(exp):
+        dnf_rule = dnf(exp)
+        parts = [prepare_rule(e) for e in dnf_rule]
+        prep_rule = dnf_rule.new_conditions(*parts)
+        if not prep_rule:
+            return prep_rule.new_conditions(InitialFact())
+        if isinstance(prep_rule[0], NOT) or len(extract_facts(prep_rule)) == 0:
+            return prep_rule.new_conditions(InitialFact(), *prep_rule)
+        if len(parts) == len(dnf_rule) and all(a is b for a, b in zip(parts, dnf_rule)):
+            return prep_rule  # dnf(prep_rule) == prep_rule: dnf_rule is a fixed point of dnf
+        return dnf(prep_rule)
+
+    rete_utils._tlexpert_original_prepare = prepare_rule.registry[Rule]  # kept for the test that compares
+    prepare_rule.register(Rule)(prepare)
+    rete_utils._tlexpert_fast_prepare = True
+
+
 _faster_network_build()
 _faster_tokens()
+_faster_prepare_rule()
 
 __all__ = ["DepthStrategy", "AS", "L", "MATCH", "NOT", "P", "TEST", "W", "DefFacts", "Fact", "KnowledgeEngine", "Rule"]

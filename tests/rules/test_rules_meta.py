@@ -146,3 +146,19 @@ def test_why_of_no_text_augmentation_names_a_knowledge_entry(consult, kb):
     plan, _ = consult(task="text_classification", dataset_size=5000, domain_similarity="high")
     assert plan["hyperparameters_why"]["augmentation"]["rule"] == "tuning.no_text_augmentation"
     assert not _check_whys(plan, kb)
+
+
+def test_the_faster_rule_preparation_builds_what_experta_builds(kb):
+    """rules/_experta.py skips experta's second normal-form pass when it would change nothing; every
+    rule must come out with the same conditions, in the same order, as experta's own preparation."""
+    from experta.matchers.rete import utils as rete_utils
+    from experta.rule import Rule
+
+    from rules.engine import get_engine
+
+    fast, original = rete_utils.prepare_rule.registry[Rule], rete_utils._tlexpert_original_prepare
+    rules = list(get_engine(kb).get_rules())
+    assert len(rules) > 50
+    for r in rules:
+        a, b = fast(r), original(r)
+        assert type(a) is type(b) and tuple(a) == tuple(b) and a._wrapped is b._wrapped, r
