@@ -39,7 +39,7 @@ FIELDS = (
     "retain_source", "device_class", "language", "source_domain", "target_domain", "symptoms",
 )
 # "assumed": the fields normalize filled with a default (the plan names them)
-EXTRA_FIELDS = ("id", "name", "notes", "expect", "assumed")
+EXTRA_FIELDS = ("id", "name", "notes", "expect", "assumed", "read_as")
 REQUIRED = ("task", "dataset_size")
 DEFAULTS = {
     "task_similarity": TaskSimilarity.RELATED.value,
@@ -156,6 +156,16 @@ def normalize(raw: Any, kb, origin: str = "scenario", symptom_matcher=None,
             f"{entry.advice}")
     task = entry.id
     out["task"] = task
+    # "read_as": the names normalize mapped onto another id (the plan says so: summarization is planned as
+    # text generation)
+    read_as = [r for r in raw.get("read_as") or () if isinstance(r, dict)] if isinstance(raw.get("read_as"), list) else []
+    from knowledge.loader import normalize_word
+
+    if normalize_word(str(raw["task"])) != task and not any(r.get("field") == "task" for r in read_as):
+        read_as.append({"field": "task", "given": str(raw["task"]), "as": task,
+                        "why": f"{raw['task']!r} is one of the names of the task {task!r} in the knowledge base"})
+    if read_as:
+        out["read_as"] = read_as
     modality = kb.tasks[task].modality.value
     if raw.get("modality") not in (None, ""):
         if raw["modality"] != modality:

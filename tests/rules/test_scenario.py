@@ -95,3 +95,19 @@ def test_required_fields(kb, missing):
 def test_unknown_task_suggests_the_nearest(kb):
     with pytest.raises(ScenarioError, match="Did you mean 'text_classification'"):
         normalize({"task": "text_clasification", "dataset_size": 10}, kb)
+
+
+def test_a_task_given_by_another_name_is_planned_under_its_id_and_says_so(kb):
+    from harness.render import render_plan
+    from rules.engine import get_engine
+
+    sc = normalize({"task": "summarization", "dataset_size": 2000}, kb)
+    assert sc["task"] == "text_generation"
+    assert sc["read_as"] == [{"field": "task", "given": "summarization", "as": "text_generation",
+                              "why": "'summarization' is one of the names of the task 'text_generation' in the "
+                                     "knowledge base"}]
+    plan = get_engine(kb).consult(sc)
+    assert "Read as: task 'summarization' as text_generation" in render_plan(plan, kb)
+    # the plan's scenario read again keeps the note once; the id itself, in any case, needs none
+    assert normalize(plan["scenario"], kb)["read_as"] == sc["read_as"]
+    assert "read_as" not in normalize({"task": "Text Classification", "dataset_size": 10}, kb)
