@@ -14,7 +14,7 @@ import os
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterable, Optional
+from typing import Any, Callable, Iterable, Optional
 
 from knowledge.schema import (
     FIX_OPS,
@@ -510,37 +510,42 @@ def _cache_dir() -> Path:
     return Path(base)
 
 
+def pickle_cached(path: Optional[Path], build: Callable[[], Any], kind: type) -> Any:
+    """``build()``, through a pickle at ``path`` (None: no cache). A missing, stale or broken pickle
+    is never an error, it is rebuilt; a cache that cannot be written only costs time."""
+    import pickle
+
+    if path is not None and path.exists():
+        try:
+            with open(path, "rb") as fh:
+                obj = pickle.load(fh)
+            if isinstance(obj, kind):
+                return obj
+        except Exception:
+            pass
+    obj = build()
+    if path is not None:
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+            with open(tmp, "wb") as fh:
+                pickle.dump(obj, fh, protocol=pickle.HIGHEST_PROTOCOL)
+            os.replace(tmp, path)
+        except OSError:
+            pass
+    return obj
+
+
 def load_cached(extra: Iterable[Path | str] = ()) -> KnowledgeBase:
     """``load``, through an on-disk pickle of the validated knowledge base keyed by its files.
 
     Parsing and validating the YAML is most of a cold consultation; the pickle is
     rebuilt whenever any knowledge file (or the loader and schema) changes, and
     any problem with it falls back to ``load``."""
-    import pickle
-
     extra = list(extra)
     key = _disk_key(extra)
-    path = _cache_dir() / f"kb-{key}.pickle" if key else None
-    if path is not None and path.exists():
-        try:
-            with open(path, "rb") as fh:
-                kb = pickle.load(fh)
-            if isinstance(kb, KnowledgeBase):
-                kb.source_key = key
-                return kb
-        except Exception:  # a stale or broken cache is never an error: rebuild it
-            pass
-    kb = load(extra)
+    kb = pickle_cached(_cache_dir() / f"kb-{key}.pickle" if key else None, lambda: load(extra), KnowledgeBase)
     kb.source_key = key  # what derived caches (the symptom reader's index) are keyed by
-    if path is not None:
-        try:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-            with open(tmp, "wb") as fh:
-                pickle.dump(kb, fh, protocol=pickle.HIGHEST_PROTOCOL)
-            os.replace(tmp, path)
-        except OSError:
-            pass
     return kb
 
 

@@ -215,13 +215,15 @@ _STILL = _lazy(r"\b(?:still|but|however|except|only\s+(?:for|on|when))\b", re.I)
 _PLEASANTRY = _lazy(r"^\W*(?:thanks?|thank\s+you|thx|cheers|ty|regards)\b[^.;!?]*$", re.I)
 
 
+def says_fixed(text: str) -> bool:
+    """``text`` says a problem is gone, and leaves none behind ("fixed it, but ..." does not count)."""
+    m = _RESOLVED.search(text)
+    return bool(m and not is_negated(m.group(0)) and not _STILL.search(text))
+
+
 def resolved_at(sentences: list[str]) -> Optional[int]:
     """The index of the last sentence that says the problem is gone, or None."""
-    for i in range(len(sentences) - 1, -1, -1):
-        m = _RESOLVED.search(sentences[i])
-        if m and not is_negated(m.group(0)) and not _STILL.search(sentences[i]):
-            return i
-    return None
+    return next((i for i in range(len(sentences) - 1, -1, -1) if says_fixed(sentences[i])), None)
 
 
 HEALTHY_MARGIN = 0.03  # a healthy reading must beat the best symptom by this much (the model is weak on polarity)
@@ -368,7 +370,7 @@ def whole_text_symptoms(text: str) -> list[str]:
     if _high_accuracy_low_other(text):
         out.append("minority_class_missed")
     if (_BELOW_SCRATCH.search(text) or (_SCRATCH.search(text) and _COMPARED.search(text) and not _FORGOT.search(text))
-            or _scratch_wins(text)):
+            or _scratch_vs_transfer(text) > 0):
         out.append("below_baseline")
     m = _WORSE_ON_NEW.search(text) or _OTHER_DOMAIN.search(text) or _WHEN_USED.search(text)
     if m and not _FORGOT.search(text) and "distribution_gap" not in out and "input_conditions_differ" not in out:
@@ -438,9 +440,6 @@ def _scratch_vs_transfer(text: str) -> int:
     x, y = float(a.group(1)), float(b.group(1))
     return (x > y) - (x < y)
 
-
-def _scratch_wins(text: str) -> bool:
-    return _scratch_vs_transfer(text) > 0
 
 
 def _high_accuracy_low_other(text: str) -> bool:
@@ -574,34 +573,15 @@ def _cached_index(kb) -> _Index:
     this module (building it tokenises some 500 phrases: ~10 ms of a consultation's 0.5 s)."""
     import hashlib
     import os
-    import pickle
 
-    from knowledge.loader import _cache_dir
+    from knowledge.loader import _cache_dir, pickle_cached
 
-    source = getattr(kb, "source_key", None)
-    path = None
+    source, path = getattr(kb, "source_key", None), None
     if source:
-        try:
-            st = os.stat(__file__)
-            key = hashlib.sha256(f"{source}|{st.st_mtime_ns}|{st.st_size}".encode()).hexdigest()[:24]
-            path = _cache_dir() / f"symptom-index-{key}.pickle"
-            with open(path, "rb") as fh:
-                idx = pickle.load(fh)
-            if isinstance(idx, _Index):
-                return idx
-        except Exception:  # missing, stale or broken: rebuild it
-            pass
-    idx = _build_index(kb)
-    if path is not None:
-        try:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-            with open(tmp, "wb") as fh:
-                pickle.dump(idx, fh, protocol=pickle.HIGHEST_PROTOCOL)
-            os.replace(tmp, path)
-        except OSError:
-            pass
-    return idx
+        st = os.stat(__file__)
+        key = hashlib.sha256(f"{source}|{st.st_mtime_ns}|{st.st_size}".encode()).hexdigest()[:24]
+        path = _cache_dir() / f"symptom-index-{key}.pickle"
+    return pickle_cached(path, lambda: _build_index(kb), _Index)
 
 
 def _build_index(kb) -> _Index:
@@ -793,31 +773,27 @@ def read_symptoms(text: str, kb, semantic: bool = True) -> Reading:
             return reading
     pending: list[tuple[str, str]] = []
     for part, kind in split_parts(key):
-        if (kind != "denied" and _RESOLVED.search(part) and not is_negated(_RESOLVED.search(part).group(0))
-                and not _STILL.search(part)):
-            kind = "fixed"  # "the NaNs went away", "lowering the lr fixed the nan": what it names is ruled out
-            hits = _lexical_hits(part, idx, negative=False)
-            if hits:
-                reading.ruled_out.append(Match(hits[0][1].symptom, idx.pitfall_of[hits[0][1].symptom], 1.0, "words", part))
+        if kind != "denied" and says_fixed(part):
+            # "the NaNs went away", "lowering the lr fixed the nan": what it names is ruled out
+            _rule_out_first(reading, _lexical_hits(part, idx, negative=False), idx, part)
             continue
         if kind == "denied":
-            hits = _lexical_hits(affirm(part), idx, negative=False)
-            if hits:
-                reading.ruled_out.append(Match(hits[0][1].symptom, idx.pitfall_of[hits[0][1].symptom], 1.0, "words", part))
+            if _rule_out_first(reading, _lexical_hits(affirm(part), idx, negative=False), idx, part):
                 continue
         else:
             stated = [sid for sid in pattern_symptoms(part) if sid in idx.pitfall_of]
             for sid in stated:
                 _add(reading, Match(sid, idx.pitfall_of[sid], 1.0, "numbers", part))
-            pieces = _SCOPE_END.split(part)[::2]
             hits = _lexical_hits(part, idx, negative=(kind == "problem"))
             if kind == "problem":  # what the part affirms beside its negation ("a gradient explosion, ... no longer decreases")
-                plain = " ".join(x for x in pieces if not is_negated(x))
+                pieces = _SCOPE_END.split(part)[::2]
+                negated = [is_negated(x) for x in pieces]
+                plain = " ".join(x for x, n in zip(pieces, negated) if not n)
                 extra = _lexical_hits(plain, idx, negative=False) if plain.strip() else []
-                first_neg = next(i for i, x in enumerate(pieces) if is_negated(x)) if any(map(is_negated, pieces)) else 0
-                first_plain = next((i for i, x in enumerate(pieces) if not is_negated(x)
-                                    and _lexical_hits(x, idx, negative=False)), len(pieces))
-                hits = extra + hits if first_plain < first_neg else hits + extra
+                first_neg = negated.index(True) if True in negated else 0
+                # text order: the affirmed symptom first when it comes before the negation
+                first = any(_lexical_hits(x, idx, negative=False) for x in pieces[:first_neg])
+                hits = extra + hits if first else hits + extra
             if stated and not hits:
                 continue
             if hits:
@@ -889,6 +865,14 @@ def _has_evidence(part: str, idx: _Index, sid: str) -> bool:
         return True
     toks = _tokens(part)
     return any(t.startswith(w) for t in toks for w in need)
+
+
+def _rule_out_first(reading: Reading, hits, idx: _Index, part: str) -> bool:
+    """Rule out the symptom of the strongest hit; whether there was one."""
+    if hits:
+        sid = hits[0][1].symptom
+        reading.ruled_out.append(Match(sid, idx.pitfall_of[sid], 1.0, "words", part))
+    return bool(hits)
 
 
 def _read_by_overlap(reading: Reading, pending, idx: _Index, kb) -> None:
