@@ -134,7 +134,7 @@ def score(cands: dict, train_csv: str, out: Path, max_length: int) -> dict:
     kb = get_kb()
     data = load_text(train_csv)
     res = {}
-    os.environ["TLEXPERT_CACHE"] = str(out / "cache")
+    os.environ["TLEXPERT_CACHE_DIR"] = str((out / "cache").resolve())
     for layer in ("mean", "last", "best"):  # the first call pays for the embeddings
         t0 = time.perf_counter()
         r = rank_models(list(cands.values()), data, kb, layer=layer, max_examples=len(data), max_length=max_length,
@@ -431,7 +431,7 @@ def main(argv=None) -> int:
         return 2
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    os.environ.setdefault("TLEXPERT_CACHE", str(out / "cache"))
+    os.environ.setdefault("TLEXPERT_CACHE_DIR", str((out / "cache").resolve()))
     steps = set(args.steps.split(","))
     t_all = time.perf_counter()
     pool = read("sentiment_train.csv")

@@ -64,7 +64,7 @@ def time_scoring(path: str, data, n: int) -> float:
     from knowledge import get_kb
 
     with tempfile.TemporaryDirectory() as cache:
-        os.environ["TLEXPERT_CACHE"] = cache
+        os.environ["TLEXPERT_CACHE_DIR"] = cache
         t0 = time.perf_counter()
         res = rank_models([path], data, get_kb(), max_examples=n, seed=0)
         dt = time.perf_counter() - t0
@@ -105,7 +105,7 @@ def main() -> None:
     budget_rows = []
     for b in [float(x) for x in args.budgets.split(",")]:
         with tempfile.TemporaryDirectory() as cache:
-            env = {**os.environ, "TLEXPERT_CACHE": cache}
+            env = {**os.environ, "TLEXPERT_CACHE_DIR": cache}
             t0 = time.perf_counter()
             proc = subprocess.run(
                 [sys.executable, str(ROOT / "cli.py"), "rank-models", "--data", data_file, "--candidates",

@@ -28,10 +28,6 @@ def _model_fingerprint(path: str) -> str:
     return h.hexdigest()[:16]
 
 
-def cache_dir() -> Path:
-    return Path(os.environ.get("TLEXPERT_CACHE", Path.home() / ".cache" / "tlexpert")) / "embeddings"
-
-
 def mean_pool(hidden, mask):
     import torch
 
@@ -100,19 +96,15 @@ def cached_encode(model_path: str, model, tokenizer, texts: list[str], *, data_k
         [_model_fingerprint(model_path), data_key, len(texts), max_length,
          "mean-l2-layers" if all_layers else "mean-l2", variant]).encode()
     ).hexdigest()[:24]
-    f = cache_dir() / f"{key}.npy"
-    if use_cache and f.exists():
-        try:
-            return np.load(f), True
-        except (OSError, ValueError):
-            pass  # a damaged cache entry is recomputed
+    from knowledge.cache import entry, load_array, save_array
+
+    f = entry("embeddings", f"{key}.npy") if use_cache else None
+    cached = load_array(f)
+    if cached is not None:
+        return cached, True  # a damaged or foreign entry is recomputed
     X = encode(model, tokenizer, texts, batch_size=batch_size, max_length=max_length,
                device=device, progress=progress, all_layers=all_layers)
-    if use_cache:
-        from knowledge.reading import atomic_path
-
-        with atomic_path(f, suffix=".npy") as tmp:
-            np.save(tmp, X)
+    save_array(f, X)
     return X, False
 
 

@@ -14,6 +14,7 @@ settings), so a killed ranking resumes with the candidates it finished, and
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import math
@@ -139,10 +140,11 @@ def _fingerprint(path: str) -> str:
     return _model_fingerprint(path)
 
 
-def result_dir() -> Path:
-    from harness.embed import cache_dir
+def result_file(key: str) -> Optional[Path]:
+    """Where a candidate's scores are kept (``knowledge.cache``), None when the cache is not usable."""
+    from knowledge.cache import entry
 
-    return cache_dir().parent / "rank"
+    return entry("rank", f"{key}.json")
 
 
 def result_key(path: str, data_key: str, settings: dict) -> str:
@@ -203,10 +205,13 @@ def score_candidate(cand: dict, texts: list[str], y: list[int], data_key: str, s
         key = result_key(cand["path"], data_key, settings)
     except OSError as exc:
         return {**row, "status": "error", "error": f"{cand['path']}: unreadable ({exc})"}
-    f = result_dir() / f"{key}.json"
-    if use_cache and f.exists():
+    from knowledge.cache import read_entry, write_entry
+
+    f = result_file(key) if use_cache else None
+    blob = read_entry(f) if f is not None else None
+    if blob is not None:
         try:
-            done = json.loads(f.read_text())
+            done = json.loads(blob)
             return {**row, **{k: done[k] for k in done if k in row}, "candidate": cand["spec"],
                     "model": cand["name"], "resumed": True}
         except (OSError, ValueError, KeyError):
@@ -249,11 +254,9 @@ def score_candidate(cand: dict, texts: list[str], y: list[int], data_key: str, s
         row["status"] = "error"
         row["error"] = "; ".join(f"{k}: {v}" for k, v in errors.items())
     row["seconds"] = round(time.perf_counter() - t0, 3)
-    if use_cache and row["status"] == "ok":
-        f.parent.mkdir(parents=True, exist_ok=True)
-        tmp = f.with_name(f".{f.name}.{os.getpid()}.tmp")
-        tmp.write_text(json.dumps(row, default=float))
-        os.replace(tmp, f)
+    if f is not None and row["status"] == "ok":
+        with contextlib.suppress(OSError):
+            write_entry(f, json.dumps(row, default=float).encode())
     return row
 
 
@@ -358,8 +361,8 @@ def run_within_budget(cands: list[dict], texts, y, data_key, settings, budget: d
 
     def cached(c) -> bool:
         try:
-            return use_cache and not c.get("error") and (
-                result_dir() / f"{result_key(c['path'], data_key, settings)}.json").exists()
+            f = use_cache and not c.get("error") and result_file(result_key(c["path"], data_key, settings))
+            return bool(f) and f.exists()
         except OSError:
             return False
 

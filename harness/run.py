@@ -462,7 +462,7 @@ def _image_runs(plan, cfg, kb, out, device, progress, adaptations: list) -> Moda
     from harness import probes
     from harness.backbones import WEIGHT_SUFFIXES
     from harness.data import DataError
-    from harness.embed import cache_dir
+    from knowledge.cache import cache_dir
     from harness.vision import (digits, image_features, load_weights, param_blocks, predict_images,
                                 pretrained_source, retention_accuracy, run_image, run_pixel_baseline, split)
 
@@ -475,7 +475,7 @@ def _image_runs(plan, cfg, kb, out, device, progress, adaptations: list) -> Moda
                                 "used": "small-cnn",
                                 "why": "no --weights given: the built-in example CNN (pre-trained here on "
                                        "digits 0-4) runs in place of the plan's model"})
-        source, src_tr, src_te = pretrained_source(cache_dir().parent / "models")
+        source, src_tr, src_te = pretrained_source(cache_dir("models"))
         model_name = "small-cnn (pre-trained here on digits 0-4)"
         weights = cfg.model if cfg.model and Path(cfg.model).suffix in WEIGHT_SUFFIXES else cfg.weights
         if weights:

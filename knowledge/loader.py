@@ -484,7 +484,6 @@ def _derive_speed(kb: KnowledgeBase) -> None:
 
 
 _CACHE: dict[tuple, KnowledgeBase] = {}
-CACHE_ENV = "TLEXPERT_CACHE_DIR"
 
 
 def _disk_key(extra) -> Optional[str]:
@@ -504,47 +503,18 @@ def _disk_key(extra) -> Optional[str]:
         return None
 
 
-def _cache_dir() -> Path:
-    base = os.environ.get(CACHE_ENV) or os.path.join(
-        os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache"), "tlexpert")
-    return Path(base)
-
-
-def pickle_cached(path: Optional[Path], build: Callable[[], Any], kind: type) -> Any:
-    """``build()``, through a pickle at ``path`` (None: no cache). A missing, stale or broken pickle
-    is never an error, it is rebuilt; a cache that cannot be written only costs time."""
-    import pickle
-
-    if path is not None and path.exists():
-        try:
-            with open(path, "rb") as fh:
-                obj = pickle.load(fh)
-            if isinstance(obj, kind):
-                return obj
-        except Exception:
-            pass
-    obj = build()
-    if path is not None:
-        try:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-            with open(tmp, "wb") as fh:
-                pickle.dump(obj, fh, protocol=pickle.HIGHEST_PROTOCOL)
-            os.replace(tmp, path)
-        except OSError:
-            pass
-    return obj
-
-
 def load_cached(extra: Iterable[Path | str] = ()) -> KnowledgeBase:
-    """``load``, through an on-disk pickle of the validated knowledge base keyed by its files.
+    """``load``, through a signed pickle of the validated knowledge base keyed by its files
+    (``knowledge.cache``: read back only from a folder and file of the user's own).
 
     Parsing and validating the YAML is most of a cold consultation; the pickle is
     rebuilt whenever any knowledge file (or the loader and schema) changes, and
     any problem with it falls back to ``load``."""
     extra = list(extra)
     key = _disk_key(extra)
-    kb = pickle_cached(_cache_dir() / f"kb-{key}.pickle" if key else None, lambda: load(extra), KnowledgeBase)
+    from knowledge.cache import pickle_cached
+
+    kb = pickle_cached("kb", key, lambda: load(extra), KnowledgeBase)
     kb.source_key = key  # what derived caches (the symptom reader's index) are keyed by
     return kb
 

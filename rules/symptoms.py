@@ -574,14 +574,13 @@ def _cached_index(kb) -> _Index:
     import hashlib
     import os
 
-    from knowledge.loader import _cache_dir, pickle_cached
+    from knowledge.cache import pickle_cached
 
-    source, path = getattr(kb, "source_key", None), None
+    source, key = getattr(kb, "source_key", None), None
     if source:
         st = os.stat(__file__)
         key = hashlib.sha256(f"{source}|{st.st_mtime_ns}|{st.st_size}".encode()).hexdigest()[:24]
-        path = _cache_dir() / f"symptom-index-{key}.pickle"
-    return pickle_cached(path, lambda: _build_index(kb), _Index)
+    return pickle_cached("symptom-index", key, lambda: _build_index(kb), _Index)
 
 
 def _build_index(kb) -> _Index:

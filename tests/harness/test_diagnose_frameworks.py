@@ -120,8 +120,8 @@ def real_run(tiny_bert, tmp_path_factory):
     from rules.engine import get_engine
     from rules.scenario import normalize
 
-    old = os.environ.get("TLEXPERT_CACHE")
-    os.environ["TLEXPERT_CACHE"] = str(tmp_path_factory.mktemp("cache"))
+    old = os.environ.get("TLEXPERT_CACHE_DIR")
+    os.environ["TLEXPERT_CACHE_DIR"] = str(tmp_path_factory.mktemp("cache"))
     kb = get_kb()
     plan = get_engine(kb).consult(normalize({"task": "text_classification", "dataset_size": 90, "num_classes": 3,
                                              "compute": "cpu"}, kb))
@@ -129,9 +129,9 @@ def real_run(tiny_bert, tmp_path_factory):
     execute(plan, RunConfig(techniques=["feature_extraction", "fine_tuning"], seeds=3, model=tiny_bert, out=str(out),
                             builtin_size=90, max_length=32, overrides={"epochs": 2, "learning_rate": 1e-3}), kb)
     if old is None:
-        os.environ.pop("TLEXPERT_CACHE", None)
+        os.environ.pop("TLEXPERT_CACHE_DIR", None)
     else:
-        os.environ["TLEXPERT_CACHE"] = old
+        os.environ["TLEXPERT_CACHE_DIR"] = old
     return out
 
 

@@ -15,7 +15,7 @@ from harness.techniques import run_head
 
 TWEETEVAL = Path(os.environ.get("TLEXPERT_TWEETEVAL")
                  or Path(__file__).resolve().parents[3] / "shared" / "data" / "tweeteval")
-REAL_CACHE = os.environ.get("TLEXPERT_CACHE")  # before the harness fixture points it at a temporary folder
+REAL_CACHE = os.environ.get("TLEXPERT_CACHE_DIR")  # before the harness fixture points it at a temporary folder
 OLD_RECIPE = {"learning_rate": 3e-3, "weight_decay": 1e-4, "dropout": 0.1, "epochs": 30, "batch_size": 256,
               "early_stopping_patience": 5}  # the AdamW linear head's recipe before the probe
 
@@ -110,9 +110,9 @@ def test_probe_matches_logistic_regression_cv_on_tweets(n, monkeypatch):
 
     # the embeddings of 8,000 tweets are worth keeping: the user's cache, as bench/bench_probe.py uses
     if REAL_CACHE:
-        monkeypatch.setenv("TLEXPERT_CACHE", REAL_CACHE)
+        monkeypatch.setenv("TLEXPERT_CACHE_DIR", REAL_CACHE)
     else:
-        monkeypatch.delenv("TLEXPERT_CACHE", raising=False)
+        monkeypatch.delenv("TLEXPERT_CACHE_DIR", raising=False)
     kb = get_kb()
     path = resolve_model("all-MiniLM-L6-v2", kb)[1]
     tok, model = load_encoder(path)

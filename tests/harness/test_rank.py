@@ -20,7 +20,7 @@ from harness.rank import (
     layer_features,
     rank_models,
     resolve_candidate,
-    result_dir,
+    result_file,
     score_layers,
 )
 from harness.data import TextData
@@ -130,7 +130,7 @@ def test_rank_models_scores_the_loadable_and_explains_the_rest(tmp_path, tiny_be
     assert {r["candidate"]: r["scores"] for r in again["rows"]} == {k: rows[k]["scores"]
                                                                     for k in (tiny_bert, second_bert)}
     # a damaged result file is recomputed, never fatal
-    for f in result_dir().glob("*.json"):
+    for f in result_file("x").parent.glob("*.json"):
         f.write_text("{")
     third = rank_models([tiny_bert], data, kb, max_length=16)
     assert not third["rows"][0]["resumed"] and third["rows"][0]["status"] == "ok"

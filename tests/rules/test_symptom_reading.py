@@ -215,7 +215,7 @@ def test_a_consult_on_the_word_path_imports_no_numpy_or_torch():
 
 @needs_semantic
 def test_phrase_embeddings_are_cached_by_content(tmp_path, monkeypatch):
-    monkeypatch.setenv("TLEXPERT_CACHE", str(tmp_path))
+    monkeypatch.setenv("TLEXPERT_CACHE_DIR", str(tmp_path))
     enc = semantic.get_encoder()
     a = semantic.phrase_embeddings(enc, ["loss is nan", "val loss rises"])
     b = semantic.phrase_embeddings(enc, ["loss is nan", "val loss rises", "an overlay phrase"])

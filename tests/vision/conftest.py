@@ -49,5 +49,5 @@ def weights_file(tmp_path_factory):
 
 @pytest.fixture(autouse=True)
 def _cache(tmp_path, monkeypatch):
-    monkeypatch.setenv("TLEXPERT_CACHE", str(tmp_path / "cache"))
+    monkeypatch.setenv("TLEXPERT_CACHE_DIR", str(tmp_path / "cache"))
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
