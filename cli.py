@@ -230,7 +230,7 @@ def build_scenario(ctx, kb, scenario_file, flags: dict, symptoms: tuple, interac
         return None
 
     def matcher(text, w):  # the symptom reader loads only when there is a description to read
-        from rules.symptoms import match_symptoms
+        from rules.reader.symptoms import match_symptoms
 
         return match_symptoms(text, kb, "--symptom" if text in symptoms else w, readings)
 
@@ -264,7 +264,7 @@ def consult(ctx, scenario_file, symptoms, fmt, explain, output, no_input, data_f
             text_column, label_column, **flags):
     """Answer the suitability questions and get a plan that explains itself."""
     from rules.engine import get_engine
-    from harness.render import render_plan, render_trace
+    from harness.reporting.render import render_plan, render_trace
 
     if output:
         check_output(output, "-o")
@@ -298,7 +298,7 @@ def consult(ctx, scenario_file, symptoms, fmt, explain, output, no_input, data_f
         click.echo(render_plan(plan, kb))
         if explain:
             from rules.lint import lint
-            from harness.render import render_violations
+            from harness.reporting.render import render_violations
 
             click.echo(render_trace(plan))
             click.echo(render_violations(lint(plan, kb)))
@@ -319,7 +319,7 @@ def on_terminal() -> bool:
 def ask_to_clarify(plan: dict, scenario: dict, readings: list, kb) -> dict:
     """Ask each question of ``plan["clarify"]`` on the terminal; the answer's symptoms replace
     the candidates (readings are updated in place). Returns the revised scenario."""
-    from rules.symptoms import Match
+    from rules.reader.symptoms import Match
 
     symptoms = list(scenario["symptoms"])
     for c in plan["clarify"]:
@@ -409,7 +409,7 @@ def models(ctx, task, family, max_params, offline, fmt):
     if not rows:
         click.echo("No model matches these filters.")
         return
-    from harness.render import table
+    from harness.reporting.render import table
 
     def size(m):
         return fmt_params(m.params) + ("*" if "params" in m.reported else "")
@@ -553,8 +553,8 @@ def diagnose(ctx, paths, baselines, loss, val_loss, target_metric, source_metric
     folder to search. Runs are grouped by folder (digits stand for seeds) and
     by recorded configuration; each group is diagnosed on its own.
     """
-    from harness.diagnose import diagnose as run_diagnosis
-    from harness.logs import ColumnMap
+    from harness.troubleshooting.diagnose import diagnose as run_diagnosis
+    from harness.troubleshooting.logs import ColumnMap
 
     if majority_rate is not None and num_classes and majority_rate < 1 / num_classes - 1e-9:
         raise InputError(f"The '--majority-rate' option must be at least 1/--num-classes = {1 / num_classes:.4g}: "
@@ -636,7 +636,7 @@ def batch(ctx, files, output, jobs, scheduler, resume, chunk_size, fmt):
     contradicts itself; 1 a check failed or a plan broke an invariant; 2 a
     scenario or file was invalid (its row says why).
     """
-    from harness.batch import OUTPUT_SUFFIXES, Journal, read_scenarios, run_batch, write_table
+    from harness.scaleout.batch import OUTPUT_SUFFIXES, Journal, read_scenarios, run_batch, write_table
     from rules import conformance
 
     get_kb(ctx)  # a broken --knowledge folder is reported once, before any worker starts
@@ -649,7 +649,7 @@ def batch(ctx, files, output, jobs, scheduler, resume, chunk_size, fmt):
     if resume and out is None:
         raise InputError("--resume needs -o: the finished rows are kept beside the output file.")
     if scheduler is not None:
-        from harness.batch import check_scheduler
+        from harness.scaleout.batch import check_scheduler
 
         check_scheduler(scheduler)
     items, file_errors = [], []
@@ -714,7 +714,7 @@ def batch(ctx, files, output, jobs, scheduler, resume, chunk_size, fmt):
             if r["status"] == "error":
                 click.echo(f"ERROR {show(r['id'])}: {r['error']}")  # (the error is escaped already)
         if out is None and not summary["checks"]:
-            from harness.batch import to_markdown
+            from harness.scaleout.batch import to_markdown
 
             click.echo(to_markdown(rows, ["id", "task", "family", "top_candidates", "approach",
                                           "technique", "risks", "diagnoses"]))
@@ -735,8 +735,8 @@ def split_candidates(values: tuple) -> list[str]:
 
 def load_rank_data(path: str, text_column: str, label_column: str, flag: str = "--data"):
     """The labeled texts to rank on; a single class is one Error: line."""
-    from harness.data import load_text
-    from harness.rank import class_warnings
+    from harness.training.data import load_text
+    from harness.ranking.rank import class_warnings
 
     data = load_text(path, text_column, label_column)
     class_warnings(data.labels, 1)  # raises for a single class
@@ -810,8 +810,8 @@ def rank_options(fn):
 
 
 def do_rank(ctx, kb, data, candidates: list[str], rejected: dict, opts: dict, quiet: bool) -> dict:
-    from harness.models import pick_device
-    from harness.rank import rank_models
+    from harness.training.models import pick_device
+    from harness.ranking.rank import rank_models
 
     estimators = [e.strip() for e in opts["estimators"].split(",") if e.strip()]
     bar = None
@@ -837,8 +837,8 @@ def do_rank(ctx, kb, data, candidates: list[str], rejected: dict, opts: dict, qu
 
 
 def render_ranking(result: dict, verdict: Optional[dict]) -> str:
-    from harness.rank import table_rows
-    from harness.render import table
+    from harness.ranking.rank import table_rows
+    from harness.reporting.render import table
     from rules.selection import fmt_params
 
     d, a = result["data"], result["agreement"]
@@ -936,7 +936,7 @@ def rank_models_cmd(ctx, data_file, candidate_opts, scenario_file, output, plot,
     verdict = engine.consult(scenario, trace=False, ranking=result).get("empirical_ranking")
     result["against_catalog"] = {k: verdict[k] for k in ("verdict", "why", "notes")} if verdict else None
     if plot:
-        from harness.rank import plot_ranking
+        from harness.ranking.rank import plot_ranking
 
         Path(plot).parent.mkdir(parents=True, exist_ok=True)
         plot_ranking(result, plot)
@@ -951,13 +951,13 @@ def rank_models_cmd(ctx, data_file, candidate_opts, scenario_file, output, plot,
 
 
 def ranking_text(result: dict, fmt: str) -> str:
-    from harness.rank import TABLE_COLUMNS, table_rows
+    from harness.ranking.rank import TABLE_COLUMNS, table_rows
 
     if fmt == "json":
         return json.dumps(result, indent=2, default=float, ensure_ascii=False)
     rows = table_rows(result)
     if fmt == "md":
-        from harness.batch import to_markdown
+        from harness.scaleout.batch import to_markdown
 
         return to_markdown(rows, TABLE_COLUMNS)
     import csv
@@ -1076,7 +1076,7 @@ def run_options(fn):
 def _run(ctx, plan, name: str, opts: dict, builtin_size: int = 1500) -> dict:
     import time as _time
 
-    from harness.run import RunConfig, execute
+    from harness.training.run import RunConfig, execute
 
     kb = get_kb(ctx)
     fmt = opts["fmt"]
@@ -1100,12 +1100,12 @@ def _run(ctx, plan, name: str, opts: dict, builtin_size: int = 1500) -> dict:
         override_scope=opts.get("override_scope"),
     )
 
-    from harness.progress import Progress
+    from harness.reporting.progress import Progress
 
     progress = Progress(enabled=not quiet)
     try:
         if opts.get("auto_fix"):
-            from harness.autofix import auto_fix
+            from harness.troubleshooting.autofix import auto_fix
 
             result = auto_fix(plan, cfg, kb, opts.get("max_rounds") or 3, progress)
             return _show_autofix(result, out, fmt)
@@ -1125,8 +1125,8 @@ def _run(ctx, plan, name: str, opts: dict, builtin_size: int = 1500) -> dict:
             click.echo(f"Override: {o['field']} {o['plan']!r} → {o['used']!r} ({o['by']})")
         for a in record["adaptations"]:
             click.echo(f"Adapted: {a['field']} {a['plan']!r} → {a['used']!r} ({a['why']})")
-        from harness.report import SUMMARY_HEADERS, summary_rows
-        from harness.render import table
+        from harness.reporting.report import SUMMARY_HEADERS, summary_rows
+        from harness.reporting.render import table
 
         click.echo(table(SUMMARY_HEADERS, summary_rows(record)))
         if record["symptoms"]:
@@ -1150,7 +1150,7 @@ def _show_autofix(result: dict, out: str, fmt: str) -> dict:
     if fmt == "json":
         click.echo(json.dumps({**result, "run_dir": out}, indent=2, default=str))
         return result
-    from harness.render import table
+    from harness.reporting.render import table
 
     rows = [[c["round"], c["diagnosis"], c["fix"], c["summary"],
              f"{c['metric_before']:.3f} → {c['metric_after']:.3f}", f"{c['p_improve']:.3g}",

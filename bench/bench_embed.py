@@ -32,9 +32,9 @@ def main() -> None:
     import numpy as np
     import torch
 
-    from harness.data import load_text
-    from harness.embed import encode
-    from harness.models import load_encoder, resolve_model
+    from harness.training.data import load_text
+    from harness.training.embed import encode
+    from harness.training.models import load_encoder, resolve_model
     from knowledge import get_kb
 
     texts = load_text(args.data).texts

@@ -26,11 +26,11 @@ def main() -> None:
     ap.add_argument("--repeats", type=int, default=3)
     args = ap.parse_args()
 
-    from harness.data import load_text, stratified_split
-    from harness.embed import encode
-    from harness.models import load_encoder, resolve_model
-    from harness.run import as_plan, plan_hypers
-    from harness.techniques import run_head
+    from harness.training.data import load_text, stratified_split
+    from harness.training.embed import encode
+    from harness.training.models import load_encoder, resolve_model
+    from harness.training.run import as_plan, plan_hypers
+    from harness.training.techniques import run_head
     from knowledge import get_kb
     from rules.engine import get_engine
     from rules.scenario import normalize

@@ -5,7 +5,7 @@
 
 Same data (the first --n rows), batch size 32, max length 128, threads, one
 epoch, on the CPU, interleaved and repeated (medians):
-  harness:         harness.techniques.run_transformer (fine_tuning, all layers
+  harness:         harness.training.techniques.run_transformer (fine_tuning, all layers
                    trainable, length-bucketed batches shuffled as buckets),
                    model load and tokenization included
   trainer_default: Trainer with its defaults (random order, DataCollatorWithPadding)
@@ -40,9 +40,9 @@ def main() -> None:
     from transformers import (AutoModelForSequenceClassification, DataCollatorWithPadding, Trainer,
                               TrainingArguments)
 
-    from harness.data import TextData, load_text
-    from harness.models import load_tokenizer, quiet_transformers, resolve_model
-    from harness.techniques import run_transformer
+    from harness.training.data import TextData, load_text
+    from harness.training.models import load_tokenizer, quiet_transformers, resolve_model
+    from harness.training.techniques import run_transformer
     from knowledge import get_kb
 
     quiet_transformers()

@@ -11,7 +11,7 @@ at N = 6,000 the whole file, so draws differ only in the split below), then
   early stopping on validation macro-F1 with patience 5), trained on 80% of
   the N tweets and stopped on the other 20% (the split `tlexpert run` makes
   when no validation file is given);
-- new head: ``harness.heads.linear_probe`` with the knowledge base's settings:
+- new head: ``harness.training.heads.linear_probe`` with the knowledge base's settings:
   L2 strength chosen on the same 20%, then refit on all N;
 - LogisticRegressionCV: scikit-learn's defaults (10 strengths, 5-fold
   stratified CV on all N, accuracy), with max_iter=1000 so that every fold
@@ -21,7 +21,7 @@ All three are scored on the 2,000 tweets of sentiment_val.csv: with 6,000
 training tweets the whole of sentiment_train.csv is used, so no disjoint test
 split of that file is left; the validation file is TweetEval's own split
 (shifted from the training pool, two-sample AUC ~0.7), the same rows for every
-head. The embeddings are computed once and cached (harness.embed).
+head. The embeddings are computed once and cached (harness.training.embed).
 """
 
 from __future__ import annotations
@@ -42,7 +42,7 @@ from _tweet_features import tweet_features
 def old_head(Xtr, ytr, Xva, yva, Xte, k, seed, hyper):
     import torch
 
-    from harness.heads import mlp_head
+    from harness.training.heads import mlp_head
 
     head, _ = mlp_head(Xtr, ytr, Xva, yva, k, seed, hyper, hidden=0)
     with torch.no_grad():
@@ -50,7 +50,7 @@ def old_head(Xtr, ytr, Xva, yva, Xte, k, seed, hyper):
 
 
 def new_head(Xtr, ytr, Xva, yva, Xte, k, settings):
-    from harness.heads import linear_probe
+    from harness.training.heads import linear_probe
 
     fit = linear_probe(Xtr, ytr, Xva, yva, k, settings)
     return fit.predict(Xte), fit
@@ -76,7 +76,7 @@ def main() -> None:
 
     from sklearn.model_selection import train_test_split
 
-    from harness.techniques import scores
+    from harness.training.common import scores
     from knowledge import get_kb
 
     kb = get_kb()
@@ -96,7 +96,7 @@ def main() -> None:
             idx = np.random.default_rng(r).permutation(len(pool))[:n]
             sub = pool.subset(idx)
             Xs = Xpool[idx]
-            # the split harness.data.stratified_split makes: 20% validation, stratified, seeded by the draw
+            # the split harness.training.data.stratified_split makes: 20% validation, stratified, seeded by the draw
             itr, iva = (np.array(sorted(a)) for a in train_test_split(
                 list(range(n)), test_size=0.2, random_state=r, stratify=sub.labels))
             ytr, yva = np.asarray(sub.y)[itr], np.asarray(sub.y)[iva]

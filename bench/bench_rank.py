@@ -14,7 +14,7 @@ offline, built once and cached under OUT/models:
 - a randomly initialised model of the same shape
 
 Steps (each cached in OUT, so a rerun resumes):
-1. score: the `rank-models` code path (harness.rank.rank_models) on the
+1. score: the `rank-models` code path (harness.ranking.rank.rank_models) on the
    training tweets with an empty embedding cache, for the layer choices
    last / mean / best; timed.
 2. peer: transformer-ranker (if --peer-python names an interpreter where it is
@@ -68,9 +68,9 @@ def build_candidates(out: Path, n_inter: int, inter_epochs: int, lr: float, max_
     import torch
     from transformers import AutoConfig, AutoModel
 
-    from harness.data import TextData
-    from harness.models import load_tokenizer, resolve_model
-    from harness.techniques import adapted_encoder, run_transformer
+    from harness.training.data import TextData
+    from harness.training.models import load_tokenizer, resolve_model
+    from harness.training.techniques import adapted_encoder, run_transformer
 
     from knowledge.loader import get_kb
 
@@ -124,8 +124,8 @@ def build_candidates(out: Path, n_inter: int, inter_epochs: int, lr: float, max_
 
 
 def score(cands: dict, train_csv: str, out: Path, max_length: int) -> dict:
-    from harness.data import load_text
-    from harness.rank import rank_models
+    from harness.training.data import load_text
+    from harness.ranking.rank import rank_models
     from knowledge.loader import get_kb
 
     f = out / "scores.json"
@@ -217,11 +217,11 @@ def train_all(cands: dict, splits, out: Path, seeds: int, technique: str = "", e
 
     Feature extraction goes the harness's way: cached last-layer embeddings, a linear head per seed
     (the embedding time counted once per candidate); LoRA/fine-tuning through run_transformer."""
-    from harness.data import load_text
-    from harness.embed import cached_encode
-    from harness.models import load_encoder
-    from harness.run import technique_hyper
-    from harness.techniques import run_head, run_transformer
+    from harness.training.data import load_text
+    from harness.training.embed import cached_encode
+    from harness.training.models import load_encoder
+    from harness.training.run import technique_hyper
+    from harness.training.techniques import run_head, run_transformer
     from knowledge.loader import get_kb
 
     kb = get_kb()
@@ -271,11 +271,11 @@ def pool_protocol(cands: dict, train_csv: str, out: Path, seeds: int, max_length
     import numpy as np
     from sklearn.model_selection import train_test_split
 
-    from harness.data import load_text
-    from harness.embed import cached_encode
-    from harness.rank import score_layers
-    from harness.run import technique_hyper
-    from harness.techniques import run_head
+    from harness.training.data import load_text
+    from harness.training.embed import cached_encode
+    from harness.ranking.rank import score_layers
+    from harness.training.run import technique_hyper
+    from harness.training.techniques import run_head
     from knowledge.loader import get_kb
 
     f = out / f"pool-s{seeds}-b{batch_size}.json"
@@ -321,7 +321,7 @@ def pool_protocol(cands: dict, train_csv: str, out: Path, seeds: int, max_length
 def compare_pool(pool: dict) -> dict:
     import numpy as np
 
-    from harness.transferability import aggregate_ranks, kendall_tau
+    from harness.ranking.transferability import aggregate_ranks, kendall_tau
 
     names = list(pool["runs"])
     acc = np.array([np.mean([r["accuracy"] for r in pool["runs"][n]]) for n in names])
@@ -346,7 +346,7 @@ def compare_pool(pool: dict) -> dict:
 def compare(scored: dict, peer_res: dict, trained: dict) -> dict:
     import numpy as np
 
-    from harness.transferability import aggregate_ranks, kendall_tau
+    from harness.ranking.transferability import aggregate_ranks, kendall_tau
 
     names = list(trained["runs"])
     acc = np.array([np.mean([r["accuracy"] for r in trained["runs"][n]]) for n in names])

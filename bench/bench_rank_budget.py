@@ -35,7 +35,7 @@ def build_copies(out: Path) -> dict[str, str]:
     """all-MiniLM-L6-v2 and three copies of it: cut after 2 and 4 layers, and random weights."""
     from transformers import AutoConfig, AutoModel, AutoTokenizer
 
-    from harness.models import resolve_model
+    from harness.training.models import resolve_model
     from knowledge import get_kb
 
     _, base = resolve_model("all-MiniLM-L6-v2", get_kb())
@@ -60,7 +60,7 @@ def build_copies(out: Path) -> dict[str, str]:
 
 def time_scoring(path: str, data, n: int) -> float:
     """Seconds to score one candidate on n examples, caches empty."""
-    from harness.rank import rank_models
+    from harness.ranking.rank import rank_models
     from knowledge import get_kb
 
     with tempfile.TemporaryDirectory() as cache:
@@ -82,8 +82,8 @@ def main() -> None:
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
 
-    from harness.data import load_text
-    from harness.models import resolve_model
+    from harness.training.data import load_text
+    from harness.training.models import resolve_model
     from knowledge import get_kb
 
     rows = sample(read_rows(TWEETEVAL / "sentiment_train.csv"), 3000, 11)

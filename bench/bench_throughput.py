@@ -4,11 +4,11 @@
 
 What the plan's time estimate rests on (knowledge/data/throughput.yaml):
   fine_tuning, lora: examples per second of a training epoch through the harness
-      (harness.techniques.run_transformer: batch 32, max length 128, all layers /
+      (harness.training.techniques.run_transformer: batch 32, max length 128, all layers /
       rank-8 adapters), the validation pass of each epoch included; the time of
       epoch 2 minus epoch 1's share is not separated: model loading and
       tokenization are timed apart and left out;
-  embedding: texts per second of harness.embed.encode (batch 64, length-sorted).
+  embedding: texts per second of harness.training.embed.encode (batch 64, length-sorted).
 The first --n tweets of sentiment_train.csv are trained on, the next n/4 are the
 validation set. Prints the load average: on a shared machine the figures fall
 as the load rises; record them with it.
@@ -31,10 +31,10 @@ def main() -> None:
 
     import torch
 
-    from harness.data import TextData, load_text
-    from harness.embed import encode
-    from harness.models import load_encoder, load_tokenizer, resolve_model
-    from harness.techniques import run_transformer
+    from harness.training.data import TextData, load_text
+    from harness.training.embed import encode
+    from harness.training.models import load_encoder, load_tokenizer, resolve_model
+    from harness.training.techniques import run_transformer
     from knowledge import get_kb
 
     kb = get_kb()

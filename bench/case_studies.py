@@ -102,8 +102,8 @@ EPOCHS = 3
 
 
 def case_forgetting(kb, out: Path, seeds: int, progress) -> dict:
-    from harness.autofix import auto_fix
-    from harness.run import RunConfig, execute
+    from harness.troubleshooting.autofix import auto_fix
+    from harness.training.run import RunConfig, execute
 
     tmp = out / "data"
     train, val, test = sentiment_splits(tmp)
@@ -124,7 +124,7 @@ def case_forgetting(kb, out: Path, seeds: int, progress) -> dict:
 
     rec = execute(course, replace(cfg, out=str(out / "course_fix"), overrides={}), kb, progress)
     before = json.loads((out / "autofix" / "round-0" / "run.json").read_text())
-    from harness import stats
+    from harness.evaluation import stats
     import numpy as np
 
     ret_bad = np.array([r["retention_after"] for r in before["results"]["fine_tuning"]])
@@ -144,9 +144,9 @@ def case_forgetting(kb, out: Path, seeds: int, progress) -> dict:
 
 def corrupt_source(kb, out: Path, progress) -> str:
     """MiniLM fine-tuned on the emoji task with shuffled labels, saved as a model folder."""
-    from harness.data import TextData
-    from harness.models import load_tokenizer, resolve_model
-    from harness.techniques import run_transformer
+    from harness.training.data import TextData
+    from harness.training.models import load_tokenizer, resolve_model
+    from harness.training.techniques import run_transformer
 
     dest = out / "corrupted-minilm"
     if (dest / "config.json").exists():
@@ -171,8 +171,8 @@ def corrupt_source(kb, out: Path, progress) -> str:
 
 
 def case_negative(kb, out: Path, seeds: int, progress) -> dict:
-    from harness.autofix import auto_fix
-    from harness.run import RunConfig, execute
+    from harness.troubleshooting.autofix import auto_fix
+    from harness.training.run import RunConfig, execute
 
     tmp = out / "data"
     train, val, test = sentiment_splits(tmp)
@@ -197,8 +197,8 @@ def case_negative(kb, out: Path, seeds: int, progress) -> dict:
 
 def case_negative_fe(kb, out: Path, seeds: int, progress) -> dict:
     """Case 2's feature-extraction measurements only, with the converged probe."""
-    from harness import stats
-    from harness.run import RunConfig, execute
+    from harness.evaluation import stats
+    from harness.training.run import RunConfig, execute
 
     tmp = out / "data"
     train, val, test = sentiment_splits(tmp)
@@ -213,7 +213,7 @@ def case_negative_fe(kb, out: Path, seeds: int, progress) -> dict:
         return res  # the loop's round needs case 2's round 0 to compare with
     source = corrupt_source(kb, out, progress)
     # the loop's round 1: the plan switched to feature extraction (autofix.apply_fix), on the corrupted source
-    from harness.autofix import apply_fix
+    from harness.troubleshooting.autofix import apply_fix
 
     fix = {"fix": "switch_to_feature_extraction", "description": kb.fixes["switch_to_feature_extraction"].description,
            "changes": [{"field": "technique", "from": "fine_tuning", "to": "feature_extraction"}]}
@@ -237,9 +237,9 @@ def case_negative_fe(kb, out: Path, seeds: int, progress) -> dict:
 
 
 def case_shift(kb, out: Path, seeds: int, progress) -> dict:
-    from harness.autofix import auto_fix
-    from harness.data import has_emoji
-    from harness.run import RunConfig
+    from harness.troubleshooting.autofix import auto_fix
+    from harness.training.data import has_emoji
+    from harness.training.run import RunConfig
 
     rows = read("sentiment_train.csv")
     emoji_rows = [r for r in rows if has_emoji(r[0])]
@@ -261,12 +261,12 @@ def case_shift(kb, out: Path, seeds: int, progress) -> dict:
     final = json.loads((Path(result["final"]["run_dir"]) / "run.json").read_text())
     import numpy as np
 
-    from harness import stats
+    from harness.evaluation import stats
 
     def emoji_acc(rec):
         y = None
         out = []
-        from harness.data import load_text
+        from harness.training.data import load_text
 
         d = load_text(test)
         y = np.array([d.classes.index(lab) for lab in d.labels])
@@ -298,7 +298,7 @@ def main() -> None:
                      ROUND0_ACCURACY=tuple(args.round0_accuracy))
     if not DATA.exists():
         sys.exit(f"{DATA} is absent: the TweetEval files are not shipped with the project")
-    from harness.progress import Progress
+    from harness.reporting.progress import Progress
     from knowledge import get_kb
 
     kb = get_kb()

@@ -7,7 +7,7 @@
      that expects none is right when nothing is named (a refusal counts as none);
    - all named: the set of pitfalls named equals the set expected.
    "old" is the matcher before this change with its own symptoms file
-   (bench/legacy_symptoms.py); "new" is rules.symptoms.read_symptoms.
+   (bench/legacy_symptoms.py); "new" is rules.reader.symptoms.read_symptoms.
 2. Whole-process `consult --format json --no-input` latency, median over --runs
    (runs of the three kinds interleaved): no symptom (the reference), a symptom
    the word path reads (no model), and one that needs the semantic matcher
@@ -42,7 +42,7 @@ def load(split: str) -> list[dict]:
 
 
 def new_pitfalls(text: str, kb) -> list[str]:
-    from rules.symptoms import read_symptoms
+    from rules.reader.symptoms import read_symptoms
 
     return read_symptoms(text, kb).pitfalls
 

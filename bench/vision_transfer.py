@@ -34,8 +34,8 @@ def pretrain(arch: str, size: int, epochs: int, path, random_path) -> dict:
     import torchvision
     from safetensors.torch import save_file
 
-    from harness.backbones import resolve_backbone, transfer_net
-    from harness.vision import _fit, digits, predict_images, split, train_recipe
+    from harness.training.backbones import resolve_backbone, transfer_net
+    from harness.training.vision import _fit, digits, predict_images, split, train_recipe
 
     torch.manual_seed(0)
     model = torchvision.models.get_model(arch, weights=None)
@@ -74,10 +74,10 @@ def cli_run(weights, arch: str, size: int, seeds: int, out) -> tuple[dict, float
 
 
 def fe_cost(weights, arch: str, size: int, seeds: int, repeats: int = 3) -> dict:
-    from harness.backbones import resolve_backbone, transfer_net
-    from harness.run import as_plan, plan_hypers
-    from harness.techniques import run_head
-    from harness.vision import digits, image_features, split
+    from harness.training.backbones import resolve_backbone, transfer_net
+    from harness.training.run import as_plan, plan_hypers
+    from harness.training.techniques import run_head
+    from harness.training.vision import digits, image_features, split
     from knowledge import get_kb
     from rules.engine import get_engine
     from rules.scenario import normalize
@@ -145,7 +145,7 @@ def main() -> None:
     show("from the digits 0-4 weights", rec, sec)
     rec0, sec0 = cli_run(random_weights, args.arch, args.image_size, args.seeds, OUT / "vision-run-random")
     show("control: from random-init weights", rec0, sec0)
-    from harness.stats import compare_paired
+    from harness.evaluation.stats import compare_paired
 
     print("\nwhat the digits 0-4 weights are worth, per technique (paired by seed, two-sided):")
     for t in ("feature_extraction", "fine_tuning", "lora"):

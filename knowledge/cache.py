@@ -34,7 +34,7 @@ import sys
 from pathlib import Path
 from typing import Any, Callable, Optional
 
-from knowledge.schema import KnowledgeError
+from knowledge.errors import KnowledgeError
 
 ENV = "TLEXPERT_CACHE_DIR"
 _SECRET = "secret.key"

@@ -54,7 +54,7 @@ from pathlib import Path
 from typing import Any, Iterator, Optional, Union
 
 
-from knowledge.schema import KnowledgeError
+from knowledge.errors import KnowledgeError
 
 
 class ReadError(KnowledgeError):

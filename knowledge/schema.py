@@ -19,8 +19,7 @@ from dataclasses import dataclass, field
 from typing import Any, Optional
 
 
-class KnowledgeError(ValueError):
-    """A knowledge file, or an input checked against it, is invalid."""
+from knowledge.errors import KnowledgeError  # noqa: F401  (re-exported: most code imports it from here)
 
 
 # --- fixed vocabularies (str enums; tasks and techniques are open: the

@@ -325,3 +325,11 @@ __all__ = [
     "rule",
     "unfreeze",
 ]
+
+
+def benchmark_of(task, scenario: dict) -> str:
+    """The benchmark a task's candidates are ranked by: the multilingual one for non-English text."""
+    lang = scenario.get("language")
+    if lang not in (None, "english") and task.benchmark_multilingual:
+        return task.benchmark_multilingual
+    return task.benchmark

@@ -1,6 +1,6 @@
 """Conformance: one scenario -> one table row, its decisions and its ``expect:`` checks.
 
-``consult_chunk`` is the worker ``harness.batch.run_batch`` schedules; each row holds
+``consult_chunk`` is the worker ``harness.scaleout.batch.run_batch`` schedules; each row holds
 the plan's decisions and, for a scenario with an ``expect:`` block, each check's
 expected and actual value, and for a failed check the rule-trace steps behind it.
 A bad scenario becomes an error row naming file, row and field. ``summarize`` counts
@@ -141,7 +141,7 @@ def explain_failure(plan: dict, check: str) -> list[str]:
 def consult_row(kb, engine, file: str, row: int, raw: Any) -> dict:
     """One output row: decisions and checks, or an error naming file, row and field."""
     from rules.scenario import normalize
-    from rules.symptoms import match_symptoms
+    from rules.reader.symptoms import match_symptoms
 
     base = {c: None for c in COLUMNS}
     where = f"{file}:{row}" if not getattr(raw, "origin", None) else None

@@ -14,6 +14,7 @@ from typing import Iterable, Optional
 from rules._experta import DefFacts
 from rules.base import (
     Ambiguity,
+    benchmark_of,
     DistinctionFact,
     EmpiricalAgreement,
     EmpiricalScore,
@@ -104,10 +105,10 @@ class TransferEngine(
                 ranking: Optional[dict] = None) -> dict:
         """One consultation: the plan for ``scenario`` (with diagnoses of any symptoms).
 
-        ``readings`` (``rules.symptoms.Reading``) say how free-text symptoms were read;
+        ``readings`` (``rules.reader.symptoms.Reading``) say how free-text symptoms were read;
         they add the user's words to the evidence and the ambiguities to ask about.
         ``trace=False`` leaves the rule trace out (``plan["trace"] == []``), for batches.
-        ``ranking``: a measured ranking (``harness.rank.rank_models``' result) to weigh
+        ``ranking``: a measured ranking (``harness.ranking.rank.rank_models``' result) to weigh
         against the catalog's order; the plan then has ``empirical_ranking``."""
         readings = list(readings or ())
         self.reset(scenario=scenario, measured=list(measured or ()), readings=readings, ranking=ranking)
@@ -127,14 +128,6 @@ def ranking_facts(ranking: dict, kb):
     w = agreement.get("kendall_w")
     yield EmpiricalAgreement(kendall_w=None if w is None else float(w),
                              estimators=list(agreement.get("estimators") or []))
-
-
-def benchmark_of(task, scenario: dict) -> str:
-    """The benchmark a task's candidates are ranked by: the multilingual one for non-English text."""
-    lang = scenario.get("language")
-    if lang not in (None, "english") and task.benchmark_multilingual:
-        return task.benchmark_multilingual
-    return task.benchmark
 
 
 _ENGINES: dict[int, TransferEngine] = {}

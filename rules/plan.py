@@ -89,7 +89,7 @@ def empirical_section(engine, ranking: dict, candidates: list[dict]) -> tuple[di
 
 def build_plan(engine, scenario: dict, trace: bool = True, readings=(),
                ranking: dict | None = None) -> dict:
-    from rules.engine import benchmark_of
+    from rules.base import benchmark_of
 
     kb = engine.kb
     family = _one(engine, Family)

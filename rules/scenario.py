@@ -120,7 +120,7 @@ def normalize(raw: Any, kb, origin: str = "scenario", symptom_matcher=None,
     """Check ``raw`` (a mapping) against the Scenario contract; fill defaults.
 
     ``symptom_matcher(text, where) -> id or [ids]`` resolves free-text symptoms (see
-    ``rules.symptoms.match_symptoms``; a description may name several, or only rule
+    ``rules.reader.symptoms.match_symptoms``; a description may name several, or only rule
     some out); without it only known ids are accepted.
     ``field_where(key)`` may name where a field came from (e.g. ``--task``).
     """

@@ -292,7 +292,7 @@ class SelectionRules:
         ok = [m for m in models if m["id"] not in rejected and m["id"] in fits]
         bounds = kb.threshold("speed_class_ms")
         tokens = kb.threshold("sequence_tokens")
-        from rules.engine import benchmark_of
+        from rules.base import benchmark_of
 
         benchmark = benchmark_of(kb.tasks[task], {"language": next(
             (f["value"] for f in self.facts_of(Language)), None)})

@@ -19,7 +19,7 @@ from knowledge import get_kb
 from rules.base import unfreeze
 from rules.engine import get_engine
 from rules.scenario import normalize
-from rules.symptoms import match_symptom
+from rules.reader.symptoms import match_symptom
 
 
 def _facts_dump(engine) -> str:

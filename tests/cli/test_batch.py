@@ -12,7 +12,7 @@ import pytest
 from click.testing import CliRunner
 
 from cli import main
-from harness.batch import Journal, read_scenarios
+from harness.scaleout.batch import Journal, read_scenarios
 from rules.conformance import COLUMNS
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -29,7 +29,7 @@ def test_every_plan_of_the_scenario_library_is_a_valid_typed_plan():
 
     from rules.engine import get_engine
     from rules.scenario import normalize
-    from rules.symptoms import match_symptom
+    from rules.reader.symptoms import match_symptom
 
     kb = get_kb()
 

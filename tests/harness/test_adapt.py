@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import torch
 
-from harness import adapt
-from harness.data import TextData, make_reviews, stratified_split
-from harness.models import load_encoder, load_tokenizer, resolve_model
-from harness.techniques import run_transformer
+from harness.training import adapt
+from harness.training.data import TextData, make_reviews, stratified_split
+from harness.training.models import load_encoder, load_tokenizer, resolve_model
+from harness.training.techniques import run_transformer
 from knowledge import get_kb
 
 

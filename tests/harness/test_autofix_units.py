@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from types import SimpleNamespace
 
-from harness.autofix import apply_fix, carried, judge
+from harness.troubleshooting.autofix import apply_fix, carried, judge
 from rules.contract import Plan
 from rules.engine import get_engine
 from rules.scenario import normalize

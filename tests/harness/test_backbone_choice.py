@@ -6,9 +6,9 @@ import pytest
 from click.testing import CliRunner
 
 from cli import main
-from harness.backbones import is_backbone_name
-from harness.models import ModelError
-from harness.run import RunConfig, image_backbone_spec
+from harness.training.backbones import is_backbone_name
+from harness.training.models import ModelError
+from harness.training.run import RunConfig, image_backbone_spec
 from knowledge import get_kb
 from rules.engine import get_engine
 from rules.scenario import normalize

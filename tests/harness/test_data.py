@@ -2,7 +2,7 @@ import json
 
 import pytest
 
-from harness.data import DataError, check_trainable, has_emoji, load_text, make_reviews, stratified_split
+from harness.training.data import DataError, check_trainable, has_emoji, load_text, make_reviews, stratified_split
 
 
 def test_load_csv_and_jsonl(tmp_path):

@@ -11,8 +11,9 @@ import pytest
 from click.testing import CliRunner
 
 from cli import main
-from harness import curves
-from harness.logs import LogError, read_logs
+from harness.troubleshooting import curves
+from harness.troubleshooting.locate import read_logs
+from harness.troubleshooting.logs import LogError
 
 # --- synthetic curves: (epoch, train_loss, val_loss, val_acc, source_acc)
 
@@ -237,7 +238,7 @@ def test_missing_columns_and_files(tmp_path):
     r = CliRunner().invoke(main, ["diagnose", str(tmp_path / "absent.json")])
     assert r.exit_code == 2 and "no such file" in r.output
     r = CliRunner().invoke(main, ["diagnose", str(tmp_path)])
-    assert r.exit_code == 2 and "no run.json" in r.output
+    assert r.exit_code == 2 and "no log found. Looked for: a tlexpert run folder" in r.output
 
 
 def test_named_columns(tmp_path):

@@ -115,7 +115,7 @@ def test_keras_format_logs(tmp_path, case, history):
 
 @pytest.fixture(scope="module")
 def real_run(tiny_bert, tmp_path_factory):
-    from harness.run import RunConfig, execute
+    from harness.training.run import RunConfig, execute
     from knowledge import get_kb
     from rules.engine import get_engine
     from rules.scenario import normalize

@@ -1,8 +1,8 @@
 import numpy as np
 import pytest
 
-from harness.embed import cached_encode, encode, unk_rate
-from harness.models import load_encoder, resolve_model
+from harness.training.embed import cached_encode, encode, unk_rate
+from harness.training.models import load_encoder, resolve_model
 
 from pathlib import Path
 
@@ -45,7 +45,7 @@ def test_packaged_minilm_maps_emoji_to_unk():
 
 @needs_shared()
 def test_tweeteval_emoji_rows_tokenize_with_unk():
-    from harness.data import has_emoji, load_text
+    from harness.training.data import has_emoji, load_text
     from knowledge import get_kb
 
     d = load_text(SHARED / "sentiment_train.csv")

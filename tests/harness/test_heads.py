@@ -10,8 +10,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from harness.heads import c_grid, linear_probe, mlp_head
-from harness.techniques import run_head
+from harness.training.heads import c_grid, linear_probe, mlp_head
+from harness.training.techniques import run_head
 
 TWEETEVAL = Path(os.environ.get("TLEXPERT_TWEETEVAL")
                  or Path(__file__).resolve().parents[3] / "shared" / "data" / "tweeteval")
@@ -103,9 +103,9 @@ def test_probe_matches_logistic_regression_cv_on_tweets(n, monkeypatch):
     from sklearn.linear_model import LogisticRegressionCV
     from sklearn.model_selection import train_test_split
 
-    from harness.data import load_text
-    from harness.embed import cached_encode
-    from harness.models import load_encoder, resolve_model
+    from harness.training.data import load_text
+    from harness.training.embed import cached_encode
+    from harness.training.models import load_encoder, resolve_model
     from knowledge import get_kb
 
     # the embeddings of 8,000 tweets are worth keeping: the user's cache, as bench/bench_probe.py uses

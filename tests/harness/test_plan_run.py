@@ -20,7 +20,7 @@ def _write(path: Path, plan: dict) -> Path:
 @pytest.mark.slow
 def test_an_edited_plan_reaches_the_harness(tiny_bert, tmp_path, monkeypatch, plan_file):
     """Learning rate, seeds and alpha edited in plan.json are what runs; the knowledge's differ and say so."""
-    from harness import stats
+    from harness.evaluation import stats
 
     plan, path = plan_file()
     plan["technique"]["choice"] = "fine_tuning"  # a hand-edited technique runs with the plan's hyperparameters

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from harness import stats
-from harness.probes import symptoms_from
+from harness.evaluation import stats
+from harness.evaluation.probes import symptoms_from
 
 
 def retention(before, after):

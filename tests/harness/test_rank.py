@@ -14,7 +14,7 @@ import pytest
 from click.testing import CliRunner
 
 from cli import main
-from harness.rank import (
+from harness.ranking.rank import (
     RankError,
     class_warnings,
     layer_features,
@@ -23,7 +23,7 @@ from harness.rank import (
     result_file,
     score_layers,
 )
-from harness.data import TextData
+from harness.training.data import TextData
 from knowledge import get_kb
 
 POS = "love great awesome happy best good lit fire".split()
@@ -203,7 +203,7 @@ def slow_kb(tmp_path, overhead: float):
 
 
 def test_plan_budget_cuts_examples_to_the_measured_rate_and_never_below_the_floor(tmp_path, tiny_bert):
-    from harness.rank import plan_budget
+    from harness.ranking.rank import plan_budget
 
     kb = get_kb()
     rate = next(t for t in kb.sections["throughput"].values() if t.technique == "ranking")

@@ -1,8 +1,8 @@
 """A recipe per technique: a comparison, a case study or a fix round that runs several techniques
 gives each its own resolved hyperparameters; a head never trains with a backbone's recipe."""
 
-from harness.autofix import DATA_LEVEL, apply_fix
-from harness.run import RunConfig, as_plan, execute, technique_hyper
+from harness.troubleshooting.autofix import DATA_LEVEL, apply_fix
+from harness.training.run import RunConfig, as_plan, execute, technique_hyper
 from knowledge import get_kb
 from rules.engine import get_engine
 from rules.scenario import normalize
@@ -70,7 +70,7 @@ def test_every_trained_technique_stops_early_by_default():
 
 def test_a_run_trains_the_head_with_its_own_recipe(tiny_bert, tmp_path, monkeypatch):
     """The whole path of a case study: execute() with FE beside fine-tuning and a shared --epochs."""
-    import harness.techniques as techniques
+    import harness.training.techniques as techniques
 
     seen = {}
     real_head, real_transformer = techniques.run_head, techniques.run_transformer

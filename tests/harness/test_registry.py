@@ -10,8 +10,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from harness.data import make_reviews, stratified_split
-from harness.techniques import REGISTRY, TEXT_DATA, run_head, run_transformer
+from harness.training.data import make_reviews, stratified_split
+from harness.training.techniques import REGISTRY, TEXT_DATA, run_head, run_transformer
 
 pytestmark = pytest.mark.slow
 
@@ -86,7 +86,7 @@ def test_text_technique_honours_declared_field(tech, field, tiny_bert, splits, r
 def test_image_technique_honours_declared_field(tech, field, recipe):
     import torch
 
-    from harness.vision import digits, image_features, run_image, small_cnn, split
+    from harness.training.vision import digits, image_features, run_image, small_cnn, split
 
     data = digits(source=False)
     train, test = split(data, 0.8, seed=0)

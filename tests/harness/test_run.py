@@ -3,7 +3,7 @@ import json
 from click.testing import CliRunner
 
 from cli import main
-from harness.run import RunConfig, execute
+from harness.training.run import RunConfig, execute
 from knowledge import get_kb
 from rules.engine import get_engine
 from rules.scenario import normalize
@@ -131,7 +131,7 @@ def test_image_folder_and_arrays(tmp_path):
     import numpy as np
     from PIL import Image
 
-    from harness.vision import load_arrays, load_image_folder
+    from harness.training.vision import load_arrays, load_image_folder
 
     for c in ("cat", "dog"):
         (tmp_path / "imgs" / c).mkdir(parents=True)
@@ -156,7 +156,7 @@ def test_demo_quick(tmp_path):
 
 def test_auto_fix_repairs_a_planted_fault(tiny_bert, tmp_path):
     """A learning rate of 0.5 collapses fine-tuning; the loop must find and keep a fix that helps."""
-    from harness.autofix import auto_fix
+    from harness.troubleshooting.autofix import auto_fix
 
     kb = get_kb()
     plan = get_engine(kb).consult(normalize({**SCENARIO, "dataset_size": 5000, "compute": "consumer_gpu",
@@ -213,12 +213,12 @@ def test_slices_are_taken_from_the_raw_texts_when_a_fix_rewrites_them(tiny_bert,
 
 
 def test_out_of_memory_is_a_clear_error_with_a_batch_size_to_try(tmp_path, monkeypatch):
-    import harness.run
+    import harness.training.run
 
     def oom(*args, **kwargs):
         raise RuntimeError("CUDA out of memory. Tried to allocate 2.00 GiB (GPU 0; 15.7 GiB total capacity)")
 
-    monkeypatch.setattr(harness.run, "execute", oom)
+    monkeypatch.setattr(harness.training.run, "execute", oom)
     sc = tmp_path / "s.yaml"
     sc.write_text("task: text_classification\ndataset_size: 90\ncompute: cpu\n")
     r = CliRunner().invoke(main, ["run", str(sc), "--batch-size", "64", "--seeds", "2", "--out", str(tmp_path / "o")])
@@ -234,7 +234,7 @@ def test_image_lora_and_gradual_unfreezing_on_the_small_cnn(tmp_path):
                                   baseline=False, overrides={"epochs": 2, "unfreeze": "gradual"}), kb)
     lora = rec["results"]["lora"][0]
     ft = rec["results"]["fine_tuning"][0]
-    from harness.vision import small_cnn
+    from harness.training.vision import small_cnn
 
     total = sum(p.numel() for p in small_cnn(1, 5).parameters())
     assert 0 < lora["trainable_params"] < ft["trainable_params"]  # adapters and head only
@@ -255,7 +255,7 @@ def test_weights_and_image_size_are_refused_for_text(tmp_path):
 def test_image_retention_data_gives_a_retention_probe(tmp_path):
     import numpy as np
 
-    from harness.vision import digits
+    from harness.training.vision import digits
 
     src = digits(source=True)
     np.savez(tmp_path / "ret.npz", X=src.X[:300, 0], y=src.y[:300])

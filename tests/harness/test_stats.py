@@ -1,4 +1,4 @@
-"""Tests for harness.stats: hand-checkable values, validation, calibration."""
+"""Tests for harness.evaluation.stats: hand-checkable values, validation, calibration."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from scipy import stats as sst
 
-from harness import stats
+from harness.evaluation import stats
 
 # --------------------------------------------------------------------------
 # TestResult

@@ -2,9 +2,9 @@ import numpy as np
 import pytest
 import torch
 
-from harness.data import make_reviews, stratified_split
-from harness.models import ModelError, encoder_layers, load_encoder, resolve_model
-from harness.techniques import length_batches, run_head, run_tfidf, run_transformer
+from harness.training.data import make_reviews, stratified_split
+from harness.training.models import ModelError, encoder_layers, load_encoder, resolve_model
+from harness.training.techniques import length_batches, run_head, run_tfidf, run_transformer
 
 
 @pytest.fixture(scope="module")

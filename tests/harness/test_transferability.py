@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 from scipy.stats import multivariate_normal
 
-from harness.transferability import (
+from harness.ranking.transferability import (
     EstimatorError,
     aggregate_ranks,
     hscore,

@@ -338,7 +338,7 @@ def log_files(draw):
 
 @given(log=log_files())
 def test_fuzz_training_logs(log, tmp_path_factory, fuzz_count):
-    from harness.logs import read_logs
+    from harness.troubleshooting.locate import read_logs
 
     fuzz_count("training logs")
     kind, data = log
@@ -355,7 +355,7 @@ def test_fuzz_training_logs(log, tmp_path_factory, fuzz_count):
 @given(data=st.one_of(file_bytes(csv_texts()), file_bytes(st.lists(json_texts(), max_size=6).map("\n".join))),
        suffix=st.sampled_from([".csv", ".jsonl", ".tsv"]))
 def test_fuzz_data_files(data, suffix, tmp_path_factory, fuzz_count):
-    from harness.data import load_text
+    from harness.training.data import load_text
 
     fuzz_count("data files")
     f = tmp_path_factory.mktemp("data") / f"train{suffix}"
@@ -369,7 +369,7 @@ def test_fuzz_data_files(data, suffix, tmp_path_factory, fuzz_count):
                       file_bytes(st.lists(json_texts(), max_size=6).map("\n".join))),
        suffix=st.sampled_from([".yaml", ".json", ".jsonl", ".csv"]))
 def test_fuzz_batch_inputs(data, suffix, tmp_path_factory, kb, fuzz_count):
-    from harness.batch import read_scenarios
+    from harness.scaleout.batch import read_scenarios
     from rules.conformance import consult_row
     from rules.engine import get_engine
 
@@ -385,7 +385,7 @@ def test_fuzz_batch_inputs(data, suffix, tmp_path_factory, kb, fuzz_count):
 
 @given(lines=st.lists(st.one_of(json_texts(), json_values.map(json.dumps)), max_size=8))
 def test_fuzz_batch_journal(lines, tmp_path_factory, fuzz_count):
-    from harness.batch import Journal
+    from harness.scaleout.batch import Journal
     from rules.conformance import COLUMNS
 
     fuzz_count("batch journal")

@@ -124,7 +124,7 @@ def test_the_grid_covers_every_scenario_field_and_value(kb):
 @pytest.mark.slow
 def test_no_plan_of_the_grid_contradicts_itself(kb, tmp_path):
     """Every scenario of the 10,080-scenario grid through the batch machinery (2 workers), linted."""
-    from harness.batch import run_batch
+    from harness.scaleout.batch import run_batch
     from rules.conformance import consult_chunk, summarize
 
     items = [("grid", i, s) for i, s in enumerate(grid(kb))]

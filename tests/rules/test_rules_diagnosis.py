@@ -1,4 +1,4 @@
-"""Diagnosis rules (rules/diagnosis.py) and free-text symptom matching (rules/symptoms.py)."""
+"""Diagnosis rules (rules/diagnosis.py) and free-text symptom matching (rules/reader/symptoms.py)."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from knowledge import KnowledgeError, get_kb, load
 from rules.base import Diagnosis, Evidence
 from rules.engine import TransferEngine
 from rules.scenario import normalize
-from rules.symptoms import SymptomMatchError, match_symptom
+from rules.reader.symptoms import SymptomMatchError, match_symptom
 
 BASE = dict(task="text_classification", dataset_size=5000)
 KB = get_kb()
@@ -160,7 +160,7 @@ def test_unknown_symptom_id_without_a_matcher_is_refused(kb):
 
 
 def _ambiguous_reading(text="it got worse after fine-tuning"):
-    from rules.symptoms import Match, Reading
+    from rules.reader.symptoms import Match, Reading
 
     r = Reading(text=text)
     r.matches = [Match("source_accuracy_drop", "catastrophic_forgetting", 0.7, "meaning", text),

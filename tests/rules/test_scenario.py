@@ -98,7 +98,7 @@ def test_unknown_task_suggests_the_nearest(kb):
 
 
 def test_a_task_given_by_another_name_is_planned_under_its_id_and_says_so(kb):
-    from harness.render import render_plan
+    from harness.reporting.render import render_plan
     from rules.engine import get_engine
 
     sc = normalize({"task": "summarization", "dataset_size": 2000}, kb)

@@ -12,12 +12,12 @@ pytest.importorskip("timm", reason="timm is not installed here: run `make test-v
 from click.testing import CliRunner  # noqa: E402
 
 from cli import main  # noqa: E402
-from harness.backbones import lora_targets_image, read_state_dict, resolve_backbone  # noqa: E402
-from harness.backbones import torchvision_groups, transfer_net  # noqa: E402
-from harness.data import DataError  # noqa: E402
-from harness.models import ModelError  # noqa: E402
-from harness.run import RunConfig, execute  # noqa: E402
-from harness.vision import digits, image_features, param_blocks, run_image, split  # noqa: E402
+from harness.training.backbones import lora_targets_image, read_state_dict, resolve_backbone  # noqa: E402
+from harness.training.backbones import torchvision_groups, transfer_net  # noqa: E402
+from harness.training.data import DataError  # noqa: E402
+from harness.training.models import ModelError  # noqa: E402
+from harness.training.run import RunConfig, execute  # noqa: E402
+from harness.training.vision import digits, image_features, param_blocks, run_image, split  # noqa: E402
 from knowledge import get_kb  # noqa: E402
 from rules.engine import get_engine  # noqa: E402
 from rules.scenario import normalize  # noqa: E402
@@ -193,7 +193,7 @@ def test_published_weight_files_variants_load(weights_file, tmp_path):
 
 
 def test_torchvision_vit_lora_skips_multihead_attention_internals():
-    from harness.backbones import BackboneSpec
+    from harness.training.backbones import BackboneSpec
 
     net = transfer_net(BackboneSpec("torchvision", "vit_b_16"), 5, 3, pretrained=False)
     targets = lora_targets_image(net)
@@ -234,7 +234,7 @@ def test_fine_tuning_freezes_the_first_k_groups_and_their_batch_norm_statistics(
     # run again and look at the trained model itself
     import copy
 
-    from harness import vision
+    from harness.training import vision
 
     model = copy.deepcopy(src)
     model.head = torch.nn.Linear(model.feature_dim, 5)
@@ -256,7 +256,7 @@ def test_gradual_unfreezing_and_discriminative_learning_rates(weights_file):
 
     import torch
 
-    from harness import vision
+    from harness.training import vision
 
     spec = resolve_backbone("timm:test_resnet", weights_file("timm", "test_resnet"))
     model = transfer_net(spec, 5, 1, image_size=32)

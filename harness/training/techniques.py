@@ -1,7 +1,7 @@
 """The techniques a plan can ask for, on text classification.
 
 - ``run_head``: feature extraction — a linear probe fit to convergence (or a
-  small MLP head) on frozen, precomputed embeddings (``harness.heads``).
+  small MLP head) on frozen, precomputed embeddings (``harness.training.heads``).
 - ``run_transformer``: fine-tuning (first k layers frozen, gradual unfreezing,
   discriminative learning rates, AdamW weight decay, dropout, L2-SP, early
   stopping on validation macro-F1), LoRA through peft (adapters on the
@@ -23,6 +23,7 @@ from typing import Callable, Optional
 
 import numpy as np
 
+from harness.training.common import scores, seed_everything
 from knowledge.schema import KnowledgeError
 
 
@@ -65,7 +66,7 @@ class TechniqueSpec:
 
 
 REGISTRY = {
-    # the linear head is a probe fit to convergence (harness.heads): its settings are ``probe``'s; the
+    # the linear head is a probe fit to convergence (harness.training.heads): its settings are ``probe``'s; the
     # optimiser fields (learning rate, epochs, batch size, weight decay, dropout, patience) are the MLP
     # head's only, so auto-fix never spends a round changing them for a linear head
     "feature_extraction": TechniqueSpec(
@@ -110,27 +111,6 @@ def honours(technique: str, modality: str, fields) -> bool:
     return spec is not None and all(f in spec.honoured(modality) for f in fields)
 
 
-def seed_everything(seed: int) -> None:
-    import torch
-
-    random.seed(seed)
-    np.random.seed(seed % 2**32)
-    torch.manual_seed(seed)
-    if torch.cuda.is_available():  # the same seed, the same numbers on a GPU too (cuDNN picks no fastest kernel)
-        torch.backends.cudnn.deterministic = True
-        torch.backends.cudnn.benchmark = False
-
-
-def scores(y_true, y_pred, classes) -> tuple[float, float, dict]:
-    from sklearn.metrics import accuracy_score, f1_score
-
-    labels = list(range(len(classes)))
-    per = f1_score(y_true, y_pred, labels=labels, average=None, zero_division=0)
-    return (float(accuracy_score(y_true, y_pred)),
-            float(f1_score(y_true, y_pred, labels=labels, average="macro", zero_division=0)),
-            {c: round(float(v), 4) for c, v in zip(classes, per)})
-
-
 # --- feature extraction: a head on frozen embeddings
 
 
@@ -138,10 +118,10 @@ def run_head(X_train, y_train, X_val, y_val, X_test, y_test, classes, seed: int,
              hidden: int = 0) -> TrainResult:
     """Feature extraction's head on frozen features.
 
-    hidden=0: the linear probe of ``harness.heads.linear_probe`` (L-BFGS to convergence, L2 strength
+    hidden=0: the linear probe of ``harness.training.heads.linear_probe`` (L-BFGS to convergence, L2 strength
     chosen on validation, settings from ``hyper['probe']``; no learning rate, epochs or batch size).
     hidden>0: an MLP head trained with AdamW (``hyper``'s learning rate, epochs, batch size)."""
-    from harness.heads import linear_probe, mlp_head
+    from harness.training.heads import linear_probe, mlp_head
 
     t0 = time.perf_counter()
     k = len(classes)
@@ -208,7 +188,7 @@ def build_classifier(encoder, n_classes: int, dropout: float):
             self.head = torch.nn.Linear(encoder.config.hidden_size, n_classes)
 
         def forward(self, input_ids, attention_mask, token_type_ids=None):
-            from harness.embed import mean_pool
+            from harness.training.embed import mean_pool
 
             kw = {"input_ids": input_ids, "attention_mask": attention_mask}
             if token_type_ids is not None:
@@ -263,13 +243,13 @@ def run_transformer(model_path: str, train, val, test, seed: int, hyper: dict, *
     ``encoder_state`` starts the encoder from other weights (an earlier stage, or
     embeddings resized for added tokens); the tokenizer may hold added tokens."""
     import torch
-    from harness.models import offline_hub
+    from harness.training.models import offline_hub
 
     offline_hub()
     from transformers import AutoConfig, AutoModel
 
-    from harness.loop import fit
-    from harness.models import encoder_layers, load_tokenizer, lora_targets as find_targets
+    from harness.training.loop import fit
+    from harness.training.models import encoder_layers, load_tokenizer, lora_targets as find_targets
 
     t0 = time.perf_counter()
     seed_everything(seed)

@@ -137,7 +137,7 @@ def mlp_head(X_train, y_train, X_val, y_val, n_classes: int, seed: int, hyper: d
     for a linear head."""
     import torch
 
-    from harness.techniques import scores, seed_everything
+    from harness.training.common import scores, seed_everything
 
     seed_everything(seed)
     d = X_train.shape[1]

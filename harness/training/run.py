@@ -73,7 +73,7 @@ def _json_default(o):
 
 
 def versions() -> dict:
-    from harness.models import offline_hub
+    from harness.training.models import offline_hub
 
     offline_hub()
     import peft
@@ -211,7 +211,7 @@ def technique_hyper(kb, plan, technique: str, overrides: Optional[dict] = None, 
 
 
 def load_data(cfg: RunConfig):
-    from harness.data import check_trainable, load_text, make_reviews, stratified_split
+    from harness.training.data import check_trainable, load_text, make_reviews, stratified_split
 
     if cfg.train:
         train = load_text(cfg.train, cfg.text_column, cfg.label_column)
@@ -276,16 +276,16 @@ class SeedStore:
 
 
 def _text_runs(plan, cfg, kb, out, device, progress, adaptations: list) -> ModalityRun:
-    from harness import probes, stats
-    from harness.data import SLICES, check_trainable, load_text, stratified_split
-    from harness.embed import cached_encode, encode, unk_rate
-    from harness.models import encoder_layers, load_encoder, resolve_model
-    from harness.techniques import adapted_encoder, run_head, run_tfidf, run_transformer
+    from harness.evaluation import probes, stats
+    from harness.training.data import SLICES, check_trainable, load_text, stratified_split
+    from harness.training.embed import cached_encode, encode, unk_rate
+    from harness.training.models import encoder_layers, load_encoder, resolve_model
+    from harness.training.techniques import adapted_encoder, run_head, run_tfidf, run_transformer
 
-    from harness import adapt
+    from harness.training import adapt
 
     if not cfg.model and plan.model is None:
-        from harness.models import ModelError
+        from harness.training.models import ModelError
 
         raise ModelError("The plan names no model (the catalog holds none for its task): give one with --model.")
     model_name, model_path = resolve_model(cfg.model or plan.model.id, kb)
@@ -320,7 +320,7 @@ def _text_runs(plan, cfg, kb, out, device, progress, adaptations: list) -> Modal
         variant.append(f"mlm:{len(texts)}")
     if "intermediate_informal" in stages:
         if not cfg.intermediate_data:
-            from harness.data import DataError
+            from harness.training.data import DataError
 
             raise DataError("The plan asks for an intermediate informal-text stage: give its labeled data "
                             "with --intermediate-data FILE (e.g. a larger set of tweets).")
@@ -419,8 +419,8 @@ def image_backbone_spec(plan: dict, cfg: RunConfig, kb):
 
     ``--model`` names it (torchvision:/timm:, a catalog name with a builder, a timm folder); with
     only ``--weights``, the plan's first candidate that has a builder is used."""
-    from harness.backbones import WEIGHT_SUFFIXES, is_backbone_name, resolve_backbone
-    from harness.models import ModelError
+    from harness.training.backbones import WEIGHT_SUFFIXES, is_backbone_name, resolve_backbone
+    from harness.training.models import ModelError
 
     name = cfg.model
     if name == "small-cnn" or (name and Path(name).suffix in WEIGHT_SUFFIXES):
@@ -452,18 +452,18 @@ def image_backbone_spec(plan: dict, cfg: RunConfig, kb):
 
 
 def _load_images(path: str, size: int, grayscale: bool):
-    from harness.vision import load_arrays, load_image_folder
+    from harness.training.vision import load_arrays, load_image_folder
 
     p = Path(path)
     return load_image_folder(p, size=size, grayscale=grayscale) if p.is_dir() else load_arrays(p)
 
 
 def _image_runs(plan, cfg, kb, out, device, progress, adaptations: list) -> ModalityRun:
-    from harness import probes
-    from harness.backbones import WEIGHT_SUFFIXES
-    from harness.data import DataError
+    from harness.evaluation import probes
+    from harness.training.backbones import WEIGHT_SUFFIXES
+    from harness.training.data import DataError
     from knowledge.cache import cache_dir
-    from harness.vision import (digits, image_features, load_weights, param_blocks, predict_images,
+    from harness.training.vision import (digits, image_features, load_weights, param_blocks, predict_images,
                                 pretrained_source, retention_accuracy, run_image, run_pixel_baseline, split)
 
     spec = image_backbone_spec(plan, cfg, kb)
@@ -492,7 +492,7 @@ def _image_runs(plan, cfg, kb, out, device, progress, adaptations: list) -> Moda
     train, test = split(data, 0.25, seed=0)
     train, val = split(train, 0.2, seed=0)
     if spec is not None:
-        from harness.backbones import transfer_net
+        from harness.training.backbones import transfer_net
 
         in_channels = train.X.shape[1]
         if in_channels not in (1, 3):
@@ -615,14 +615,14 @@ def _image_runs(plan, cfg, kb, out, device, progress, adaptations: list) -> Moda
 def execute(plan: dict, cfg: RunConfig, kb, progress=None) -> dict:
     """Run ``plan`` as ``cfg`` says; returns the run record (also written to run.json).
 
-    ``progress``: a ``harness.progress.Progress`` (messages and bars), a plain
+    ``progress``: a ``harness.reporting.progress.Progress`` (messages and bars), a plain
     callable taking message strings, or None (silent)."""
     import torch
 
-    from harness import probes, stats
-    from harness.models import pick_device
-    from harness.progress import as_progress
-    from harness.techniques import check_executable
+    from harness.evaluation import probes, stats
+    from harness.training.models import pick_device
+    from harness.reporting.progress import as_progress
+    from harness.training.techniques import check_executable
     from rules.revise import revise
 
     progress = as_progress(progress)
@@ -633,7 +633,7 @@ def execute(plan: dict, cfg: RunConfig, kb, progress=None) -> dict:
     plan, overrides = apply_overrides(plan, cfg)
     image = plan.scenario.get("modality") == "image"
     if not image and (cfg.weights or cfg.image_size):
-        from harness.data import DataError
+        from harness.training.data import DataError
 
         raise DataError(f"{'--weights' if cfg.weights else '--image-size'} is for image tasks; this plan's task is "
                         f"{plan.scenario.get('task')} (text models are named with --model).")
@@ -717,7 +717,7 @@ def execute(plan: dict, cfg: RunConfig, kb, progress=None) -> dict:
         "diagnoses": diagnoses,
         "diagnosis_trace": revised["trace"],
     }
-    from harness.report import write_report
+    from harness.reporting.report import write_report
 
     write_report(out, record)
     write_json_atomic(out / "run.json", record)

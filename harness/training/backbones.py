@@ -29,7 +29,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Optional
 
-from harness.models import ModelError
+from harness.training.models import ModelError
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
@@ -167,7 +167,7 @@ def read_state_dict(path: str | Path) -> dict:
     """Tensors from safetensors, or a plain state dict via ``torch.load(weights_only=True)``."""
     import torch
 
-    from harness.data import DataError
+    from harness.training.data import DataError
 
     from knowledge.reading import safe_path
     from knowledge.schema import KnowledgeError
@@ -281,7 +281,7 @@ def transfer_net(spec: BackboneSpec, n_classes: int, in_channels: int, image_siz
     import torch
     import torch.nn as nn
 
-    from harness.data import DataError
+    from harness.training.data import DataError
 
     try:
         if spec.library == "timm":

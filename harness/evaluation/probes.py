@@ -12,7 +12,7 @@ from typing import Optional
 
 import numpy as np
 
-from harness import stats
+from harness.evaluation import stats
 
 
 def linear_probe_accuracy(X_train, y_train, X_test, y_test, seed: int = 0) -> float:

@@ -23,8 +23,9 @@ from typing import Optional
 
 import numpy as np
 
-from harness import curves
-from harness.logs import CONFIG_FIELDS, ColumnMap, LogError, RunLog, discover, read_path
+from harness.troubleshooting import curves
+from harness.troubleshooting.locate import LOOKED_FOR, discover, read_path
+from harness.troubleshooting.logs import CONFIG_FIELDS, ColumnMap, LogError, RunLog
 
 CURVE_THRESHOLDS = ("divergence_loss_ratio", "spike_factor", "overfit_val_rise", "underfit_flat_ratio",
                     "underfit_min_loss_share", "chance_loss_tolerance", "chance_loss_tolerance_inferred",
@@ -75,7 +76,7 @@ def collect(specs: list[str], cols: ColumnMap, role: str) -> tuple[list[RunLog],
             found, notes = discover(p)
             warnings += notes
             if not found:
-                raise LogError(f"{p}: no run.json, trainer_state.json, checkpoint-*/ or metrics.csv found"
+                raise LogError(f"{p}: no log found. Looked for: " + "; ".join(LOOKED_FOR)
                                + (f" ({notes[0].split(': ', 1)[1]})" if notes else ""))
             for q in found:
                 try:
@@ -220,7 +221,7 @@ def _finals(logs: list[RunLog]) -> list[float]:
 
 def baseline_test(runs: list[RunLog], bases: list[RunLog], alpha: float) -> tuple[Optional[dict], Optional[dict]]:
     """(test, symptom): final target metric of the runs vs the baseline runs (one-sided, unpaired)."""
-    from harness import stats
+    from harness.evaluation import stats
 
     a, b = _finals(bases), _finals(runs)
     if len(a) >= 2 and len(b) >= 2:

@@ -21,7 +21,7 @@ import unicodedata
 from collections import Counter
 from typing import Optional
 
-from harness.data import EMOJI_RE, TextData
+from harness.training.data import EMOJI_RE, TextData
 
 CARRIED = {
     "preprocessing": {"demojize", "normalize"},
@@ -153,12 +153,13 @@ def mlm_stage(model_path: str, texts: list[str], tokenizer, *, epochs: int = 1, 
               progress=None):
     """Continue masked-LM training on ``texts``; returns the encoder's state dict."""
     import torch
-    from harness.models import offline_hub
+    from harness.training.models import offline_hub
 
     offline_hub()
     from transformers import AutoModelForMaskedLM
 
-    from harness.techniques import collate, length_batches, seed_everything
+    from harness.training.common import seed_everything
+    from harness.training.techniques import collate, length_batches
 
     seed_everything(seed)
     model = AutoModelForMaskedLM.from_pretrained(model_path)
@@ -195,8 +196,8 @@ def intermediate_stage(model_path: str, data: TextData, tokenizer, hyper: dict, 
                        val: Optional[TextData] = None, encoder_state: Optional[dict] = None, epochs: int = 1):
     """Fine-tune on a larger labeled informal-text task first (``epochs`` passes at ``hyper``'s
     fine-tuning recipe, every layer trained); returns the encoder's state dict."""
-    from harness.data import stratified_split
-    from harness.techniques import run_transformer
+    from harness.training.data import stratified_split
+    from harness.training.techniques import run_transformer
 
     if val is None:
         data, val = stratified_split(data, 0.1, seed=0)

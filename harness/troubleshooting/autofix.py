@@ -60,8 +60,8 @@ def _metric(record: dict, technique: str) -> np.ndarray:
 def carried(fix: dict, technique: str, modality: str, kb) -> bool:
     """Whether the harness carries the fix out: a fix the knowledge base says it runs, whose every changed
     field the technique it leaves in place honours, with values the harness implements."""
-    from harness.adapt import can_carry
-    from harness.techniques import honours
+    from harness.training.adapt import can_carry
+    from harness.training.techniques import honours
 
     if not kb.fixes[fix["fix"]].harness or not can_carry(fix["changes"], modality):
         return False
@@ -111,11 +111,11 @@ def auto_fix(plan: dict, cfg, kb, max_rounds: int = 3, progress=None, pitfalls=N
     """Run ``plan``, then up to ``max_rounds`` fix attempts; returns the chain (also on disk).
 
     ``pitfalls`` (optional) limits the loop to diagnoses of these pitfalls."""
-    from harness import stats
-    from harness.progress import as_progress
-    from harness.run import execute, write_json_atomic
+    from harness.evaluation import stats
+    from harness.reporting.progress import as_progress
+    from harness.training.run import execute, write_json_atomic
 
-    from harness.run import apply_overrides, as_plan
+    from harness.training.run import apply_overrides, as_plan
 
     progress = as_progress(progress)
     root = Path(cfg.out)

@@ -20,8 +20,9 @@ from typing import Optional
 
 import numpy as np
 
-from harness.data import DataError
-from harness.techniques import TrainResult, scores, seed_everything
+from harness.training.data import DataError
+from harness.training.common import scores, seed_everything
+from harness.training.techniques import TrainResult
 
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp"}
 
@@ -166,7 +167,7 @@ def small_cnn(in_channels: int, n_classes: int, width: int = 16):
 
 def load_weights(model, path: str | Path) -> None:
     """Weights from safetensors, or a plain state dict via torch.load(weights_only=True)."""
-    from harness.backbones import read_state_dict
+    from harness.training.backbones import read_state_dict
 
     state = read_state_dict(path)
     own = model.state_dict()
@@ -208,18 +209,18 @@ def train_recipe(**fields) -> dict:
 
 
 def _image_param_groups(model, blocks, lr: float, decay: float, weight_decay: float) -> list[dict]:
-    """The one loop's AdamW groups (harness.loop.param_groups) for an image model's blocks."""
-    from harness.loop import param_groups
+    """The one loop's AdamW groups (harness.training.loop.param_groups) for an image model's blocks."""
+    from harness.training.loop import param_groups
 
     return param_groups(model, blocks, [], lr, decay, weight_decay)
 
 
 def _fit(model, train: ImageData, val: Optional[ImageData], seed: int, hyper: dict, augment: bool = False,
          device: str = "cpu", frozen_n: int = 0, gradual: bool = False, progress=None, label: str = "") -> list:
-    """Train an image model with the one loop (harness.loop.fit): ``hyper`` gives every training field."""
+    """Train an image model with the one loop (harness.training.loop.fit): ``hyper`` gives every training field."""
     import torch
 
-    from harness.loop import fit
+    from harness.training.loop import fit
 
     X, y = torch.from_numpy(train.X), torch.from_numpy(train.y)
     bs = int(hyper["batch_size"])
@@ -306,7 +307,7 @@ def run_image(technique: str, source_model, target: tuple, seed: int, hyper: dic
 
     import torch
 
-    from harness.techniques import run_head
+    from harness.training.techniques import run_head
 
     t0 = time.perf_counter()
     seed_everything(seed)
@@ -360,7 +361,7 @@ def run_image(technique: str, source_model, target: tuple, seed: int, hyper: dic
             extra["source_accuracy_after"] = float((predict_images(probe, source_test, device=device)
                                                     == source_test.y).mean())
         if probe_data is not None:
-            from harness.stats import linear_cka
+            from harness.evaluation.stats import linear_cka
 
             before = probe_before if probe_before is not None else image_features(source_model, probe_data,
                                                                                   device=device)
@@ -373,7 +374,7 @@ def run_image(technique: str, source_model, target: tuple, seed: int, hyper: dic
 
 def retention_accuracy(model, retention: tuple, device: str = "cpu") -> float:
     """Linear-probe accuracy of ``model``'s features on a second labeled image task."""
-    from harness.probes import linear_probe_accuracy
+    from harness.evaluation.probes import linear_probe_accuracy
 
     r_tr, r_te = retention
     return linear_probe_accuracy(image_features(model, r_tr, device=device), r_tr.y,
@@ -386,7 +387,7 @@ def _with_lora(model, hyper: dict):
 
     cfg = hyper["lora"]
     if hasattr(model, "param_blocks"):
-        from harness.backbones import lora_targets_image
+        from harness.training.backbones import lora_targets_image
 
         targets = lora_targets_image(model)
     else:

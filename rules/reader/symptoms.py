@@ -21,7 +21,7 @@
 3. **Words first.** A part that contains all content words of a phrasing
    (or an alias) is a clear case, read without any model (fast path).
 4. **Meaning.** Other parts are embedded with all-MiniLM-L6-v2
-   (``rules.semantic``, numpy only) and compared by cosine similarity with
+   (``rules.reader.semantic``, numpy only) and compared by cosine similarity with
    every symptom's description and synonyms; the best symptom counts when
    its similarity reaches ``symptom_semantic_min_score``, unless a healthy
    phrasing ("the training loss goes down normally") reads clearly closer.
@@ -614,7 +614,7 @@ def _semantic(kb, idx: _Index):
         return idx.embeddings
     if idx.semantic_error:
         return None
-    from rules import semantic
+    from rules.reader import semantic
 
     try:
         enc = semantic.get_encoder()

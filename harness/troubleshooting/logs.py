@@ -43,17 +43,20 @@ class LogError(KnowledgeError):
 
 
 CONVENTIONS = {
-    "train_loss": ["train_loss", "loss", "training_loss", "train/loss", "train_loss_epoch", "train_loss_step"],
+    "train_loss": ["train_loss", "loss", "training_loss", "train/loss", "train_loss_epoch", "train_loss_step",
+                   "cost", "train_cost"],
     "val_loss": ["val_loss", "eval_loss", "validation_loss", "valid_loss", "val/loss", "eval/loss",
-                 "val_loss_epoch"],
+                 "val_loss_epoch", "val_cost", "test_loss"],
+    # validation first, then test, then training accuracy (a log with only that)
     "target": ["val_acc", "val_accuracy", "eval_accuracy", "eval_acc", "val_sparse_categorical_accuracy",
-               "val_categorical_accuracy", "val_binary_accuracy", "accuracy", "val/acc", "val/accuracy",
-               "eval/accuracy", "val_macro_f1", "eval_f1", "val_f1", "test_accuracy", "target_accuracy",
-               "sparse_categorical_accuracy", "categorical_accuracy", "binary_accuracy"],
+               "val_categorical_accuracy", "val_binary_accuracy", "val/acc", "val/accuracy", "eval/accuracy",
+               "valid_acc", "val_macro_f1", "eval_f1", "val_f1", "test_accuracy", "test_acc", "target_accuracy",
+               "accuracy", "sparse_categorical_accuracy", "categorical_accuracy", "binary_accuracy", "acc",
+               "train_acc"],
     "source": ["source_accuracy", "source_acc", "retention_accuracy", "eval_source_accuracy",
                "retention_acc", "source/acc", "val_source_acc"],
     # training accuracy, read only beside a validation target (the train/validation gap)
-    "train_acc": ["train_acc", "train_accuracy", "train/acc", "train_acc_epoch", "accuracy",
+    "train_acc": ["train_acc", "train_accuracy", "train/acc", "train_acc_epoch", "accuracy", "acc",
                   "sparse_categorical_accuracy", "categorical_accuracy", "binary_accuracy"],
     "grad_norm": ["grad_norm", "gradient_norm", "grad-norm", "train/grad_norm"],
     "step": ["step", "global_step", "iteration", "iter"],
@@ -575,119 +578,3 @@ def read_own_run(run_dir: Path, cols: ColumnMap) -> tuple[list[RunLog], dict]:
     if not logs:
         raise LogError(f"{f}: no finished seeds to read")
     return logs, rec
-
-
-def _newest_checkpoint(folder: Path) -> Optional[Path]:
-    ckpts = [p for p in folder.glob("checkpoint-*/trainer_state.json")]
-    if not ckpts:
-        return None
-    return max(ckpts, key=lambda f: int(re.sub(r"\D", "", f.parent.name) or 0))
-
-
-def discover(folder: Path) -> tuple[list[Path], list[str]]:
-    """The logs below ``folder``: run folders, Trainer output folders, Lightning metrics.csv and
-    files with the usual log names. Returns (paths, notes on what was left out)."""
-    found: list[Path] = []
-    notes: list[str] = []
-    seen = 0
-    for root, dirs, files in os.walk(folder):
-        rp = Path(root)
-        dirs[:] = sorted(d for d in dirs if d not in SKIP_DIRS and not d.startswith("."))
-        seen += len(files)
-        if seen > MAX_FILES_SCANNED:
-            notes.append(f"{folder}: stopped looking after {MAX_FILES_SCANNED} files; name the logs directly")
-            break
-        if "run.json" in files:
-            found.append(rp)
-            dirs[:] = []  # its seeds/ and plots belong to the run
-            continue
-        if "trainer_state.json" in files:
-            found.append(rp / "trainer_state.json")
-            dirs[:] = [d for d in dirs if not d.startswith("checkpoint-")]
-            continue
-        newest = _newest_checkpoint(rp)
-        if newest is not None:
-            found.append(newest)
-            dirs[:] = [d for d in dirs if not d.startswith("checkpoint-")]
-        for name in sorted(files):
-            if name.lower() in LOG_NAMES or _looks_like_a_log(rp / name):
-                found.append(rp / name)
-    return found, notes
-
-
-def _looks_like_a_log(path: Path) -> bool:
-    """A .csv/.tsv/.jsonl file whose header (first line) names a loss or target metric column."""
-    if path.suffix.lower() not in (".csv", ".tsv", ".jsonl"):
-        return False
-    try:
-        with path.open("rb") as fh:
-            first = fh.readline(4096).decode("utf-8-sig", errors="replace").strip()
-    except OSError:
-        return False
-    if path.suffix.lower() == ".jsonl":
-        try:
-            names = list(json.loads(first))
-        except (json.JSONDecodeError, TypeError):
-            return False
-    else:
-        names = [c.strip().strip('"') for c in re.split(r"[,;\t]", first)]
-    known = {n for k in ("train_loss", "val_loss", "target") for n in CONVENTIONS[k]}
-    return any(n in known for n in names)
-
-
-def read_path(p: Path, cols: ColumnMap) -> tuple[list[RunLog], Optional[dict]]:
-    """The runs in one file or run folder; (logs, the run record for a tlexpert run folder)."""
-    if p.is_dir():
-        if (p / "run.json").exists():
-            return read_own_run(p, cols)
-        if (p / "trainer_state.json").exists():
-            return [_read_trainer_state(p / "trainer_state.json", cols)], None
-        newest = _newest_checkpoint(p)
-        if newest is not None:
-            return [_read_trainer_state(newest, cols)], None
-        raise LogError(f"{p}: no run.json, trainer_state.json, checkpoint-*/ or metrics.csv found")
-    name = p.name.lower()
-    if name == "trainer_state.json":
-        return [_read_trainer_state(p, cols)], None
-    if name == "run.json":
-        return read_own_run(p.parent, cols)
-    if p.suffix.lower() in (".csv", ".tsv") or name == "training.log":
-        return [_read_csv(p, cols, "lightning_csv" if name == "metrics.csv" else "csv")], None
-    if p.suffix.lower() in (".jsonl", ".ndjson"):
-        return [_read_jsonl(p, cols)], None
-    if p.suffix.lower() == ".json":
-        return [_read_json_log(p, cols)], None
-    raise LogError(f"{p}: unknown log format (use a run folder, trainer_state.json, metrics.csv, "
-                   f".csv, .json or .jsonl)")
-
-
-def _log_errors(fn):
-    """The reading layer's errors (``ReadError``) raised as ``LogError``, this module's one error type."""
-    import functools
-
-    @functools.wraps(fn)
-    def wrapper(*args, **kwargs):
-        from knowledge.reading import ReadError
-
-        try:
-            return fn(*args, **kwargs)
-        except ReadError as exc:
-            raise LogError(str(exc)) from None
-
-    return wrapper
-
-
-@_log_errors
-def read_logs(path: str | Path, cols: Optional[ColumnMap] = None) -> list[RunLog]:
-    """All runs found at ``path`` (a file or a folder), without grouping."""
-    from knowledge.reading import safe_path
-
-    cols = cols or ColumnMap()
-    p = safe_path(path, want="any", what="file or folder")  # loops, FIFOs, devices, /proc refused
-    if p.is_dir() and not (p / "run.json").exists() and not (p / "trainer_state.json").exists() \
-            and _newest_checkpoint(p) is None:
-        paths, _ = discover(p)
-        if not paths:
-            raise LogError(f"{p}: no run.json, trainer_state.json, checkpoint-*/ or metrics.csv found")
-        return [log for q in paths for log in read_path(q, cols)[0]]
-    return read_path(p, cols)[0]

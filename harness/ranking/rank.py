@@ -3,7 +3,7 @@
 For each candidate (a catalog name, a local Hugging Face folder, or a checkpoint
 folder this project or a Trainer saved) the texts are encoded once, every
 layer in one pass, through the harness's embedding cache; the estimators of
-``harness.transferability`` score the chosen layer representation; the
+``harness.ranking.transferability`` score the chosen layer representation; the
 candidates are ranked per estimator and by their mean rank, with Kendall's W
 saying how far the estimators agree.
 
@@ -27,7 +27,7 @@ from typing import Optional, Sequence
 
 import numpy as np
 
-from harness.transferability import ESTIMATORS, aggregate_ranks, pareto_front, score_all
+from harness.ranking.transferability import ESTIMATORS, aggregate_ranks, pareto_front, score_all
 from knowledge.schema import KnowledgeError
 
 LAYER_CHOICES = ("auto", "last", "mean", "best")
@@ -78,7 +78,7 @@ def _checkpoint_folder(p: Path) -> Optional[Path]:
 
 def resolve_candidate(spec: str, kb) -> CandidateSpec:
     """A CandidateSpec for one --candidates entry; ``error`` says why it cannot be loaded."""
-    from harness.models import ModelError, resolve_model
+    from harness.training.models import ModelError, resolve_model
 
     c = CandidateSpec(spec=spec, name=spec)
     p = Path(spec).expanduser()
@@ -108,7 +108,7 @@ def sample_data(data, max_examples: int, seed: int):
     """At most ``max_examples`` rows, stratified by label, in a fixed (seeded) order."""
     if len(data) <= max_examples:
         return data
-    from harness.data import stratified_split
+    from harness.training.data import stratified_split
 
     kept, _ = stratified_split(data, 1 - max_examples / len(data), seed=seed)
     return kept
@@ -135,7 +135,7 @@ def class_warnings(labels: Sequence[str], min_per_class: int) -> list[str]:
 
 
 def _fingerprint(path: str) -> str:
-    from harness.embed import _model_fingerprint
+    from harness.training.embed import _model_fingerprint
 
     return _model_fingerprint(path)
 
@@ -218,8 +218,8 @@ def score_candidate(cand: dict, texts: list[str], y: list[int], data_key: str, s
             pass  # a damaged result is recomputed
     import torch
 
-    from harness.embed import cached_encode, encode
-    from harness.models import ModelError, load_encoder
+    from harness.training.embed import cached_encode, encode
+    from harness.training.models import ModelError, load_encoder
 
     threads = settings.get("threads")
     if threads:
@@ -302,7 +302,7 @@ def plan_budget(cands: list[dict], n_data: int, n_classes: int, n_max: int, budg
     measured. The examples are cut to what lets every candidate fit in ``rank_budget_share`` of
     the budget (``lanes`` candidates at a time), never below ``rank_budget_min_examples_per_class``
     per class; the candidates that still do not fit are skipped while scoring."""
-    from harness.models import ModelError, resolve_model
+    from harness.training.models import ModelError, resolve_model
 
     rate, note = _scoring_rate(kb, "cuda" if str(device).startswith("cuda") else "cpu")
     overhead = float(kb.threshold("rank_candidate_overhead_s"))
@@ -385,8 +385,8 @@ def run_within_budget(cands: list[dict], texts, y, data_key, settings, budget: d
     t0 = time.perf_counter()
     import torch  # noqa: F401  (imported once here, so the first candidate's time is its own)
 
-    import harness.embed  # noqa: F401
-    import harness.models  # noqa: F401
+    import harness.training.embed  # noqa: F401
+    import harness.training.models  # noqa: F401
 
     ratios: list[float] = []
     for i, c in enumerate(cands):
@@ -424,7 +424,7 @@ def run_candidates(cands: list[dict], texts, y, data_key, settings, *, jobs: int
     if scheduler is not None:
         from dask.distributed import Client
 
-        from harness.batch import scheduler_timeout
+        from harness.scaleout.batch import scheduler_timeout
 
         client = Client(scheduler, timeout=scheduler_timeout())
         ctx = parallel_config(backend="dask")
@@ -462,7 +462,7 @@ def summarize(rows: list[dict], estimators: Sequence[str]) -> dict:
                  "mean_pairwise_tau": None, "n_candidates": len(ok)}
     if not ok or not usable:
         return agreement
-    from harness.transferability import rankdata_desc
+    from harness.ranking.transferability import rankdata_desc
 
     score_mat = {e: np.array([r["scores"][e] for r in ok]) for e in usable}
     mean_rank, w, tau = aggregate_ranks(score_mat)
@@ -491,7 +491,7 @@ def rank_models(candidates: Sequence[str], data, kb, *, layer: str = "auto", tec
                 k: int = 5, folds: int = 5, max_length: int = 128, device: str = "cpu", jobs: int = 1,
                 scheduler: Optional[str] = None, use_cache: bool = True, rejected: Optional[dict] = None,
                 min_per_class: int = 5, on_row=None, budget_s: Optional[float] = None) -> dict:
-    """Score ``candidates`` on ``data`` (a harness.data.TextData); the ranking as a dict.
+    """Score ``candidates`` on ``data`` (a harness.training.data.TextData); the ranking as a dict.
 
     ``rejected``: {catalog id: [reasons]} from the plan, marked on the rows, never dropped.
     ``budget_s``: a wall-time budget (see ``plan_budget``): fewer examples where the

@@ -1,0 +1,3 @@
+"""Ranking: transferability estimators and ``rank-models``, which scores candidate models on
+the user's data without training them.
+"""

@@ -1,0 +1,231 @@
+"""Where the logs are and what format each is: ``discover`` walks a folder for runs, ``sniff`` tells a
+file's format by its content (not its name), ``read_path`` hands each to its reader (``logs.py``
+for tables and run folders, ``textlogs.py`` for printed logs, ``tblogs.py`` for TensorBoard)."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+from pathlib import Path
+from typing import Optional
+
+from harness.troubleshooting.logs import (
+    CONVENTIONS,
+    LOG_NAMES,
+    MAX_FILES_SCANNED,
+    SKIP_DIRS,
+    ColumnMap,
+    LogError,
+    RunLog,
+    _fingerprint,
+    _from_records,
+    _read_csv,
+    _read_json_log,
+    _read_jsonl,
+    _read_trainer_state,
+    read_own_run,
+)
+from harness.troubleshooting.tblogs import is_event_file
+
+LOOKED_FOR = ("a tlexpert run folder (run.json)", "Trainer output (trainer_state.json, checkpoint-*/)",
+              "CSV/JSON/JSONL metric tables (Lightning metrics.csv, Keras CSVLogger, History)",
+              "TensorBoard event files (events.out.tfevents.*)",
+              "printed logs: Keras fit output ('Epoch k/N' and progress lines), Trainer dicts "
+              "({'loss': ...}), 'key: value' or 'key=value' lines with an epoch or step")
+
+
+def _read_text_log(path: Path, cols: ColumnMap) -> RunLog:
+    from harness.troubleshooting.textlogs import parse
+
+    records, final, style = parse(path)
+    test_acc = next((final[k] for k in ("test_accuracy", "test_acc", "test_categorical_accuracy",
+                                        "test_sparse_categorical_accuracy", "test_binary_accuracy",
+                                        "eval_accuracy") if k in final), None)
+    if not records:
+        if test_acc is None:
+            raise LogError(f"{path}: no training metrics recognised. Looked for: " + "; ".join(LOOKED_FOR))
+        log = RunLog(path=str(path), kind="text", missing=["train_loss", "val_loss", "target", "source"])
+        log.warnings.append("only a final evaluation was printed: no training curve to read")
+    else:
+        log = _from_records(records, str(path), style, cols)
+    for k, v in final.items():
+        log.final.setdefault(k, v)
+    if "target" not in log.final and test_acc is not None:
+        log.final["target"] = test_acc
+    log.fingerprint = _fingerprint(path)
+    return log
+
+
+def _read_events(path: Path, cols: ColumnMap) -> RunLog:
+    from harness.troubleshooting.tblogs import read_records
+
+    try:
+        records = read_records(path)
+    except ImportError:
+        raise LogError(f"{path}: reading TensorBoard event files needs the tensorboard package "
+                       "(pip install -e \".[harness]\")") from None
+    except Exception as exc:  # a damaged event file: TensorBoard's reader raises its own types
+        raise LogError(f"{path}: unreadable TensorBoard event file ({type(exc).__name__}: {exc})") from None
+    if not records:
+        raise LogError(f"{path}: the TensorBoard events hold no scalars")
+    return _from_records(records, str(path), "tensorboard", cols)
+
+
+def _event_run(folder: Path) -> Optional[Path]:
+    """The run a folder of event files belongs to: its parent for Keras' train/ + validation/ pair."""
+    if folder.name.lower() in ("train", "validation") and (folder.parent / "train").is_dir() \
+            and (folder.parent / "validation").is_dir():
+        return folder.parent
+    return folder
+
+
+def _newest_checkpoint(folder: Path) -> Optional[Path]:
+    ckpts = [p for p in folder.glob("checkpoint-*/trainer_state.json")]
+    if not ckpts:
+        return None
+    return max(ckpts, key=lambda f: int(re.sub(r"\D", "", f.parent.name) or 0))
+
+
+def discover(folder: Path) -> tuple[list[Path], list[str]]:
+    """The logs below ``folder``: run folders, Trainer output folders, Lightning metrics.csv and
+    files with the usual log names. Returns (paths, notes on what was left out)."""
+    found: list[Path] = []
+    notes: list[str] = []
+    seen = 0
+    for root, dirs, files in os.walk(folder):
+        rp = Path(root)
+        dirs[:] = sorted(d for d in dirs if d not in SKIP_DIRS and not d.startswith("."))
+        seen += len(files)
+        if seen > MAX_FILES_SCANNED:
+            notes.append(f"{folder}: stopped looking after {MAX_FILES_SCANNED} files; name the logs directly")
+            break
+        if "run.json" in files:
+            found.append(rp)
+            dirs[:] = []  # its seeds/ and plots belong to the run
+            continue
+        if "trainer_state.json" in files:
+            found.append(rp / "trainer_state.json")
+            dirs[:] = [d for d in dirs if not d.startswith("checkpoint-")]
+            continue
+        newest = _newest_checkpoint(rp)
+        if newest is not None:
+            found.append(newest)
+            dirs[:] = [d for d in dirs if not d.startswith("checkpoint-")]
+        if any(is_event_file(rp / f) for f in files):
+            run = _event_run(rp)
+            if run not in found:
+                found.append(run)
+        for name in sorted(files):
+            if is_event_file(rp / name):
+                continue
+            if name.lower() in LOG_NAMES or _looks_like_a_log(rp / name):
+                found.append(rp / name)
+    return found, notes
+
+
+def _head(path: Path, n: int = 1 << 16) -> str:
+    try:
+        with path.open("rb") as fh:
+            return fh.read(n).decode("utf-8-sig", errors="replace")
+    except OSError:
+        return ""
+
+
+def sniff(path: Path) -> str:
+    """What a file holds, by its content: 'jsonl', 'json', 'csv' (a header naming a metric column)
+    or 'text' (anything else: a printed log, read by ``textlogs``)."""
+    head = _head(path)
+    first = next((line.strip() for line in head.splitlines() if line.strip()), "")
+    if first.startswith(("{", "[")):
+        try:
+            json.loads(first)
+            return "jsonl" if first.startswith("{") and len(head.strip().splitlines()) > 1 else "json"
+        except ValueError:
+            if head.lstrip().startswith("[") or first == "{":
+                return "json"
+            return "text"  # a Trainer dict printed with Python quotes
+    names = [c.strip().strip('"') for c in re.split(r"[,;\t]", first)]
+    known = {n for k in ("train_loss", "val_loss", "target") for n in CONVENTIONS[k]}
+    if len(names) > 1 and any(n in known for n in names):
+        return "csv"
+    return "text"
+
+
+_TEXT_HINT = re.compile(r"epoch|loss|acc", re.I)
+
+
+def _looks_like_a_log(path: Path) -> bool:
+    """A metric table whose header names a loss or target column, or a printed log (.log, .out,
+    .txt) that mentions epochs, a loss or an accuracy in its first 64 KiB."""
+    suffix = path.suffix.lower()
+    if suffix in (".csv", ".tsv", ".jsonl"):
+        return sniff(path) in ("csv", "jsonl")
+    if suffix in (".log", ".out", ".txt"):
+        return bool(_TEXT_HINT.search(_head(path)))
+    return False
+
+
+def read_path(p: Path, cols: ColumnMap) -> tuple[list[RunLog], Optional[dict]]:
+    """The runs in one file or run folder; (logs, the run record for a tlexpert run folder)."""
+    if p.is_dir():
+        if (p / "run.json").exists():
+            return read_own_run(p, cols)
+        if (p / "trainer_state.json").exists():
+            return [_read_trainer_state(p / "trainer_state.json", cols)], None
+        newest = _newest_checkpoint(p)
+        if newest is not None:
+            return [_read_trainer_state(newest, cols)], None
+        if any(is_event_file(f) for f in p.iterdir()) or (p / "train").is_dir() and (p / "validation").is_dir():
+            return [_read_events(p, cols)], None
+        raise LogError(f"{p}: no log found. Looked for: " + "; ".join(LOOKED_FOR))
+    name = p.name.lower()
+    if is_event_file(p):
+        return [_read_events(_event_run(p.parent), cols)], None
+    if name == "trainer_state.json":
+        return [_read_trainer_state(p, cols)], None
+    if name == "run.json":
+        return read_own_run(p.parent, cols)
+    suffix = p.suffix.lower()
+    kind = {".csv": "csv", ".tsv": "csv", ".jsonl": "jsonl", ".ndjson": "jsonl", ".json": "json"}.get(suffix)
+    if kind is None:  # .log, .txt, .out, no extension: by content
+        kind = sniff(p)
+    if kind == "csv":
+        return [_read_csv(p, cols, "lightning_csv" if name == "metrics.csv" else "csv")], None
+    if kind == "jsonl":
+        return [_read_jsonl(p, cols)], None
+    if kind == "json":
+        return [_read_json_log(p, cols)], None
+    return [_read_text_log(p, cols)], None
+
+
+def _log_errors(fn):
+    """The reading layer's errors (``ReadError``) raised as ``LogError``, this module's one error type."""
+    import functools
+
+    @functools.wraps(fn)
+    def wrapper(*args, **kwargs):
+        from knowledge.reading import ReadError
+
+        try:
+            return fn(*args, **kwargs)
+        except ReadError as exc:
+            raise LogError(str(exc)) from None
+
+    return wrapper
+
+
+@_log_errors
+def read_logs(path: str | Path, cols: Optional[ColumnMap] = None) -> list[RunLog]:
+    """All runs found at ``path`` (a file or a folder), without grouping."""
+    from knowledge.reading import safe_path
+
+    cols = cols or ColumnMap()
+    p = safe_path(path, want="any", what="file or folder")  # loops, FIFOs, devices, /proc refused
+    if p.is_dir() and not (p / "run.json").exists() and not (p / "trainer_state.json").exists() \
+            and _newest_checkpoint(p) is None:
+        paths, _ = discover(p)
+        if not paths:
+            raise LogError(f"{p}: no log found. Looked for: " + "; ".join(LOOKED_FOR))
+        return [log for q in paths for log in read_path(q, cols)[0]]
+    return read_path(p, cols)[0]

@@ -1,0 +1,209 @@
+"""Plain-text training logs (what a script printed, saved to a file) read into metric records.
+
+Recognised by content, line by line, in one pass:
+
+- Keras / TensorFlow ``fit`` output: ``Epoch k/N`` headers followed by verbose-1
+  progress bars (redrawn with backspaces and carriage returns), verbose-2 lines
+  (``1875/1875 - 5s - 3ms/step - loss: ...``) or the older ``- 6s - loss: ... -
+  acc: ...`` style. The first finished bar after a header is the epoch's record;
+  finished bars after it and before the next header are ``evaluate()`` calls,
+  kept apart (``RunLog.final``) and never read as epochs.
+- Hugging Face ``Trainer`` printed dicts (``{'loss': 0.69, 'grad_norm': ..., 'epoch': 0.5}``,
+  ``{'eval_loss': ...}``), also inside tqdm lines; read with ``ast.literal_eval``,
+  never ``eval``.
+- The usual PyTorch ``print`` styles and progress bars: ``Epoch 3/10 ... loss=0.41 acc=0.87``,
+  ``Epoch [3/10], Step [100/600], Loss: 0.1234``, ``[3,  2000] loss: 1.234``,
+  Lightning's ``Epoch 3: 100%|...| v_num=0, train_loss=0.12, val_acc=0.9]``.
+
+Memory is bounded by the number of records kept, not the file: the file is read
+in 1 MiB chunks, and past ``MAX_RECORDS`` records every other one is dropped
+(the stride doubles), which keeps the curve's shape for the curve tests.
+"""
+
+from __future__ import annotations
+
+import ast
+import re
+from pathlib import Path
+from typing import Iterator, Optional
+
+MAX_RECORDS = 50_000
+MAX_LINE = 1 << 16
+CHUNK = 1 << 20
+
+NUM = r"[-+]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][-+]?\d+)?|[-+]?nan|[-+]?inf(?:inity)?"
+_NUM_RE = re.compile(rf"(?:{NUM})", re.I)
+# a key: one to three words (the first a letter), then ':' or '=', then a number
+_KV = re.compile(rf"((?:[A-Za-z][\w/.\-]*)(?:[ \t][A-Za-z][\w/.\-]*){{0,2}})\s*[:=]\s*({NUM})(?![\w.])", re.I)
+_EPOCH_HEADER = re.compile(r"^\s*Epoch\s+(\d+)\s*/\s*(\d+)\s*$", re.I)
+_BAR = re.compile(r"^\s*(\d+)/(\d+)\s*(?:\[[=>.\-\s]*\]|-)")  # Keras verbose 1 and 2
+_OLD_V2 = re.compile(r"^\s*-\s*\d+s\b.*-\s*\w+:\s")
+_EPOCH = re.compile(r"\bepoch\b\s*[:#\[(]?\s*(\d+)(?:\s*(?:/|of)\s*(\d+))?", re.I)
+_STEP = re.compile(r"\b(?:step|iter(?:ation)?|batch|it)\b\s*[:#\[(]?\s*(\d+)(?:\s*/\s*(\d+))?", re.I)
+_TORCH_TUTORIAL = re.compile(r"^\s*\[\s*(\d+),\s*(\d+)\]\s")  # [epoch, batch] loss: ...
+_DICT = re.compile(r"\{\s*'[A-Za-z_][\w/]*'\s*:.*\}")
+_BARE_NONFINITE = re.compile(r"(?<=[:,\s])(-?)(nan|inf)(?=\s*[,}])", re.I)
+# words that look like keys but are not metrics
+_NOT_METRICS = {"eta", "epoch", "step", "iter", "iteration", "batch", "it", "time", "v_num", "lr_scheduler",
+                "total", "elapsed", "seed", "samples", "s", "ms"}
+SYNONYMS = {"acc": "acc", "training_loss": "train_loss", "valid_loss": "val_loss", "validation_loss": "val_loss",
+            "valid_acc": "val_acc", "validation_acc": "val_acc", "validation_accuracy": "val_accuracy",
+            "val_accuracy": "val_accuracy", "train_accuracy": "train_accuracy", "training_accuracy": "train_accuracy",
+            "avg_loss": "loss", "average_loss": "loss", "running_loss": "loss", "mean_loss": "loss"}
+
+
+def norm_key(key: str) -> str:
+    k = re.sub(r"[\s\-./]+", "_", key.strip().lower()).strip("_")
+    return SYNONYMS.get(k, k)
+
+
+def _value(raw: str) -> float:
+    return float(raw.lower().replace("infinity", "inf"))
+
+
+def metrics_of(text: str) -> dict:
+    """The ``key: number`` / ``key=number`` pairs of one line, keys normalised."""
+    out = {}
+    for key, raw in _KV.findall(text):
+        k = norm_key(key)
+        # a phrase ("Epoch 1 train loss") keeps its last words; "ETA: 2s" and counters are not metrics
+        if k in _NOT_METRICS or k.split("_")[-1] in ("eta",):
+            continue
+        try:
+            out[k] = _value(raw)
+        except ValueError:
+            continue
+    return out
+
+
+def pieces(path: Path) -> Iterator[str]:
+    """The file's lines, also cut at carriage returns and backspaces (progress bars redraw with them),
+    read in chunks so that memory does not grow with the file."""
+    tail = ""
+    with open(path, "rb") as fh:
+        while True:
+            chunk = fh.read(CHUNK)
+            if not chunk:
+                break
+            text = tail + chunk.decode("utf-8", errors="replace")
+            parts = re.split(r"[\n\r\x08]+", text)
+            tail = parts.pop()[-MAX_LINE:]
+            for p in parts:
+                p = p.strip()
+                if p:
+                    yield p[:MAX_LINE]
+    if tail.strip():
+        yield tail.strip()
+
+
+class Records:
+    """Metric records with bounded memory: past ``cap`` records, every other one is dropped."""
+
+    def __init__(self, cap: int = MAX_RECORDS):
+        self.rows: list[dict] = []
+        self.cap = cap
+        self.stride = 1
+        self.seen = 0
+
+    def add(self, row: dict) -> None:
+        self.seen += 1
+        if (self.seen - 1) % self.stride:
+            return
+        self.rows.append(row)
+        if len(self.rows) >= self.cap:
+            self.rows = self.rows[::2]
+            self.stride *= 2
+
+    def replace_last(self, row: dict) -> None:
+        if self.rows:
+            self.rows[-1] = row
+        else:
+            self.add(row)
+
+
+def _trainer_dict(line: str) -> Optional[dict]:
+    m = _DICT.search(line)
+    if not m:
+        return None
+    body = _BARE_NONFINITE.sub(lambda mm: f"'{mm.group(1)}{mm.group(2)}'", m.group(0))
+    try:
+        d = ast.literal_eval(body)
+    except (ValueError, SyntaxError, MemoryError, RecursionError):
+        return None
+    if not isinstance(d, dict):
+        return None
+    return {str(k): v for k, v in d.items() if isinstance(v, (int, float, str)) and not isinstance(v, bool)}
+
+
+def parse(path: Path) -> tuple[list[dict], dict, str]:
+    """(records, final metrics of evaluate() calls, the style recognised: 'keras_text', 'trainer_text',
+    'text') of one text log. No records: ([], {}, '')."""
+    rec = Records()
+    final: dict = {}
+    styles = {"keras": 0, "trainer": 0, "text": 0}
+    epoch: Optional[int] = None        # Keras: the current header's epoch
+    epoch_done = True                  # Keras: the current epoch's record was taken
+    last_key = None                    # generic lines: (epoch, step) of the last record
+    for line in pieces(path):
+        h = _EPOCH_HEADER.match(line)
+        if h:
+            epoch, epoch_done = int(h.group(1)), False
+            continue
+        bar = _BAR.match(line)
+        if bar or (epoch is not None and _OLD_V2.match(line)):
+            m = metrics_of(line)
+            finished = bar is None or bar.group(1) == bar.group(2)
+            if not m or not finished or re.search(r"\bETA\b", line):
+                continue
+            validated = any(k.startswith("val_") for k in m)
+            if epoch is not None and not epoch_done:
+                rec.add({"epoch": epoch, **m})
+                epoch_done = True
+                styles["keras"] += 1
+            elif validated:  # an epoch whose header was not captured (printed to the other stream)
+                epoch = (epoch or 0) + 1 if epoch_done or epoch is None else epoch
+                rec.add({"epoch": epoch, **m})
+                epoch_done = True
+                styles["keras"] += 1
+            else:  # a finished bar after the epoch's own, or before any fit: evaluate()
+                final.update({k if k.startswith("test_") else f"test_{k}": v for k, v in m.items()})
+            continue
+        if "{'" in line:
+            d = _trainer_dict(line)
+            if d and any(k in d for k in ("loss", "eval_loss", "train_loss")) or (
+                    d and any(k.startswith("eval_") for k in d)):
+                styles["trainer"] += 1
+                if "train_runtime" in d or "train_samples_per_second" in d:
+                    final.update({k: v for k, v in d.items() if isinstance(v, (int, float))})
+                    continue
+                rec.add(d)
+                continue
+        m = metrics_of(line)
+        if not m:
+            continue
+        e = _EPOCH.search(line)
+        s = _STEP.search(line)
+        t = _TORCH_TUTORIAL.match(line)
+        row: dict = {}
+        if t:
+            row["epoch"], row["step"] = int(t.group(1)), int(t.group(2))
+        else:
+            if e:
+                row["epoch"] = int(e.group(1))
+            if s:
+                row["step"] = int(s.group(1))
+        if not row and not any(k in m for k in ("loss", "train_loss", "val_loss", "val_acc", "val_accuracy")):
+            continue  # a number in passing ("lr = 0.1"), not a training record
+        row.update(m)
+        key = (row.get("epoch"), row.get("step"))
+        styles["text"] += 1
+        if key == last_key and key != (None, None):
+            merged = {**rec.rows[-1], **row} if rec.rows else row
+            rec.replace_last(merged)  # a progress bar redrawn, or train and val lines of one epoch
+        else:
+            rec.add(row)
+        last_key = key
+    if not rec.rows:
+        return [], final, ""
+    style = max(styles, key=styles.get)
+    return rec.rows, final, {"keras": "keras_text", "trainer": "trainer_text", "text": "text"}[style]
