@@ -96,6 +96,8 @@ class Pitfall(str, enum.Enum):
     SLOW_TRAINING = "slow_training"
     LABEL_NOISE = "label_noise"
     CLASS_IMBALANCE = "class_imbalance"
+    DATA_LEAKAGE = "data_leakage"
+    STOPPED_EARLY = "stopped_early"
 
 
 class Likelihood(str, enum.Enum):

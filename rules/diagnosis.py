@@ -15,11 +15,15 @@ class DiagnosisRules:
         salience=SAL,
     )
     def symptom_evidence(self, symptom, evidence):
-        """A symptom is seen -> evidence, with the symptom's weight, for each pitfall it indicates."""
+        """A symptom is seen -> evidence for each pitfall it indicates, its weight times the measured strength."""
+        # a measurement may state its strength (a curve's deviation in units of its own noise), so that
+        # confidence grows with the evidence instead of being the symptom's fixed weight
         entry = self.kb.symptoms[symptom]
+        st = evidence.get("strength") if hasattr(evidence, "get") else None
+        scale = min(1.0, max(0.0, float(st))) if isinstance(st, (int, float)) else 1.0
         for pitfall, weight in entry.indicates.items():
             self.conclude(
-                Evidence(pitfall=pitfall, symptom=symptom, weight=weight, evidence=evidence),
+                Evidence(pitfall=pitfall, symptom=symptom, weight=round(weight * scale, 3), evidence=evidence),
                 basis=[f"symptoms:{symptom}"],
             )
 

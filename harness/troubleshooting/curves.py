@@ -24,8 +24,50 @@ def _r(x, nd=4):
     return None if x is None or not math.isfinite(x) else round(float(x), nd)
 
 
-def divergence(steps, loss, th: dict) -> list[dict]:
-    """NaN/inf in the loss; a loss that ends far above where it began; sharp spikes."""
+def trend_and_noise(values) -> tuple[np.ndarray, float, bool]:
+    """A curve's running-median trend, the robust scale of its residuals and whether both are in
+    log space (positive curves: a loss's noise is multiplicative). Shape (n_points,) in, the trend
+    of the same shape out; the scale is 1.4826 x the median absolute deviation (Hampel)."""
+    v = np.asarray(values, dtype=float)
+    log = bool(len(v)) and bool(np.all(v > 0))
+    z = np.log(v) if log else v
+    n = len(z)
+    w = max(3, min(51, (n // 10) | 1))
+    if n < w:
+        trend = np.full(n, float(np.median(z))) if n else z
+    else:
+        pad = np.pad(z, (w // 2, w // 2), mode="edge")
+        trend = np.median(np.lib.stride_tricks.sliding_window_view(pad, w), axis=1)
+    r = z - trend
+    sigma = 1.4826 * float(np.median(np.abs(r - np.median(r)))) if n else 0.0
+    return trend, max(sigma, 1e-3), log
+
+
+def improved(values, higher_is_better: bool) -> bool:
+    """The curve's end is better than its start by more than the noise of either (medians of the
+    first and last tenth, at least 2 points each)."""
+    v = np.asarray(values, dtype=float)
+    v = v[np.isfinite(v)]
+    if len(v) < 4:
+        return False
+    k = max(2, len(v) // 10)
+    _, sigma, log = trend_and_noise(v)
+    a, b = float(np.median(v[:k])), float(np.median(v[-k:]))
+    if log:
+        a, b = math.log(a), math.log(b)
+    gain = (b - a) if higher_is_better else (a - b)
+    return gain > 2.0 * 1.25 * sigma / math.sqrt(k)
+
+
+def strength(z: float, z_min: float) -> float:
+    """How strongly a deviation of z noise units supports a symptom: 0.5 at the threshold, 1 at twice it."""
+    return round(float(min(1.0, max(0.25, 0.5 * z / z_min))), 3)
+
+
+def divergence(steps, loss, th: dict, *, validation_improved: bool = False) -> list[dict]:
+    """NaN/inf in the loss; a loss whose trend ends far above where it began; sharp spikes. Rises and
+    spikes are judged against the curve's own noise (``trend_and_noise``) with an absolute floor,
+    and a training loss whose validation curves improved is read as noisy, not divergent."""
     s, v = _clean(steps, loss)
     if len(v) == 0:
         return []
@@ -37,23 +79,112 @@ def divergence(steps, loss, th: dict) -> list[dict]:
                                                    "last_finite": _r(v[:i][np.isfinite(v[:i])][-1])
                                                    if np.isfinite(v[:i]).any() else None}})
         return out
+    if float(v.min()) < th.get("loss_floor", -1.0):
+        out.append({"id": "loss_below_floor", "evidence": {"metric": "train_loss", "min": _r(float(v.min())),
+                                                           "first": _r(float(v[0])), "floor": th.get("loss_floor")}})
+        return out
+    if len(v) < 3:
+        return out
+    trend, sigma, log = trend_and_noise(v)
     k = max(1, len(v) // 10)
     start, end = float(np.median(v[:k])), float(np.median(v[-k:]))
-    if len(v) >= 3 and end > start * th["divergence_loss_ratio"]:
+    z_min = th.get("noise_z_min", 4.0)
+    floor = th.get("divergence_abs_floor", 0.0)
+    se = 1.25 * sigma / math.sqrt(k)
+    rise = (math.log(end) - math.log(start)) if log and start > 0 else (end - start)
+    z = rise / se
+    if end > start * th["divergence_loss_ratio"] and end - start > floor and z >= z_min and not validation_improved:
         out.append({"id": "loss_exploding", "evidence": {
             "metric": "train_loss", "start": _r(start), "end": _r(end), "ratio": _r(end / start, 3),
-            "threshold_ratio": th["divergence_loss_ratio"]}})
+            "threshold_ratio": th["divergence_loss_ratio"], "noise_z": _r(z, 1), "strength": strength(z, z_min)}})
     if len(v) >= 8:
-        window = 5
-        spikes = []
-        for i in range(window, len(v)):
-            med = float(np.median(v[i - window:i]))
-            if med > 0 and v[i] > th["spike_factor"] * med:
-                spikes.append(float(s[i]))
-        if spikes:
-            out.append({"id": "loss_spikes", "evidence": {"metric": "train_loss", "steps": spikes[:10],
-                                                          "count": len(spikes), "factor": th["spike_factor"]}})
+        z_v = np.log(v) if log else v
+        resid = z_v - trend
+        lin_trend = np.exp(trend) if log else trend
+        jump = max(math.log(th["spike_factor"]) if log else 0.0, z_min * sigma)
+        idx = np.where((resid > jump) & (v - lin_trend > floor))[0]
+        if len(idx):
+            zs = float(np.max(resid[idx]) / sigma)
+            st = strength(zs, z_min) * min(1.0, 0.5 + 0.25 * len(idx))
+            if validation_improved:
+                st *= 0.3  # the evaluation curves improved: the spikes did not derail training
+            out.append({"id": "loss_spikes", "evidence": {
+                "metric": "train_loss", "steps": [float(x) for x in s[idx][:10]], "count": int(len(idx)),
+                "factor": th["spike_factor"], "noise_z": _r(zs, 1), "strength": round(st, 3),
+                **({"validation_improved": True} if validation_improved else {})}})
     return out
+
+
+def loss_near_zero_early(steps, loss, th: dict, metric: str = "train_loss") -> Optional[dict]:
+    """A loss that began at an ordinary level (>= 0.1) and whose running median reaches
+    ``leak_loss_max`` within the first ``leak_early_share`` of the run: the answers are in the data."""
+    s, v = _clean(steps, loss)
+    ok = np.isfinite(v)
+    s, v = s[ok], v[ok]
+    if len(v) < 4 or float(v[0]) < 0.1 or s[-1] <= s[0]:
+        return None
+    trend, _, _ = trend_and_noise(v)
+    trend = np.exp(trend) if np.all(v > 0) else trend
+    hit = np.where(trend <= th["leak_loss_max"])[0]
+    if not len(hit):
+        return None
+    i = int(hit[0])
+    share = float((s[i] - s[0]) / (s[-1] - s[0]))
+    if share > th["leak_early_share"]:
+        return None
+    return {"id": "loss_near_zero_early" if metric == "train_loss" else "val_too_good", "evidence": {
+        "metric": metric, "first": _r(float(v[0])), "reached": _r(float(trend[i])), "at": float(s[i]),
+        "share_of_run": _r(share, 3), "threshold": th["leak_loss_max"]}}
+
+
+def still_improving(steps, values, th: dict, *, higher_is_better: bool, metric: str) -> Optional[dict]:
+    """The last third of a validation curve (at least 4 of at least 6 evaluations) improving with a
+    slope t-statistic of at least ``still_improving_t`` against its own residual noise, its best value
+    at the end, that last third holding at least a tenth of the whole run's gain, and not levelling off
+    (the rate over its second half at least ``still_improving_rate_ratio`` of the rate over its first)."""
+    s, v = _clean(steps, values)
+    ok = np.isfinite(v)
+    v = v[ok]
+    n = len(v)
+    if n < 6:  # fewer: a line through 4 points has 2 degrees of freedom, too few to tell a trend from noise
+        return None
+    m = max(4, n // 3)
+    tail = v[-m:] if higher_is_better else -v[-m:]
+    x = np.arange(m, dtype=float)
+    slope, icpt = np.polyfit(x, tail, 1)
+    resid = tail - (slope * x + icpt)
+    sd = math.sqrt(float(np.sum(resid ** 2)) / (m - 2))
+    se = sd / math.sqrt(float(np.sum((x - x.mean()) ** 2)))
+    t = float(slope / max(se, 1e-12))
+    whole = v if higher_is_better else -v
+    total = float(whole.max() - whole[0])
+    gain = float(slope * (m - 1))
+    at_end = whole[-1] >= whole.max() - 2 * max(sd, 1e-12)
+    h = m // 2  # levelling off: the rate over the tail's second half against its first half
+    r1, r2 = (tail[h] - tail[0]) / h, (tail[-1] - tail[h]) / (m - 1 - h)
+    steady = r1 <= 0 or r2 >= th.get("still_improving_rate_ratio", 0.5) * r1
+    if t >= th["still_improving_t"] and gain > 0 and total > 0 and gain >= 0.1 * total and at_end and steady:
+        return {"id": "still_improving", "evidence": {
+            "metric": metric, "last": _r(float(v[-1])), "gain_last_third": _r(gain if higher_is_better else -gain),
+            "evaluations": n, "slope_t": _r(t, 1), "strength": strength(t, th["still_improving_t"])}}
+    return None
+
+
+def f1_far_below_accuracy(accuracy, f1, th: dict) -> Optional[dict]:
+    """Accuracy at least ``f1_gap_min`` above macro-F1, with the F1 at most 0.5: medians over the last
+    half of the evaluations (per-batch values are noisy; one last batch decides nothing)."""
+    a = np.asarray(accuracy, dtype=float)
+    f = np.asarray(f1, dtype=float)
+    a, f = a[np.isfinite(a)], f[np.isfinite(f)]
+    if not len(a) or not len(f):
+        return None
+    am, fm = float(np.median(a[len(a) // 2:])), float(np.median(f[len(f) // 2:]))
+    gap = am - fm
+    if gap >= th["f1_gap_min"] and fm <= 0.5:
+        return {"id": "f1_far_below_accuracy", "evidence": {"metric": "macro_f1", "accuracy_median": _r(am),
+                                                             "f1_median": _r(fm), "f1_max": _r(float(f.max())),
+                                                             "gap": _r(gap), "threshold": th["f1_gap_min"]}}
+    return None
 
 
 def grad_norm_nonfinite(steps, grad_norm, th: dict) -> Optional[dict]:
@@ -103,6 +234,24 @@ def overfitting(train_steps, train_loss, val_steps, val_loss, th: dict) -> Optio
     if best == len(vl) - 1:
         return None
     rise = (vl[-1] - vl[best]) / max(abs(vl[best]), 1e-12)
+    n = len(vl)
+    if n >= 8:  # enough evaluations to judge the end against the best stretch and the curve's own noise
+        m = max(4, n // 8)
+        means = np.convolve(vl, np.ones(m) / m, mode="valid")
+        b0 = int(np.argmin(means))
+        if b0 + m > n - m:
+            return None  # the best stretch is the last one: no sustained rise
+        from scipy.stats import mannwhitneyu
+
+        best_w, last_w = vl[b0:b0 + m], vl[-m:]
+        rise = float(np.median(last_w) / max(abs(float(np.median(best_w))), 1e-12) - 1.0)
+        p = float(mannwhitneyu(last_w, best_w, alternative="greater").pvalue)
+        _, sigma, log = trend_and_noise(vl)
+        step = (math.log(float(np.median(last_w)) / float(np.median(best_w))) if log
+                else float(np.median(last_w) - np.median(best_w)))
+        if p >= 0.05 or step < th.get("overfit_noise_z", 2.0) * sigma:
+            return None  # the end is back within the noise of the best: a bump, not a rise
+        best = b0 + int(np.argmin(best_w))
     ts, tl = _clean(train_steps, train_loss)
     okt = np.isfinite(tl)
     ts, tl = ts[okt], tl[okt]
@@ -168,6 +317,9 @@ def underfitting(train_loss, val_loss, n_classes: Optional[int], th: dict) -> li
         ev = {"metric": "train_loss", "start": _r(start), "end": _r(end), "ratio": _r(end / start, 3)}
         if len(vl):
             ev["val_loss_end"] = _r(vl[-1])
+        if chance is None:  # flat, but how high is unknown (no class count): weaker evidence
+            ev["strength"] = 0.5 if len(tl) >= 5 else 0.3
+            ev["note"] = "flat, but no class count to tell how high: give --num-classes for a firmer reading"
         out.append({"id": "high_train_loss", "evidence": ev})
     return out
 
@@ -234,7 +386,12 @@ def constant_metric(steps, values, th: dict, metric: str = "target", loss=None) 
         if len(tl) >= 3:
             k = max(1, len(tl) // 10)
             if float(np.median(tl[-k:])) < th["underfit_flat_ratio"] * float(np.median(tl[:k])):
-                return None  # the model is still learning something: not a run that is stuck
+                # the loss is learning something the metric does not see: the labels or the loss are wrong
+                if float(v.max() - v.min()) <= th["constant_metric_tolerance"]:
+                    return {"id": "loss_falls_metric_at_chance", "evidence": {
+                        "metric": metric, "value": _r(float(v[-1])), "evaluations": int(len(v)),
+                        "loss_first": _r(float(np.median(tl[:k]))), "loss_last": _r(float(np.median(tl[-k:])))}}
+                return None
     if float(v.max() - v.min()) <= th["constant_metric_tolerance"]:
         return {"id": "metric_constant", "evidence": {"metric": metric, "value": _r(float(v[-1])),
                                                       "evaluations": int(len(v)),

@@ -30,9 +30,11 @@ from harness.troubleshooting.logs import CONFIG_FIELDS, ColumnMap, LogError, Run
 CURVE_THRESHOLDS = ("divergence_loss_ratio", "spike_factor", "overfit_val_rise", "underfit_flat_ratio",
                     "underfit_min_loss_share", "chance_loss_tolerance", "chance_loss_tolerance_inferred",
                     "chance_classes_max_inferred", "chance_loss_blowup_factor", "constant_metric_tolerance", "constant_metric_min_evals",
-                    "train_val_gap_min", "forgetting_min_drop", "seed_std_max")
+                    "train_val_gap_min", "forgetting_min_drop", "seed_std_max", "noise_z_min",
+                    "divergence_abs_floor", "loss_floor", "leak_loss_max", "leak_early_share", "still_improving_t",
+                    "f1_gap_min", "overfit_noise_z", "still_improving_rate_ratio")
 SEVERITY = {"warning": 1, "error": 2}
-DIVERGED = ("loss_nan", "loss_exploding", "loss_above_chance")
+DIVERGED = ("loss_nan", "loss_exploding", "loss_above_chance", "loss_below_floor")
 HYPER_FIELDS = ("learning_rate", "epochs", "batch_size", "frozen_layers")
 FIELD_NAMES = {"learning_rate": "learning rate", "epochs": "epochs", "batch_size": "batch size",
                "frozen_layers": "frozen layers", "technique": "technique", "n_classes": "classes",
@@ -163,8 +165,14 @@ def run_symptoms(log: RunLog, th: dict, n_classes: Optional[int], majority: Opti
         s = curves.grad_norm_nonfinite(log.xs("grad_norm"), log.values("grad_norm"), th)
         out += [s] if s else []
     nan_grads = bool(out)  # the gradients are NaN: the loss column (0.0 in Trainer logs) says nothing more
+    # evaluation curves outweigh per-batch noise: a training loss beside improving validation is noisy
+    val_improved = ("val_loss" in log.series and curves.improved(log.values("val_loss"), False)) or (
+        "target" in log.series and curves.improved(log.values("target"), True))
     if "train_loss" in log.series and not nan_grads:
-        out += curves.divergence(log.xs("train_loss"), log.values("train_loss"), th)
+        out += curves.divergence(log.xs("train_loss"), log.values("train_loss"), th,
+                                 validation_improved=val_improved)
+        s = curves.loss_near_zero_early(log.xs("train_loss"), log.values("train_loss"), th)
+        out += [s] if s else []
         if not any(s["id"] in ("loss_nan", "loss_exploding") for s in out):
             s = curves.above_chance(log.xs("train_loss"), log.values("train_loss"), classes, th)
             out += [s] if s else []
@@ -175,6 +183,27 @@ def run_symptoms(log: RunLog, th: dict, n_classes: Optional[int], majority: Opti
             out += [s] if s else []
         if not diverged:
             out += curves.underfitting(log.values("train_loss"), log.values("val_loss"), classes, th)
+    if "val_loss" in log.series and not nan_grads:
+        s = curves.loss_near_zero_early(log.xs("val_loss"), log.values("val_loss"), th, metric="val_loss")
+        out += [s] if s else []
+    if not any(s["id"] in DIVERGED + ("val_loss_rising", "loss_near_zero_early") for s in out):
+        s = t = None
+        if "target" in log.series:
+            t = curves.still_improving(log.xs("target"), log.values("target"), th, higher_is_better=True,
+                                       metric="target")
+        if "val_loss" in log.series:
+            s = curves.still_improving(log.xs("val_loss"), log.values("val_loss"), th, higher_is_better=False,
+                                       metric="val_loss")
+            if s is not None and t is None and "target" in log.series and len(log.values("target")) >= 6:
+                # the loss still falls but the task metric has levelled off: weak evidence that more helps
+                s["evidence"]["strength"] = round(s["evidence"]["strength"] * 0.3, 3)
+                s["evidence"]["target_levelled_off"] = True
+        s = s or t
+        if s is not None:  # still improving is not a plateau: drop the underfitting reading of the same run
+            out = [x for x in out if x["id"] != "high_train_loss"] + [s]
+    if "f1" in log.series and "acc" in log.series:
+        s = curves.f1_far_below_accuracy(log.values("acc"), log.values("f1"), th)
+        out += [s] if s else []
     elif "val_loss" in log.series and not nan_grads:  # only a validation loss: NaN/inf there is divergence too
         out += [s for s in curves.divergence(log.xs("val_loss"), log.values("val_loss"), th)
                 if s["id"] == "loss_nan"]
@@ -198,6 +227,9 @@ def run_symptoms(log: RunLog, th: dict, n_classes: Optional[int], majority: Opti
     if s is None:
         s = curves.single_class(log.predictions, classes)
     out += [s] if s else []
+    if any(s["id"] == "source_accuracy_drop" for s in out):
+        # training longer would deepen the forgetting: the two readings would advise against each other
+        out = [s for s in out if s["id"] != "still_improving"]
     for s in out:
         s["evidence"] = {"run": log.path, **s["evidence"]}
     return out

@@ -20,6 +20,7 @@ from harness.troubleshooting.logs import (
     RunLog,
     _fingerprint,
     _from_records,
+    runs_from_records,
     _read_csv,
     _read_json_log,
     _read_jsonl,
@@ -35,7 +36,7 @@ LOOKED_FOR = ("a tlexpert run folder (run.json)", "Trainer output (trainer_state
               "({'loss': ...}), 'key: value' or 'key=value' lines with an epoch or step")
 
 
-def _read_text_log(path: Path, cols: ColumnMap) -> RunLog:
+def _read_text_log(path: Path, cols: ColumnMap) -> list[RunLog]:
     from harness.troubleshooting.textlogs import parse
 
     records, final, style = parse(path)
@@ -45,16 +46,19 @@ def _read_text_log(path: Path, cols: ColumnMap) -> RunLog:
     if not records:
         if test_acc is None:
             raise LogError(f"{path}: no training metrics recognised. Looked for: " + "; ".join(LOOKED_FOR))
-        log = RunLog(path=str(path), kind="text", missing=["train_loss", "val_loss", "target", "source"])
-        log.warnings.append("only a final evaluation was printed: no training curve to read")
+        logs = [RunLog(path=str(path), kind="text", missing=["train_loss", "val_loss", "target", "source"])]
+        logs[0].warnings.append("only a final evaluation was printed: no training curve to read")
     else:
-        log = _from_records(records, str(path), style, cols)
+        logs = runs_from_records(records, str(path), style, cols)
+    log = logs[-1]  # what was printed after training belongs to the last run
     for k, v in final.items():
         log.final.setdefault(k, v)
     if "target" not in log.final and test_acc is not None:
         log.final["target"] = test_acc
-    log.fingerprint = _fingerprint(path)
-    return log
+    fp = _fingerprint(path)
+    for i, lg in enumerate(logs):
+        lg.fingerprint = fp if i == 0 else f"{fp}#run{i + 1}"
+    return logs
 
 
 def _read_events(path: Path, cols: ColumnMap) -> RunLog:
@@ -191,12 +195,12 @@ def read_path(p: Path, cols: ColumnMap) -> tuple[list[RunLog], Optional[dict]]:
     if kind is None:  # .log, .txt, .out, no extension: by content
         kind = sniff(p)
     if kind == "csv":
-        return [_read_csv(p, cols, "lightning_csv" if name == "metrics.csv" else "csv")], None
+        return _read_csv(p, cols, "lightning_csv" if name == "metrics.csv" else "csv"), None
     if kind == "jsonl":
-        return [_read_jsonl(p, cols)], None
+        return _read_jsonl(p, cols), None
     if kind == "json":
         return [_read_json_log(p, cols)], None
-    return [_read_text_log(p, cols)], None
+    return _read_text_log(p, cols), None
 
 
 def _log_errors(fn):

@@ -64,6 +64,8 @@ CONVENTIONS = {
     "learning_rate": ["learning_rate", "lr", "lr-AdamW", "lr-Adam", "lr-SGD", "lr-RMSprop"],
 }
 
+F1_NAMES = ("eval_macro_f1", "val_macro_f1", "eval_f1_macro", "eval_f1", "val_f1", "macro_f1", "f1", "eval_f1_score")
+
 # keys of a hyperparameter file (Lightning hparams.yaml, a run's config) -> the configuration field
 HPARAM_KEYS = {
     "learning_rate": ("learning_rate", "lr", "base_lr", "max_lr"),
@@ -255,6 +257,14 @@ def _from_records(records: list[dict], path: str, kind: str, cols: ColumnMap) ->
         pts = [(float(i), v) for i, r in enumerate(records) for v, st in [_cell(r.get(tcol))] if st == "ok"]
         if pts:
             log.series["train_acc"] = pts
+    # macro-F1 beside a validation accuracy: accuracy that hides unlearned minority classes
+    f1col = next((c for c in F1_NAMES if c in keys), None)
+    acccol = next((c for c in CONVENTIONS["target"] if c in keys and "acc" in c), None)
+    if f1col and acccol:
+        for key, col in (("f1", f1col), ("acc", acccol)):
+            pts = [(float(i), v) for i, r in enumerate(records) for v, st in [_cell(r.get(col))] if st == "ok"]
+            if pts:
+                log.series[key] = pts
     lr_col = pick("learning_rate")
     if lr_col:
         lrs = [_num(r.get(lr_col)) for r in records]
@@ -281,6 +291,43 @@ def _from_records(records: list[dict], path: str, kind: str, cols: ColumnMap) ->
         if finite:
             log.final["target"] = finite[-1]
     return log
+
+
+def split_appended(records: list[dict], cols: ColumnMap) -> list[list[dict]]:
+    """Runs appended to one file (Keras' CSVLogger with append=True, a script run twice into one log):
+    a new run starts wherever the epoch (or step) counter goes back to its first value or below."""
+    keys = {k for r in records[:50] for k in r}
+    x = next((c for c in cols.names("epoch") + cols.names("step") if c in keys), None)
+    if x is None:
+        return [records]
+    runs, first, last = [[]], None, None
+    for r in records:
+        v = _num(r.get(x))
+        if v is not None:
+            if last is not None and v < last and v <= first and runs[-1]:
+                runs.append([])
+                first = None
+            first = v if first is None else first
+            last = v
+        runs[-1].append(r)
+    return [run for run in runs if run]
+
+
+def runs_from_records(records: list[dict], path: str, kind: str, cols: ColumnMap) -> list[RunLog]:
+    """``_from_records`` for each run appended to one file (``path#run2`` and on for the later ones)."""
+    parts = split_appended(records, cols) if records else [records]
+    logs = []
+    for i, part in enumerate(parts, 1):
+        try:
+            logs.append(_from_records(part, path if i == 1 else f"{path}#run{i}", kind, cols))
+        except LogError:
+            if len(parts) == 1:
+                raise  # a short fragment of an appended run (a crash after a line) is left out
+    if not logs:
+        raise LogError(f"{path}: the log holds no metrics")
+    if len(logs) > 1:
+        logs[0].warnings.append(f"{len(logs)} runs appended to one file: read one by one")
+    return logs
 
 
 def _fingerprint(path: Path) -> str:
@@ -425,7 +472,7 @@ def _sniff_dialect(head: str):
     return ","
 
 
-def _read_csv(path: Path, cols: ColumnMap, kind: str) -> RunLog:
+def _read_csv(path: Path, cols: ColumnMap, kind: str) -> list[RunLog]:
     text = _read_text(path)
     if not text.strip():
         raise LogError(f"{path}: empty file (no header)")
@@ -447,14 +494,16 @@ def _read_csv(path: Path, cols: ColumnMap, kind: str) -> RunLog:
         kind = "keras_history"  # pandas' DataFrame(history.history).to_csv(): an unnamed index column
     elif kind == "csv" and header and header[0] == "epoch" and header[1:] == sorted(header[1:]):
         kind = "keras_csv"  # Keras' CSVLogger: epoch, then the metric names in sorted order
-    log = _from_records(records, str(path), kind, cols)
-    if kind == "lightning_csv":
-        _read_hparams(log, path.parent)
-    log.fingerprint = _fingerprint(path)
-    return log
+    logs = runs_from_records(records, str(path), kind, cols)
+    fp = _fingerprint(path)
+    for i, log in enumerate(logs):
+        if kind == "lightning_csv":
+            _read_hparams(log, path.parent)
+        log.fingerprint = fp if i == 0 else f"{fp}#run{i + 1}"
+    return logs
 
 
-def _read_jsonl(path: Path, cols: ColumnMap) -> RunLog:
+def _read_jsonl(path: Path, cols: ColumnMap) -> list[RunLog]:
     from knowledge.reading import parse_json
 
     lines = _read_text(path).splitlines()
@@ -471,9 +520,11 @@ def _read_jsonl(path: Path, cols: ColumnMap) -> RunLog:
         if not isinstance(rec, dict):
             raise LogError(f"{path}:{i}: expected a JSON object of metrics. Got {type(rec).__name__} instead.")
         records.append(rec)
-    log = _from_records(records, str(path), "jsonl", cols)
-    log.fingerprint = _fingerprint(path)
-    return log
+    logs = runs_from_records(records, str(path), "jsonl", cols)
+    fp = _fingerprint(path)
+    for i, log in enumerate(logs):
+        log.fingerprint = fp if i == 0 else f"{fp}#run{i + 1}"
+    return logs
 
 
 def _read_json_log(path: Path, cols: ColumnMap) -> RunLog:

@@ -61,11 +61,20 @@ def _value(raw: str) -> float:
     return float(raw.lower().replace("infinity", "inf"))
 
 
+_FILLER = re.compile(r"(?:_(?:is|was|of|at|now|value))+$")
+_PIPE_KV = re.compile(rf"^\s*([A-Za-z][\w/.\-]*(?:[ \t][A-Za-z][\w/.\-]*){{0,2}})\s+({NUM})\s*$", re.I)
+
+
 def metrics_of(text: str) -> dict:
-    """The ``key: number`` / ``key=number`` pairs of one line, keys normalised."""
+    """The ``key: number`` / ``key=number`` pairs of one line, and ``key number`` fields of a line cut
+    into fields by ``|`` (``| epoch 1 | lr 20.0 | loss 5.80 | ppl 330.59``); keys normalised,
+    trailing filler words dropped (``loss is: 0.3`` is ``loss``)."""
     out = {}
-    for key, raw in _KV.findall(text):
-        k = norm_key(key)
+    pairs = list(_KV.findall(text))
+    if text.count("|") >= 2:
+        pairs += [m.groups() for f in text.split("|") if (m := _PIPE_KV.match(f))]
+    for key, raw in pairs:
+        k = norm_key(_FILLER.sub("", norm_key(key)))
         # a phrase ("Epoch 1 train loss") keeps its last words; "ETA: 2s" and counters are not metrics
         if k in _NOT_METRICS or k.split("_")[-1] in ("eta",):
             continue
@@ -192,6 +201,9 @@ def parse(path: Path) -> tuple[list[dict], dict, str]:
                 row["epoch"] = int(e.group(1))
             if s:
                 row["step"] = int(s.group(1))
+        if not row and all(k.startswith("test") for k in m):
+            final.update(m)  # "Test accuracy: 0.91" printed after training
+            continue
         if not row and not any(k in m for k in ("loss", "train_loss", "val_loss", "val_acc", "val_accuracy")):
             continue  # a number in passing ("lr = 0.1"), not a training record
         row.update(m)

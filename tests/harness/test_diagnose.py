@@ -18,8 +18,12 @@ from harness.troubleshooting.logs import LogError
 # --- synthetic curves: (epoch, train_loss, val_loss, val_acc, source_acc)
 
 
-def healthy(n=8):
-    return [(e, 1.0 / e + 0.1, 1.0 / e + 0.2, 0.55 + 0.04 * e, 0.9) for e in range(1, n + 1)]
+def healthy(n=8):  # converged: losses and accuracy level off (a curve still rising at the end stopped early)
+    return [(e, 1.0 / e ** 2 + 0.1, 1.0 / e ** 2 + 0.2, 0.85 - 0.3 * math.exp(-e), 0.9) for e in range(1, n + 1)]
+
+
+def still_improving(n=12):  # validation accuracy and loss still improving steadily at the last epoch
+    return [(e, 1.0 / e + 0.1, 1.2 - 0.06 * e, 0.5 + 0.03 * e + wobble(e) / 5, 0.9) for e in range(1, n + 1)]
 
 
 def wobble(e):  # an accuracy that moves between evaluations (a constant one is a failed run)
@@ -59,6 +63,7 @@ CASES = {
     "underfitting": (underfitting, {"underfitting"}),
     "chance": (chance, {"failed_run", "underfitting"}),
     "forgetting": (forgetting, {"catastrophic_forgetting"}),
+    "still_improving": (still_improving, {"stopped_early"}),
 }
 
 

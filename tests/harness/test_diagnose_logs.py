@@ -292,8 +292,8 @@ def test_baselines_after_one_flag_and_globs(tmp_path, monkeypatch, style):
 
 
 def test_keras_csvlogger_file_with_na_cells(tmp_path):
-    rows = [{"accuracy": 0.4 + 0.05 * e, "loss": 1.0 - 0.08 * e, "val_accuracy": 0.38 + 0.05 * e,
-             "val_loss": 1.05 - 0.08 * e} for e in range(6)]
+    rows = [{"accuracy": 0.7 - 0.3 * math.exp(-e), "loss": 0.5 + 0.5 * math.exp(-e),
+             "val_accuracy": 0.68 - 0.3 * math.exp(-e), "val_loss": 0.55 + 0.5 * math.exp(-e)} for e in range(6)]
     f = keras_log(tmp_path / "training.log", rows)
     text = f.read_bytes()
     assert text.startswith(b"epoch,accuracy,loss,val_accuracy,val_loss\r\n0,")

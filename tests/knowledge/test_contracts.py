@@ -28,7 +28,7 @@ ENTRIES = [(section, key) for section in SECTIONS for key in KB.sections[section
 DESIGN_PITFALLS = {"catastrophic_forgetting", "negative_transfer", "domain_shift", "overfitting",
                    "underfitting", "divergence", "failed_run"}
 # common problems outside transfer learning proper (scope: practical), diagnosed from descriptions
-PRACTICAL_PITFALLS = {"out_of_memory", "slow_training", "label_noise", "class_imbalance"}
+PRACTICAL_PITFALLS = {"out_of_memory", "slow_training", "label_noise", "class_imbalance", "data_leakage", "stopped_early"}
 
 # The slide titles of the course "Evaluating and Optimizing Transfer Learning" that the
 # knowledge base cites (the closing exercise slide carries no knowledge).
