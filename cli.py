@@ -267,7 +267,7 @@ def consult(ctx, scenario_file, symptoms, fmt, explain, output, no_input, data_f
     from harness.reporting.render import render_plan, render_trace
 
     if output:
-        check_output(output, "-o")
+        check_output(output, "-o", inputs=[scenario_file, data_file])
     kb = get_kb(ctx)
     if rank_candidates and not data_file:
         raise InputError("--rank-candidates needs --data FILE: the candidates are scored on that data.")
@@ -581,6 +581,8 @@ def diagnose(ctx, paths, baselines, loss, val_loss, target_metric, source_metric
             click.echo(f"\n== {g['name']} ({len(g['runs'])} run(s))" if g["runs"] else f"\n== {g['name']}")
             if g["runs"]:
                 click.echo(f"   {_config_line(g['config'])}")
+            for note in g.get("notes") or []:
+                click.echo(f"   Note: {note}")
             if "agrees_with_report" in g:
                 click.echo("   diagnoses as in the run's report.md: " + ("yes" if g["agrees_with_report"] else
                            f"no (recorded: {g['recorded_diagnoses']})"))
@@ -602,6 +604,8 @@ def diagnose(ctx, paths, baselines, loss, val_loss, target_metric, source_metric
                         click.echo("                " + ", ".join(f"{k}={v}" for k, v in extra.items()))
                 for k, f in enumerate(d["fixes"], 1):
                     click.echo(f"      fix {k}: {f['summary']}   ({f['description']})")
+                for h in d.get("held_back") or []:
+                    click.echo(f"      held back: {h['fix']}: {h['why']}")
         if report["trace"]:
             click.echo("\nRules: " + ", ".join(dict.fromkeys(t["rule"] for t in report["trace"])))
     if fail_on:
@@ -642,7 +646,7 @@ def batch(ctx, files, output, jobs, scheduler, resume, chunk_size, fmt):
     get_kb(ctx)  # a broken --knowledge folder is reported once, before any worker starts
     out = Path(output) if output else None
     if output:
-        check_output(output, "-o")
+        check_output(output, "-o", inputs=files)
     if out is not None and out.suffix.lower() not in OUTPUT_SUFFIXES:
         raise InputError(f"The output file {output} must end in {', '.join(OUTPUT_SUFFIXES)}. "
                          f"Got {out.suffix or 'no extension'!r} instead.")
@@ -912,6 +916,9 @@ def rank_models_cmd(ctx, data_file, candidate_opts, scenario_file, output, plot,
     if out is not None and out.suffix.lower() not in (".json", ".csv", ".md"):
         raise InputError(f"The output file {output} must end in .json, .csv or .md. "
                          f"Got {out.suffix or 'no extension'!r} instead.")
+    for option, path in (("-o", output), ("--plot", plot)):
+        if path:  # before any candidate is scored: never replace an input
+            check_output(path, option, inputs=[data_file, scenario_file])
     if plot and Path(plot).suffix.lower() not in (".png", ".svg", ".pdf"):
         raise InputError(f"The plot file {plot} must end in .png, .svg or .pdf. "
                          f"Got {Path(plot).suffix or 'no extension'!r} instead.")
@@ -1048,6 +1055,7 @@ def run_options(fn):
                           "Repeatable."),
         click.option("--seeds", type=click.IntRange(1, 100), help="Override the plan's evaluation.seeds."),
         click.option("--out", type=str, metavar="DIR", help="Run directory (default runs/<timestamp>-<name>)."),
+        click.option("--force", is_flag=True, help="Write into an --out folder that already holds a run's results."),
         click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto", show_default=True),
         click.option("--retention-data", type=str, metavar="FILE",
                      help="A second labeled task for the forgetting probe (linear probe before/after): "
@@ -1084,7 +1092,7 @@ def _run(ctx, plan, name: str, opts: dict, builtin_size: int = 1500) -> dict:
     out = opts.get("out") or f"runs/{_time.strftime('%Y%m%d-%H%M%S')}-{name}"
     from knowledge.reading import check_output_dir
 
-    check_output_dir(out, "--out")
+    check_output_dir(out, "--out", force=opts.get("force", False))
     cfg = RunConfig(
         techniques=list(opts.get("techniques") or [plan.technique_id]),
         seeds=opts.get("seeds"), model=opts["model"], train=opts.get("train"),

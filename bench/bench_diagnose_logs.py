@@ -28,7 +28,7 @@ SHARED = ROOT.parent / "shared" / "data" / "keras_logs"
 CORPORA = {
     "keras": (ROOT / "bench/data/keras_logs_truth.yaml", SHARED),
     "public": (ROOT / "bench/data/real_logs/labels.yaml", ROOT / "bench/data/real_logs"),
-    # a second batch, all held out: collected after the reader and the noise-aware curves were written
+    # a second batch: held out at first contact (BENCHMARKS.md), a development split since
     "public2": (ROOT / "bench/data/real_logs2/labels.yaml", ROOT / "bench/data/real_logs2"),
 }
 

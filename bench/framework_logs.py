@@ -59,7 +59,8 @@ HF_CASES = {
 
 
 def hf_trainer_run(out: Path, case: str, seed: int = 0) -> Path:
-    """One Trainer run of ``case`` written to ``out``; returns ``out``."""
+    """One Trainer run of ``case`` written to ``out``; returns ``out``. What the Trainer printed (its
+    ``PrinterCallback``: one dict per log line) is kept beside the folder, in ``<out>.stdout``."""
     import os
 
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -108,8 +109,11 @@ def hf_trainer_run(out: Path, case: str, seed: int = 0) -> Path:
         use_cpu=True, disable_tqdm=True, dataloader_num_workers=0)
     trainer = Trainer(model=model, args=args, train_dataset=DS(xs, ys), eval_dataset=DS(vx, vy),
                       compute_metrics=accuracy)
-    trainer.remove_callback(PrinterCallback)  # with disable_tqdm it prints every log line
-    trainer.train()
+    import contextlib
+
+    assert any(isinstance(c, PrinterCallback) for c in trainer.callback_handler.callbacks)
+    with open(out.parent / f"{out.name}.stdout", "w") as fh, contextlib.redirect_stdout(fh):
+        trainer.train()  # with disable_tqdm the PrinterCallback prints every log line: the printed log
     trainer.save_model()
     trainer.save_state()
     for f in ("model.safetensors", "training_args.bin", "vocab.txt"):

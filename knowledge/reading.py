@@ -51,7 +51,7 @@ import sys
 import unicodedata
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterator, Optional, Union
+from typing import Any, Iterable, Iterator, Optional, Union
 
 
 from knowledge.errors import KnowledgeError
@@ -250,16 +250,35 @@ def read_text(path: Union[str, Path], *, kind: str = "structured", what: str = "
 # --- output
 
 
-def check_output(path: Union[str, Path], option: str = "-o") -> Path:
+def check_output(path: Union[str, Path], option: str = "-o", inputs: Iterable = ()) -> Path:
     """Refuse an output path that cannot be written, before any work starts: a folder, a
-    special file, a parent that is a file, a system folder, or a folder without write access."""
+    special file, a parent that is a file, a system folder, a folder without write access, or
+    one of the command's ``inputs`` (under any name: links and relative paths resolved), which
+    writing would replace."""
     text = str(path)
     if text == "" or "\x00" in text:
         raise OutputError(f"{option} {got(text)}: not a usable file name")
     try:
-        return _check_output(Path(path), f"{option} {show(text)}")
+        p = _check_output(Path(path), f"{option} {show(text)}")
     except OSError as exc:
         raise OutputError(f"{option} {show(text)}: cannot be written ({exc.strerror or exc})") from None
+    _not_an_input(p, option, text, inputs)
+    return p
+
+
+def _not_an_input(p: Path, option: str, text: str, inputs: Iterable) -> None:
+    target = os.path.realpath(p)
+    for i in inputs:
+        if i in (None, "", "-") or str(i) in STDIN:
+            continue
+        src = os.path.realpath(str(i))
+        same = src == target
+        if not same and os.path.exists(target) and os.path.exists(src):
+            with contextlib.suppress(OSError):
+                same = os.path.samefile(src, target)  # a hard link is the same file too
+        if same:
+            raise OutputError(f"{option} {show(text)}: is also an input ({show(str(i))}); writing the result "
+                              f"there would replace it. Choose another output file")
 
 
 def _check_output(p: Path, where: str) -> Path:
@@ -300,8 +319,12 @@ def _check_output(p: Path, where: str) -> Path:
     return p
 
 
-def check_output_dir(path: Union[str, Path], option: str = "--out") -> Path:
-    """Like ``check_output`` for a folder that will hold results (it may exist)."""
+RESULT_FILES = ("run.json", "report.md")
+
+
+def check_output_dir(path: Union[str, Path], option: str = "--out", force: bool = False) -> Path:
+    """Like ``check_output`` for a folder that will hold results (it may exist, but one that holds
+    an earlier run's results is refused unless ``force``: they would be replaced)."""
     p = Path(path)
     try:
         if p.exists() and not p.is_dir():
@@ -309,6 +332,10 @@ def check_output_dir(path: Union[str, Path], option: str = "--out") -> Path:
         if p.is_dir():
             if not os.access(p, os.W_OK | os.X_OK):
                 raise OutputError(f"{option} {show(str(path))}: the folder is not writable")
+            held = [f for f in RESULT_FILES if (p / f).exists() or (p / f).is_symlink()]
+            if held and not force:
+                raise OutputError(f"{option} {show(str(path))}: already holds a run's results ({', '.join(held)}); "
+                                  f"choose a new folder, or --force to replace them")
             return p
     except (OSError, ValueError) as exc:
         raise OutputError(f"{option} {show(str(path))}: cannot be written ({exc})") from None
@@ -333,10 +360,16 @@ def atomic_path(path: Union[str, Path], suffix: str = "") -> Iterator[Path]:
     tmp = Path(name)
     try:
         yield tmp
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)
-        os.replace(tmp, path)
+        try:  # a replaced file keeps its permissions (a 0600 result stays 0600)
+            mode = stat.S_IMODE(os.stat(path).st_mode) if path.is_file() else None
+        except OSError:
+            mode = None
+        if mode is None:
+            umask = os.umask(0)
+            os.umask(umask)
+            mode = 0o666 & ~umask
+        os.chmod(tmp, mode)
+        os.replace(tmp, path)  # replaces a link itself: never writes through it
     except OSError as exc:
         raise OutputError(f"{show(str(path))}: cannot be written ({exc.strerror or exc})") from None
     finally:

@@ -120,6 +120,25 @@ def fix_changes(fix: Fix, hyper: dict, technique: Optional[str], layers: int = 0
     return out
 
 
+def direction(change: dict) -> int:
+    """+1 when an edit raises its field, -1 when it lowers it, 0 when neither can be said."""
+    op = change.get("op")
+    if op == "scale":
+        f = change.get("factor") or 1
+        return (f > 1) - (f < 1)
+    if op in ("at_most", "at_least", "freeze_fraction"):
+        return {"at_most": -1, "at_least": 1, "freeze_fraction": 1}[op]
+    a, b = change.get("from"), change.get("to")
+    if isinstance(a, (int, float)) and isinstance(b, (int, float)) and not isinstance(a, bool):
+        return (b > a) - (b < a)
+    return 0
+
+
+def presumes_pretrained(fix: Fix) -> bool:
+    """A fix for adapting a pre-trained model only (its techniques do not include training from scratch)."""
+    return bool(fix.applies_to) and "from_scratch" not in fix.applies_to
+
+
 def apply_changes(hyper: dict, technique: str, changes: list[dict]) -> tuple[dict, str]:
     """A copy of (hyper, technique) with ``changes`` applied."""
     hyper = dict(hyper)
@@ -199,6 +218,8 @@ def concrete_fixes(kb, fix_ids: list[str], hyper: dict, technique: Optional[str]
         fix = kb.fixes[fid]
         if modality and fix.modalities and modality not in [m.value for m in fix.modalities]:
             continue
+        if "technique" in unknown and presumes_pretrained(fix):
+            continue  # the log does not say the model was pre-trained: no fine-tuning advice by default
         if avoided(fix, scenario, pitfall) or not relevant(fix, scenario, evidence):
             continue
         changes = fix_changes(fix, hyper, technique, layers, unknown)

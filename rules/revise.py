@@ -23,6 +23,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from rules.fixes import direction
+
 
 def weigh_fixes(diagnoses: list[dict], accuracy: dict, current: str) -> list[dict]:
     """Fixes that switch to a technique the run measured as worse than ``current`` move last and say so.
@@ -44,10 +46,35 @@ def weigh_fixes(diagnoses: list[dict], accuracy: dict, current: str) -> list[dic
     return out
 
 
+def without_contradictions(diagnoses: list[dict]) -> list[dict]:
+    """One report never advises a change and its opposite: a fix that moves a field against a fix of
+    a diagnosis held with more confidence (lowering the learning rate there, raising it here) is held
+    back, with the reason."""
+    order = sorted(range(len(diagnoses)), key=lambda i: -float(diagnoses[i].get("confidence") or 0))
+    claimed: dict = {}  # field -> (direction, fix, pitfall) of the most confident diagnosis that moves it
+    out = list(diagnoses)
+    for i in order:
+        d = diagnoses[i]
+        keep, held = [], list(d.get("held_back") or [])
+        for f in d.get("fixes") or []:
+            clash = next((claimed[c["field"]] for c in f["changes"] if c["field"] in claimed
+                          and direction(c) * claimed[c["field"]][0] < 0), None)
+            if clash:
+                held.append({"fix": f["fix"], "why": f"moves {', '.join(c['field'] for c in f['changes'])} against "
+                                                    f"{clash[1]} (for {clash[2]}, held with more confidence)"})
+                continue
+            keep.append(f)
+            for c in f["changes"]:
+                if direction(c) and c["field"] not in claimed:
+                    claimed[c["field"]] = (direction(c), f["fix"], d["pitfall"])
+        out[i] = {**d, "fixes": keep, **({"held_back": held} if held else {})}
+    return out
+
+
 def revise(plan: Any, measurements: dict, kb, limit: int = 4) -> dict:
     """The rules' diagnoses of ``measurements`` for ``plan`` (a Plan, its JSON form, or a scenario)."""
     from rules.engine import get_engine
-    from rules.fixes import refix
+    from rules.fixes import presumes_pretrained, refix
 
     if hasattr(plan, "to_dict"):
         plan = plan.to_dict()
@@ -68,5 +95,14 @@ def revise(plan: Any, measurements: dict, kb, limit: int = 4) -> dict:
     diagnoses = refix(kb, revised["diagnoses"], hyper, technique, layers, limit, modality=scenario.get("modality"),
                       scenario=scenario if known else None, unknown=tuple(measurements.get("unknown") or ()))
     diagnoses = weigh_fixes(diagnoses, measurements.get("accuracy") or {}, technique)
-    return {"diagnoses": diagnoses, "plan": revised,
+    diagnoses = without_contradictions(diagnoses)
+    notes = []
+    if technique is None:
+        held = sorted({f for d in diagnoses for f in kb.pitfalls[d["pitfall"]].fixes
+                       if presumes_pretrained(kb.fixes[f])})
+        if held:
+            notes.append("The log does not say whether the model was pre-trained or how it was adapted: fixes for "
+                         f"adapting a pre-trained model ({', '.join(held)}) are left out; give --scenario (or a "
+                         "run folder) to see them.")
+    return {"diagnoses": diagnoses, "plan": revised, "notes": notes,
             "trace": [t for t in revised["trace"] if t["rule"].startswith("diagnosis.")]}

@@ -220,8 +220,9 @@ class Journal:
         if not self.path:
             return
         try:
-            if self.fh is None:
-                self.fh = self.path.open("a", encoding="utf-8")
+            if self.fh is None:  # never through a link planted where the journal goes
+                fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | getattr(os, "O_NOFOLLOW", 0), 0o600)
+                self.fh = os.fdopen(fd, "a", encoding="utf-8")
             for r in rows:
                 self.fh.write(json.dumps(r, default=str) + "\n")
             self.fh.flush()

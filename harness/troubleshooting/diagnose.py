@@ -319,7 +319,7 @@ def revise(kb, scenario: dict, symptoms: list[dict], hyper: dict, technique: Opt
     for d in out["diagnoses"]:
         sev = max(SEVERITY[kb.symptoms[e["symptom"]].severity] for e in d["evidence"])
         diagnoses.append({**d, "severity": "error" if sev == 2 else "warning"})
-    return {"diagnoses": diagnoses, "trace": out["trace"]}
+    return {"diagnoses": diagnoses, "trace": out["trace"], "notes": out.get("notes") or []}
 
 
 # --- the report
@@ -413,6 +413,7 @@ def analyse_group(g: dict, kb, th: dict, *, bases: list[RunLog], scenario: Optio
         "config": {"known": {k: {"value": v, "from": where[k]} for k, v in known.items()},
                    "not_in_log": [FIELD_NAMES[k] for k in (*HYPER_FIELDS, "technique") if k not in known],
                    "scenario": scenario_from},
+        "notes": rv["notes"],
         "trace": rv["trace"],
     }
 

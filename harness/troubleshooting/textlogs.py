@@ -3,7 +3,8 @@
 Recognised by content, line by line, in one pass:
 
 - Keras / TensorFlow ``fit`` output: ``Epoch k/N`` headers followed by verbose-1
-  progress bars (redrawn with backspaces and carriage returns), verbose-2 lines
+  progress bars (redrawn with backspaces and carriage returns; Keras 3's with terminal
+  colour codes and box-drawing characters), verbose-2 lines
   (``1875/1875 - 5s - 3ms/step - loss: ...``) or the older ``- 6s - loss: ... -
   acc: ...`` style. The first finished bar after a header is the epoch's record;
   finished bars after it and before the next header are ``evaluate()`` calls,
@@ -36,7 +37,9 @@ _NUM_RE = re.compile(rf"(?:{NUM})", re.I)
 # a key: one to three words (the first a letter), then ':' or '=', then a number
 _KV = re.compile(rf"((?:[A-Za-z][\w/.\-]*)(?:[ \t][A-Za-z][\w/.\-]*){{0,2}})\s*[:=]\s*({NUM})(?![\w.])", re.I)
 _EPOCH_HEADER = re.compile(r"^\s*Epoch\s+(\d+)\s*/\s*(\d+)\s*$", re.I)
-_BAR = re.compile(r"^\s*(\d+)/(\d+)\s*(?:\[[=>.\-\s]*\]|-)")  # Keras verbose 1 and 2
+# Keras verbose 1 (``[====>...]`` in Keras 2, a line of box-drawing characters in Keras 3) and verbose 2
+_BAR = re.compile(r"^\s*(\d+)/(\d+)\s*(?:\[[=>.\-\s]*\]|[\u2500-\u259f]+|-)")
+_ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]")
 _OLD_V2 = re.compile(r"^\s*-\s*\d+s\b.*-\s*\w+:\s")
 _EPOCH = re.compile(r"\bepoch\b\s*[:#\[(]?\s*(\d+)(?:\s*(?:/|of)\s*(\d+))?", re.I)
 _STEP = re.compile(r"\b(?:step|iter(?:ation)?|batch|it)\b\s*[:#\[(]?\s*(\d+)(?:\s*/\s*(\d+))?", re.I)
@@ -98,19 +101,20 @@ def pieces(path: Path) -> Iterator[str]:
             parts = re.split(r"[\n\r\x08]+", text)
             tail = parts.pop()[-MAX_LINE:]
             for p in parts:
-                p = p.strip()
+                p = _ANSI.sub("", p).strip()  # colours and bold of a terminal progress bar
                 if p:
                     yield p[:MAX_LINE]
-    if tail.strip():
-        yield tail.strip()
+    tail = _ANSI.sub("", tail).strip()
+    if tail:
+        yield tail
 
 
 class Records:
     """Metric records with bounded memory: past ``cap`` records, every other one is dropped."""
 
-    def __init__(self, cap: int = MAX_RECORDS):
+    def __init__(self, cap: Optional[int] = None):
         self.rows: list[dict] = []
-        self.cap = cap
+        self.cap = cap or MAX_RECORDS
         self.stride = 1
         self.seen = 0
 

@@ -213,3 +213,16 @@ def test_readme_diagnose_commands_run_as_written(real_run, tmp_path):
         else:
             assert r.returncode == 0, (cmd, r.stdout, r.stderr)
             assert r.stdout.startswith("Read "), r.stdout
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("case", list(fl.HF_CASES))
+def test_trainer_printed_log_reads_like_its_state_file(hf_runs, case):
+    """What the real Trainer printed (one dict per log line) is read as a log of its own and diagnosed
+    as its trainer_state.json is: same curve, same pitfalls (class count given for both)."""
+    printed = hf_runs[case].parent / f"{hf_runs[case].name}.stdout"
+    assert "{'loss': " in printed.read_text()
+    text_rep = report_of(printed, "--num-classes", "3")
+    state_rep = report_of(hf_runs[case], "--num-classes", "3")
+    assert text_rep["runs"][0]["kind"] == "trainer_text"
+    assert pitfalls(text_rep) == pitfalls(state_rep), (text_rep["symptoms"], state_rep["symptoms"])

@@ -76,3 +76,40 @@ def test_every_measured_symptom_gets_a_diagnosis(kb, sid):
     plan = get_engine(kb).consult(normalize(SCENARIO, kb))
     out = revise(plan, {"symptoms": [{"id": sid, "evidence": {}}]}, kb)
     assert {d["pitfall"] for d in out["diagnoses"]} & set(kb.symptoms[sid].indicates)
+
+
+def test_one_report_never_advises_a_change_and_its_opposite():
+    from rules.revise import without_contradictions
+
+    down = {"fix": "lower_learning_rate", "changes": [{"field": "learning_rate", "from": 1e-3, "to": 1e-4}]}
+    up = {"fix": "raise_learning_rate", "changes": [{"field": "learning_rate", "op": "scale", "factor": 3,
+                                                      "from": None, "to": None, "current_unknown": True}]}
+    other = {"fix": "more_data", "changes": [{"field": "dataset_size", "op": "scale", "factor": 2}]}
+    out = without_contradictions([
+        {"pitfall": "underfitting", "confidence": 0.5, "fixes": [up, other]},
+        {"pitfall": "divergence", "confidence": 0.9, "fixes": [down]},
+    ])
+    assert [f["fix"] for f in out[1]["fixes"]] == ["lower_learning_rate"]  # the more confident one stays
+    assert [f["fix"] for f in out[0]["fixes"]] == ["more_data"]
+    assert out[0]["held_back"][0]["fix"] == "raise_learning_rate"
+    assert "divergence" in out[0]["held_back"][0]["why"]
+
+
+def test_a_log_that_does_not_say_the_run_type_gets_no_fine_tuning_advice(tmp_path):
+    import json
+
+    from click.testing import CliRunner
+
+    from cli import main
+
+    f = tmp_path / "metrics.csv"
+    rows = ["epoch,loss,val_loss,val_acc"] + [f"{e},1.0986,1.0986,0.333" for e in range(8)]
+    f.write_text("\n".join(rows) + "\n")
+    r = CliRunner().invoke(main, ["diagnose", str(f), "--num-classes", "3", "--format", "json"])
+    assert r.exit_code == 0, r.output
+    rep = json.loads(r.stdout)
+    fixes = {f["fix"] for d in rep["diagnoses"] for f in d["fixes"]}
+    assert "failed_run" in {d["pitfall"] for d in rep["diagnoses"]}
+    assert "longer_training_small_lr" not in fixes and "check_labels_and_loss" in fixes
+    [note] = rep["groups"][0]["notes"]
+    assert "pre-trained" in note and "longer_training_small_lr" in note

@@ -1,0 +1,92 @@
+"""One output policy for every command: never replace an input, never write through a planted link,
+never overwrite a run's results silently, keep a replaced file's permissions."""
+
+from __future__ import annotations
+
+import os
+import stat
+from pathlib import Path
+
+from click.testing import CliRunner
+
+from cli import main
+
+ROOT = Path(__file__).resolve().parents[2]
+SCENARIO = "task: text_classification\ndataset_size: 2000\n"
+
+
+def run(*args):
+    return CliRunner().invoke(main, list(map(str, args)))
+
+
+def test_output_that_is_an_input_is_refused_under_any_name(tmp_path):
+    s = tmp_path / "s.yaml"
+    s.write_text(SCENARIO)
+    before = s.read_text()
+    for out in (s, tmp_path / "." / "s.yaml"):
+        r = run("consult", "--scenario", s, "--no-input", "-o", out)
+        assert r.exit_code == 2 and "is also an input" in r.output, r.output
+    link = tmp_path / "link.yaml"
+    link.symlink_to(s)
+    r = run("consult", "--scenario", s, "--no-input", "-o", link)
+    assert r.exit_code == 2 and "is also an input" in r.output
+    hard = tmp_path / "hard.yaml"
+    os.link(s, hard)
+    r = run("consult", "--scenario", s, "--no-input", "-o", hard)
+    assert r.exit_code == 2 and "is also an input" in r.output
+    assert s.read_text() == before
+
+
+def test_batch_output_that_is_an_input_is_refused(tmp_path):
+    f = tmp_path / "x.json"
+    f.write_text('[{"task": "text_classification", "dataset_size": 100}]')
+    before = f.read_text()
+    r = run("batch", f, "-o", f)
+    assert r.exit_code == 2 and "is also an input" in r.output
+    assert f.read_text() == before
+
+
+def test_rank_models_output_that_is_its_data_is_refused_before_any_work(tmp_path):
+    d = tmp_path / "d.csv"
+    d.write_text("text,label\n" + "".join(f"good {i},pos\nbad {i},neg\n" for i in range(30)))
+    before = d.read_text()
+    r = run("rank-models", "--data", d, "--candidates", "all-MiniLM-L6-v2", "-o", d.with_suffix(".csv"))
+    assert r.exit_code == 2 and "is also an input" in r.output
+    assert d.read_text() == before
+
+
+def test_replaced_output_keeps_its_permissions(tmp_path):
+    out = tmp_path / "plan.json"
+    out.write_text("{}")
+    os.chmod(out, 0o600)
+    r = run("consult", "--task", "text_classification", "--dataset-size", "2000", "--no-input", "-o", out)
+    assert r.exit_code == 0, r.output
+    assert stat.S_IMODE(os.stat(out).st_mode) == 0o600
+    assert out.read_text().startswith("{\n")
+
+
+def test_batch_journal_is_never_written_through_a_planted_link(tmp_path):
+    f = tmp_path / "s.yaml"
+    f.write_text("scenarios:\n  - {task: text_classification, dataset_size: 100}\n")
+    victim = tmp_path / "victim.txt"
+    victim.write_text("keep me\n")
+    out = tmp_path / "table.csv"
+    (tmp_path / ".table.csv.partial.jsonl").symlink_to(victim)
+    r = run("batch", f, "-o", out, "--resume")  # the journal is kept to resume from: opened, never followed
+    assert victim.read_text() == "keep me\n"
+    assert r.exit_code == 2 and "journal" in r.output and "Traceback" not in r.output
+    r = run("batch", f, "-o", out)  # a fresh run starts a new journal: the link is removed, not followed
+    assert r.exit_code == 0, r.output
+    assert victim.read_text() == "keep me\n" and out.exists()
+
+
+def test_run_refuses_to_overwrite_an_earlier_runs_results(tmp_path):
+    out = tmp_path / "run1"
+    out.mkdir()
+    (out / "report.md").write_text("my notes\n")
+    plan = tmp_path / "plan.json"
+    r = run("consult", "--task", "text_classification", "--dataset-size", "200", "--no-input", "-o", plan)
+    assert r.exit_code == 0, r.output
+    r = run("run", plan, "--out", out)
+    assert r.exit_code == 2 and "already holds a run's results" in r.output and "--force" in r.output
+    assert (out / "report.md").read_text() == "my notes\n"

@@ -1,0 +1,197 @@
+"""Plain-text and TensorBoard logs: what real frameworks print or write, read and diagnosed."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from cli import main
+from harness.troubleshooting.locate import read_logs, sniff
+from harness.troubleshooting.textlogs import metrics_of, parse
+
+KERAS_FIT = r'''
+import os, sys
+os.environ["KERAS_BACKEND"] = "torch"
+import numpy as np, keras
+lr, epochs, verbose = float(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3])
+rng = np.random.default_rng(0)
+x = rng.normal(size=(400, 8)).astype("float32")
+y = (x[:, 0] + 0.5 * x[:, 1] > 0).astype("int32")
+keras.utils.set_random_seed(0)
+m = keras.Sequential([keras.Input((8,)), keras.layers.Dense(16, activation="relu"),
+                      keras.layers.Dense(2, activation="softmax")])
+m.compile(optimizer=keras.optimizers.SGD(lr), loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+m.fit(x, y, epochs=epochs, batch_size=32, validation_split=0.25, verbose=verbose)
+print("Test:", m.evaluate(x[:100], y[:100], verbose=verbose))
+'''
+
+
+def report_of(*args):
+    r = CliRunner().invoke(main, ["diagnose", *map(str, args), "--format", "json"])
+    assert r.exit_code == 0, r.output
+    return json.loads(r.stdout)
+
+
+def pitfalls(rep):
+    return [d["pitfall"] for d in rep["diagnoses"]]
+
+
+@pytest.fixture(scope="module")
+def keras_logs(tmp_path_factory):
+    """stdout of real Keras 3 (torch backend) fits saved to files: (learning rate, epochs, verbose)."""
+    import importlib.util
+
+    if importlib.util.find_spec("keras") is None:  # not imported here: it would pick its default backend
+        pytest.skip("keras is not installed (pip install -e '.[test]')")
+    d = tmp_path_factory.mktemp("keras")
+    script = d / "fit.py"
+    script.write_text(KERAS_FIT)
+    out = {}
+    for name, args in {"v1": ("0.1", "12", "1"), "v2": ("0.1", "12", "2"), "nan": ("1e6", "6", "2")}.items():
+        f = d / f"{name}.log"
+        with f.open("w") as fh:
+            subprocess.run([sys.executable, str(script), *args], stdout=fh, stderr=subprocess.STDOUT, check=True,
+                           env={**os.environ, "KERAS_BACKEND": "torch"}, timeout=300)
+        out[name] = f
+    return out
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("verbose", ["v1", "v2"])
+def test_keras_fit_output_is_read_epoch_by_epoch(keras_logs, verbose):
+    f = keras_logs[verbose]
+    assert sniff(f) == "text"
+    records, final, style = parse(f)
+    assert style == "keras_text" and [r["epoch"] for r in records] == list(range(1, 13))
+    assert {"loss", "accuracy", "val_loss", "val_accuracy"} <= set(records[-1])
+    assert set(final) == {"test_loss", "test_accuracy"}  # evaluate() is not an epoch
+    rep = report_of(f)
+    assert rep["runs"][0]["kind"] == "keras_text"
+    assert "divergence" not in pitfalls(rep), rep["symptoms"]
+
+
+@pytest.mark.slow
+def test_keras_fit_with_a_huge_learning_rate(keras_logs):
+    """SGD at 1e6: Keras clips the probabilities, so the loss saturates (8.7, not NaN) and nothing moves.
+    With the class count, a loss far above ln 2 is divergence; without it, a failed run."""
+    rep = report_of(keras_logs["nan"], "--num-classes", "2")
+    assert {"divergence", "failed_run"} <= set(pitfalls(rep)), rep["symptoms"]
+    rep = report_of(keras_logs["nan"])
+    assert "failed_run" in pitfalls(rep), rep["symptoms"]
+
+
+def _tb(folder: Path, series: dict):
+    pytest.importorskip("tensorboard")
+    from torch.utils.tensorboard import SummaryWriter
+
+    w = SummaryWriter(str(folder))
+    for tag, values in series.items():
+        for step, v in enumerate(values):
+            w.add_scalar(tag, v, step)
+    w.close()
+
+
+def test_tensorboard_event_files_from_the_writer(tmp_path):
+    """Event files written by torch's SummaryWriter (TensorBoard's format), read by TensorBoard's reader."""
+    _tb(tmp_path / "runs" / "exp1", {"Loss/train": [1.0 / (e + 1) for e in range(14)],
+                                     "Loss/val": [0.5 + 0.03 * (e - 4) ** 2 for e in range(14)],
+                                     "Accuracy/val": [0.8 - 0.002 * e for e in range(14)]})
+    [log] = read_logs(tmp_path / "runs")
+    assert log.kind == "tensorboard" and set(log.series) >= {"train_loss", "val_loss", "target"}
+    event = next((tmp_path / "runs" / "exp1").glob("events.out.tfevents.*"))
+    assert pitfalls(report_of(event))[0] == "overfitting"
+    assert pitfalls(report_of(tmp_path / "runs"))[0] == "overfitting"
+
+
+def test_keras_tensorboard_layout_train_and_validation_folders(tmp_path):
+    """Keras' TensorBoard callback writes train/ and validation/ with the same tag: one run, val_ prefixed."""
+    _tb(tmp_path / "logs" / "train", {"epoch_loss": [1.0 / (e + 1) for e in range(14)]})
+    _tb(tmp_path / "logs" / "validation", {"epoch_loss": [0.5 + 0.03 * (e - 4) ** 2 for e in range(14)]})
+    [log] = read_logs(tmp_path / "logs")
+    assert set(log.series) == {"train_loss", "val_loss"}
+    assert pitfalls(report_of(tmp_path / "logs"))[0] == "overfitting"
+
+
+@pytest.mark.parametrize("line, expected", [
+    ("| epoch   1 |   200/ 2983 batches | lr 20.0000 | ms/batch 11.61 | loss  5.80 | ppl   330.59",
+     {"lr": 20.0, "loss": 5.80, "ppl": 330.59}),
+    ("[1,  2000] loss: 2.187", {"loss": 2.187}),
+    ("Epoch [3/10], Step [100/600], Loss: 0.1234", {"loss": 0.1234}),
+    ("Epoch 3: 100%|##########| 313/313 [00:05<00:00, 60.1it/s, v_num=0, train_loss=0.123, val_acc=0.9]",
+     {"train_loss": 0.123, "val_acc": 0.9}),
+    ("epoch: 0,  loss is: 2.5047, acc is: 0.0708", {"loss": 2.5047, "acc": 0.0708}),
+    ("Train Loss: 0.41 | Val Loss: 0.52 | Val Acc: 87.5", {"train_loss": 0.41, "val_loss": 0.52, "val_acc": 87.5}),
+])
+def test_pytorch_print_styles(line, expected):
+    got = metrics_of(line)
+    assert {k: got.get(k) for k in expected} == expected
+
+
+def test_pytorch_printed_loop_and_nan(tmp_path):
+    f = tmp_path / "train.out"
+    lines = [f"Epoch [{e}/8], Step [{s}/300], Loss: {2.0 / e - 0.001 * s:.4f}" for e in range(1, 9) for s in (100, 200, 300)]
+    lines += ["Epoch [9/9], Step [100/300], Loss: nan"]
+    f.write_text("\n".join(lines) + "\n")
+    [log] = read_logs(f)
+    assert len(log.series["train_loss"]) == 25
+    assert pitfalls(report_of(f))[0] == "divergence"
+
+
+def test_trainer_dicts_in_tqdm_lines(tmp_path):
+    """The Trainer's dicts as they appear inside a tqdm bar redrawn with carriage returns, NaN unquoted."""
+    f = tmp_path / "out.txt"
+    parts = []
+    for i in range(1, 13):
+        parts.append(f"\r {i * 8}%|###   | {i}/12 [00:0{i % 10}<00:10, 1.2it/s]")
+        parts.append(f"{{'loss': {0.7 / i:.4f}, 'grad_norm': 1.5, 'learning_rate': 5e-05, 'epoch': {i / 4}}}\n")
+    parts.append("{'loss': nan, 'grad_norm': nan, 'learning_rate': 5e-05, 'epoch': 3.25}\n")
+    parts.append("{'train_runtime': 12.5, 'train_samples_per_second': 80.0, 'train_loss': 0.31, 'epoch': 3.25}\n")
+    f.write_text("".join(parts))
+    records, final, style = parse(f)
+    assert style == "trainer_text" and len(records) == 13 and final["train_runtime"] == 12.5
+    assert pitfalls(report_of(f))[0] == "divergence"
+
+
+def test_a_text_file_with_no_metrics_says_what_was_looked_for(tmp_path):
+    f = tmp_path / "notes.txt"
+    f.write_text("We trained the model yesterday.\nIt went fine, I think.\n")
+    r = CliRunner().invoke(main, ["diagnose", str(f)])
+    assert r.exit_code == 2 and "Traceback" not in r.output
+    assert "no training metrics recognised" in r.output and "Keras fit output" in r.output
+    assert "TensorBoard event files" in r.output
+
+
+def test_appended_runs_are_read_one_by_one(tmp_path):
+    f = tmp_path / "training.log"
+    rows = ["epoch,accuracy,loss,val_accuracy,val_loss"]
+    for run in range(2):
+        rows += [f"{e},{0.5 + 0.04 * e},{1.0 / (e + 1)},{0.5 + 0.03 * e},{1.0 / (e + 1) + 0.1}" for e in range(5)]
+    f.write_text("\n".join(rows) + "\n")
+    logs = read_logs(f)
+    assert [len(lg.series["train_loss"]) for lg in logs] == [5, 5]
+    assert logs[1].path.endswith("#run2")
+
+
+def test_large_log_streams_in_bounded_records(tmp_path):
+    """Memory follows the records kept, not the file: past the cap every other record is dropped."""
+    from harness.troubleshooting import textlogs
+
+    f = tmp_path / "big.log"
+    with f.open("w") as fh:
+        for s in range(1, 30001):
+            fh.write(f"step {s} loss={1.0 / s ** 0.3:.5f}\n")
+    old = textlogs.MAX_RECORDS
+    textlogs.MAX_RECORDS = 1000
+    try:
+        records, _, _ = parse(f)
+    finally:
+        textlogs.MAX_RECORDS = old
+    assert 500 <= len(records) < 1000
+    steps = [r["step"] for r in records]
+    assert steps == sorted(steps) and steps[0] == 1 and steps[-1] > 29000
