@@ -27,7 +27,7 @@ def line(style: str, step: int, loss: float) -> str:
     if style == "trainer":
         return f"{{'loss': {loss:.4f}, 'grad_norm': 1.234, 'learning_rate': 5e-05, 'epoch': {step / 5000:.4f}}}\n"
     if style == "pytorch":
-        return f"Epoch [{step // 5000 + 1}/100], Step [{step}/500000], Loss: {loss:.4f}, Acc: 0.8750\n"
+        return f"Epoch [{step // 5000 + 1}/100], Step [{step}/500000], Loss: {loss:.4f}, Acc: {0.9 - loss / 10:.4f}\n"
     return f"{step}/500000 [==============================] - ETA: 0s - loss: {loss:.4f} - accuracy: 0.8750\n"
 
 

@@ -10,8 +10,8 @@ Recognised by content, line by line, in one pass:
   finished bars after it and before the next header are ``evaluate()`` calls,
   kept apart (``RunLog.final``) and never read as epochs.
 - Hugging Face ``Trainer`` printed dicts (``{'loss': 0.69, 'grad_norm': ..., 'epoch': 0.5}``,
-  ``{'eval_loss': ...}``), also inside tqdm lines; read with ``ast.literal_eval``,
-  never ``eval``.
+  ``{'eval_loss': ...}``), also inside tqdm lines; read item by item with a pattern,
+  nothing evaluated.
 - The usual PyTorch ``print`` styles and progress bars: ``Epoch 3/10 ... loss=0.41 acc=0.87``,
   ``Epoch [3/10], Step [100/600], Loss: 0.1234``, ``[3,  2000] loss: 1.234``,
   Lightning's ``Epoch 3: 100%|...| v_num=0, train_loss=0.12, val_acc=0.9]``.
@@ -23,7 +23,7 @@ in 1 MiB chunks, and past ``MAX_RECORDS`` records every other one is dropped
 
 from __future__ import annotations
 
-import ast
+import math
 import re
 from pathlib import Path
 from typing import Iterator, Optional
@@ -45,7 +45,6 @@ _EPOCH = re.compile(r"\bepoch\b\s*[:#\[(]?\s*(\d+)(?:\s*(?:/|of)\s*(\d+))?", re.
 _STEP = re.compile(r"\b(?:step|iter(?:ation)?|batch|it)\b\s*[:#\[(]?\s*(\d+)(?:\s*/\s*(\d+))?", re.I)
 _TORCH_TUTORIAL = re.compile(r"^\s*\[\s*(\d+),\s*(\d+)\]\s")  # [epoch, batch] loss: ...
 _DICT = re.compile(r"\{\s*'[A-Za-z_][\w/]*'\s*:.*\}")
-_BARE_NONFINITE = re.compile(r"(?<=[:,\s])(-?)(nan|inf)(?=\s*[,}])", re.I)
 # words that look like keys but are not metrics
 _NOT_METRICS = {"eta", "epoch", "step", "iter", "iteration", "batch", "it", "time", "v_num", "lr_scheduler",
                 "total", "elapsed", "seed", "samples", "s", "ms"}
@@ -117,15 +116,25 @@ class Records:
         self.cap = cap or MAX_RECORDS
         self.stride = 1
         self.seen = 0
+        self.last: Optional[dict] = None
 
     def add(self, row: dict) -> None:
+        """Keep every ``stride``-th record, and always one that holds a NaN or infinity (divergence
+        must never be thinned away); ``finish`` keeps the last one too."""
         self.seen += 1
-        if (self.seen - 1) % self.stride:
+        self.last = row
+        if (self.seen - 1) % self.stride and not _nonfinite(row):
             return
         self.rows.append(row)
+        self.last = None
         if len(self.rows) >= self.cap:
-            self.rows = self.rows[::2]
+            self.rows = [r for i, r in enumerate(self.rows) if i % 2 == 0 or _nonfinite(r)]
             self.stride *= 2
+
+    def finish(self) -> list[dict]:
+        if getattr(self, "last", None) is not None:
+            self.rows.append(self.last)
+        return self.rows
 
     def replace_last(self, row: dict) -> None:
         if self.rows:
@@ -134,18 +143,26 @@ class Records:
             self.add(row)
 
 
+def _nonfinite(row: dict) -> bool:
+    return any(isinstance(v, float) and not math.isfinite(v) for v in row.values())
+
+
+_DICT_ITEM = re.compile(rf"'([A-Za-z_][\w/.\-]*)'\s*:\s*({NUM})(?=\s*[,}}])", re.I)
+
+
 def _trainer_dict(line: str) -> Optional[dict]:
+    """The numeric items of a printed dict (``{'loss': 0.69, 'epoch': 0.5}``; ``nan`` unquoted as Python
+    prints it). Read by pattern, item by item: nothing is evaluated."""
     m = _DICT.search(line)
     if not m:
         return None
-    body = _BARE_NONFINITE.sub(lambda mm: f"'{mm.group(1)}{mm.group(2)}'", m.group(0))
-    try:
-        d = ast.literal_eval(body)
-    except (ValueError, SyntaxError, MemoryError, RecursionError):
-        return None
-    if not isinstance(d, dict):
-        return None
-    return {str(k): v for k, v in d.items() if isinstance(v, (int, float, str)) and not isinstance(v, bool)}
+    out = {}
+    for k, raw in _DICT_ITEM.findall(m.group(0)):
+        try:
+            out[k] = _value(raw)
+        except ValueError:
+            continue
+    return out or None
 
 
 def parse(path: Path) -> tuple[list[dict], dict, str]:
@@ -219,7 +236,8 @@ def parse(path: Path) -> tuple[list[dict], dict, str]:
         else:
             rec.add(row)
         last_key = key
-    if not rec.rows:
+    rows = rec.finish()
+    if not rows:
         return [], final, ""
     style = max(styles, key=styles.get)
-    return rec.rows, final, {"keras": "keras_text", "trainer": "trainer_text", "text": "text"}[style]
+    return rows, final, {"keras": "keras_text", "trainer": "trainer_text", "text": "text"}[style]

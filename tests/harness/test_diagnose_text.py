@@ -185,13 +185,14 @@ def test_large_log_streams_in_bounded_records(tmp_path):
     f = tmp_path / "big.log"
     with f.open("w") as fh:
         for s in range(1, 30001):
-            fh.write(f"step {s} loss={1.0 / s ** 0.3:.5f}\n")
+            fh.write(f"step {s} loss={1.0 / s ** 0.3:.5f}\n" if s != 20001 else "step 20001 loss=nan\n")
     old = textlogs.MAX_RECORDS
     textlogs.MAX_RECORDS = 1000
     try:
         records, _, _ = parse(f)
     finally:
         textlogs.MAX_RECORDS = old
-    assert 500 <= len(records) < 1000
+    assert 500 <= len(records) <= 1002
     steps = [r["step"] for r in records]
-    assert steps == sorted(steps) and steps[0] == 1 and steps[-1] > 29000
+    assert steps == sorted(steps) and steps[0] == 1 and steps[-1] == 30000  # the last record is kept
+    assert 20001 in steps  # a NaN is never thinned away
