@@ -8,9 +8,11 @@ the commands that run models, so ``consult``, ``models``, ``rules`` and
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import json
 import math
+import os
 import re
 import sys
 from pathlib import Path
@@ -38,6 +40,16 @@ def handle_errors(fn):
             return fn(*args, **kwargs)
         except KnowledgeError as exc:  # user text in the message is escaped, a huge one cut
             raise InputError(show(str(exc), 4000)) from None
+        except MemoryError:
+            raise InputError("out of memory: the input is larger than this machine can hold; give a smaller "
+                             "file (or fewer rows), or run on a machine with more memory") from None
+        except BrokenPipeError:  # stdout closed early (`tlexpert ... | head`): say so once, no traceback
+            with contextlib.suppress(OSError):
+                os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # nothing more reaches the pipe
+            raise InputError("standard output was closed before the output was written") from None
+        except UnicodeEncodeError as exc:
+            raise InputError(f"the output cannot be written in this terminal's encoding "
+                             f"({sys.stdout.encoding}): {exc.reason}; set PYTHONIOENCODING=utf-8") from None
 
     return wrapper
 
@@ -64,7 +76,7 @@ def dump(data: Any, fmt: str) -> str:
     return yaml.safe_dump(data, sort_keys=False, allow_unicode=True, width=100)
 
 
-from knowledge.reading import check_output, show, write_atomic  # noqa: E402  (one writer, one output check)
+from knowledge.reading import check_named_file, check_output, show, write_atomic  # noqa: E402  (one writer, one output check)
 
 
 def warn_implausible(scenario: dict) -> None:
@@ -617,6 +629,47 @@ def diagnose(ctx, paths, baselines, loss, val_loss, target_metric, source_metric
 # --- batch
 
 
+def batch_lock(out: Optional[Path]):
+    """An exclusive lock on ``-o`` for the whole run (a second batch writing the same table would
+    delete the first's journal and replace its table): held by an open file, released at exit."""
+    if out is None:
+        return None
+    import fcntl
+
+    lock_path = out.with_name(f".{out.name}.lock")
+    for _ in range(10):
+        try:
+            fd = os.open(lock_path, os.O_RDWR | os.O_CREAT | getattr(os, "O_NOFOLLOW", 0), 0o600)
+        except OSError as exc:
+            raise InputError(f"-o {out}: cannot create its lock file {lock_path} ({exc.strerror or exc})") from None
+        fh = os.fdopen(fd, "r+")
+        try:
+            fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            fh.close()
+            raise InputError(f"-o {out}: another tlexpert batch is writing this table (its lock {lock_path} is "
+                             f"held); wait for it to finish, or choose another output") from None
+        try:  # the holder before us may have removed the file as it finished: lock the one at the path
+            if os.stat(lock_path).st_ino == os.fstat(fd).st_ino:
+                break
+        except FileNotFoundError:
+            pass
+        fh.close()
+    else:
+        raise InputError(f"-o {out}: its lock file {lock_path} keeps changing; is another batch starting?")
+
+    class Lock:
+        def close(self):
+            if not fh.closed:
+                try:
+                    os.unlink(lock_path)  # while still held: the next batch then locks a new file
+                except OSError:
+                    pass
+                fh.close()
+
+    return Lock()
+
+
 @main.command()
 @click.argument("files", nargs=-1, required=True, metavar="FILE...")
 @click.option("-o", "--output", type=click.Path(dir_okay=False),
@@ -663,15 +716,22 @@ def batch(ctx, files, output, jobs, scheduler, resume, chunk_size, fmt):
         except KnowledgeError as exc:  # the whole file is unreadable: one error row for it
             items.append((f, 0, exc))
             file_errors.append(str(exc))
+    from knowledge.loader import _disk_key, extra_dirs
+
+    dirs = tuple(str(p) for p in extra_dirs(ctx.find_root().params.get("knowledge") or ()))
+    lock = batch_lock(out)
+    if lock is not None:
+        ctx.call_on_close(lock.close)  # released however the command ends
     journal = Journal(out, conformance.COLUMNS)
+    knowledge = _disk_key(list(dirs)) or ""
+    journal.keys = {(f, r): Journal.content_key(s, knowledge) for f, r, s in items}
     done = journal.done() if resume else {}
     if not resume:
         journal.close(remove=True)
+    valid = journal.still_valid(done, items)
+    done = {k: v for k, v in done.items() if k in valid}
     todo = [it for it in items if (it[0], it[1]) not in done]
     quiet = fmt == "json" or not sys.stderr.isatty()
-    from knowledge.loader import extra_dirs
-
-    dirs = tuple(str(p) for p in extra_dirs(ctx.find_root().params.get("knowledge") or ()))
     bar = None
     if not quiet:
         from tqdm import tqdm
@@ -687,7 +747,7 @@ def batch(ctx, files, output, jobs, scheduler, resume, chunk_size, fmt):
         if bar is not None:
             bar.close()
     fresh = {(r["file"], r["row"]): r for r in new_rows}
-    rows = [fresh.get((f, r)) or done[(f, r)] for f, r, _ in items]
+    rows = [fresh.get((f, r)) or {k: v for k, v in done[(f, r)].items() if k != "_key"} for f, r, _ in items]
     summary = conformance.summarize(rows)
     if out is not None:
         write_table(rows, out, conformance.COLUMNS)
@@ -1191,6 +1251,9 @@ def run(ctx, plan_or_scenario, reconsult, **opts):
     kb = get_kb(ctx)
     plan = load_plan_or_scenario(ctx, kb, plan_or_scenario, reconsult)
     refuse_unrunnable(kb, plan, opts.get("techniques"), plan_or_scenario)
+    if not opts.get("retention_data"):  # a file named by the plan file, not on the command line
+        check_named_file(plan.evaluation.retention_data, "evaluation.retention_data", plan_or_scenario,
+                         "--retention-data")
     name = Path(plan_or_scenario).stem
     _run(ctx, plan, name, opts)
 

