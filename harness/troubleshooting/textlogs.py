@@ -147,17 +147,18 @@ def _nonfinite(row: dict) -> bool:
     return any(isinstance(v, float) and not math.isfinite(v) for v in row.values())
 
 
-_DICT_ITEM = re.compile(rf"'([A-Za-z_][\w/.\-]*)'\s*:\s*({NUM})(?=\s*[,}}])", re.I)
+# recent transformers print each value as a quoted string ('loss': '1.105'); older ones as a number
+_DICT_ITEM = re.compile(rf"'([A-Za-z_][\w/.\-]*)'\s*:\s*(['\"]?)({NUM})\2(?=\s*[,}}])", re.I)
 
 
 def _trainer_dict(line: str) -> Optional[dict]:
     """The numeric items of a printed dict (``{'loss': 0.69, 'epoch': 0.5}``; ``nan`` unquoted as Python
-    prints it). Read by pattern, item by item: nothing is evaluated."""
+    prints it; ``{'loss': '0.69'}`` as recent transformers print it). Read by pattern, item by item: nothing is evaluated."""
     m = _DICT.search(line)
     if not m:
         return None
     out = {}
-    for k, raw in _DICT_ITEM.findall(m.group(0)):
+    for k, _quote, raw in _DICT_ITEM.findall(m.group(0)):
         try:
             out[k] = _value(raw)
         except ValueError:

@@ -158,6 +158,18 @@ def test_trainer_dicts_in_tqdm_lines(tmp_path):
     assert pitfalls(report_of(f))[0] == "divergence"
 
 
+def test_trainer_dicts_with_quoted_values_as_recent_transformers_print_them(tmp_path):
+    """transformers 5 prints every value as a quoted string; the numbers are the same."""
+    f = tmp_path / "out.txt"
+    lines = [f"{{'loss': '{0.9 / i:.4g}', 'grad_norm': '0.41', 'learning_rate': '0.00284', 'epoch': '{i / 2:g}'}}"
+             for i in range(1, 9)]
+    lines.append("{'eval_loss': '0.6087', 'eval_accuracy': '0.6667', 'eval_samples_per_second': '1.776e+04', 'epoch': '4'}")
+    f.write_text("\n".join(lines) + "\n")
+    records, _, style = parse(f)
+    assert style == "trainer_text" and len(records) == 9
+    assert records[0]["loss"] == 0.9 and records[-1]["eval_samples_per_second"] == 17760.0
+
+
 def test_a_text_file_with_no_metrics_says_what_was_looked_for(tmp_path):
     f = tmp_path / "notes.txt"
     f.write_text("We trained the model yesterday.\nIt went fine, I think.\n")
