@@ -30,6 +30,7 @@ CORPORA = {
     "public": (ROOT / "bench/data/real_logs/labels.yaml", ROOT / "bench/data/real_logs"),
     # a second batch: held out at first contact (BENCHMARKS.md), a development split since
     "public2": (ROOT / "bench/data/real_logs2/labels.yaml", ROOT / "bench/data/real_logs2"),
+    "public3": (ROOT / "bench/data/real_logs3/labels.yaml", ROOT / "bench/data/real_logs3"),
 }
 
 

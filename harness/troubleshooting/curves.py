@@ -97,6 +97,19 @@ def divergence(steps, loss, th: dict, *, validation_improved: bool = False) -> l
         out.append({"id": "loss_exploding", "evidence": {
             "metric": "train_loss", "start": _r(start), "end": _r(end), "ratio": _r(end / start, 3),
             "threshold_ratio": th["divergence_loss_ratio"], "noise_z": _r(z, 1), "strength": strength(z, z_min)}})
+    elif len(v) >= 8 and not validation_improved:
+        # a loss that fell, then climbed back far above its own best and stayed there (a run that learned
+        # and then blew up): the end against the lowest stretch of the trend, not against the start
+        i_best = int(np.argmin(trend))
+        best = float(np.exp(trend[i_best])) if log else float(trend[i_best])
+        back = (math.log(end) - math.log(best)) if log and best > 0 else (end - best)
+        zb = back / se
+        if (i_best < len(v) - 2 * k and end > best * th["divergence_loss_ratio"] and end - best > floor
+                and zb >= z_min):
+            out.append({"id": "loss_exploding", "evidence": {
+                "metric": "train_loss", "best": _r(best), "best_step": float(s[i_best]), "end": _r(end),
+                "ratio": _r(end / best, 3), "threshold_ratio": th["divergence_loss_ratio"],
+                "reading": "rose back above its own best", "noise_z": _r(zb, 1), "strength": strength(zb, z_min)}})
     if len(v) >= 8:
         z_v = np.log(v) if log else v
         resid = z_v - trend

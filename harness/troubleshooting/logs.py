@@ -66,6 +66,23 @@ CONVENTIONS = {
 
 F1_NAMES = ("eval_macro_f1", "val_macro_f1", "eval_f1_macro", "eval_f1", "val_f1", "macro_f1", "f1", "eval_f1_score")
 
+_F1_TOKEN = re.compile(r"(?:^|[_/\-.])f1(?:$|[_/\-.])", re.I)
+_VALIDATION = re.compile(r"^(?:val|eval|valid|validation|dev)(?:[_/\-.]|$)", re.I)
+
+
+def f1_column(keys) -> Optional[str]:
+    """The F1 column of a log, by name: a known name first, else any key with an ``f1`` token
+    (``val_f1_metric``, ``eval/f1-score``), validation before others and macro before others; never a
+    training F1 when a validation one exists."""
+    known = next((c for c in F1_NAMES if c in keys), None)
+    if known:
+        return known
+    found = [k for k in keys if isinstance(k, str) and _F1_TOKEN.search(k)]
+    if not found:
+        return None
+    return min(found, key=lambda k: (not _VALIDATION.match(k), "macro" not in k.lower(), len(k), k))
+
+
 # keys of a hyperparameter file (Lightning hparams.yaml, a run's config) -> the configuration field
 HPARAM_KEYS = {
     "learning_rate": ("learning_rate", "lr", "base_lr", "max_lr"),
@@ -258,7 +275,7 @@ def _from_records(records: list[dict], path: str, kind: str, cols: ColumnMap) ->
         if pts:
             log.series["train_acc"] = pts
     # macro-F1 beside a validation accuracy: accuracy that hides unlearned minority classes
-    f1col = next((c for c in F1_NAMES if c in keys), None)
+    f1col = f1_column(keys)
     acccol = next((c for c in CONVENTIONS["target"] if c in keys and "acc" in c), None)
     if f1col and acccol:
         for key, col in (("f1", f1col), ("acc", acccol)):

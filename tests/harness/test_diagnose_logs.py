@@ -371,3 +371,37 @@ def test_unreadable_hparams_is_a_warning(tmp_path):
     (v / "metrics.csv").write_text("epoch,step,train_loss\n0,1,1.0\n1,2,0.8\n2,3,0.6\n")
     rep = report_of(v / "metrics.csv")
     assert any("hparams.yaml: not readable YAML" in w for w in rep["data_warnings"])
+
+
+def test_a_loss_that_learned_then_climbed_back_is_divergence(tmp_path):
+    """A run that fell from 8.5 to 2.1 and climbed back to 8.5 (a constant rate too high once the easy part
+    is learned) is divergence, though it ends where it started: the end is judged against the loss's own
+    best, not only against its first value; its validation loss climbs back with it."""
+    down = [8.5 - 6.4 * i / 11 for i in range(12)]
+    up = [2.1 + 6.4 * i / 7 for i in range(8)]
+    losses = [x * (1 + 0.02 * ((-1) ** i)) for i, x in enumerate(down + up + [8.5] * 6)]
+    d = trainer_state(tmp_path / "run", losses, [0.3, 0.5, 0.6, 0.62, 0.4, 0.2, 0.2])
+    rep = report_of(d)
+    assert pitfalls(rep)[0] == "divergence"
+    ev = next(s["evidence"] for s in rep["symptoms"] if s["id"] == "loss_exploding")
+    assert ev["reading"] == "rose back above its own best" and ev["ratio"] > 3
+
+
+def test_a_loss_that_falls_and_levels_off_is_not_read_as_climbing_back(tmp_path):
+    losses = [1.1 * 0.8 ** i + 0.2 + 0.01 * ((-1) ** i) for i in range(26)]
+    d = trainer_state(tmp_path / "run", losses, [0.5, 0.6, 0.7, 0.75, 0.78, 0.8, 0.8])
+    assert "divergence" not in pitfalls(report_of(d))
+
+
+def test_an_f1_column_is_found_by_its_name_whatever_it_is_called(tmp_path):
+    """Keras' custom metrics are named by the user's function (``f1_metric``): accuracy at the majority
+    share beside a validation F1 of 0 is class imbalance, whatever the column is called."""
+    rows = [{"accuracy": 0.70 + 0.01 * (e % 3), "loss": 0.60 - 0.01 * e, "f1_metric": 0.05,
+             "val_accuracy": 0.8095, "val_loss": 0.55 + 0.002 * e, "val_f1_metric": 0.0} for e in range(10)]
+    f = keras_log(tmp_path / "training.log", rows)
+    assert "class_imbalance" in pitfalls(report_of(f))
+    from harness.troubleshooting.logs import f1_column
+
+    assert f1_column(["f1_metric", "val_f1_metric", "loss"]) == "val_f1_metric"
+    assert f1_column(["train/f1", "eval/f1-macro", "eval/f1"]) == "eval/f1-macro"
+    assert f1_column(["loss", "fl1"]) is None
