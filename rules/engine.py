@@ -77,8 +77,11 @@ class TransferEngine(
         said, pairs = {}, set()
         for r in readings:
             for m in r.matches:
+                prob = r.probability(m.pitfall) if hasattr(r, "probability") else None
                 said.setdefault(m.symptom, {"reported": "by the user", "text": r.text, "read": m.method,
-                                            **({"similarity": m.score} if m.method == "meaning" else {})})
+                                            **({"similarity": m.score} if m.method == "meaning" else {}),
+                                            # the evidence counts as much as the reading is sure of it
+                                            **({"probability": prob, "strength": prob} if prob is not None else {})})
             for amb in r.ambiguous:
                 a, b = sorted(amb["pitfalls"])
                 pairs.add((a, b))

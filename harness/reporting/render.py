@@ -130,6 +130,13 @@ def render_plan(plan: dict, kb=None) -> str:
             named = ", ".join(f"{m['symptom']} ({m['pitfall'].replace('_', ' ')}, by {m['method']}"
                               + (f" {m['score']:.2f})" if m["method"] == "meaning" else ")") for m in r["matches"])
             add(f"  - {r['text']!r}: {named or 'no symptom'}")
+            j = r.get("judgement")
+            if j and j.get("candidates"):
+                top = j["candidates"][0]
+                how = ("the share of new descriptions read this way that were right" if j["by"].startswith("path:")
+                       else "the calibrated classifier")
+                add(f"      probability {top['probability']:.2f} that it is {top['pitfall'].replace('_', ' ')} "
+                    f"({how}; rules.reader.learned)")
             if r["ruled_out"]:
                 add("      ruled out (negated): " + ", ".join(dict.fromkeys(m["symptom"] for m in r["ruled_out"])))
             if r.get("note"):

@@ -348,7 +348,11 @@ _ONE_OUTPUT = _lazy(r"\b(?:outputs?|predicts?|predicting|predicted|returns?|clas
                          r"[^.;]{0,40}?\b(?:for|on|to)\s+(?:every|each|all)(?:\s+(?:single|the|of\s+the))?\s+"
                          r"(?!(?:epochs?|steps?|iterations?|batch\w*|times?|runs?|seeds?)\b)\w+"
                          r"|\b(?:results?|predictions?|outputs?|answers?|it)\b[^.;]{0,25}?\balways\b[^.;]{0,30}?\bclass\b"
-                         r"|\b(?:matter|whatever)\b[^.;]{0,40}?\balways\b[^.;]{0,40}?\b(?:class|label|same)\b", re.I, need=("every", "each", "all", "always"))
+                         r"|\b(?:matter|whatever)\b[^.;]{0,40}?\balways\b[^.;]{0,40}?\b(?:class|label|same)\b"
+                         # the passive: "every single test image gets labelled as 'cat'"
+                         r"|\b(?:every|each|all)(?:\s+(?:single|of\s+the|the))?\s+(?:\w+\s+){0,3}?(?:is|are|gets?|got|was|were)\s+"
+                         r"(?:labell?ed|classified|predicted|tagged|marked|recogni[sz]ed)\s+as\b",
+                    re.I, need=("every", "each", "all", "always"))
 
 
 def whole_text_symptoms(text: str) -> list[str]:
@@ -390,7 +394,12 @@ _WHEN_USED = _lazy(r"\b(?:train\w*|works?|worked|good|great|fine|accura\w*|corre
 _FORGETS = _lazy(r"\bforg[eo]t(?:s|ten|ting)?\b(?!\s+(?:to|about|that|the\s+link|it\b))"
                       r"|\blos(?:es|t|ing|e)\s+(?:the|its|their|his|her|all)\s+(?:\w+\s+)?abilit\w*"
                       r"|\b(?:no\s+longer|not|n't|cannot|can'?t)\s+(?:\w+\s+){0,2}(?:recogni[sz]\w*|detect\w*|classif\w*|predict\w*)\s+"
-                      r"(?:the\s+|any\s+(?:of\s+)?(?:the\s+)?)?(?:coco'?s?|imagenet'?s?|original|old|previous|pre-?trained|existing|base)\b", re.I, need=("forg", "abilit", "recogn", "detect", "classif", "predict"))
+                      r"(?:the\s+|any\s+(?:of\s+)?(?:the\s+)?)?(?:coco'?s?|imagenet'?s?|original|old|previous|pre-?trained|existing|base)\b"
+                      # after adapting: the figure on what it was trained on first went down
+                      r"|\bafter\b[^.;]{0,60}?\b(?:fine[\s-]?tun\w*|train\w*|adapt\w*)\b[^.]{0,120}?\b(?:original|old|previous|source|general)\s+"
+                      r"(?:\w+\s+){0,2}?(?:accuracy|performance|scores?|results?|tasks?|test\w*|data\w*|photos|images|classes|benchmarks?)\b"
+                      r"[^.;]{0,40}?\b(?:drop\w*|fell|falls?|decreas\w*|degrad\w*|worse|went\s+down|plummet\w*)",
+                      re.I, need=("forg", "abilit", "recogn", "detect", "classif", "predict", "original", "old", "previous", "source", "general"))
 _FORGET_DENIED = _lazy(r"\b(?:not|no|never|without|n't|nt)\s+(?:\w+\s+){0,2}forg[eo]t|"
                             r"\bforg[eo]t\w*\s+(?:nothing|less)\b|\bforgetting\s+(?:is|was)\s+(?:not|no|fine|low)\b",
                             re.I)
@@ -427,8 +436,45 @@ _SCORE_AFTER = r"[^0-9;]{0,60}?(?<![\w.])" + _NUM + r"\s*%"
 _SCRATCH_SCORE = _lazy(r"(?:from\s+scratch|random(?:ly)?[\s-]+init\w*|without\s+(?:the\s+|any\s+)?pre[\s-]?train\w*|"
                        r"(?:basic|simple|custom|small|shallow|own|vanilla|plain)\s+(?:cnn|rnn|lstm|network|net|model))"
                        + _SCORE_AFTER, re.I, need=("%",))
-_TRANSFER_SCORE = _lazy(r"(?:transfer(?:\s+learning)?|pre[\s-]?trained|fine[\s-]?tun\w*|imagenet\s+weights)" + _SCORE_AFTER,
+_TRANSFER_SCORE = _lazy(r"(?:transfer(?:\s+learning)?|pre[\s-]?trained|fine[\s-]?tun\w*|"
+                        r"(?:imagenet|coco|source|pre[\s-]?trained)(?:[\s-]\w+)?\s+(?:weights|checkpoints?|init\w*))"
+                        + _SCORE_AFTER,
                         re.I, need=("%",))
+
+
+# A yes/no question ("is my model overfitting?", "could it be a learning-rate problem?") asks about a
+# hypothesis; it does not report what was seen. A why/how question presupposes what it asks about ("why
+# does my loss become NaN?") and is read as a statement.
+_YES_NO = re.compile(r"^\W*(?:is|are|am|was|were|could|can|does|do|did|should|might|may|would|will|has|have)\b"
+                     r"[^?]*\?\s*$", re.I)
+
+
+def _drop_yes_no_questions(text: str) -> tuple[list[str], str]:
+    """(the yes/no questions asked, the text without them)."""
+    sentences = re.split(r"(?<=[.!?])\s+|\n+", text)
+    asked = [x.strip() for x in sentences if _YES_NO.match(x)]
+    if not asked:
+        return [], text
+    return asked, " ".join(x for x in sentences if not _YES_NO.match(x))
+
+
+_LATIN = re.compile(r"[A-Za-z\u00C0-\u024F]")
+
+
+def script_of(text: str) -> Optional[str]:
+    """The script most of a text's letters are in when it is not Latin ("CJK", "CYRILLIC", "ARABIC"...),
+    else None."""
+    import unicodedata
+
+    letters = [c for c in text if c.isalpha()]
+    if not letters or sum(bool(_LATIN.match(c)) for c in letters) * 2 >= len(letters):
+        return None
+    names = {}
+    for c in letters:
+        if not _LATIN.match(c):
+            n = unicodedata.name(c, "OTHER").split()[0]
+            names[n] = names.get(n, 0) + 1
+    return max(names, key=names.get)
 
 
 def _scratch_vs_transfer(text: str) -> int:
@@ -479,6 +525,13 @@ def _log_line_symptoms(text: str) -> list[str]:
         acc = acc / 100 if acc > 1 else acc
         if any(abs(loss - math.log(k)) <= 0.01 * math.log(k) and abs(acc - 1 / k) <= 0.02 for k in range(2, 21)):
             return ["loss_at_chance"]
+    # the same line's training and validation figures far apart: the model fits what it trains on only
+    acc, vacc = seen.get("acc"), seen.get("val_acc")
+    acc, vacc = (None if a is None else a / 100 if a > 1 else a for a in (acc, vacc))
+    loss, vloss = seen.get("loss"), seen.get("val_loss")
+    if (acc is not None and vacc is not None and acc >= 0.85 and acc - vacc >= 0.2) or \
+            (loss is not None and vloss is not None and 0 <= loss < 0.3 and vloss >= 3 * max(loss, 0.05)):
+        return ["train_val_gap"]
     return []
 
 
@@ -646,6 +699,7 @@ class Reading:
     ruled_out: list[Match] = field(default_factory=list)
     ambiguous: list[dict] = field(default_factory=list)  # {"part", "symptoms", "pitfalls", "scores", "distinction"}
     note: str = ""
+    judgement: Optional[dict] = None  # calibrated probabilities (rules.reader.learned.Judgement.as_dict)
 
     @property
     def symptoms(self) -> list[str]:
@@ -663,7 +717,15 @@ class Reading:
             out["ambiguous"] = self.ambiguous
         if self.note:
             out["note"] = self.note
+        if self.judgement:
+            out["judgement"] = self.judgement
         return out
+
+    def probability(self, pitfall: str) -> Optional[float]:
+        """The calibrated probability that the description names ``pitfall`` first, if judged."""
+        if not self.judgement:
+            return None
+        return next((c["probability"] for c in self.judgement["candidates"] if c["pitfall"] == pitfall), None)
 
 
 class SymptomMatchError(KnowledgeError):
@@ -699,15 +761,33 @@ def _lexical_hits(part: str, idx: _Index, negative: bool) -> list[tuple[float, _
     words = {stem(w) for w in toks if w not in STOP and len(w) > 1}
     hits = []
     stems = [stem(w) for w in toks]
+    content = [stem(w) for w in toks if w not in STOP and len(w) > 1]
     for ph in idx.phrases:
         if ph.negative != negative:
             continue
         if ph.alias:
             if _contains(toks, ph.tokens) or _near(stems, ph):
                 hits.append((1.0 + 0.01 * len(ph.tokens), ph))
-        elif len(ph.words) >= 2 and ph.words <= words:
+        elif len(ph.words) >= 2 and ph.words <= words and (len(ph.words) >= 4 or _close(content, ph.words)):
             hits.append((1.0 + 0.01 * len(ph.words), ph))
     return sorted(hits, key=lambda h: -h[0])
+
+
+def _close(stems: list[str], wanted: frozenset, slack: int = 1) -> bool:
+    """The words of a short phrasing (two or three content words) stated together: all of them within
+    a window of their number plus ``slack`` content words (``stems``: the part's content words), in any order. Scattered over a sentence they say
+    something else ("the gap between training and validation slowly widens" is not "training is slow")."""
+    span = len(wanted) + slack
+    pos = [i for i, w in enumerate(stems) if w in wanted]
+    for a in range(len(pos)):
+        seen = set()
+        for b in range(a, len(pos)):
+            if pos[b] - pos[a] >= span:
+                break
+            seen.add(stems[pos[b]])
+            if len(seen) == len(wanted):
+                return True
+    return False
 
 
 def _best_per_symptom(scores, phrases, mask) -> dict[str, float]:
@@ -757,8 +837,17 @@ def read_symptoms(text: str, kb, semantic: bool = True) -> Reading:
         for sid in to:
             reading.matches.append(Match(sid, idx.pitfall_of[sid], 1.0, "name", key))
         return reading
+    own = next((ph for ph in idx.phrases if not ph.negative and norm_name(ph.text) == name), None)
+    if own is not None:  # one of the knowledge base's own phrasings, word for word
+        reading.matches.append(Match(own.symptom, idx.pitfall_of[own.symptom], 1.0, "words", key))
+        return reading
 
     key = _fix_typos(key, idx)
+    asked, rest = _drop_yes_no_questions(key)
+    if asked and not rest.strip():  # beside what was observed, a question still says what the user suspects
+        reading.note = (f"it only asks whether something is the case ({asked[0]!r}); a diagnosis needs what "
+                        f"was observed")
+        return reading
     for sid in whole_text_symptoms(key):  # what a sentence states across the parts it is split into
         if sid in idx.pitfall_of:
             _add(reading, Match(sid, idx.pitfall_of[sid], 1.0, "numbers", key))
@@ -953,12 +1042,74 @@ def unmatched_message(reading: Reading, where: str) -> str:
     return msg
 
 
+def not_sure_message(reading: Reading, where: str, judgement) -> str:
+    cands = [(p, q) for p, q in judgement.candidates if q >= 0.05][:3]
+    shown = ", ".join(f"{p.replace('_', ' ')} ({q:.0%})" if p != "none" else f"no known problem ({q:.0%})"
+                      for p, q in cands)
+    return (f"Not sure what {where} {reading.text!r} describes: it could be {shown}; no reading reaches the "
+            f"{judgement_floor(judgement):.0%} this reader needs to be right often enough. Say what you measured "
+            f"and on which split ('training loss 0.2, validation loss rising from 0.5 to 0.9'), or use an id "
+            f"of `tlexpert symptoms`.")
+
+
+def judgement_floor(judgement) -> float:
+    from rules.reader.learned import get_model
+
+    m = get_model()
+    return m.abstain_below if m else 0.0
+
+
+def calibrate(reading: Reading, kb) -> Optional[object]:
+    """Judge ``reading`` with the calibrated classifier (``rules.reader.learned``): record the
+    probabilities on it, and let the classifier settle what the patterns read by meaning or missed
+    (its first pitfall first; a pitfall the patterns missed added by its reported symptom). Returns the
+    Judgement, or None when there is no model or encoder (the reading stands as read)."""
+    if reading.note == _FIXED_NOTE or (reading.ruled_out and not reading.matches):
+        return None  # the text says the problem was fixed, or denies one: nothing for a classifier to add
+    from rules.reader.learned import judge
+
+    j = judge(reading)
+    if j is None:
+        return None
+    reading.judgement = j.as_dict()
+    if j.by.startswith("path:") or j.abstain:
+        return j
+    top, p = j.top
+    if top == "none":
+        if all(m.method == "meaning" for m in reading.matches):
+            reading.matches = []  # read by meaning only, and the classifier reads no problem in it
+        return j
+    idx = _index(kb)
+    have = [m for m in reading.matches if m.pitfall == top]
+    if have:
+        reading.matches = have + [m for m in reading.matches if m.pitfall != top]
+    else:
+        pit = kb.pitfalls.get(top)
+        to = (list(pit.reported_as) or list(pit.symptoms[:1])) if pit is not None else []
+        sid = next((x for x in to if x in idx.pitfall_of), None)
+        if sid is not None:
+            reading.matches.insert(0, Match(sid, top, round(p, 3), "classifier", reading.text))
+    return j
+
+
 def match_symptoms(text: str, kb, where: str = "--symptom", reading_sink: Optional[list] = None) -> list[str]:
-    """The ids of the symptoms ``text`` names ([] when it only rules some out)."""
+    """The ids of the symptoms ``text`` names ([] when it only rules some out). A description the
+    patterns read by meaning and the calibrated reader is not sure about is refused with the
+    candidates and what would settle it; one they read not at all, and the classifier is not sure of
+    either, names nothing."""
     reading = read_symptoms(text, kb)
+    j = calibrate(reading, kb)
     if reading_sink is not None:
         reading_sink.append(reading)
+    if j is not None and j.abstain and reading.matches and all(m.method == "meaning" for m in reading.matches):
+        raise SymptomMatchError(not_sure_message(reading, where, j))
     if not reading.matches and not reading.ruled_out:
+        script = script_of(text)
+        if script:
+            raise SymptomMatchError(
+                f"The symptom {text!r} of {where} is written in a {script if len(script) <= 3 else script.title()} script; descriptions are read in "
+                f"English only (the patterns and the sentence encoder, all-MiniLM-L6-v2, are English). Describe it "
+                f"in English, or use an id of `tlexpert symptoms`.")
         raise SymptomMatchError(unmatched_message(reading, where))
     return reading.symptoms
 

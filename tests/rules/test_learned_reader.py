@@ -1,0 +1,138 @@
+"""The calibrated reader (rules.reader.learned): a probability per reading, a classifier for what the
+patterns read by meaning or missed, and abstention; the general readings added beside it."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from knowledge import get_kb
+from rules.reader import learned
+from rules.reader.symptoms import SymptomMatchError, match_symptoms, read_symptoms
+
+
+@pytest.fixture(scope="module")
+def kb():
+    return get_kb()
+
+
+def read(text, kb):
+    sink: list = []
+    match_symptoms(text, kb, reading_sink=sink)
+    return sink[0]
+
+
+def test_the_shipped_model_was_fitted_on_the_corpus_as_it_is():
+    """Editing a corpus file without refitting (python -m rules.reader.learned) leaves a model that no
+    longer says what it was measured on."""
+    m = learned.Model.load()
+    assert m is not None
+    assert m.meta["corpus"] == learned.corpus_digest()
+    assert m.meta["items"] == len(learned.load_corpus())
+    assert 0.0 < m.abstain_below < 1.0 and m.temperature > 0
+    assert {"name", "numbers", "words", "meaning"} <= set(m.certain)
+
+
+def test_a_reading_by_words_carries_its_paths_measured_precision_without_the_encoder(kb):
+    r = read("many of the labels in my dataset are wrong", kb)
+    j = r.judgement
+    assert j["by"] == "path:words" and not j["abstain"]
+    want = learned.get_model().certain["words"]
+    assert j["candidates"][0] == {"pitfall": "label_noise", "probability": round(want["p"], 3)}
+    assert want["n"] >= 20  # counted on descriptions the patterns were not written against
+
+
+@pytest.mark.parametrize("text,pitfall", [
+    ("Starting from the ImageNet checkpoint gives 71% but a randomly initialised ResNet reaches 78%",
+     "negative_transfer"),
+    ("Every single test image gets labelled as 'cat'", "failed_run"),
+    ("the loss shoots up and keeps climbing", "divergence"),
+    ("the loss plateaus at a high value", "underfitting"),
+    ("the gap between training and validation accuracy slowly widens", "overfitting"),
+    ("I keep getting 'gradient exploded' errors", "divergence"),
+    ("the loss went from 2.3 to about 96", "divergence"),
+    ("loss: 0.0213 - accuracy: 0.9921 - val_loss: 1.8 - val_accuracy: 0.5912", "overfitting"),
+    ("After fine-tuning on my hospital's X-rays the model is great on them but the accuracy on the original test "
+     "photos dropped from 90% to 60%", "catastrophic_forgetting"),
+])
+def test_real_phrasings_are_read_as_an_engineer_would(kb, text, pitfall):
+    r = read(text, kb)
+    assert r.pitfalls[0] == pitfall
+    assert r.judgement and 0.5 <= r.judgement["candidates"][0]["probability"] <= 1.0
+
+
+def test_words_scattered_over_a_sentence_are_not_a_short_phrasing(kb):
+    """"training ... slowly" is not "training is slow" when the words lie apart and say something else."""
+    assert "slow_training" not in read_symptoms("the gap between training and validation accuracy slowly widens",
+                                                kb).pitfalls
+    assert read_symptoms("training has been extremely slow", kb).pitfalls == ["slow_training"]
+
+
+def test_a_question_alone_is_not_an_observation(kb):
+    with pytest.raises(SymptomMatchError, match="only asks whether"):
+        match_symptoms("is my model overfitting?", kb)
+    # beside what was seen, the question's suspicion still counts
+    r = read("the validation loss rises after epoch 3 while the training loss keeps falling. Is it overfitting?", kb)
+    assert r.pitfalls[0] == "overfitting"
+
+
+def test_a_description_in_another_script_is_told_which_language_is_read(kb):
+    with pytest.raises(SymptomMatchError, match="CJK script.*English only"):
+        match_symptoms("训练损失一直在上升", kb)
+    with pytest.raises(SymptomMatchError, match="Cyrillic script"):
+        match_symptoms("потеря на валидации растёт", kb)
+
+
+def test_nonsense_still_names_nothing_rather_than_a_guess(kb):
+    with pytest.raises(SymptomMatchError, match="names no symptom"):
+        match_symptoms("xyzzy plugh", kb)
+
+
+def test_below_the_threshold_the_reader_says_it_is_not_sure(kb, monkeypatch):
+    """A reading by meaning whose calibrated probability is under the model's abstention threshold is
+    refused with its candidates and what would settle it, not turned into a diagnosis."""
+    m = learned.get_model()
+    strict = learned.Model(m.classes, m.coef, m.intercept, m.temperature, 0.999, m.certain, m.meta, m.routes)
+    monkeypatch.setitem(learned._MODEL, "m", strict)
+    text = "the model trained on studio photos fails on phone pictures taken outside"
+    assert read_symptoms(text, kb).matches[0].method == "meaning"
+    with pytest.raises(SymptomMatchError) as exc:
+        match_symptoms(text, kb)
+    msg = str(exc.value)
+    assert msg.startswith("Not sure what --symptom") and "domain shift (" in msg and "which split" in msg
+
+
+def test_the_probability_reaches_the_plan_and_weighs_the_evidence(kb):
+    from click.testing import CliRunner
+
+    from cli import main
+
+    r = CliRunner().invoke(main, ["consult", "--task", "image_classification", "--dataset-size", "2000",
+                                  "--no-input", "--format", "json", "--symptom",
+                                  "the model trained on studio photos fails on phone pictures taken outside"])
+    assert r.exit_code == 0, r.output
+    plan = json.loads(r.output)
+    [reading] = plan["symptom_readings"]
+    p = reading["judgement"]["candidates"][0]["probability"]
+    assert reading["judgement"]["candidates"][0]["pitfall"] == "domain_shift" and 0.5 < p <= 1.0
+    diag = next(d for d in plan["diagnoses"] if d["pitfall"] == "domain_shift")
+    assert diag["confidence"] <= p + 1e-9  # the evidence counts as much as the reading is sure of it
+
+
+def test_refitting_on_a_corpus_gives_a_model_that_judges(kb):
+    """fit_arrays on a small corpus with made-up embeddings: a usable model, routes fitted or left out."""
+    import numpy as np
+
+    items = learned.load_corpus()[::4]
+    outs = [learned.reader_output(read_symptoms(it["text"], kb)) for it in items]
+    x = np.random.default_rng(0).normal(size=(len(items), 8))
+    content = learned.fit_arrays(items, outs, x)
+    m = learned.Model(content["classes"], content["coef"], content["intercept"], content["temperature"],
+                      content["abstain_below"], content["certain"], {}, content["routes"])
+    j = learned.judge_output({"pitfalls": [], "methods": []}, lambda: x[0], m)
+    assert j.by == "route:nothing" and j.candidates[0][0] in m.classes
+    assert all(0.0 <= p <= 1.0 for _, p in j.candidates) and sum(p for _, p in j.candidates) <= 1.0 + 1e-6
+    assert j.candidates[0][1] >= max(p for _, p in j.candidates[1:])  # the answer given is the most probable
+    with pytest.raises(ValueError, match="two sources"):
+        learned.fit_arrays([dict(it, group="one") for it in items[:10]], outs[:10], x[:10])
