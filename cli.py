@@ -306,6 +306,20 @@ def consult(ctx, scenario_file, symptoms, fmt, explain, output, no_input, data_f
     if output:
         out = Path(output)
         write_atomic(out, dump(plan, "yaml" if out.suffix in (".yaml", ".yml") else "json"))
+        # the plan went to the file: stdout gets one line (and the trace when asked for)
+        if explain:
+            from rules.lint import lint
+            from harness.reporting.render import render_violations
+
+            click.echo(render_trace(plan))
+            click.echo(render_violations(lint(plan, kb)))
+        if fmt == "text":
+            click.echo(plan_summary(plan, output))
+        else:  # stdout stays machine-readable: the summary as one JSON object
+            click.echo(json.dumps({"written": str(output), "technique": (plan.get("technique") or {}).get("choice"),
+                                   "model": (plan.get("model") or {}).get("id"),
+                                   "diagnoses": [d["pitfall"] for d in plan.get("diagnoses") or []]}))
+        return
     if fmt == "text":
         click.echo(render_plan(plan, kb))
         if explain:
@@ -314,14 +328,25 @@ def consult(ctx, scenario_file, symptoms, fmt, explain, output, no_input, data_f
 
             click.echo(render_trace(plan))
             click.echo(render_violations(lint(plan, kb)))
-        if output:
-            click.echo(f"\nPlan written to {output}")
     else:
         if explain:
             from rules.lint import lint
 
             plan = {**plan, "explain": plan["trace"], "violations": lint(plan, kb)}
         click.echo(dump(plan, fmt))
+
+
+def plan_summary(plan: dict, output: str) -> str:
+    """One line for a plan written to a file: what it decided, and where it is."""
+    tech = (plan.get("technique") or {}).get("choice") or "-"
+    model = (plan.get("model") or {}).get("id") or "-"
+    n_diag = len(plan.get("diagnoses") or [])
+    tt = (plan.get("training_time") or {}).get("seconds_max")
+    return (f"Plan written to {output}: {tech.replace('_', ' ')} of {model} for "
+            f"{str(plan.get('scenario', {}).get('task', '-')).replace('_', ' ')}"
+            + (f", {n_diag} diagnos{'is' if n_diag == 1 else 'es'}" if n_diag else "")
+            + (f", training at most ~{tt / 60:.0f} min" if tt else "")
+            + " (the whole plan: tlexpert consult without -o, or read the file)")
 
 
 def on_terminal() -> bool:
@@ -1120,7 +1145,8 @@ def run_options(fn):
         click.option("--retention-data", type=str, metavar="FILE",
                      help="A second labeled task for the forgetting probe (linear probe before/after): "
                           "CSV/JSONL text, or for images a folder or .npz (overrides the plan's "
-                          "evaluation.retention_data)."),
+                          "evaluation.retention_data). For a causal-LM plan: general text (.txt) or "
+                          "instructions (.jsonl), several comma-separated."),
         click.option("--intermediate-data", type=str, metavar="FILE",
                      help="Labeled informal text for an intermediate fine-tuning stage (when the plan asks)."),
         click.option("--unlabeled-data", type=str, metavar="FILE",
@@ -1172,6 +1198,13 @@ def _run(ctx, plan, name: str, opts: dict, builtin_size: int = 1500) -> dict:
 
     progress = Progress(enabled=not quiet)
     try:
+        if is_causal_lm_plan(kb, plan):
+            from harness.training.lm_run import execute_lm
+
+            if opts.get("auto_fix"):
+                raise InputError("--auto-fix is not yet carried out for causal-LM plans: run, read the "
+                                 "diagnoses, and run the revised plan")
+            return _show_lm(execute_lm(plan, cfg, kb, progress), out, fmt)
         if opts.get("auto_fix"):
             from harness.troubleshooting.autofix import auto_fix
 
@@ -1206,6 +1239,45 @@ def _run(ctx, plan, name: str, opts: dict, builtin_size: int = 1500) -> dict:
         if not record["diagnoses"]:
             click.echo("\nNo diagnosis: the probes found no problem.")
         click.echo(f"\nReport: {Path(out) / 'report.md'}   (run.json, plots in {out})")
+    return record
+
+
+def is_causal_lm_plan(kb, plan) -> bool:
+    """A plan that adapts a causal language model: a generative task on text."""
+    task = kb.tasks.get(plan.scenario.get("task"))
+    return task is not None and task.generative and plan.scenario.get("modality") == "text"
+
+
+def _show_lm(record: dict, out: str, fmt: str) -> dict:
+    if fmt == "json":
+        click.echo(json.dumps({k: record[k] for k in ("base", "summary", "tests", "symptoms", "diagnoses",
+                                                      "overrides", "adaptations", "notes")}
+                              | {"run_dir": out}, indent=2, default=str))
+        return record
+    for a in record["adaptations"]:
+        click.echo(f"Adapted: {a['field']} {a['plan']!r} → {a['used']!r} ({a['why']})")
+    b = record["base"]
+    click.echo(f"base model: target loss {b['test_loss']:.4f} (perplexity {b['perplexity']:.2f})"
+               + "".join(f", {k} loss {v:.4f}" for k, v in b["retention_loss"].items()))
+    for t, s in record["summary"].items():
+        click.echo(f"{t}: target loss {s['test_loss']:.4f} (perplexity {s['perplexity']:.2f})"
+                   + "".join(f", {k} loss {v:.4f}" for k, v in s["retention_loss"].items())
+                   + f", KL drift {s['kl_drift']:.5f}, {s['tokens_per_second']} tokens/s")
+    if b.get("exact_match") is not None:
+        click.echo("exact match (of " + str(b["exact_match_items"]) + " short answers): base " + f"{b['exact_match']:.3f}"
+                   + "".join(f", {t} {s['exact_match']:.3f}" for t, s in record["summary"].items()))
+    for n, t in record["tests"].items():
+        unit = "(share of answers)" if n.startswith("exact_match.") else "nats"
+        click.echo(f"test {n}: effect {t['effect']:+.4f} {unit}, p (Holm) {t['p_holm']:.4g}"
+                   + (" significant" if t["significant"] else ""))
+    for note in record["notes"]:
+        click.echo(f"Note: {note}")
+    for d in record["diagnoses"]:
+        fixes = "; ".join(f"{f['description']} ({f['summary']})" for f in d["fixes"][:2])
+        click.echo(f"Diagnosis: {d['name']} (confidence {d['confidence']:.2f}) → {fixes}")
+    if not record["diagnoses"]:
+        click.echo("No diagnosis: the tests found no problem.")
+    click.echo(f"\nReport: {Path(out) / 'report.md'}   (run.json in {out})")
     return record
 
 
@@ -1266,7 +1338,7 @@ def refuse_unrunnable(kb, plan, techniques, where: str) -> None:
     entry = kb.tasks.get(task)
     if entry is not None and not entry.harness:
         runnable = ", ".join(t for t, e in kb.tasks.items() if e.harness)
-        reasons.append(f"`tlexpert run` carries out classification plans only ({runnable}); this plan's task is "
+        reasons.append(f"`tlexpert run` carries out plans for {runnable} only; this plan's task is "
                        f"{task}. Use the plan as advice, or train with your own trainer")
     for tech in dict.fromkeys([*(techniques or []), plan.technique_id]):
         t = kb.techniques.get(tech) if tech else None

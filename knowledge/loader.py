@@ -460,6 +460,8 @@ def _check_references(kb: KnowledgeBase, raw: dict[str, dict[str, Any]]) -> None
         need("models", [t.model], entry, "model", "model")
         if t.technique not in ("embedding", "ranking"):
             need("techniques", [t.technique], entry, "technique", "technique")
+        if t.task is not None:
+            need("tasks", [t.task], entry, "task", "task")
         if not t.examples_per_second > 0:
             raise KnowledgeError(f"The 'examples_per_second' field of {where_of(entry, 'examples_per_second', 'throughput.yaml')} "
                                  f"must be a positive number. Got {t.examples_per_second!r} instead.")

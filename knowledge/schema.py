@@ -435,6 +435,9 @@ class Throughput:
     conditions: str
     reason: str
     sources: list[str]
+    # the task measured, where its cost per example differs in kind (a causal LM's response tokens); an
+    # entry without one stands for the classification tasks. A task with entries of its own uses only them.
+    task: Optional[str] = None
 
 
 @dataclass(frozen=True)

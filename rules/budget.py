@@ -17,9 +17,13 @@ TEST_SHARE = 0.2  # harness.training.run.load_data: test split of --train when n
 VAL_SHARE = 0.2  # ... and validation split of the rest when no --validation is given
 
 
-def _rate(kb, compute: str, technique: str):
-    for t in kb.sections["throughput"].values():
-        if t.compute.value == compute and t.technique == technique:
+def _rate(kb, compute: str, technique: str, task: Optional[str] = None):
+    """The measured throughput for this compute and technique: the task's own entries where it has
+    any (a causal LM costs per example what a classifier costs per hundred), else the general ones."""
+    entries = list(kb.sections["throughput"].values())
+    own = task is not None and any(getattr(t, "task", None) == task for t in entries)
+    for t in entries:
+        if t.compute.value == compute and t.technique == technique and getattr(t, "task", None) == (task if own else None):
             return t
     return None
 
@@ -48,6 +52,10 @@ def training_time(kb, scenario: dict, technique: str, hyper: dict, model: Option
 
     if not n:
         return none("no estimate: the scenario gives no dataset_size")
+    task = scenario.get("task")
+    own = _rate(kb, compute, technique, task)
+    if own is not None and getattr(own, "task", None) == task and task is not None:
+        return _task_time(kb, base, own, scenario, hyper, model, seeds, n)
     emb = _rate(kb, compute, "embedding")
     train = _rate(kb, compute, technique) if kb.techniques[technique].trains_backbone else emb
     if emb is None or train is None:
@@ -84,3 +92,25 @@ def training_time(kb, scenario: dict, technique: str, hyper: dict, model: Option
             "text": text, "why": {"rule": "plan.training_time", "knowledge": ids + [f"models:{model}"],
                                   "text": "expected time from the throughput measured and recorded in the "
                                           "knowledge base, for this data size, compute and model"}}
+
+
+def _task_time(kb, base: dict, rate, scenario: dict, hyper: dict, model: Optional[str], seeds: int, n: int) -> dict:
+    """A task measured on its own (a causal LM): epochs x training examples at the measured rate per
+    seed (its validation passes included), no embedding pass."""
+    if model not in kb.models:
+        reason = f"no estimate: model {model!r} is not in the catalog (its size is unknown)"
+        return {**base, "text": reason, "why": {"rule": "plan.training_time", "knowledge": [], "text": reason}}
+    scale = kb.models[model].params / kb.models[rate.model].params
+    n_train = n * (1 - TEST_SHARE) * (1 - VAL_SHARE)
+    epochs = int(hyper.get("epochs") or 1)
+    per_seed = epochs * n_train / rate.examples_per_second * scale
+    total = seeds * per_seed
+    how = (f"{seeds} seeds x up to {epochs} epochs of {n_train:,.0f} training examples at "
+           f"{rate.examples_per_second:g}/s for {scenario.get('task')} (validation pass included)"
+           f"{f', scaled x{scale:.1f} for {model} ({kb.models[model].params / 1e6:.0f}M parameters)' if abs(scale - 1) > 0.05 else ''}")
+    text = (f"at most about {_fmt(total)} on {base['compute']} ({how}; measured on {rate.model}, {rate.measured}); "
+            f"early stopping usually ends sooner")
+    return {**base, "seconds_max": round(total), "seconds_per_seed": round(per_seed), "epochs_max": epochs,
+            "text": text, "why": {"rule": "plan.training_time", "knowledge": [f"throughput:{rate.id}", f"models:{model}"],
+                                  "text": "expected time from the throughput measured and recorded in the "
+                                          "knowledge base, for this task, data size, compute and model"}}

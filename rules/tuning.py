@@ -257,12 +257,16 @@ class TuningRules:
         basis=["thresholds:early_stopping_patience", "regularization:early_stopping"],
     )
     def early_stopping(self, technique):
-        """Any technique that trains -> stop when validation macro-F1 stops improving; keep the best epoch."""
+        """Any technique that trains -> stop when validation macro-F1 (a generated answer: its loss) stops improving."""
         if "early_stopping_patience" in self.kb.techniques[technique].defaults:
             return  # the technique's own patience (tuning.technique_defaults)
         k = self.kb.threshold("early_stopping_patience")
+        scen = next(iter(self.facts_of(Scenario)), None)
+        task = self.kb.tasks.get(scen.get("task")) if scen is not None else None
+        metric = ("validation loss on the response tokens (a generated answer has no label to score by F1)"
+                  if task is not None and task.generative else "validation macro-F1")
         self.conclude(Hyper(name="early_stopping_patience", value=k,
-                            why=f"stop after {k} epochs without a better validation macro-F1 and restore "
+                            why=f"stop after {k} epochs without a better {metric} and restore "
                                 "the best epoch's weights: the epoch budget is a ceiling, not a target"))
 
     @rule(

@@ -10,6 +10,9 @@ class _NoBar:
     def update(self, n: int = 1) -> None:
         pass
 
+    def close(self) -> None:
+        pass
+
     def __enter__(self):
         return self
 

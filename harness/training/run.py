@@ -109,6 +109,16 @@ class ModalityRun:
     forgetting_symptom: str = "retention_drop"
 
 
+def prepare(plan, cfg: "RunConfig", kb, check) -> tuple:
+    """(typed plan with the command line's overrides, the config with its techniques, the overrides):
+    what every executor does first; ``check(plan, techniques)`` refuses what it cannot carry out."""
+    plan = as_plan(plan, kb)
+    cfg = replace(cfg, techniques=list(cfg.techniques or [plan.technique_id]))
+    check(plan, cfg.techniques)
+    plan, overrides = apply_overrides(plan, cfg)
+    return plan, cfg, overrides
+
+
 def as_plan(plan, kb):
     """A ``rules.contract.Plan`` from a plan or its JSON form (checked against the contract)."""
     from rules.contract import Plan
@@ -627,10 +637,7 @@ def execute(plan: dict, cfg: RunConfig, kb, progress=None) -> dict:
 
     progress = as_progress(progress)
     t_start = time.perf_counter()
-    plan = as_plan(plan, kb)
-    cfg = replace(cfg, techniques=list(cfg.techniques or [plan.technique_id]))
-    check_executable(plan, cfg.techniques)
-    plan, overrides = apply_overrides(plan, cfg)
+    plan, cfg, overrides = prepare(plan, cfg, kb, check_executable)
     image = plan.scenario.get("modality") == "image"
     if not image and (cfg.weights or cfg.image_size):
         from harness.training.data import DataError

@@ -60,7 +60,7 @@ def test_consult_refuses_clearly(args, words):
 @pytest.mark.parametrize("scenario, words", [
     ({"task": "text_generation", "dataset_size": 20000, "compute": "consumer_gpu", "gpu_memory_gb": 12},
      ["QLoRA", "CUDA GPU"]),
-    ({"task": "ner", "dataset_size": 3000}, ["classification plans only", "token_classification"]),
+    ({"task": "ner", "dataset_size": 3000}, ["text_classification, text_generation only", "token_classification"]),
 ])
 def test_run_refuses_what_this_install_cannot_carry_out(tmp_path, scenario, words):
     f = tmp_path / "scenario.json"

@@ -121,9 +121,21 @@ def test_output_file_is_a_plan_that_scenario_reads_back(tmp_path, suffix):
 
 
 def test_output_file_with_json_format_keeps_stdout_pure(tmp_path):
+    """-o: the plan goes to the file and stdout gets one line, still JSON with --format json."""
     out = tmp_path / "plan.json"
     result = invoke([*CONSULT, "--format", "json", "-o", out])
-    assert as_json(result) == json.loads(out.read_text())
+    plan = json.loads(out.read_text())
+    summary = as_json(result)
+    assert result.output.count("\n") == 1
+    assert summary == {"written": str(out), "technique": plan["technique"]["choice"], "model": plan["model"]["id"],
+                       "diagnoses": [d["pitfall"] for d in plan["diagnoses"]]}
+
+
+def test_output_file_prints_a_one_line_summary_not_the_plan(tmp_path):
+    out = tmp_path / "plan.json"
+    result = invoke([*CONSULT, "-o", out])
+    assert result.exit_code == 0 and result.output.count("\n") == 1
+    assert result.output.startswith(f"Plan written to {out}: ") and "Candidates" not in result.output
 
 
 # --------------------------------------------------------------------------

@@ -105,10 +105,11 @@ def test_run_refuses_an_old_plan_and_names_the_remedy(tmp_path, plan_file):
 
 
 def test_run_refuses_a_task_it_cannot_execute(tmp_path):
-    r = CliRunner().invoke(main, ["consult", "--task", "text_generation", "--dataset-size", "20000",
+    r = CliRunner().invoke(main, ["consult", "--task", "question_answering", "--dataset-size", "20000",
                                   "--no-input", "--format", "json"])
-    path = _write(tmp_path / "gen.json", json.loads(r.stdout))
+    path = _write(tmp_path / "qa.json", json.loads(r.stdout))
     r = CliRunner().invoke(main, ["run", str(path), "--out", str(tmp_path / "o")])
     assert r.exit_code == 2, r.output
-    assert "classification plans only" in r.output and "text_generation" in r.output
+    assert "carries out plans for image_classification, text_classification, text_generation only" in r.output
+    assert "question_answering" in r.output
     assert not (tmp_path / "o").exists()

