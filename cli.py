@@ -43,6 +43,9 @@ def handle_errors(fn):
         except MemoryError:
             raise InputError("out of memory: the input is larger than this machine can hold; give a smaller "
                              "file (or fewer rows), or run on a machine with more memory") from None
+        except RecursionError:  # the class of inputs nested past any sensible depth, wherever they are read
+            raise InputError("the input is nested too deeply to read (folders, JSON or YAML); give a flatter "
+                             "file or name the files directly") from None
         except BrokenPipeError:  # stdout closed early (`tlexpert ... | head`): say so once, no traceback
             with contextlib.suppress(OSError):
                 os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # nothing more reaches the pipe
@@ -1058,8 +1061,10 @@ def ranking_text(result: dict, fmt: str) -> str:
     buf = io.StringIO()
     w = csv.DictWriter(buf, fieldnames=TABLE_COLUMNS, lineterminator="\n")
     w.writeheader()
+    from knowledge.reading import spreadsheet_safe
+
     for r in rows:
-        w.writerow({k: ("" if v is None else v) for k, v in r.items()})
+        w.writerow({k: ("" if v is None else spreadsheet_safe(v)) for k, v in r.items()})
     return buf.getvalue()
 
 

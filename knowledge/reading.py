@@ -748,3 +748,19 @@ def expect_type(value: Any, types, where: str, field: str, expected: str) -> Any
 
 def finite(value: Any) -> bool:
     return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+
+
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+def spreadsheet_safe(v):
+    """A cell for a CSV file a person may open in a spreadsheet: text that starts like a formula
+    (=, +, -, @, tab, carriage return) gets a leading apostrophe so that it is shown, not evaluated
+    (OWASP's advice on CSV injection). Numbers, and text that reads as a number, are left as they are."""
+    if not isinstance(v, str) or not v.startswith(_FORMULA_START):
+        return v
+    try:
+        float(v)
+        return v
+    except ValueError:
+        return "'" + v

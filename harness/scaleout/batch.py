@@ -166,9 +166,11 @@ def write_table(rows: list[dict], path: Path, columns: list[str]) -> None:
         else:
             with tmp.open("w", encoding="utf-8", newline="") as fh:
                 if suffix == ".csv":
+                    from knowledge.reading import spreadsheet_safe
+
                     w = csv.DictWriter(fh, fieldnames=columns)
                     w.writeheader()
-                    w.writerows({c: _cell(r.get(c)) for c in columns} for r in rows)
+                    w.writerows({c: spreadsheet_safe(_cell(r.get(c))) for c in columns} for r in rows)
                 elif suffix == ".json":
                     json.dump(rows, fh, indent=1, default=str)
                 elif suffix == ".jsonl":

@@ -489,6 +489,11 @@ def diagnose(paths: list[str], kb, *, baseline: list[str] = (), cols: Optional[C
         for n, t in g["tests"].items():
             tests[n if len(out_groups) == 1 else f"{g['name']}: {n}"] = t
     runs = [r for g in out_groups for r in g["runs"]]
+    if not out_groups:  # everything found was skipped (a FIFO, an unreadable file): say what and why
+        from harness.troubleshooting.logs import LogError
+
+        raise LogError(f"{', '.join(map(str, paths))}: no log could be read"
+                       + (f" ({'; '.join(warnings[:3])})" if warnings else ""))
     first = next((g for g in out_groups if not g["name"].endswith("run.json)")), out_groups[0])
     return {
         "runs": runs,

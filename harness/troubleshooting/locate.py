@@ -91,6 +91,9 @@ def _newest_checkpoint(folder: Path) -> Optional[Path]:
     return max(ckpts, key=lambda f: int(re.sub(r"\D", "", f.parent.name) or 0))
 
 
+MAX_WALK_DEPTH = 6  # folder levels below the one named that discover() looks into
+
+
 def discover(folder: Path) -> tuple[list[Path], list[str]]:
     """The logs below ``folder``: run folders, Trainer output folders, Lightning metrics.csv and
     files with the usual log names. Returns (paths, notes on what was left out)."""
@@ -100,6 +103,10 @@ def discover(folder: Path) -> tuple[list[Path], list[str]]:
     for root, dirs, files in os.walk(folder):
         rp = Path(root)
         dirs[:] = sorted(d for d in dirs if d not in SKIP_DIRS and not d.startswith("."))
+        if len(rp.relative_to(folder).parts) >= MAX_WALK_DEPTH and dirs:
+            # bounded work: a log is a few levels below the folder named, never a thousand
+            notes.append(f"{rp}: not looked below ({MAX_WALK_DEPTH} levels under {folder}); name deeper logs directly")
+            dirs[:] = []
         seen += len(files)
         if seen > MAX_FILES_SCANNED:
             notes.append(f"{folder}: stopped looking after {MAX_FILES_SCANNED} files; name the logs directly")

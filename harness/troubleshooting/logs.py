@@ -173,7 +173,10 @@ def _cell(v):
     if isinstance(v, bool):
         return None, "text"
     if isinstance(v, (int, float)):
-        f = float(v)
+        try:
+            f = float(v)
+        except OverflowError:  # an integer beyond any float (400 digits): not a metric anyone logged
+            return None, "text"
         return f, "ok" if math.isfinite(f) else "nonfinite"
     s = str(v).strip()
     if s == "":
@@ -185,7 +188,7 @@ def _cell(v):
         s = s.replace(",", ".")
     try:
         f = float(s[:-1] if pct else s)
-    except ValueError:
+    except (ValueError, OverflowError):
         return None, "text"
     if not math.isfinite(f):
         return f, "nonfinite"

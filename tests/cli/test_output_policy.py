@@ -161,3 +161,74 @@ def test_two_batches_on_one_output_are_locked_out(tmp_path):
         r = run("batch", f, "-o", out)
     assert r.exit_code == 2 and "another tlexpert batch" in r.output and not out.exists()
     assert run("batch", f, "-o", out).exit_code == 0 and out.exists()
+
+
+# --- bounded work and no traceback on what a folder walk finds
+
+
+def test_diagnose_on_a_folder_whose_only_log_is_a_fifo_says_so(tmp_path):
+    import os
+
+    d = tmp_path / "run"
+    d.mkdir()
+    os.mkfifo(d / "metrics.csv")
+    r = CliRunner().invoke(main, ["diagnose", str(d)])
+    assert r.exit_code == 2 and "Traceback" not in r.output
+    assert "no log could be read" in r.output and "FIFO" in r.output
+
+
+def test_diagnose_reads_past_a_huge_integer_in_hparams(tmp_path):
+    d = tmp_path / "run"
+    d.mkdir()
+    (d / "metrics.csv").write_text("epoch,loss,val_loss\n0,1.0,1.1\n1,0.8,0.9\n2,0.6,0.7\n3,0.5,0.6\n")
+    (d / "hparams.yaml").write_text("learning_rate: 1" + "0" * 400 + "\n")
+    r = CliRunner().invoke(main, ["diagnose", str(d)])
+    assert r.exit_code == 0 and "Traceback" not in r.output
+
+
+def test_diagnose_walks_a_bounded_depth(tmp_path):
+    import os
+
+    p = tmp_path / "deep"
+    p.mkdir()
+    cwd = os.getcwd()
+    try:
+        os.chdir(p)
+        for _ in range(1100):  # deeper than Python's recursion limit
+            os.mkdir("d")
+            os.chdir("d")
+        with open("metrics.csv", "w") as fh:
+            fh.write("epoch,loss\n0,1\n1,0.5\n")
+    finally:
+        os.chdir(cwd)
+    try:
+        r = CliRunner().invoke(main, ["diagnose", str(p)])
+        assert r.exit_code == 2 and "Traceback" not in r.output and "levels under" in r.output
+    finally:  # removed bottom-up without recursion (shutil.rmtree and pytest's cleanup would recurse)
+        os.chdir(p)
+        depth = 0
+        while os.path.isdir("d"):
+            os.chdir("d")
+            depth += 1
+        os.remove("metrics.csv")
+        for _ in range(depth):
+            os.chdir("..")
+            os.rmdir("d")
+        os.chdir(cwd)
+
+
+def test_a_csv_table_never_carries_a_formula_into_a_spreadsheet(tmp_path, monkeypatch):
+    """A scenario file named '=1+2.yaml' is written as text ('=1+2.yaml), numbers as numbers."""
+    import csv
+
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "=1+2.yaml").write_text("task: text_classification\ndataset_size: 500\n")
+    r = CliRunner().invoke(main, ["batch", "=1+2.yaml", "-o", "t.csv"])
+    assert r.exit_code == 0, r.output
+    [row] = list(csv.DictReader((tmp_path / "t.csv").open()))
+    assert row["file"] == "'=1+2.yaml" and row["id"] == "'=1+2.yaml:1"
+    assert row["dataset_size"] == "500"
+    from knowledge.reading import spreadsheet_safe
+
+    assert spreadsheet_safe("-0.5") == "-0.5" and spreadsheet_safe(-3) == -3
+    assert spreadsheet_safe("@SUM(A1)") == "'@SUM(A1)" and spreadsheet_safe("=1+2.yaml") == "'=1+2.yaml"
