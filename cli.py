@@ -1206,10 +1206,8 @@ def _run(ctx, plan, name: str, opts: dict, builtin_size: int = 1500) -> dict:
         if is_causal_lm_plan(kb, plan):
             from harness.training.lm_run import execute_lm
 
-            if opts.get("auto_fix"):
-                raise InputError("--auto-fix is not yet carried out for causal-LM plans: run, read the "
-                                 "diagnoses, and run the revised plan")
-            return _show_lm(execute_lm(plan, cfg, kb, progress), out, fmt)
+            if not opts.get("auto_fix"):
+                return _show_lm(execute_lm(plan, cfg, kb, progress), out, fmt)
         if opts.get("auto_fix"):
             from harness.troubleshooting.autofix import auto_fix
 
@@ -1248,9 +1246,9 @@ def _run(ctx, plan, name: str, opts: dict, builtin_size: int = 1500) -> dict:
 
 
 def is_causal_lm_plan(kb, plan) -> bool:
-    """A plan that adapts a causal language model: a generative task on text."""
-    task = kb.tasks.get(plan.scenario.get("task"))
-    return task is not None and task.generative and plan.scenario.get("modality") == "text"
+    from harness.training.lm_run import is_causal_lm
+
+    return is_causal_lm(kb, plan)
 
 
 def _show_lm(record: dict, out: str, fmt: str) -> dict:
@@ -1300,13 +1298,14 @@ def _show_autofix(result: dict, out: str, fmt: str) -> dict:
     rows = [[c["round"], c["diagnosis"], c["fix"], c["summary"],
              f"{c['metric_before']:.3f} → {c['metric_after']:.3f}", f"{c['p_improve']:.3g}",
              "kept" if c["kept"] else "reverted", c["why"]] for c in result["chain"]]
-    click.echo(f"Start: {result['initial']['technique']}, accuracy {result['initial']['accuracy']:.3f}, "
+    key, name = result.get("metric_key", "accuracy"), result.get("metric", "accuracy")
+    click.echo(f"Start: {result['initial']['technique']}, {name} {result['initial'][key]:.3f}, "
                f"symptoms: {', '.join(result['initial']['symptoms']) or 'none'}")
     if rows:
-        click.echo(table(["round", "diagnosis", "fix", "change", "accuracy", "p", "verdict", "why"], rows, 48))
+        click.echo(table(["round", "diagnosis", "fix", "change", name, "p", "verdict", "why"], rows, 48))
     f = result["final"]
     click.echo(f"Final: {f['technique']} with {', '.join(f['applied_fixes']) or 'no fix kept'}, "
-               f"accuracy {f['accuracy']:.3f}, symptoms: {', '.join(f['symptoms']) or 'none'}")
+               f"{name} {f[key]:.3f}, symptoms: {', '.join(f['symptoms']) or 'none'}")
     click.echo(f"\nReport: {Path(out) / 'autofix.md'}")
     return result
 

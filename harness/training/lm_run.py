@@ -27,6 +27,18 @@ from harness.training.run import RunConfig, plan_hypers, prepare, versions, writ
 LM_TECHNIQUES = ("lora", "fine_tuning")
 
 
+def is_causal_lm(kb, plan) -> bool:
+    """A plan that adapts a causal language model: a generative task on text."""
+    scenario = plan.scenario if hasattr(plan, "scenario") else plan.get("scenario", {})
+    task = kb.tasks.get(scenario.get("task"))
+    return task is not None and task.generative and scenario.get("modality") == "text"
+
+
+def target_metric(record: dict, technique: str):
+    """Per seed, the held-out response loss negated (higher is better, as accuracy is for a classifier)."""
+    return -np.array([np.mean(r["test_losses"]) for r in record["results"][technique]])
+
+
 def split_examples(examples: list, seed: int = 0) -> tuple[list, list, list]:
     """80/10/10 train/validation/test, shuffled with ``seed`` (at least one item in each)."""
     if len(examples) < 10:

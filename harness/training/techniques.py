@@ -49,6 +49,9 @@ class TrainResult:
 TRAINING = ("learning_rate", "epochs", "batch_size", "weight_decay", "dropout", "warmup_ratio",
             "max_grad_norm", "early_stopping_patience", "discriminative_lr_decay", "l2_sp")
 TEXT_DATA = ("preprocessing", "augmentation", "tokenizer_extra_tokens", "stages")
+# a causal LM adapted by harness.training.causal_lm.adapt (modality "causal_lm")
+LM_TRAINING = ("learning_rate", "epochs", "batch_size", "weight_decay", "warmup_ratio", "max_grad_norm",
+               "early_stopping_patience")
 EXECUTABLE_TASKS = {"text_classification": "text", "image_classification": "image"}
 
 
@@ -75,11 +78,13 @@ REGISTRY = {
     "fine_tuning": TechniqueSpec(
         "fine_tuning", tuple(EXECUTABLE_TASKS),
         {"text": (*TRAINING, "frozen_layers", "unfreeze", *TEXT_DATA),
-         "image": (*TRAINING, "frozen_layers", "unfreeze", "augmentation")}),
+         "image": (*TRAINING, "frozen_layers", "unfreeze", "augmentation"),
+         "causal_lm": LM_TRAINING}),
     "lora": TechniqueSpec(
         "lora", tuple(EXECUTABLE_TASKS),
         {"text": (*(f for f in TRAINING if f != "l2_sp"), "lora", *TEXT_DATA),
-         "image": (*(f for f in TRAINING if f != "l2_sp"), "lora", "augmentation")}),
+         "image": (*(f for f in TRAINING if f != "l2_sp"), "lora", "augmentation"),
+         "causal_lm": (*LM_TRAINING, "lora")}),
     "from_scratch": TechniqueSpec(
         "from_scratch", tuple(EXECUTABLE_TASKS),
         {"text": (*(f for f in TRAINING if f not in ("l2_sp", "discriminative_lr_decay")),

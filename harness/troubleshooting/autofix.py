@@ -26,22 +26,12 @@ PLAN_FIELDS = {"technique", "seeds"}
 
 def apply_fix(plan: Plan, fix: dict) -> Plan:
     """A copy of ``plan`` with the fix's concrete changes applied (``seeds`` is the evaluation's)."""
-    from dataclasses import replace as dc_replace
-
-    new = copy.deepcopy(plan)
-    tech = new.technique_id
+    tech = plan.technique_id
     for ch in fix["changes"]:
         if ch["field"] == "technique":
             tech = ch["to"]
-    if tech != plan.technique_id:
-        # a new technique runs with its own recipe; the data-level settings carry over
-        shared = {k: getattr(new.hyperparameters, k) for k in DATA_LEVEL}
-        old = new.hyperparameters
-        new.hyperparameters = dc_replace(new.recipes.pop(tech), **shared)
-        new.recipes[plan.technique_id] = old
-        new.technique = {**new.technique, "choice": tech, "name": tech,
-                         "why": {"rule": "autofix", "knowledge": [f"fixes:{fix['fix']}"],
-                                 "text": fix["description"]}}
+    new = with_technique(plan, tech, {"rule": "autofix", "knowledge": [f"fixes:{fix['fix']}"],
+                                      "text": fix["description"]})
     for ch in fix["changes"]:
         if ch["field"] == "technique":
             continue
@@ -50,6 +40,22 @@ def apply_fix(plan: Plan, fix: dict) -> Plan:
         else:
             setattr(new.hyperparameters, ch["field"], ch["to"])
     new.applied_fixes = [*new.applied_fixes, fix["fix"]]
+    return new
+
+
+def with_technique(plan: Plan, tech: str, why: dict) -> Plan:
+    """A copy of ``plan`` whose technique is ``tech``, run with its own recipe from the plan (the
+    data-level settings carry over; the old technique's recipe is kept among the recipes)."""
+    from dataclasses import replace as dc_replace
+
+    new = copy.deepcopy(plan)
+    if tech == plan.technique_id:
+        return new
+    shared = {k: getattr(new.hyperparameters, k) for k in DATA_LEVEL}
+    old = new.hyperparameters
+    new.hyperparameters = dc_replace(new.recipes.pop(tech), **shared)
+    new.recipes[plan.technique_id] = old
+    new.technique = {**new.technique, "choice": tech, "name": tech, "why": why}
     return new
 
 
@@ -70,7 +76,7 @@ def carried(fix: dict, technique: str, modality: str, kb) -> bool:
 
 
 def _candidates(record: dict, kb, tried: set, pitfalls=None):
-    modality = record["plan"]["scenario"].get("modality", "text")
+    modality = "causal_lm" if record.get("kind") == "causal_lm" else record["plan"]["scenario"].get("modality", "text")
     technique = record["plan"]["technique"]["choice"]
     for d in record["diagnoses"]:
         if pitfalls and d["pitfall"] not in pitfalls:
@@ -113,23 +119,33 @@ def auto_fix(plan: dict, cfg, kb, max_rounds: int = 3, progress=None, pitfalls=N
     ``pitfalls`` (optional) limits the loop to diagnoses of these pitfalls."""
     from harness.evaluation import stats
     from harness.reporting.progress import as_progress
-    from harness.training.run import execute, write_json_atomic
-
-    from harness.training.run import apply_overrides, as_plan
+    from harness.training.lm_run import execute_lm, is_causal_lm, target_metric
+    from harness.training.run import apply_overrides, as_plan, execute, write_json_atomic
 
     progress = as_progress(progress)
     root = Path(cfg.out)
-    # the user's overrides become part of the plan, so that a fix can change them
-    cur_plan, _ = apply_overrides(as_plan(plan, kb), cfg)
-    cfg = replace(cfg, overrides={}, seeds=None, alpha=None, retention_data=None)
+    # the user's overrides become part of the plan, so that a fix can change them; one --technique
+    # names the technique the loop starts from (its recipe from the plan)
+    cur_plan = as_plan(plan, kb)
+    if cfg.techniques and len(cfg.techniques) == 1 and cfg.techniques[0] in cur_plan.recipes:
+        cur_plan = with_technique(cur_plan, cfg.techniques[0],
+                                  {"rule": "autofix", "knowledge": [], "text": "--technique on the command line"})
+    cur_plan, _ = apply_overrides(cur_plan, cfg)
+    lm = is_causal_lm(kb, cur_plan)
+    # a causal LM: its own executor, the held-out response loss (negated) as the target metric, and the
+    # retention data kept (forgetting is what its fixes are judged on)
+    run, metric, name = ((execute_lm, target_metric, "response loss") if lm else (execute, _metric, "accuracy"))
+    cfg = replace(cfg, overrides={}, seeds=None, alpha=None,
+                  retention_data=(cfg.retention_data or cur_plan.evaluation.retention_data) if lm else None)
     tech = cur_plan.technique_id
-    cur = execute(cur_plan, replace(cfg, out=str(root / "round-0"), techniques=[tech]), kb, progress)
+    cur = run(cur_plan, replace(cfg, out=str(root / "round-0"), techniques=[tech]), kb, progress)
     best_dir = root / "round-0"
     # from here on the plan holds what was actually run (on this model's layer count)
-    ran = cur["config"]["hyperparameters"][tech]
+    ran = cur["hyperparameters"][tech] if lm else cur["config"]["hyperparameters"][tech]
     for k, v in ran.items():
-        setattr(cur_plan.hyperparameters, k, v)
-    if cur_plan.model is not None:
+        if hasattr(cur_plan.hyperparameters, k):
+            setattr(cur_plan.hyperparameters, k, v)
+    if cur_plan.model is not None and not lm:
         cur_plan.model.layers = cur["config"]["layers"]
     chain, tried = [], set()
     for r in range(1, max_rounds + 1):
@@ -143,8 +159,8 @@ def auto_fix(plan: dict, cfg, kb, max_rounds: int = 3, progress=None, pitfalls=N
         new_tech = new_plan.technique_id
         out = root / f"round-{r}-{fix['fix']}"
         progress(f"auto-fix round {r}: {diag['pitfall']} -> {fix['fix']} ({fix['summary']})")
-        new = execute(new_plan, replace(cfg, out=str(out), techniques=[new_tech]), kb, progress)
-        a, b = _metric(cur, cur_plan.technique_id), _metric(new, new_tech)
+        new = run(new_plan, replace(cfg, out=str(out), techniques=[new_tech]), kb, progress)
+        a, b = metric(cur, cur_plan.technique_id), metric(new, new_tech)
         n = min(len(a), len(b))  # "more seeds" runs more: compare the seeds both rounds ran, paired
         alpha = cur_plan.evaluation.alpha
         better = stats.compare_paired(a[:n], b[:n], alpha=alpha, alternative="greater")
@@ -155,20 +171,23 @@ def auto_fix(plan: dict, cfg, kb, max_rounds: int = 3, progress=None, pitfalls=N
             "round": r, "diagnosis": diag["pitfall"], "confidence": diag["confidence"],
             "symptoms": sorted(diagnosed), "fix": fix["fix"], "changes": fix["changes"],
             "summary": fix["summary"], "run_dir": str(out),
-            "metric_before": float(a.mean()), "metric_after": float(b.mean()),
+            "metric": name, "metric_before": _shown(a.mean(), lm), "metric_after": _shown(b.mean(), lm),
             "effect": better.effect, "ci": [better.ci_low, better.ci_high],
             "p_improve": better.p_value, "p_worse": worse.p_value, "method": better.method,
             "symptoms_gone": gone, "symptoms_new": appeared, "kept": keep, "why": why,
         })
-        progress(f"auto-fix round {r}: accuracy {a.mean():.3f} -> {b.mean():.3f} "
+        progress(f"auto-fix round {r}: {name} {_shown(a.mean(), lm):.3f} -> {_shown(b.mean(), lm):.3f} "
                  f"(p={better.p_value:.3g}); {'kept' if keep else 'reverted'}: {why}")
         if keep:
             cur, cur_plan, best_dir = new, new_plan, out
+    first = _load(root / "round-0")
+    key = "response_loss" if lm else "accuracy"
     result = {
-        "initial": {"technique": tech, "accuracy": float(_metric(_load(root / "round-0"), tech).mean()),
-                    "symptoms": [s["id"] for s in _load(root / "round-0")["symptoms"]]},
+        "metric": name, "metric_key": key,
+        "initial": {"technique": tech, key: _shown(metric(first, tech).mean(), lm),
+                    "symptoms": [s["id"] for s in first["symptoms"]]},
         "final": {"technique": cur_plan.technique_id, "applied_fixes": cur_plan.applied_fixes,
-                  "accuracy": float(_metric(cur, cur_plan.technique_id).mean()),
+                  key: _shown(metric(cur, cur_plan.technique_id).mean(), lm),
                   "symptoms": [s["id"] for s in cur["symptoms"]], "run_dir": str(best_dir),
                   "hyperparameters": cur_plan.to_dict()["hyperparameters"],
                   "seeds": cur_plan.evaluation.seeds},
@@ -179,6 +198,11 @@ def auto_fix(plan: dict, cfg, kb, max_rounds: int = 3, progress=None, pitfalls=N
     return result
 
 
+def _shown(value: float, lm: bool) -> float:
+    """The metric as a person reads it: accuracy, or a causal LM's response loss (stored negated)."""
+    return float(-value if lm else value)
+
+
 def _load(d: Path) -> dict:
     from knowledge.reading import read_json
 
@@ -186,10 +210,11 @@ def _load(d: Path) -> dict:
 
 
 def _write_md(path: Path, result: dict) -> None:
+    key, name = result.get("metric_key", "accuracy"), result.get("metric", "accuracy")
     lines = ["# Fix and verify", "",
-             f"Start: {result['initial']['technique']}, accuracy {result['initial']['accuracy']:.3f}, "
+             f"Start: {result['initial']['technique']}, {name} {result['initial'][key]:.3f}, "
              f"symptoms: {', '.join(result['initial']['symptoms']) or 'none'}.", "",
-             "| round | diagnosis | symptoms | fix | change | accuracy before → after | p (improve) | "
+             f"| round | diagnosis | symptoms | fix | change | {name} before → after | p (improve) | "
              "symptoms gone | new symptoms | kept |", "|---|---|---|---|---|---|---|---|---|---|"]
     for c in result["chain"]:
         lines.append(f"| {c['round']} | {c['diagnosis']} ({c['confidence']:.2f}) | {', '.join(c['symptoms'])} | "
@@ -197,8 +222,8 @@ def _write_md(path: Path, result: dict) -> None:
                      f"{c['p_improve']:.3g} | {', '.join(c['symptoms_gone']) or '-'} | "
                      f"{', '.join(c['symptoms_new']) or '-'} | {'yes' if c['kept'] else 'no'}: {c['why']} |")
     f = result["final"]
-    lines += ["", f"Final: {f['technique']} with {', '.join(f['applied_fixes']) or 'no fix'}, accuracy "
-                  f"{f['accuracy']:.3f}, symptoms: {', '.join(f['symptoms']) or 'none'} ({f['run_dir']})."]
+    lines += ["", f"Final: {f['technique']} with {', '.join(f['applied_fixes']) or 'no fix'}, {name} "
+                  f"{f[key]:.3f}, symptoms: {', '.join(f['symptoms']) or 'none'} ({f['run_dir']})."]
     from knowledge.reading import write_atomic
 
     write_atomic(path, "\n".join(lines) + "\n")

@@ -206,3 +206,43 @@ def test_a_generation_plan_estimates_its_time_from_a_causal_lm_measurement_and_s
     text = json.dumps(gen)
     assert "without a better validation loss on the response tokens" in text
     assert "without a better validation macro-F1" not in text
+
+
+@pytest.mark.slow
+def test_auto_fix_runs_on_a_causal_lm_plan(tiny, tmp_path):
+    """--auto-fix on a text-generation plan: round 0 runs the plan (here its full fine-tuning recipe, at a
+    rate that makes the model forget); the forgetting diagnosis leads to a fix the causal-LM harness honours,
+    run again and judged by paired tests on the response loss; the chain is written with the metric's name.
+    The overlay lowers the forgetting threshold so that the tiny model's forgetting counts."""
+    rng = random.Random(1)
+    words = ["good", "great", "fine", "bad", "awful", "poor"]
+    train = _write_jsonl(tmp_path / "train.jsonl", [
+        {"instruction": "Is this review positive or negative?", "input": f"the food was {w}",
+         "output": "positive" if w in words[:3] else "negative"} for w in (rng.choice(words) for _ in range(150))])
+    general = tmp_path / "general.txt"
+    general.write_text("\n".join(" ".join(rng.choice(["the", "river", "city", "was", "built", "king", "north",
+                                                       "food", "good"]) for _ in range(45)) for _ in range(40)))
+    kb = tmp_path / "kb"
+    kb.mkdir()
+    (kb / "thresholds.yaml").write_text(
+        "thresholds:\n  - id: lm_forgetting_min_nats\n    value: 0.001\n    unit: nats per token\n"
+        "    reason: a test overlay\n    sources: [tlexpert-heuristic]\n")
+    plan = tmp_path / "plan.json"
+    r = CliRunner().invoke(main, ["consult", "--task", "text_generation", "--dataset-size", "150", "--compute", "cpu",
+                                  "--no-input", "-o", str(plan)])
+    assert r.exit_code == 0, r.output
+    out = tmp_path / "fix"
+    r = CliRunner().invoke(main, ["--knowledge", str(kb), "run", str(plan), "--train", str(train), "--model", str(tiny),
+                                  "--technique", "fine_tuning", "--seeds", "2", "--epochs", "3", "--learning-rate",
+                                  "0.01", "--retention-data", str(general), "--out", str(out), "--auto-fix",
+                                  "--max-rounds", "1", "--format", "json"])
+    assert r.exit_code == 0, r.output
+    res = json.loads((out / "autofix.json").read_text())
+    assert res["metric"] == "response loss" and res["initial"]["technique"] == "fine_tuning"
+    first = json.loads((out / "round-0" / "run.json").read_text())
+    assert first["kind"] == "causal_lm" and "catastrophic_forgetting" in [d["pitfall"] for d in first["diagnoses"]]
+    [c] = res["chain"]
+    assert c["diagnosis"] == "catastrophic_forgetting" and c["metric"] == "response loss"
+    assert 0.0 <= c["p_improve"] <= 1.0 and c["metric_before"] > 0 and c["metric_after"] > 0
+    assert json.loads((Path(c["run_dir"]) / "run.json").read_text())["kind"] == "causal_lm"
+    assert "response loss before" in (out / "autofix.md").read_text()
