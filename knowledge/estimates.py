@@ -11,10 +11,22 @@ give the same figure.
   traffic = parameters x deployed bytes per parameter / device bandwidth (the
   bound that dominates per-token generation with a large model).
 - training memory (GiB) = parameters x the technique's bytes per parameter x the
-  activation factor + a fixed overhead (framework, CUDA context, one batch).
+  activation factor + a fixed overhead (framework, CUDA context, one batch): the coarse
+  estimate, for models without a layer count or not run per token (images).
+- training memory of a text transformer, from first principles (``transformer_memory``):
+  weights, gradients and optimizer state (the technique's bytes per parameter) + activations
+  kept for the backward pass, 34 x hidden bytes per token per layer in 16-bit (Korthikanti et
+  al. 2022, attention by a memory-efficient kernel, so no sequence-squared term), or 2 x hidden
+  per token per layer with gradient checkpointing (a layer's input only, plus one layer
+  recomputed) + for weights stored below 16 bits (QLoRA) one layer's dequantised 16-bit copy + the
+  output logits of a language model (batch x sequence x vocabulary, 16-bit
+  logits and a 32-bit copy for the loss) + the fixed overhead. Hidden size, where the catalog
+  gives none, from parameters and layers: P ~ 12 L h^2.
 """
 
 from __future__ import annotations
+
+import math
 
 GIB = 2**30
 
@@ -50,6 +62,58 @@ def speed_class(ms: float, bounds: dict) -> str:
 def training_memory_gb(params: int, bytes_per_param: float, factor: float, overhead_gb: float) -> float:
     """Estimated training memory (GiB) of a technique on a model of ``params`` parameters."""
     return params * bytes_per_param * factor / GIB + overhead_gb
+
+
+ACT_BYTES = 34          # x hidden, per token per layer, 16-bit activations kept for backward (Korthikanti et al.)
+CKPT_BYTES = 2          # x hidden, per token per layer, with gradient checkpointing (the layer's input)
+LOGIT_BYTES = 6         # per logit: 16-bit logits and a 32-bit copy for the loss
+ASSUMED_VOCAB = 32_000  # a language model's vocabulary when the catalog gives none (Llama 2, Mistral)
+
+
+def hidden_size(params: float, layers: int) -> int:
+    """A transformer's hidden size from its parameters and layers (P ~ 12 L h^2), to a multiple of 64."""
+    return max(64, int(round(math.sqrt(params / (12 * layers)) / 64)) * 64)
+
+
+def transformer_memory(params: float, layers: int, bytes_per_param: float, *, batch: int, seq: int,
+                       backprop: bool, checkpointing: bool = False, vocab: int = 0,
+                       overhead_gb: float = 0.0, hidden: int = 0) -> dict:
+    """GiB by part for training (or, ``backprop`` False, running) a text transformer on batches of
+    ``batch`` sequences of ``seq`` tokens: weights_states, activations, logits, overhead, total."""
+    h = hidden or hidden_size(params, layers)
+    tokens = batch * seq
+    if backprop:
+        act = (CKPT_BYTES * layers + ACT_BYTES) * tokens * h if checkpointing else ACT_BYTES * layers * tokens * h
+    else:  # a forward pass keeps one layer's activations at a time
+        act = 2 * ACT_BYTES * tokens * h
+    # weights stored below 16 bits are dequantised a layer at a time for each matmul: one layer's 16-bit copy
+    workspace = 2 * params / layers if bytes_per_param < 2 else 0.0
+    parts = {"weights_states": (params * bytes_per_param + workspace) / GIB, "activations": act / GIB,
+             "logits": tokens * vocab * LOGIT_BYTES / GIB if vocab else 0.0, "overhead": overhead_gb}
+    parts["total"] = sum(parts.values())
+    return {k: round(v, 3) for k, v in parts.items()}
+
+
+def fit_batch(need, batch: int, usable_gb: float) -> "dict | None":
+    """How to train a batch of ``batch`` in ``usable_gb``: the largest micro-batch that fits, the
+    gradient accumulation that keeps the batch, and checkpointing only when accumulation down to a
+    micro-batch of 4 does not fit (accumulation first, then checkpointing, as the usual advice for one
+    GPU goes). ``need(micro, checkpointing)`` -> GiB. None when a micro-batch of 1 with
+    checkpointing does not fit."""
+    batch = max(1, int(batch))
+
+    def micro_sizes(floor):
+        m = batch
+        while m >= floor:
+            yield m
+            m //= 2
+
+    for ckpt, floor in ((False, min(4, batch)), (True, 1)):
+        for m in micro_sizes(floor):
+            gb = need(m, ckpt)
+            if gb <= usable_gb:
+                return {"micro_batch": m, "accumulation": math.ceil(batch / m), "checkpointing": ckpt, "gb": gb}
+    return None
 
 
 def fmt_ms(ms: float) -> str:

@@ -256,21 +256,60 @@ class SelectionRules:
               else f"{gb:g} GiB available")
         tried = []
         for tech in technique_chain(self.kb, preferred, compute):
-            need = training_memory_gb(params, self.kb.techniques[tech].memory_bytes_per_param, factor, overhead)
-            if need <= usable:
+            plan = self._memory_plan(model, tech, usable)
+            if plan is None:  # no layer count or not a text transformer: the coarse estimate
+                need = training_memory_gb(params, self.kb.techniques[tech].memory_bytes_per_param, factor, overhead)
+                how, fits, batching = "", need <= usable, None
+            else:
+                need, how, fits, batching = plan
+            if fits:
                 if tried:
                     why = (f"{'; '.join(tried)}: more than the {usable:.1f} GiB usable of {gb:g} GiB; "
-                           f"{TECH_NAMES.get(tech, tech)} needs ~{need:,.1f} GiB and fits")
+                           f"{TECH_NAMES.get(tech, tech)} needs ~{need:,.1f} GiB{how} and fits")
                 else:
-                    why = f"{TECH_NAMES.get(tech, tech)} needs ~{need:,.1f} GiB of {usable:.1f} GiB usable"
-                self.conclude(Fit(model=model, technique=tech, gb=round(need, 2), why=why),
+                    why = f"{TECH_NAMES.get(tech, tech)} needs ~{need:,.1f} GiB{how} of {usable:.1f} GiB usable"
+                self.conclude(Fit(model=model, technique=tech, gb=round(need, 2), why=why,
+                                  batching=batching or {}),
                               basis=[f"models:{model}", f"techniques:{tech}"])
                 return
-            tried.append(f"{TECH_NAMES.get(tech, tech)} needs ~{need:,.1f} GiB")
+            tried.append(f"{TECH_NAMES.get(tech, tech)} needs ~{need:,.1f} GiB{how}")
         self.conclude(
             Rejected(model=model, reason=f"{'; '.join(tried)}: more than the {usable:.1f} GiB usable of {of}"),
             basis=[f"models:{model}", *(f"techniques:{t}" for t in technique_chain(self.kb, preferred, compute))],
         )
+
+    def _memory_plan(self, model: str, tech: str, usable: float):
+        """A text transformer's training memory from first principles at the technique's batch size and
+        the task's sequence length, with the micro-batch, accumulation and checkpointing that make it fit:
+        (GiB, how, fits, batching), or None where the catalog lacks what it needs (layers; images)."""
+        from knowledge.estimates import ASSUMED_VOCAB, fit_batch, transformer_memory
+
+        entry = self.kb.models[model]
+        if entry.per != "token" or not entry.layers:
+            return None
+        t = self.kb.techniques[tech]
+        scen = next(iter(self.facts_of(Scenario)), None)
+        task = self.kb.tasks.get(scen.get("task")) if scen is not None else None
+        generative = bool(task is not None and task.generative)
+        seq = int(self.kb.threshold("generation_sequence_tokens" if generative else "sequence_tokens"))
+        batch = int(t.defaults.get("batch_size", 32))
+        vocab = ASSUMED_VOCAB if generative else 0
+        ctx = self.kb.threshold("training_context_gb")
+
+        def need(micro, ckpt):
+            return transformer_memory(entry.params, entry.layers, t.memory_bytes_per_param, batch=micro, seq=seq,
+                                      backprop=t.trains_backbone, checkpointing=ckpt, vocab=vocab,
+                                      overhead_gb=ctx)["total"]
+
+        fit = fit_batch(need, batch, usable)
+        if fit is None:
+            return need(1, True), f" even at batch 1 of {seq} tokens with gradient checkpointing", False, None
+        if fit["micro_batch"] == batch and not fit["checkpointing"]:
+            return fit["gb"], f" at batch {batch} of {seq} tokens", True, fit
+        how = (f" at batch {batch} of {seq} tokens as {fit['accumulation']} accumulated micro-batches of "
+               f"{fit['micro_batch']}" + (" with gradient checkpointing" if fit["checkpointing"] else "")
+               + f" (~{need(batch, False):,.1f} GiB in one pass)")
+        return fit["gb"], how, True, fit
 
     # --- ranking --------------------------------------------------------------
     @rule(

@@ -94,3 +94,55 @@ def test_the_catalog_holds_the_families_people_adapt_today():
     for m in KB.models.values():  # text models say which languages they cover
         if m.per == "token":
             assert m.languages and m.licence and m.context_length, m.id
+
+
+# --- training memory from first principles (knowledge.estimates.transformer_memory)
+
+
+def _mem(params, layers, tech, batch, seq, ckpt=False, vocab=32_000):
+    from knowledge.estimates import transformer_memory
+
+    return transformer_memory(params, layers, KB.techniques[tech].memory_bytes_per_param, batch=batch, seq=seq,
+                              backprop=True, checkpointing=ckpt, vocab=vocab,
+                              overhead_gb=KB.threshold("training_context_gb"))["total"]
+
+
+def test_training_memory_grows_with_batch_and_sequence_and_checkpointing_cuts_it():
+    a = _mem(7e9, 32, "lora", 1, 512)
+    assert _mem(7e9, 32, "lora", 8, 512) > a + 10  # activations and logits scale with the tokens in a step
+    assert _mem(7e9, 32, "lora", 1, 2048) > a + 5
+    assert _mem(7e9, 32, "lora", 8, 512) - _mem(7e9, 32, "lora", 8, 512, ckpt=True) > 10
+
+
+@pytest.mark.parametrize("tech,published", [("lora", [16, 32, 80, 160]), ("qlora", [6, 12, 24, 48])])
+def test_training_memory_matches_llama_factorys_table(tech, published):
+    """LLaMA 7B/13B/30B/65B at batch 1 of 512 tokens, from parameters and layers only: within 0.75-1.3x the
+    published requirement (bench/bench_memory.py prints the whole comparison)."""
+    for (params, layers), pub in zip([(6.74e9, 32), (13.0e9, 40), (32.5e9, 60), (65.2e9, 80)], published):
+        est = _mem(params, layers, tech, 1, 512, ckpt=True)
+        assert 0.75 <= est / (pub * 1e9 / 2**30) <= 1.3, (tech, params, est, pub)
+
+
+def test_a_batch_that_does_not_fit_is_split_into_accumulated_micro_batches():
+    """7B LoRA at batch 32 of 512 tokens does not fit 24 GB in one pass; accumulation, then checkpointing,
+    make it fit, and the effective batch stays 32. QLoRA at batch 16 on 12 GB likewise."""
+    from knowledge.estimates import fit_batch
+
+    usable = 24 * KB.threshold("usable_memory_share")
+    assert _mem(7e9, 32, "lora", 32, 512) > usable
+    fit = fit_batch(lambda m, c: _mem(7e9, 32, "lora", m, 512, c), 32, usable)
+    assert fit and fit["micro_batch"] * fit["accumulation"] == 32 and fit["micro_batch"] < 32 and fit["gb"] <= usable
+    fit = fit_batch(lambda m, c: _mem(7e9, 32, "qlora", m, 512, c), 16, 12 * KB.threshold("usable_memory_share"))
+    assert fit and (fit["micro_batch"] < 16 or fit["checkpointing"])
+    assert fit["micro_batch"] * fit["accumulation"] == 16
+    assert fit_batch(lambda m, c: _mem(70e9, 80, "lora", m, 512, c), 32, 24 * 0.9) is None
+
+
+def test_the_plan_says_how_the_batch_fits():
+    from rules.engine import get_engine
+    from rules.scenario import normalize
+
+    plan = get_engine(KB).consult(normalize({"task": "text_generation", "dataset_size": 60000,
+                                             "compute": "consumer_gpu", "gpu_memory_gb": 24}, KB))
+    assert plan["technique"]["choice"] == "lora"
+    assert "accumulated micro-batches" in plan["technique"]["why"]["text"]
