@@ -175,15 +175,19 @@ class ProfileRules:
 
     @rule(
         "profile.device_default",
-        Scenario(device_class=None, deployment=MATCH.deployment),
+        Scenario(device_class=None, deployment=MATCH.deployment, compute=MATCH.compute),
         Threshold(default_device_by_deployment=MATCH.defaults),
         salience=SAL,
         basis=["thresholds:default_device_by_deployment"],
     )
-    def device_default(self, deployment, defaults):
-        """No device_class -> assume the usual device of the deployment (marked as assumed)."""
+    def device_default(self, deployment, defaults, compute):
+        """No device_class -> assume the usual device of the deployment, a CPU where the scenario has only one (assumed)."""
         device = defaults[deployment]
         why = f"{self.kb.devices[device].name} assumed for '{deployment}' deployment"
+        if compute == "cpu" and deployment in ("server", "batch") and "laptop_cpu" in self.kb.devices:
+            device = "laptop_cpu"  # whoever trains on a CPU serves on one unless they name a device
+            why = (f"{self.kb.devices[device].name} assumed for '{deployment}' deployment: the scenario's compute "
+                   f"is a CPU (name device_class if it serves elsewhere)")
         self.conclude(DeployDevice(id=device, spec=device_spec(self.kb, device), why=why),
                       basis=[f"devices:{device}"])
         self.conclude(Assumed(field="device_class", value=device, why=why))
