@@ -114,3 +114,16 @@ def test_memory_default_comes_from_the_knowledge_base(compute, consult, kb, fact
 def test_latency_critical_at_most_once(fields, critical, consult, facts_dump):
     _, engine = consult(task="image_classification", dataset_size=5000, **fields)
     assert len(engine.facts_of(LatencyCritical)) == int(critical), facts_dump(engine)
+
+
+def test_a_cpu_scenario_without_a_device_is_served_on_a_cpu():
+    from rules.engine import get_engine
+    from rules.scenario import normalize
+
+    kb = get_kb()
+    plan = get_engine(kb).consult(normalize({"task": "text_classification", "dataset_size": 2000, "compute": "cpu"}, kb))
+    assumed = {a["field"]: a["value"] for a in plan["assumptions"]}
+    assert assumed["device_class"] == "laptop_cpu"
+    gpu = get_engine(kb).consult(normalize({"task": "text_classification", "dataset_size": 2000,
+                                            "compute": "consumer_gpu"}, kb))
+    assert {a["field"]: a["value"] for a in gpu["assumptions"]}["device_class"] == "datacenter_gpu"
