@@ -225,6 +225,10 @@ def concrete_fixes(kb, fix_ids: list[str], hyper: dict, technique: Optional[str]
         changes = fix_changes(fix, hyper, technique, layers, unknown)
         if not changes:
             continue
+        primary = fix.changes[0].field if fix.changes else None
+        if (len(fix.changes) > 1 and primary in hyper and primary not in unknown
+                and primary not in {c["field"] for c in changes}):
+            continue  # its main change is already in place (batch size 1 already: accumulation alone saves nothing)
         out.append({
             "fix": fid,
             "description": fix.description,

@@ -157,6 +157,11 @@ def build_plan(engine, scenario: dict, trace: bool = True, readings=(),
         })
 
     evidence = engine.facts_of(Evidence)
+    # what the user says is already in place: the fixes for what they report start from it
+    stated: dict = {}
+    for r in readings or ():
+        for k, v in (getattr(r, "stated", None) or {}).items():
+            stated.setdefault(k, v)
     diagnoses = []
     for d in sorted(engine.facts_of(Diagnosis), key=lambda f: (-f["confidence"], f["pitfall"])):
         pit = kb.pitfalls[d["pitfall"]]
@@ -170,9 +175,10 @@ def build_plan(engine, scenario: dict, trace: bool = True, readings=(),
         diagnoses.append({
             "pitfall": d["pitfall"], "name": pit.name, "confidence": d["confidence"],
             "what": pit.what, "evidence": ev,
-            "fixes": concrete_fixes(kb, preferred + list(pit.fixes), hyper, tech_id, top_layers, MAX_FIXES,
-                                    scenario["modality"], scenario, evidence=symptoms, pitfall=d["pitfall"]),
+            "fixes": concrete_fixes(kb, preferred + list(pit.fixes), {**hyper, **stated}, tech_id, top_layers,
+                                    MAX_FIXES, scenario["modality"], scenario, evidence=symptoms, pitfall=d["pitfall"]),
             "why": why(d),
+            **({"stated": dict(stated)} if stated else {}),
         })
 
     clarify = []

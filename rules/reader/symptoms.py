@@ -309,7 +309,9 @@ _PATTERNS = [
                 rf"(?:increas\w*|ris\w*|rose|climb\w*|grow\w*|go(?:es|ing)?\s+up|went\s+up)\b", re.I, need=("loss",)), "val_loss_rising"),
     # the accelerator waits: "GPU utilization is from 0% to 90%, most of the time 0%", "gpu util is low"
     (_lazy(r"\b(?:gpu|cuda|device)[\s-]*(?:util\w*|usage|load)\b[^.;]{0,40}?\b(?:low|0\s*%|[1-3]?[0-9]\s*%|drops?|"
-                r"not\s+stable|fluctuat\w*|idle|spiky)", re.I, need=("gpu", "cuda", "device")), "slow_steps"),
+                r"not\s+stable|fluctuat\w*|idle|spiky)"
+                r"|\b(?:gpu|cuda|device)\b[^.;]{0,25}?\b(?:is|sits|stays|seems)\s+(?:nearly\s+|mostly\s+|almost\s+)?idle\b",
+           re.I, need=("gpu", "cuda", "device")), "gpu_underused"),
     # "very slow, stopped after 1 hour" (not "very slow convergence": that is the loss, not the clock)
     (_lazy(r"\b(?:very|super|extremely|too|so|really|painfully|incredibly|unbearably)\s+slow\b"
                 r"(?!\s+(?:converg\w*|decreas\w*|learn\w*|progress\w*|improv\w*))", re.I, need=("slow",)), "slow_steps"),
@@ -700,6 +702,7 @@ class Reading:
     ambiguous: list[dict] = field(default_factory=list)  # {"part", "symptoms", "pitfalls", "scores", "distinction"}
     note: str = ""
     judgement: Optional[dict] = None  # calibrated probabilities (rules.reader.learned.Judgement.as_dict)
+    stated: dict = field(default_factory=dict)  # settings the text says are in place (stated_settings)
 
     @property
     def symptoms(self) -> list[str]:
@@ -719,6 +722,8 @@ class Reading:
             out["note"] = self.note
         if self.judgement:
             out["judgement"] = self.judgement
+        if self.stated:
+            out["stated"] = self.stated
         return out
 
     def probability(self, pitfall: str) -> Optional[float]:
@@ -818,10 +823,44 @@ def _fix_typos(text: str, idx: _Index) -> str:
     return re.sub(r"[A-Za-z]{9,}", fix, text)
 
 
+# settings a description says are already in place: "I already use batch size 1", "lr=3e-5", "with fp16"
+_NEG_BEFORE = re.compile(r"\b(?:no|not|without|n't|never|instead\s+of)[^\w,.;]+(?:\w+[^\w,.;]+){0,2}$", re.I)
+_STATED = (
+    ("batch_size", re.compile(r"\b(?:batch[\s_-]*size|bs|per[\s_-]device[\s_-]train[\s_-]batch[\s_-]size)\s*"
+                              r"(?:of|is|=|:|to|at)?\s*(\d{1,5})\b|\bbatch(?:es)?\s+of\s+(\d{1,5})\b", re.I), int),
+    ("learning_rate", re.compile(r"\b(?:learning[\s_-]*rate|lr)\s*(?:of|is|=|:|to|at)?\s*"
+                                 r"(\d+(?:\.\d+)?(?:e-?\d+)?|\.\d+)\b", re.I), float),
+    ("max_length", re.compile(r"\b(?:max[\s_-]*(?:seq(?:uence)?[\s_-]*)?len(?:gth)?|seq(?:uence)?[\s_-]*len(?:gth)?)\s*"
+                              r"(?:of|is|=|:|to|at)?\s*(\d{1,6})\b", re.I), int),
+    ("precision", re.compile(r"\b(fp16|bf16|mixed[\s-]precision|amp|half[\s-]precision)\b", re.I), lambda _: "bf16-mixed"),
+    ("gradient_checkpointing", re.compile(r"\b(gradient[\s_-]checkpointing|activation[\s_-]checkpointing)\b", re.I),
+     lambda _: True),
+    ("num_workers", re.compile(r"\bnum[\s_-]*workers\s*(?:of|is|=|:|to|at)?\s*(\d{1,3})\b", re.I), int),
+)
+
+
+def stated_settings(text: str) -> dict:
+    """The training settings ``text`` says are in place (batch size, learning rate, sequence length,
+    mixed precision, checkpointing, loader workers), each by a generic extractor; one stated under a
+    negation ("without fp16") is not in place. The fixes a consultation offers are computed against
+    them, so a fix the user already applied ("batch size 1 and still out of memory") is not offered."""
+    out: dict = {}
+    for name, pat, conv in _STATED:
+        for m in pat.finditer(text):
+            if _NEG_BEFORE.search(text[max(0, m.start() - 40):m.start()]):
+                continue
+            raw = next((g for g in m.groups() if g), None)
+            try:
+                out.setdefault(name, conv(raw))
+            except (TypeError, ValueError):
+                continue
+    return out
+
+
 def read_symptoms(text: str, kb, semantic: bool = True) -> Reading:
     """What ``text`` says went wrong: matched symptoms, ruled-out ones, ambiguities."""
     idx = _index(kb)
-    reading = Reading(text=text)
+    reading = Reading(text=text, stated=stated_settings(text))
     key = text.strip()
     if key in kb.symptoms:
         reading.matches.append(Match(key, idx.pitfall_of[key], 1.0, "name", key))

@@ -136,3 +136,41 @@ def test_refitting_on_a_corpus_gives_a_model_that_judges(kb):
     assert j.candidates[0][1] >= max(p for _, p in j.candidates[1:])  # the answer given is the most probable
     with pytest.raises(ValueError, match="two sources"):
         learned.fit_arrays([dict(it, group="one") for it in items[:10]], outs[:10], x[:10])
+
+
+# --- what the text says is already in place shapes the fixes
+
+
+def test_settings_the_text_states_are_read_and_negations_are_not():
+    from rules.reader.symptoms import stated_settings
+
+    assert stated_settings("I already use batch size 1, lr=3e-5 and fp16, max_length 512") == {
+        "batch_size": 1, "learning_rate": 3e-5, "precision": "bf16-mixed", "max_length": 512}
+    assert stated_settings("trained without fp16, batches of 16") == {"batch_size": 16}
+    assert stated_settings("the loss explodes") == {}
+
+
+def _fixes(text):
+    from click.testing import CliRunner
+
+    from cli import main
+
+    r = CliRunner().invoke(main, ["consult", "--task", "text_classification", "--dataset-size", "5000",
+                                  "--compute", "consumer_gpu", "--no-input", "--format", "json", "--symptom", text])
+    assert r.exit_code == 0, r.output
+    plan = json.loads(r.output)
+    return plan, [f["fix"] for d in plan["diagnoses"] for f in d["fixes"]]
+
+
+def test_a_fix_the_user_already_applied_is_not_offered():
+    plan, fixes = _fixes("I already use batch size 1 and fp16 and still run out of memory")
+    assert "smaller_batch_gradient_accumulation" not in fixes and "mixed_precision" not in fixes
+    assert fixes[0] == "gradient_checkpointing"
+    assert plan["diagnoses"][0]["stated"] == {"batch_size": 1, "precision": "bf16-mixed"}
+    _, plain = _fixes("training runs out of memory")
+    assert plain[0] == "smaller_batch_gradient_accumulation"
+
+
+def test_an_idle_gpu_points_at_the_input_pipeline_first():
+    plan, fixes = _fixes("the GPU is nearly idle during training")
+    assert plan["diagnoses"][0]["pitfall"] == "slow_training" and fixes[0] == "faster_input_pipeline"
