@@ -19,7 +19,7 @@ measured to be right that often, learned from the labelled corpus of real descri
   the descriptions the classifier answers, about one description in twenty of the whole corpus), the reading says it is not sure, with the candidates and what would
   settle it, instead of a diagnosis built on a guess.
 
-``python -m rules.reader.learned`` refits the model on the corpus and rewrites the JSON (about a
+``python -m rules.reader.fit`` refits the model on the corpus and rewrites the JSON (about a
 minute: the corpus is embedded once). ``bench/reader_classifier.py`` measures the approach by
 leave-one-source-out; BENCHMARKS.md has its figures.
 """
@@ -256,24 +256,6 @@ def judge_output(out: dict, embedding, model: Model) -> Judgement:
 # --- fitting
 
 
-def fit(items: list[dict], kb, c: float = 30.0, abstain_share: float = 0.15, embeddings=None) -> dict:
-    """The stored model's content, fitted on ``items``: the classifier's coefficients (all items), its
-    temperature from out-of-fold logits (GroupKFold by source), the abstention threshold at the
-    ``abstain_share`` quantile of out-of-fold confidence on the descriptions the classifier answers
-    (those the patterns read by meaning or not at all), and each certain path's precision counted on
-    the held-out and field descriptions only (the patterns were written against the public ones)."""
-    from rules.reader.symptoms import read_symptoms
-
-    outs = []
-    for it in items:
-        try:
-            outs.append(reader_output(read_symptoms(it["text"], kb)))
-        except Exception:  # noqa: BLE001 -- a refusal names nothing
-            outs.append({"pitfalls": [], "methods": []})
-    x = embeddings if embeddings is not None else embed([it["text"] for it in items])
-    return fit_arrays(items, outs, x, c=c, abstain_share=abstain_share)
-
-
 def fit_arrays(items: list[dict], outs: list[dict], x, c: float = 30.0, abstain_share: float = 0.15) -> dict:
     """``fit`` on the patterns' outputs and the embeddings already computed (bench/ refits it per fold)."""
     import numpy as np
@@ -359,41 +341,5 @@ def fit_arrays(items: list[dict], outs: list[dict], x, c: float = 30.0, abstain_
                                  "patterns_top1_on_rest": round(float(ok_reader[rest].mean()), 3),
                                  "abstained_share_of_rest": round(float(1 - answered.sum() / rest.sum()), 3),
                                  "classifier_top1_on_answered": round(float(ok_oof[answered].mean()), 3)},
-                 "how": "python -m rules.reader.learned"},
+                 "how": "python -m rules.reader.fit"},
     }
-
-
-def _cached_embeddings(items: list[dict]):
-    """The corpus' embeddings from bench/reader_classifier.py's cache when it holds every text."""
-    import numpy as np
-
-    from rules.reader.semantic import get_encoder
-
-    path = ROOT / "bench" / "data" / "reader_classifier" / f"emb_{get_encoder().fingerprint}.npz"
-    if not path.exists():
-        return None
-    z = np.load(path)
-    cache = dict(zip(z["keys"].tolist(), z["vecs"]))
-    keys = [hashlib.sha256(it["text"].encode()).hexdigest()[:20] for it in items]
-    if not all(k in cache for k in keys):
-        return None
-    v = np.stack([cache[k] for k in keys]).astype(np.float64)
-    return v / np.maximum(np.linalg.norm(v, axis=1, keepdims=True), 1e-12)
-
-
-def main() -> int:
-    from knowledge import get_kb
-    from knowledge.reading import write_atomic
-
-    items = load_corpus()
-    content = fit(items, get_kb(), embeddings=_cached_embeddings(items))
-    content["meta"]["corpus"] = corpus_digest()
-    write_atomic(MODEL_PATH, json.dumps(content, indent=0, separators=(",", ":")) + "\n")
-    meta = content["meta"]
-    print(f"{MODEL_PATH}: {meta['items']} items from {meta['groups']} sources; T = {content['temperature']}, "
-          f"abstain below {content['abstain_below']}; paths {content['certain']}; out of fold {meta['out_of_fold']}")
-    return 0
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())

@@ -24,7 +24,7 @@ def read(text, kb):
 
 
 def test_the_shipped_model_was_fitted_on_the_corpus_as_it_is():
-    """Editing a corpus file without refitting (python -m rules.reader.learned) leaves a model that no
+    """Editing a corpus file without refitting (python -m rules.reader.fit) leaves a model that no
     longer says what it was measured on."""
     m = learned.Model.load()
     assert m is not None
