@@ -333,3 +333,12 @@ def benchmark_of(task, scenario: dict) -> str:
     if lang not in (None, "english") and task.benchmark_multilingual:
         return task.benchmark_multilingual
     return task.benchmark
+
+
+def sequence_tokens(kb, scenario, generative: bool = False, training: bool = False) -> int:
+    """Tokens per text input: the scenario's ``sequence_length``, else the knowledge base's default
+    (``sequence_tokens``; ``generation_sequence_tokens`` for training a generative task)."""
+    given = scenario.get("sequence_length") if scenario is not None else None
+    if given:
+        return int(given)
+    return int(kb.threshold("generation_sequence_tokens" if generative and training else "sequence_tokens"))

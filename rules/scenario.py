@@ -37,6 +37,7 @@ FIELDS = (
     "task", "modality", "dataset_size", "num_classes", "task_similarity",
     "domain_similarity", "compute", "gpu_memory_gb", "deployment", "latency_ms",
     "retain_source", "device_class", "language", "source_domain", "target_domain", "symptoms",
+    "sequence_length",
 )
 # "assumed": the fields normalize filled with a default (the plan names them)
 EXTRA_FIELDS = ("id", "name", "notes", "expect", "assumed", "read_as")
@@ -204,6 +205,10 @@ def normalize(raw: Any, kb, origin: str = "scenario", symptom_matcher=None,
     if raw.get("latency_ms") not in (None, ""):
         out["latency_ms"] = _number(raw["latency_ms"], "latency_ms", w("latency_ms"),
                                     integer=False, minimum=0, allow_zero_as_none=True)
+    # tokens per text input (a search query ~10, a document ~512): latency and training memory use it
+    out["sequence_length"] = (int(_number(raw["sequence_length"], "sequence_length", w("sequence_length"),
+                                          integer=True, minimum=1))
+                              if raw.get("sequence_length") not in (None, "") else None)
     if raw.get("device_class") not in (None, ""):
         out["device_class"] = _device(raw["device_class"], kb, w("device_class"))
     out["language"] = _language(raw.get("language"), modality, kb, w("language"))
@@ -249,7 +254,8 @@ def check_field(key: str, value: Any, kb, where: str, task: Optional[str] = None
 
 
 # beyond these, a value is far outside anything seen in practice: say so, but go on
-PLAUSIBLE_MAX = {"dataset_size": 10 ** 11, "num_classes": 10 ** 6, "gpu_memory_gb": 4096, "latency_ms": 86_400_000}
+PLAUSIBLE_MAX = {"dataset_size": 10 ** 11, "num_classes": 10 ** 6, "gpu_memory_gb": 4096, "latency_ms": 86_400_000,
+                 "sequence_length": 10 ** 7}
 
 
 def scenario_warnings(scenario: dict) -> list[str]:

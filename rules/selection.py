@@ -91,10 +91,15 @@ def language_covered(wanted: str, langs) -> bool:
 
 
 class SelectionRules:
+    def _tokens(self, generative: bool = False, training: bool = False) -> int:
+        from rules.base import sequence_tokens
+
+        return sequence_tokens(self.kb, next(iter(self.facts_of(Scenario)), None), generative, training)
+
     def estimate(self, model_id: str, device: str, generative: bool) -> float:
         kb = self.kb
         return latency_ms(kb.models[model_id], kb.devices[device], generative=generative,
-                          sequence_tokens=kb.threshold("sequence_tokens"))
+                          sequence_tokens=self._tokens())
 
     # --- what the choice is steered by --------------------------------------
     @rule(
@@ -184,9 +189,10 @@ class SelectionRules:
         DeployDevice(id=MATCH.device, spec=MATCH.spec),
         LatencyBudget(ms=MATCH.budget),
         TaskFact(generative=MATCH.generative),
-        Threshold(sequence_tokens=MATCH.tokens),
-        TEST(lambda gflops, per, params, spec, generative, tokens, budget:
-             fact_latency(gflops, per, params, spec, generative, tokens) > budget),
+        Threshold(sequence_tokens=MATCH.default_tokens),
+        Scenario(sequence_length=MATCH.given_tokens),
+        TEST(lambda gflops, per, params, spec, generative, default_tokens, given_tokens, budget:
+             fact_latency(gflops, per, params, spec, generative, given_tokens or default_tokens) > budget),
         salience=SAL,
         basis=["thresholds:sequence_tokens"],
     )
@@ -194,7 +200,7 @@ class SelectionRules:
         """Latency estimated from the model's GFLOPs and the device's throughput > the budget -> rejected."""
         m, d = self.kb.models[model], self.kb.devices[device]
         est = self.estimate(model, device, generative)
-        unit = per_input(m, generative, self.kb.threshold("sequence_tokens"))
+        unit = per_input(m, generative, self._tokens())
         self.conclude(
             Rejected(model=model, reason=f"{fmt_ms(est)} {unit} on a {d.name}, budget {budget:g} ms "
                                          f"({m.gflops:g} GFLOPs{'' if m.per != 'token' else ' per token'} "
@@ -291,7 +297,7 @@ class SelectionRules:
         scen = next(iter(self.facts_of(Scenario)), None)
         task = self.kb.tasks.get(scen.get("task")) if scen is not None else None
         generative = bool(task is not None and task.generative)
-        seq = int(self.kb.threshold("generation_sequence_tokens" if generative else "sequence_tokens"))
+        seq = self._tokens(generative, training=True)
         batch = int(t.defaults.get("batch_size", 32))
         vocab = ASSUMED_VOCAB if generative else 0
         ctx = self.kb.threshold("training_context_gb")
@@ -330,7 +336,7 @@ class SelectionRules:
         models = self.facts_of(ModelFact)
         ok = [m for m in models if m["id"] not in rejected and m["id"] in fits]
         bounds = kb.threshold("speed_class_ms")
-        tokens = kb.threshold("sequence_tokens")
+        tokens = self._tokens()
         from rules.base import benchmark_of
 
         benchmark = benchmark_of(kb.tasks[task], {"language": next(

@@ -127,3 +127,26 @@ def test_a_cpu_scenario_without_a_device_is_served_on_a_cpu():
     gpu = get_engine(kb).consult(normalize({"task": "text_classification", "dataset_size": 2000,
                                             "compute": "consumer_gpu"}, kb))
     assert {a["field"]: a["value"] for a in gpu["assumptions"]}["device_class"] == "datacenter_gpu"
+
+
+def test_sequence_length_sets_the_latency_and_memory_of_text_inputs():
+    """A 10 ms budget for ~10-token search queries on a laptop CPU rejects every model at the default 128
+    tokens, and admits small encoders at 10; the memory estimate follows the length too."""
+    from click.testing import CliRunner
+
+    from cli import main
+    from rules.engine import get_engine
+    from rules.scenario import ScenarioError, normalize
+
+    kb = get_kb()
+    base = {"task": "text_classification", "dataset_size": 5000, "device_class": "laptop_cpu", "latency_ms": 10}
+    long = get_engine(kb).consult(normalize(base, kb))
+    short = get_engine(kb).consult(normalize({**base, "sequence_length": 10}, kb))
+    assert not long["candidates"][0]["meets_constraints"]
+    assert short["candidates"][0]["meets_constraints"] and short["candidates"][0]["latency_ms"] <= 10
+    assert "per 10-token input" in short["candidates"][0]["why"]["text"]
+    r = CliRunner().invoke(main, ["consult", "--task", "text_classification", "--dataset-size", "500",
+                                  "--sequence-length", "-3", "--no-input"])
+    assert r.exit_code == 2 and "sequence_length" in r.output and "Traceback" not in r.output
+    with pytest.raises(ScenarioError):
+        normalize({**base, "sequence_length": "many"}, kb)
