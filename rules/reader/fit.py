@@ -23,7 +23,7 @@ def fit(items: list[dict], kb, c: float = 30.0, abstain_share: float = 0.15, emb
     ``abstain_share`` quantile of out-of-fold confidence on the descriptions the classifier answers
     (those the patterns read by meaning or not at all), and each certain path's precision counted on
     the held-out and field descriptions only (the patterns were written against the public ones)."""
-    from rules.reader.symptoms import read_symptoms  # noqa: F401 (the pattern reader whose output is fitted on)
+    from rules.reader.symptoms import read_symptoms
 
     outs = []
     for it in items:

@@ -179,7 +179,7 @@ def get_model() -> Optional[Model]:
 class Judgement:
     """How sure a reading is: the candidates with calibrated probabilities, and whether to abstain."""
     candidates: list          # [(pitfall or "none", probability)], most probable first
-    by: str                   # "path:<method>" (the reader's measured precision) or "classifier"
+    by: str                   # "path:<method>" (that path's measured precision) or "route:<route>" (route_of)
     abstain: bool
 
     @property
@@ -213,17 +213,15 @@ def route_of(first: Optional[str], pattern_first: str, cands: list, certain: dic
     which route: ``agree`` (the patterns' reading by meaning is the classifier's first), ``nothing`` (the
     patterns named nothing), ``classifier`` (the classifier overrules a reading by meaning) or
     ``pattern`` (the reading by meaning stands: on such disputed cases it is right more often than the
-    classifier's probability). Returns (route, candidates with raw probabilities)."""
+    classifier's probability). Returns (route, candidates, the answer first with its raw probability;
+    ``judge_output`` calibrates it and rescales the others)."""
     if first != "meaning":
         return "nothing", cands
     if cands[0][0] == pattern_first:
         return "agree", cands
     disputed = certain.get("meaning_disputed")
     if disputed is not None and float(disputed["p"]) > cands[0][1]:
-        q = float(disputed["p"])
-        others = [(c, x) for c, x in cands if c != pattern_first]
-        total = sum(x for _, x in others) or 1.0
-        return "pattern", [(pattern_first, q)] + [(c, x * (1.0 - q) / total) for c, x in others]
+        return "pattern", [(pattern_first, float(disputed["p"]))] + [(c, x) for c, x in cands if c != pattern_first]
     return "classifier", cands
 
 
@@ -257,7 +255,8 @@ def judge_output(out: dict, embedding, model: Model) -> Judgement:
 
 
 def fit_arrays(items: list[dict], outs: list[dict], x, c: float = 30.0, abstain_share: float = 0.15) -> dict:
-    """``fit`` on the patterns' outputs and the embeddings already computed (bench/ refits it per fold)."""
+    """The model's content from the patterns' outputs and the embeddings already computed
+    (``rules.reader.fit`` for the shipped model; bench/reader_classifier.py refits it per fold)."""
     import numpy as np
     from sklearn.linear_model import LogisticRegression
     from sklearn.model_selection import GroupKFold

@@ -41,6 +41,20 @@ def _write_jsonl(path: Path, rows: list) -> Path:
     return path
 
 
+def _review_task(tmp_path: Path, seed: int, n: int, paragraphs: int, shared_words=()) -> tuple[Path, Path]:
+    """A one-word-answer instruction task (review polarity) and general text for the forgetting test;
+    ``shared_words`` puts some of the task's words into the general text."""
+    rng = random.Random(seed)
+    words = ["good", "great", "fine", "bad", "awful", "poor"]
+    train = _write_jsonl(tmp_path / "train.jsonl", [
+        {"instruction": "Is this review positive or negative?", "input": f"the food was {w}",
+         "output": "positive" if w in words[:3] else "negative"} for w in (rng.choice(words) for _ in range(n))])
+    general = tmp_path / "general.txt"
+    vocab = ["the", "river", "city", "was", "built", "king", "north", *shared_words]
+    general.write_text("\n".join(" ".join(rng.choice(vocab) for _ in range(45)) for _ in range(paragraphs)))
+    return train, general
+
+
 def test_each_format_is_read_by_its_keys(tmp_path):
     f = _write_jsonl(tmp_path / "d.jsonl", [
         {"instruction": "Say hi", "input": "", "output": "hi"},
@@ -109,14 +123,7 @@ def test_adapting_leaves_the_base_model_untouched(tok):
 
 @pytest.mark.slow
 def test_run_a_causal_lm_plan_end_to_end(tiny, tmp_path):
-    rng = random.Random(0)
-    words = ["good", "great", "fine", "bad", "awful", "poor"]
-    train = _write_jsonl(tmp_path / "train.jsonl", [
-        {"instruction": "Is this review positive or negative?", "input": f"the food was {w}",
-         "output": "positive" if w in words[:3] else "negative"} for w in (rng.choice(words) for _ in range(60))])
-    general = tmp_path / "general.txt"
-    general.write_text("\n".join(" ".join(rng.choice(["the", "river", "city", "was", "built", "king", "north"])
-                                          for _ in range(45)) for _ in range(12)))
+    train, general = _review_task(tmp_path, seed=0, n=60, paragraphs=12)
     plan = tmp_path / "plan.json"
     r = CliRunner().invoke(main, ["consult", "--task", "text_generation", "--dataset-size", "60", "--compute", "cpu",
                                   "--no-input", "-o", str(plan)])
@@ -214,14 +221,7 @@ def test_auto_fix_runs_on_a_causal_lm_plan(tiny, tmp_path):
     rate that makes the model forget); the forgetting diagnosis leads to a fix the causal-LM harness honours,
     run again and judged by paired tests on the response loss; the chain is written with the metric's name.
     The overlay lowers the forgetting threshold so that the tiny model's forgetting counts."""
-    rng = random.Random(1)
-    words = ["good", "great", "fine", "bad", "awful", "poor"]
-    train = _write_jsonl(tmp_path / "train.jsonl", [
-        {"instruction": "Is this review positive or negative?", "input": f"the food was {w}",
-         "output": "positive" if w in words[:3] else "negative"} for w in (rng.choice(words) for _ in range(150))])
-    general = tmp_path / "general.txt"
-    general.write_text("\n".join(" ".join(rng.choice(["the", "river", "city", "was", "built", "king", "north",
-                                                       "food", "good"]) for _ in range(45)) for _ in range(40)))
+    train, general = _review_task(tmp_path, seed=1, n=150, paragraphs=40, shared_words=["food", "good"])
     kb = tmp_path / "kb"
     kb.mkdir()
     (kb / "thresholds.yaml").write_text(
