@@ -885,6 +885,16 @@ def rank_options(fn):
                      help="Score at most this many examples (stratified sample; default from the "
                           "knowledge base's rank_max_examples)."),
         click.option("--max-length", type=click.IntRange(8, 4096), default=128, show_default=True),
+        click.option("--replay-ratio", type=FiniteFloat(0, 4), metavar="R",
+                     help="A causal-LM plan: mix R general examples per training example into training "
+                          "(rehearsal), drawn from the --retention-data items the forgetting test does not "
+                          "measure. Overrides the plan's replay_ratio."),
+        click.option("--packing/--no-packing", default=None,
+                     help="A causal-LM plan: concatenate training examples into blocks of --max-length tokens "
+                          "instead of truncating each one (overrides the plan's packing)."),
+        click.option("--prompt-loss/--no-prompt-loss", default=None,
+                     help="A causal-LM plan: count the prompt's tokens in the loss too (overrides the plan's "
+                          "prompt_loss; default: the response only)."),
         click.option("--seed", type=int, default=0, show_default=True,
                      help="Seed of the sample and of the probe's folds."),
         click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto", show_default=True),
@@ -1164,6 +1174,16 @@ def run_options(fn):
         click.option("--learning-rate", type=FiniteFloat(0, min_open=True), help="Override the learning rate."),
         click.option("--batch-size", type=click.IntRange(1, 4096), help="Override the batch size."),
         click.option("--max-length", type=click.IntRange(8, 4096), default=128, show_default=True),
+        click.option("--replay-ratio", type=FiniteFloat(0, 4), metavar="R",
+                     help="A causal-LM plan: mix R general examples per training example into training "
+                          "(rehearsal), drawn from the --retention-data items the forgetting test does not "
+                          "measure. Overrides the plan's replay_ratio."),
+        click.option("--packing/--no-packing", default=None,
+                     help="A causal-LM plan: concatenate training examples into blocks of --max-length tokens "
+                          "instead of truncating each one (overrides the plan's packing)."),
+        click.option("--prompt-loss/--no-prompt-loss", default=None,
+                     help="A causal-LM plan: count the prompt's tokens in the loss too (overrides the plan's "
+                          "prompt_loss; default: the response only)."),
         click.option("--alpha", type=FiniteFloat(0, 1, min_open=True, max_open=True),
                      help="Override the plan's evaluation.alpha (significance level of every test)."),
         click.option("--no-cache", is_flag=True, help="Recompute embeddings instead of using the cache."),
@@ -1197,9 +1217,16 @@ def _run(ctx, plan, name: str, opts: dict, builtin_size: int = 1500) -> dict:
         intermediate_data=opts.get("intermediate_data"), unlabeled_data=opts.get("unlabeled_data"),
         weights=opts.get("weights"), image_size=opts.get("image_size"),
         overrides={"epochs": opts.get("epochs"), "learning_rate": opts.get("learning_rate"),
-                   "batch_size": opts.get("batch_size"), "head": opts.get("head")},
+                   "batch_size": opts.get("batch_size"), "head": opts.get("head"),
+                   "replay_ratio": opts.get("replay_ratio"), "packing": opts.get("packing"),
+                   "prompt_loss": opts.get("prompt_loss")},
         override_scope=opts.get("override_scope"),
     )
+
+    lm_only = [f"--{k.replace('_', '-')}" for k in ("replay_ratio", "packing", "prompt_loss") if opts.get(k) is not None]
+    if lm_only and not is_causal_lm_plan(kb, plan):
+        raise click.UsageError(f"{', '.join(lm_only)}: for a plan that adapts a causal language model "
+                               f"(task text_generation); this plan's task is {plan.scenario.get('task')}")
 
     from harness.reporting.progress import Progress
 

@@ -136,9 +136,21 @@ class Hyperparameters:
                                                doc="'emoji': add the training data's emoji to the vocabulary")
     stages: list = _f(_str_list(), [], doc="stages before the target task: 'mlm_in_domain', "
                                            "'intermediate_informal'")
+    # a causal language model's training data (text generation)
+    prompt_loss: bool = _f(((lambda v: isinstance(v, bool)), "true or false"), False,
+                           doc="a causal LM: the loss also counts the prompt's tokens (false: the response only)")
+    packing: bool = _f(((lambda v: isinstance(v, bool)), "true or false"), False,
+                       doc="a causal LM: training examples are concatenated and cut into blocks of the maximum "
+                           "length (false: each example alone, truncated to it)")
+    replay_ratio: float = _f(_num(0, 4, note="0: no replay"), 0.0,
+                             doc="a causal LM: general examples mixed into training, per training example, drawn "
+                                 "from the retention data's items that the forgetting test does not measure")
 
 
-DATA_LEVEL = ("preprocessing", "augmentation", "tokenizer_extra_tokens", "stages")
+# settings of the data a run trains on, shared by the techniques it compares (a fix that switches the
+# technique keeps them)
+DATA_LEVEL = ("preprocessing", "augmentation", "tokenizer_extra_tokens", "stages", "prompt_loss", "packing",
+              "replay_ratio")
 
 
 @dataclass

@@ -12,7 +12,10 @@ def render_lm_report(rec: dict) -> str:
     d = rec["data"]
     lines += [f"Data: {rec['data']['train']} ({d['examples']['train']} training, {d['examples']['val']} validation, "
               f"{d['examples']['test']} test examples; loss on response tokens only: "
-              f"{'yes' if d['prompt_masked'] else 'no'}; at most {d['max_length']} tokens). "
+              f"{'yes' if d['prompt_masked'] else 'no'}; at most {d['max_length']} tokens"
+              f"{', packed into blocks' if d.get('packing') else ''}"
+              + (f"; replay: {d['replay']['ratio']:g} general examples per training example, drawn from "
+                 f"{d['replay']['pool']} not measured" if (d.get('replay') or {}).get('ratio') else "") + "). "
               f"Seeds: {rec['seeds']}. Device: {rec['device']}. Time: {rec['seconds']} s.", ""]
     for a in rec.get("adaptations") or []:
         lines.append(f"- Adapted: {a['field']}: plan {a['plan']!r}, used {a['used']!r} ({a['why']})")

@@ -11,12 +11,16 @@ Formats (JSONL, one object per line, told apart by their keys; or plain text):
   (paragraphs separated by blank lines).
 
 The loss counts the response tokens only (the prompt's labels are -100) unless the plan says
-otherwise; plain text has no prompt. Examples longer than ``max_length`` tokens are truncated
-(the prompt is cut from its start so that the response survives).
+otherwise (``prompt_loss``); plain text has no prompt. Examples longer than ``max_length`` tokens are
+truncated (the prompt is cut from its start so that the response survives), or, when the plan packs
+(``packing``), concatenated whole and cut into blocks of ``max_length`` tokens. With ``replay_ratio``
+the training set is mixed with general examples (rehearsal) drawn from the retention data's items that
+the forgetting test does not measure.
 """
 
 from __future__ import annotations
 
+import random
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Optional
@@ -125,7 +129,61 @@ def encode(examples: list[Example], tokenizer, max_length: int, mask_prompt: boo
     return out
 
 
-def general_text(path: str | Path, n: int = 60, min_words: int = 40) -> list[Example]:
+def pack(items: list[dict], max_length: int, eos: Optional[int]) -> list[dict]:
+    """Encoded examples concatenated in order (an end-of-sequence token closing each one that lacks it)
+    and cut into blocks of ``max_length`` tokens; a block without a single counted label is dropped."""
+    ids: list = []
+    labels: list = []
+    for it in items:
+        ids += it["input_ids"]
+        labels += it["labels"]
+        if eos is not None and it["input_ids"][-1] != eos:
+            ids.append(eos)
+            labels.append(eos if it["labels"][-1] != -100 else -100)
+    out = []
+    for i in range(0, len(ids), max_length):
+        block_ids, block_labels = ids[i:i + max_length], labels[i:i + max_length]
+        if len(block_ids) >= 2 and any(x != -100 for x in block_labels[1:]):
+            out.append({"input_ids": block_ids, "labels": block_labels, "prompt_len": 0})
+    return out
+
+
+def training_items(examples: list[Example], tokenizer, max_length: int, hyper: dict,
+                   replay: list[Example] = (), seed: int = 0) -> list[dict]:
+    """What one seed trains on, as the recipe says: the prompt masked unless ``prompt_loss``; general
+    examples from ``replay`` mixed in, ``replay_ratio`` per training example (drawn with ``seed``,
+    without repetition while the pool lasts); packed into ``max_length`` blocks when ``packing``."""
+    ratio = float(hyper.get("replay_ratio") or 0)
+    n_replay = round(ratio * len(examples))
+    if n_replay and not replay:
+        raise LMDataError(f"replay_ratio {ratio:g} mixes general examples into training, drawn from the retention "
+                          "data: give --retention-data FILE (general text .txt or instructions .jsonl) with more "
+                          f"than the {RETENTION_ITEMS} items the forgetting test measures")
+    rng = random.Random(seed)
+    pool = list(replay)
+    picked = (rng.sample(pool, n_replay) if n_replay <= len(pool)
+              else pool * (n_replay // len(pool)) + rng.sample(pool, n_replay % len(pool))) if n_replay else []
+    mixed = list(examples) + picked
+    mask = not hyper.get("prompt_loss")
+    if not hyper.get("packing"):
+        return encode(mixed, tokenizer, max_length, mask)
+    eos = tokenizer.eos_token_id if tokenizer.eos_token_id is not None else tokenizer.sep_token_id
+    blocks = pack(encode(mixed, tokenizer, 1 << 30, mask), max_length, eos)
+    if not blocks:
+        raise LMDataError("packing left no block with a token to learn")
+    return blocks
+
+
+RETENTION_ITEMS = 60  # items of a retention file the forgetting test measures; replay draws from the rest
+
+
+def replay_pool(path: str | Path, n: int = 2000) -> list[Example]:
+    """General examples for replay: the items of a retention file after the ones the forgetting test
+    measures, so that no measured item is ever trained on."""
+    return general_text(path, n=RETENTION_ITEMS + n)[RETENTION_ITEMS:]
+
+
+def general_text(path: str | Path, n: int = RETENTION_ITEMS, min_words: int = 40) -> list[Example]:
     """Held-out general text for the forgetting test: WikiText-style paragraphs (headings and short
     lines left out) of a plain-text file, or the reference answers of an instruction file."""
     p = Path(path)

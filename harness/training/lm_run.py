@@ -95,7 +95,7 @@ def execute_lm(plan, cfg: RunConfig, kb, progress=None) -> dict:
     from harness.evaluation import stats
     from harness.reporting.progress import as_progress
     from harness.training import causal_lm as lm
-    from harness.training.lm_data import encode, general_text, read_examples
+    from harness.training.lm_data import encode, general_text, read_examples, replay_pool, training_items
     from harness.training.models import pick_device
     from knowledge.cache import cache_dir
     from rules.revise import revise
@@ -119,20 +119,24 @@ def execute_lm(plan, cfg: RunConfig, kb, progress=None) -> dict:
         train_ex, val_ex, test_ex = examples, read_examples(cfg.validation), read_examples(cfg.test)
     else:
         train_ex, val_ex, test_ex = split_examples(examples)
-    mask = True  # the loss counts response tokens only (prompt masked)
-    enc = {k: encode(v, tok, cfg.max_length, mask) for k, v in (("train", train_ex), ("val", val_ex),
-                                                                  ("test", test_ex))}
+    # validation and test are scored on the response tokens whatever the recipe trains on
+    enc = {k: encode(v, tok, cfg.max_length, mask_prompt=True) for k, v in (("val", val_ex), ("test", test_ex))}
     pad = tok.pad_token_id
     hypers = plan_hypers(plan, cfg.techniques, 0, adaptations)
+    shared = hypers[cfg.techniques[0]]  # the data-level settings (prompt_loss, packing, replay_ratio) are shared
+    retention_paths = [p for p in (cfg.retention_data or plan.evaluation.retention_data or "").split(",") if p]
+    replay = ([ex for p in retention_paths for ex in replay_pool(p)]
+              if float(shared.get("replay_ratio") or 0) > 0 else [])
+    for tech in cfg.techniques:  # the training data as each recipe makes it, checked before any training
+        training_items(train_ex, tok, cfg.max_length, hypers[tech], replay, 0)
     alpha = plan.evaluation.alpha
     seeds = int(plan.evaluation.seeds)
     th = kb.threshold("lm_forgetting_min_nats")
-    progress(f"{name}: {len(enc['train'])} training, {len(enc['val'])} validation, {len(enc['test'])} test "
+    progress(f"{name}: {len(train_ex)} training, {len(enc['val'])} validation, {len(enc['test'])} test "
              f"examples; {', '.join(cfg.techniques)} x {seeds} seed(s) on {device}")
 
     # the base model, measured on itself before any adapter exists
     base_test = lm.item_losses(base, enc["test"], pad, device=device)
-    retention_paths = [p for p in (cfg.retention_data or plan.evaluation.retention_data or "").split(",") if p]
     retention = {}
     for p in retention_paths:
         items = encode(general_text(p), tok, cfg.max_length, mask_prompt=True)
@@ -150,7 +154,8 @@ def execute_lm(plan, cfg: RunConfig, kb, progress=None) -> dict:
     for tech in cfg.techniques:
         results[tech] = []
         for seed in range(seeds):
-            tr = lm.adapt(base, tech, enc["train"], enc["val"], hypers[tech], pad, seed, device, progress)
+            train_items = training_items(train_ex, tok, cfg.max_length, hypers[tech], replay, seed)
+            tr = lm.adapt(base, tech, train_items, enc["val"], hypers[tech], pad, seed, device, progress)
             row = {"seed": seed, "test_losses": lm.item_losses(tr.model, enc["test"], pad, device=device).tolist(),
                    "kl": lm.kl_drift(base, tr.model, kl_items, pad, device=device).tolist(),
                    "exact_match": (lm.exact_match(tr.model, tok, enc["test"], refs, device=device).tolist()
@@ -226,7 +231,9 @@ def execute_lm(plan, cfg: RunConfig, kb, progress=None) -> dict:
     record = {
         "kind": "causal_lm", "plan": plan.to_dict(), "model": name, "device": device, "techniques": cfg.techniques,
         "seeds": seeds, "overrides": overrides, "adaptations": adaptations, "hyperparameters": hypers,
-        "data": {"train": cfg.train, "examples": {k: len(v) for k, v in enc.items()}, "prompt_masked": mask,
+        "data": {"train": cfg.train, "examples": {"train": len(train_ex), **{k: len(v) for k, v in enc.items()}},
+                 "prompt_masked": not shared.get("prompt_loss"), "packing": bool(shared.get("packing")),
+                 "replay": {"ratio": float(shared.get("replay_ratio") or 0), "pool": len(replay)},
                  "max_length": cfg.max_length, "retention": retention_paths},
         "base": base_summary, "summary": summary, "results": results, "tests": tests, "symptoms": symptoms,
         "diagnoses": revised["diagnoses"], "samples": samples,

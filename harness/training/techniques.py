@@ -51,7 +51,7 @@ TRAINING = ("learning_rate", "epochs", "batch_size", "weight_decay", "dropout", 
 TEXT_DATA = ("preprocessing", "augmentation", "tokenizer_extra_tokens", "stages")
 # a causal LM adapted by harness.training.causal_lm.adapt (modality "causal_lm")
 LM_TRAINING = ("learning_rate", "epochs", "batch_size", "weight_decay", "warmup_ratio", "max_grad_norm",
-               "early_stopping_patience")
+               "early_stopping_patience", "prompt_loss", "packing", "replay_ratio")
 EXECUTABLE_TASKS = {"text_classification": "text", "image_classification": "image"}
 
 

@@ -246,3 +246,102 @@ def test_auto_fix_runs_on_a_causal_lm_plan(tiny, tmp_path):
     assert 0.0 <= c["p_improve"] <= 1.0 and c["metric_before"] > 0 and c["metric_after"] > 0
     assert json.loads((Path(c["run_dir"]) / "run.json").read_text())["kind"] == "causal_lm"
     assert "response loss before" in (out / "autofix.md").read_text()
+
+
+def test_packing_concatenates_whole_examples_into_blocks_and_keeps_the_prompt_mask(tok):
+    """Packed: no example is truncated (every response token is learned somewhere), blocks are max_length
+    long but the last, the prompt's tokens stay out of the loss, and each example ends with its end token."""
+    ex = [lm_data.Example("a long prompt " * 12, "the answer number %d" % i, "prompt_completion") for i in range(5)]
+    hyper = {"packing": True}
+    blocks = lm_data.training_items(ex, tok, 16, hyper)
+    unpacked = lm_data.encode(ex, tok, 1 << 30)
+    # a block of prompt tokens only teaches nothing and is left out; every other block is max_length long
+    assert sum(len(b["input_ids"]) for b in blocks) < sum(len(u["input_ids"]) for u in unpacked)
+    assert all(len(b["input_ids"]) == 16 for b in blocks[:-1])
+    learned = [t for b in blocks for t in b["labels"] if t != -100]
+    assert learned == [t for u in unpacked for t in u["labels"] if t != -100]
+    truncated = lm_data.training_items(ex, tok, 16, {"packing": False})
+    assert len(truncated) == 5 and all(len(t["input_ids"]) == 16 for t in truncated)
+
+
+def test_prompt_loss_and_replay_change_what_training_sees(tok, tmp_path):
+    ex = [lm_data.Example(f"question {i}?", f"answer {i}", "prompt_completion") for i in range(20)]
+    masked = lm_data.training_items(ex, tok, 32, {})
+    counted = lm_data.training_items(ex, tok, 32, {"prompt_loss": True})
+    assert all(-100 in m["labels"] for m in masked) and all(-100 not in c["labels"] for c in counted)
+    general = tmp_path / "general.txt"
+    general.write_text("\n".join(f"paragraph {i} " + "word " * 45 for i in range(lm_data.RETENTION_ITEMS + 30)))
+    pool = lm_data.replay_pool(general)
+    measured = {e.response for e in lm_data.general_text(general)}
+    assert len(pool) == 30 and not measured & {e.response for e in pool}  # never trains on a measured item
+    mixed = lm_data.training_items(ex, tok, 32, {"replay_ratio": 0.5}, pool, seed=0)
+    assert len(mixed) == 30
+    assert lm_data.training_items(ex, tok, 32, {"replay_ratio": 0.5}, pool, seed=1) != mixed  # drawn per seed
+    assert len(lm_data.training_items(ex, tok, 32, {"replay_ratio": 2.0}, pool, seed=0)) == 60  # pool reused
+    with pytest.raises(lm_data.LMDataError, match="--retention-data"):
+        lm_data.training_items(ex, tok, 32, {"replay_ratio": 0.5}, [], seed=0)
+
+
+# field -> its changed value, for a causal LM (the base recipe below); AdamW is blind to the scale of its
+# gradients, so clipping shows only once the clipped gradients fall under its epsilon
+LM_CHANGES = {"learning_rate": 3e-2, "epochs": 3, "batch_size": 3, "weight_decay": 5.0, "warmup_ratio": 0.5,
+              "max_grad_norm": 1e-7, "early_stopping_patience": 1, "prompt_loss": True, "packing": True,
+              "replay_ratio": 1.0, "lora": {"rank": 2, "alpha": 2.0, "dropout": 0.3, "target_modules": ["k_proj"]}}
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("tech, field", [(t, f) for t, spec in __import__(
+    "harness.training.techniques", fromlist=["REGISTRY"]).REGISTRY.items() for f in spec.honoured("causal_lm")])
+def test_a_causal_lm_technique_honours_each_declared_field(tech, field, tok, tmp_path):
+    """The registry's promise for causal LMs: each field a technique declares changes its training (the loss
+    curve, the steps or the trained-parameter count)."""
+    from harness.training.causal_lm import adapt, tiny_lm
+
+    base_model = tiny_lm(tok, seed=3)
+    ex = [lm_data.Example(f"Is review {i} good? It was " + ("fine " if i % 2 else "awful ") * (1 + i % 4),
+                          "yes" if i % 2 else "no", "prompt_completion") for i in range(24)]
+    general = tmp_path / "g.txt"
+    general.write_text("\n".join(" ".join(["river", "city", "king"][j % 3] for j in range(i, i + 45))
+                                 for i in range(lm_data.RETENTION_ITEMS + 20)))
+    pool = lm_data.replay_pool(general)
+    val = lm_data.encode(ex[:4], tok, 24)
+    base = {"learning_rate": 1e-2, "epochs": 2, "batch_size": 6, "weight_decay": 0.0, "warmup_ratio": 0.0,
+            "max_grad_norm": 0.0, "early_stopping_patience": 0, "prompt_loss": False, "packing": False,
+            "replay_ratio": 0.0, "lora": {"rank": 4, "alpha": 8.0, "dropout": 0.0, "target_modules": ["q_proj"]}}
+    if field == "early_stopping_patience":
+        base.update(epochs=4, learning_rate=1e-9)
+
+    def signature(h):
+        r = adapt(base_model, tech, lm_data.training_items(ex, tok, 24, h, pool, 0), val, h, tok.pad_token_id, 0)
+        return [round(x["train_loss"], 6) for x in r.history], r.steps, r.trainable
+
+    assert signature(base) != signature({**base, field: LM_CHANGES[field]})
+
+
+@pytest.mark.slow
+def test_replay_and_packing_from_the_command_line(tiny, tmp_path):
+    """--replay-ratio and --packing reach the training and the record; replay without general data to draw
+    from, or on a classifier's plan, is refused before any training (exit 2)."""
+    train, general = _review_task(tmp_path, seed=2, n=40, paragraphs=lm_data.RETENTION_ITEMS + 20)
+    plan = tmp_path / "plan.json"
+    r = CliRunner().invoke(main, ["consult", "--task", "text_generation", "--dataset-size", "40", "--compute", "cpu",
+                                  "--no-input", "-o", str(plan)])
+    assert r.exit_code == 0, r.output
+    common = ["run", str(plan), "--train", str(train), "--model", str(tiny), "--seeds", "1", "--epochs", "1",
+              "--format", "json"]
+    r = CliRunner().invoke(main, [*common, "--replay-ratio", "0.5", "--out", str(tmp_path / "none")])
+    assert r.exit_code == 2 and "--retention-data" in r.output and not (tmp_path / "none" / "run.json").exists()
+    out = tmp_path / "run"
+    r = CliRunner().invoke(main, [*common, "--replay-ratio", "0.5", "--packing", "--retention-data", str(general),
+                                  "--out", str(out)])
+    assert r.exit_code == 0, r.output
+    rec = json.loads((out / "run.json").read_text())
+    assert rec["data"]["replay"] == {"ratio": 0.5, "pool": 20} and rec["data"]["packing"]
+    assert rec["hyperparameters"]["lora"]["replay_ratio"] == 0.5
+    assert {"field": "hyperparameters.replay_ratio", "plan": 0.0, "used": 0.5, "by": "--replay-ratio"} in rec["overrides"]
+    cls = tmp_path / "cls.json"
+    r = CliRunner().invoke(main, ["consult", "--task", "text_classification", "--dataset-size", "500", "--no-input",
+                                  "-o", str(cls)])
+    assert r.exit_code == 0, r.output
+    r = CliRunner().invoke(main, ["run", str(cls), "--packing", "--out", str(tmp_path / "c")])
+    assert r.exit_code == 2 and "text_generation" in r.output
