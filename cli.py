@@ -20,6 +20,7 @@ from typing import Any, Optional
 
 import click
 
+from harness.training.registry import REGISTRY
 from knowledge.schema import KnowledgeError
 
 FORMATS = ("text", "json", "yaml")
@@ -1152,7 +1153,7 @@ def run_options(fn):
         click.option("--image-size", type=click.IntRange(8, 1024), metavar="PIXELS",
                      help="Input size for a backbone (default: its weights' own, e.g. 224)."),
         click.option("--technique", "techniques", multiple=True,
-                     type=click.Choice(["feature_extraction", "fine_tuning", "lora", "from_scratch"]),
+                     type=click.Choice(list(REGISTRY)),
                      help="Technique(s) to run (default: the plan's), each with its own recipe from the plan. "
                           "Repeatable."),
         click.option("--seeds", type=click.IntRange(1, 100), help="Override the plan's evaluation.seeds."),

@@ -199,18 +199,73 @@ class Trained:
     tokens: int
     history: list = field(default_factory=list)   # per epoch: {"epoch", "train_loss", "val_loss"}
     trainable: int = 0
+    peak_memory_gb: Optional[float] = None  # on a CUDA device: the most memory the training held
+
+
+def model_folder(spec: str, cache: Optional[Path] = None) -> Optional[Path]:
+    """The local folder a model loads from (the converted safetensors copy for the built-in SmolLM2,
+    which ``load_lm`` writes), or None."""
+    p = Path(spec).expanduser()
+    if p.is_dir():
+        return p
+    converted = cache / "smollm2-135m-instruct" if cache is not None else None
+    return converted if converted is not None and (converted / "model.safetensors").exists() else None
+
+
+def quantization_config(q: dict):
+    """bitsandbytes settings for QLoRA's frozen base from the plan's ``quantization`` block: 4-bit NF4 or
+    FP4 (double quantization optional) with a compute dtype, or 8-bit."""
+    import torch
+    from transformers import BitsAndBytesConfig
+
+    bits = int(q.get("bits", 4))
+    if bits == 8:
+        return BitsAndBytesConfig(load_in_8bit=True)
+    if bits != 4:
+        raise ModelError(f"quantization.bits {bits}: QLoRA quantizes the base to 4 or 8 bits")
+    name = str(q.get("compute_dtype", "bfloat16"))
+    dtype = getattr(torch, name) if name in ("bfloat16", "float16", "float32") else None
+    if dtype is None:
+        raise ModelError(f"quantization.compute_dtype {q.get('compute_dtype')!r}: expected bfloat16, float16 "
+                         f"or float32")
+    return BitsAndBytesConfig(load_in_4bit=True, bnb_4bit_quant_type=str(q.get("quant_type", "nf4")),
+                              bnb_4bit_use_double_quant=bool(q.get("double_quant", True)),
+                              bnb_4bit_compute_dtype=dtype)
+
+
+def _quantized(source: Optional[Path], q: dict, device: str):
+    """QLoRA's base: the model loaded from ``source`` with its linear layers quantized by bitsandbytes
+    on the GPU, prepared for training adapters on top (norms in float32, input gradients on)."""
+    from peft import prepare_model_for_kbit_training
+    from transformers import AutoModelForCausalLM
+
+    if source is None:
+        raise ModelError("QLoRA loads the model quantized from a local folder: pass --model FOLDER")
+    if not str(device).startswith("cuda"):
+        raise ModelError("QLoRA (bitsandbytes) runs on a CUDA GPU: --device cuda")
+    index = int(str(device).partition(":")[2] or 0)
+    model = AutoModelForCausalLM.from_pretrained(str(source), local_files_only=True,
+                                                 quantization_config=quantization_config(q), device_map={"": index})
+    return prepare_model_for_kbit_training(model, use_gradient_checkpointing=False)
 
 
 def adapt(base, technique: str, train: list[dict], val: list[dict], hyper: dict, pad_id: int, seed: int,
-          device: str = "cpu", progress: Optional[Callable] = None) -> Trained:
-    """LoRA (peft) or full fine-tuning of a copy of ``base`` on ``train``; AdamW, linear warm-up then
-    decay, gradient clipping, early stopping on the validation loss (the plan's patience)."""
+          device: str = "cpu", progress: Optional[Callable] = None, source: Optional[Path] = None) -> Trained:
+    """LoRA (peft) or full fine-tuning of a copy of ``base`` on ``train``, or QLoRA (LoRA on the model of
+    ``source`` loaded quantized, CUDA only); AdamW, linear warm-up then decay, gradient clipping, early
+    stopping on the validation loss (the plan's patience)."""
     import torch
     from torch.optim.lr_scheduler import LambdaLR
 
     torch.manual_seed(seed)
-    model = copy.deepcopy(base).to(device)
-    if technique == "lora":
+    cuda = str(device).startswith("cuda")
+    if cuda:
+        torch.cuda.reset_peak_memory_stats()
+    if technique == "qlora":
+        model = _quantized(source, hyper.get("quantization") or {}, device)
+    else:
+        model = copy.deepcopy(base).to(device)
+    if technique in ("lora", "qlora"):
         from peft import LoraConfig, get_peft_model
 
         lo = hyper.get("lora") or {}
@@ -220,7 +275,7 @@ def adapt(base, technique: str, train: list[dict], val: list[dict], hyper: dict,
                          task_type="CAUSAL_LM")
         model = get_peft_model(model, cfg)
     elif technique != "fine_tuning":
-        raise ModelError(f"technique {technique!r}: a causal LM is adapted with lora or fine_tuning here")
+        raise ModelError(f"technique {technique!r}: a causal LM is adapted with lora, qlora or fine_tuning here")
     params = [p for p in model.parameters() if p.requires_grad]
     opt = torch.optim.AdamW(params, lr=float(hyper["learning_rate"]), weight_decay=float(hyper.get("weight_decay", 0)))
     bs, epochs = int(hyper.get("batch_size", 8)), int(hyper.get("epochs", 1))
@@ -272,7 +327,8 @@ def adapt(base, technique: str, train: list[dict], val: list[dict], hyper: dict,
     if best_state is not None:
         model.load_state_dict(best_state, strict=False)
     trainable = sum(p.numel() for p in params)
-    return Trained(model, epoch, steps, time.perf_counter() - t0, tokens, history, trainable)
+    peak = round(torch.cuda.max_memory_allocated() / 2**30, 3) if cuda else None
+    return Trained(model, epoch, steps, time.perf_counter() - t0, tokens, history, trainable, peak)
 
 
 def short_reference_items(items: list[dict], tokenizer, max_words: int = 4) -> list[tuple[int, str]]:

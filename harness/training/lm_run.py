@@ -24,7 +24,7 @@ import numpy as np
 
 from harness.training.run import RunConfig, plan_hypers, prepare, versions, write_json_atomic
 
-LM_TECHNIQUES = ("lora", "fine_tuning")
+LM_TECHNIQUES = ("lora", "fine_tuning", "qlora")
 
 
 def is_causal_lm(kb, plan) -> bool:
@@ -75,7 +75,6 @@ def refuse_unsupported(plan, techniques: list) -> None:
             if missing:
                 raise ModelError(f"QLoRA (4-bit weights) needs {' and '.join(missing)}, which this machine lacks: "
                                  f"run the plan's LoRA here (--technique lora), or QLoRA on a CUDA machine")
-            raise ModelError("QLoRA is not carried out by this harness yet: run --technique lora")
         if t not in LM_TECHNIQUES:
             raise ModelError(f"a causal LM is adapted with {' or '.join(LM_TECHNIQUES)} here; the technique {t!r} "
                              f"is not one of them")
@@ -113,6 +112,7 @@ def execute_lm(plan, cfg: RunConfig, kb, progress=None) -> dict:
 
         raise LMDataError(f"a causal-LM plan runs on your data: --train FILE (JSONL: {', '.join(FORMATS)}; or .txt)")
     name, base, tok = lm.load_lm(_resolve_model(plan, cfg, adaptations), cache_dir("models"))
+    source = lm.model_folder(_resolve_model(plan, cfg, []), cache_dir("models"))  # QLoRA loads it quantized
     base.to(device)
     examples = read_examples(cfg.train)
     if cfg.validation and cfg.test:
@@ -155,7 +155,8 @@ def execute_lm(plan, cfg: RunConfig, kb, progress=None) -> dict:
         results[tech] = []
         for seed in range(seeds):
             train_items = training_items(train_ex, tok, cfg.max_length, hypers[tech], replay, seed)
-            tr = lm.adapt(base, tech, train_items, enc["val"], hypers[tech], pad, seed, device, progress)
+            tr = lm.adapt(base, tech, train_items, enc["val"], hypers[tech], pad, seed, device, progress,
+                          source=source)
             row = {"seed": seed, "test_losses": lm.item_losses(tr.model, enc["test"], pad, device=device).tolist(),
                    "kl": lm.kl_drift(base, tr.model, kl_items, pad, device=device).tolist(),
                    "exact_match": (lm.exact_match(tr.model, tok, enc["test"], refs, device=device).tolist()
@@ -164,7 +165,7 @@ def execute_lm(plan, cfg: RunConfig, kb, progress=None) -> dict:
                                  for k, v in retention.items()},
                    "epochs_run": tr.epochs_run, "steps": tr.steps, "seconds": round(tr.seconds, 2),
                    "tokens_per_second": round(tr.tokens / max(tr.seconds, 1e-9), 1), "history": tr.history,
-                   "trainable_parameters": tr.trainable}
+                   "trainable_parameters": tr.trainable, "peak_memory_gb": tr.peak_memory_gb}
             if seed == 0:
                 samples[tech] = lm.generate(tr.model, tok, sample_prompts, device=device)
             results[tech].append(row)

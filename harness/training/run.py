@@ -632,7 +632,7 @@ def execute(plan: dict, cfg: RunConfig, kb, progress=None) -> dict:
     from harness.evaluation import probes, stats
     from harness.training.models import pick_device
     from harness.reporting.progress import as_progress
-    from harness.training.techniques import check_executable
+    from harness.training.registry import check_executable
     from rules.revise import revise
 
     progress = as_progress(progress)

@@ -24,7 +24,6 @@ from typing import Callable, Optional
 import numpy as np
 
 from harness.training.common import scores, seed_everything
-from knowledge.schema import KnowledgeError
 
 
 @dataclass
@@ -42,78 +41,6 @@ class TrainResult:
 
     def to_dict(self) -> dict:
         return dict(self.__dict__)
-
-
-# --- the technique registry: what each technique executes, and which plan fields it honours
-
-TRAINING = ("learning_rate", "epochs", "batch_size", "weight_decay", "dropout", "warmup_ratio",
-            "max_grad_norm", "early_stopping_patience", "discriminative_lr_decay", "l2_sp")
-TEXT_DATA = ("preprocessing", "augmentation", "tokenizer_extra_tokens", "stages")
-# a causal LM adapted by harness.training.causal_lm.adapt (modality "causal_lm")
-LM_TRAINING = ("learning_rate", "epochs", "batch_size", "weight_decay", "warmup_ratio", "max_grad_norm",
-               "early_stopping_patience", "prompt_loss", "packing", "replay_ratio")
-EXECUTABLE_TASKS = {"text_classification": "text", "image_classification": "image"}
-
-
-@dataclass(frozen=True)
-class TechniqueSpec:
-    """A technique the harness can run: the tasks it executes, and per input modality the plan
-    fields (``hyperparameters.*``) it honours: changing one of them changes the training."""
-
-    id: str
-    tasks: tuple
-    honours: dict  # modality -> tuple of Hyperparameters field names
-
-    def honoured(self, modality: str) -> tuple:
-        return self.honours.get(modality, ())
-
-
-REGISTRY = {
-    # the linear head is a probe fit to convergence (harness.training.heads): its settings are ``probe``'s; the
-    # optimiser fields (learning rate, epochs, batch size, weight decay, dropout, patience) are the MLP
-    # head's only, so auto-fix never spends a round changing them for a linear head
-    "feature_extraction": TechniqueSpec(
-        "feature_extraction", tuple(EXECUTABLE_TASKS),
-        {"text": ("head", "probe", *TEXT_DATA), "image": ("head", "probe")}),
-    "fine_tuning": TechniqueSpec(
-        "fine_tuning", tuple(EXECUTABLE_TASKS),
-        {"text": (*TRAINING, "frozen_layers", "unfreeze", *TEXT_DATA),
-         "image": (*TRAINING, "frozen_layers", "unfreeze", "augmentation"),
-         "causal_lm": LM_TRAINING}),
-    "lora": TechniqueSpec(
-        "lora", tuple(EXECUTABLE_TASKS),
-        {"text": (*(f for f in TRAINING if f != "l2_sp"), "lora", *TEXT_DATA),
-         "image": (*(f for f in TRAINING if f != "l2_sp"), "lora", "augmentation"),
-         "causal_lm": (*LM_TRAINING, "lora")}),
-    "from_scratch": TechniqueSpec(
-        "from_scratch", tuple(EXECUTABLE_TASKS),
-        {"text": (*(f for f in TRAINING if f not in ("l2_sp", "discriminative_lr_decay")),
-                  "preprocessing", "augmentation"),
-         "image": (*(f for f in TRAINING if f not in ("l2_sp", "discriminative_lr_decay")), "augmentation")}),
-}
-
-
-class NotExecutable(KnowledgeError):
-    """A plan asks for a task or technique the harness cannot run."""
-
-
-def check_executable(plan, techniques: list) -> None:
-    """Refuse, with the reason, a plan whose task or techniques the harness cannot run."""
-    task = plan.scenario.get("task")
-    if task not in EXECUTABLE_TASKS:
-        raise NotExecutable(
-            f"tlexpert run executes classification plans only ({', '.join(EXECUTABLE_TASKS)}); this plan's "
-            f"task is {task}. Its consultation stands as advice; carry it out with a trainer for that task.")
-    for t in techniques:
-        if t not in REGISTRY:
-            raise NotExecutable(f"The technique {t!r} cannot be run by tlexpert run on this machine (it runs "
-                                f"{', '.join(REGISTRY)}); the plan's advice stands, carry it out elsewhere.")
-
-
-def honours(technique: str, modality: str, fields) -> bool:
-    """Whether ``technique`` honours every hyperparameter in ``fields`` for ``modality`` inputs."""
-    spec = REGISTRY.get(technique)
-    return spec is not None and all(f in spec.honoured(modality) for f in fields)
 
 
 # --- feature extraction: a head on frozen embeddings

@@ -67,7 +67,7 @@ def carried(fix: dict, technique: str, modality: str, kb) -> bool:
     """Whether the harness carries the fix out: a fix the knowledge base says it runs, whose every changed
     field the technique it leaves in place honours, with values the harness implements."""
     from harness.training.adapt import can_carry
-    from harness.training.techniques import honours
+    from harness.training.registry import honours
 
     if not kb.fixes[fix["fix"]].harness or not can_carry(fix["changes"], modality):
         return False

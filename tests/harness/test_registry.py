@@ -11,7 +11,8 @@ import numpy as np
 import pytest
 
 from harness.training.data import make_reviews, stratified_split
-from harness.training.techniques import REGISTRY, TEXT_DATA, run_head, run_transformer
+from harness.training.registry import REGISTRY, TEXT_DATA
+from harness.training.techniques import run_head, run_transformer
 
 pytestmark = pytest.mark.slow
 
