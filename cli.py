@@ -80,7 +80,8 @@ def dump(data: Any, fmt: str) -> str:
     return yaml.safe_dump(data, sort_keys=False, allow_unicode=True, width=100)
 
 
-from knowledge.reading import check_named_file, check_output, show, write_atomic  # noqa: E402  (one writer, one output check)
+from knowledge.reading import show  # noqa: E402
+from knowledge.writing import check_named_file, check_output, write_atomic  # noqa: E402  (one writer, one output check)
 
 
 def warn_implausible(scenario: dict) -> None:
@@ -1074,7 +1075,7 @@ def ranking_text(result: dict, fmt: str) -> str:
     buf = io.StringIO()
     w = csv.DictWriter(buf, fieldnames=TABLE_COLUMNS, lineterminator="\n")
     w.writeheader()
-    from knowledge.reading import spreadsheet_safe
+    from knowledge.writing import spreadsheet_safe
 
     for r in rows:
         w.writerow({k: ("" if v is None else spreadsheet_safe(v)) for k, v in r.items()})
@@ -1204,7 +1205,7 @@ def _run(ctx, plan, name: str, opts: dict, builtin_size: int = 1500) -> dict:
     fmt = opts["fmt"]
     quiet = fmt == "json" or not sys.stderr.isatty()
     out = opts.get("out") or f"runs/{_time.strftime('%Y%m%d-%H%M%S')}-{name}"
-    from knowledge.reading import check_output_dir
+    from knowledge.writing import check_output_dir
 
     check_output_dir(out, "--out", force=opts.get("force", False))
     cfg = RunConfig(

@@ -45,8 +45,7 @@ import os
 import re
 import sys
 import time
-from collections import Counter, defaultdict
-from pathlib import Path
+from collections import Counter
 
 os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 os.environ.setdefault("OMP_NUM_THREADS", "1")

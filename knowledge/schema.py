@@ -468,6 +468,11 @@ class _Missing:
 MISSING = _Missing()
 
 
+def normalize_word(text: Any) -> str:
+    """'Named-Entity Recognition ' -> 'named_entity_recognition'."""
+    return "_".join(str(text).strip().lower().replace("-", " ").replace("_", " ").split())
+
+
 def where_of(data: Any, key: Optional[str], default: str) -> str:
     """'file:line' of ``key`` inside a mapping loaded by ``knowledge.loader``."""
     lines = getattr(data, "lines", None)

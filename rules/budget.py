@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from typing import Optional
 
-TEST_SHARE = 0.2  # harness.training.run.load_data: test split of --train when no --test is given
+TEST_SHARE = 0.2  # harness.training.text_run.load_data: test split of --train when no --test is given
 VAL_SHARE = 0.2  # ... and validation split of the rest when no --validation is given
 
 

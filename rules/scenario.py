@@ -160,7 +160,7 @@ def normalize(raw: Any, kb, origin: str = "scenario", symptom_matcher=None,
     # "read_as": the names normalize mapped onto another id (the plan says so: summarization is planned as
     # text generation)
     read_as = [r for r in raw.get("read_as") or () if isinstance(r, dict)] if isinstance(raw.get("read_as"), list) else []
-    from knowledge.loader import normalize_word
+    from knowledge.schema import normalize_word
 
     if normalize_word(str(raw["task"])) != task and not any(r.get("field") == "task" for r in read_as):
         read_as.append({"field": "task", "given": str(raw["task"]), "as": task,
@@ -288,7 +288,7 @@ DEVICE_ALIASES = {
 
 
 def _device(value: Any, kb, where: str) -> str:
-    from knowledge.loader import normalize_word
+    from knowledge.schema import normalize_word
 
     word = normalize_word(value)
     word = DEVICE_ALIASES.get(word, word)
@@ -299,7 +299,7 @@ def _device(value: Any, kb, where: str) -> str:
 
 def _language(value: Any, modality: str, kb, where: str) -> Optional[str]:
     """english (assumed for text when not given), multilingual, code, or one language."""
-    from knowledge.loader import normalize_word
+    from knowledge.schema import normalize_word
 
     if value in (None, ""):
         return None

@@ -10,7 +10,6 @@ from __future__ import annotations
 from knowledge.estimates import deployed_gb, fmt_ms, latency_ms, speed_class, training_memory_gb
 from rules._experta import MATCH, NOT, TEST
 from rules.base import (
-    Assumed,
     Candidate,
     Criterion,
     DeployDevice,

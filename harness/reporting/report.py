@@ -78,7 +78,7 @@ def plots(out: Path, record: dict) -> list[str]:
 
 
 def _save(fig, path: Path) -> str:
-    from knowledge.reading import atomic_path
+    from knowledge.writing import atomic_path
 
     with atomic_path(path, suffix=".png") as tmp:
         fig.savefig(tmp, dpi=90)
@@ -124,6 +124,6 @@ def write_report(out: Path, record: dict) -> None:
             note = f" — {f['measured']}" if f.get("measured") else ""
             lines.append(f"  - fix: {f['description']} ({f['summary']}){note}")
     lines += ["", "## Plots", ""] + [f"![{i}]({i})" for i in images]
-    from knowledge.reading import write_atomic
+    from knowledge.writing import write_atomic
 
     write_atomic(out / "report.md", "\n".join(lines) + "\n")

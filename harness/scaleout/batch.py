@@ -24,7 +24,7 @@ import re
 from pathlib import Path
 from typing import Any, Iterable, Optional
 
-from knowledge.schema import KnowledgeError, nearest
+from knowledge.schema import KnowledgeError
 
 LIST_FIELDS = ("source_domain", "target_domain", "symptoms")
 def _as_list(v) -> list:
@@ -140,7 +140,7 @@ def to_markdown(rows: list[dict], columns: list[str]) -> str:
 
 def write_table(rows: list[dict], path: Path, columns: list[str]) -> None:
     """CSV, JSON, JSONL, Parquet or Markdown by extension, written atomically."""
-    from knowledge.reading import atomic_path
+    from knowledge.writing import atomic_path
 
     path = Path(path)
     suffix = path.suffix.lower()
@@ -166,7 +166,7 @@ def write_table(rows: list[dict], path: Path, columns: list[str]) -> None:
         else:
             with tmp.open("w", encoding="utf-8", newline="") as fh:
                 if suffix == ".csv":
-                    from knowledge.reading import spreadsheet_safe
+                    from knowledge.writing import spreadsheet_safe
 
                     w = csv.DictWriter(fh, fieldnames=columns)
                     w.writeheader()
@@ -244,7 +244,7 @@ class Journal:
                 self.fh.write(json.dumps({**r, "_key": key} if key else r, default=str) + "\n")
             self.fh.flush()
         except OSError as exc:
-            from knowledge.reading import OutputError
+            from knowledge.writing import OutputError
 
             raise OutputError(f"{self.path}: cannot write the batch journal ({exc.strerror or exc})") from None
 

@@ -14,15 +14,13 @@ Symptoms go through ``rules.revise`` as for classifiers; ``run.json`` and ``repo
 
 from __future__ import annotations
 
-import json
 import math
 import time
 from pathlib import Path
-from typing import Optional
 
 import numpy as np
 
-from harness.training.run import RunConfig, plan_hypers, prepare, versions, write_json_atomic
+from harness.training.runconfig import RunConfig, plan_hypers, prepare, versions, write_json_atomic
 
 LM_TECHNIQUES = ("lora", "fine_tuning", "qlora")
 
@@ -244,7 +242,7 @@ def execute_lm(plan, cfg: RunConfig, kb, progress=None) -> dict:
     }
     write_json_atomic(out / "run.json", record)
     from harness.reporting.lm_report import render_lm_report
-    from knowledge.reading import write_atomic
+    from knowledge.writing import write_atomic
 
     write_atomic(out / "report.md", render_lm_report(record))
     record["out"] = str(out)

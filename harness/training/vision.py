@@ -180,7 +180,7 @@ def load_weights(model, path: str | Path) -> None:
 def save_weights(model, path: Path) -> None:
     from safetensors.torch import save_file
 
-    from knowledge.reading import atomic_path
+    from knowledge.writing import atomic_path
 
     with atomic_path(path) as tmp:
         save_file({k: v.contiguous() for k, v in model.state_dict().items()}, str(tmp))

@@ -120,7 +120,8 @@ def auto_fix(plan: dict, cfg, kb, max_rounds: int = 3, progress=None, pitfalls=N
     from harness.evaluation import stats
     from harness.reporting.progress import as_progress
     from harness.training.lm_run import execute_lm, is_causal_lm, target_metric
-    from harness.training.run import apply_overrides, as_plan, execute, write_json_atomic
+    from harness.training.run import execute
+    from harness.training.runconfig import apply_overrides, as_plan, write_json_atomic
 
     progress = as_progress(progress)
     root = Path(cfg.out)
@@ -224,6 +225,6 @@ def _write_md(path: Path, result: dict) -> None:
     f = result["final"]
     lines += ["", f"Final: {f['technique']} with {', '.join(f['applied_fixes']) or 'no fix'}, {name} "
                   f"{f[key]:.3f}, symptoms: {', '.join(f['symptoms']) or 'none'} ({f['run_dir']})."]
-    from knowledge.reading import write_atomic
+    from knowledge.writing import write_atomic
 
     write_atomic(path, "\n".join(lines) + "\n")

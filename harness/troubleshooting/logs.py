@@ -28,7 +28,6 @@ import csv
 import hashlib
 import io
 import math
-import os
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -443,7 +442,7 @@ def _read_hparams(log: RunLog, folder: Path) -> None:
     try:
         text = _read_text(f)
         if "*" in text:  # aliases: bounded by the reading layer before this lenient loader builds them
-            from knowledge.reading import _check_nodes
+            from knowledge.yamlio import _check_nodes
 
             _check_nodes(yaml.compose(text, Loader=Lenient), str(f))
         data = yaml.load(text, Loader=Lenient)  # noqa: S506 (SafeLoader subclass)

@@ -55,7 +55,7 @@ def _cached_embeddings(items: list[dict]):
 
 def main() -> int:
     from knowledge import get_kb
-    from knowledge.reading import write_atomic
+    from knowledge.writing import write_atomic
 
     items = load_corpus()
     content = fit(items, get_kb(), embeddings=_cached_embeddings(items))

@@ -148,7 +148,6 @@ def get_encoder() -> MiniLMEncoder:
 
 def phrase_embeddings(encoder: MiniLMEncoder, phrases: Sequence[str]):
     """Embeddings of knowledge phrases, cached on disk by model and phrase content."""
-    np = encoder.np
     key = hashlib.sha256(("\n".join([encoder.fingerprint, *phrases])).encode()).hexdigest()[:24]
     path = entry("symptom-embeddings", f"{key}.npy")
     arr = load_array(path)

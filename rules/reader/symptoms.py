@@ -751,10 +751,10 @@ def _near(stems: list[str], ph) -> bool:
     for i, w in enumerate(stems):
         if w != want[0]:
             continue
-        j, at = 1, i
+        j = 1
         for k in range(i + 1, min(len(stems), i + len(want) + 2)):
             if j < len(want) and stems[k] == want[j]:
-                j, at = j + 1, k
+                j += 1
         if j == len(want):
             return True
     return False

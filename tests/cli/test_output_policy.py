@@ -228,7 +228,7 @@ def test_a_csv_table_never_carries_a_formula_into_a_spreadsheet(tmp_path, monkey
     [row] = list(csv.DictReader((tmp_path / "t.csv").open()))
     assert row["file"] == "'=1+2.yaml" and row["id"] == "'=1+2.yaml:1"
     assert row["dataset_size"] == "500"
-    from knowledge.reading import spreadsheet_safe
+    from knowledge.writing import spreadsheet_safe
 
     assert spreadsheet_safe("-0.5") == "-0.5" and spreadsheet_safe(-3) == -3
     assert spreadsheet_safe("@SUM(A1)") == "'@SUM(A1)" and spreadsheet_safe("=1+2.yaml") == "'=1+2.yaml"

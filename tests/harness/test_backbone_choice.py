@@ -8,7 +8,8 @@ from click.testing import CliRunner
 from cli import main
 from harness.training.backbones import is_backbone_name
 from harness.training.models import ModelError
-from harness.training.run import RunConfig, image_backbone_spec
+from harness.training.image_run import image_backbone_spec
+from harness.training.run import RunConfig
 from knowledge import get_kb
 from rules.engine import get_engine
 from rules.scenario import normalize

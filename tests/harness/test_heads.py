@@ -99,7 +99,6 @@ def test_probe_matches_logistic_regression_cv_on_tweets(n, monkeypatch):
     """Same features, same N labeled tweets: the probe (20% of them for validation, then refit)
     scores within a point of LogisticRegressionCV (5-fold CV) on sentiment_val.csv rows, over 2 draws
     (bench/bench_probe.py: every size from 100 to 6,000, 3 draws)."""
-    from sklearn.exceptions import ConvergenceWarning
     from sklearn.linear_model import LogisticRegressionCV
     from sklearn.model_selection import train_test_split
 

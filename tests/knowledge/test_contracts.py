@@ -16,7 +16,8 @@ import pytest
 from click.testing import CliRunner
 
 from knowledge import KnowledgeError, get_kb, load
-from knowledge.loader import ENV_VAR, REQUIRED_THRESHOLDS, SECTIONS
+from knowledge.checks import REQUIRED_THRESHOLDS
+from knowledge.loader import ENV_VAR, SECTIONS
 from knowledge.schema import SPEED_ORDER, Pitfall
 from rules.engine import TransferEngine
 from rules.scenario import ENUMS, FIELDS, normalize

@@ -24,7 +24,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from knowledge import reading
+from knowledge import reading, writing, yamlio
 from knowledge.reading import Limits
 from knowledge.schema import KnowledgeError
 
@@ -179,7 +179,7 @@ def file_bytes(texts):
 @given(text=yaml_texts())
 def test_fuzz_yaml_reader(text, fuzz_count, memory_ok):
     fuzz_count("yaml")
-    data = bounded(reading.parse_yaml, text, "f.yaml")
+    data = bounded(yamlio.parse_yaml, text, "f.yaml")
     if data is not None:
         assert len(reading.show(data)) < 400  # showing what was read stays bounded
     memory_ok()
@@ -192,7 +192,7 @@ def test_fuzz_yaml_files_through_the_scenario_contract(data, suffix, tmp_path_fa
     fuzz_count("scenario file")
     f = tmp_path_factory.mktemp("y") / f"s{suffix}"
     f.write_bytes(data)
-    raw = bounded(reading.read_yaml, f)
+    raw = bounded(yamlio.read_yaml, f)
     if raw is not None:
         bounded(normalize, raw, kb, origin=str(f))
     memory_ok()
@@ -269,10 +269,10 @@ def test_fuzz_output_paths(parts, specials, fuzz_count):
     fuzz_count("output paths")
     p = str(specials / "/".join(parts)) if not parts[0].startswith("/") else "/".join(parts)
     before = set(os.listdir(specials))
-    ok = bounded(reading.check_output, p)
+    ok = bounded(writing.check_output, p)
     assert set(os.listdir(specials)) == before  # checking writes nothing
     if ok is not None and not Path(p).exists() and str(Path(p).resolve()).startswith(str(specials)):
-        reading.write_atomic(p, b"{}")  # a path that passed the check is written, or it is a bug
+        writing.write_atomic(p, b"{}")  # a path that passed the check is written, or it is a bug
         assert Path(p).read_bytes() == b"{}"
         Path(p).unlink()
     leftovers = [n for n in os.listdir(specials) if ".tmp" in n]

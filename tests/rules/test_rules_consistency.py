@@ -11,7 +11,7 @@ from __future__ import annotations
 import pytest
 
 from knowledge.schema import SPEED_ORDER
-from rules.base import Hyper, Risk
+from rules.base import Risk
 from rules.fixes import concrete_fixes, fix_changes
 from rules.lint import lint
 
