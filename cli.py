@@ -943,7 +943,7 @@ def do_rank(ctx, kb, data, candidates: list[str], rejected: dict, opts: dict, qu
 
 
 def render_ranking(result: dict, verdict: Optional[dict]) -> str:
-    from harness.ranking.rank import table_rows
+    from harness.reporting.ranking import table_rows
     from harness.reporting.render import table
     from rules.selection import fmt_params
 
@@ -1045,7 +1045,7 @@ def rank_models_cmd(ctx, data_file, candidate_opts, scenario_file, output, plot,
     verdict = engine.consult(scenario, trace=False, ranking=result).get("empirical_ranking")
     result["against_catalog"] = {k: verdict[k] for k in ("verdict", "why", "notes")} if verdict else None
     if plot:
-        from harness.ranking.rank import plot_ranking
+        from harness.reporting.ranking import plot_ranking
 
         Path(plot).parent.mkdir(parents=True, exist_ok=True)
         plot_ranking(result, plot)
@@ -1060,7 +1060,7 @@ def rank_models_cmd(ctx, data_file, candidate_opts, scenario_file, output, plot,
 
 
 def ranking_text(result: dict, fmt: str) -> str:
-    from harness.ranking.rank import TABLE_COLUMNS, table_rows
+    from harness.reporting.ranking import TABLE_COLUMNS, table_rows
 
     if fmt == "json":
         return json.dumps(result, indent=2, default=float, ensure_ascii=False)

@@ -273,7 +273,7 @@ def pool_protocol(cands: dict, train_csv: str, out: Path, seeds: int, max_length
 
     from harness.training.data import load_text
     from harness.training.embed import cached_encode
-    from harness.ranking.rank import score_layers
+    from harness.ranking.scoring import score_layers
     from harness.training.run import technique_hyper
     from harness.training.techniques import run_head
     from knowledge.loader import get_kb

@@ -14,15 +14,8 @@ import pytest
 from click.testing import CliRunner
 
 from cli import main
-from harness.ranking.rank import (
-    RankError,
-    class_warnings,
-    layer_features,
-    rank_models,
-    resolve_candidate,
-    result_file,
-    score_layers,
-)
+from harness.ranking.rank import RankError, class_warnings, rank_models, resolve_candidate
+from harness.ranking.scoring import layer_features, result_file, score_layers
 from harness.training.data import TextData
 from knowledge import get_kb
 
@@ -203,7 +196,7 @@ def slow_kb(tmp_path, overhead: float):
 
 
 def test_plan_budget_cuts_examples_to_the_measured_rate_and_never_below_the_floor(tmp_path, tiny_bert):
-    from harness.ranking.rank import plan_budget
+    from harness.ranking.budget import plan_budget
 
     kb = get_kb()
     rate = next(t for t in kb.sections["throughput"].values() if t.technique == "ranking")

@@ -1,0 +1,78 @@
+"""A ranking's table rows and its plot (the ``rank-models`` output)."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+
+TABLE_COLUMNS = ["rank", "model", "mean_rank", "logme", "hscore", "knn", "linear_probe", "params",
+                 "latency_ms", "pareto", "status", "note"]
+
+
+def table_rows(result: dict) -> list[dict]:
+    """Flat rows (one per candidate) for text/CSV output."""
+    out = []
+    for r in result["rows"]:
+        pareto = "+".join(n for n, on in (("size", r.get("pareto_params")), ("latency", r.get("pareto_latency")))
+                          if on)
+        notes = []
+        if r.get("rejected"):
+            notes.append("rejected by the plan: " + "; ".join(r["rejected"]))
+        if r["status"] in ("error", "skipped"):
+            notes.append("not scored: " + r["error"])
+        elif r.get("estimator_errors"):
+            notes.append("; ".join(f"{e} not computed" for e in r["estimator_errors"]))
+        note = "; ".join(notes)
+        out.append({"rank": r.get("rank"), "model": r["model"], "mean_rank": r.get("mean_rank"),
+                    **{e: (round(r["scores"][e], 4) if e in r["scores"] else None)
+                       for e in ("logme", "hscore", "knn", "linear_probe")},
+                    "params": r.get("params"), "latency_ms": r.get("latency_ms"), "pareto": pareto,
+                    "status": r["status"], "note": note})
+    return out
+
+
+def plot_ranking(result: dict, path: str | Path) -> None:
+    """Aggregate rank vs parameters and vs latency, Pareto front marked; PNG/SVG/PDF by suffix."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    ok = [r for r in result["rows"] if r["status"] == "ok"]
+    fig, axes = plt.subplots(1, 2, figsize=(11, 4.2))
+    for ax, cost, flag, label in ((axes[0], "params", "pareto_params", "parameters"),
+                                  (axes[1], "latency_ms", "pareto_latency", "latency (ms per text, measured)")):
+        pts = [r for r in ok if r.get(cost) is not None]
+        for r in pts:
+            marker = "x" if r.get("rejected") else "o"
+            color = "tab:red" if r.get(flag) else "tab:gray"
+            ax.scatter(r[cost], r["mean_rank"], marker=marker, c=color, s=50, zorder=3)
+            ax.annotate(r["model"], (r[cost], r["mean_rank"]), fontsize=7, xytext=(4, 3),
+                        textcoords="offset points")
+        front = sorted((r for r in pts if r.get(flag)), key=lambda r: r[cost])
+        if len(front) > 1:
+            ax.step([r[cost] for r in front], [r["mean_rank"] for r in front], where="post",
+                    c="tab:red", lw=1, label="Pareto front")
+            ax.legend(fontsize=8)
+        if cost == "params" and pts and min(r[cost] for r in pts) > 0:
+            ax.set_xscale("log")
+        ax.invert_yaxis()
+        ax.set_xlabel(label)
+        ax.set_ylabel("mean rank over estimators (1 = best)")
+        ax.grid(alpha=0.3)
+    a = result["agreement"]
+    w = f"Kendall's W = {a['kendall_w']:.2f}" if a.get("kendall_w") is not None else "W n/a"
+    fig.suptitle(f"Transferability on {Path(result['data']['origin']).name} "
+                 f"({result['data']['examples']} examples, layers: {result['settings']['layer']}; {w})",
+                 fontsize=9)
+    fig.tight_layout()
+    path = Path(path)
+    tmp = path.with_name(f".{path.stem}.tmp-{os.getpid()}{path.suffix}")
+    try:
+        fig.savefig(tmp, dpi=120)
+        os.replace(tmp, path)
+    finally:
+        plt.close(fig)
+        if tmp.exists():
+            tmp.unlink()
