@@ -10,23 +10,10 @@ import re
 from pathlib import Path
 from typing import Optional
 
-from harness.troubleshooting.logs import (
-    CONVENTIONS,
-    LOG_NAMES,
-    MAX_FILES_SCANNED,
-    SKIP_DIRS,
-    ColumnMap,
-    LogError,
-    RunLog,
-    _fingerprint,
-    _from_records,
-    runs_from_records,
-    _read_csv,
-    _read_json_log,
-    _read_jsonl,
-    _read_trainer_state,
-    read_own_run,
-)
+from harness.troubleshooting.formats import (fingerprint, read_csv_log, read_json_log, read_jsonl_log, read_own_run,
+                                             read_trainer_state)
+from harness.troubleshooting.logs import (CONVENTIONS, LOG_NAMES, MAX_FILES_SCANNED, SKIP_DIRS, ColumnMap, LogError,
+                                          RunLog, _from_records, runs_from_records)
 from harness.troubleshooting.tblogs import is_event_file
 
 LOOKED_FOR = ("a tlexpert run folder (run.json)", "Trainer output (trainer_state.json, checkpoint-*/)",
@@ -55,7 +42,7 @@ def _read_text_log(path: Path, cols: ColumnMap) -> list[RunLog]:
         log.final.setdefault(k, v)
     if "target" not in log.final and test_acc is not None:
         log.final["target"] = test_acc
-    fp = _fingerprint(path)
+    fp = fingerprint(path)
     for i, lg in enumerate(logs):
         lg.fingerprint = fp if i == 0 else f"{fp}#run{i + 1}"
     return logs
@@ -183,10 +170,10 @@ def read_path(p: Path, cols: ColumnMap) -> tuple[list[RunLog], Optional[dict]]:
         if (p / "run.json").exists():
             return read_own_run(p, cols)
         if (p / "trainer_state.json").exists():
-            return [_read_trainer_state(p / "trainer_state.json", cols)], None
+            return [read_trainer_state(p / "trainer_state.json", cols)], None
         newest = _newest_checkpoint(p)
         if newest is not None:
-            return [_read_trainer_state(newest, cols)], None
+            return [read_trainer_state(newest, cols)], None
         if any(is_event_file(f) for f in p.iterdir()) or (p / "train").is_dir() and (p / "validation").is_dir():
             return [_read_events(p, cols)], None
         raise LogError(f"{p}: no log found. Looked for: " + "; ".join(LOOKED_FOR))
@@ -194,7 +181,7 @@ def read_path(p: Path, cols: ColumnMap) -> tuple[list[RunLog], Optional[dict]]:
     if is_event_file(p):
         return [_read_events(_event_run(p.parent), cols)], None
     if name == "trainer_state.json":
-        return [_read_trainer_state(p, cols)], None
+        return [read_trainer_state(p, cols)], None
     if name == "run.json":
         return read_own_run(p.parent, cols)
     suffix = p.suffix.lower()
@@ -202,11 +189,11 @@ def read_path(p: Path, cols: ColumnMap) -> tuple[list[RunLog], Optional[dict]]:
     if kind is None:  # .log, .txt, .out, no extension: by content
         kind = sniff(p)
     if kind == "csv":
-        return _read_csv(p, cols, "lightning_csv" if name == "metrics.csv" else "csv"), None
+        return read_csv_log(p, cols, "lightning_csv" if name == "metrics.csv" else "csv"), None
     if kind == "jsonl":
-        return _read_jsonl(p, cols), None
+        return read_jsonl_log(p, cols), None
     if kind == "json":
-        return [_read_json_log(p, cols)], None
+        return [read_json_log(p, cols)], None
     return _read_text_log(p, cols), None
 
 
