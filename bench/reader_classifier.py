@@ -117,7 +117,7 @@ def sentences(text: str) -> list[str]:
 
 
 def parts_of(text: str) -> list[str]:
-    from rules.reader.symptoms import split_parts
+    from rules.reader.words import split_parts
 
     out = [p for p, _ in split_parts(text) if p.strip()]
     return out or [text]

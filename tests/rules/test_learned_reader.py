@@ -142,7 +142,7 @@ def test_refitting_on_a_corpus_gives_a_model_that_judges(kb):
 
 
 def test_settings_the_text_states_are_read_and_negations_are_not():
-    from rules.reader.symptoms import stated_settings
+    from rules.reader.numbers import stated_settings
 
     assert stated_settings("I already use batch size 1, lr=3e-5 and fp16, max_length 512") == {
         "batch_size": 1, "learning_rate": 3e-5, "precision": "bf16-mixed", "max_length": 512}

@@ -16,8 +16,9 @@ from click.testing import CliRunner
 import cli
 from knowledge import get_kb
 from rules.reader import semantic
-from rules.reader.symptoms import (SymptomMatchError, match_symptoms, pattern_symptoms, read_symptoms, split_parts,
-                            going_well, whole_text_symptoms)
+from rules.reader.numbers import going_well, pattern_symptoms, whole_text_symptoms
+from rules.reader.symptoms import SymptomMatchError, match_symptoms, read_symptoms
+from rules.reader.words import split_parts
 
 ROOT = Path(__file__).resolve().parents[2]
 DATA = Path(__file__).resolve().parent / "data"
@@ -186,7 +187,7 @@ def test_common_problems_outside_transfer_learning(text, pitfall, fix, kb):
 
 def test_without_the_semantic_packages_the_word_path_answers_and_says_what_is_missing(monkeypatch):
     kb = get_kb()
-    from rules.reader import symptoms as mod
+    from rules.reader import index as mod
 
     def missing():
         raise semantic.SemanticUnavailable(f"the semantic matcher needs {semantic.NEEDS} (numpy is missing)")
@@ -257,11 +258,11 @@ def test_corpus_top1_accuracy_floor(split, floor, kb):
 def test_word_gates_of_the_patterns_never_change_a_reading(kb, monkeypatch):
     """Each pattern's ``need`` words are a shortcut for speed only: with every gate open, every
     description of the corpus reads the same."""
-    from rules.reader import symptoms
+    from rules.reader import symptoms, words
 
     texts = [it["text"] for split in ("public", "heldout", "field") for it in corpus(split)]
     gated = [symptoms.read_symptoms(t, kb, semantic=False).pitfalls for t in texts]
-    monkeypatch.setattr(symptoms._lazy, "_may_match", lambda self, text: True)
+    monkeypatch.setattr(words._lazy, "_may_match", lambda self, text: True)
     assert [symptoms.read_symptoms(t, kb, semantic=False).pitfalls for t in texts] == gated
 
 
