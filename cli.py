@@ -9,6 +9,7 @@ the commands that run models, so ``consult``, ``models``, ``rules`` and
 from __future__ import annotations
 
 import contextlib
+import errno
 import functools
 import json
 import math
@@ -37,8 +38,13 @@ def handle_errors(fn):
 
     @functools.wraps(fn)
     def wrapper(*args, **kwargs):
+        if not _stdout_open():
+            raise InputError("standard output is closed: what this command prints would go nowhere; redirect "
+                             "it to a file (> out.txt) or to /dev/null instead of closing it")
         try:
-            return fn(*args, **kwargs)
+            result = fn(*args, **kwargs)
+            sys.stdout.flush()  # a full disk or a failed device shows here, not after the exit status is set
+            return result
         except KnowledgeError as exc:  # user text in the message is escaped, a huge one cut
             raise InputError(show(str(exc), 4000)) from None
         except MemoryError:
@@ -54,8 +60,34 @@ def handle_errors(fn):
         except UnicodeEncodeError as exc:
             raise InputError(f"the output cannot be written in this terminal's encoding "
                              f"({sys.stdout.encoding}): {exc.reason}; set PYTHONIOENCODING=utf-8") from None
+        except OSError as exc:
+            if exc.errno not in WRITE_ERRNOS:
+                raise
+            with contextlib.suppress(OSError):  # nothing more is tried on a failed standard output
+                os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+            where = show(str(exc.filename)) if exc.filename else "standard output"
+            raise InputError(f"writing {where} failed: {exc.strerror or exc}") from None
 
     return wrapper
+
+
+# a write that failed for want of space or a working device: one Error line, never a traceback
+WRITE_ERRNOS = {errno.ENOSPC, errno.EDQUOT, errno.EIO, errno.EBADF, errno.EROFS, errno.EFBIG}
+
+
+def _stdout_open() -> bool:
+    """False when the process was started with its standard output closed (``>&-``)."""
+    if sys.stdout is None:
+        return False
+    try:
+        fd = sys.stdout.fileno()
+    except (OSError, ValueError, AttributeError):
+        return True  # not a file descriptor (captured output): open as far as anyone can tell
+    try:
+        os.fstat(fd)
+    except OSError:
+        return False
+    return True
 
 
 def get_kb(ctx: click.Context):
@@ -387,6 +419,7 @@ def ask_to_clarify(plan: dict, scenario: dict, readings: list, kb) -> dict:
     return {**scenario, "symptoms": symptoms}
 
 @main.command("plan-schema")
+@handle_errors
 def plan_schema():
     """Print the JSON Schema of a plan file (the contract `run` executes)."""
     from rules.contract import json_schema

@@ -101,15 +101,17 @@ def _check_output(p: Path, where: str) -> Path:
 def check_named_file(value: Optional[str], field: str, origin: Union[str, Path], option: str) -> None:
     """A file named inside an input file (a plan's ``evaluation.retention_data``) must lie in that
     file's folder: a plan handed over by someone else must not make tlexpert read (and quote in an
-    error) any file the user can read. Files named on the command line (``option``) are the user's own."""
+    error) any file the user can read. Files named on the command line (``option``) are the user's own.
+    A comma-separated list (a causal LM's several retention files) is checked file by file."""
     if not value:
         return
     folder = os.path.realpath(os.path.dirname(os.path.abspath(str(origin))))
-    target = os.path.realpath(str(value))
-    if not (target == folder or target.startswith(folder.rstrip("/") + "/")):
-        raise ReadError(f"The '{field}' field of {show(str(origin))} names {show(str(value))}, outside the folder "
-                        f"of {show(str(origin))}. Expected a file in that folder; a file elsewhere can be given "
-                        f"with {option}")
+    for name in filter(None, (n.strip() for n in str(value).split(","))):
+        target = os.path.realpath(name)
+        if not (target == folder or target.startswith(folder.rstrip("/") + "/")):
+            raise ReadError(f"The '{field}' field of {show(str(origin))} names {show(name)}, outside the folder "
+                            f"of {show(str(origin))}. Expected a file in that folder; a file elsewhere can be given "
+                            f"with {option}")
 
 
 RESULT_FILES = ("run.json", "report.md")

@@ -16,6 +16,7 @@ from typing import Optional
 
 from harness.troubleshooting.logs import (HPARAM_KEYS, ColumnMap, LogError, RunLog, _cell, _from_records, _num,
                                           runs_from_records)
+from knowledge.reading import show
 from knowledge.schema import KnowledgeError
 
 
@@ -247,6 +248,102 @@ def _prediction_counts(preds) -> Optional[dict]:
     return counts
 
 
+def _is_num(v) -> bool:
+    return isinstance(v, (int, float)) and not isinstance(v, bool)
+
+
+SEED_FIELDS = {  # a seed record's fields diagnose reads: (test, what is expected); None is "not recorded"
+    "seed": (lambda v: isinstance(v, int) and not isinstance(v, bool), "a whole number"),
+    "accuracy": (lambda v: _is_num(v) or isinstance(v, str), "a number"),
+    "curves": (lambda v: isinstance(v, list), "a list of per-epoch records"),
+    "predictions": (lambda v: isinstance(v, list), "a list of predicted labels"),
+    "technique": (lambda v: isinstance(v, str), "a technique id"),
+}
+
+
+def _seed_problem(v) -> Optional[tuple[str, str]]:
+    """(field, what was expected) of the first field of a seed record that is not what tlexpert writes."""
+    if not isinstance(v, dict):
+        return "", "a seed record (an object)"
+    for k, (test, expected) in SEED_FIELDS.items():
+        if v.get(k) is not None and not test(v[k]):
+            return f".{k}", expected
+    return None
+
+
+# the fields of run.json that diagnose reads: (test, what is expected); one message shape for all
+RECORD_FIELDS = {
+    "tests": (lambda v: isinstance(v, dict) and all(
+        isinstance(t, dict) and isinstance(t.get("significant", False), bool)
+        and all(t.get(k) is None or _is_num(t.get(k)) for k in ("effect", "p_value", "p_holm"))
+        and (not t.get("significant") or (_is_num(t.get("effect")) and _is_num(t.get("p_value"))))
+        for t in v.values()),
+        "a mapping of test name to {effect, p_value, significant} (numbers and true/false)"),
+    "symptoms": (lambda v: isinstance(v, list) and all(
+        isinstance(s, dict) and isinstance(s.get("id"), str) and isinstance(s.get("evidence", {}), dict) for s in v),
+        "a list of {id, evidence}"),
+    "diagnoses": (lambda v: isinstance(v, list) and all(
+        isinstance(d, dict) and isinstance(d.get("pitfall"), str)
+        and (d.get("confidence") is None or _is_num(d.get("confidence"))) for d in v),
+        "a list of {pitfall, confidence}"),
+    "summary": (lambda v: isinstance(v, dict) and all(isinstance(s, dict) for s in v.values()),
+                "a mapping of technique to its summary"),
+    "measurements": (lambda v: isinstance(v, dict), "a mapping"),
+}
+
+
+def check_record(rec: dict, f: Path) -> None:
+    """Refuse a run.json whose fields are not what tlexpert writes, with the field and what was expected:
+    the record's own fields, each technique's seed records, and the hyperparameters a diagnosis reads
+    (checked by the plan contract's own field checks)."""
+    from rules.contract import Hyperparameters
+
+    def bad(field: str, expected: str, value) -> LogError:
+        return LogError(f"The '{field}' field of {f} must be {expected}. Got {show(value, 80)} instead.")
+
+    for key, (test, expected) in RECORD_FIELDS.items():
+        if rec.get(key) is not None and not test(rec[key]):
+            raise bad(key, expected, rec[key])
+    for part in ("results", "baseline"):
+        groups = rec["results"].items() if part == "results" else [("", rec.get("baseline") or [])]
+        for tech, rows in groups:
+            name = f"{part}.{tech}" if tech else part
+            if not isinstance(rows, (list, type(None))):
+                raise bad(name, "a list of seed records", rows)
+            for i, r in enumerate(rows or []):
+                problem = _seed_problem(r)
+                if problem:
+                    raise bad(f"{name}[{i}]{problem[0]}", problem[1], r.get(problem[0][1:]) if problem[0] else r)
+    checks = Hyperparameters.__dataclass_fields__
+    for where, h in [("plan.hyperparameters", rec["plan"].get("hyperparameters") or {}),
+                     *((f"config.hyperparameters.{t}", v) for t, v in (rec["config"].get("hyperparameters") or {}).items())]:
+        if not isinstance(h, dict):
+            raise bad(where, "a mapping", h)
+        for k in ("learning_rate", "epochs", "batch_size", "frozen_layers"):
+            test, expected = checks[k].metadata["check"]
+            if h.get(k) is not None and not test(h[k]):
+                raise bad(f"{where}.{k}", expected, h[k])
+
+
+def _lm_record(rec: dict, f: Path) -> dict:
+    """A causal-LM run record in the shape of a classifier's: each seed's per-epoch training and validation
+    losses as its curves, the run's resolved hyperparameters as its config; no accuracy (its target is the
+    response loss, which the recorded tests judge)."""
+    results, hypers = rec.get("results"), rec.get("hyperparameters")
+    if not isinstance(results, dict) or not isinstance(hypers, dict):
+        raise LogError(f"{f}: a causal-LM run record must hold 'results' and 'hyperparameters' (objects)")
+    out = {}
+    for tech, rows in results.items():
+        if not isinstance(rows, list) or not all(isinstance(r, dict) for r in rows):
+            raise LogError(f"The 'results.{tech}' field of {f} must be a list of seed records.")
+        out[tech] = [{"seed": r.get("seed"), "accuracy": None,
+                      "curves": [{"epoch": h.get("epoch"), "train_loss": h.get("train_loss"),
+                                  "val_loss": h.get("val_loss")} for h in (r.get("history") or []) if isinstance(h, dict)]}
+                     for r in rows]
+    return {**rec, "results": out, "summary": {},
+            "config": {"hyperparameters": hypers, "classes": [], "model_name": rec.get("model")}}
+
+
 def read_own_run(run_dir: Path, cols: ColumnMap) -> tuple[list[RunLog], dict]:
     """A tlexpert run folder, whole: one RunLog per (technique, seed), the baseline's runs
     (role 'baseline'), and the record (plan, config, tests, symptoms, diagnoses)."""
@@ -254,6 +351,8 @@ def read_own_run(run_dir: Path, cols: ColumnMap) -> tuple[list[RunLog], dict]:
     rec = _read_json(f)
     if not isinstance(rec, dict):
         raise LogError(f"{f}: expected a run record (a JSON object). Got {type(rec).__name__} instead.")
+    if rec.get("kind") == "causal_lm":
+        rec = _lm_record(rec, f)
     for key in ("plan", "config", "results"):
         if not isinstance(rec.get(key), dict):
             raise LogError(f"The '{key}' field of {f} must be an object. Got "
@@ -273,6 +372,7 @@ def read_own_run(run_dir: Path, cols: ColumnMap) -> tuple[list[RunLog], dict]:
                            f"Got {type(value).__name__} instead.")
     if conf.get("layers") is not None and not isinstance(conf.get("layers"), int):
         raise LogError(f"The 'config.layers' field of {f} must be a whole number. Got {conf['layers']!r} instead.")
+    check_record(rec, f)
     fp = fingerprint(f)
     logs = []
     entries = [(t, rs, "run") for t, rs in rec["results"].items()]

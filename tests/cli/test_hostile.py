@@ -329,3 +329,19 @@ def test_implausible_values_get_an_error_or_a_warning_with_the_reason(d):
 def test_bounded_memory_of_this_module():
     """The cases above ran in this process: it stays far from the gigabytes a bomb used to take."""
     assert resource.getrusage(resource.RUSAGE_SELF).ru_maxrss < 2 * 2**20  # KiB: under 2 GiB
+
+
+@pytest.mark.skipif(not os.path.exists("/dev/full"), reason="no /dev/full on this system")
+def test_a_full_disk_or_a_closed_standard_output_is_one_error_line():
+    """`> /dev/full` and `>&-`: exit status 2 with one Error line on stderr, never a traceback or a silent 0."""
+    for how in ("full", "closed"):
+        cmd = [sys.executable, "-m", "cli", "consult", "--task", "text_classification", "--dataset-size", "100",
+               "--no-input"]
+        if how == "full":
+            with open("/dev/full", "w") as full:
+                r = subprocess.run(cmd, cwd=ROOT, stdout=full, stderr=subprocess.PIPE, text=True, timeout=120)
+        else:
+            r = subprocess.run(["sh", "-c", " ".join(cmd) + " >&-"], cwd=ROOT, stderr=subprocess.PIPE, text=True,
+                               timeout=120)
+        assert r.returncode == 2, (how, r.stderr)
+        assert r.stderr.startswith("Error:") and "Traceback" not in r.stderr, (how, r.stderr)

@@ -111,6 +111,25 @@ def test_a_plan_cannot_name_a_file_outside_its_folder(tmp_path):
     assert "hunter2" not in r.output
 
 
+def test_a_causal_lm_plans_list_of_retention_files_is_checked_file_by_file(tmp_path):
+    import json
+
+    secret = tmp_path / "secret.jsonl"
+    secret.write_text('{"AKIA_SECRET_KEY_123": "x"}\n')
+    d = tmp_path / "shared"
+    d.mkdir()
+    (d / "general.txt").write_text("general text\n")
+    plan = d / "plan.json"
+    r = run("consult", "--task", "text_generation", "--dataset-size", "200", "--compute", "cpu", "--no-input",
+            "-o", plan)
+    assert r.exit_code == 0, r.output
+    data = json.loads(plan.read_text())
+    data["evaluation"]["retention_data"] = f"{d / 'general.txt'},{secret}"
+    plan.write_text(json.dumps(data))
+    r = run("run", plan, "--train", d / "general.txt", "--out", tmp_path / "out")
+    assert r.exit_code == 2 and "outside the folder" in r.output and "AKIA" not in r.output
+
+
 def test_an_overlay_cannot_make_the_catalog_import_a_module(tmp_path):
     import yaml
 

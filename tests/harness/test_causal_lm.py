@@ -143,6 +143,11 @@ def test_run_a_causal_lm_plan_end_to_end(tiny, tmp_path):
     assert rec["summary"]["lora"]["trainable_parameters"] > 0
     report = (out / "report.md").read_text()
     assert "forgetting.general.lora" in report and "## Generations" in report
+    # diagnose reads the causal-LM run folder: its recorded tests, and each seed's loss curves
+    r = CliRunner().invoke(main, ["diagnose", str(out), "--format", "json"])
+    assert r.exit_code in (0, 1), r.output
+    groups = json.loads(r.stdout)["groups"]
+    assert any("recorded in run.json" in g["name"] for g in groups) and any("lora" in g["name"] for g in groups)
     # the plan is the contract: a changed LoRA rank changes the training
     data = json.loads(plan.read_text())
     data["hyperparameters"]["lora"]["rank"] = 2 * data["hyperparameters"]["lora"]["rank"]

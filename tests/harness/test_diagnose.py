@@ -210,6 +210,36 @@ def test_own_run_directory(tmp_path):
     assert report["config"]["known"]["learning_rate"]["value"] == 2e-4
 
 
+@pytest.mark.parametrize("edit,field", [
+    (lambda r: r["results"]["fine_tuning"][0].update(seed={"a": 1}), "results.fine_tuning[0].seed"),
+    (lambda r: r["results"]["fine_tuning"][0].update(curves="abc"), "results.fine_tuning[0].curves"),
+    (lambda r: r.update(baseline=[{"seed": 0, "technique": ["x"]}]), "baseline[0].technique"),
+    (lambda r: r.update(tests="x"), "tests"),
+    (lambda r: r.update(tests={"t": {"significant": True, "effect": "big", "p_value": 0.01}}), "tests"),
+    (lambda r: r.update(symptoms=[3]), "symptoms"),
+    (lambda r: r.update(diagnoses={"a": 1}), "diagnoses"),
+    (lambda r: r["config"]["hyperparameters"]["fine_tuning"].update(learning_rate="fast"),
+     "config.hyperparameters.fine_tuning.learning_rate"),
+    (lambda r: r["config"]["hyperparameters"]["fine_tuning"].update(batch_size=-5),
+     "config.hyperparameters.fine_tuning.batch_size"),
+    (lambda r: r["plan"].update(hyperparameters={"frozen_layers": {"x": 1}}), "plan.hyperparameters.frozen_layers"),
+])
+def test_a_run_record_with_a_wrong_typed_field_is_refused_by_name(tmp_path, edit, field):
+    """run.json is read as tlexpert writes it: a field of another type names itself and what was expected
+    (exit 2), never a traceback and never a value taken into the diagnosis."""
+    d = tmp_path / "run"
+    d.mkdir()
+    rec = {"plan": {"technique": {"choice": "fine_tuning"}, "scenario": {"task": "text_classification",
+                                                                          "modality": "text", "dataset_size": 90}},
+           "config": {"hyperparameters": {"fine_tuning": {"learning_rate": 2e-4}}, "classes": ["a", "b"]},
+           "results": {"fine_tuning": [{"seed": 0, "accuracy": 0.5, "curves": [
+               {"epoch": e, "train_loss": 0.7, "val_macro_f1": 0.4} for e in range(1, 4)]}]}}
+    edit(rec)
+    (d / "run.json").write_text(json.dumps(rec))
+    r = CliRunner().invoke(main, ["diagnose", str(d)])
+    assert r.exit_code == 2 and f"The '{field}' field of" in r.output and "Traceback" not in r.output, r.output
+
+
 @pytest.mark.parametrize("content,message", [
     ('{"log_history": [{"loss": 1.0, "step": 1}, {"loss": 0.9', "malformed or truncated JSON"),
     ('{"log_history": []}', "no metrics"),
