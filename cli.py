@@ -894,15 +894,17 @@ class Duration(click.ParamType):
 
     name = "duration"
     UNITS = {"": 1, "s": 1, "sec": 1, "m": 60, "min": 60, "h": 3600}
+    MAX_SECONDS = 30 * 86400
 
     def convert(self, value, param, ctx):
         if isinstance(value, (int, float)):
             return float(value)
-        m = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*(s|sec|m|min|h)?\s*", str(value).lower())
-        if not m or float(m.group(1)) <= 0:
-            self.fail(f"expected a positive wall time such as 90s, 10m or 1.5h. Got {value!r} instead.",
-                      param, ctx)
-        return float(m.group(1)) * self.UNITS[m.group(2) or ""]
+        m = re.fullmatch(r"\s*(\d{1,12}(?:\.\d{1,12})?)\s*(s|sec|m|min|h)?\s*", str(value).lower())
+        seconds = float(m.group(1)) * self.UNITS[m.group(2) or ""] if m else 0.0
+        if not 0 < seconds <= self.MAX_SECONDS:
+            self.fail(f"expected a positive wall time of at most 30 days, such as 90s, 10m or 1.5h. Got "
+                      f"{show(str(value), 40)} instead.", param, ctx)
+        return seconds
 
 
 def rank_options(fn):
@@ -930,7 +932,7 @@ def rank_options(fn):
         click.option("--prompt-loss/--no-prompt-loss", default=None,
                      help="A causal-LM plan: count the prompt's tokens in the loss too (overrides the plan's "
                           "prompt_loss; default: the response only)."),
-        click.option("--seed", type=int, default=0, show_default=True,
+        click.option("--seed", type=click.IntRange(0, 2**32 - 1), default=0, show_default=True,
                      help="Seed of the sample and of the probe's folds."),
         click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto", show_default=True),
         click.option("--jobs", type=click.IntRange(1, 256), default=1, show_default=True,
@@ -1266,6 +1268,7 @@ def _run(ctx, plan, name: str, opts: dict, builtin_size: int = 1500) -> dict:
     from harness.reporting.progress import Progress
 
     progress = Progress(enabled=not quiet)
+    made = not os.path.exists(out)
     try:
         if is_causal_lm_plan(kb, plan):
             from harness.training.lm_run import execute_lm
@@ -1284,6 +1287,10 @@ def _run(ctx, plan, name: str, opts: dict, builtin_size: int = 1500) -> dict:
         if "out of memory" in str(exc).lower():
             raise InputError(_oom_hint(plan, opts)) from None
         raise
+    finally:
+        if made:  # a run that stopped before writing anything leaves no empty folder behind
+            with contextlib.suppress(OSError):
+                os.rmdir(out)
     if fmt == "json":
         click.echo(json.dumps({k: record[k] for k in ("summary", "tests", "symptoms", "diagnoses", "overrides",
                                                       "adaptations")}

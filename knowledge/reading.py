@@ -42,6 +42,7 @@ import io
 import json
 import math
 import os
+import re
 import stat
 import sys
 import unicodedata
@@ -257,11 +258,35 @@ def _no_duplicates(pairs):
     return out
 
 
+_SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F]")
+
+
+def _check_unicode(value: Any) -> None:
+    """Refuse a string holding a lone surrogate (a JSON escape like \\ud800 without its pair): it is not
+    text, and a tokenizer or a file writer would fail on it later with a traceback."""
+    if isinstance(value, str):
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            raise ReadError(f"a string holds a lone surrogate escape ({show(value, 60)}), which is not "
+                            f"valid Unicode text") from None
+    elif isinstance(value, dict):
+        for k, v in value.items():
+            _check_unicode(k)
+            _check_unicode(v)
+    elif isinstance(value, list):
+        for v in value:
+            _check_unicode(v)
+
+
 def parse_json(text: str, origin: str, *, line: Optional[int] = None) -> Any:
     """Parse JSON text with bounded integers and nesting; duplicate keys are refused."""
     where = f"{show(origin)}:{line}" if line else show(origin)
     try:
-        return json.loads(text, parse_int=_parse_int, object_pairs_hook=_no_duplicates)
+        data = json.loads(text, parse_int=_parse_int, object_pairs_hook=_no_duplicates)
+        if _SURROGATE_ESCAPE.search(text):  # "\ud800" escapes decode to text no encoder can write
+            _check_unicode(data)
+        return data
     except json.JSONDecodeError as exc:
         if line:
             raise ReadError(f"{show(origin)}:{line}: malformed JSON line ({exc.msg})") from None

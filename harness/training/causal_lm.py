@@ -19,7 +19,7 @@ from typing import Callable, Optional
 
 import numpy as np
 
-from harness.training.models import ModelError
+from harness.training.models import ModelError, loading
 
 SMOLLM2 = "SmolLM2-135M-Instruct.Q4_1.gguf"
 
@@ -49,8 +49,9 @@ def load_lm(spec: str, cache: Optional[Path] = None):
     if p.is_dir():
         if not (p / "config.json").exists():
             raise ModelError(f"{p}: not a model folder (expected a Hugging Face folder with config.json)")
-        tok = AutoTokenizer.from_pretrained(str(p), local_files_only=True)
-        model = AutoModelForCausalLM.from_pretrained(str(p), local_files_only=True, dtype="float32")
+        with loading(p, "not a loadable causal language model"):
+            tok = AutoTokenizer.from_pretrained(str(p), local_files_only=True)
+            model = AutoModelForCausalLM.from_pretrained(str(p), local_files_only=True, dtype="float32")
         return p.name, model, _pad(tok)
     if spec.lower().replace("_", "-") in ("smollm2-135m", "smollm2-135m-instruct", "smollm2"):
         return "SmolLM2-135M-Instruct", *_smollm2(cache)

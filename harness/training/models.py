@@ -8,6 +8,8 @@ fetched from a hub at run time. Importing this module changes no setting.
 
 from __future__ import annotations
 
+import contextlib
+
 import importlib
 import os
 from pathlib import Path
@@ -91,15 +93,26 @@ def quiet_transformers() -> None:
     hf_logging.set_verbosity_error()
 
 
+@contextlib.contextmanager
+def loading(path, what: str):
+    """Any failure of a library reading a model folder (truncated or foreign weights, a broken config)
+    becomes one ``ModelError`` naming the folder: it is the user's file, not a bug."""
+    try:
+        yield
+    except (ModelError, MemoryError, KeyboardInterrupt):
+        raise
+    except Exception as exc:  # noqa: BLE001 - safetensors, pickle, JSON and config errors alike
+        first = (str(exc).splitlines() or [""])[0][:300]
+        raise ModelError(f"{path}: {what} ({type(exc).__name__}: {first}); are its files complete?") from None
+
+
 def load_tokenizer(path: str):
     offline_hub()
     from transformers import AutoTokenizer
 
     quiet_transformers()
-    try:
+    with loading(path, "could not load a tokenizer"):
         return AutoTokenizer.from_pretrained(path)
-    except (OSError, ValueError) as exc:
-        raise ModelError(f"{path}: could not load a tokenizer ({str(exc).splitlines()[0]})") from None
 
 
 def load_encoder(path: str, device: str = "cpu"):
@@ -108,10 +121,8 @@ def load_encoder(path: str, device: str = "cpu"):
     from transformers import AutoModel
 
     tok = load_tokenizer(path)
-    try:
+    with loading(path, "not a loadable model"):
         model = AutoModel.from_pretrained(path)
-    except (OSError, ValueError) as exc:
-        raise ModelError(f"{path}: not a loadable model ({str(exc).splitlines()[0]})") from None
     return tok, model.to(device).eval()
 
 

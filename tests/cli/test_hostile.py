@@ -345,3 +345,12 @@ def test_a_full_disk_or_a_closed_standard_output_is_one_error_line():
                                timeout=120)
         assert r.returncode == 2, (how, r.stderr)
         assert r.stderr.startswith("Error:") and "Traceback" not in r.stderr, (how, r.stderr)
+
+
+def test_a_lone_surrogate_escape_in_jsonl_data_is_refused_where_it_is_read(tmp_path):
+    """JSON lets "\\ud800" through as text that no tokenizer or writer can take; the reading layer refuses
+    it with the file and line, for every command that reads JSONL (here rank-models' data)."""
+    f = tmp_path / "d.jsonl"
+    f.write_text('{"text": "fine", "label": "a"}\n{"text": "bad \\ud800 here", "label": "b"}\n')
+    r = CliRunner().invoke(main, ["rank-models", "--data", str(f), "--candidates", "all-MiniLM-L6-v2"])
+    assert r.exit_code == 2 and "d.jsonl:2" in r.output and "lone surrogate" in r.output, r.output

@@ -1,5 +1,6 @@
 import json
 
+import pytest
 from click.testing import CliRunner
 
 from cli import main
@@ -267,3 +268,24 @@ def test_image_retention_data_gives_a_retention_probe(tmp_path):
     assert 0.5 < rec["measurements"]["retention_before"] <= 1
     assert "forgetting.retention.fine_tuning" in rec["tests"]
     assert all(0 <= r["extra"]["retention_after"] <= 1 for r in rec["results"]["fine_tuning"])
+
+
+@pytest.mark.parametrize("weights", ["model.safetensors", "pytorch_model.bin"])
+def test_a_model_folder_with_truncated_weights_is_one_error_and_leaves_no_folder(tiny_bert, tmp_path, weights):
+    """Truncated or foreign weights (an interrupted copy) name the folder and the library's complaint (exit
+    2); the --out folder the run would have made is not left behind empty."""
+    import shutil
+
+    broken = tmp_path / "broken"
+    shutil.copytree(tiny_bert, broken)
+    for f in broken.glob("*.safetensors"):
+        f.unlink()
+    (broken / weights).write_bytes(b"\x00\x01" * 100)
+    plan = tmp_path / "plan.json"
+    r = CliRunner().invoke(main, ["consult", "--task", "text_classification", "--dataset-size", "200", "--no-input",
+                                  "-o", str(plan)])
+    assert r.exit_code == 0, r.output
+    r = CliRunner().invoke(main, ["run", str(plan), "--model", str(broken), "--out", str(tmp_path / "out"),
+                                  "--seeds", "1"])
+    assert r.exit_code == 2 and "broken: not a loadable model" in r.output and "complete" in r.output, r.output
+    assert not (tmp_path / "out").exists()
