@@ -187,6 +187,22 @@ def safe_path(path: Union[str, Path], *, want: str = "file", what: str = "file")
     return p
 
 
+def open_file(path: Union[str, Path], *, what: str = "file"):
+    """``path`` opened for reading in binary, after ``safe_path``: opened non-blocking and checked again
+    on the open descriptor, so that a FIFO put in its place in between still cannot make anything wait."""
+    p = safe_path(path, what=what)
+    try:
+        fd = os.open(p, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
+    except OSError as exc:
+        raise _fail(path, f"cannot be opened ({exc.strerror or exc})") from None
+    if not stat.S_ISREG(os.fstat(fd).st_mode):
+        os.close(fd)
+        raise _fail(path, f"is not a regular file, expected a {what}")
+    if hasattr(os, "set_blocking"):
+        os.set_blocking(fd, True)
+    return os.fdopen(fd, "rb")
+
+
 def read_bytes(path: Union[str, Path], *, kind: str = "structured", what: str = "file") -> bytes:
     """The bytes of a regular file, at most the limit for its ``kind`` (structured, log, data)."""
     limit = getattr(LIMITS, KIND_BYTES[kind])

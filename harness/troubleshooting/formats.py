@@ -16,13 +16,13 @@ from typing import Optional
 
 from harness.troubleshooting.logs import (HPARAM_KEYS, ColumnMap, LogError, RunLog, _cell, _from_records, _num,
                                           runs_from_records)
-from knowledge.reading import show
+from knowledge.reading import open_file, show
 from knowledge.schema import KnowledgeError
 
 
 def fingerprint(path: Path) -> str:
     h = hashlib.sha256()
-    with path.open("rb") as fh:
+    with open_file(path, what="log") as fh:
         for chunk in iter(lambda: fh.read(1 << 20), b""):
             h.update(chunk)
     return h.hexdigest()

@@ -15,6 +15,7 @@ from harness.troubleshooting.formats import (fingerprint, read_csv_log, read_jso
 from harness.troubleshooting.logs import (CONVENTIONS, LOG_NAMES, MAX_FILES_SCANNED, SKIP_DIRS, ColumnMap, LogError,
                                           RunLog, _from_records, runs_from_records)
 from harness.troubleshooting.tblogs import is_event_file
+from knowledge.schema import KnowledgeError
 
 LOOKED_FOR = ("a tlexpert run folder (run.json)", "Trainer output (trainer_state.json, checkpoint-*/)",
               "CSV/JSON/JSONL metric tables (Lightning metrics.csv, Keras CSVLogger, History)",
@@ -51,16 +52,22 @@ def _read_text_log(path: Path, cols: ColumnMap) -> list[RunLog]:
 def _read_events(path: Path, cols: ColumnMap) -> RunLog:
     from harness.troubleshooting.tblogs import read_records
 
+    warnings: list = []
     try:
-        records = read_records(path)
+        records = read_records(path, warnings)
     except ImportError:
         raise LogError(f"{path}: reading TensorBoard event files needs the tensorboard package "
                        "(pip install -e \".[harness]\")") from None
+    except KnowledgeError:
+        raise
     except Exception as exc:  # a damaged event file: TensorBoard's reader raises its own types
         raise LogError(f"{path}: unreadable TensorBoard event file ({type(exc).__name__}: {exc})") from None
     if not records:
-        raise LogError(f"{path}: the TensorBoard events hold no scalars")
-    return _from_records(records, str(path), "tensorboard", cols)
+        raise LogError(f"{path}: the TensorBoard events hold no scalars" + (f" ({'; '.join(warnings)})"
+                                                                            if warnings else ""))
+    log = _from_records(records, str(path), "tensorboard", cols)
+    log.warnings += warnings
+    return log
 
 
 def _event_run(folder: Path) -> Optional[Path]:
@@ -123,10 +130,12 @@ def discover(folder: Path) -> tuple[list[Path], list[str]]:
 
 
 def _head(path: Path, n: int = 1 << 16) -> str:
+    from knowledge.reading import open_file
+
     try:
-        with path.open("rb") as fh:
+        with open_file(path, what="log") as fh:
             return fh.read(n).decode("utf-8-sig", errors="replace")
-    except OSError:
+    except (OSError, KnowledgeError):
         return ""
 
 

@@ -1,5 +1,6 @@
 """TensorBoard event files (``events.out.tfevents.*``) read into metric records with TensorBoard's own
-``EventAccumulator`` (the maintained reader; no hand-written protobuf parsing).
+event file loader (the maintained reader; no hand-written protobuf parsing; only the record framing is
+walked, to tell a file read whole from one whose reader stopped at a corrupt record).
 
 A run is a folder of event files. Keras' ``TensorBoard`` callback writes a run as two folders,
 ``train/`` and ``validation/``, both with the tag ``epoch_loss``: read together, the validation
@@ -10,8 +11,10 @@ folder's tags become ``val_*``. Tags are normalised to the column conventions of
 
 from __future__ import annotations
 
+import os
 import re
 from pathlib import Path
+from typing import Optional
 
 from harness.troubleshooting.textlogs import norm_key
 
@@ -42,23 +45,55 @@ def tag_key(tag: str, split: str = "") -> str:
     return name
 
 
-def _scalars(folder: Path):
-    """(tag, step, value) of every scalar in the event files directly in ``folder``."""
-    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+def framing(path: Path) -> tuple[int, int]:
+    """(records, bytes left) of a TFRecord file by its framing alone (8-byte length, 4-byte CRC, data,
+    4-byte CRC): how many whole records it holds, and how many bytes after them cannot be framed (0: the
+    last record ends exactly at the end of the file)."""
+    import struct
 
-    ea = EventAccumulator(str(folder), size_guidance={"scalars": 0, "tensors": 0})
-    ea.Reload()
-    tags = ea.Tags()
-    for tag in tags.get("scalars", []):
-        for e in ea.Scalars(tag):
-            yield tag, e.step, float(e.value)
-    for tag in tags.get("tensors", []):  # TF2 summaries store scalars as tensors
-        from tensorboard.util import tensor_util
+    from knowledge.reading import open_file
 
-        for e in ea.Tensors(tag):
-            arr = tensor_util.make_ndarray(e.tensor_proto)
-            if arr.size == 1 and arr.dtype.kind in "fiu":
-                yield tag, e.step, float(arr.reshape(-1)[0])
+    n, pos = 0, 0
+    with open_file(path, what="TensorBoard event file") as fh:
+        size = os.fstat(fh.fileno()).st_size
+        while pos + 12 <= size:
+            fh.seek(pos)
+            (length,) = struct.unpack("<Q", fh.read(8))
+            end = pos + 12 + length + 4
+            if end > size:
+                return n, size - pos
+            pos, n = end, n + 1
+    return n, size - pos
+
+
+def _scalars(folder: Path, warnings: Optional[list] = None):
+    """(tag, step, value) of every scalar in the event files directly in ``folder``, read file by file with
+    TensorBoard's own loader (scalars and TF2 tensor summaries). A file whose reader stops before its last
+    record (a corrupt record) or that ends mid-record is read as far as it goes, and ``warnings`` says so."""
+    from tensorboard.backend.event_processing.event_file_loader import EventFileLoader
+    from tensorboard.util import tensor_util
+
+    from knowledge.reading import safe_path
+
+    for f in sorted(p for p in folder.iterdir() if is_event_file(p)):
+        safe_path(f, what="TensorBoard event file")  # a FIFO or device under an event file's name is refused
+        records, left = framing(f)
+        read = 0
+        for event in EventFileLoader(str(f)).Load():
+            read += 1
+            for v in event.summary.value:
+                if v.HasField("simple_value"):
+                    yield v.tag, event.step, float(v.simple_value)
+                elif v.HasField("tensor"):
+                    arr = tensor_util.make_ndarray(v.tensor)
+                    if arr.size == 1 and arr.dtype.kind in "fiu":
+                        yield v.tag, event.step, float(arr.reshape(-1)[0])
+        if warnings is not None and read < records:
+            warnings.append(f"{f}: a corrupt record after record {read} of {records}; the {records - read} "
+                            f"after it are left out, so the curves stop early")
+        elif warnings is not None and left:
+            warnings.append(f"{f}: the {left:,} bytes after record {records} cannot be read (a damaged record, or "
+                            f"a file cut while it was being written) and are left out, so the curves may stop early")
 
 
 def run_folders(folder: Path) -> list[Path]:
@@ -71,9 +106,10 @@ def run_folders(folder: Path) -> list[Path]:
     return out
 
 
-def read_records(path: Path) -> list[dict]:
+def read_records(path: Path, warnings: Optional[list] = None) -> list[dict]:
     """One run's records, one per step, from an event file, a folder of them, or a Keras
-    ``train/`` + ``validation/`` pair (``path`` being their parent)."""
+    ``train/`` + ``validation/`` pair (``path`` being their parent); problems met on the way go to
+    ``warnings``."""
     path = Path(path)
     folder = path.parent if path.is_file() else path
     splits = {d.name.lower(): d for d in folder.iterdir() if d.is_dir()} if path.is_dir() else {}
@@ -83,7 +119,7 @@ def read_records(path: Path) -> list[dict]:
             sources.append((d, _SPLITS[name]))
     by_step: dict[int, dict] = {}
     for d, split in sources:
-        for tag, step, value in _scalars(d):
+        for tag, step, value in _scalars(d, warnings):
             key = tag_key(tag, split)
             if key in ("hp_metric",):
                 continue

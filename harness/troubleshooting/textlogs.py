@@ -91,7 +91,9 @@ def pieces(path: Path) -> Iterator[str]:
     """The file's lines, also cut at carriage returns and backspaces (progress bars redraw with them),
     read in chunks so that memory does not grow with the file."""
     tail = ""
-    with open(path, "rb") as fh:
+    from knowledge.reading import open_file
+
+    with open_file(path, what="log") as fh:
         while True:
             chunk = fh.read(CHUNK)
             if not chunk:

@@ -354,3 +354,24 @@ def test_a_lone_surrogate_escape_in_jsonl_data_is_refused_where_it_is_read(tmp_p
     f.write_text('{"text": "fine", "label": "a"}\n{"text": "bad \\ud800 here", "label": "b"}\n')
     r = CliRunner().invoke(main, ["rank-models", "--data", str(f), "--candidates", "all-MiniLM-L6-v2"])
     assert r.exit_code == 2 and "d.jsonl:2" in r.output and "lone surrogate" in r.output, r.output
+
+
+def test_fifos_found_while_walking_a_log_folder_never_block(d):
+    """A FIFO beside a real log, a FIFO named like a printed log, and one named like a TensorBoard event
+    file: each is skipped or refused by name without being opened for a blocking read."""
+    good = d / "beside"
+    good.mkdir()
+    (good / "metrics.csv").write_text("epoch,train_loss,val_loss\n" + "".join(
+        f"{e},{1 / e:.3f},{1.1 / e:.3f}\n" for e in range(1, 6)))
+    os.mkfifo(good / "x.csv")
+    (d / "printed").mkdir()
+    os.mkfifo(d / "printed" / "train.log")
+    (d / "tb").mkdir()
+    os.mkfifo(d / "tb" / "events.out.tfevents.1.host")
+    t = time.perf_counter()
+    r = invoke("diagnose", good)
+    assert r.exit_code == 0, r.output
+    for sub in ("printed", "tb"):
+        r = invoke("diagnose", d / sub)
+        assert r.exit_code == 2 and "Traceback" not in r.output, r.output
+    assert time.perf_counter() - t < 30

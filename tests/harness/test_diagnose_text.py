@@ -109,6 +109,24 @@ def test_tensorboard_event_files_from_the_writer(tmp_path):
     assert pitfalls(report_of(tmp_path / "runs"))[0] == "overfitting"
 
 
+def test_a_corrupt_or_cut_event_file_is_read_as_far_as_it_goes_and_says_so(tmp_path):
+    """A record damaged mid-file stops TensorBoard's reader silently; the diagnosis says what was left out
+    rather than judging half a run as the whole; so does a file cut mid-record (a run still writing)."""
+    _tb(tmp_path / "run", {"Loss/train": [1.0 / (e + 1) for e in range(40)]})
+    event = next((tmp_path / "run").glob("events.out.tfevents.*"))
+    data = bytearray(event.read_bytes())
+    data[len(data) // 2] ^= 0xFF  # one flipped byte: that record's checksum fails
+    event.write_bytes(bytes(data))
+    r = CliRunner().invoke(main, ["diagnose", str(tmp_path / "run"), "--format", "json"])
+    assert r.exit_code in (0, 1), r.output
+    assert any("left out" in w for w in json.loads(r.stdout)["data_warnings"]), r.output
+    _tb(tmp_path / "cut", {"Loss/train": [1.0 / (e + 1) for e in range(40)]})
+    event = next((tmp_path / "cut").glob("events.out.tfevents.*"))
+    event.write_bytes(event.read_bytes()[:-7])
+    r = CliRunner().invoke(main, ["diagnose", str(tmp_path / "cut"), "--format", "json"])
+    assert any("bytes after record" in w for w in json.loads(r.stdout)["data_warnings"]), r.output
+
+
 def test_keras_tensorboard_layout_train_and_validation_folders(tmp_path):
     """Keras' TensorBoard callback writes train/ and validation/ with the same tag: one run, val_ prefixed."""
     _tb(tmp_path / "logs" / "train", {"epoch_loss": [1.0 / (e + 1) for e in range(14)]})
