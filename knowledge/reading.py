@@ -22,6 +22,9 @@ Limits (``LIMITS``) and why they were chosen:
   expands to 10^9 nodes is refused before it is built. Nesting is bounded at
   100 levels (libyaml stops at 1,000; JSON recursion at about 1,000).
 - folders searched for logs: 6 levels and 20,000 entries.
+- columns (metrics) of one training log: 10,000. A real run logs tens, a
+  per-layer logger a few thousand; past that, memory would grow with rows
+  times columns for no metric anyone reads.
 
 Paths are resolved safely: a symlink loop, a folder where a file is expected,
 FIFOs, sockets, devices and anything under /proc, /sys or /dev are refused
@@ -72,6 +75,7 @@ class Limits:
     depth: int = 100
     walk_depth: int = 6
     walk_entries: int = 20_000
+    log_columns: int = 10_000
     show_chars: int = 120
 
 

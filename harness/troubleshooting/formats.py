@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Optional
 
 from harness.troubleshooting.logs import (HPARAM_KEYS, ColumnMap, LogError, RunLog, _cell, _from_records, _num,
-                                          runs_from_records)
+                                          check_columns, runs_from_records)
 from knowledge.reading import open_file, show
 from knowledge.schema import KnowledgeError
 
@@ -174,6 +174,7 @@ def read_csv_log(path: Path, cols: ColumnMap, kind: str) -> list[RunLog]:
         header = reader.fieldnames
         if not header:
             raise LogError(f"{path}: empty file (no header)")
+        check_columns(len(header), path)
         records = []
         with csv_field_limit():  # one value up to the reading layer's limit (csv's own is 128 KB)
             for r in reader:

@@ -192,20 +192,30 @@ def _sig(x: float) -> float:
     return float(f"{x:.3g}")
 
 
+def check_columns(n: int, path) -> None:
+    """Refuse a log with more columns than the reading layer's limit (``LIMITS.log_columns``)."""
+    from knowledge import reading
+
+    if n > reading.LIMITS.log_columns:
+        raise LogError(f"{path}: {n:,} or more columns; a training log is read with at most "
+                       f"{reading.LIMITS.log_columns:,}; keep the metric columns only (a CSV: e.g. cut -d, -f1-20), "
+                       f"then diagnose that file")
+
+
 def _from_records(records: list[dict], path: str, kind: str, cols: ColumnMap) -> RunLog:
     """Rows of metrics (dicts) -> RunLog. Rows may hold only some metrics (empty cells)."""
     if not records:
         raise LogError(f"{path}: the log holds no metrics (empty history)")
-    keys = []
+    seen: dict = {}  # every column once, in order of appearance (a dict: linear in the number of columns)
     for r in records:
-        for k in r:
-            if k not in keys:
-                keys.append(k)
+        seen.update(dict.fromkeys(r))
+        check_columns(len(seen), path)
+    keys = list(seen)
     log = RunLog(path=path, kind=kind, columns=keys)
 
     def pick(key):
         for name in cols.names(key):
-            if name in keys:
+            if name in seen:
                 return name
         return None
 

@@ -375,3 +375,17 @@ def test_fifos_found_while_walking_a_log_folder_never_block(d):
         r = invoke("diagnose", d / sub)
         assert r.exit_code == 2 and "Traceback" not in r.output, r.output
     assert time.perf_counter() - t < 30
+
+
+def test_work_stays_linear_in_columns_and_line_length(d):
+    """A CSV with more columns than any training log is refused at its header (no quadratic pass, no memory
+    of rows x columns); a printed log with one 5 MB token is read in linear time."""
+    wide = d / "wide.csv"
+    wide.write_text(",".join(f"c{i}" for i in range(20_000)) + "\n" + ",".join("1" for _ in range(20_000)) + "\n")
+    t = time.perf_counter()
+    r = invoke("diagnose", wide)
+    assert r.exit_code == 2 and "20,000 or more columns" in r.output, r.output
+    long = d / "train.log"
+    long.write_text("Epoch 1/2\nloss: 0.9 - val_loss: 1.0\nEpoch 2/2\nloss: 0.5 - val_loss: 0.7\n" + "x" * 5_000_000 + "\n")
+    invoke("diagnose", long)
+    assert time.perf_counter() - t < 30
