@@ -384,6 +384,7 @@ def parse_csv(text: str, origin: str) -> tuple[list[str], list[tuple[int, dict]]
 
 def _parse_csv(text: str, origin: str) -> tuple[list[str], list[tuple[int, dict]]]:
     reader = csv.reader(io.StringIO(text, newline=""))
+    start = 1  # the first line of the record being read: where an error is reported
     try:
         header = next(reader, None)
         if header is None:
@@ -396,8 +397,9 @@ def _parse_csv(text: str, origin: str) -> tuple[list[str], list[tuple[int, dict]
                                 f"and {j}); each column name may appear once")
             seen[h] = j
         rows = []
+        start = reader.line_num + 1
         for fields in reader:
-            line = reader.line_num
+            line, start = reader.line_num, reader.line_num + 1
             if not fields or all(f == "" for f in fields) and len(fields) <= 1:
                 continue
             row = {h: (fields[j] if j < len(fields) else None) for j, h in enumerate(header) if h}
@@ -409,8 +411,7 @@ def _parse_csv(text: str, origin: str) -> tuple[list[str], list[tuple[int, dict]
         msg = str(exc)
         if "field larger" in msg:
             msg = f"a field over {LIMITS.string_chars:,} characters (the limit for one value)"
-        # reader.line_num counts the lines read before the one that failed
-        raise ReadError(f"{show(origin)}:{reader.line_num + 1}: malformed CSV ({msg})") from None
+        raise ReadError(f"{show(origin)}:{start}: malformed CSV ({msg})") from None
 
 
 def read_csv(path: Union[str, Path], *, kind: str = "log", what: str = "CSV file"

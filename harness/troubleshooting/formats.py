@@ -169,6 +169,7 @@ def read_csv_log(path: Path, cols: ColumnMap, kind: str) -> list[RunLog]:
     sep = _sniff_dialect(text[:4096])
     from knowledge.reading import csv_field_limit
 
+    start = 1
     try:
         reader = csv.DictReader(io.StringIO(text, newline=""), delimiter=sep)
         header = reader.fieldnames
@@ -176,11 +177,13 @@ def read_csv_log(path: Path, cols: ColumnMap, kind: str) -> list[RunLog]:
             raise LogError(f"{path}: empty file (no header)")
         check_columns(len(header), path)
         records = []
+        start = reader.line_num + 1  # the first line of the record being read: where an error is reported
         with csv_field_limit():  # one value up to the reading layer's limit (csv's own is 128 KB)
             for r in reader:
                 records.append({k: v for k, v in r.items() if k is not None and k != ""})
+                start = reader.line_num + 1
     except csv.Error as exc:
-        raise LogError(f"{path}:{reader.line_num + 1}: malformed CSV ({exc})") from None  # (the line being read)
+        raise LogError(f"{path}:{start}: malformed CSV ({exc})") from None
     if header and header[0] == "" and "epoch" not in header:
         kind = "keras_history"  # pandas' DataFrame(history.history).to_csv(): an unnamed index column
     elif kind == "csv" and header and header[0] == "epoch" and header[1:] == sorted(header[1:]):

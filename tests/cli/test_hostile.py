@@ -389,3 +389,14 @@ def test_work_stays_linear_in_columns_and_line_length(d):
     long.write_text("Epoch 1/2\nloss: 0.9 - val_loss: 1.0\nEpoch 2/2\nloss: 0.5 - val_loss: 0.7\n" + "x" * 5_000_000 + "\n")
     invoke("diagnose", long)
     assert time.perf_counter() - t < 30
+
+
+def test_a_field_over_the_limit_is_reported_on_its_own_line_quoted_or_not(d):
+    from knowledge.reading import LIMITS
+
+    huge = "x" * (LIMITS.string_chars + 10)
+    for name, body in (("quoted.csv", f'loss,note\n1,a\n2,"{huge}"\n3,b\n'), ("plain.csv", f"loss,note\n1,a\n2,{huge}\n")):
+        (d / name).write_text(body)
+        error_line(invoke("diagnose", d / name), f"{name}:3", "malformed CSV")
+        r = invoke("batch", d / name, "--format", "json")
+        assert r.exit_code == 2 and f"{name}:3" in batch_errors(r)[0], batch_errors(r)
