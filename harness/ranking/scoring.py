@@ -78,6 +78,19 @@ def base_row(cand: dict, status: str = "ok", error: str = "") -> dict:
             "latency_ms": None, "seconds": 0.0, "embed_cached": False, "resumed": False}
 
 
+def _cached_result(blob: bytes) -> Optional[dict]:
+    """A finished candidate's row as the cache holds it, or None when the entry is not one: a result is an
+    object with status 'ok' and a non-empty mapping of estimator scores (numbers)."""
+    try:
+        done = json.loads(blob)
+    except ValueError:
+        return None
+    ok = (isinstance(done, dict) and done.get("status") == "ok" and isinstance(done.get("scores"), dict)
+          and done["scores"] and all(isinstance(v, (int, float)) and not isinstance(v, bool)
+                                     for v in done["scores"].values()))
+    return done if ok else None
+
+
 def score_candidate(cand: dict, texts: list[str], y: list[int], data_key: str, settings: dict,
                     use_cache: bool = True) -> dict:
     """Encode the texts with one candidate and score it; a row for the table.
@@ -95,13 +108,10 @@ def score_candidate(cand: dict, texts: list[str], y: list[int], data_key: str, s
 
     f = result_file(key) if use_cache else None
     blob = read_entry(f) if f is not None else None
-    if blob is not None:
-        try:
-            done = json.loads(blob)
-            return {**row, **{k: done[k] for k in done if k in row}, "candidate": cand["spec"],
-                    "model": cand["name"], "resumed": True}
-        except (OSError, ValueError, KeyError):
-            pass  # a damaged result is recomputed
+    done = _cached_result(blob) if blob is not None else None
+    if done is not None:  # anything else in the entry (damaged, not a result) is recomputed
+        return {**row, **{k: done[k] for k in done if k in row}, "candidate": cand["spec"],
+                "model": cand["name"], "resumed": True}
     import torch
 
     from harness.training.embed import cached_encode, encode

@@ -259,3 +259,14 @@ def test_rank_models_cli_budget(tmp_path, tiny_bert):
                 "--budget", "30s"])
     assert r.exit_code == 2 and "no candidate could be scored" in r.output
     assert "the 30 s budget would run out (estimated 100 s, 30 s left)" in r.output
+
+
+@pytest.mark.parametrize("blob", [b"{}", b"[]", b"null", b"5", b'["status"]', b'{"status": "ok", "scores": {}}',
+                                  b'{"status": "ok", "scores": {"logme": "high"}}', b"{not json"])
+def test_a_cache_entry_that_is_not_a_finished_result_is_recomputed(blob):
+    """Valid JSON that is not a result (or a damaged entry) is never taken as one: no empty ranking with
+    exit 0, no traceback; the candidate is scored again."""
+    from harness.ranking.scoring import _cached_result
+
+    assert _cached_result(blob) is None
+    assert _cached_result(b'{"status": "ok", "scores": {"logme": 1.5}}') is not None
