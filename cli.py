@@ -1208,7 +1208,7 @@ def run_options(fn):
         click.option("--head", type=click.Choice(["linear", "mlp"]),
                      help="Feature-extraction head: linear, or an MLP with one hidden layer of 256."),
         click.option("--epochs", type=click.IntRange(1, 1000), help="Override the plan's epochs."),
-        click.option("--learning-rate", type=FiniteFloat(0, min_open=True), help="Override the learning rate."),
+        click.option("--learning-rate", type=FiniteFloat(0, 10, min_open=True), help="Override the learning rate."),
         click.option("--batch-size", type=click.IntRange(1, 4096), help="Override the batch size."),
         click.option("--max-length", type=click.IntRange(8, 4096), default=128, show_default=True),
         click.option("--replay-ratio", type=FiniteFloat(0, 4), metavar="R",

@@ -96,7 +96,7 @@ def _f(check, default=dataclasses.MISSING, doc=""):
 
 @dataclass
 class LoraSettings:
-    rank: int = _f(_num(1, integer=True), doc="rank r of the update matrices")
+    rank: int = _f(_num(1, 4096, integer=True), doc="rank r of the update matrices")
     alpha: float = _f(_num(0, lo_open=True), doc="scaling numerator (updates are scaled by alpha/r)")
     dropout: float = _f(_num(0, 1, hi_open=True), doc="dropout on the adapter input")
     target_modules: list = _f(_str_list(), doc="module names that get adapters ([] or ['all-linear']: every "
@@ -107,14 +107,16 @@ class LoraSettings:
 class Hyperparameters:
     """Every setting one technique trains with. 0 is a value: no field falls back to a default."""
 
-    learning_rate: float = _f(_num(0, lo_open=True), doc="peak AdamW learning rate")
-    epochs: int = _f(_num(1, integer=True), doc="most epochs (early stopping may end sooner)")
-    batch_size: int = _f(_num(1, integer=True))
+    # upper bounds: what the command line's own options accept (--epochs, --batch-size), so that a plan
+    # file cannot ask for more than a user could type
+    learning_rate: float = _f(_num(0, 10, lo_open=True), doc="peak AdamW learning rate")
+    epochs: int = _f(_num(1, 1000, integer=True), doc="most epochs (early stopping may end sooner)")
+    batch_size: int = _f(_num(1, 4096, integer=True))
     weight_decay: float = _f(_num(0), doc="AdamW decoupled weight decay (not on biases and norms)")
     dropout: float = _f(_num(0, 1, hi_open=True), doc="dropout before the new head")
     warmup_ratio: float = _f(_num(0, 1, hi_open=True), doc="fraction of steps of linear warm-up")
     max_grad_norm: float = _f(_num(0, note="0: no clipping"), doc="gradient-norm clipping")
-    early_stopping_patience: int = _f(_num(0, integer=True, note="0: no early stopping"),
+    early_stopping_patience: int = _f(_num(0, 1000, integer=True, note="0: no early stopping"),
                                       doc="epochs without a better validation macro-F1 before stopping; "
                                           "the best weights are kept")
     discriminative_lr_decay: float = _f(_num(1, note="1: one rate for all layers"),

@@ -57,6 +57,23 @@ class TextData:
         return h.hexdigest()[:16]
 
 
+MISSING_LABELS = {"nan", "null", "none", "na", "n/a", "<na>"}  # how pandas, JSON and spreadsheets write "no label"
+
+
+def numeric_labels(labels: list[str]) -> list[str]:
+    """Labels that are all numbers compare as numbers: 1, 1.0 and "1" are one class (written "1"); a
+    column with any non-number keeps its labels as written."""
+    import math
+
+    try:
+        values = [float(x) for x in labels]
+    except ValueError:
+        return labels
+    if not all(math.isfinite(v) for v in values):
+        return labels
+    return [str(int(v)) if v.is_integer() and abs(v) < 2**53 else repr(v) for v in values]
+
+
 def load_text(path: str | Path, text_column: str = "text", label_column: str = "label",
               classes: Optional[list[str]] = None) -> TextData:
     """Read a CSV or JSONL file of texts and labels."""
@@ -89,8 +106,12 @@ def load_text(path: str | Path, text_column: str = "text", label_column: str = "
         if t is None or lab is None or str(lab).strip() == "" or isinstance(t, (dict, list)) \
                 or isinstance(lab, (dict, list)):
             raise DataError(f"{path}:{i}: row without a '{text_column}' or '{label_column}' value")
+        if str(lab).strip().lower() in MISSING_LABELS:
+            raise DataError(f"{path}:{i}: the '{label_column}' value {show(str(lab))} marks a missing label, not a "
+                            f"class; drop the unlabeled rows or label them")
         texts.append(str(t))
         labels.append(str(lab).strip())
+    labels = numeric_labels(labels)
     data = TextData(texts, labels, list(classes) if classes else [], str(path))
     unknown = sorted(set(labels) - set(data.classes))
     if unknown:

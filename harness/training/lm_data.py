@@ -50,6 +50,16 @@ def _alpaca(instruction: str, inp: str) -> str:
     return text + "### Response:\n"
 
 
+def _strings(obj: dict, where: str, required: tuple, optional: tuple = ()) -> None:
+    """Each field the format reads is text: a number, a mapping or null is refused by name, never turned
+    into the text 'None' or '{...}' and trained on."""
+    for k in (*required, *optional):
+        v = obj.get(k)
+        if (k in required or v is not None) and not isinstance(v, str):
+            raise LMDataError(f"The '{k}' field of {where} must be text. Got "
+                              f"{'null' if v is None else type(v).__name__} instead.")
+
+
 def example_of(obj, where: str) -> Example:
     """One JSON object as an Example; the format is told by its keys."""
     if not isinstance(obj, dict):
@@ -64,11 +74,13 @@ def example_of(obj, where: str) -> Example:
             raise LMDataError(f"{where}: the last message must be the assistant's (the response to learn)")
         return Example("", msgs[-1]["content"], "chat", messages=msgs)
     if "instruction" in obj and "output" in obj:
-        return Example(_alpaca(str(obj["instruction"]), str(obj.get("input") or "")), str(obj["output"]),
-                       "instructions")
+        _strings(obj, where, ("instruction", "output"), optional=("input",))
+        return Example(_alpaca(obj["instruction"], obj.get("input") or ""), obj["output"], "instructions")
     if "prompt" in obj and "completion" in obj:
-        return Example(str(obj["prompt"]), str(obj["completion"]), "prompt_completion")
-    if "text" in obj and isinstance(obj["text"], str):
+        _strings(obj, where, ("prompt", "completion"))
+        return Example(obj["prompt"], obj["completion"], "prompt_completion")
+    if "text" in obj:
+        _strings(obj, where, ("text",))
         return Example("", obj["text"], "text")
     raise LMDataError(f"{where}: expected one of {', '.join(FORMATS)}. Got keys "
                       f"{', '.join(map(str, list(obj)[:8])) or 'none'} instead.")

@@ -109,14 +109,14 @@ def execute_lm(plan, cfg: RunConfig, kb, progress=None) -> dict:
         from harness.training.lm_data import FORMATS, LMDataError
 
         raise LMDataError(f"a causal-LM plan runs on your data: --train FILE (JSONL: {', '.join(FORMATS)}; or .txt)")
-    name, base, tok = lm.load_lm(_resolve_model(plan, cfg, adaptations), cache_dir("models"))
-    source = lm.model_folder(_resolve_model(plan, cfg, []), cache_dir("models"))  # QLoRA loads it quantized
-    base.to(device)
-    examples = read_examples(cfg.train)
+    examples = read_examples(cfg.train)  # the data is checked before the model is loaded (seconds to minutes)
     if cfg.validation and cfg.test:
         train_ex, val_ex, test_ex = examples, read_examples(cfg.validation), read_examples(cfg.test)
     else:
         train_ex, val_ex, test_ex = split_examples(examples)
+    name, base, tok = lm.load_lm(_resolve_model(plan, cfg, adaptations), cache_dir("models"))
+    source = lm.model_folder(_resolve_model(plan, cfg, []), cache_dir("models"))  # QLoRA loads it quantized
+    base.to(device)
     # validation and test are scored on the response tokens whatever the recipe trains on
     enc = {k: encode(v, tok, cfg.max_length, mask_prompt=True) for k, v in (("val", val_ex), ("test", test_ex))}
     pad = tok.pad_token_id

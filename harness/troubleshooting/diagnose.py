@@ -114,14 +114,16 @@ def run_symptoms(log: RunLog, th: dict, n_classes: Optional[int], majority: Opti
     return out
 
 
-def _merge(symptoms: list[dict], n_runs: int) -> list[dict]:
-    """One entry per symptom id: the first run's evidence, and in how many runs it showed."""
+def _merge(per_run: list[list[dict]]) -> list[dict]:
+    """One entry per symptom id: the first run's evidence, and in how many of the runs it showed (a run
+    that shows it twice counts once)."""
     merged: dict = {}
-    for s in symptoms:
-        m = merged.setdefault(s["id"], {"id": s["id"], "evidence": dict(s["evidence"]), "runs": 0})
-        m["runs"] += 1
+    for i, symptoms in enumerate(per_run):
+        for s in symptoms:
+            m = merged.setdefault(s["id"], {"id": s["id"], "evidence": dict(s["evidence"]), "runs": set()})
+            m["runs"].add(i)
     for m in merged.values():
-        m["evidence"]["seen_in_runs"] = f"{m['runs']} of {n_runs}"
+        m["evidence"]["seen_in_runs"] = f"{len(m['runs'])} of {len(per_run)}"
         del m["runs"]
     return list(merged.values())
 
@@ -236,10 +238,7 @@ def analyse_group(g: dict, kb, th: dict, *, bases: list[RunLog], scenario: Optio
     from rules.scenario import normalize
 
     runs = g["logs"]
-    found = []
-    for log in runs:
-        found += run_symptoms(log, th, n_classes, majority_rate)
-    symptoms = _merge(found, len(runs))
+    symptoms = _merge([run_symptoms(log, th, n_classes, majority_rate) for log in runs])
     s = curves.seed_variance([log.final.get("target") for log in runs], th)
     if s:
         symptoms.append(s)

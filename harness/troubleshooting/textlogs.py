@@ -93,15 +93,22 @@ def metrics_of(text: str) -> dict:
 def pieces(path: Path) -> Iterator[str]:
     """The file's lines, also cut at carriage returns and backspaces (progress bars redraw with them),
     read in chunks so that memory does not grow with the file."""
-    tail = ""
-    from knowledge.reading import open_file
+    import codecs
 
+    from knowledge.reading import decode, open_file
+
+    tail = ""
+    utf8 = codecs.getincrementaldecoder("utf-8")(errors="replace")  # a character cut by a chunk stays whole
     with open_file(path, what="log") as fh:
+        first = True
         while True:
             chunk = fh.read(CHUNK)
             if not chunk:
                 break
-            text = tail + chunk.decode("utf-8", errors="replace")
+            if first and (chunk.startswith((b"\xff\xfe", b"\xfe\xff")) or b"\x00" in chunk[:4096]):
+                decode(chunk[:4096], str(path))  # UTF-16 or binary: the reading layer's own message
+            first = False
+            text = tail + utf8.decode(chunk)
             parts = re.split(r"[\n\r\x08]+", text)
             tail = parts.pop()[-MAX_LINE:]
             for p in parts:

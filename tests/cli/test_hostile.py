@@ -400,3 +400,9 @@ def test_a_field_over_the_limit_is_reported_on_its_own_line_quoted_or_not(d):
         error_line(invoke("diagnose", d / name), f"{name}:3", "malformed CSV")
         r = invoke("batch", d / name, "--format", "json")
         assert r.exit_code == 2 and f"{name}:3" in batch_errors(r)[0], batch_errors(r)
+
+
+def test_a_printed_log_saved_as_utf16_says_so(d):
+    """Windows tools save text as UTF-16: the log is refused with what it is, not read as no metrics."""
+    (d / "train.log").write_text("Epoch 1/2\nloss: 0.9 - val_loss: 1.0\n", encoding="utf-16")
+    error_line(invoke("diagnose", d / "train.log"), "UTF-16")

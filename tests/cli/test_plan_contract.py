@@ -113,3 +113,12 @@ def test_run_refuses_a_task_it_cannot_execute(tmp_path):
     assert "carries out plans for image_classification, text_classification, text_generation only" in r.output
     assert "question_answering" in r.output
     assert not (tmp_path / "o").exists()
+
+
+def test_a_plan_cannot_ask_for_more_than_the_command_line_allows(plan_file):
+    """batch_size 10^40 or epochs 10^9 in a plan file are refused by field, as --batch-size 5000 is."""
+    for field, value in (("batch_size", 10**40), ("batch_size", 5000), ("epochs", 10**9), ("learning_rate", 50.0)):
+        plan, _ = plan_file()
+        plan["hyperparameters"][field] = value
+        with pytest.raises(PlanError, match=rf"'hyperparameters\.{field}' field .* at most"):
+            Plan.from_dict(plan, "p.json", get_kb())

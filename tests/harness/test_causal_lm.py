@@ -368,3 +368,14 @@ def test_replay_and_packing_from_the_command_line(tiny, tmp_path):
     assert r.exit_code == 0, r.output
     r = CliRunner().invoke(main, ["run", str(cls), "--packing", "--out", str(tmp_path / "c")])
     assert r.exit_code == 2 and "text_generation" in r.output
+
+
+@pytest.mark.parametrize("row, field", [({"instruction": "x", "output": None}, "output"),
+                                        ({"instruction": {"a": 1}, "output": "y"}, "instruction"),
+                                        ({"prompt": "p", "completion": 3}, "completion"),
+                                        ({"instruction": "x", "input": ["a"], "output": "y"}, "input"),
+                                        ({"text": None}, "text")])
+def test_a_field_that_is_not_text_is_refused_by_name(tmp_path, row, field):
+    f = _write_jsonl(tmp_path / "d.jsonl", [row])
+    with pytest.raises(lm_data.LMDataError, match=rf"The '{field}' field of .*d.jsonl:1 must be text"):
+        lm_data.read_examples(f)

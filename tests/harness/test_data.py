@@ -55,3 +55,23 @@ def test_stratified_split_keeps_class_shares():
     assert len(te) == 60 and len(tr) == 240
     assert set(tr.texts).isdisjoint(set(te.texts)) or len(set(tr.texts) & set(te.texts)) < 20
     assert abs(te.labels.count("positive") / 60 - d.labels.count("positive") / 300) < 0.05
+
+
+def test_numeric_labels_are_one_class_per_number_and_missing_labels_are_refused(tmp_path):
+    """1, 1.0 and "1" are one class (pandas writes integer labels as 1.0 once a column holds a NaN); "nan",
+    "NaN", "null" mark a missing label and are refused by line, never taken as a class."""
+    from harness.training.data import DataError, load_text
+
+    f = tmp_path / "d.jsonl"
+    f.write_text('{"text": "a", "label": 1}\n{"text": "b", "label": 1.0}\n{"text": "c", "label": "0"}\n'
+                 '{"text": "d", "label": "0.0"}\n')
+    d = load_text(f)
+    assert d.classes == ["0", "1"] and d.labels == ["1", "1", "0", "0"]
+    g = tmp_path / "g.csv"
+    g.write_text("text,label\na,pos\nb,1\n")  # a column with words keeps its labels as written
+    assert sorted(load_text(g).classes) == ["1", "pos"]
+    for missing in ("nan", "NaN", "null"):
+        h = tmp_path / "h.csv"
+        h.write_text(f"text,label\na,pos\nb,{missing}\n")
+        with pytest.raises(DataError, match=r"h.csv:3: .*missing label"):
+            load_text(h)
