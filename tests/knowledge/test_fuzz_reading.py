@@ -1,8 +1,8 @@
 """Fuzzing the reading layer (knowledge/reading.py) and the readers built on it.
 
 Each test generates malformed and adversarial input for one reader (YAML, JSON, JSONL, CSV,
-paths, output paths, scenarios, knowledge folders, training logs, data files, batch inputs,
-batch journals) and asserts that the reader either returns a value or raises the project's
+paths, output paths, scenarios, knowledge folders, training logs, printed logs, TensorBoard event
+files, data files, causal-LM data, batch inputs, batch journals) and asserts that the reader either returns a value or raises the project's
 one error type (``KnowledgeError``: one ``Error:`` line, exit status 2), within a time bound,
 and that the memory a case allocates stays bounded (``memory_ok``). The limits are shrunk (``SMALL``) so that every
 limit is reached by inputs small enough to generate quickly; the real limits are tested by
@@ -398,12 +398,106 @@ def test_fuzz_batch_journal(lines, tmp_path_factory, fuzz_count):
         assert set(COLUMNS) <= set(r)
 
 
+# --- formats added with printed logs, TensorBoard and causal-LM data
+
+LINE_TEMPLATES = ["Epoch {a}/{b}", "{a}/{b} [==============================] - 1s 2ms/step - loss: {x} - accuracy: {y} - "
+                  "val_loss: {z} - val_accuracy: {w}", "{'loss': {x}, 'learning_rate': {y}, 'epoch': {a}}",
+                  "{'eval_loss': '{z}', 'eval_accuracy': '{w}', 'epoch': {a}}", "step {a}: loss={x} val_loss={z}",
+                  "| epoch {a} | {b}/ 2983 batches | lr {y} | ms/batch 11.61 | loss {x} | ppl {z}",
+                  "[{a}, {b}] loss: {x}", "Epoch [{a}/{b}], Step [{b}/600], Loss: {x}", "\x1b[32m{x}\x1b[0m\r",
+                  "Traceback (most recent call last):", "{x}"]
+NUMBERS = st.one_of(st.sampled_from(["0.5", "1e-3", "nan", "inf", "-1e308", "1e400", "0", "-0.0", "3,5", "9" * 70]),
+                    st.floats(allow_nan=True, allow_infinity=True).map(repr), st.integers(-10**6, 10**6).map(str),
+                    st.sampled_from(NASTY), st.text(max_size=8))
+
+
+@st.composite
+def printed_logs(draw):
+    lines = []
+    for _ in range(draw(st.integers(0, 12))):
+        t = draw(st.sampled_from(LINE_TEMPLATES))
+        for k in "abxyzw":  # placeholders filled one by one: the templates' own braces stay as written
+            t = t.replace("{" + k + "}", draw(NUMBERS))
+        lines.append(t)
+    return draw(st.sampled_from(["\n", "\r\n", "\r"])).join(lines) + draw(st.sampled_from(["", "\n", "x" * 3000]))
+
+
+@given(data=file_bytes(printed_logs()), name=st.sampled_from(["train.log", "output.txt", "stdout", "log.out"]))
+def test_fuzz_printed_logs(data, name, tmp_path_factory, fuzz_count, memory_ok):
+    from harness.troubleshooting.locate import read_logs
+
+    fuzz_count("printed logs")
+    f = tmp_path_factory.mktemp("printed") / name
+    f.write_bytes(data)
+    runs = bounded(read_logs, f)
+    if runs is not None:
+        assert runs and all(r.series for r in runs)
+
+
+@pytest.fixture(scope="module")
+def event_file(tmp_path_factory) -> bytes:
+    """The bytes of a real event file, written by torch's SummaryWriter (TensorBoard's format)."""
+    pytest.importorskip("tensorboard")
+    from torch.utils.tensorboard import SummaryWriter
+
+    d = tmp_path_factory.mktemp("tb-src")
+    w = SummaryWriter(str(d))
+    for step in range(12):
+        w.add_scalar("Loss/train", 1.0 / (step + 1), step)
+        w.add_scalar("Loss/val", 1.2 / (step + 1), step)
+    w.close()
+    return next(d.glob("events.out.tfevents.*")).read_bytes()
+
+
+@given(cut=st.integers(0, 10_000), flips=st.lists(st.tuples(st.integers(0, 10_000), st.integers(1, 255)), max_size=4),
+       tail=st.binary(max_size=64), random_file=st.booleans(), junk=st.binary(max_size=400))
+def test_fuzz_tensorboard_files(event_file, cut, flips, tail, random_file, junk, tmp_path_factory, fuzz_count,
+                                memory_ok):
+    """A real event file truncated, with flipped bytes, with bytes appended, or random bytes under its name."""
+    from harness.troubleshooting.locate import read_logs
+
+    fuzz_count("tensorboard files")
+    data = bytearray(junk if random_file else event_file[:cut % (len(event_file) + 1)])
+    for at, x in flips:
+        if data:
+            data[at % len(data)] ^= x
+    d = tmp_path_factory.mktemp("tb")
+    (d / "events.out.tfevents.1.host").write_bytes(bytes(data) + tail)
+    runs = bounded(read_logs, d)
+    if runs is not None:
+        assert runs and all(r.series for r in runs)
+
+
+LM_KEYS = ["instruction", "input", "output", "prompt", "completion", "text", "messages", "role", "content"]
+messages = st.lists(st.fixed_dictionaries({"role": st.one_of(st.sampled_from(["user", "assistant", "system", "tool"]),
+                                                             json_values),
+                                           "content": st.one_of(st.text(max_size=20), json_values)}), max_size=4)
+
+
+@given(rows=st.lists(st.one_of(st.dictionaries(st.sampled_from(LM_KEYS), st.one_of(json_values, st.text(max_size=30),
+                                                                                   messages), max_size=4),
+                               json_values), max_size=6), mangle=st.booleans())
+def test_fuzz_causal_lm_data(rows, mangle, tmp_path_factory, fuzz_count, memory_ok):
+    """Causal-LM training data (instructions, chat, prompt/completion, text) of any shape: examples whose
+    prompt and response are text, or the project's error."""
+    from harness.training.lm_data import read_examples
+
+    fuzz_count("causal-LM data")
+    f = tmp_path_factory.mktemp("lm") / "train.jsonl"
+    text = "\n".join(json.dumps(r) for r in rows)
+    f.write_bytes(text.encode("utf-8", "surrogatepass")[: len(text) // 2] if mangle else text.encode())
+    out = bounded(read_examples, f)
+    if out is not None:
+        assert out and all(isinstance(e.prompt, str) and isinstance(e.response, str) for e in out)
+
+
 # each test's number of cases: the full profile sums to more than 10,000 across readers
 FULL = {"test_fuzz_yaml_reader": 2500, "test_fuzz_yaml_files_through_the_scenario_contract": 800,
         "test_fuzz_json_reader": 2000, "test_fuzz_jsonl_reader": 1000, "test_fuzz_csv_reader": 2000,
         "test_fuzz_paths": 500, "test_fuzz_output_paths": 300, "test_fuzz_scenario_values": 600,
         "test_fuzz_knowledge_folder": 60, "test_fuzz_training_logs": 500, "test_fuzz_data_files": 400,
-        "test_fuzz_batch_inputs": 300, "test_fuzz_batch_journal": 300}
+        "test_fuzz_batch_inputs": 300, "test_fuzz_batch_journal": 300, "test_fuzz_printed_logs": 500,
+        "test_fuzz_tensorboard_files": 300, "test_fuzz_causal_lm_data": 500}
 
 
 for _name, _n in FULL.items():
