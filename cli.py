@@ -142,7 +142,23 @@ def format_option(default="text", choices=FORMATS):
 # --- the group
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+class Group(click.Group):
+    """The command group, whose own output (--help, --version, usage errors) fails as cleanly as a
+    command's: a full disk or a dead device on stdout or stderr is exit status 2, never a traceback."""
+
+    def main(self, *args, **kwargs):
+        try:
+            return super().main(*args, **kwargs)
+        except OSError as exc:
+            if exc.errno not in WRITE_ERRNOS:
+                raise
+            with contextlib.suppress(OSError):
+                sys.stderr.write(f"Error: writing the output failed: {exc.strerror or exc}\n")
+                sys.stderr.flush()
+            os._exit(2)  # nothing more can be written: leave without the interpreter's own flush at exit
+
+
+@click.group(cls=Group, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
 @click.option("--knowledge", "knowledge", multiple=True, metavar="DIR",
               help="Extra knowledge folder (YAML) adding or overriding entries; repeatable. "
                    "Also $TLEXPERT_KNOWLEDGE (os.pathsep-separated).")

@@ -345,6 +345,10 @@ def test_a_full_disk_or_a_closed_standard_output_is_one_error_line():
                                timeout=120)
         assert r.returncode == 2, (how, r.stderr)
         assert r.stderr.startswith("Error:") and "Traceback" not in r.stderr, (how, r.stderr)
+    for args in (["--version"], ["models", "--help"]):  # the group's own output, and with stderr full too
+        with open("/dev/full", "w") as full:
+            r = subprocess.run([sys.executable, "-m", "cli", *args], cwd=ROOT, stdout=full, stderr=full, timeout=120)
+        assert r.returncode == 2, args
 
 
 def test_a_lone_surrogate_escape_in_jsonl_data_is_refused_where_it_is_read(tmp_path):
