@@ -31,6 +31,8 @@ CORPORA = {
     # a second batch: held out at first contact (BENCHMARKS.md), a development split since
     "public2": (ROOT / "bench/data/real_logs2/labels.yaml", ROOT / "bench/data/real_logs2"),
     "public3": (ROOT / "bench/data/real_logs3/labels.yaml", ROOT / "bench/data/real_logs3"),
+    # a fourth batch (2026-12-07): held out; its first-contact figure is recorded in BENCHMARKS.md
+    "public4": (ROOT / "bench/data/real_logs4/labels.yaml", ROOT / "bench/data/real_logs4"),
 }
 
 

@@ -3,6 +3,7 @@ leave-one-source-group-out (LOSO) accuracy against the current pattern + MiniLM 
 
     .venv/bin/python bench/reader_classifier.py [--quick] [--refresh]
     .venv/bin/python bench/reader_classifier.py --product 20     # the shipped reader (rules.reader.learned)
+    .venv/bin/python bench/reader_classifier.py --batch FILE     # first contact on a new batch
 
 Prints a markdown report. Reads only; writes nothing outside bench/data/reader_classifier/
 (a cache of embeddings and reader outputs, keyed by content, and the last report).
@@ -46,6 +47,7 @@ import re
 import sys
 import time
 from collections import Counter
+from pathlib import Path
 
 os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 os.environ.setdefault("OMP_NUM_THREADS", "1")
@@ -299,13 +301,60 @@ def product(folds: int, refresh: bool) -> None:
     print("\n".join(lines))
 
 
+def batch(path: Path) -> None:
+    """The shipped reader exactly as `consult --symptom` runs it (patterns, then the calibrated model fitted
+    on the three corpora above), on a new batch of descriptions it has never seen: top-1 (of all, and of the
+    answered), abstention, and the reliability of the printed probability. Items: {text, pitfalls, source}."""
+    import yaml
+
+    from knowledge import get_kb
+    from rules.reader.symptoms import SymptomMatchError, calibrate, read_symptoms
+
+    kb = get_kb()
+    items = yaml.safe_load(path.read_text(encoding="utf-8"))["items"]
+    rows = []
+    for it in items:
+        want = list(it.get("pitfalls") or [])
+        try:
+            r = read_symptoms(str(it["text"]), kb)
+            j = calibrate(r, kb)
+            first = r.pitfalls[0] if r.pitfalls else NONE
+        except SymptomMatchError:
+            r, j, first = None, None, NONE
+        abstain = bool(j is not None and j.abstain) or first == NONE and bool(want)
+        conf = float(j.top[1]) if j is not None else 1.0
+        rows.append({"want": want or [NONE], "got": first, "ok": first in (want or [NONE]), "abstain": abstain,
+                     "conf": conf, "by": j.by if j is not None else "patterns", "source": it.get("source", "")})
+    ok = np.array([r["ok"] for r in rows])
+    ab = np.array([r["abstain"] for r in rows])
+    conf = np.array([r["conf"] for r in rows])
+    ans = ~ab
+    table, e = reliability(conf[ans], ok[ans])
+    lines = [f"## First contact: {path.name} ({len(rows)} items, the shipped reader and model)", "",
+             f"top-1 {ok.mean():.3f}; abstained {ab.mean():.1%}; top-1 on answered {ok[ans].mean():.3f}; "
+             f"ECE (answered) {e:.3f}", "", "| probability | count | mean probability | observed accuracy |",
+             "| --- | --- | --- | --- |"]
+    for lo, hi, n, mc, acc in table:
+        lines.append(f"| {lo:.1f}-{hi:.1f} | {n} | {mc:.3f} | {acc:.3f} |" if n else f"| {lo:.1f}-{hi:.1f} | 0 | - | - |")
+    by_want = Counter(r["want"][0] for r in rows)
+    right = Counter(r["want"][0] for r in rows if r["ok"])
+    lines += ["", "Per expected pitfall: " + ", ".join(f"{w} {right[w]}/{n}" for w, n in sorted(by_want.items())),
+              "", "Wrong: " + "; ".join(f"{r['source']}: want {r['want'][0]}, got {r['got']} ({r['conf']:.2f}"
+                                        f"{', abstained' if r['abstain'] else ''})" for r in rows if not r["ok"])]
+    print("\n".join(lines))
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
+    ap.add_argument("--batch", type=Path, metavar="YAML", help="first contact: the shipped reader on a new batch")
     ap.add_argument("--quick", action="store_true", help="a smaller grid (C in {1, 10}; views whole, sent)")
     ap.add_argument("--refresh", action="store_true", help="recompute the cached reader outputs and embeddings")
     ap.add_argument("--product", type=int, metavar="FOLDS", default=0,
                     help="only measure the shipped reader, FOLDS-fold by source")
     args = ap.parse_args()
+    if args.batch:
+        batch(args.batch)
+        return
     if args.product:
         product(args.product, args.refresh)
         return
