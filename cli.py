@@ -918,7 +918,7 @@ class Duration(click.ParamType):
         m = re.fullmatch(r"\s*(\d{1,12}(?:\.\d{1,12})?)\s*(s|sec|m|min|h)?\s*", str(value).lower())
         seconds = float(m.group(1)) * self.UNITS[m.group(2) or ""] if m else 0.0
         if not 0 < seconds <= self.MAX_SECONDS:
-            self.fail(f"expected a positive wall time of at most 30 days, such as 90s, 10m or 1.5h. Got "
+            self.fail(f"expected a positive wall time such as 90s, 10m or 1.5h (at most 30 days). Got "
                       f"{show(str(value), 40)} instead.", param, ctx)
         return seconds
 
