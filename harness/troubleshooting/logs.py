@@ -192,6 +192,34 @@ def _sig(x: float) -> float:
     return float(f"{x:.3g}")
 
 
+_CAMEL = re.compile(r"(?<=[a-z0-9])(?=[A-Z])")
+
+
+def canonical(name) -> str:
+    """A column name in one spelling, so that the conventions' names match however a logger wrote them:
+    camelCase split (``TrainLoss``), lower case, separators as ``_``, and Lightning's ``_epoch`` / ``_step``
+    suffixes (``train_loss_epoch``) dropped."""
+    s = re.sub(r"[\s\-./]+", "_", _CAMEL.sub("_", str(name)).lower()).strip("_")
+    return re.sub(r"_(?:epoch|step)$", "", s)
+
+
+def canonical_columns(keys) -> dict:
+    """canonical name -> the log's own column; where two columns share one (``loss_epoch`` and ``loss_step``),
+    the per-epoch one wins (per-step values are single batches: noise)."""
+    out: dict = {}
+    for k in sorted(keys, key=lambda k: not str(k).endswith("_epoch")):
+        out.setdefault(canonical(k), k)
+    return out
+
+
+def _fractions(pts: list) -> list:
+    """An accuracy logged in percent (values above 1, none above 100) as a fraction."""
+    finite = [v for _, v in pts if math.isfinite(v)]
+    if finite and max(finite) > 1.0 and max(finite) <= 100.0:
+        return [(x, v / 100.0) for x, v in pts]
+    return pts
+
+
 def check_columns(n: int, path) -> None:
     """Refuse a log with more columns than the reading layer's limit (``LIMITS.log_columns``)."""
     from knowledge import reading
@@ -213,11 +241,15 @@ def _from_records(records: list[dict], path: str, kind: str, cols: ColumnMap) ->
     keys = list(seen)
     log = RunLog(path=path, kind=kind, columns=keys)
 
+    canon = canonical_columns(keys)
+
     def pick(key):
         for name in cols.names(key):
             if name in seen:
                 return name
-        return None
+        if cols.explicit(key):
+            return None  # a column the user named is taken as named, or not at all
+        return next((canon[c] for c in map(canonical, cols.names(key)) if c in canon), None)
 
     step_col = pick("step")
     epoch_col = pick("epoch")
@@ -252,9 +284,7 @@ def _from_records(records: list[dict], path: str, kind: str, cols: ColumnMap) ->
             x = _num(r.get(x_col)) if x_col else None
             pts.append((x if x is not None else float(i), v))
         if key in ("target", "source"):
-            finite = [v for _, v in pts if math.isfinite(v)]
-            if finite and max(finite) > 1.0 and max(finite) <= 100.0:  # percentages
-                pts = [(x, v / 100.0) for x, v in pts]
+            pts = _fractions(pts)
         if pts:
             log.series[key] = pts
         else:
@@ -270,11 +300,11 @@ def _from_records(records: list[dict], path: str, kind: str, cols: ColumnMap) ->
         if pts:
             log.series["grad_norm"] = pts
     tcol = pick("train_acc")
-    tgt = next((c for c in cols.names("target") if c in keys), None)
+    tgt = pick("target")
     if tcol and tgt and tcol != tgt:
         pts = [(float(i), v) for i, r in enumerate(records) for v, st in [_cell(r.get(tcol))] if st == "ok"]
         if pts:
-            log.series["train_acc"] = pts
+            log.series["train_acc"] = _fractions(pts)  # on the target's scale: both percentages, or both not
     # macro-F1 beside a validation accuracy: accuracy that hides unlearned minority classes
     f1col = f1_column(keys)
     acccol = next((c for c in CONVENTIONS["target"] if c in keys and "acc" in c), None)

@@ -405,3 +405,28 @@ def test_an_f1_column_is_found_by_its_name_whatever_it_is_called(tmp_path):
     assert f1_column(["f1_metric", "val_f1_metric", "loss"]) == "val_f1_metric"
     assert f1_column(["train/f1", "eval/f1-macro", "eval/f1"]) == "eval/f1-macro"
     assert f1_column(["loss", "fl1"]) is None
+
+
+def test_column_names_match_however_a_logger_spelled_them(tmp_path):
+    """camelCase (TrainLoss, ValAcc), Lightning's _epoch/_step suffixes (the per-epoch one preferred) and
+    accuracies in percent on both sides: the same curves, and a train/validation gap on one scale."""
+    from harness.troubleshooting.locate import read_logs
+
+    f = tmp_path / "log.csv"
+    rows = ["Epoch,TrainLoss,ValLoss,TrainAcc,ValAcc"]
+    rows += [f"{e},{1.5 / e:.3f},{1.0 + 0.02 * e:.3f},{60 + 3 * e},{62 - 0.1 * e:.1f}" for e in range(1, 11)]
+    f.write_text("\n".join(rows) + "\n")
+    [log] = read_logs(f)
+    assert {"train_loss", "val_loss", "target", "train_acc"} <= set(log.series)
+    assert max(log.values("train_acc")) <= 1.0 and max(log.values("target")) <= 1.0
+    g = tmp_path / "metrics.csv"
+    g.write_text("epoch,step,train_loss_step,train_loss_epoch,val_loss_epoch\n"
+                 + "".join(f"{e},{4 * e + 3},{9.0},{2.0 / (e + 1):.3f},{2.2 / (e + 1):.3f}\n" for e in range(6)))
+    [log] = read_logs(g)
+    assert log.values("train_loss")[0] == pytest.approx(2.0) and "val_loss" in log.series
+    # printed logs: the same keys in camelCase
+    h = tmp_path / "train.log"
+    h.write_text("".join(f"Epoch [{e:03d}/10] TrainLoss={1.5 / e:.3f} TrainAcc={60 + 3 * e}% | ValLoss={1.0 + 0.02 * e:.3f} "
+                         f"ValAcc={62 - 0.1 * e:.1f}%\n" for e in range(1, 11)))
+    rep = report_of(h)
+    assert "overfitting" in [d["pitfall"] for d in rep["diagnoses"]], rep["diagnoses"]
