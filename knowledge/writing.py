@@ -132,6 +132,8 @@ def check_output_dir(path: Union[str, Path], option: str = "--out", force: bool 
                 raise OutputError(f"{option} {show(str(path))}: already holds a run's results ({', '.join(held)}); "
                                   f"choose a new folder, or --force to replace them")
             return p
+    except OutputError:
+        raise
     except (OSError, ValueError) as exc:
         raise OutputError(f"{option} {show(str(path))}: cannot be written ({exc})") from None
     check_output(p, option)
