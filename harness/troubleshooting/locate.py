@@ -94,7 +94,11 @@ def discover(folder: Path) -> tuple[list[Path], list[str]]:
     found: list[Path] = []
     notes: list[str] = []
     seen = 0
-    for root, dirs, files in os.walk(folder):
+
+    def unreadable(exc: OSError) -> None:  # a sub-folder that cannot be listed is named, not skipped silently
+        notes.append(f"{exc.filename}: cannot be read ({exc.strerror or exc}); skipped")
+
+    for root, dirs, files in os.walk(folder, onerror=unreadable):
         rp = Path(root)
         dirs[:] = sorted(d for d in dirs if d not in SKIP_DIRS and not d.startswith("."))
         if len(rp.relative_to(folder).parts) >= MAX_WALK_DEPTH and dirs:

@@ -430,3 +430,24 @@ def test_column_names_match_however_a_logger_spelled_them(tmp_path):
                          f"ValAcc={62 - 0.1 * e:.1f}%\n" for e in range(1, 11)))
     rep = report_of(h)
     assert "overfitting" in [d["pitfall"] for d in rep["diagnoses"]], rep["diagnoses"]
+
+
+def test_a_sub_folder_that_cannot_be_listed_is_named(tmp_path, monkeypatch):
+    import os
+
+    from harness.troubleshooting import locate
+
+    (tmp_path / "ok").mkdir()
+    (tmp_path / "ok" / "metrics.csv").write_text("epoch,train_loss,val_loss\n1,1.0,1.1\n2,0.8,0.9\n3,0.6,0.7\n")
+    (tmp_path / "locked").mkdir()
+    real = os.scandir
+
+    def scandir(path="."):
+        if str(path).endswith("locked"):
+            raise PermissionError(13, "Permission denied", str(path))
+        return real(path)
+
+    monkeypatch.setattr(os, "scandir", scandir)
+    found, notes = locate.discover(tmp_path)
+    assert found == [tmp_path / "ok" / "metrics.csv"]
+    assert any("locked: cannot be read (Permission denied)" in n for n in notes), notes
