@@ -1,6 +1,10 @@
 """Batch throughput: 10,000 generated scenarios through `tlexpert batch`, 1 vs 2 workers.
 
     python bench/bench_batch.py [--n 10000] [--repeats 3]
+    python bench/bench_batch.py --n 10000 --repeats 1 --jobs 2 --baseline REF   # this tree vs commit REF
+
+With ``--baseline REF`` the same scenarios go through the code of commit REF (a temporary ``git worktree``,
+the same virtual environment) and through this tree, interleaved, at ``--jobs``: the two times side by side.
 
 Generates --n scenarios (seeded: every task, size from 50 to 5M on a log
 scale, every similarity, compute, deployment, optional latency budget and
@@ -54,10 +58,15 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--n", type=int, default=10000)
     ap.add_argument("--repeats", type=int, default=3)
+    ap.add_argument("--baseline", metavar="REF", help="compare this tree with the code of git commit REF")
+    ap.add_argument("--jobs", type=int, default=2, help="workers for the --baseline comparison")
     args = ap.parse_args()
     tmp = Path(tempfile.mkdtemp())
     src = tmp / "scenarios.jsonl"
     src.write_text("\n".join(json.dumps(s) for s in generate(args.n)) + "\n")
+    if args.baseline:
+        compare(args, src, tmp)
+        return
     exe = [sys.executable, "-c", "import cli; cli.main()"]
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     times = {1: [], 2: []}
@@ -80,6 +89,34 @@ def main() -> None:
     print(f"  --jobs 2: median {m2:.1f} s ({args.n / m2:.0f} scenarios/s)  runs: "
           + ", ".join(f"{x:.1f}" for x in times[2]))
     print(f"throughput 2 workers / 1 worker: {m1 / m2:.2f}x")
+
+
+def compare(args, src: Path, tmp: Path) -> None:
+    old = tmp / "baseline"
+    subprocess.run(["git", "worktree", "add", "--detach", str(old), args.baseline], cwd=ROOT, check=True,
+                   capture_output=True)
+    try:
+        trees = {"this tree": ROOT, args.baseline: old}
+        times: dict = {k: [] for k in trees}
+        for _ in range(args.repeats):
+            for name, root in trees.items():
+                out = tmp / f"out-{len(times[name])}-{name.replace(' ', '_')}.csv"
+                t = time.perf_counter()
+                p = subprocess.run([sys.executable, "-c", "import cli; cli.main()", "batch", str(src), "-o", str(out),
+                                    "--jobs", str(args.jobs)], capture_output=True, text=True, cwd=root,
+                                   env={**os.environ, "PYTHONPATH": str(root)})
+                times[name].append(time.perf_counter() - t)
+                if p.returncode != 0:
+                    sys.exit(f"{name}: batch failed ({p.returncode}): {p.stderr[-2000:]}")
+        med = {k: statistics.median(v) for k, v in times.items()}
+        print(f"{args.n} generated scenarios, --jobs {args.jobs}, {os.cpu_count()} cores, {args.repeats} repeat(s), "
+              f"interleaved")
+        for k, v in times.items():
+            print(f"  {k}: median {med[k]:.1f} s ({args.n / med[k]:.0f} scenarios/s)  runs: "
+                  + ", ".join(f"{x:.1f}" for x in v))
+        print(f"this tree / {args.baseline}: {med['this tree'] / med[args.baseline]:.2f}x the time")
+    finally:
+        subprocess.run(["git", "worktree", "remove", "--force", str(old)], cwd=ROOT, capture_output=True)
 
 
 if __name__ == "__main__":

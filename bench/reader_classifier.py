@@ -339,7 +339,10 @@ def batch(path: Path) -> None:
     by_want = Counter(r["want"][0] for r in rows)
     right = Counter(r["want"][0] for r in rows if r["ok"])
     lines += ["", "Per expected pitfall: " + ", ".join(f"{w} {right[w]}/{n}" for w, n in sorted(by_want.items())),
-              "", "Wrong: " + "; ".join(f"{r['source']}: want {r['want'][0]}, got {r['got']} ({r['conf']:.2f}"
+              "", "By route: " + ", ".join(f"{b} {sum(r['by'] == b for r in rows)} (right "
+                                          f"{sum(r['ok'] for r in rows if r['by'] == b)})"
+                                          for b in sorted({r['by'] for r in rows})),
+              "", "Wrong: " + "; ".join(f"{r['source']}: want {r['want'][0]}, got {r['got']} ({r['by']} {r['conf']:.2f}"
                                         f"{', abstained' if r['abstain'] else ''})" for r in rows if not r["ok"])]
     print("\n".join(lines))
 

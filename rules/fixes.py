@@ -107,16 +107,23 @@ def fix_changes(fix: Fix, hyper: dict, technique: Optional[str], layers: int = 0
     state = {**hyper, "technique": technique}
     out = []
     for ch in fix.changes:
-        if ch.field in unknown:
+        if ch.field in unknown or ch.field.partition(".")[0] in unknown:
             edit = _relative_change(ch.op, ch.value, ch.field, layers)
             if edit is not None and not any(e["field"] == ch.field for e in out):
                 out.append(edit)
             continue
-        before = state.get(ch.field)
+        head, _, key = ch.field.partition(".")  # "lora.rank": a setting inside a block of the recipe
+        block = state.get(head) if key else None
+        if key and not isinstance(block, dict):
+            continue  # the recipe has no such block (no LoRA adapters to shrink): nothing to change
+        before = block.get(key) if key else state.get(ch.field)
         after = _new_value(ch.op, ch.value, before, layers, ch.floor)
         if after != before:
             out.append({"field": ch.field, "from": before, "to": after})
-            state[ch.field] = after
+            if key:
+                state[head] = {**block, key: after}
+            else:
+                state[ch.field] = after
     return out
 
 

@@ -35,8 +35,15 @@ def apply_fix(plan: Plan, fix: dict) -> Plan:
     for ch in fix["changes"]:
         if ch["field"] == "technique":
             continue
+        head, _, key = ch["field"].partition(".")
         if ch["field"] == "seeds":
             new.evaluation.seeds = int(ch["to"])
+        elif key:  # a setting inside a block ("lora.rank")
+            block = getattr(new.hyperparameters, head)
+            if isinstance(block, dict):
+                block[key] = ch["to"]
+            else:
+                setattr(block, key, ch["to"])
         else:
             setattr(new.hyperparameters, ch["field"], ch["to"])
     new.applied_fixes = [*new.applied_fixes, fix["fix"]]
@@ -72,7 +79,8 @@ def carried(fix: dict, technique: str, modality: str, kb) -> bool:
     if not kb.fixes[fix["fix"]].harness or not can_carry(fix["changes"], modality):
         return False
     target = next((c["to"] for c in fix["changes"] if c["field"] == "technique"), technique)
-    return honours(target, modality, [c["field"] for c in fix["changes"] if c["field"] not in PLAN_FIELDS])
+    return honours(target, modality, [c["field"].partition(".")[0] for c in fix["changes"]
+                                      if c["field"] not in PLAN_FIELDS])
 
 
 def _candidates(record: dict, kb, tried: set, pitfalls=None):

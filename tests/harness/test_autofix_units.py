@@ -78,3 +78,23 @@ def test_a_symptom_of_a_new_pitfall_or_a_significant_loss_reverts(kb):
     assert keep and gone == ["retention_drop"]  # the targeted symptom went, without a significant loss
     keep, why, *_ = judge(diag, before, before, _test(False), _test(False), kb)
     assert not keep and "remained" in why
+
+
+def test_a_fix_to_a_setting_inside_a_block_halves_the_lora_rank(kb):
+    """`lora.rank` is a field inside the recipe's LoRA block: the fix is computed from the plan's rank, applied
+    to that block only, carried by the causal-LM harness (which honours `lora`), and absent for a technique
+    without adapters."""
+    from dataclasses import asdict
+
+    from rules.fixes import concrete_fixes
+
+    plan = _plan(kb, task="text_generation", compute="cpu")
+    assert plan.technique_id == "lora"
+    rank = plan.hyperparameters.lora.rank
+    [fix] = concrete_fixes(kb, ["smaller_lora_rank"], asdict(plan.hyperparameters), "lora", 0)
+    assert fix["changes"] == [{"field": "lora.rank", "from": rank, "to": max(1, round(rank / 2))}]
+    assert carried(fix, "lora", "causal_lm", kb)
+    new = apply_fix(plan, fix)
+    assert new.hyperparameters.lora.rank == max(1, round(rank / 2)) and plan.hyperparameters.lora.rank == rank
+    assert new.hyperparameters.lora.alpha == plan.hyperparameters.lora.alpha
+    assert concrete_fixes(kb, ["smaller_lora_rank"], asdict(plan.recipes["fine_tuning"]), "fine_tuning", 0) == []
