@@ -1433,11 +1433,14 @@ def refuse_unrunnable(kb, plan, techniques, where: str) -> None:
                        f"{task}. Use the plan as advice, or train with your own trainer")
     for tech in dict.fromkeys([*(techniques or []), plan.technique_id]):
         t = kb.techniques.get(tech) if tech else None
+        spec = REGISTRY.get(tech)
+        if spec is not None and task in spec.tasks:
+            continue  # the registry runs it for this task (what the machine lacks, if anything, is said at run time)
         if t is not None and not t.harness:
-            reasons.append(f"the plan's technique is {t.name}, which this install cannot run: it needs a CUDA GPU "
-                           f"with bitsandbytes. Train it with peft + bitsandbytes (the plan's 'lora' and "
-                           f"'quantization' lines are the configuration), or run a plan for a GPU with more "
-                           f"memory (LoRA)")
+            tasks = f" (here: for {', '.join(spec.tasks)} plans, on a CUDA GPU with bitsandbytes)" if spec else ""
+            reasons.append(f"the technique {t.name} is not carried out for this plan's task{tasks}. Train it with "
+                           f"peft + bitsandbytes (the plan's 'lora' and 'quantization' lines are the "
+                           f"configuration), or run a plan for a GPU with more memory (LoRA)")
     if reasons:
         raise InputError(f"{where}: " + "; and ".join(reasons) + ".")
 

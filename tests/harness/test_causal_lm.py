@@ -379,3 +379,23 @@ def test_a_field_that_is_not_text_is_refused_by_name(tmp_path, row, field):
     f = _write_jsonl(tmp_path / "d.jsonl", [row])
     with pytest.raises(lm_data.LMDataError, match=rf"The '{field}' field of .*d.jsonl:1 must be text"):
         lm_data.read_examples(f)
+
+
+def test_a_qlora_plan_reaches_the_causal_lm_harness_which_says_what_the_machine_lacks(tmp_path):
+    """The registry runs QLoRA for text-generation plans: `run` hands such a plan to the causal-LM harness,
+    which names what is missing here (CUDA, bitsandbytes) before loading anything; a classifier's plan with
+    --technique qlora is refused because the registry does not run QLoRA for that task."""
+    if torch.cuda.is_available():
+        pytest.skip("this machine has CUDA")
+    plan = tmp_path / "q.json"
+    r = CliRunner().invoke(main, ["consult", "--task", "text_generation", "--dataset-size", "2000", "--compute",
+                                  "consumer_gpu", "--gpu-memory-gb", "6", "--no-input", "-o", str(plan)])
+    assert r.exit_code == 0 and json.loads(plan.read_text())["technique"]["choice"] == "qlora", r.output
+    data = _write_jsonl(tmp_path / "d.jsonl", [{"text": f"line {i}"} for i in range(12)])
+    r = CliRunner().invoke(main, ["run", str(plan), "--train", str(data), "--out", str(tmp_path / "o")])
+    assert r.exit_code == 2 and "needs a CUDA GPU" in r.output, r.output
+    cls = tmp_path / "c.json"
+    r = CliRunner().invoke(main, ["consult", "--task", "text_classification", "--dataset-size", "500", "--no-input",
+                                  "-o", str(cls)])
+    r = CliRunner().invoke(main, ["run", str(cls), "--technique", "qlora", "--out", str(tmp_path / "c")])
+    assert r.exit_code == 2 and "not carried out for this plan's task" in r.output, r.output
