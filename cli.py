@@ -993,47 +993,6 @@ def do_rank(ctx, kb, data, candidates: list[str], rejected: dict, opts: dict, qu
             bar.close()
 
 
-def render_ranking(result: dict, verdict: Optional[dict]) -> str:
-    from harness.reporting.ranking import table_rows
-    from harness.reporting.render import table
-    from rules.selection import fmt_params
-
-    d, a = result["data"], result["agreement"]
-    w = "n/a (one estimator or one candidate)" if a["kendall_w"] is None else f"{a['kendall_w']:.2f}"
-    tau = "" if a["mean_pairwise_tau"] is None else f", mean pairwise tau {a['mean_pairwise_tau']:.2f}"
-    out = [f"Ranking {len(result['rows'])} candidate(s) on {d['origin']} ({d['examples']} examples, "
-           f"{len(d['classes'])} classes; layers: {result['settings']['layer']})",
-           f"Estimators agree: Kendall's W {w}{tau}"]
-    if result["settings"].get("layer_why", "as asked") != "as asked":
-        out.append(f"Layers: {result['settings']['layer_why']}")
-    if result.get("budget"):
-        b = result["budget"]
-        out.append(f"Budget: {b['text']}; spent {b['spent_seconds']:.0f} s"
-                   + (f"; skipped: {', '.join(b['skipped'])}" if b["skipped"] else ""))
-    out.append("")
-    rows = []
-    for r in table_rows(result):
-        def num(v, f="{:.3f}"):
-            return "" if v is None else f.format(v)
-
-        rows.append([r["rank"] or "-", r["model"], num(r["mean_rank"], "{:g}"), num(r["logme"]), num(r["hscore"]),
-                     num(r["knn"]), num(r["linear_probe"]), fmt_params(r["params"]) if r["params"] else "",
-                     num(r["latency_ms"], "{:.1f}"), r["pareto"], r["note"]])
-    out.append(table(["rank", "model", "mean rank", "LogME", "H-score", "kNN acc", "probe acc", "params",
-                      "ms/text", "Pareto", "note"], rows, 70))
-    if result["warnings"]:
-        out.append("")
-        out += [f"Warning: {w}" for w in result["warnings"]]
-    if verdict is not None:
-        out.append("")
-        out.append(f"Against the catalog: {verdict['verdict']}: {verdict['why']['text']}  [{verdict['why']['rule']}]")
-        for n in verdict.get("notes") or []:
-            out.append(f"  note: {n['text']}  [{n['rule']}]")
-    out.append("")
-    out.append("Scores compare candidates on this data only; a raw LogME or H-score value is no verdict by itself.")
-    return "\n".join(out)
-
-
 @main.command("rank-models")
 @click.option("--data", "data_file", required=True, metavar="FILE",
               help="Labeled target data: CSV or JSONL with text and label columns.")
@@ -1095,9 +1054,9 @@ def rank_models_cmd(ctx, data_file, candidate_opts, scenario_file, output, plot,
             f"{r['candidate']}: {r['error']}" for r in result["rows"]))
     verdict = engine.consult(scenario, trace=False, ranking=result).get("empirical_ranking")
     result["against_catalog"] = {k: verdict[k] for k in ("verdict", "why", "notes")} if verdict else None
-    if plot:
-        from harness.reporting.ranking import plot_ranking
+    from harness.reporting.ranking import plot_ranking, ranking_text, render_ranking
 
+    if plot:
         Path(plot).parent.mkdir(parents=True, exist_ok=True)
         plot_ranking(result, plot)
     if out is not None:
@@ -1108,29 +1067,6 @@ def rank_models_cmd(ctx, data_file, candidate_opts, scenario_file, output, plot,
             click.echo("Written: " + ", ".join(str(p) for p in (out, plot) if p))
     else:
         click.echo(ranking_text(result, fmt), nl=fmt == "json")
-
-
-def ranking_text(result: dict, fmt: str) -> str:
-    from harness.reporting.ranking import TABLE_COLUMNS, table_rows
-
-    if fmt == "json":
-        return json.dumps(result, indent=2, default=float, ensure_ascii=False)
-    rows = table_rows(result)
-    if fmt == "md":
-        from harness.scaleout.batch import to_markdown
-
-        return to_markdown(rows, TABLE_COLUMNS)
-    import csv
-    import io
-
-    buf = io.StringIO()
-    w = csv.DictWriter(buf, fieldnames=TABLE_COLUMNS, lineterminator="\n")
-    w.writeheader()
-    from knowledge.writing import spreadsheet_safe
-
-    for r in rows:
-        w.writerow({k: ("" if v is None else spreadsheet_safe(v)) for k, v in r.items()})
-    return buf.getvalue()
 
 
 # --- run and demo
@@ -1290,12 +1226,19 @@ def _run(ctx, plan, name: str, opts: dict, builtin_size: int = 1500) -> dict:
             from harness.training.lm_run import execute_lm
 
             if not opts.get("auto_fix"):
-                return _show_lm(execute_lm(plan, cfg, kb, progress), out, fmt)
+                from harness.reporting.console import lm_run_text
+
+                record = execute_lm(plan, cfg, kb, progress)
+                click.echo(lm_run_text(record, out, fmt))
+                return record
         if opts.get("auto_fix"):
             from harness.troubleshooting.autofix import auto_fix
 
             result = auto_fix(plan, cfg, kb, opts.get("max_rounds") or 3, progress)
-            return _show_autofix(result, out, fmt)
+            from harness.reporting.console import autofix_text
+
+            click.echo(autofix_text(result, out, fmt))
+            return result
         record = execute(plan, cfg, kb, progress)
     except MemoryError:
         raise InputError(_oom_hint(plan, opts)) from None
@@ -1307,28 +1250,9 @@ def _run(ctx, plan, name: str, opts: dict, builtin_size: int = 1500) -> dict:
         if made:  # a run that stopped before writing anything leaves no empty folder behind
             with contextlib.suppress(OSError):
                 os.rmdir(out)
-    if fmt == "json":
-        click.echo(json.dumps({k: record[k] for k in ("summary", "tests", "symptoms", "diagnoses", "overrides",
-                                                      "adaptations")}
-                              | {"run_dir": out}, indent=2, default=str))
-    else:
-        for o in record["overrides"]:
-            click.echo(f"Override: {o['field']} {o['plan']!r} → {o['used']!r} ({o['by']})")
-        for a in record["adaptations"]:
-            click.echo(f"Adapted: {a['field']} {a['plan']!r} → {a['used']!r} ({a['why']})")
-        from harness.reporting.report import SUMMARY_HEADERS, summary_rows
-        from harness.reporting.render import table
+    from harness.reporting.console import run_text
 
-        click.echo(table(SUMMARY_HEADERS, summary_rows(record)))
-        if record["symptoms"]:
-            click.echo("\nSymptoms: " + ", ".join(s["id"] for s in record["symptoms"]))
-        for d in record["diagnoses"]:
-            fixes = "; ".join(f"{f['description']} ({f['summary']})" for f in d["fixes"][:2]
-                              if not f.get("measured"))
-            click.echo(f"Diagnosis: {d['name']} (confidence {d['confidence']:.2f}) → {fixes}")
-        if not record["diagnoses"]:
-            click.echo("\nNo diagnosis: the probes found no problem.")
-        click.echo(f"\nReport: {Path(out) / 'report.md'}   (run.json, plots in {out})")
+    click.echo(run_text(record, out, fmt))
     return record
 
 
@@ -1338,63 +1262,9 @@ def is_causal_lm_plan(kb, plan) -> bool:
     return is_causal_lm(kb, plan)
 
 
-def _show_lm(record: dict, out: str, fmt: str) -> dict:
-    if fmt == "json":
-        click.echo(json.dumps({k: record[k] for k in ("base", "summary", "tests", "symptoms", "diagnoses",
-                                                      "overrides", "adaptations", "notes")}
-                              | {"run_dir": out}, indent=2, default=str))
-        return record
-    for a in record["adaptations"]:
-        click.echo(f"Adapted: {a['field']} {a['plan']!r} → {a['used']!r} ({a['why']})")
-    b = record["base"]
-    click.echo(f"base model: target loss {b['test_loss']:.4f} (perplexity {b['perplexity']:.2f})"
-               + "".join(f", {k} loss {v:.4f}" for k, v in b["retention_loss"].items()))
-    for t, s in record["summary"].items():
-        click.echo(f"{t}: target loss {s['test_loss']:.4f} (perplexity {s['perplexity']:.2f})"
-                   + "".join(f", {k} loss {v:.4f}" for k, v in s["retention_loss"].items())
-                   + f", KL drift {s['kl_drift']:.5f}, {s['tokens_per_second']} tokens/s")
-    if b.get("exact_match") is not None:
-        click.echo("exact match (of " + str(b["exact_match_items"]) + " short answers): base " + f"{b['exact_match']:.3f}"
-                   + "".join(f", {t} {s['exact_match']:.3f}" for t, s in record["summary"].items()))
-    for n, t in record["tests"].items():
-        unit = "(share of answers)" if n.startswith("exact_match.") else "nats"
-        click.echo(f"test {n}: effect {t['effect']:+.4f} {unit}, p (Holm) {t['p_holm']:.4g}"
-                   + (" significant" if t["significant"] else ""))
-    for note in record["notes"]:
-        click.echo(f"Note: {note}")
-    for d in record["diagnoses"]:
-        fixes = "; ".join(f"{f['description']} ({f['summary']})" for f in d["fixes"][:2])
-        click.echo(f"Diagnosis: {d['name']} (confidence {d['confidence']:.2f}) → {fixes}")
-    if not record["diagnoses"]:
-        click.echo("No diagnosis: the tests found no problem.")
-    click.echo(f"\nReport: {Path(out) / 'report.md'}   (run.json in {out})")
-    return record
-
-
 def _oom_hint(plan, opts: dict) -> str:
     size = opts.get("batch_size") or plan.hyperparameters.batch_size
     return f"out of memory: try --batch-size {max(1, size // 2)}"
-
-
-def _show_autofix(result: dict, out: str, fmt: str) -> dict:
-    if fmt == "json":
-        click.echo(json.dumps({**result, "run_dir": out}, indent=2, default=str))
-        return result
-    from harness.reporting.render import table
-
-    rows = [[c["round"], c["diagnosis"], c["fix"], c["summary"],
-             f"{c['metric_before']:.3f} → {c['metric_after']:.3f}", f"{c['p_improve']:.3g}",
-             "kept" if c["kept"] else "reverted", c["why"]] for c in result["chain"]]
-    key, name = result.get("metric_key", "accuracy"), result.get("metric", "accuracy")
-    click.echo(f"Start: {result['initial']['technique']}, {name} {result['initial'][key]:.3f}, "
-               f"symptoms: {', '.join(result['initial']['symptoms']) or 'none'}")
-    if rows:
-        click.echo(table(["round", "diagnosis", "fix", "change", name, "p", "verdict", "why"], rows, 48))
-    f = result["final"]
-    click.echo(f"Final: {f['technique']} with {', '.join(f['applied_fixes']) or 'no fix kept'}, "
-               f"{name} {f[key]:.3f}, symptoms: {', '.join(f['symptoms']) or 'none'}")
-    click.echo(f"\nReport: {Path(out) / 'autofix.md'}")
-    return result
 
 
 @main.command()

@@ -1,9 +1,11 @@
-"""A ranking's table rows and its plot (the ``rank-models`` output)."""
+"""A ranking's table rows, its text, CSV/Markdown/JSON renderings and its plot (the ``rank-models`` output)."""
 
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
+from typing import Optional
 
 
 TABLE_COLUMNS = ["rank", "model", "mean_rank", "logme", "hscore", "knn", "linear_probe", "params",
@@ -76,3 +78,64 @@ def plot_ranking(result: dict, path: str | Path) -> None:
         plt.close(fig)
         if tmp.exists():
             tmp.unlink()
+
+
+def render_ranking(result: dict, verdict: Optional[dict]) -> str:
+    from harness.reporting.render import table
+    from rules.selection import fmt_params
+
+    d, a = result["data"], result["agreement"]
+    w = "n/a (one estimator or one candidate)" if a["kendall_w"] is None else f"{a['kendall_w']:.2f}"
+    tau = "" if a["mean_pairwise_tau"] is None else f", mean pairwise tau {a['mean_pairwise_tau']:.2f}"
+    out = [f"Ranking {len(result['rows'])} candidate(s) on {d['origin']} ({d['examples']} examples, "
+           f"{len(d['classes'])} classes; layers: {result['settings']['layer']})",
+           f"Estimators agree: Kendall's W {w}{tau}"]
+    if result["settings"].get("layer_why", "as asked") != "as asked":
+        out.append(f"Layers: {result['settings']['layer_why']}")
+    if result.get("budget"):
+        b = result["budget"]
+        out.append(f"Budget: {b['text']}; spent {b['spent_seconds']:.0f} s"
+                   + (f"; skipped: {', '.join(b['skipped'])}" if b["skipped"] else ""))
+    out.append("")
+    rows = []
+    for r in table_rows(result):
+        def num(v, f="{:.3f}"):
+            return "" if v is None else f.format(v)
+
+        rows.append([r["rank"] or "-", r["model"], num(r["mean_rank"], "{:g}"), num(r["logme"]), num(r["hscore"]),
+                     num(r["knn"]), num(r["linear_probe"]), fmt_params(r["params"]) if r["params"] else "",
+                     num(r["latency_ms"], "{:.1f}"), r["pareto"], r["note"]])
+    out.append(table(["rank", "model", "mean rank", "LogME", "H-score", "kNN acc", "probe acc", "params",
+                      "ms/text", "Pareto", "note"], rows, 70))
+    if result["warnings"]:
+        out.append("")
+        out += [f"Warning: {w}" for w in result["warnings"]]
+    if verdict is not None:
+        out.append("")
+        out.append(f"Against the catalog: {verdict['verdict']}: {verdict['why']['text']}  [{verdict['why']['rule']}]")
+        for n in verdict.get("notes") or []:
+            out.append(f"  note: {n['text']}  [{n['rule']}]")
+    out.append("")
+    out.append("Scores compare candidates on this data only; a raw LogME or H-score value is no verdict by itself.")
+    return "\n".join(out)
+
+
+def ranking_text(result: dict, fmt: str) -> str:
+    if fmt == "json":
+        return json.dumps(result, indent=2, default=float, ensure_ascii=False)
+    rows = table_rows(result)
+    if fmt == "md":
+        from harness.scaleout.batch import to_markdown
+
+        return to_markdown(rows, TABLE_COLUMNS)
+    import csv
+    import io
+
+    buf = io.StringIO()
+    w = csv.DictWriter(buf, fieldnames=TABLE_COLUMNS, lineterminator="\n")
+    w.writeheader()
+    from knowledge.writing import spreadsheet_safe
+
+    for r in rows:
+        w.writerow({k: ("" if v is None else spreadsheet_safe(v)) for k, v in r.items()})
+    return buf.getvalue()

@@ -1,0 +1,80 @@
+"""What `run` prints on the console: a classifier run, a causal-LM run and an auto-fix chain, as text or JSON."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from harness.reporting.render import table
+
+
+def lm_run_text(record: dict, out: str, fmt: str) -> str:
+    if fmt == "json":
+        return json.dumps({k: record[k] for k in ("base", "summary", "tests", "symptoms", "diagnoses", "overrides",
+                                                  "adaptations", "notes")} | {"run_dir": out}, indent=2, default=str)
+    lines: list[str] = []
+    for a in record["adaptations"]:
+        lines.append(f"Adapted: {a['field']} {a['plan']!r} → {a['used']!r} ({a['why']})")
+    b = record["base"]
+    lines.append(f"base model: target loss {b['test_loss']:.4f} (perplexity {b['perplexity']:.2f})"
+               + "".join(f", {k} loss {v:.4f}" for k, v in b["retention_loss"].items()))
+    for t, s in record["summary"].items():
+        lines.append(f"{t}: target loss {s['test_loss']:.4f} (perplexity {s['perplexity']:.2f})"
+                   + "".join(f", {k} loss {v:.4f}" for k, v in s["retention_loss"].items())
+                   + f", KL drift {s['kl_drift']:.5f}, {s['tokens_per_second']} tokens/s")
+    if b.get("exact_match") is not None:
+        lines.append("exact match (of " + str(b["exact_match_items"]) + " short answers): base " + f"{b['exact_match']:.3f}"
+                   + "".join(f", {t} {s['exact_match']:.3f}" for t, s in record["summary"].items()))
+    for n, t in record["tests"].items():
+        unit = "(share of answers)" if n.startswith("exact_match.") else "nats"
+        lines.append(f"test {n}: effect {t['effect']:+.4f} {unit}, p (Holm) {t['p_holm']:.4g}"
+                   + (" significant" if t["significant"] else ""))
+    for note in record["notes"]:
+        lines.append(f"Note: {note}")
+    for d in record["diagnoses"]:
+        fixes = "; ".join(f"{f['description']} ({f['summary']})" for f in d["fixes"][:2])
+        lines.append(f"Diagnosis: {d['name']} (confidence {d['confidence']:.2f}) → {fixes}")
+    if not record["diagnoses"]:
+        lines.append("No diagnosis: the tests found no problem.")
+    lines.append(f"\nReport: {Path(out) / 'report.md'}   (run.json in {out})")
+    return "\n".join(lines)
+
+
+def autofix_text(result: dict, out: str, fmt: str) -> str:
+    if fmt == "json":
+        return json.dumps({**result, "run_dir": out}, indent=2, default=str)
+    lines: list[str] = []
+
+    rows = [[c["round"], c["diagnosis"], c["fix"], c["summary"],
+             f"{c['metric_before']:.3f} → {c['metric_after']:.3f}", f"{c['p_improve']:.3g}",
+             "kept" if c["kept"] else "reverted", c["why"]] for c in result["chain"]]
+    key, name = result.get("metric_key", "accuracy"), result.get("metric", "accuracy")
+    lines.append(f"Start: {result['initial']['technique']}, {name} {result['initial'][key]:.3f}, "
+               f"symptoms: {', '.join(result['initial']['symptoms']) or 'none'}")
+    if rows:
+        lines.append(table(["round", "diagnosis", "fix", "change", name, "p", "verdict", "why"], rows, 48))
+    f = result["final"]
+    lines.append(f"Final: {f['technique']} with {', '.join(f['applied_fixes']) or 'no fix kept'}, "
+               f"{name} {f[key]:.3f}, symptoms: {', '.join(f['symptoms']) or 'none'}")
+    lines.append(f"\nReport: {Path(out) / 'autofix.md'}")
+    return "\n".join(lines)
+
+
+def run_text(record: dict, out: str, fmt: str) -> str:
+    if fmt == "json":
+        return json.dumps({k: record[k] for k in ("summary", "tests", "symptoms", "diagnoses", "overrides",
+                                                  "adaptations")} | {"run_dir": out}, indent=2, default=str)
+    from harness.reporting.report import SUMMARY_HEADERS, summary_rows
+
+    lines = [f"Override: {o['field']} {o['plan']!r} → {o['used']!r} ({o['by']})" for o in record["overrides"]]
+    lines += [f"Adapted: {a['field']} {a['plan']!r} → {a['used']!r} ({a['why']})" for a in record["adaptations"]]
+    lines.append(table(SUMMARY_HEADERS, summary_rows(record)))
+    if record["symptoms"]:
+        lines.append("\nSymptoms: " + ", ".join(s["id"] for s in record["symptoms"]))
+    for d in record["diagnoses"]:
+        fixes = "; ".join(f"{f['description']} ({f['summary']})" for f in d["fixes"][:2] if not f.get("measured"))
+        lines.append(f"Diagnosis: {d['name']} (confidence {d['confidence']:.2f}) → {fixes}")
+    if not record["diagnoses"]:
+        lines.append("\nNo diagnosis: the probes found no problem.")
+    lines.append(f"\nReport: {Path(out) / 'report.md'}   (run.json, plots in {out})")
+    return "\n".join(lines)
