@@ -605,18 +605,6 @@ class BaselineCommand(click.Command):
         return super().parse_args(ctx, out)
 
 
-def _config_line(cfg: dict) -> str:
-    known = cfg.get("known") or {}
-    label = {"n_classes": "classes"}
-    parts = [f"{label.get(k, k.replace('_', ' '))} {v['value']:g}" if isinstance(v["value"], float) else
-             f"{label.get(k, k.replace('_', ' '))} {v['value']}" for k, v in known.items()
-             if k in ("learning_rate", "epochs", "batch_size", "frozen_layers", "technique", "n_classes")]
-    line = "config read from the log: " + (", ".join(parts) if parts else "nothing")
-    if cfg.get("not_in_log"):
-        line += f"; not in the log: {', '.join(cfg['not_in_log'])} (fixes for these are relative)"
-    return line
-
-
 @main.command(cls=BaselineCommand)
 @click.argument("paths", nargs=-1, required=True, metavar="PATH...")
 @click.option("--baseline", "baselines", multiple=True, metavar="PATH...",
@@ -640,10 +628,12 @@ def diagnose(ctx, paths, baselines, loss, val_loss, target_metric, source_metric
 
     \b
     PATH: a tlexpert run folder (read whole: every technique, the baseline,
-    the recorded tests and symptoms), a Hugging Face Trainer output folder or
-    trainer_state.json, a Lightning log folder or metrics.csv, a Keras
-    CSVLogger file, a CSV/JSON/JSONL of per-step metrics, a quoted glob, or a
-    folder to search. Runs are grouped by folder (digits stand for seeds) and
+    the recorded tests and symptoms; a causal-LM run too), a Hugging Face
+    Trainer output folder or trainer_state.json, a Lightning log folder or
+    metrics.csv, a Keras CSVLogger file, a CSV/JSON/JSONL of per-step metrics,
+    a printed log (a training script's saved output: Keras fit, Trainer dicts,
+    PyTorch prints), TensorBoard event files, a quoted glob, or a folder to
+    search. Runs are grouped by folder (digits stand for seeds) and
     by recorded configuration; each group is diagnosed on its own.
     """
     from harness.troubleshooting.diagnose import diagnose as run_diagnosis
@@ -661,46 +651,9 @@ def diagnose(ctx, paths, baselines, loss, val_loss, target_metric, source_metric
     if fmt != "text":
         click.echo(dump(report, fmt))
     else:
-        groups = report["groups"]
-        n = len(report["runs"])
-        click.echo(f"Read {n} run(s) in {len(groups)} group(s)"
-                   + (f" and {len(report['baseline_runs'])} baseline run(s)" if report["baseline_runs"] else "")
-                   + (f"; not in the logs: {', '.join(report['missing'])}" if report["missing"] else ""))
-        for w in report["data_warnings"]:
-            click.echo(f"Data warning: {w}")
-        if report["healthy"]:
-            click.echo("Healthy: no symptom of a known pitfall in these logs.")
-        for g in groups:
-            click.echo(f"\n== {g['name']} ({len(g['runs'])} run(s))" if g["runs"] else f"\n== {g['name']}")
-            if g["runs"]:
-                click.echo(f"   {_config_line(g['config'])}")
-            for note in g.get("notes") or []:
-                click.echo(f"   Note: {note}")
-            if "agrees_with_report" in g:
-                click.echo("   diagnoses as in the run's report.md: " + ("yes" if g["agrees_with_report"] else
-                           f"no (recorded: {g['recorded_diagnoses']})"))
-                summ = ", ".join(f"{t} {s['accuracy_mean']:.3f}" for t, s in g["summary"].items())
-                if summ:
-                    click.echo(f"   accuracy: {summ}")
-                for name, t in g["tests"].items():
-                    if t.get("significant"):
-                        click.echo(f"   test {name}: effect {t['effect']:+.4f}, p (Holm) {t['p_value']:.4g}")
-            if g["healthy"]:
-                click.echo("   Healthy: no symptom of a known pitfall.")
-            for i, d in enumerate(g["diagnoses"], 1):
-                click.echo(f"   {i}. {d['name']} — confidence {d['confidence']:.2f}, {d['severity']}")
-                click.echo(f"      {d['what']}")
-                for e in d["evidence"]:
-                    extra = {k: v for k, v in e.items() if k not in ("symptom", "description", "weight")}
-                    click.echo(f"      evidence: {e['symptom']}: {e['description']}")
-                    if extra:
-                        click.echo("                " + ", ".join(f"{k}={v}" for k, v in extra.items()))
-                for k, f in enumerate(d["fixes"], 1):
-                    click.echo(f"      fix {k}: {f['summary']}   ({f['description']})")
-                for h in d.get("held_back") or []:
-                    click.echo(f"      held back: {h['fix']}: {h['why']}")
-        if report["trace"]:
-            click.echo("\nRules: " + ", ".join(dict.fromkeys(t["rule"] for t in report["trace"])))
+        from harness.reporting.console import diagnose_text
+
+        click.echo(diagnose_text(report))
     if fail_on:
         worst = max((2 if d["severity"] == "error" else 1 for d in report["diagnoses"]), default=0)
         if worst >= (2 if fail_on == "error" else 1):

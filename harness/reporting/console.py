@@ -78,3 +78,62 @@ def run_text(record: dict, out: str, fmt: str) -> str:
         lines.append("\nNo diagnosis: the probes found no problem.")
     lines.append(f"\nReport: {Path(out) / 'report.md'}   (run.json, plots in {out})")
     return "\n".join(lines)
+
+
+def config_line(cfg: dict) -> str:
+    known = cfg.get("known") or {}
+    label = {"n_classes": "classes"}
+    parts = [f"{label.get(k, k.replace('_', ' '))} {v['value']:g}" if isinstance(v["value"], float) else
+             f"{label.get(k, k.replace('_', ' '))} {v['value']}" for k, v in known.items()
+             if k in ("learning_rate", "epochs", "batch_size", "frozen_layers", "technique", "n_classes")]
+    line = "config read from the log: " + (", ".join(parts) if parts else "nothing")
+    if cfg.get("not_in_log"):
+        line += f"; not in the log: {', '.join(cfg['not_in_log'])} (fixes for these are relative)"
+    return line
+
+
+def diagnose_text(report: dict) -> str:
+    """What `diagnose` prints: what was read, data warnings, and per group its configuration, diagnoses,
+    evidence and fixes."""
+    out: list[str] = []
+    groups = report["groups"]
+    n = len(report["runs"])
+    out.append(f"Read {n} run(s) in {len(groups)} group(s)"
+               + (f" and {len(report['baseline_runs'])} baseline run(s)" if report["baseline_runs"] else "")
+               + (f"; not in the logs: {', '.join(report['missing'])}" if report["missing"] else ""))
+    for w in report["data_warnings"]:
+        out.append(f"Data warning: {w}")
+    if report["healthy"]:
+        out.append("Healthy: no symptom of a known pitfall in these logs.")
+    for g in groups:
+        out.append(f"\n== {g['name']} ({len(g['runs'])} run(s))" if g["runs"] else f"\n== {g['name']}")
+        if g["runs"]:
+            out.append(f"   {config_line(g['config'])}")
+        for note in g.get("notes") or []:
+            out.append(f"   Note: {note}")
+        if "agrees_with_report" in g:
+            out.append("   diagnoses as in the run's report.md: " + ("yes" if g["agrees_with_report"] else
+                       f"no (recorded: {g['recorded_diagnoses']})"))
+            summ = ", ".join(f"{t} {s['accuracy_mean']:.3f}" for t, s in g["summary"].items())
+            if summ:
+                out.append(f"   accuracy: {summ}")
+            for name, t in g["tests"].items():
+                if t.get("significant"):
+                    out.append(f"   test {name}: effect {t['effect']:+.4f}, p (Holm) {t['p_value']:.4g}")
+        if g["healthy"]:
+            out.append("   Healthy: no symptom of a known pitfall.")
+        for i, d in enumerate(g["diagnoses"], 1):
+            out.append(f"   {i}. {d['name']} — confidence {d['confidence']:.2f}, {d['severity']}")
+            out.append(f"      {d['what']}")
+            for e in d["evidence"]:
+                extra = {k: v for k, v in e.items() if k not in ("symptom", "description", "weight")}
+                out.append(f"      evidence: {e['symptom']}: {e['description']}")
+                if extra:
+                    out.append("                " + ", ".join(f"{k}={v}" for k, v in extra.items()))
+            for k, f in enumerate(d["fixes"], 1):
+                out.append(f"      fix {k}: {f['summary']}   ({f['description']})")
+            for h in d.get("held_back") or []:
+                out.append(f"      held back: {h['fix']}: {h['why']}")
+    if report["trace"]:
+        out.append("\nRules: " + ", ".join(dict.fromkeys(t["rule"] for t in report["trace"])))
+    return "\n".join(out)
