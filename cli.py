@@ -663,47 +663,6 @@ def diagnose(ctx, paths, baselines, loss, val_loss, target_metric, source_metric
 # --- batch
 
 
-def batch_lock(out: Optional[Path]):
-    """An exclusive lock on ``-o`` for the whole run (a second batch writing the same table would
-    delete the first's journal and replace its table): held by an open file, released at exit."""
-    if out is None:
-        return None
-    import fcntl
-
-    lock_path = out.with_name(f".{out.name}.lock")
-    for _ in range(10):
-        try:
-            fd = os.open(lock_path, os.O_RDWR | os.O_CREAT | getattr(os, "O_NOFOLLOW", 0), 0o600)
-        except OSError as exc:
-            raise InputError(f"-o {out}: cannot create its lock file {lock_path} ({exc.strerror or exc})") from None
-        fh = os.fdopen(fd, "r+")
-        try:
-            fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except OSError:
-            fh.close()
-            raise InputError(f"-o {out}: another tlexpert batch is writing this table (its lock {lock_path} is "
-                             f"held); wait for it to finish, or choose another output") from None
-        try:  # the holder before us may have removed the file as it finished: lock the one at the path
-            if os.stat(lock_path).st_ino == os.fstat(fd).st_ino:
-                break
-        except FileNotFoundError:
-            pass
-        fh.close()
-    else:
-        raise InputError(f"-o {out}: its lock file {lock_path} keeps changing; is another batch starting?")
-
-    class Lock:
-        def close(self):
-            if not fh.closed:
-                try:
-                    os.unlink(lock_path)  # while still held: the next batch then locks a new file
-                except OSError:
-                    pass
-                fh.close()
-
-    return Lock()
-
-
 @main.command()
 @click.argument("files", nargs=-1, required=True, metavar="FILE...")
 @click.option("-o", "--output", type=click.Path(dir_okay=False),
@@ -720,6 +679,8 @@ def batch_lock(out: Optional[Path]):
 def batch(ctx, files, output, jobs, scheduler, resume, chunk_size, fmt):
     """Consult many scenario files at once: one table, and a conformance check of `expect:` blocks.
 
+    FILE: a scenario file (.yaml, .yml, .json, .jsonl, .csv), or a folder: the scenario files directly in it.
+
     Every plan is also linted (rules.lint): its violations go to the `violations` column.
 
     \b
@@ -727,7 +688,8 @@ def batch(ctx, files, output, jobs, scheduler, resume, chunk_size, fmt):
     contradicts itself; 1 a check failed or a plan broke an invariant; 2 a
     scenario or file was invalid (its row says why).
     """
-    from harness.scaleout.batch import OUTPUT_SUFFIXES, Journal, read_scenarios, run_batch, write_table
+    from harness.scaleout.batch import (OUTPUT_SUFFIXES, Journal, output_lock, read_scenarios, run_batch,
+                                        scenario_files, write_table)
     from rules import conformance
 
     get_kb(ctx)  # a broken --knowledge folder is reported once, before any worker starts
@@ -743,6 +705,7 @@ def batch(ctx, files, output, jobs, scheduler, resume, chunk_size, fmt):
         from harness.scaleout.batch import check_scheduler
 
         check_scheduler(scheduler)
+    files = scenario_files(files)  # a folder stands for the scenario files in it
     items, file_errors = [], []
     for f in files:
         try:
@@ -753,7 +716,7 @@ def batch(ctx, files, output, jobs, scheduler, resume, chunk_size, fmt):
     from knowledge.loader import _disk_key, extra_dirs
 
     dirs = tuple(str(p) for p in extra_dirs(ctx.find_root().params.get("knowledge") or ()))
-    lock = batch_lock(out)
+    lock = output_lock(out)
     if lock is not None:
         ctx.call_on_close(lock.close)  # released however the command ends
     journal = Journal(out, conformance.COLUMNS)
@@ -790,32 +753,9 @@ def batch(ctx, files, output, jobs, scheduler, resume, chunk_size, fmt):
         click.echo(json.dumps({"summary": summary, **({"output": str(out)} if out else {"rows": rows})},
                               indent=2, default=str))
     else:
-        click.echo(f"{summary['scenarios']} scenarios: {summary['scenarios'] - summary['errors']} consulted, "
-                   f"{summary['errors']} invalid" + (f"; written to {out}" if out else ""))
-        if summary["checks"]:
-            click.echo(f"Checks: {summary['passed']} passed, {summary['failed']} failed")
-            for name, c in summary["by_check"].items():
-                click.echo(f"  {name:<26} {c['passed']:>5} passed {c['failed']:>5} failed")
-        for f in summary["failures"][:50]:
-            click.echo(show(f"FAIL {f['id']} ({f['file']}:{f['row']}): {f['check']} expected {f['expected']!r}, "
-                            f"got {f['actual']!r}", 2000))
-            for t in f["trace"]:
-                click.echo(f"       by {t}")
-        if summary["plans_with_violations"]:
-            click.echo(f"Plan check: {summary['plans_with_violations']} plan(s) contradict themselves: "
-                       + ", ".join(f"{k} {n}" for k, n in summary["violations"].items()))
-            for v in summary["violation_examples"][:20]:
-                click.echo(f"LINT {v['id']} ({v['file']}:{v['row']}): [{v['check']}] {v['message']}")
-        else:
-            click.echo("Plan check: no plan contradicts itself (rules.lint)")
-        for r in rows:
-            if r["status"] == "error":
-                click.echo(f"ERROR {show(r['id'])}: {r['error']}")  # (the error is escaped already)
-        if out is None and not summary["checks"]:
-            from harness.scaleout.batch import to_markdown
+        from harness.reporting.console import batch_text
 
-            click.echo(to_markdown(rows, ["id", "task", "family", "top_candidates", "approach",
-                                          "technique", "risks", "diagnoses"]))
+        click.echo(batch_text(summary, rows, out))
     if summary["errors"]:
         ctx.exit(2)
     if summary["failed"] or summary["plans_with_violations"]:

@@ -137,3 +137,38 @@ def diagnose_text(report: dict) -> str:
     if report["trace"]:
         out.append("\nRules: " + ", ".join(dict.fromkeys(t["rule"] for t in report["trace"])))
     return "\n".join(out)
+
+
+def batch_text(summary: dict, rows: list, output) -> str:
+    """What `batch` prints: counts, the `expect:` checks and their failures with the rules that decided, the
+    plan check, the invalid rows, and (without -o or checks) the table itself."""
+    from knowledge.reading import show
+
+    out: list[str] = []
+    out.append(f"{summary['scenarios']} scenarios: {summary['scenarios'] - summary['errors']} consulted, "
+               f"{summary['errors']} invalid" + (f"; written to {output}" if output else ""))
+    if summary["checks"]:
+        out.append(f"Checks: {summary['passed']} passed, {summary['failed']} failed")
+        for name, c in summary["by_check"].items():
+            out.append(f"  {name:<26} {c['passed']:>5} passed {c['failed']:>5} failed")
+    for f in summary["failures"][:50]:
+        out.append(show(f"FAIL {f['id']} ({f['file']}:{f['row']}): {f['check']} expected {f['expected']!r}, "
+                        f"got {f['actual']!r}", 2000))
+        for t in f["trace"]:
+            out.append(f"       by {t}")
+    if summary["plans_with_violations"]:
+        out.append(f"Plan check: {summary['plans_with_violations']} plan(s) contradict themselves: "
+                   + ", ".join(f"{k} {n}" for k, n in summary["violations"].items()))
+        for v in summary["violation_examples"][:20]:
+            out.append(f"LINT {v['id']} ({v['file']}:{v['row']}): [{v['check']}] {v['message']}")
+    else:
+        out.append("Plan check: no plan contradicts itself (rules.lint)")
+    for r in rows:
+        if r["status"] == "error":
+            out.append(f"ERROR {show(r['id'])}: {r['error']}")  # (the error is escaped already)
+    if output is None and not summary["checks"]:
+        from harness.scaleout.batch import to_markdown
+
+        out.append(to_markdown(rows, ["id", "task", "family", "top_candidates", "approach",
+                                      "technique", "risks", "diagnoses"]))
+    return "\n".join(out)

@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any, Iterable, Optional
 
 from knowledge.schema import KnowledgeError
+from knowledge.writing import OutputError
 
 LIST_FIELDS = ("source_domain", "target_domain", "symptoms")
 def _as_list(v) -> list:
@@ -325,3 +326,62 @@ def run_batch(items: list, work, *, jobs: int = 1, scheduler: Optional[str] = No
             if client is not None:
                 client.close()
     return [r for rows in results for r in rows]
+
+
+SCENARIO_SUFFIXES = (".yaml", ".yml", ".json", ".jsonl", ".ndjson", ".csv")
+
+
+def scenario_files(paths) -> list[str]:
+    """The files named, a folder standing for the scenario files directly in it (sorted by name)."""
+    out = []
+    for p in map(str, paths):
+        if os.path.isdir(p):
+            found = sorted(str(f) for f in Path(p).iterdir()
+                           if f.suffix.lower() in SCENARIO_SUFFIXES and f.is_file() and not f.name.startswith("."))
+            if not found:
+                raise KnowledgeError(f"{p}: a folder without scenario files ({', '.join(SCENARIO_SUFFIXES)})")
+            out += found
+        else:
+            out.append(p)
+    return out
+
+
+def output_lock(out: Optional[Path]):
+    """An exclusive lock on ``-o`` for the whole run (a second batch writing the same table would
+    delete the first's journal and replace its table): held by an open file, released at exit."""
+    if out is None:
+        return None
+    import fcntl
+
+    lock_path = out.with_name(f".{out.name}.lock")
+    for _ in range(10):
+        try:
+            fd = os.open(lock_path, os.O_RDWR | os.O_CREAT | getattr(os, "O_NOFOLLOW", 0), 0o600)
+        except OSError as exc:
+            raise OutputError(f"-o {out}: cannot create its lock file {lock_path} ({exc.strerror or exc})") from None
+        fh = os.fdopen(fd, "r+")
+        try:
+            fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            fh.close()
+            raise OutputError(f"-o {out}: another tlexpert batch is writing this table (its lock {lock_path} is "
+                             f"held); wait for it to finish, or choose another output") from None
+        try:  # the holder before us may have removed the file as it finished: lock the one at the path
+            if os.stat(lock_path).st_ino == os.fstat(fd).st_ino:
+                break
+        except FileNotFoundError:
+            pass
+        fh.close()
+    else:
+        raise OutputError(f"-o {out}: its lock file {lock_path} keeps changing; is another batch starting?")
+
+    class Lock:
+        def close(self):
+            if not fh.closed:
+                try:
+                    os.unlink(lock_path)  # while still held: the next batch then locks a new file
+                except OSError:
+                    pass
+                fh.close()
+
+    return Lock()

@@ -209,3 +209,18 @@ def test_batch_imports_no_heavy_library():
             "print(sorted(m for m in ('torch', 'transformers', 'pandas', 'peft') if m in sys.modules), file=sys.stderr)")
     p = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT)
     assert p.stderr.strip().splitlines()[-1] == "[]"
+
+
+def test_a_folder_stands_for_the_scenario_files_in_it(tmp_path):
+    """`tlexpert batch examples/scenarios` reads every scenario file directly in the folder (as a shell glob
+    would, in name order); a folder without any is one clear error."""
+    (tmp_path / "a.yaml").write_text("task: text_classification\ndataset_size: 500\n")
+    (tmp_path / "b.json").write_text('{"task": "image_classification", "dataset_size": 800}')
+    (tmp_path / "notes.txt").write_text("not a scenario")
+    r = CliRunner().invoke(main, ["batch", str(tmp_path), "--format", "json"])
+    assert r.exit_code == 0, r.output
+    assert json.loads(r.stdout)["summary"]["scenarios"] == 2
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    r = CliRunner().invoke(main, ["batch", str(empty)])
+    assert r.exit_code == 2 and "a folder without scenario files" in r.output
