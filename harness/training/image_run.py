@@ -9,6 +9,7 @@ from pathlib import Path
 
 import numpy as np
 
+from harness.training.registry import technique_spec
 from harness.training.runconfig import ModalityRun, RunConfig, SeedStore, config_key, plan_hypers
 
 
@@ -122,7 +123,7 @@ def image_runs(plan, cfg, kb, out, device, progress, adaptations: list) -> Modal
     if spec is None:  # the built-in example CNN stands in for the plan's model: its recipe, recorded
         builtin = kb.threshold("builtin_cnn_recipe")
         for t, h in hypers.items():
-            if t == "feature_extraction":
+            if technique_spec(t).head_only:
                 continue
             for name, value in builtin.items():
                 if h[name] != value and not (cfg.overrides or {}).get(name):
@@ -143,7 +144,7 @@ def image_runs(plan, cfg, kb, out, device, progress, adaptations: list) -> Modal
         fresh = lambda: transfer_net(spec, len(train.classes), in_channels, cfg.image_size,  # noqa: E731
                                      pretrained=False)
         t0 = time.perf_counter()
-        if "feature_extraction" in cfg.techniques:
+        if any(technique_spec(t).head_only for t in cfg.techniques):
             features = tuple(image_features(source, d, device=device) for d in target)
             test_features = features[2]
         else:
@@ -174,7 +175,7 @@ def image_runs(plan, cfg, kb, out, device, progress, adaptations: list) -> Modal
         baseline = max((pixel, scratch), key=lambda rs: np.mean([r["accuracy"] for r in rs]))
     tests = {}
     before = None
-    adapted = [t for t in cfg.techniques if t != "from_scratch"]
+    adapted = [t for t in cfg.techniques if technique_spec(t).pretrained]
     if src_te is not None:
         before = float((predict_images(source, src_te, device=device) == src_te.y).mean())
         for t in adapted:
@@ -184,7 +185,7 @@ def image_runs(plan, cfg, kb, out, device, progress, adaptations: list) -> Modal
                     tests[f"forgetting.source_accuracy.{t}"] = res
     if retention is not None:
         for t in adapted:
-            if t == "feature_extraction":
+            if technique_spec(t).head_only:
                 continue  # the backbone is unchanged
             for name, res in probes.forgetting_tests(retention_before, [r["extra"]["retention_after"]
                                                                         for r in results[t]], [], alpha).items():
@@ -195,7 +196,7 @@ def image_runs(plan, cfg, kb, out, device, progress, adaptations: list) -> Modal
         test_features = image_features(source, test, device=device)
     tests.update(probes.two_sample_test(image_features(source, reference, device=device), test_features,
                                         alpha))
-    cka = [r["extra"]["cka_to_pretrained"] for t in cfg.techniques if t in ("fine_tuning", "lora")
+    cka = [r["extra"]["cka_to_pretrained"] for t in cfg.techniques if technique_spec(t).changes_backbone
            for r in results[t] if "cka_to_pretrained" in r["extra"]]
     return ModalityRun(
         model_name=model_name, model_path=spec.weights if spec else model_name, hypers=hypers, key=key,

@@ -27,9 +27,25 @@ class TechniqueSpec:
     id: str
     tasks: tuple
     honours: dict  # modality -> tuple of Hyperparameters field names
+    head_only: bool = False      # trains a head on frozen, precomputed features; the backbone never changes
+    pretrained: bool = True      # starts from pre-trained weights (False: the no-transfer baseline)
 
     def honoured(self, modality: str) -> tuple:
         return self.honours.get(modality, ())
+
+    @property
+    def changes_backbone(self) -> bool:
+        """Trains starting from pre-trained weights that it changes: forgetting and drift are measured."""
+        return self.pretrained and not self.head_only
+
+
+def technique_spec(technique: str) -> TechniqueSpec:
+    """The registry's entry for ``technique``; a technique it does not know is run by nothing here."""
+    try:
+        return REGISTRY[technique]
+    except KeyError:
+        raise NotExecutable(f"The technique {technique!r} is not one this harness runs ({', '.join(REGISTRY)}).") \
+            from None
 
 
 REGISTRY = {
@@ -38,7 +54,7 @@ REGISTRY = {
     # head's only, so auto-fix never spends a round changing them for a linear head
     "feature_extraction": TechniqueSpec(
         "feature_extraction", tuple(EXECUTABLE_TASKS),
-        {"text": ("head", "probe", *TEXT_DATA), "image": ("head", "probe")}),
+        {"text": ("head", "probe", *TEXT_DATA), "image": ("head", "probe")}, head_only=True),
     "fine_tuning": TechniqueSpec(
         "fine_tuning", tuple(EXECUTABLE_TASKS),
         {"text": (*TRAINING, "frozen_layers", "unfreeze", *TEXT_DATA),
@@ -53,7 +69,8 @@ REGISTRY = {
         "from_scratch", tuple(EXECUTABLE_TASKS),
         {"text": (*(f for f in TRAINING if f not in ("l2_sp", "discriminative_lr_decay")),
                   "preprocessing", "augmentation"),
-         "image": (*(f for f in TRAINING if f not in ("l2_sp", "discriminative_lr_decay")), "augmentation")}),
+         "image": (*(f for f in TRAINING if f not in ("l2_sp", "discriminative_lr_decay")), "augmentation")},
+        pretrained=False),
     # LoRA on a base quantized by bitsandbytes: a causal LM on a CUDA GPU only
     "qlora": TechniqueSpec("qlora", GENERATIVE_TASKS, {"causal_lm": (*LM_TRAINING, "lora", "quantization")}),
 }

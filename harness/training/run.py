@@ -22,6 +22,7 @@ from pathlib import Path
 import numpy as np
 
 from harness.training.image_run import image_runs
+from harness.training.registry import technique_spec
 from harness.training.runconfig import (  # noqa: F401  (the run's public names, in one place)
     RunConfig, apply_overrides, as_plan, plan_hypers, prepare, technique_hyper, versions, write_json_atomic)
 from harness.training.text_run import text_runs
@@ -60,7 +61,7 @@ def execute(plan: dict, cfg: RunConfig, kb, progress=None) -> dict:
     tests = dict(run.tests)
     if baseline and "negative_transfer" in probes_on:
         tests.update(probes.negative_transfer_tests(
-            {t: [r["accuracy"] for r in rs] for t, rs in results.items() if t != "from_scratch"},
+            {t: [r["accuracy"] for r in rs] for t, rs in results.items() if technique_spec(t).pretrained},
             [r["accuracy"] for r in baseline], alpha,
             transfer_correct={t: np.asarray(rs[0]["predictions"]) == y_te for t, rs in results.items()},
             baseline_correct=np.asarray(baseline[0]["predictions"]) == y_te))

@@ -13,6 +13,7 @@ from typing import Optional
 
 import numpy as np
 
+from harness.training.registry import technique_spec
 from rules.contract import DATA_LEVEL
 
 
@@ -172,10 +173,10 @@ def _override_reaches(technique: str, field_name: str, runs: list, scope) -> boo
     (unless feature extraction runs alone), and a head's settings reach nothing else."""
     if scope is not None and technique not in scope:
         return False
-    head = technique == "feature_extraction"
+    head = technique_spec(technique).head_only
     if field_name in HEAD_KEYS:
         return head
-    return not head or runs == ["feature_extraction"]
+    return not head or runs == [technique]
 
 
 def plan_hypers(plan, techniques: list, model_layers: int, adaptations: list) -> dict:

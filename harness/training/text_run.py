@@ -8,6 +8,7 @@ import time
 
 import numpy as np
 
+from harness.training.registry import technique_spec
 from harness.training.runconfig import ModalityRun, RunConfig, SeedStore, config_key, plan_hypers
 from rules.contract import DATA_LEVEL
 
@@ -116,7 +117,7 @@ def text_runs(plan, cfg, kb, out, device, progress, adaptations: list) -> Modali
     probe = {}  # the linear probe is deterministic: one fit serves every seed
 
     def train_one(tech, seed):
-        if tech == "feature_extraction":
+        if technique_spec(tech).head_only:
             mlp = hypers[tech]["head"] == "mlp"
             if not mlp and probe:
                 return {**probe, "seed": seed, "seconds": 0.0, "extra": {**probe["extra"], "fit_of_seed": probe["seed"]}}
@@ -148,7 +149,7 @@ def text_runs(plan, cfg, kb, out, device, progress, adaptations: list) -> Modali
 
     y_te = np.asarray(test.y)
     tests = {}
-    ft = [t for t in cfg.techniques if t in ("fine_tuning", "lora")]
+    ft = [t for t in cfg.techniques if technique_spec(t).changes_backbone]
     if retention is not None:
         for t in ft:
             for name, res in probes.forgetting_tests(retention[2], [r["retention_after"] for r in results[t]],
