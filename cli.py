@@ -831,16 +831,6 @@ def rank_options(fn):
                      help="Score at most this many examples (stratified sample; default from the "
                           "knowledge base's rank_max_examples)."),
         click.option("--max-length", type=click.IntRange(8, 4096), default=128, show_default=True),
-        click.option("--replay-ratio", type=FiniteFloat(0, 4), metavar="R",
-                     help="A causal-LM plan: mix R general examples per training example into training "
-                          "(rehearsal), drawn from the --retention-data items the forgetting test does not "
-                          "measure. Overrides the plan's replay_ratio."),
-        click.option("--packing/--no-packing", default=None,
-                     help="A causal-LM plan: concatenate training examples into blocks of --max-length tokens "
-                          "instead of truncating each one (overrides the plan's packing)."),
-        click.option("--prompt-loss/--no-prompt-loss", default=None,
-                     help="A causal-LM plan: count the prompt's tokens in the loss too (overrides the plan's "
-                          "prompt_loss; default: the response only)."),
         click.option("--seed", type=click.IntRange(0, 2**32 - 1), default=0, show_default=True,
                      help="Seed of the sample and of the probe's folds."),
         click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto", show_default=True),

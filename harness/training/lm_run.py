@@ -114,8 +114,9 @@ def execute_lm(plan, cfg: RunConfig, kb, progress=None) -> dict:
         train_ex, val_ex, test_ex = examples, read_examples(cfg.validation), read_examples(cfg.test)
     else:
         train_ex, val_ex, test_ex = split_examples(examples)
-    name, base, tok = lm.load_lm(_resolve_model(plan, cfg, adaptations), cache_dir("models"))
-    source = lm.model_folder(_resolve_model(plan, cfg, []), cache_dir("models"))  # QLoRA loads it quantized
+    model_spec = _resolve_model(plan, cfg, adaptations)
+    name, base, tok = lm.load_lm(model_spec, cache_dir("models"))
+    source = lm.model_folder(model_spec, cache_dir("models"))  # QLoRA loads it from there, quantized
     base.to(device)
     # validation and test are scored on the response tokens whatever the recipe trains on
     enc = {k: encode(v, tok, cfg.max_length, mask_prompt=True) for k, v in (("val", val_ex), ("test", test_ex))}

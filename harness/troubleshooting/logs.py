@@ -192,15 +192,19 @@ def _sig(x: float) -> float:
     return float(f"{x:.3g}")
 
 
-_CAMEL = re.compile(r"(?<=[a-z0-9])(?=[A-Z])")
+_CAMEL = re.compile(r"(?<=[a-z0-9])(?=[A-Z])")  # TrainLoss, valAcc: a word starts at each capital
+
+
+def spelled(name) -> str:
+    """A metric name in the conventions' spelling: camelCase split into words, lower case, any run of spaces,
+    dashes, dots or slashes one underscore (``TrainLoss`` and ``train-loss`` are ``train_loss``)."""
+    return re.sub(r"[\s\-./]+", "_", _CAMEL.sub("_", str(name).strip()).lower()).strip("_")
 
 
 def canonical(name) -> str:
     """A column name in one spelling, so that the conventions' names match however a logger wrote them:
-    camelCase split (``TrainLoss``), lower case, separators as ``_``, and Lightning's ``_epoch`` / ``_step``
-    suffixes (``train_loss_epoch``) dropped."""
-    s = re.sub(r"[\s\-./]+", "_", _CAMEL.sub("_", str(name)).lower()).strip("_")
-    return re.sub(r"_(?:epoch|step)$", "", s)
+    ``spelled``, and Lightning's ``_epoch`` / ``_step`` suffixes (``train_loss_epoch``) dropped."""
+    return re.sub(r"_(?:epoch|step)$", "", spelled(name))
 
 
 def canonical_columns(keys) -> dict:
@@ -237,7 +241,7 @@ def _from_records(records: list[dict], path: str, kind: str, cols: ColumnMap) ->
     seen: dict = {}  # every column once, in order of appearance (a dict: linear in the number of columns)
     for r in records:
         seen.update(dict.fromkeys(r))
-        check_columns(len(seen), path)
+    check_columns(len(seen), path)
     keys = list(seen)
     log = RunLog(path=path, kind=kind, columns=keys)
 

@@ -28,6 +28,8 @@ import re
 from pathlib import Path
 from typing import Iterator, Optional
 
+from harness.troubleshooting.logs import spelled
+
 MAX_RECORDS = 50_000
 MAX_LINE = 1 << 16
 CHUNK = 1 << 20
@@ -57,13 +59,9 @@ SYNONYMS = {"acc": "acc", "training_loss": "train_loss", "valid_loss": "val_loss
             "avg_loss": "loss", "average_loss": "loss", "running_loss": "loss", "mean_loss": "loss"}
 
 
-_CAMEL = re.compile(r"(?<=[a-z0-9])(?=[A-Z])")  # TrainLoss, valAcc: a word starts at each capital
-
-
 def norm_key(key: str) -> str:
-    """A printed key in the column conventions' spelling: camelCase split into words, lower case, any run of
-    spaces, dashes, dots or slashes one underscore (``TrainLoss`` and ``train-loss`` are ``train_loss``)."""
-    k = re.sub(r"[\s\-./]+", "_", _CAMEL.sub("_", key.strip()).lower()).strip("_")
+    """A printed key in the column conventions' spelling (``logs.spelled``), with its synonyms."""
+    k = spelled(key)
     return SYNONYMS.get(k, k)
 
 
