@@ -130,6 +130,8 @@ def check_references(kb, raw: dict[str, dict[str, Any]]) -> None:
         for key, entry in entries.items():
             if "sources" in entry:
                 need("sources", kb.sections[section][key].sources, entry, "sources", "source")
+            for f in getattr(kb.sections[section][key], "findings", None) or []:
+                need("tasks", [f.task], entry, "findings", "task")
     for key, m in kb.models.items():
         entry = raw["models"][key]
         need("tasks", m.tasks, entry, "tasks", "task")

@@ -301,7 +301,9 @@ class Finding:
     ``command``: the exact command that produced it; ``data``: the data and splits;
     ``recipe``: the resolved hyperparameters of every technique it compares;
     ``measured``: the date of the measurement (YYYY-MM-DD); ``source``: the
-    ``measured-*`` source (BENCHMARKS.md section) holding the full figures."""
+    ``measured-*`` source (BENCHMARKS.md section) holding the full figures; ``task``: the task it
+    was measured on (a plan for another task does not carry it: a TweetEval figure says nothing
+    about images)."""
 
     text: str
     command: str
@@ -309,9 +311,10 @@ class Finding:
     recipe: str
     measured: Any  # YYYY-MM-DD; an unquoted YAML date is accepted and kept as that string
     source: str
+    task: str
 
     def check_fields(self, where) -> None:
-        for name in ("text", "command", "data", "recipe"):
+        for name in ("text", "command", "data", "recipe", "task"):
             if not getattr(self, name).strip():
                 raise error(name, where(name), "a non-empty string", getattr(self, name))
         if isinstance(self.measured, datetime.date):

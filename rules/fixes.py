@@ -198,15 +198,16 @@ def format_change(ch: dict, layers: int = 0) -> str:
     return f"{name}: {format_value(ch['field'], ch['from'], layers)} → {format_value(ch['field'], ch['to'], layers)}"
 
 
-def findings_of(entry) -> dict:
-    """A knowledge entry's measured findings for a plan: ``finding`` (their text, each with its
-    date) and ``findings`` (each with its command, data, recipe and date); {} when it has none."""
-    fs = list(getattr(entry, "findings", None) or [])
+def findings_of(entry, task: Optional[str] = None) -> dict:
+    """A knowledge entry's measured findings for a plan on ``task``: ``finding`` (their text, each
+    with its date) and ``findings`` (each with its command, data, recipe and date); {} when it has
+    none. Only findings measured on that task are carried (all of them when the task is unknown)."""
+    fs = [f for f in getattr(entry, "findings", None) or [] if task is None or f.task == task]
     if not fs:
         return {}
     return {"finding": " ".join(f"{f.text} (measured {f.measured})" for f in fs),
             "findings": [{"text": f.text, "command": f.command, "data": f.data, "recipe": f.recipe,
-                          "measured": f.measured, "source": f.source} for f in fs]}
+                          "measured": f.measured, "source": f.source, "task": f.task} for f in fs]}
 
 
 def concrete_fixes(kb, fix_ids: list[str], hyper: dict, technique: Optional[str], layers: int,
@@ -242,7 +243,7 @@ def concrete_fixes(kb, fix_ids: list[str], hyper: dict, technique: Optional[str]
             "changes": changes,
             "summary": "; ".join(format_change(c, layers) for c in changes),
             "sources": list(fix.sources),
-            **findings_of(fix),
+            **findings_of(fix, (scenario or {}).get("task")),
         })
         if limit and len(out) >= limit:
             break

@@ -490,9 +490,11 @@ def test_throughput_names_how_and_when_it_was_measured(tid):
 
 @pytest.mark.parametrize("text,words", [
     ("findings:\n  - text: x\n    command: bench/x.py\n    data: one file\n    recipe: r\n"
-     "    measured: yesterday\n    source: s\n", ["'measured'", "a date like"]),
-    ("findings:\n  - text: x\n    data: one file\n    recipe: r\n    measured: 2026-11-27\n    source: s\n",
-     ["'command'", "required"]),
+     "    measured: yesterday\n    source: s\n    task: text_classification\n", ["'measured'", "a date like"]),
+    ("findings:\n  - text: x\n    data: one file\n    recipe: r\n    measured: 2026-11-27\n    source: s\n"
+     "    task: text_classification\n", ["'command'", "required"]),
+    ("findings:\n  - text: x\n    command: bench/x.py\n    data: one file\n    recipe: r\n"
+     "    measured: 2026-11-27\n    source: s\n", ["'task'", "required"]),
 ])
 def test_a_finding_without_provenance_is_refused(tmp_path, text, words):
     body = "techniques:\n  - id: lora\n    " + text.replace("\n", "\n    ").rstrip() + "\n"
