@@ -151,11 +151,13 @@ def check_references(kb, raw: dict[str, dict[str, Any]]) -> None:
             raise choice_error("offline_package", where_of(entry, "offline_package", where), m.offline_package,
                                list(MODEL_PACKAGES))
         need("sources", list(m.cite.values()), entry, "cite", "source")
-        need("sources", [q.source for q in m.quality.values()], entry, "quality", "source")
-        for task in m.quality:
-            if task not in m.tasks:
-                raise KnowledgeError(f"The 'quality' field of {where_of(entry, 'quality', where)} names task "
-                                     f"{task!r}, which the model does not list in 'tasks'.")
+        for key in ("quality", "frozen_quality"):
+            figures = getattr(m, key)
+            need("sources", [q.source for q in figures.values()], entry, key, "source")
+            for task in figures:
+                if task not in m.tasks:
+                    raise KnowledgeError(f"The '{key}' field of {where_of(entry, key, where)} names task "
+                                         f"{task!r}, which the model does not list in 'tasks'.")
     for key, d in kb.devices.items():
         entry = raw["devices"][key]
         where = where_of(entry, None, "devices.yaml")

@@ -153,6 +153,11 @@ class Task:
     aliases: list[str] = field(default_factory=list)  # spellings users write: ner, tagging, ...
     benchmark: str = ""  # the benchmark whose figures rank this task's candidates
     benchmark_multilingual: str = ""  # the one used when the text is not English (if any)
+    # the benchmark of frozen features, for plans that keep the backbone frozen (a linear probe or
+    # embedding benchmark), and a figure that counts as one (a supervised classifier's own accuracy is
+    # a linear head on its frozen features)
+    benchmark_frozen: str = ""
+    benchmark_frozen_equivalent: str = ""
     harness: bool = False  # `tlexpert run` can carry out plans for this task
     covered = True
 
@@ -247,6 +252,8 @@ class Model:
     hf_id: str = ""
     offline_package: str = ""
     quality: dict[str, Quality] = field(default_factory=dict)
+    frozen_quality: dict[str, Quality] = field(default_factory=dict)  # figures of frozen features, per task
+    embedding: bool = False  # trained to produce sentence embeddings (a contrastive objective)
     aliases: list[str] = field(default_factory=list)
     lora_targets: list[str] = field(default_factory=list)
     builder: str = ""  # "torchvision:<arch>" or "timm:<arch>": built here, weights from a local file

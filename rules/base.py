@@ -335,6 +335,17 @@ def benchmark_of(task, scenario: dict) -> str:
     return task.benchmark
 
 
+def frozen_figure(model, task):
+    """A model's figure on the task's frozen-feature benchmark (``Task.benchmark_frozen``), or one that
+    counts as such (``benchmark_frozen_equivalent``); None when it has neither."""
+    if not task.benchmark_frozen:
+        return None
+    for q in (model.frozen_quality.get(task.id), model.quality.get(task.id)):
+        if q is not None and q.metric in (task.benchmark_frozen, task.benchmark_frozen_equivalent):
+            return q
+    return None
+
+
 def sequence_tokens(kb, scenario, generative: bool = False, training: bool = False) -> int:
     """Tokens per text input: the scenario's ``sequence_length``, else the knowledge base's default
     (``sequence_tokens``; ``generation_sequence_tokens`` for training a generative task)."""

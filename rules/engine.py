@@ -15,6 +15,7 @@ from rules._experta import DefFacts
 from rules.base import (
     Ambiguity,
     benchmark_of,
+    frozen_figure,
     DistinctionFact,
     EmpiricalAgreement,
     EmpiricalScore,
@@ -69,10 +70,13 @@ class TransferEngine(
                 continue
             q = m.quality.get(task.id)
             ranked = q is not None and q.metric == benchmark_of(task, scenario)  # compared only within a benchmark
+            frozen = frozen_figure(m, task)
             yield ModelFact(id=m.id, family=m.family.value, params=m.params, gflops=m.gflops, per=m.per,
                             languages=list(m.languages), open_weights=m.open_weights, offline=m.offline,
                             best_use=m.best_use, quality=q.value if ranked else None,
-                            quality_metric=q.metric if ranked else None)
+                            quality_metric=q.metric if ranked else None,
+                            frozen_quality=frozen.value if frozen is not None else None,
+                            embedding=m.embedding)
         yield Scenario(**{k: v for k, v in scenario.items() if k != "expect"})
         said, pairs = {}, set()
         for r in readings:

@@ -336,7 +336,7 @@ class SelectionRules:
         ok = [m for m in models if m["id"] not in rejected and m["id"] in fits]
         bounds = kb.threshold("speed_class_ms")
         tokens = self._tokens()
-        from rules.base import benchmark_of
+        from rules.base import benchmark_of, frozen_figure
 
         benchmark = benchmark_of(kb.tasks[task], {"language": next(
             (f["value"] for f in self.facts_of(Language)), None)})
@@ -344,9 +344,25 @@ class SelectionRules:
         latency_first = bool(self.facts_of(LatencyCritical))
         from knowledge.schema import SPEED_ORDER
 
+        # frozen features are judged by frozen-feature evidence: a plan that keeps the backbone frozen
+        # ranks models trained to embed (text) first, then by the frozen-feature benchmark, then by the
+        # fine-tuning one
+        task_entry = kb.tasks[task]
+        frozen = bool(task_entry.benchmark_frozen) and not kb.techniques[preferred].trains_backbone
+
+        # with a frozen backbone every family the course's table fits to the task competes on the
+        # frozen-feature benchmark (a strong pre-trained ViT's features beat a CNN's; the table's
+        # first family still leads when the backbone is trained)
+        fitting = {a.id for a in kb.sections["architectures"].values() if task in a.best_for} if frozen else set()
+
         def key(m):
             q = m["quality"]
             quality = (q is None, -(q if q is not None else 0))
+            if frozen:
+                m = {**m, "family": family if m["family"] in fitting else m["family"]}
+                fq = m["frozen_quality"]
+                quality = (not m["embedding"] if task_entry.modality.value == "text" else False,
+                           fq is None, -(fq if fq is not None else 0), *quality)
             if latency_first:  # size and latency first: a faster class on the device always ranks higher
                 speed = SPEED_ORDER[speed_class(self.estimate(m["id"], device, generative), bounds)]
                 return (speed, m["family"] != family, *quality, m["params"], m["id"])
@@ -366,12 +382,25 @@ class SelectionRules:
             why = [f"{fmt_params(m['params'])} parameters, {fmt_ms(est)} "
                    f"{per_input(entry, generative, tokens)} on a {dev.name} "
                    f"({speed_class(est, bounds).replace('_', ' ')})"]
-            if m["family"] == family:
-                why.append(f"{family} family fits {task.replace('_', ' ')}")
+            if m["family"] == family or m["family"] in fitting:
+                why.append(f"{m['family']} family fits {task.replace('_', ' ')}")
             else:
                 why.append(f"{m['family']} family also handles {task.replace('_', ' ')}")
+            if frozen:
+                fq = frozen_figure(entry, task_entry)
+                kind = "trained for sentence embeddings; " if m["embedding"] else ""
+                if fq is not None:
+                    as_probe = (" (a supervised classifier's own accuracy: a linear head on its frozen features)"
+                                if fq.metric == task_entry.benchmark_frozen_equivalent else "")
+                    why.append(f"{kind}frozen features: {fq.metric} {fq.value:g} ({fq.source}, {fq.date or 'n.d.'})"
+                               f"{as_probe}")
+                else:
+                    why.append(f"{kind}no published {task_entry.benchmark_frozen} figure: ranked after those with "
+                               f"one for a frozen backbone")
             shown = entry.quality.get(task)
-            if shown is not None:
+            if frozen and shown is not None and fq is not None and shown.metric == fq.metric:
+                pass  # already shown as the frozen-feature figure
+            elif shown is not None:
                 compared = "" if shown.metric == benchmark else f" (not compared: the ranking uses {benchmark})"
                 est_mark = ", a reported estimate" if shown.reported else ""
                 why.append(f"{shown.metric} {shown.value:g} ({shown.source}, {shown.date or 'n.d.'}{est_mark})"

@@ -78,6 +78,11 @@ def render_plan(plan: dict, kb=None) -> str:
         add("Rejected:")
         for r in plan["rejected"]:
             add(f"  - {r['name']}: " + "; ".join(r["reasons"]) + f"  [{', '.join(r['rules'])}]")
+    if plan.get("model"):
+        m = plan["model"]
+        first = plan["candidates"][0]["model"] if plan["candidates"] else None
+        add(f"Model the plan runs: {m['name']}" + ("" if m["id"] == first else " (not the first candidate)"))
+        add(f"  why: {_why(m['why'])}")
     add("")
     add(f"Approach:  {plan['approach']['name']}")
     add(f"  why: {_why(plan['approach']['why'])}")

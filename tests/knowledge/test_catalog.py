@@ -39,8 +39,10 @@ def test_every_number_cites_a_source_that_states_it(model):
 
 @pytest.mark.parametrize("model", sorted(KB.models), ids=str)
 def test_every_benchmark_figure_is_what_its_source_states(model):
-    for task, q in KB.models[model].quality.items():
-        stated = KB.sources[q.source].figures.get(f"{model}.quality.{task}")
+    m = KB.models[model]
+    for key, task, q in [*(("quality", t, q) for t, q in m.quality.items()),
+                         *(("frozen_quality", t, q) for t, q in m.frozen_quality.items())]:
+        stated = KB.sources[q.source].figures.get(f"{model}.{key}.{task}")
         assert stated is not None, f"{model} {task}: {q.source} states no {q.metric} figure"
         assert within(q.value, stated), (model, task, q.value, stated)
         assert q.date, f"{model} {task}: the figure needs its source's date"
