@@ -158,6 +158,10 @@ class Task:
     # a linear head on its frozen features)
     benchmark_frozen: str = ""
     benchmark_frozen_equivalent: str = ""
+    # how a plan for the task is judged: the metrics it reports and the validation figure early
+    # stopping watches
+    metrics: list[str] = field(default_factory=lambda: ["accuracy", "macro-F1"])
+    stop_on: str = "validation macro-F1"
     harness: bool = False  # `tlexpert run` can carry out plans for this task
     covered = True
 

@@ -125,6 +125,10 @@ class Hyper(Fact):
     """name, value: one hyperparameter (list-valued ones may have several parts)."""
 
 
+class Seeds(Fact):
+    """value, why: how many seeds the evaluation runs, by the cost of one run."""
+
+
 class RunModel(Fact):
     """model, available: the catalog model ``tlexpert run`` loads for this plan."""
 

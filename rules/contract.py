@@ -173,6 +173,12 @@ class Evaluation:
                        "a list of " + ", ".join(PROBES)))
     retention_data: Optional[str] = _f(_opt(((lambda v: isinstance(v, str) and bool(v.strip())), "a path")),
                                        None, doc="a second labeled task for the forgetting probe")
+    metrics: list = _f(((lambda v: isinstance(v, list) and all(isinstance(x, str) and x.strip() for x in v)),
+                        "a list of metric names"), [],
+                       doc="what the plan reports for its task")
+    stop_on: str = _f(((lambda v: isinstance(v, str)), "a metric name"), "",
+                      doc="the validation figure early stopping watches")
+    why: str = _f(((lambda v: isinstance(v, str)), "text"), "", doc="why this many seeds")
 
 
 @dataclass

@@ -34,7 +34,7 @@ from rules.profile import ProfileRules
 from rules.risks import RiskRules
 from rules.selection import SelectionRules
 from rules.strategy import StrategyRules
-from rules.tuning import TuningRules
+from rules.tuning import EvaluationRules, TuningRules
 
 
 class TransferEngine(
@@ -43,6 +43,7 @@ class TransferEngine(
     SelectionRules,
     EmpiricalRules,
     TuningRules,
+    EvaluationRules,
     RiskRules,
     DiagnosisRules,
     TracingEngine,

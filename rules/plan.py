@@ -21,6 +21,7 @@ from rules.base import (
     Rejected,
     Risk,
     RunModel,
+    Seeds,
     SizeClass,
     Technique,
     unfreeze,
@@ -115,6 +116,10 @@ def build_plan(engine, scenario: dict, trace: bool = True, readings=(),
     empirical = None
     if ranking is not None:
         empirical, candidates = empirical_section(engine, ranking, candidates)
+    seed_facts = engine.facts_of(Seeds)  # none when the catalog holds no model for the task
+    seeds = ({"value": seed_facts[0]["value"], "why": seed_facts[0]["why"]} if seed_facts else
+             {"value": kb.threshold("default_seeds"), "why": f"{kb.threshold('default_seeds')} seeds: outcomes vary "
+                                                              "with the seed"})
     run_models = engine.facts_of(RunModel)  # none when the catalog holds no model for the task
     run_model = run_models[0] if run_models else None
     model_entry = kb.models[run_model["model"]] if run_model else None
@@ -245,13 +250,14 @@ def build_plan(engine, scenario: dict, trace: bool = True, readings=(),
         "recipes": {r["technique"]: unfreeze(r["values"])
                     for r in sorted(engine.facts_of(Recipe), key=lambda f: f["technique"])},
         "training_time": training_time(kb, scenario, tech_id, hyper,
-                                       model_entry.id if model_entry else None, kb.threshold("default_seeds")),
+                                       model_entry.id if model_entry else None, seeds["value"]),
         "risks": risks,
         "diagnoses": diagnoses,
         "symptom_readings": [r.as_dict() for r in readings],
         "clarify": clarify,
-        "evaluation": {"seeds": kb.threshold("default_seeds"), "alpha": kb.threshold("alpha"),
-                       "probes": probes, "retention_data": None},
+        "evaluation": {"seeds": seeds["value"], "alpha": kb.threshold("alpha"),
+                       "probes": probes, "retention_data": None, "metrics": list(task.metrics),
+                       "stop_on": task.stop_on, "why": seeds["why"]},
         **({"empirical_ranking": empirical} if empirical is not None else {}),
         "trace": engine.public_trace() if trace else [],
     }

@@ -5,8 +5,8 @@ from __future__ import annotations
 import math
 
 from rules._experta import L, MATCH, NOT, TEST
-from rules.base import (Family, Hyper, ModelFact, Recipe, RunModel, Scenario, SizeClass, Technique, TechniqueFact, Threshold,
-                        rule)
+from rules.base import (Family, Hyper, ModelFact, Recipe, RunModel, Scenario, Seeds, SizeClass, Technique, TechniqueFact,
+                        Threshold, rule)
 
 SAL = 20
 
@@ -257,14 +257,13 @@ class TuningRules:
         basis=["thresholds:early_stopping_patience", "regularization:early_stopping"],
     )
     def early_stopping(self, technique):
-        """Any technique that trains -> stop when validation macro-F1 (a generated answer: its loss) stops improving."""
+        """Any technique that trains -> stop when the task's validation figure (``Task.stop_on``) stops improving."""
         if "early_stopping_patience" in self.kb.techniques[technique].defaults:
             return  # the technique's own patience (tuning.technique_defaults)
         k = self.kb.threshold("early_stopping_patience")
         scen = next(iter(self.facts_of(Scenario)), None)
         task = self.kb.tasks.get(scen.get("task")) if scen is not None else None
-        metric = ("validation loss on the response tokens (a generated answer has no label to score by F1)"
-                  if task is not None and task.generative else "validation macro-F1")
+        metric = task.stop_on if task is not None else "validation macro-F1"
         self.conclude(Hyper(name="early_stopping_patience", value=k,
                             why=f"stop after {k} epochs without a better {metric} and restore "
                                 "the best epoch's weights: the epoch budget is a ceiling, not a target"))
@@ -337,3 +336,29 @@ def recipe(kb, technique: str, family: str, size: str, model) -> dict:
     if technique == "qlora":
         values["quantization"] = dict(kb.techniques["qlora"].defaults.get("quantization", {}))
     return values
+
+
+class EvaluationRules:
+    @rule(
+        "evaluation.seeds_by_cost",
+        RunModel(model=MATCH.model),
+        salience=SAL,
+        basis=["thresholds:default_seeds", "thresholds:few_seeds_params", "thresholds:one_seed_params"],
+    )
+    def seeds_by_cost(self, model):
+        """The model the plan runs -> seeds by the cost of one run (fewer for billion-parameter models)."""
+        kb = self.kb
+        params = kb.models[model].params
+        n = kb.threshold("default_seeds")
+        if params >= kb.threshold("one_seed_params"):
+            self.conclude(Seeds(value=1, why=f"one seed: a run of a {params / 1e9:.0f}B-parameter model is the "
+                                             "budget; judge the comparison per test example (paired tests, "
+                                             "bootstrap intervals over examples); the seed variance is not "
+                                             "measured"))
+        elif params >= kb.threshold("few_seeds_params"):
+            self.conclude(Seeds(value=min(3, n), why=f"{min(3, n)} seeds, not {n}: one run of a "
+                                                      f"{params / 1e9:.1f}B-parameter model takes GPU-hours; "
+                                                      "bootstrap intervals over the test examples give the spread"))
+        else:
+            self.conclude(Seeds(value=n, why=f"{n} seeds: fine-tuning outcomes vary with the seed, and a run "
+                                             "of this size is cheap enough to repeat"))

@@ -154,7 +154,12 @@ def render_plan(plan: dict, kb=None) -> str:
             add(f"  - {a['answer']} → {', '.join(a['symptoms'])}")
     ev = plan["evaluation"]
     add("")
-    add(f"Evaluation: {ev['seeds']} seeds, alpha {ev['alpha']}, probes: {', '.join(ev['probes'])}")
+    add(f"Evaluation: {ev['seeds']} seed{'s' if ev['seeds'] != 1 else ''}, alpha {ev['alpha']}, "
+        f"probes: {', '.join(ev['probes']) or 'none'}")
+    if ev.get("metrics"):
+        add(f"  metrics: {'; '.join(ev['metrics'])}; early stopping on {ev.get('stop_on') or 'validation loss'}")
+    if ev.get("why"):
+        add(f"  seeds: {ev['why']}  [evaluation.seeds_by_cost]")
     return _safe(out)
 
 

@@ -15,7 +15,7 @@ from rules.engine import TransferEngine
 from rules.scenario import normalize
 
 HERE = Path(__file__).resolve().parent
-TOPICS = {"profile", "architecture", "approach", "technique", "selection", "tuning", "risk", "diagnosis"}
+TOPICS = {"profile", "architecture", "approach", "technique", "selection", "tuning", "risk", "diagnosis", "evaluation"}
 
 SCENARIOS = [
     dict(task="text_classification", dataset_size=5000),

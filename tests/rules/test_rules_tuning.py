@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 import pytest
 
-from rules.base import Hyper, Recipe, RunModel, TaskFact
+from rules.base import Hyper, Recipe, RunModel, Seeds, TaskFact
 
 BASE = dict(task="text_classification", dataset_size=5000)
 
@@ -180,3 +180,21 @@ def test_alternative_recipes_are_each_techniques_own(rule_fires, kb):
     assert fe["frozen_layers"] == "all" and fe["head"] == "linear"
     assert ft["learning_rate"] == _default_lr(kb, "fine_tuning", "nlp_transformer") != fe["learning_rate"]
     assert plan["hyperparameters"]["learning_rate"] == kb.techniques["lora"].defaults["learning_rate"]
+
+
+@pytest.mark.parametrize("scenario,seeds", [
+    (dict(task="text_classification", dataset_size=5000, compute="consumer_gpu"), 5),
+    (dict(task="text_generation", dataset_size=20000, compute="consumer_gpu", gpu_memory_gb=24), 3),
+    (dict(task="text_generation", dataset_size=20000, compute="datacenter_gpu", gpu_memory_gb=640,
+          latency_ms=0), None),
+], ids=["small-encoder", "7b-lora", "datacenter"])
+def test_seeds_follow_the_cost_of_one_run(scenario, seeds, rule_fires):
+    """evaluation.seeds_by_cost: five seeds for a cheap run, three for a billion-parameter model, one
+    from ten billion; the plan carries the count, its reason and the task's metrics."""
+    plan, engine = rule_fires("evaluation.seeds_by_cost", scenario, Seeds)
+    params = next(c["params"] for c in plan["candidates"] if c["model"] == plan["model"]["id"])
+    want = seeds if seeds is not None else (1 if params >= 1e10 else 3 if params >= 1e9 else 5)
+    assert plan["evaluation"]["seeds"] == want and plan["evaluation"]["why"]
+    if scenario["task"] == "text_generation":
+        assert "macro-F1" not in " ".join(plan["evaluation"]["metrics"]) + plan["evaluation"]["stop_on"]
+        assert "loss" in plan["evaluation"]["stop_on"]
