@@ -91,6 +91,7 @@ def _threshold_specs():
         "sequence_tokens": _num(integer=True),
         "default_device_by_deployment": _map_of(deployments, lambda v: v in devices, f"device classes ({', '.join(devices)})"),
         "default_latency_ms": _map_of(deployments, pos, "positive numbers", True),
+        "serving_device_by_compute": _map_of(computes, lambda v: v in devices, f"device classes ({', '.join(devices)})"),
         "known_languages": (lambda v: isinstance(v, list) and bool(v) and all(isinstance(x, str) for x in v),
                             "a list of language names"),
         "training_overhead_gb": _num(lo_open=False), "usable_memory_share": share,
@@ -131,6 +132,8 @@ def check_references(kb, raw: dict[str, dict[str, Any]]) -> None:
         for key, entry in entries.items():
             if "sources" in entry:
                 need("sources", kb.sections[section][key].sources, entry, "sources", "source")
+            for d in getattr(kb.sections[section][key], "image_domains", None) or []:
+                need("sources", d.sources, entry, "image_domains", "source")
             for f in getattr(kb.sections[section][key], "findings", None) or []:
                 need("tasks", [f.task], entry, "findings", "task")
     for key, m in kb.models.items():

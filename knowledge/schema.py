@@ -225,6 +225,7 @@ class Device:
     overhead_ms: float = 0.0  # fixed per-call cost (kernel launches, runtime)
     reported: bool = False  # throughput is an estimate, not a measurement
     note: str = ""
+    deployment: Optional[Deployment] = None  # the deployment naming this device implies
 
 
 # Python packages on the registry that ship a model's weights and say where (``get_model_path()``):
@@ -466,12 +467,26 @@ class Throughput:
 
 
 @dataclass(frozen=True)
+class ImageDomain:
+    """An image domain whose labels natural-photo augmentation does not preserve (documents, medical
+    scans, overhead imagery): the target_domain tags that name it, the policy's operations, and what
+    it leaves out and why."""
+
+    policy: str
+    tags: list[str]
+    ops: list[str]
+    avoid: str
+    sources: list[str]
+
+
+@dataclass(frozen=True)
 class Regularizer:
     id: str
     name: str
     description: str
     defaults: dict
     sources: list[str]
+    image_domains: list[ImageDomain] = field(default_factory=list)
 
 
 @dataclass(frozen=True)

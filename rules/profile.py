@@ -181,13 +181,14 @@ class ProfileRules:
         basis=["thresholds:default_device_by_deployment"],
     )
     def device_default(self, deployment, defaults, compute):
-        """No device_class -> assume the usual device of the deployment, a CPU where the scenario has only one (assumed)."""
+        """No device_class -> assume the deployment's usual device; a server or batch job the kind of machine it trains on."""
         device = defaults[deployment]
         why = f"{self.kb.devices[device].name} assumed for '{deployment}' deployment"
-        if compute == "cpu" and deployment in ("server", "batch") and "laptop_cpu" in self.kb.devices:
-            device = "laptop_cpu"  # whoever trains on a CPU serves on one unless they name a device
-            why = (f"{self.kb.devices[device].name} assumed for '{deployment}' deployment: the scenario's compute "
-                   f"is a CPU (name device_class if it serves elsewhere)")
+        by_compute = self.kb.threshold("serving_device_by_compute")
+        if deployment in ("server", "batch") and by_compute.get(compute) in self.kb.devices:
+            device = by_compute[compute]  # whoever trains on a CPU (or one consumer GPU) serves on one
+            why = (f"{self.kb.devices[device].name} assumed for '{deployment}' deployment: the kind of machine "
+                   f"the scenario trains on ({compute}; name device_class if it serves elsewhere)")
         self.conclude(DeployDevice(id=device, spec=device_spec(self.kb, device), why=why),
                       basis=[f"devices:{device}"])
         self.conclude(Assumed(field="device_class", value=device, why=why))

@@ -21,8 +21,25 @@ def _retain_note(retain: str) -> str:
 class RiskRules:
     def risk(self, pitfall: str, likelihood: str, why: str):
         """Conclude a Risk whose mitigations are the pitfall's fixes that change this plan."""
+        if pitfall == "catastrophic_forgetting":
+            likelihood, why = self._forgetting_matters(likelihood, why)
         self.conclude(Risk(pitfall=pitfall, likelihood=likelihood, why=why),
                       basis=[f"pitfalls:{pitfall}"])
+
+    def _forgetting_matters(self, likelihood: str, why: str) -> tuple[str, str]:
+        """Forgetting is a risk to the extent the source abilities are needed. Unsaid for a classifier
+        (a new head replaces the source's, and nobody asks the adapted model for ImageNet classes), it is
+        rated low; a generative model's source abilities (following instructions, general text) are what
+        the adapted model is used for, so its rating stands."""
+        scen = next(iter(self.facts_of(Scenario)), None)
+        if scen is None or scen.get("retain_source") == "yes":
+            return likelihood, why
+        task = self.kb.tasks.get(scen.get("task"))
+        if task is None or task.generative or likelihood == "low":
+            return likelihood, why
+        return "low", (why + f" (rated low, not {likelihood}: a classifier's new head replaces the source's, so "
+                             "forgetting matters only if the model must keep its source abilities; set "
+                             "retain_source yes if it must)")
 
     # Forgetting is a risk only where the source abilities must be kept (or may have to be:
     # retain_source unknown, and the forgetting probe measures it); retain_source 'no' drops it.

@@ -211,6 +211,9 @@ def normalize(raw: Any, kb, origin: str = "scenario", symptom_matcher=None,
                               if raw.get("sequence_length") not in (None, "") else None)
     if raw.get("device_class") not in (None, ""):
         out["device_class"] = _device(raw["device_class"], kb, w("device_class"))
+        implied = kb.devices[out["device_class"]].deployment
+        if "deployment" in assumed and implied is not None:
+            out["deployment"] = implied.value  # a Raspberry Pi is an edge device: still marked as assumed
     out["language"] = _language(raw.get("language"), modality, kb, w("language"))
     out["source_domain"] = _tags(raw.get("source_domain"), "source_domain", w("source_domain"))
     out["target_domain"] = _tags(raw.get("target_domain"), "target_domain", w("target_domain"))
@@ -241,7 +244,9 @@ def normalize(raw: Any, kb, origin: str = "scenario", symptom_matcher=None,
     # a plan's scenario read again keeps naming the defaults it was given
     given = raw.get("assumed")
     if isinstance(given, list):
-        assumed += [k for k in given if k in DEFAULTS and k not in assumed and out[k] == DEFAULTS[k]]
+        implied = kb.devices[out["device_class"]].deployment if out.get("device_class") else None
+        assumed += [k for k in given if k in DEFAULTS and k not in assumed and
+                    (out[k] == DEFAULTS[k] or (k == "deployment" and implied is not None and out[k] == implied.value))]
     out["assumed"] = [k for k in FIELDS if k in assumed]
     return out
 

@@ -18,6 +18,16 @@ KEYED = {"cnn", "nlp_transformer", "multimodal", "vision_transformer",
 DECIDED = ("frozen_layers", "unfreeze", "lora", "discriminative_lr_decay", "quantization")
 
 
+def image_domain(entry, tags: list[str]):
+    """The first image domain of the augmentation entry (``image_domains``) one of ``tags`` names, or None."""
+    words = {t.strip().lower().replace(" ", "_") for t in tags} | {
+        w for t in tags for w in t.strip().lower().replace("-", "_").split()}
+    for d in entry.image_domains:
+        if words & {t.lower() for t in d.tags}:
+            return d
+    return None
+
+
 def resolve(value, family: str, size: str):
     """A technique default may be keyed by family or data size (with 'default')."""
     if isinstance(value, dict) and value and set(value) <= KEYED:
@@ -277,11 +287,20 @@ class TuningRules:
         basis=["regularization:data_augmentation", "sources:slide-regularization"],
     )
     def augment_images(self, technique):
-        """Image inputs, a technique that trains the backbone -> standard image augmentation (crops, flips, colour jitter)."""
-        ops = self.kb.get("regularization", "data_augmentation").defaults["augmentation"]["image"]
-        self.conclude(Hyper(name="augmentation", value=["standard"],
-                            why=f"standard image augmentation ({', '.join(ops)}) regularizes "
-                                "and covers lighting/framing shifts"))
+        """Image inputs, a technique that trains the backbone -> augmentation for the image domain (photos: crops, flips, jitter)."""
+        entry = self.kb.get("regularization", "data_augmentation")
+        scen = next(iter(self.facts_of(Scenario)), None)
+        domain = image_domain(entry, list(scen.get("target_domain") or ()) if scen is not None else [])
+        if domain is None:
+            ops = entry.defaults["augmentation"]["image"]
+            self.conclude(Hyper(name="augmentation", value=["standard"],
+                                why=f"standard image augmentation ({', '.join(ops)}) regularizes "
+                                    "and covers lighting/framing shifts"))
+            return
+        self.conclude(Hyper(name="augmentation", value=[domain.policy],
+                            why=f"{domain.policy} images (target_domain): {', '.join(domain.ops)}; not "
+                                f"{domain.avoid}"),
+                      basis=[f"sources:{s}" for s in domain.sources])
 
     @rule(
         "tuning.no_augmentation_cached_features",

@@ -31,9 +31,11 @@ CARRIED = {
 }
 
 
-# What the image path carries out: random shifts ("standard" augmentation); no text preprocessing,
-# tokens or text stages.
-CARRIED_IMAGE = {"preprocessing": set(), "augmentation": {"standard"}, "tokenizer_extra_tokens": set(),
+# What the image path carries out: random shifts, the part every image policy shares ("standard" for
+# photos, and the domain policies of knowledge/regularization.yaml); no text preprocessing, tokens or
+# text stages.
+IMAGE_POLICIES = {"standard", "documents", "medical", "overhead"}
+CARRIED_IMAGE = {"preprocessing": set(), "augmentation": IMAGE_POLICIES, "tokenizer_extra_tokens": set(),
                  "stages": set()}
 
 

@@ -124,9 +124,33 @@ def test_a_cpu_scenario_without_a_device_is_served_on_a_cpu():
     plan = get_engine(kb).consult(normalize({"task": "text_classification", "dataset_size": 2000, "compute": "cpu"}, kb))
     assumed = {a["field"]: a["value"] for a in plan["assumptions"]}
     assert assumed["device_class"] == "laptop_cpu"
-    gpu = get_engine(kb).consult(normalize({"task": "text_classification", "dataset_size": 2000,
-                                            "compute": "consumer_gpu"}, kb))
-    assert {a["field"]: a["value"] for a in gpu["assumptions"]}["device_class"] == "datacenter_gpu"
+    for compute, device in (("consumer_gpu", "consumer_gpu"), ("datacenter_gpu", "datacenter_gpu"), ("tpu", "tpu")):
+        gpu = get_engine(kb).consult(normalize({"task": "text_classification", "dataset_size": 2000,
+                                                "compute": compute}, kb))
+        assert {a["field"]: a["value"] for a in gpu["assumptions"]}["device_class"] == device
+    phone = get_engine(kb).consult(normalize({"task": "text_classification", "dataset_size": 2000,
+                                              "compute": "consumer_gpu", "deployment": "mobile"}, kb))
+    assert {a["field"]: a["value"] for a in phone["assumptions"]}["device_class"] == "phone_npu"
+
+
+@pytest.mark.parametrize("device,deployment", [("raspberry_pi_cpu", "edge"), ("microcontroller", "edge"),
+                                               ("phone_cpu", "mobile"), ("datacenter_gpu", "server")])
+def test_a_named_device_implies_its_deployment(device, deployment):
+    """A scenario naming a Raspberry Pi but no deployment is an edge deployment (shown as assumed); a
+    deployment that is given stays as given."""
+    from rules.engine import get_engine
+    from rules.scenario import normalize
+
+    kb = get_kb()
+    s = normalize({"task": "image_classification", "dataset_size": 2000, "device_class": device}, kb)
+    assert s["deployment"] == deployment and "deployment" in s["assumed"]
+    plan = get_engine(kb).consult(s)
+    assert {a["field"]: a["value"] for a in plan["assumptions"]}["deployment"] == deployment
+    again = normalize(plan["scenario"], kb)
+    assert again["deployment"] == deployment and "deployment" in again["assumed"]
+    given = normalize({"task": "image_classification", "dataset_size": 2000, "device_class": device,
+                       "deployment": "batch"}, kb)
+    assert given["deployment"] == "batch" and "deployment" not in given["assumed"]
 
 
 def test_sequence_length_sets_the_latency_and_memory_of_text_inputs():

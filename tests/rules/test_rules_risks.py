@@ -25,9 +25,9 @@ def risk(pitfall, likelihood):
 
 
 CASES = [
-    RuleCase("risk.forgetting_many_layers_small_data", dict(dataset_size=5000),
+    RuleCase("risk.forgetting_many_layers_small_data", dict(dataset_size=5000, retain_source="yes"),
              risk("catastrophic_forgetting", "high"), dict(dataset_size=50_000)),
-    RuleCase("risk.forgetting_full_fine_tuning", dict(dataset_size=50_000),
+    RuleCase("risk.forgetting_full_fine_tuning", dict(dataset_size=50_000, retain_source="yes"),
              risk("catastrophic_forgetting", "medium"), dict(dataset_size=5000)),
     RuleCase("risk.forgetting_lora", dict(compute="cpu"), risk("catastrophic_forgetting", "low"),
              dict(compute="consumer_gpu")),
@@ -82,3 +82,22 @@ def test_risks_are_ordered_and_mitigations_change_the_plan(consult, kb, facts_du
         for m in r["mitigations"]:
             assert m["fix"] in kb.pitfalls[r["pitfall"]].fixes
             assert m["changes"] and all(c["from"] != c["to"] for c in m["changes"])
+
+
+@pytest.mark.parametrize("task,size,want", [("image_classification", 5000, "low"),
+                                            ("text_classification", 50_000, "low"),
+                                            ("text_generation", 20_000, None)])
+def test_forgetting_unsaid_for_a_classifier_is_rated_low(task, size, want, consult):
+    """Nobody said the source abilities must be kept: a classifier's new head replaces the source's, so
+    forgetting is rated low (and says how to raise it); a generative model's rating stands."""
+    plan, _ = consult(task=task, dataset_size=size, compute="consumer_gpu", gpu_memory_gb=24)
+    said, _ = consult(task=task, dataset_size=size, compute="consumer_gpu", gpu_memory_gb=24, retain_source="yes")
+    risk_of = {p["pitfall"]: p for p in plan["risks"]}
+    told = {p["pitfall"]: p for p in said["risks"]}
+    if want:
+        assert risk_of["catastrophic_forgetting"]["likelihood"] == want
+        assert "retain_source yes" in risk_of["catastrophic_forgetting"]["why"]["text"]
+        if told["catastrophic_forgetting"]["likelihood"] != "low":
+            assert "rated low" not in told["catastrophic_forgetting"]["why"]["text"]
+    else:
+        assert "rated low" not in risk_of["catastrophic_forgetting"]["why"]["text"]
