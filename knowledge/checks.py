@@ -186,6 +186,7 @@ def check_references(kb, raw: dict[str, dict[str, Any]]) -> None:
         entry = raw["techniques"][key]
         need("techniques", t.fallback, entry, "fallback", "technique")
         need("sources", [f.source for f in t.memory_figures], entry, "memory_figures", "source")
+        need("sources", [x for sc in t.scaled for x in sc.sources], entry, "scaled", "source")
         from knowledge.schema import Compute
 
         for c in t.requires:

@@ -336,6 +336,20 @@ class Finding:
 
 
 @dataclass(frozen=True)
+class ScaledRecipe:
+    """Settings of a technique's recipe for models from ``min_params`` parameters (for generative tasks
+    only when ``generative`` is true), and from ``min_examples`` training examples: a cited recipe for
+    that scale. Later entries that also match override earlier ones."""
+
+    values: dict
+    why: str
+    sources: list[str]
+    min_params: int = 0
+    generative: Optional[bool] = None
+    min_examples: int = 0
+
+
+@dataclass(frozen=True)
 class Technique:
     id: str
     name: str
@@ -348,6 +362,10 @@ class Technique:
     memory_bytes_per_param: float = 16.0
     defaults: dict = field(default_factory=dict)
     fallback: list[str] = field(default_factory=list)  # cheaper techniques tried when this one does not fit
+    # settings the technique does not use in some configuration: "field=value" -> those settings (a
+    # linear probe fit by L-BFGS has no learning rate or epochs), so no fix offers to change them
+    inert_fields: dict = field(default_factory=dict)
+    scaled: list[ScaledRecipe] = field(default_factory=list)  # recipes by model size (and data size)
     requires: list[str] = field(default_factory=list)  # compute classes it runs on (empty: any)
     harness: bool = True  # `tlexpert run` can carry it out on this install
     costs: str = ""  # its known costs, stated in plans that choose it

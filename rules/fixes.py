@@ -210,6 +210,17 @@ def findings_of(entry, task: Optional[str] = None) -> dict:
                           "measured": f.measured, "source": f.source, "task": f.task} for f in fs]}
 
 
+def inert_fields(kb, technique: Optional[str], hyper: dict) -> set:
+    """Settings ``technique`` does not use with these hyperparameters (``Technique.inert_fields``)."""
+    entry = kb.techniques.get(technique) if technique else None
+    out: set = set()
+    for cond, names in (entry.inert_fields if entry is not None else {}).items():
+        name, _, value = cond.partition("=")
+        if str(hyper.get(name)) == value:
+            out.update(names)
+    return out
+
+
 def concrete_fixes(kb, fix_ids: list[str], hyper: dict, technique: Optional[str], layers: int,
                    limit: Optional[int] = None, modality: Optional[str] = None,
                    scenario: Optional[dict] = None, unknown: tuple | set | frozenset = (),
@@ -230,9 +241,10 @@ def concrete_fixes(kb, fix_ids: list[str], hyper: dict, technique: Optional[str]
             continue  # the log does not say the model was pre-trained: no fine-tuning advice by default
         if avoided(fix, scenario, pitfall) or not relevant(fix, scenario, evidence):
             continue
-        changes = fix_changes(fix, hyper, technique, layers, unknown)
+        inert = inert_fields(kb, technique, hyper)
+        changes = [c for c in fix_changes(fix, hyper, technique, layers, unknown) if c["field"] not in inert]
         if not changes:
-            continue
+            continue  # (or only settings the plan's technique does not use: no rate to raise for a probe)
         primary = fix.changes[0].field if fix.changes else None
         if (len(fix.changes) > 1 and primary in hyper and primary not in unknown
                 and primary not in {c["field"] for c in changes}):

@@ -134,8 +134,13 @@ class RiskRules:
         basis=["sources:slide-regularization"],
     )
     def overfitting(self):
-        """Training backbone weights on a medium dataset -> overfitting risk."""
-        self.risk("overfitting", "medium", "many trained parameters for a few thousand examples")
+        """Training backbone weights on a medium dataset -> overfitting risk (lower for adapters)."""
+        technique = next(iter(self.facts_of(Technique)))["value"]
+        if technique == "fine_tuning":
+            self.risk("overfitting", "medium", "many trained parameters for a few thousand examples")
+        else:  # LoRA trains ~0.1-1% of the weights: a smaller capacity to memorise, not none
+            self.risk("overfitting", "low", "the adapters are a small share of the weights, but a few thousand "
+                                            "examples over several epochs can still be memorised")
 
     @rule(
         "risk.overfitting_small_data",

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from knowledge.estimates import deployed_gb, fmt_ms, latency_ms, speed_class, training_memory_gb
 from rules._experta import MATCH, NOT, TEST
+from rules.tuning import scaled_values
 from rules.base import (
     Candidate,
     Criterion,
@@ -297,7 +298,8 @@ class SelectionRules:
         task = self.kb.tasks.get(scen.get("task")) if scen is not None else None
         generative = bool(task is not None and task.generative)
         seq = self._tokens(generative, training=True)
-        batch = int(t.defaults.get("batch_size", 32))
+        scaled = scaled_values(self.kb, tech, model, generative, int(scen.get("dataset_size") or 0) if scen else 0)[0]
+        batch = int(scaled.get("batch_size", t.defaults.get("batch_size", 32)))
         vocab = ASSUMED_VOCAB if generative else 0
         ctx = self.kb.threshold("training_context_gb")
 
@@ -311,8 +313,10 @@ class SelectionRules:
             return need(1, True), f" even at batch 1 of {seq} tokens with gradient checkpointing", False, None
         if fit["micro_batch"] == batch and not fit["checkpointing"]:
             return fit["gb"], f" at batch {batch} of {seq} tokens", True, fit
-        how = (f" at batch {batch} of {seq} tokens as {fit['accumulation']} accumulated micro-batches of "
-               f"{fit['micro_batch']}" + (" with gradient checkpointing" if fit["checkpointing"] else "")
+        how = (f" at batch {batch} of {seq} tokens"
+               + (f" as {fit['accumulation']} accumulated micro-batches of {fit['micro_batch']}"
+                  if fit["accumulation"] > 1 else "")
+               + (" with gradient checkpointing" if fit["checkpointing"] else "")
                + f" (~{need(batch, False):,.1f} GiB in one pass)")
         return fit["gb"], how, True, fit
 

@@ -233,11 +233,29 @@ class TuningRules:
     )
     def alternative_recipes(self, technique, family, size, model):
         """Each other core technique -> its own resolved recipe (for comparisons and technique switches)."""
+        scen = next(iter(self.facts_of(Scenario)))
+        generative = self.kb.tasks[scen["task"]].generative
         for tid, entry in self.kb.techniques.items():
             if entry.kind != "core" or tid == technique:
                 continue
-            self.conclude(Recipe(technique=tid, values=recipe(self.kb, tid, family, size, model)),
+            self.conclude(Recipe(technique=tid, values=recipe(self.kb, tid, family, size, model, generative,
+                                                              scen["dataset_size"])),
                           basis=[f"techniques:{tid}"])
+
+    @rule(
+        "tuning.recipe_by_model_size",
+        Technique(value=MATCH.technique),
+        RunModel(model=MATCH.model),
+        Scenario(task=MATCH.task, dataset_size=MATCH.n),
+        salience=SAL,
+        basis=["techniques:lora", "techniques:qlora", "sources:dettmers2023qlora"],
+    )
+    def recipe_by_model_size(self, technique, model, task, n):
+        """The model that runs is large (a billion-parameter LM) -> the technique's cited recipe for that scale."""
+        values, whys, sources = scaled_values(self.kb, technique, model, self.kb.tasks[task].generative, n)
+        for name, value in values.items():
+            self.conclude(Hyper(name=name, value=value, why="; ".join(whys)),
+                          basis=[f"techniques:{technique}", *(f"sources:{s}" for s in sources)])
 
     @rule(
         "tuning.no_model_in_catalog",
@@ -340,12 +358,31 @@ def lora_settings(kb, model, technique: str = "lora") -> dict:
     return cfg
 
 
-def recipe(kb, technique: str, family: str, size: str, model) -> dict:
-    """A core technique's full recipe on its own: its defaults for (family, size), the backbone frozen for
-    feature extraction and LoRA, trained in full otherwise (the plan's own technique gets the
-    freezing rules' finer choice)."""
+def scaled_values(kb, technique: str, model, generative: bool, examples: int) -> tuple[dict, list, list]:
+    """The settings a technique's ``scaled`` recipes give a model of this size on this much data:
+    (values, why texts, sources); later matching entries override earlier ones."""
+    entry = kb.techniques[technique]
+    params = kb.models[model].params if model in kb.models else 0
+    values: dict = {}
+    whys, sources = [], []
+    for sc in entry.scaled:
+        if params < sc.min_params or examples < sc.min_examples:
+            continue
+        if sc.generative is not None and sc.generative != generative:
+            continue
+        values.update(sc.values)
+        whys.append(sc.why)
+        sources += [s for s in sc.sources if s not in sources]
+    return values, whys, sources
+
+
+def recipe(kb, technique: str, family: str, size: str, model, generative: bool = False, examples: int = 0) -> dict:
+    """A core technique's full recipe on its own: its defaults for (family, size) and the model's scale,
+    the backbone frozen for feature extraction and LoRA, trained in full otherwise (the plan's own
+    technique gets the freezing rules' finer choice)."""
     entry = kb.techniques[technique]
     values = {k: resolve(v, family, size) for k, v in entry.defaults.items() if k not in DECIDED}
+    values.update(scaled_values(kb, technique, model, generative, examples)[0])
     if "early_stopping_patience" not in values:  # as tuning.early_stopping concludes for the plan's own
         values["early_stopping_patience"] = kb.threshold("early_stopping_patience")
     frozen = "all" if technique in ("feature_extraction", "lora", "qlora") else 0

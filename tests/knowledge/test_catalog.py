@@ -147,4 +147,8 @@ def test_the_plan_says_how_the_batch_fits():
     plan = get_engine(KB).consult(normalize({"task": "text_generation", "dataset_size": 60000,
                                              "compute": "consumer_gpu", "gpu_memory_gb": 24}, KB))
     assert plan["technique"]["choice"] == "lora"
-    assert "accumulated micro-batches" in plan["technique"]["why"]["text"]
+    why = plan["technique"]["why"]["text"]
+    assert "at batch 16 of 512 tokens with gradient checkpointing" in why, why
+    small = get_engine(KB).consult(normalize({"task": "text_generation", "dataset_size": 60000,
+                                              "compute": "consumer_gpu", "gpu_memory_gb": 12}, KB))
+    assert any("accumulated micro-batches" in c["why"]["text"] for c in small["candidates"])

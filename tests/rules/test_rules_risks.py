@@ -101,3 +101,21 @@ def test_forgetting_unsaid_for_a_classifier_is_rated_low(task, size, want, consu
             assert "rated low" not in told["catastrophic_forgetting"]["why"]["text"]
     else:
         assert "rated low" not in risk_of["catastrophic_forgetting"]["why"]["text"]
+
+
+def test_an_adapter_plan_is_not_told_it_trains_many_parameters(consult):
+    lora, _ = consult(task="text_classification", dataset_size=3000, compute="cpu")
+    ft, _ = consult(task="text_classification", dataset_size=3000, compute="consumer_gpu")
+    over = {p["pitfall"]: p for p in lora["risks"]}["overfitting"]
+    assert lora["technique"]["choice"] == "lora" and over["likelihood"] == "low"
+    assert "many trained parameters" not in over["why"]["text"]
+    assert ft["technique"]["choice"] == "fine_tuning"
+    assert {p["pitfall"]: p for p in ft["risks"]}["overfitting"]["likelihood"] == "medium"
+
+
+def test_a_linear_probe_is_never_told_to_raise_its_learning_rate(consult):
+    """The probe is fit by L-BFGS: it has no learning rate or epochs to change (inert_fields)."""
+    plan, _ = consult(task="text_classification", dataset_size=300, compute="cpu", symptoms=["high_train_loss"])
+    assert plan["hyperparameters"]["head"] == "linear"
+    fields = {c["field"] for d in plan["diagnoses"] for f in d["fixes"] for c in f["changes"]}
+    assert not fields & {"learning_rate", "epochs", "batch_size"}, fields

@@ -48,6 +48,9 @@ CASES = [
     RuleCase("tuning.large_encoder_rate", dict(dataset_size=3000, language="italian", compute="consumer_gpu",
                                                gpu_memory_gb=16),
              {"name": "learning_rate", "value": 1e-5}, dict(dataset_size=3000, compute="consumer_gpu", gpu_memory_gb=16)),
+    # a 7B language model with LoRA: the QLoRA paper's recipe for that size, not the encoder defaults
+    RuleCase("tuning.recipe_by_model_size", dict(task="text_generation", dataset_size=60_000, gpu_memory_gb=24),
+             {"name": "learning_rate", "value": 2e-4}, dict(dataset_size=60_000, gpu_memory_gb=24)),
     RuleCase("tuning.no_text_augmentation", dict(domain_similarity="low"),
              {"name": "augmentation", "value": []}, dict(task="image_classification")),
 ]
@@ -198,3 +201,17 @@ def test_seeds_follow_the_cost_of_one_run(scenario, seeds, rule_fires):
     if scenario["task"] == "text_generation":
         assert "macro-F1" not in " ".join(plan["evaluation"]["metrics"]) + plan["evaluation"]["stop_on"]
         assert "loss" in plan["evaluation"]["stop_on"]
+
+
+def test_a_large_language_model_gets_the_recipe_for_its_size(consult):
+    """LoRA on a 7B over 60k pairs: 2e-4, 3 epochs, batch 16, warm-up 3%; one epoch from 200k examples;
+    the memory fit is computed at that batch; an encoder keeps the encoder recipe."""
+    plan, _ = consult(task="text_generation", dataset_size=60_000, compute="consumer_gpu", gpu_memory_gb=24)
+    h = plan["hyperparameters"]
+    assert plan["technique"]["choice"] == "lora"
+    assert (h["learning_rate"], h["epochs"], h["batch_size"], h["warmup_ratio"]) == (2e-4, 3, 16, 0.03)
+    assert "at batch 16 of" in plan["technique"]["why"]["text"]
+    big, _ = consult(task="text_generation", dataset_size=300_000, compute="consumer_gpu", gpu_memory_gb=12)
+    assert big["hyperparameters"]["epochs"] == 1
+    enc, _ = consult(task="text_classification", dataset_size=5000, compute="cpu")
+    assert enc["hyperparameters"]["learning_rate"] == 5e-4 and enc["hyperparameters"]["epochs"] == 10
