@@ -509,7 +509,7 @@ def models(ctx, task, family, max_params, offline, fmt):
 
     click.echo(table(
         ["model", "family", "params", "GFLOPs", "speed", "licence", "languages", "offline", "tasks", "sources"],
-        [[m.id, m.family.value, size(m), f"{m.gflops:g}/{'tok' if m.per == 'token' else 'img'}", m.speed.value,
+        [[m.id, m.family.value, size(m), f"{m.gflops:g}/{ {'token': 'tok', 'clip': 'clip'}.get(m.per, 'img')}", m.speed.value,
           (m.licence or "-").split(" (")[0], ",".join(m.languages) or "-",
           "yes" if m.offline else ("API only" if not m.open_weights else
                                    ("--weights" if m.builder else "no")),

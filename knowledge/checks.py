@@ -144,8 +144,8 @@ def check_references(kb, raw: dict[str, dict[str, Any]]) -> None:
             raise KnowledgeError(
                 f"The 'speed' field of {where_of(entry, 'speed', where)} is derived from 'gflops' and the devices' "
                 f"throughput, not set by hand: give the model's 'gflops' (per input) instead.")
-        if m.per not in ("image", "token"):
-            raise choice_error("per", where_of(entry, "per", where), m.per, ["image", "token"])
+        if m.per not in ("image", "token", "clip"):
+            raise choice_error("per", where_of(entry, "per", where), m.per, ["image", "token", "clip"])
         if m.gflops <= 0:
             raise KnowledgeError(f"The 'gflops' field of {where_of(entry, 'gflops', where)} must be a positive "
                                  f"number. Got {m.gflops!r} instead.")
@@ -187,6 +187,7 @@ def check_references(kb, raw: dict[str, dict[str, Any]]) -> None:
         need("techniques", t.fallback, entry, "fallback", "technique")
         need("sources", [f.source for f in t.memory_figures], entry, "memory_figures", "source")
         need("sources", [x for sc in t.scaled for x in sc.sources], entry, "scaled", "source")
+        need("tasks", [x for sc in t.scaled for x in sc.tasks], entry, "scaled", "task")
         from knowledge.schema import Compute
 
         for c in t.requires:

@@ -28,12 +28,14 @@ class Family(str, enum.Enum):
     NLP_TRANSFORMER = "nlp_transformer"
     MULTIMODAL = "multimodal"
     VISION_TRANSFORMER = "vision_transformer"
+    AUDIO = "audio"
 
 
 class Modality(str, enum.Enum):
     IMAGE = "image"
     TEXT = "text"
     IMAGE_TEXT = "image_text"
+    AUDIO = "audio"
 
 
 class Compute(str, enum.Enum):
@@ -162,6 +164,10 @@ class Task:
     # stopping watches
     metrics: list[str] = field(default_factory=lambda: ["accuracy", "macro-F1"])
     stop_on: str = "validation macro-F1"
+    objective: str = ""  # the training objective when it is not a classifier's cross-entropy
+    image_domain: str = ""  # a tag of knowledge/regularization.yaml's image domains that the task implies
+    dense: bool = False  # each input carries many labels (a mask, boxes): a head on frozen features is not the method
+    note: str = ""  # what an engineer says first about the task (shown in the plan)
     harness: bool = False  # `tlexpert run` can carry out plans for this task
     covered = True
 
@@ -244,7 +250,7 @@ class Model:
     gflops: float  # compute per input: per image at `input`, or per token for text models
     best_use: str
     sources: list[str]
-    per: str = "image"  # image | token
+    per: str = "image"  # image | token | clip (one audio clip)
     input: str = ""  # the usual input size, e.g. "224x224"
     layers: int = 0
     open_weights: bool = True
@@ -345,8 +351,10 @@ class ScaledRecipe:
     why: str
     sources: list[str]
     min_params: int = 0
+    max_params: int = 0  # 0: no upper bound
     generative: Optional[bool] = None
     min_examples: int = 0
+    tasks: list[str] = field(default_factory=list)  # only for these tasks (empty: any)
 
 
 @dataclass(frozen=True)
@@ -362,8 +370,9 @@ class Technique:
     memory_bytes_per_param: float = 16.0
     defaults: dict = field(default_factory=dict)
     fallback: list[str] = field(default_factory=list)  # cheaper techniques tried when this one does not fit
-    # settings the technique does not use in some configuration: "field=value" -> those settings (a
-    # linear probe fit by L-BFGS has no learning rate or epochs), so no fix offers to change them
+    # settings the technique does not use in some configuration: "field=value" -> {fields, why} (a
+    # linear probe fit by L-BFGS has no learning rate or epochs): no fix offers to change them, and
+    # the plan says they are not used
     inert_fields: dict = field(default_factory=dict)
     scaled: list[ScaledRecipe] = field(default_factory=list)  # recipes by model size (and data size)
     requires: list[str] = field(default_factory=list)  # compute classes it runs on (empty: any)

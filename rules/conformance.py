@@ -36,6 +36,14 @@ CHECKS = {
     "learning_rate": "learning_rate equals",
     "mitigations_exclude": "no risk's mitigations include any of",
     "criterion": "the first selection criterion is",
+    "top3_include": "the first three candidates include all of",
+    "augmentation": "augmentation equals",
+    "epochs": "epochs equals",
+    "batch_size": "batch_size equals",
+    "seeds": "evaluation seeds equal",
+    "device": "the deployment device class is",
+    "deployment": "the deployment is",
+    "stop_on_contains": "early stopping watches a figure whose name contains",
 }
 # the fact class whose rules explain a failed check
 CHECK_FACT = {"family": "Family", "approach": "Approach", "technique": ("Preferred", "Technique"),
@@ -45,7 +53,9 @@ CHECK_FACT = {"family": "Family", "approach": "Approach", "technique": ("Preferr
               "diagnoses_include": "Diagnosis", "diagnoses_exclude": "Diagnosis",
               "top_diagnosis": "Diagnosis", "first_fix": "Diagnosis", "fixes_include": "Diagnosis",
               "frozen_layers": "Hyper", "unfreeze": "Hyper", "learning_rate": "Hyper",
-              "mitigations_exclude": "Risk", "criterion": "Criterion"}
+              "mitigations_exclude": "Risk", "criterion": "Criterion", "top3_include": "Candidate",
+              "augmentation": "Hyper", "epochs": "Hyper", "batch_size": "Hyper", "seeds": "Seeds",
+              "device": "DeployDevice", "deployment": "DeployDevice", "stop_on_contains": "Hyper"}
 
 COLUMNS = ["id", "file", "row", "status", "error", "task", "dataset_size", "task_similarity",
            "domain_similarity", "compute", "deployment", "latency_ms", "family", "top_candidates",
@@ -88,6 +98,14 @@ def check_expectations(expect: Any, plan: dict, where: str) -> list[dict]:
         "learning_rate": plan["hyperparameters"].get("learning_rate"),
         "mitigations_exclude": [m["fix"] for r in plan["risks"] for m in r["mitigations"]],
         "criterion": plan["criteria"][0]["name"] if plan["criteria"] else None,
+        "top3_include": cands[:3],
+        "augmentation": plan["hyperparameters"].get("augmentation"),
+        "epochs": plan["hyperparameters"].get("epochs"),
+        "batch_size": plan["hyperparameters"].get("batch_size"),
+        "seeds": plan["evaluation"]["seeds"],
+        "device": (plan.get("device") or {}).get("class"),
+        "deployment": plan["scenario"].get("deployment"),
+        "stop_on_contains": plan["evaluation"].get("stop_on") or "",
     }
     out = []
     for check, expected in expect.items():
@@ -101,6 +119,10 @@ def check_expectations(expect: Any, plan: dict, where: str) -> list[dict]:
             passed = all(e in got for e in _as_list(expected))
         elif check.endswith("_exclude"):
             passed = not any(e in got for e in _as_list(expected))
+        elif check == "stop_on_contains":
+            passed = str(expected).lower() in str(got).lower()
+        elif check == "augmentation":
+            passed = list(got or []) == _as_list(expected)
         elif check == "top_candidate_max_params":
             passed = got is not None and got <= _count(expected, f"expect.{check}", where)
         elif check == "learning_rate":

@@ -211,6 +211,7 @@ class Plan:
     clarify: list = field(default_factory=list)  # questions that tell close pitfalls apart
     empirical_ranking: Optional[dict] = None  # the candidates scored on the user's data (rank-models)
     training_time: Optional[dict] = None  # the expected training time, from measured throughput
+    task_note: str = ""  # what an engineer says first about the task (knowledge/tasks.yaml)
 
     # --- access
     @property

@@ -61,7 +61,7 @@ class TransferEngine(
         yield Threshold(**{tid: th.value for tid, th in self.kb.sections["thresholds"].items()})
         task = self.kb.tasks[scenario["task"]]
         yield TaskFact(id=task.id, family=task.family.value, modality=task.modality.value,
-                       generative=task.generative)
+                       generative=task.generative, dense=task.dense)
         for tech in self.kb.techniques.values():
             if tech.kind == "core":  # qlora included
                 yield TechniqueFact(id=tech.id, memory_bytes_per_param=tech.memory_bytes_per_param,

@@ -210,14 +210,15 @@ def findings_of(entry, task: Optional[str] = None) -> dict:
                           "measured": f.measured, "source": f.source, "task": f.task} for f in fs]}
 
 
-def inert_fields(kb, technique: Optional[str], hyper: dict) -> set:
-    """Settings ``technique`` does not use with these hyperparameters (``Technique.inert_fields``)."""
+def inert_fields(kb, technique: Optional[str], hyper: dict) -> dict:
+    """Settings ``technique`` does not use with these hyperparameters (``Technique.inert_fields``):
+    field -> why."""
     entry = kb.techniques.get(technique) if technique else None
-    out: set = set()
-    for cond, names in (entry.inert_fields if entry is not None else {}).items():
+    out: dict = {}
+    for cond, spec in (entry.inert_fields if entry is not None else {}).items():
         name, _, value = cond.partition("=")
         if str(hyper.get(name)) == value:
-            out.update(names)
+            out.update({f: spec["why"] for f in spec["fields"]})
     return out
 
 

@@ -15,6 +15,10 @@ from __future__ import annotations
 
 from typing import Any, Iterator
 
+from knowledge.estimates import ASSUMED_VOCAB, fit_batch, transformer_memory
+from rules.base import sequence_tokens
+from rules.tuning import image_domain
+
 from knowledge.schema import SPEED_ORDER
 from rules.fixes import avoided, relevant
 
@@ -44,6 +48,12 @@ CHECKS = {
     "learning_rate_cut": "a learning-rate cut stays at or above the floor and is at most 10x "
                          "(more only together with longer training)",
     "assumed_marked": "every value the plan assumed (not given) is listed as assumed",
+    "memory_batch": "the model the plan runs trains at the plan's batch size (accumulated and checkpointed if "
+                    "need be) within the memory budget",
+    "metric_task": "the evaluation and early stopping watch the task's own figure (never macro-F1 for generation)",
+    "augmentation_domain": "image augmentation is the policy of the target domain (no flips for documents ...)",
+    "device_compute": "an assumed serving device is the kind of machine the scenario trains on (no GPU for a "
+                      "CPU scenario)",
 }
 
 
@@ -164,6 +174,50 @@ def lint(plan: dict, kb) -> list[dict]:
                                              "computed once and cached"))
     if sc.get("modality") == "text" and "standard" in augmentation:
         out.append(_v("text_augmentation", "standard text augmentation in a text plan"))
+
+    # --- the task's figure, the domain's augmentation, the device, the batch in memory
+    task = kb.tasks.get(sc.get("task"))
+    ev = plan.get("evaluation") or {}
+    if task is not None:
+        stop = ev.get("stop_on") or ""
+        if stop and stop != task.stop_on:
+            out.append(_v("metric_task", f"early stopping watches {stop!r}, the task's figure is {task.stop_on!r}"))
+        if task.generative and "macro-F1" in " ".join([stop, *(ev.get("metrics") or [])]):
+            out.append(_v("metric_task", "a generation plan judged by macro-F1"))
+        es_why = ((plan.get("hyperparameters_why") or {}).get("early_stopping_patience") or {}).get("text", "")
+        if task.generative and "macro-F1" in es_why:
+            out.append(_v("metric_task", "a generation plan stops early on macro-F1"))
+    if sc.get("modality") in ("image", "image_text") and tech.trains_backbone:
+        entry = kb.get("regularization", "data_augmentation")
+        tags = list(sc.get("target_domain") or []) + ([task.image_domain] if task is not None and task.image_domain else [])
+        want = image_domain(entry, tags)
+        if want is not None and augmentation and want.policy not in augmentation:
+            out.append(_v("augmentation_domain", f"augmentation {augmentation} for {want.policy} images "
+                                                 f"(target_domain {', '.join(tags)})"))
+    device = (plan.get("device") or {}).get("class")
+    if "device_class" in assumed_fields and sc.get("deployment") in ("server", "batch") and device:
+        by_compute = _threshold(kb, "serving_device_by_compute") or {}
+        want_device = by_compute.get(sc.get("compute"))
+        if want_device and device != want_device:
+            out.append(_v("device_compute", f"serving on an assumed {device} although the scenario trains on "
+                                            f"{sc.get('compute')}"))
+    model = plan.get("model") or {}
+    entry = kb.models.get(model.get("id")) if model else None
+    if (entry is not None and entry.per == "token" and entry.layers and gb is not None
+            and isinstance(hp.get("batch_size"), int) and tech.kind == "core"):
+        generative = bool(task is not None and task.generative)
+        seq = sequence_tokens(kb, sc, generative, training=True)
+        ctx = _threshold(kb, "training_context_gb") or 0.0
+
+        def need(micro, ckpt):
+            return transformer_memory(entry.params, entry.layers, tech.memory_bytes_per_param, batch=micro, seq=seq,
+                                      backprop=tech.trains_backbone, checkpointing=ckpt,
+                                      vocab=ASSUMED_VOCAB if generative else 0, overhead_gb=ctx)["total"]
+
+        if fit_batch(need, int(hp["batch_size"]), gb) is None and model.get("id") in {c["model"] for c in cands
+                                                                                        if c.get("meets_constraints", True)}:
+            out.append(_v("memory_batch", f"{entry.id}: {tech.name} at batch {hp['batch_size']} of {seq} tokens does "
+                                          f"not fit {gb:g} GiB even at micro-batch 1 with checkpointing"))
 
     # --- risks and the evaluation
     risks = {r["pitfall"]: r for r in plan.get("risks") or ()}

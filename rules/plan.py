@@ -27,7 +27,7 @@ from rules.base import (
     unfreeze,
 )
 from rules.contract import SCHEMA_VERSION, Plan
-from rules.fixes import LIST_FIELDS, concrete_fixes, findings_of
+from rules.fixes import LIST_FIELDS, concrete_fixes, findings_of, inert_fields
 LIKELIHOOD_ORDER = {"high": 0, "medium": 1, "low": 2}
 MAX_FIXES = 4
 MAX_MITIGATIONS = 3
@@ -198,6 +198,10 @@ def build_plan(engine, scenario: dict, trace: bool = True, readings=(),
             "why": why(c),
         })
 
+    for name, reason in inert_fields(kb, tech_id, hyper).items():  # shown, but said to be unused
+        if name in hyper_why:
+            hyper_why[name] = {**hyper_why[name], "text": reason}
+
     probes = ["domain_shift"]
     if approach["value"] == "transfer":
         probes.append("negative_transfer")
@@ -238,7 +242,9 @@ def build_plan(engine, scenario: dict, trace: bool = True, readings=(),
                       "best_when": tech_entry.best_when, "why": why(technique),
                       **({"costs": tech_entry.costs} if tech_entry.costs else {}),
                       **({"runs_here": False} if not tech_entry.harness else {}),
+                      **({"objective": task.objective} if task.objective else {}),
                       **findings_of(tech_entry, task.id)},
+        **({"task_note": task.note} if task.note else {}),
         "device": {"class": dev.id.value, "name": dev.name, "gflops": dev.gflops,
                    "reported_estimate": dev.reported, "sources": list(dev.sources),
                    "latency_budget_ms": budgets[0]["ms"] if budgets else None, "why": why(device)},

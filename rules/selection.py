@@ -58,7 +58,7 @@ def fmt_device_mem(gib: float) -> str:
 
 def per_input(model, generative: bool, tokens: int) -> str:
     if model.per != "token":
-        return "per image"
+        return f"per {model.per}"  # per image, per clip (audio)
     return "per generated token" if generative else f"per {tokens}-token input"
 
 
@@ -298,7 +298,8 @@ class SelectionRules:
         task = self.kb.tasks.get(scen.get("task")) if scen is not None else None
         generative = bool(task is not None and task.generative)
         seq = self._tokens(generative, training=True)
-        scaled = scaled_values(self.kb, tech, model, generative, int(scen.get("dataset_size") or 0) if scen else 0)[0]
+        scaled = scaled_values(self.kb, tech, model, generative, int(scen.get("dataset_size") or 0) if scen else 0,
+                               scen.get("task", "") if scen else "")[0]
         batch = int(scaled.get("batch_size", t.defaults.get("batch_size", 32)))
         vocab = ASSUMED_VOCAB if generative else 0
         ctx = self.kb.threshold("training_context_gb")

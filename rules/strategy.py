@@ -96,7 +96,7 @@ class StrategyRules:
         "technique.feature_extraction",
         Approach(value="transfer"),
         SizeClass(value="small"),
-        TaskFact(generative=False),
+        TaskFact(generative=False, dense=False),
         Scenario(task_similarity=MATCH.ts),
         salience=SAL - 5,
         basis=["techniques:feature_extraction", "thresholds:dataset_small_max"],
@@ -108,6 +108,23 @@ class StrategyRules:
             "; with a different task a frozen backbone is still safer than tuning it on so few examples"
         )
         self.conclude(Preferred(value="feature_extraction", why=why))
+
+    @rule(
+        "technique.fine_tuning_small_dense",
+        Approach(value="transfer"),
+        SizeClass(value="small"),
+        TaskFact(dense=True),
+        salience=SAL - 5,
+        basis=["techniques:fine_tuning", "sources:he2019rethinking"],
+    )
+    def fine_tuning_small_dense(self):
+        """Transfer with few images on a dense task (masks, boxes) -> fine-tune the pre-trained task model."""
+        self.conclude(Preferred(
+            value="fine_tuning",
+            why="few images, but each carries a mask or boxes (thousands of labelled pixels): fine-tune the model "
+                "pre-trained for this task, head and decoder included; a classifier head on frozen features "
+                "cannot predict masks or boxes",
+        ))
 
     @rule(
         "technique.lora_small_generative",

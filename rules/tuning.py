@@ -10,7 +10,7 @@ from rules.base import (Family, Hyper, ModelFact, Recipe, RunModel, Scenario, Se
 
 SAL = 20
 
-KEYED = {"cnn", "nlp_transformer", "multimodal", "vision_transformer",
+KEYED = {"cnn", "nlp_transformer", "multimodal", "vision_transformer", "audio",
          "small", "medium", "large", "huge", "default"}
 
 
@@ -239,7 +239,7 @@ class TuningRules:
             if entry.kind != "core" or tid == technique:
                 continue
             self.conclude(Recipe(technique=tid, values=recipe(self.kb, tid, family, size, model, generative,
-                                                              scen["dataset_size"])),
+                                                              scen["dataset_size"], scen["task"])),
                           basis=[f"techniques:{tid}"])
 
     @rule(
@@ -251,8 +251,8 @@ class TuningRules:
         basis=["techniques:lora", "techniques:qlora", "sources:dettmers2023qlora"],
     )
     def recipe_by_model_size(self, technique, model, task, n):
-        """The model that runs is large (a billion-parameter LM) -> the technique's cited recipe for that scale."""
-        values, whys, sources = scaled_values(self.kb, technique, model, self.kb.tasks[task].generative, n)
+        """The model that runs is large, or the task needs its own recipe -> the technique's cited recipe for them."""
+        values, whys, sources = scaled_values(self.kb, technique, model, self.kb.tasks[task].generative, n, task)
         for name, value in values.items():
             self.conclude(Hyper(name=name, value=value, why="; ".join(whys)),
                           basis=[f"techniques:{technique}", *(f"sources:{s}" for s in sources)])
@@ -308,7 +308,9 @@ class TuningRules:
         """Image inputs, a technique that trains the backbone -> augmentation for the image domain (photos: crops, flips, jitter)."""
         entry = self.kb.get("regularization", "data_augmentation")
         scen = next(iter(self.facts_of(Scenario)), None)
-        domain = image_domain(entry, list(scen.get("target_domain") or ()) if scen is not None else [])
+        tags = list(scen.get("target_domain") or ()) if scen is not None else []
+        task = self.kb.tasks.get(scen.get("task")) if scen is not None else None
+        domain = image_domain(entry, tags + ([task.image_domain] if task is not None and task.image_domain else []))
         if domain is None:
             ops = entry.defaults["augmentation"]["image"]
             self.conclude(Hyper(name="augmentation", value=["standard"],
@@ -321,8 +323,23 @@ class TuningRules:
                       basis=[f"sources:{s}" for s in domain.sources])
 
     @rule(
+        "tuning.augment_audio",
+        Scenario(modality="audio"),
+        Technique(value=MATCH.technique),
+        TechniqueFact(id=MATCH.technique, trains_backbone=True),
+        salience=SAL,
+        basis=["regularization:data_augmentation", "sources:park2019specaugment"],
+    )
+    def augment_audio(self, technique):
+        """Audio clips, a technique that trains the backbone -> time shifts, background noise, SpecAugment masks."""
+        ops = self.kb.get("regularization", "data_augmentation").defaults["augmentation"]["audio"]
+        self.conclude(Hyper(name="augmentation", value=["standard"],
+                            why=f"standard audio augmentation ({', '.join(ops)}): the recording conditions of "
+                                "the field (noise, offsets, microphones) are the usual shift"))
+
+    @rule(
         "tuning.no_augmentation_cached_features",
-        Scenario(modality=L("image") | L("image_text")),
+        Scenario(modality=L("image") | L("image_text") | L("audio")),
         Technique(value=MATCH.technique),
         TechniqueFact(id=MATCH.technique, trains_backbone=False),
         salience=SAL,
@@ -358,17 +375,20 @@ def lora_settings(kb, model, technique: str = "lora") -> dict:
     return cfg
 
 
-def scaled_values(kb, technique: str, model, generative: bool, examples: int) -> tuple[dict, list, list]:
-    """The settings a technique's ``scaled`` recipes give a model of this size on this much data:
-    (values, why texts, sources); later matching entries override earlier ones."""
+def scaled_values(kb, technique: str, model, generative: bool, examples: int,
+                  task: str = "") -> tuple[dict, list, list]:
+    """The settings a technique's ``scaled`` recipes give a model of this size on this much data for
+    this task: (values, why texts, sources); later matching entries override earlier ones."""
     entry = kb.techniques[technique]
     params = kb.models[model].params if model in kb.models else 0
     values: dict = {}
     whys, sources = [], []
     for sc in entry.scaled:
-        if params < sc.min_params or examples < sc.min_examples:
+        if params < sc.min_params or examples < sc.min_examples or (sc.max_params and params > sc.max_params):
             continue
         if sc.generative is not None and sc.generative != generative:
+            continue
+        if sc.tasks and task not in sc.tasks:
             continue
         values.update(sc.values)
         whys.append(sc.why)
@@ -376,13 +396,14 @@ def scaled_values(kb, technique: str, model, generative: bool, examples: int) ->
     return values, whys, sources
 
 
-def recipe(kb, technique: str, family: str, size: str, model, generative: bool = False, examples: int = 0) -> dict:
+def recipe(kb, technique: str, family: str, size: str, model, generative: bool = False, examples: int = 0,
+           task: str = "") -> dict:
     """A core technique's full recipe on its own: its defaults for (family, size) and the model's scale,
     the backbone frozen for feature extraction and LoRA, trained in full otherwise (the plan's own
     technique gets the freezing rules' finer choice)."""
     entry = kb.techniques[technique]
     values = {k: resolve(v, family, size) for k, v in entry.defaults.items() if k not in DECIDED}
-    values.update(scaled_values(kb, technique, model, generative, examples)[0])
+    values.update(scaled_values(kb, technique, model, generative, examples, task)[0])
     if "early_stopping_patience" not in values:  # as tuning.early_stopping concludes for the plan's own
         values["early_stopping_patience"] = kb.threshold("early_stopping_patience")
     frozen = "all" if technique in ("feature_extraction", "lora", "qlora") else 0

@@ -54,6 +54,8 @@ def render_plan(plan: dict, kb=None) -> str:
     if plan.get("assumptions"):
         add("Assumed (not given; set them to change the plan): "
             + "; ".join(f"{a['field']} = {format_value(a['field'], a['value'])}" for a in plan["assumptions"]))
+    if plan.get("task_note"):
+        add(f"About this task: {plan['task_note']}")
     add("")
     add(f"Architecture: {plan['architecture']['name']} ({plan['architecture']['family']})")
     add(f"  why: {_why(plan['architecture']['why'])}")
@@ -88,6 +90,8 @@ def render_plan(plan: dict, kb=None) -> str:
     add(f"  why: {_why(plan['approach']['why'])}")
     add(f"Technique: {plan['technique']['name']}")
     add(f"  why: {_why(plan['technique']['why'])}")
+    if plan["technique"].get("objective"):
+        add(f"  objective: {plan['technique']['objective']}")
     if plan["technique"].get("costs"):
         add(f"  costs: {plan['technique']['costs']}")
     if plan["technique"].get("runs_here") is False:

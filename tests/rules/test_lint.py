@@ -154,3 +154,30 @@ def test_an_emoji_fix_for_data_without_emoji(consult, kb):
                         target_domain=["tweets"])
     shift = next(r for r in tweets["risks"] if r["pitfall"] == "domain_shift")
     assert [m for m in shift["mitigations"] if "emoji" in m["fix"]]
+
+
+def test_the_plans_of_this_round_break_the_new_invariants_when_edited(consult, kb):
+    """Each of the four invariants catches its contradiction: flips on documents, macro-F1 for
+    generation, a datacenter GPU assumed for a CPU scenario, a model and technique whose batch cannot
+    fit the memory even as accumulated micro-batches of 1 with checkpointing."""
+    doc, _ = consult(task="image_classification", dataset_size=5000, compute="consumer_gpu",
+                     target_domain=["scanned documents"])
+    assert lint(doc, kb) == []
+    bad = copy.deepcopy(doc)
+    bad["hyperparameters"]["augmentation"] = ["standard"]
+    assert "augmentation_domain" in checks(bad, kb)
+
+    gen, _ = consult(task="text_generation", dataset_size=20000, compute="consumer_gpu", gpu_memory_gb=24)
+    assert lint(gen, kb) == []
+    bad = copy.deepcopy(gen)
+    bad["evaluation"]["stop_on"] = "validation macro-F1"
+    assert "metric_task" in checks(bad, kb)
+    bad = copy.deepcopy(gen)
+    bad["technique"]["choice"] = "fine_tuning"  # a 7B fully fine-tuned on 24 GB: no batch fits
+    assert "memory_batch" in checks(bad, kb)
+
+    cpu, _ = consult(task="text_classification", dataset_size=2000, compute="cpu")
+    assert lint(cpu, kb) == []
+    bad = copy.deepcopy(cpu)
+    bad["device"]["class"] = "datacenter_gpu"
+    assert "device_compute" in checks(bad, kb)

@@ -33,6 +33,8 @@ CASES = [
              dict(compute="consumer_gpu")),
     RuleCase("technique.fine_tuning", dict(compute="consumer_gpu"), Preferred,
              {"value": "fine_tuning"}, dict(compute="cpu")),
+    RuleCase("technique.fine_tuning_small_dense", dict(task="semantic_segmentation", dataset_size=500), Preferred,
+             {"value": "fine_tuning"}, dict(task="image_classification", dataset_size=500)),
     RuleCase("technique.lora_small_generative", dict(task="text_generation", dataset_size=500), Preferred,
              {"value": "lora"}, dict(dataset_size=500)),
 ]

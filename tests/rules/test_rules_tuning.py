@@ -51,6 +51,8 @@ CASES = [
     # a 7B language model with LoRA: the QLoRA paper's recipe for that size, not the encoder defaults
     RuleCase("tuning.recipe_by_model_size", dict(task="text_generation", dataset_size=60_000, gpu_memory_gb=24),
              {"name": "learning_rate", "value": 2e-4}, dict(dataset_size=60_000, gpu_memory_gb=24)),
+    RuleCase("tuning.augment_audio", dict(task="audio_classification", dataset_size=5000),
+             {"name": "augmentation", "value": ["standard"]}, dict(task="audio_classification", dataset_size=500)),
     RuleCase("tuning.no_text_augmentation", dict(domain_similarity="low"),
              {"name": "augmentation", "value": []}, dict(task="image_classification")),
 ]
