@@ -7,7 +7,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from knowledge.schema import FIX_OPS, MODEL_PACKAGES, KnowledgeError, choice_error, normalize_word, where_of
+from knowledge.schema import FIX_OPS, MODEL_PACKAGES, Compute, KnowledgeError, choice_error, normalize_word, where_of
 REQUIRED_THRESHOLDS = (
     "learning_rate_floor",
     "early_stopping_patience",
@@ -74,6 +74,7 @@ def _threshold_specs():
         "full_training_min_examples": _num(integer=True), "cpu_max_train_params": _num(integer=True),
         "default_seeds": _num(1, integer=True, lo_open=False),
         "few_seeds_params": _num(integer=True), "one_seed_params": _num(integer=True),
+        "few_shot_per_class": _num(integer=True),
         "limited_gpu_memory_gb": _num(), "latency_critical_ms": _num(), "activation_memory_factor": _num(),
         "alpha": _num(0, 0.5), "symptom_match_min_score": share, "diagnosis_min_confidence": share,
         "symptom_semantic_min_score": share, "symptom_ambiguity_margin": share, "symptom_context_margin": share,
@@ -188,12 +189,14 @@ def check_references(kb, raw: dict[str, dict[str, Any]]) -> None:
         need("sources", [f.source for f in t.memory_figures], entry, "memory_figures", "source")
         need("sources", [x for sc in t.scaled for x in sc.sources], entry, "scaled", "source")
         need("tasks", [x for sc in t.scaled for x in sc.tasks], entry, "scaled", "task")
-        from knowledge.schema import Compute
-
+        computes = [c.value for c in Compute]
+        for sc in t.scaled:
+            for c in sc.computes:
+                if c not in computes:
+                    raise choice_error("scaled.computes", where_of(entry, "scaled", "techniques.yaml"), c, computes)
         for c in t.requires:
-            if c not in [x.value for x in Compute]:
-                raise choice_error("requires", where_of(entry, "requires", "techniques.yaml"), c,
-                                   [x.value for x in Compute])
+            if c not in computes:
+                raise choice_error("requires", where_of(entry, "requires", "techniques.yaml"), c, computes)
 
     seen_alias: dict[str, str] = {}
     for key, t in [*kb.tasks.items(), *kb.sections["uncovered_tasks"].items()]:

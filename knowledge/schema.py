@@ -355,6 +355,7 @@ class ScaledRecipe:
     generative: Optional[bool] = None
     min_examples: int = 0
     tasks: list[str] = field(default_factory=list)  # only for these tasks (empty: any)
+    computes: list[str] = field(default_factory=list)  # only on these compute classes (empty: any)
 
 
 @dataclass(frozen=True)

@@ -125,6 +125,10 @@ class Hyper(Fact):
     """name, value: one hyperparameter (list-valued ones may have several parts)."""
 
 
+class Protocol(Fact):
+    """text: how the data are split to judge the result."""
+
+
 class Seeds(Fact):
     """value, why: how many seeds the evaluation runs, by the cost of one run."""
 

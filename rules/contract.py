@@ -180,6 +180,8 @@ class Evaluation:
     stop_on: str = _f(((lambda v: isinstance(v, str)), "a metric name"), "",
                       doc="the validation figure early stopping watches")
     why: str = _f(((lambda v: isinstance(v, str)), "text"), "", doc="why this many seeds")
+    protocol: str = _f(((lambda v: isinstance(v, str)), "text"), "",
+                       doc="how the data are split to judge the result (a few-shot scenario: cross-validation)")
 
 
 @dataclass

@@ -299,7 +299,7 @@ class SelectionRules:
         generative = bool(task is not None and task.generative)
         seq = self._tokens(generative, training=True)
         scaled = scaled_values(self.kb, tech, model, generative, int(scen.get("dataset_size") or 0) if scen else 0,
-                               scen.get("task", "") if scen else "")[0]
+                               scen.get("task", "") if scen else "", scen.get("compute", "") if scen else "")[0]
         batch = int(scaled.get("batch_size", t.defaults.get("batch_size", 32)))
         vocab = ASSUMED_VOCAB if generative else 0
         ctx = self.kb.threshold("training_context_gb")

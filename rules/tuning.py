@@ -5,8 +5,8 @@ from __future__ import annotations
 import math
 
 from rules._experta import L, MATCH, NOT, TEST
-from rules.base import (Family, Hyper, ModelFact, Recipe, RunModel, Scenario, Seeds, SizeClass, Technique, TechniqueFact,
-                        Threshold, rule)
+from rules.base import (Family, Hyper, ModelFact, Protocol, Recipe, RunModel, Scenario, Seeds, SizeClass, TaskFact,
+                        Technique, TechniqueFact, Threshold, rule)
 
 SAL = 20
 
@@ -239,20 +239,21 @@ class TuningRules:
             if entry.kind != "core" or tid == technique:
                 continue
             self.conclude(Recipe(technique=tid, values=recipe(self.kb, tid, family, size, model, generative,
-                                                              scen["dataset_size"], scen["task"])),
+                                                              scen["dataset_size"], scen["task"], scen["compute"])),
                           basis=[f"techniques:{tid}"])
 
     @rule(
         "tuning.recipe_by_model_size",
         Technique(value=MATCH.technique),
         RunModel(model=MATCH.model),
-        Scenario(task=MATCH.task, dataset_size=MATCH.n),
+        Scenario(task=MATCH.task, dataset_size=MATCH.n, compute=MATCH.compute),
         salience=SAL,
         basis=["techniques:lora", "techniques:qlora", "sources:dettmers2023qlora"],
     )
-    def recipe_by_model_size(self, technique, model, task, n):
+    def recipe_by_model_size(self, technique, model, task, n, compute):
         """The model that runs is large, or the task needs its own recipe -> the technique's cited recipe for them."""
-        values, whys, sources = scaled_values(self.kb, technique, model, self.kb.tasks[task].generative, n, task)
+        values, whys, sources = scaled_values(self.kb, technique, model, self.kb.tasks[task].generative, n, task,
+                                              compute)
         for name, value in values.items():
             self.conclude(Hyper(name=name, value=value, why="; ".join(whys)),
                           basis=[f"techniques:{technique}", *(f"sources:{s}" for s in sources)])
@@ -376,7 +377,7 @@ def lora_settings(kb, model, technique: str = "lora") -> dict:
 
 
 def scaled_values(kb, technique: str, model, generative: bool, examples: int,
-                  task: str = "") -> tuple[dict, list, list]:
+                  task: str = "", compute: str = "") -> tuple[dict, list, list]:
     """The settings a technique's ``scaled`` recipes give a model of this size on this much data for
     this task: (values, why texts, sources); later matching entries override earlier ones."""
     entry = kb.techniques[technique]
@@ -390,6 +391,8 @@ def scaled_values(kb, technique: str, model, generative: bool, examples: int,
             continue
         if sc.tasks and task not in sc.tasks:
             continue
+        if sc.computes and compute not in sc.computes:
+            continue
         values.update(sc.values)
         whys.append(sc.why)
         sources += [s for s in sc.sources if s not in sources]
@@ -397,13 +400,13 @@ def scaled_values(kb, technique: str, model, generative: bool, examples: int,
 
 
 def recipe(kb, technique: str, family: str, size: str, model, generative: bool = False, examples: int = 0,
-           task: str = "") -> dict:
+           task: str = "", compute: str = "") -> dict:
     """A core technique's full recipe on its own: its defaults for (family, size) and the model's scale,
     the backbone frozen for feature extraction and LoRA, trained in full otherwise (the plan's own
     technique gets the freezing rules' finer choice)."""
     entry = kb.techniques[technique]
     values = {k: resolve(v, family, size) for k, v in entry.defaults.items() if k not in DECIDED}
-    values.update(scaled_values(kb, technique, model, generative, examples, task)[0])
+    values.update(scaled_values(kb, technique, model, generative, examples, task, compute)[0])
     if "early_stopping_patience" not in values:  # as tuning.early_stopping concludes for the plan's own
         values["early_stopping_patience"] = kb.threshold("early_stopping_patience")
     frozen = "all" if technique in ("feature_extraction", "lora", "qlora") else 0
@@ -439,3 +442,26 @@ class EvaluationRules:
         else:
             self.conclude(Seeds(value=n, why=f"{n} seeds: fine-tuning outcomes vary with the seed, and a run "
                                              "of this size is cheap enough to repeat"))
+
+    @rule(
+        "evaluation.protocol",
+        Scenario(dataset_size=MATCH.n),
+        TaskFact(generative=False),
+        salience=SAL,
+        basis=["thresholds:few_shot_per_class", "sources:tunstall2022setfit"],
+    )
+    def protocol(self, n):
+        """Labelled examples per class -> a held-out split, or cross-validation and a warning when few-shot."""
+        k = next(iter(self.facts_of(Scenario))).get("num_classes")
+        per = n / k if k else None
+        limit = self.kb.threshold("few_shot_per_class")
+        if per is not None and per <= limit:
+            self.conclude(Protocol(text=(
+                f"few-shot ({per:.0f} examples per class): a held-out split would leave one or two examples "
+                "per class to judge by, so estimate by repeated stratified cross-validation and report the "
+                "spread; before trusting a number, label a separate test set (at least 20-30 per class); "
+                "prefer methods built for few examples (a linear probe or SetFit on sentence embeddings, "
+                "class prototypes)")))
+        else:
+            self.conclude(Protocol(text="held out and stratified by class: 60% training, 20% validation "
+                                        "(model and early-stopping choices), 20% test, touched once"))

@@ -164,6 +164,8 @@ def render_plan(plan: dict, kb=None) -> str:
         add(f"  metrics: {'; '.join(ev['metrics'])}; early stopping on {ev.get('stop_on') or 'validation loss'}")
     if ev.get("why"):
         add(f"  seeds: {ev['why']}  [evaluation.seeds_by_cost]")
+    if ev.get("protocol"):
+        add(f"  data: {ev['protocol']}  [evaluation.protocol]")
     return _safe(out)
 
 

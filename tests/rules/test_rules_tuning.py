@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 import pytest
 
-from rules.base import Hyper, Recipe, RunModel, Seeds, TaskFact
+from rules.base import Hyper, Protocol, Recipe, RunModel, Seeds, TaskFact
 
 BASE = dict(task="text_classification", dataset_size=5000)
 
@@ -96,7 +96,9 @@ def test_technique_defaults_fires(fields, technique, family, kb, consult, facts_
              if f["rule"] == "tuning.technique_defaults"]
     assert [f["value"] for f in hyper] == [lr], facts_dump(engine)
     assert "tuning.technique_defaults" in fired(plan)
-    assert plan["hyperparameters"]["learning_rate"] == lr
+    # the default stands unless a recipe for the scale (tuning.recipe_by_model_size) replaced it
+    assert (plan["hyperparameters"]["learning_rate"] == lr
+            or plan["hyperparameters_why"]["learning_rate"]["rule"] == "tuning.recipe_by_model_size")
 
 
 def test_technique_defaults_silent_without_a_family(run_without, facts_dump):
@@ -139,8 +141,12 @@ def test_lora_targets_come_from_the_model_that_runs(consult, kb, facts_dump):
 ])
 def test_one_hyperparameter_fact_per_name_and_contract_keys_set(fields, consult, facts_dump):
     plan, engine = consult(**{**BASE, **fields})
-    names = [f["name"] for f in engine.facts_of(Hyper)]
-    assert len(names) == len(set(names)), facts_dump(engine)
+    # one deciding fact per setting; a technique's default may stand beside it (the decision wins)
+    deciding = [f["name"] for f in engine.facts_of(Hyper) if not f.get("default")]
+    defaults = [f["name"] for f in engine.facts_of(Hyper) if f.get("default")]
+    assert len(deciding) == len(set(deciding)) and len(defaults) == len(set(defaults)), facts_dump(engine)
+    for name in set(deciding) & set(defaults):
+        assert plan["hyperparameters_why"][name].get("default") is None, name
     hp = plan["hyperparameters"]
     for key in ("learning_rate", "frozen_layers", "unfreeze", "weight_decay", "dropout",
                 "augmentation", "epochs"):
@@ -217,3 +223,24 @@ def test_a_large_language_model_gets_the_recipe_for_its_size(consult):
     assert big["hyperparameters"]["epochs"] == 1
     enc, _ = consult(task="text_classification", dataset_size=5000, compute="cpu")
     assert enc["hyperparameters"]["learning_rate"] == 5e-4 and enc["hyperparameters"]["epochs"] == 10
+
+
+@pytest.mark.parametrize("n,k,few", [(40, 8, True), (5000, 8, False), (500, None, False)])
+def test_a_few_shot_scenario_is_judged_by_cross_validation(n, k, few, rule_fires):
+    """evaluation.protocol: five examples per class get cross-validation, a test set to label and
+    few-shot methods; a normal scenario a stratified 60/20/20 split."""
+    scenario = dict(task="text_classification", dataset_size=n, compute="cpu", **({"num_classes": k} if k else {}))
+    plan, _ = rule_fires("evaluation.protocol", scenario, Protocol)
+    text = plan["evaluation"]["protocol"]
+    assert ("cross-validation" in text and "SetFit" in text) == few
+    assert ("60% training" in text) == (not few)
+
+
+def test_large_batches_on_a_tpu(consult):
+    plan, _ = consult(task="image_classification", dataset_size=2_000_000, compute="tpu",
+                      task_similarity="different", domain_similarity="low")
+    h = plan["hyperparameters"]
+    assert plan["technique"]["choice"] == "from_scratch" and h["batch_size"] == 1024 and h["warmup_ratio"] > 0
+    small, _ = consult(task="image_classification", dataset_size=2_000_000, compute="consumer_gpu",
+                       task_similarity="different", domain_similarity="low")
+    assert small["hyperparameters"]["batch_size"] != 1024
