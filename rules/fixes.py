@@ -210,6 +210,22 @@ def findings_of(entry, task: Optional[str] = None) -> dict:
                           "measured": f.measured, "source": f.source, "task": f.task} for f in fs]}
 
 
+def against_task_or_domain(kb, changes: list[dict], hyper: dict, scenario: Optional[dict]) -> bool:
+    """Whether a fix's changes go against what the task or the data's domain rules out: a technique
+    the task cannot use (a head on frozen features cannot predict masks or boxes, nor generate), or
+    photo augmentation where the plan follows a domain's policy (no flips for documents)."""
+    task = kb.tasks.get((scenario or {}).get("task")) if scenario else None
+    domain_policies = {d.policy for d in kb.get("regularization", "data_augmentation").image_domains}
+    for c in changes:
+        if (c["field"] == "technique" and c["to"] == "feature_extraction" and task is not None
+                and (task.dense or task.generative)):
+            return True
+        if (c["field"] == "augmentation" and "standard" in (c.get("to") or [])
+                and domain_policies & set(hyper.get("augmentation") or [])):
+            return True
+    return False
+
+
 def inert_fields(kb, technique: Optional[str], hyper: dict) -> dict:
     """Settings ``technique`` does not use with these hyperparameters (``Technique.inert_fields``):
     field -> why."""
@@ -246,6 +262,8 @@ def concrete_fixes(kb, fix_ids: list[str], hyper: dict, technique: Optional[str]
         changes = [c for c in fix_changes(fix, hyper, technique, layers, unknown) if c["field"] not in inert]
         if not changes:
             continue  # (or only settings the plan's technique does not use: no rate to raise for a probe)
+        if against_task_or_domain(kb, changes, hyper, scenario):
+            continue
         primary = fix.changes[0].field if fix.changes else None
         if (len(fix.changes) > 1 and primary in hyper and primary not in unknown
                 and primary not in {c["field"] for c in changes}):

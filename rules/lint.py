@@ -52,6 +52,7 @@ CHECKS = {
                     "need be) within the memory budget",
     "metric_task": "the evaluation and early stopping watch the task's own figure (never macro-F1 for generation)",
     "augmentation_domain": "image augmentation is the policy of the target domain (no flips for documents ...)",
+    "epoch_budget": "early-stopping patience below the epoch budget, gradual unfreezing only with several epochs",
     "device_compute": "an assumed serving device is the kind of machine the scenario trains on (no GPU for a "
                       "CPU scenario)",
 }
@@ -174,6 +175,12 @@ def lint(plan: dict, kb) -> list[dict]:
                                              "computed once and cached"))
     if sc.get("modality") == "text" and "standard" in augmentation:
         out.append(_v("text_augmentation", "standard text augmentation in a text plan"))
+
+    epochs, patience = hp.get("epochs"), hp.get("early_stopping_patience")
+    if isinstance(epochs, int) and isinstance(patience, int) and 1 < epochs <= patience:
+        out.append(_v("epoch_budget", f"patience {patience} within {epochs} epochs can never stop the run"))
+    if isinstance(epochs, int) and epochs < 2 and hp.get("unfreeze") == "gradual":
+        out.append(_v("epoch_budget", "gradual unfreezing, one group per epoch, in a single epoch"))
 
     # --- the task's figure, the domain's augmentation, the device, the batch in memory
     task = kb.tasks.get(sc.get("task"))

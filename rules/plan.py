@@ -199,6 +199,23 @@ def build_plan(engine, scenario: dict, trace: bool = True, readings=(),
             "why": why(c),
         })
 
+    # the epoch budget bounds what depends on it: patience below the epochs, gradual unfreezing only
+    # with epochs to unfreeze in
+    epochs, patience = hyper.get("epochs"), hyper.get("early_stopping_patience")
+    if isinstance(epochs, int) and isinstance(patience, int) and epochs > 1 and patience >= epochs:
+        hyper["early_stopping_patience"] = max(1, epochs - 1)
+        hyper_why["early_stopping_patience"] = {
+            **hyper_why.get("early_stopping_patience", {}), "default": None,
+            "text": f"stop after {epochs - 1 or 1} epoch(s) without a better {task.stop_on}: {patience} would never "
+                    f"fire within a budget of {epochs} epochs; the best epoch's weights are kept"}
+    if epochs == 1 and isinstance(patience, int) and "early_stopping_patience" in hyper_why:
+        hyper_why["early_stopping_patience"] = {
+            **hyper_why["early_stopping_patience"], "default": None,
+            "text": "not used: early stopping cannot fire within one epoch (the epoch's weights are kept)"}
+    if isinstance(epochs, int) and epochs < 2 and hyper.get("unfreeze") == "gradual":
+        hyper["unfreeze"] = "none"
+        hyper_why["unfreeze"] = {**hyper_why.get("unfreeze", {}),
+                                 "text": "no gradual unfreezing: one epoch leaves no later epoch to unfreeze in"}
     for name, reason in inert_fields(kb, tech_id, hyper).items():  # shown, but said to be unused
         if name in hyper_why:
             hyper_why[name] = {**hyper_why[name], "text": reason}

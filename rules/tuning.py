@@ -130,9 +130,16 @@ class TuningRules:
         )
         self.conclude(Hyper(name="unfreeze", value="gradual",
                             why="unfreeze one layer group per epoch, top first (ULMFiT)"))
-        decay = self.kb.techniques["discriminative_lr"].defaults["discriminative_lr_decay"]
-        self.conclude(Hyper(name="discriminative_lr_decay", value=decay,
-                            why="lower layers learn slower by this factor per group (ULMFiT)"))
+        d = self.kb.techniques["discriminative_lr"].defaults
+        group, groups = float(d["discriminative_lr_decay"]), int(d.get("groups", 3))
+        trainable = max(1, layers - k)
+        total = group ** (groups - 1)  # top to bottom of what trains, as ULMFiT's groups
+        per_layer = round(total ** (1 / trainable), 3)
+        self.conclude(Hyper(name="discriminative_lr_decay", value=per_layer,
+                            why=f"the rate falls {per_layer:g}x per layer, so the lowest of the {trainable} trained "
+                                f"layers learns ~{total:.1f}x slower than the top: ULMFiT's {group:g} between "
+                                f"each of {groups} layer groups, spread over layers (per-layer decay near 0.8 "
+                                f"for transformers, as ELECTRA's)"))
 
     @rule(
         "tuning.adapt_all_layers_dissimilar",

@@ -100,7 +100,9 @@ def render_plan(plan: dict, kb=None) -> str:
         add(f"  finding: {plan['technique']['finding']}")
     add("")
     add("Hyperparameters:")
-    layers = plan["candidates"][0]["layers"] if plan["candidates"] else 0
+    # the layers of the model the plan runs (its frozen-layer counts are for that model)
+    layers = ((plan.get("model") or {}).get("layers")
+              or (plan["candidates"][0]["layers"] if plan["candidates"] else 0))
     for name, value in plan["hyperparameters"].items():
         if value is None:
             continue

@@ -181,3 +181,33 @@ def test_the_plans_of_this_round_break_the_new_invariants_when_edited(consult, k
     bad = copy.deepcopy(cpu)
     bad["device"]["class"] = "datacenter_gpu"
     assert "device_compute" in checks(bad, kb)
+
+
+def test_the_epoch_budget_bounds_patience_and_unfreezing(consult, kb):
+    """Patience at or over the epochs never stops a run; gradual unfreezing needs several epochs. The plans
+    cut both themselves (a 3-epoch recipe gets patience 2, a 1-epoch one no gradual unfreezing)."""
+    plan, _ = consult(task="sentence_similarity", dataset_size=2000, compute="consumer_gpu", gpu_memory_gb=24,
+                      language="german")
+    assert plan["hyperparameters"]["epochs"] == 1 and plan["hyperparameters"]["unfreeze"] == "none"
+    assert "epoch_budget" not in checks(plan, kb)
+    bad = copy.deepcopy(plan)
+    bad["hyperparameters"]["unfreeze"] = "gradual"
+    assert "epoch_budget" in checks(bad, kb)
+    bad = copy.deepcopy(plan)
+    bad["hyperparameters"].update(epochs=3, early_stopping_patience=3)
+    assert "epoch_budget" in checks(bad, kb)
+
+
+def test_no_fix_goes_against_the_task_or_the_domain(consult, kb):
+    """Photo augmentation is never a fix where the plan follows a domain's policy, and a head on frozen
+    features is never a fix for masks."""
+    sat, _ = consult(task="image_classification", dataset_size=27000, compute="consumer_gpu", gpu_memory_gb=16,
+                     domain_similarity="low", target_domain=["satellite"])
+    seg, _ = consult(task="semantic_segmentation", dataset_size=400, compute="consumer_gpu", gpu_memory_gb=6,
+                     domain_similarity="low", symptoms=["below_baseline"])
+    for plan in (sat, seg):
+        changes = [c for r in plan["risks"] for m in r["mitigations"] for c in m["changes"]]
+        changes += [c for d in plan["diagnoses"] for f in d["fixes"] for c in f["changes"]]
+        assert not [c for c in changes if c["field"] == "augmentation" and "standard" in (c["to"] or [])]
+        if plan is seg:
+            assert not [c for c in changes if c["field"] == "technique" and c["to"] == "feature_extraction"]
