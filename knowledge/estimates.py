@@ -75,11 +75,21 @@ def hidden_size(params: float, layers: int) -> int:
     return max(64, int(round(math.sqrt(params / (12 * layers)) / 64)) * 64)
 
 
+ADAPTER_BYTES = 16      # per adapter parameter: 32-bit weight, gradient and two AdamW moments
+# adapted matrix widths (in + out) per layer, in units of the hidden size: q, k, v, o (2h each) and a
+# gated MLP's gate, up and down (h + 8h/3 each, LLaMA's proportions) for all-linear; q and v alone
+ADAPTER_WIDTH = {"all": 8 + 3 * (1 + 8 / 3), "attention": 4}
+
+
 def transformer_memory(params: float, layers: int, bytes_per_param: float, *, batch: int, seq: int,
                        backprop: bool, checkpointing: bool = False, vocab: int = 0,
-                       overhead_gb: float = 0.0, hidden: int = 0) -> dict:
+                       overhead_gb: float = 0.0, hidden: int = 0, adapter_rank: int = 0,
+                       adapter_matrices: str = "attention") -> dict:
     """GiB by part for training (or, ``backprop`` False, running) a text transformer on batches of
-    ``batch`` sequences of ``seq`` tokens: weights_states, activations, logits, overhead, total."""
+    ``batch`` sequences of ``seq`` tokens: weights_states, adapters, activations, logits, overhead, total.
+    Weights stored below 16 bits keep the token embeddings and output head (vocab x hidden, each) in 16-bit;
+    LoRA adapters of ``adapter_rank`` on ``adapter_matrices`` ('all' linear layers or q/v 'attention')
+    train in 32-bit with AdamW."""
     h = hidden or hidden_size(params, layers)
     tokens = batch * seq
     if backprop:
@@ -88,7 +98,10 @@ def transformer_memory(params: float, layers: int, bytes_per_param: float, *, ba
         act = 2 * ACT_BYTES * tokens * h
     # weights stored below 16 bits are dequantised a layer at a time for each matmul: one layer's 16-bit copy
     workspace = 2 * params / layers if bytes_per_param < 2 else 0.0
-    parts = {"weights_states": (params * bytes_per_param + workspace) / GIB, "activations": act / GIB,
+    embeddings = min(params / 2, 2 * vocab * h) if bytes_per_param < 2 else 0.0  # not quantised
+    weights = (params - embeddings) * bytes_per_param + embeddings * 2 + workspace
+    adapters = ADAPTER_BYTES * adapter_rank * layers * ADAPTER_WIDTH[adapter_matrices] * h if adapter_rank else 0.0
+    parts = {"weights_states": weights / GIB, "adapters": adapters / GIB, "activations": act / GIB,
              "logits": tokens * vocab * LOGIT_BYTES / GIB if vocab else 0.0, "overhead": overhead_gb}
     parts["total"] = sum(parts.values())
     return {k: round(v, 3) for k, v in parts.items()}

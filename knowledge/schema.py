@@ -149,6 +149,7 @@ class Model:
     licence: str = ""
     languages: list[str] = field(default_factory=list)  # english, multilingual, code, german, ...
     context_length: int = 0
+    vocab: int = 0  # a language model's vocabulary (its output logits per token); 0: unknown
     cite: dict = field(default_factory=dict)  # number field -> the source id stating it
     reported: list[str] = field(default_factory=list)  # fields that are unofficial estimates
     offline: bool = False

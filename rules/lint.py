@@ -219,7 +219,8 @@ def lint(plan: dict, kb) -> list[dict]:
         def need(micro, ckpt):
             return transformer_memory(entry.params, entry.layers, tech.memory_bytes_per_param, batch=micro, seq=seq,
                                       backprop=tech.trains_backbone, checkpointing=ckpt,
-                                      vocab=ASSUMED_VOCAB if generative else 0, overhead_gb=ctx)["total"]
+                                      vocab=(entry.vocab or ASSUMED_VOCAB) if generative else 0,
+                                      overhead_gb=ctx)["total"]
 
         if fit_batch(need, int(hp["batch_size"]), gb) is None and model.get("id") in {c["model"] for c in cands
                                                                                         if c.get("meets_constraints", True)}:

@@ -301,20 +301,36 @@ class SelectionRules:
         scaled = scaled_values(self.kb, tech, model, generative, int(scen.get("dataset_size") or 0) if scen else 0,
                                scen.get("task", "") if scen else "", scen.get("compute", "") if scen else "")[0]
         batch = int(scaled.get("batch_size", t.defaults.get("batch_size", 32)))
-        vocab = ASSUMED_VOCAB if generative else 0
+        vocab = (entry.vocab or ASSUMED_VOCAB) if generative else 0  # the logits of a large vocabulary weigh
         ctx = self.kb.threshold("training_context_gb")
 
-        def need(micro, ckpt):
-            return transformer_memory(entry.params, entry.layers, t.memory_bytes_per_param, batch=micro, seq=seq,
-                                      backprop=t.trains_backbone, checkpointing=ckpt, vocab=vocab,
-                                      overhead_gb=ctx)["total"]
+        lora = t.defaults.get("lora") or {}
+        planned = int(lora.get("rank", 0)) if tech in ("lora", "qlora") else 0
+        matrices = "all" if lora.get("target_modules") == "all-linear" else "attention"
+        # adapters that do not fit at the recipe's rank are tried at half the rank, down to 8: the rank
+        # is the first setting people lower (a smaller adapter, the same base model)
+        ranks = [planned] + [r for r in (planned // 2, planned // 4, planned // 8) if r >= 8] if planned else [0]
+        for rank in ranks:
+            def need(micro, ckpt, rank=rank):
+                return transformer_memory(entry.params, entry.layers, t.memory_bytes_per_param, batch=micro,
+                                          seq=seq, backprop=t.trains_backbone, checkpointing=ckpt, vocab=vocab,
+                                          overhead_gb=ctx, adapter_rank=rank, adapter_matrices=matrices)["total"]
 
-        fit = fit_batch(need, batch, usable)
+            fit = fit_batch(need, batch, usable)
+            if fit is not None:
+                break
         if fit is None:
+            need = (lambda micro, ckpt: transformer_memory(
+                entry.params, entry.layers, t.memory_bytes_per_param, batch=micro, seq=seq,
+                backprop=t.trains_backbone, checkpointing=ckpt, vocab=vocab, overhead_gb=ctx,
+                adapter_rank=planned, adapter_matrices=matrices)["total"])
             return need(1, True), f" even at batch 1 of {seq} tokens with gradient checkpointing", False, None
+        lowered = f" at LoRA rank {rank} (not {planned})" if rank != planned else ""
+        if lowered:
+            fit = {**fit, "rank": rank}
         if fit["micro_batch"] == batch and not fit["checkpointing"]:
-            return fit["gb"], f" at batch {batch} of {seq} tokens", True, fit
-        how = (f" at batch {batch} of {seq} tokens"
+            return fit["gb"], f" at batch {batch} of {seq} tokens{lowered}", True, fit
+        how = (f" at batch {batch} of {seq} tokens{lowered}"
                + (f" as {fit['accumulation']} accumulated micro-batches of {fit['micro_batch']}"
                   if fit["accumulation"] > 1 else "")
                + (" with gradient checkpointing" if fit["checkpointing"] else "")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 
 from rules._experta import L, MATCH, NOT, TEST
-from rules.base import (Family, Hyper, ModelFact, Protocol, Recipe, RunModel, Scenario, Seeds, SizeClass, TaskFact,
+from rules.base import (Family, Fit, Hyper, ModelFact, Protocol, Recipe, RunModel, Scenario, Seeds, SizeClass, TaskFact,
                         Technique, TechniqueFact, Threshold, rule)
 
 SAL = 20
@@ -86,6 +86,10 @@ class TuningRules:
         """LoRA or QLoRA -> rank/alpha/dropout from the knowledge base, target modules from the model to run."""
         cfg = lora_settings(self.kb, model, technique)
         targets = cfg["target_modules"]
+        fit = next((f for f in self.facts_of(Fit) if f["model"] == model and f["technique"] == technique), None)
+        lowered = (fit or {}).get("batching", {}).get("rank") if fit is not None else None
+        if lowered:  # the memory fit lowered the rank: the adapters the budget holds
+            cfg = {**cfg, "rank": int(lowered)}
         if technique == "qlora":
             quant = dict(self.kb.techniques["qlora"].defaults.get("quantization", {}))
             self.conclude(Hyper(name="quantization", value=quant,
@@ -94,7 +98,9 @@ class TuningRules:
                           basis=["techniques:qlora", "sources:dettmers2023qlora"])
         self.conclude(
             Hyper(name="lora", value=cfg,
-                  why=f"rank {cfg.get('rank')} adapters on {', '.join(targets)} of {model}"),
+                  why=f"rank {cfg.get('rank')} adapters on {', '.join(targets)} of {model}"
+                      + (" (the recipe's rank halved until the adapters and their optimizer state fit the memory)"
+                         if lowered else "")),
             basis=[f"models:{model}"],
         )
         self.conclude(Hyper(name="frozen_layers", value="all", why="LoRA freezes the pre-trained weights"))
