@@ -155,6 +155,8 @@ def check_references(kb, raw: dict[str, dict[str, Any]]) -> None:
             # any module an overlay names (an import runs the module's code)
             raise choice_error("offline_package", where_of(entry, "offline_package", where), m.offline_package,
                                list(MODEL_PACKAGES))
+        if m.base_model:
+            need("models", [m.base_model], entry, "base_model", "model")
         need("sources", list(m.cite.values()), entry, "cite", "source")
         for key in ("quality", "frozen_quality"):
             figures = getattr(m, key)

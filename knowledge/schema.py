@@ -57,6 +57,9 @@ class Task:
     metrics: list[str] = field(default_factory=lambda: ["accuracy", "macro-F1"])
     stop_on: str = "validation macro-F1"
     objective: str = ""  # the training objective when it is not a classifier's cross-entropy
+    # words in the task's spelling or the target_domain that say the target is following instructions or
+    # chatting: instruction-tuned variants then rank before their base models
+    instruct_cues: list[str] = field(default_factory=list)
     image_domain: str = ""  # a tag of knowledge/regularization.yaml's image domains that the task implies
     dense: bool = False  # each input carries many labels (a mask, boxes): a head on frozen features is not the method
     note: str = ""  # what an engineer says first about the task (shown in the plan)
@@ -158,6 +161,7 @@ class Model:
     quality: dict[str, Quality] = field(default_factory=dict)
     frozen_quality: dict[str, Quality] = field(default_factory=dict)  # figures of frozen features, per task
     embedding: bool = False  # trained to produce sentence embeddings (a contrastive objective)
+    base_model: str = ""  # the catalog model an instruction-tuned variant was tuned from (ranked by its figure)
     aliases: list[str] = field(default_factory=list)
     lora_targets: list[str] = field(default_factory=list)
     builder: str = ""  # "torchvision:<arch>" or "timm:<arch>": built here, weights from a local file

@@ -71,6 +71,11 @@ class TransferEngine(
                 continue
             q = m.quality.get(task.id)
             ranked = q is not None and q.metric == benchmark_of(task, scenario)  # compared only within a benchmark
+            base = self.kb.models.get(m.base_model) if m.base_model else None
+            if not ranked and base is not None:  # an instruction-tuned variant is ranked by its base's figure
+                bq = base.quality.get(task.id)
+                if bq is not None and bq.metric == benchmark_of(task, scenario):
+                    q, ranked = bq, True
             frozen = frozen_figure(m, task)
             yield ModelFact(id=m.id, family=m.family.value, params=m.params, gflops=m.gflops, per=m.per,
                             languages=list(m.languages), open_weights=m.open_weights, offline=m.offline,

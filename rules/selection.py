@@ -376,9 +376,19 @@ class SelectionRules:
         # first family still leads when the backbone is trained)
         fitting = {a.id for a in kb.sections["architectures"].values() if task in a.best_for} if frozen else set()
 
+        scen = next(iter(self.facts_of(Scenario)), None) or {}
+        said = [str(r.get("given", "")) for r in scen.get("read_as") or () if r.get("field") == "task"]
+        words = {w for t in [*said, *(scen.get("target_domain") or ())]
+                 for w in t.lower().replace("-", "_").replace(" ", "_").split("_")} | {
+            t.lower().replace(" ", "_") for t in [*said, *(scen.get("target_domain") or ())]}
+        instruct_first = bool(words & set(task_entry.instruct_cues))
+
         def key(m):
             q = m["quality"]
             quality = (q is None, -(q if q is not None else 0))
+            if instruct_first:  # the target follows instructions: an instruction-tuned variant before its base
+                quality = (*quality, not (kb.models[m["id"]].base_model or "instruct" in m["id"]
+                                          or m["id"].endswith("-it")))
             if frozen:
                 m = {**m, "family": family if m["family"] in fitting else m["family"]}
                 fq = m["frozen_quality"]
@@ -426,6 +436,10 @@ class SelectionRules:
                 est_mark = ", a reported estimate" if shown.reported else ""
                 why.append(f"{shown.metric} {shown.value:g} ({shown.source}, {shown.date or 'n.d.'}{est_mark})"
                            f"{compared}")
+            elif entry.base_model and m["quality"] is not None:
+                bq = kb.models[entry.base_model].quality.get(task)
+                why.append(f"ranked by its base model's {bq.metric} {bq.value:g} ({entry.base_model}, {bq.source}): "
+                           "instruction tuning keeps the base's knowledge")
             elif benchmark:
                 why.append(f"no published {benchmark} figure: ranked after those with one")
             fit = fits.get(m["id"])

@@ -435,10 +435,11 @@ class EvaluationRules:
     @rule(
         "evaluation.seeds_by_cost",
         RunModel(model=MATCH.model),
+        Technique(value=MATCH.technique),
         salience=SAL,
         basis=["thresholds:default_seeds", "thresholds:few_seeds_params", "thresholds:one_seed_params"],
     )
-    def seeds_by_cost(self, model):
+    def seeds_by_cost(self, model, technique):
         """The model the plan runs -> seeds by the cost of one run (fewer for billion-parameter models)."""
         kb = self.kb
         params = kb.models[model].params
@@ -453,8 +454,12 @@ class EvaluationRules:
                                                       f"{params / 1e9:.1f}B-parameter model takes GPU-hours; "
                                                       "bootstrap intervals over the test examples give the spread"))
         else:
-            self.conclude(Seeds(value=n, why=f"{n} seeds: fine-tuning outcomes vary with the seed, and a run "
-                                             "of this size is cheap enough to repeat"))
+            probe = not kb.techniques[technique].trains_backbone
+            self.conclude(Seeds(value=n, why=(
+                f"{n} seeds: the linear probe is deterministic, so the seeds vary the split and the other "
+                "techniques compared" if probe else
+                f"{n} seeds: fine-tuning outcomes vary with the seed, and a run of this size is cheap enough "
+                "to repeat")))
 
     @rule(
         "evaluation.protocol",
@@ -476,5 +481,10 @@ class EvaluationRules:
                 "prefer methods built for few examples (a linear probe or SetFit on sentence embeddings, "
                 "class prototypes)")))
         else:
-            self.conclude(Protocol(text="held out and stratified by class: 60% training, 20% validation "
-                                        "(model and early-stopping choices), 20% test, touched once"))
+            by_class = "stratified by class" if k or self.kb.tasks[next(iter(self.facts_of(Scenario)))["task"]].id in (
+                "text_classification", "image_classification", "audio_classification") else "drawn at random"
+            self.conclude(Protocol(text=(
+                f"held out, {by_class}: 60% training, 20% validation (model and early-stopping choices), 20% "
+                "test, touched once; when examples share a source (a speaker, patient, document, repository, "
+                "query, site or time period) split by that group instead, or the test measures memory of the "
+                "source")))

@@ -142,3 +142,14 @@ def test_candidate_why_names_rule_and_model_entry(consult):
     for c in plan["candidates"]:
         assert c["why"]["rule"] == "selection.rank_candidates"
         assert f"models:{c['model']}" in c["why"]["knowledge"]
+
+
+def test_an_instruction_tuned_variant_is_ranked_by_its_base_and_first_for_chat(consult):
+    """No MMLU figure of its own no longer sends Qwen2.5-7B-Instruct to the bottom: it is ranked by its
+    base model's figure, after the base for plain generation and before it when the target is a chat."""
+    plain, _ = consult(task="text_generation", dataset_size=20000, compute="consumer_gpu", gpu_memory_gb=24)
+    chat, _ = consult(task="chatbot", dataset_size=20000, compute="consumer_gpu", gpu_memory_gb=24)
+    order = [c["model"] for c in plain["candidates"]]
+    assert order.index("qwen2.5-7b-instruct") == order.index("qwen2.5-7b") + 1
+    assert "base model's" in next(c for c in plain["candidates"] if c["model"] == "qwen2.5-7b-instruct")["why"]["text"]
+    assert chat["candidates"][0]["model"] == "qwen2.5-7b-instruct"
