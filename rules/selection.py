@@ -261,7 +261,12 @@ class SelectionRules:
         of = (f"{gb:g} GiB assumed (give gpu_memory_gb if you have more)" if assumed
               else f"{gb:g} GiB available")
         tried = []
-        for tech in technique_chain(self.kb, preferred, compute):
+        chain = technique_chain(self.kb, preferred, compute)
+        small = self.kb.threshold("cpu_full_training_params")
+        if compute == "cpu" and preferred == "lora" and params <= small:
+            # LoRA on a CPU saves time; a model this small trains in full in minutes
+            chain = ["fine_tuning", *chain]
+        for tech in chain:
             plan = self._memory_plan(model, tech, usable)
             if plan is None:  # no layer count or not a text transformer: the coarse estimate
                 need = training_memory_gb(params, self.kb.techniques[tech].memory_bytes_per_param, factor, overhead)
@@ -269,7 +274,11 @@ class SelectionRules:
             else:
                 need, how, fits, batching = plan
             if fits:
-                if tried:
+                if tech != preferred and not tried:
+                    why = (f"a model of {fmt_params(params)} parameters trains in full on a CPU in minutes (up to "
+                           f"{fmt_params(small)}: cpu_full_training_params), so LoRA's saving does not pay; "
+                           f"{TECH_NAMES.get(tech, tech)} needs ~{need:,.1f} GiB{how} of {usable:.1f} GiB usable")
+                elif tried:
                     why = (f"{'; '.join(tried)}: more than the {usable:.1f} GiB usable of {gb:g} GiB; "
                            f"{TECH_NAMES.get(tech, tech)} needs ~{need:,.1f} GiB{how} and fits")
                 else:

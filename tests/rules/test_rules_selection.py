@@ -153,3 +153,13 @@ def test_an_instruction_tuned_variant_is_ranked_by_its_base_and_first_for_chat(c
     assert order.index("qwen2.5-7b-instruct") == order.index("qwen2.5-7b") + 1
     assert "base model's" in next(c for c in plain["candidates"] if c["model"] == "qwen2.5-7b-instruct")["why"]["text"]
     assert chat["candidates"][0]["model"] == "qwen2.5-7b-instruct"
+
+
+def test_a_small_model_on_a_cpu_trains_in_full(consult):
+    """LoRA on a CPU saves time; under cpu_full_training_params a model trains in full in minutes, so the
+    plan fine-tunes it (and says why); larger models keep LoRA."""
+    small, _ = consult(task="text_classification", dataset_size=3000, compute="cpu", latency_ms=30)
+    assert small["candidates"][0]["params"] <= 30_000_000 and small["technique"]["choice"] == "fine_tuning"
+    assert "trains in full on a CPU" in small["technique"]["why"]["text"]
+    large, _ = consult(task="text_classification", dataset_size=3000, compute="cpu")
+    assert large["candidates"][0]["params"] > 30_000_000 and large["technique"]["choice"] == "lora"
