@@ -200,6 +200,16 @@ def check_references(kb, raw: dict[str, dict[str, Any]]) -> None:
             if c not in computes:
                 raise choice_error("requires", where_of(entry, "requires", "techniques.yaml"), c, computes)
 
+    for key, t in kb.tasks.items():
+        for m in t.metrics:
+            ok = isinstance(m, str) and m.strip() or (
+                isinstance(m, dict) and isinstance(m.get("text"), str) and m["text"].strip()
+                and isinstance(m.get("when"), list) and all(isinstance(w, str) for w in m["when"]) and m["when"])
+            if not ok:
+                raise KnowledgeError(f"The 'metrics' field of task {key!r} at "
+                                     f"{where_of(raw['tasks'][key], 'metrics', 'tasks.yaml')} must list metric names or "
+                                     f"{{text, when: [cue words]}} mappings. Got {m!r} instead.")
+
     seen_alias: dict[str, str] = {}
     for key, t in [*kb.tasks.items(), *kb.sections["uncovered_tasks"].items()]:
         for a in [t.id, *t.aliases]:

@@ -54,7 +54,9 @@ class Task:
     benchmark_frozen_equivalent: str = ""
     # how a plan for the task is judged: the metrics it reports and the validation figure early
     # stopping watches
-    metrics: list[str] = field(default_factory=lambda: ["accuracy", "macro-F1"])
+    # a metric is a name, or {text, when: [cue words]} reported only when the task's spelling or the
+    # target_domain names one of the cues (false alarms per hour for keyword spotting, not for emotions)
+    metrics: list = field(default_factory=lambda: ["accuracy", "macro-F1"])
     stop_on: str = "validation macro-F1"
     objective: str = ""  # the training objective when it is not a classifier's cross-entropy
     # words in the task's spelling or the target_domain that say the target is following instructions or

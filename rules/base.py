@@ -343,6 +343,27 @@ def benchmark_of(task, scenario: dict) -> str:
     return task.benchmark
 
 
+def scenario_words(scenario: dict) -> set:
+    """The words of the task as the user spelled it and of the target_domain tags, lower-case, whole and
+    split at '_', '-' and spaces: the cues some knowledge entries are conditioned on."""
+    said = [str(r.get("given", "")) for r in scenario.get("read_as") or () if r.get("field") == "task"]
+    tags = [str(t) for t in [*said, *(scenario.get("target_domain") or ())]]
+    words = {t.lower().replace("-", "_").replace(" ", "_") for t in tags}
+    return words | {w for t in words for w in t.split("_") if w}
+
+
+def task_metrics(task, scenario: dict) -> list[str]:
+    """The task's metrics for this scenario: every plain one, and each conditional one whose cues it names."""
+    words = scenario_words(scenario)
+    out = []
+    for m in task.metrics:
+        if isinstance(m, str):
+            out.append(m)
+        elif words & {str(w).lower() for w in m.get("when") or ()}:
+            out.append(str(m["text"]))
+    return out
+
+
 def frozen_figure(model, task):
     """A model's figure on the task's frozen-feature benchmark (``Task.benchmark_frozen``), or one that
     counts as such (``benchmark_frozen_equivalent``); None when it has neither."""

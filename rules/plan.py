@@ -5,26 +5,27 @@ from __future__ import annotations
 from rules.base import (
     Approach,
     Assumed,
-    DeployDevice,
-    LatencyBudget,
-    MemoryBudget,
     Candidate,
     Clarify,
     Criterion,
+    DeployDevice,
     Diagnosis,
     EmpiricalVerdict,
     Evidence,
     Family,
     Hyper,
+    LatencyBudget,
     MemoryBudget,
+    Protocol,
     Recipe,
     Rejected,
     Risk,
-    Protocol,
     RunModel,
     Seeds,
     SizeClass,
     Technique,
+    benchmark_of,
+    task_metrics,
     unfreeze,
 )
 from rules.contract import SCHEMA_VERSION, Plan
@@ -91,8 +92,6 @@ def empirical_section(engine, ranking: dict, candidates: list[dict]) -> tuple[di
 
 def build_plan(engine, scenario: dict, trace: bool = True, readings=(),
                ranking: dict | None = None) -> dict:
-    from rules.base import benchmark_of
-
     kb = engine.kb
     family = _one(engine, Family)
     approach = _one(engine, Approach)
@@ -280,7 +279,7 @@ def build_plan(engine, scenario: dict, trace: bool = True, readings=(),
         "symptom_readings": [r.as_dict() for r in readings],
         "clarify": clarify,
         "evaluation": {"seeds": seeds["value"], "alpha": kb.threshold("alpha"),
-                       "probes": probes, "retention_data": None, "metrics": list(task.metrics),
+                       "probes": probes, "retention_data": None, "metrics": task_metrics(task, scenario),
                        "stop_on": task.stop_on, "why": seeds["why"],
                        "protocol": next((p["text"] for p in engine.facts_of(Protocol)), "")},
         **({"empirical_ranking": empirical} if empirical is not None else {}),

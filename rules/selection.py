@@ -366,7 +366,7 @@ class SelectionRules:
         ok = [m for m in models if m["id"] not in rejected and m["id"] in fits]
         bounds = kb.threshold("speed_class_ms")
         tokens = self._tokens()
-        from rules.base import benchmark_of, frozen_figure
+        from rules.base import benchmark_of, frozen_figure, scenario_words
 
         benchmark = benchmark_of(kb.tasks[task], {"language": next(
             (f["value"] for f in self.facts_of(Language)), None)})
@@ -385,12 +385,8 @@ class SelectionRules:
         # first family still leads when the backbone is trained)
         fitting = {a.id for a in kb.sections["architectures"].values() if task in a.best_for} if frozen else set()
 
-        scen = next(iter(self.facts_of(Scenario)), None) or {}
-        said = [str(r.get("given", "")) for r in scen.get("read_as") or () if r.get("field") == "task"]
-        words = {w for t in [*said, *(scen.get("target_domain") or ())]
-                 for w in t.lower().replace("-", "_").replace(" ", "_").split("_")} | {
-            t.lower().replace(" ", "_") for t in [*said, *(scen.get("target_domain") or ())]}
-        instruct_first = bool(words & set(task_entry.instruct_cues))
+        instruct_first = bool(scenario_words(next(iter(self.facts_of(Scenario)), None) or {})
+                              & set(task_entry.instruct_cues))
 
         def key(m):
             q = m["quality"]

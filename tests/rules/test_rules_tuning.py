@@ -244,3 +244,16 @@ def test_large_batches_on_a_tpu(consult):
     small, _ = consult(task="image_classification", dataset_size=2_000_000, compute="consumer_gpu",
                        task_similarity="different", domain_similarity="low")
     assert small["hyperparameters"]["batch_size"] != 1024
+
+
+@pytest.mark.parametrize("task,domain,present,absent", [
+    ("keyword_spotting", None, "false alarms per hour", "UAR"),
+    ("audio_classification", "speech,emotion", "UAR", "false alarms"),
+    ("document_classification", None, "document types", "extracted fields"),
+    ("semantic_segmentation", "steel,defects", "foreground", "Dice"),
+    ("semantic_segmentation", "ct,liver", "Dice", None),
+])
+def test_a_metric_for_one_kind_of_problem_is_reported_only_there(task, domain, present, absent, consult):
+    plan, _ = consult(task=task, dataset_size=3000, **({"target_domain": domain.split(",")} if domain else {}))
+    text = "; ".join(plan["evaluation"]["metrics"])
+    assert present in text and (absent is None or absent not in text), text
