@@ -63,7 +63,7 @@ class Task:
     # chatting: instruction-tuned variants then rank before their base models
     instruct_cues: list[str] = field(default_factory=list)
     image_domain: str = ""  # a tag of knowledge/regularization.yaml's image domains that the task implies
-    dense: bool = False  # each input carries many labels (a mask, boxes): a head on frozen features is not the method
+    dense: bool = False  # each input carries many labels (a mask, boxes, a label per word): a head on frozen features is not the method
     note: str = ""  # what an engineer says first about the task (shown in the plan)
     harness: bool = False  # `tlexpert run` can carry out plans for this task
     covered = True
@@ -129,6 +129,7 @@ class Device:
     reported: bool = False  # throughput is an estimate, not a measurement
     note: str = ""
     deployment: Optional[Deployment] = None  # the deployment naming this device implies
+    export: str = ""  # the step from a trained model to this device (precision, runtime)
 
 
 # Python packages on the registry that ship a model's weights and say where (``get_model_path()``):

@@ -125,7 +125,7 @@ class Hyperparameters:
     frozen_layers: Union[int, str] = _f(_frozen(), doc="the first k layer groups are frozen ('all': backbone)")
     unfreeze: str = _f(_one_of("none", "gradual"), doc="'gradual': one more group per epoch, top first")
     augmentation: list = _f(_str_list(), [], doc="'standard' and/or 'emoji' (text); 'standard', 'documents', "
-                                                 "'medical' or 'overhead' (images: the domain's policy)")
+                                                 "'medical', 'inspection' or 'overhead' (images: the domain's policy)")
     head: Optional[str] = _f(_opt(_one_of("linear", "mlp")), None, doc="feature extraction's head")
     probe: Optional[dict] = _f(_opt(((lambda v: isinstance(v, dict)), "a mapping")), None,
                                doc="the linear head's fit: L2 grid (c_min, c_max, steps), tolerance, iterations, "

@@ -207,6 +207,14 @@ def build_plan(engine, scenario: dict, trace: bool = True, readings=(),
             **hyper_why.get("early_stopping_patience", {}), "default": None,
             "text": f"stop after {epochs - 1 or 1} epoch(s) without a better {task.stop_on}: {patience} would never "
                     f"fire within a budget of {epochs} epochs; the best epoch's weights are kept"}
+    patience = hyper.get("early_stopping_patience")
+    if (isinstance(epochs, int) and isinstance(patience, int) and epochs > 1 and patience >= epochs - 1
+            and "early_stopping_patience" in hyper_why):
+        hyper_why["early_stopping_patience"] = {
+            **hyper_why["early_stopping_patience"], "default": None,
+            "text": f"validation {task.stop_on.replace('validation ', '')} after each epoch, the best epoch's weights "
+                    f"kept: with {epochs} epochs, patience {patience} cannot end the run early, the budget is short "
+                    "already"}
     if epochs == 1 and isinstance(patience, int) and "early_stopping_patience" in hyper_why:
         hyper_why["early_stopping_patience"] = {
             **hyper_why["early_stopping_patience"], "default": None,
@@ -264,7 +272,8 @@ def build_plan(engine, scenario: dict, trace: bool = True, readings=(),
         **({"task_note": task.note} if task.note else {}),
         "device": {"class": dev.id.value, "name": dev.name, "gflops": dev.gflops,
                    "reported_estimate": dev.reported, "sources": list(dev.sources),
-                   "latency_budget_ms": budgets[0]["ms"] if budgets else None, "why": why(device)},
+                   "latency_budget_ms": budgets[0]["ms"] if budgets else None, "why": why(device),
+                   **({"export": dev.export} if dev.export else {})},
         "memory": {"gb": memory["gb"], "usable_gb": round(memory["gb"] * kb.threshold("usable_memory_share"), 2),
                    "why": why(memory)},
         "assumptions": assumptions,

@@ -315,7 +315,8 @@ class SelectionRules:
 
         lora = t.defaults.get("lora") or {}
         planned = int(lora.get("rank", 0)) if tech in ("lora", "qlora") else 0
-        matrices = "all" if lora.get("target_modules") == "all-linear" else "attention"
+        matrices = ("all" if "all-linear" in (lora.get("target_modules"), scaled.get("lora_target_modules"))
+                    else "attention")
         # adapters that do not fit at the recipe's rank are tried at half the rank, down to 8: the rank
         # is the first setting people lower (a smaller adapter, the same base model)
         ranks = [planned] + [r for r in (planned // 2, planned // 4, planned // 8) if r >= 8] if planned else [0]

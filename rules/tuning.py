@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from typing import Optional
 
 from rules._experta import L, MATCH, NOT, TEST
 from rules.base import (Family, Fit, Hyper, ModelFact, Protocol, Recipe, RunModel, Scenario, Seeds, SizeClass, TaskFact,
@@ -84,7 +85,10 @@ class TuningRules:
     )
     def lora_adapters(self, model, technique):
         """LoRA or QLoRA -> rank/alpha/dropout from the knowledge base, target modules from the model to run."""
-        cfg = lora_settings(self.kb, model, technique)
+        scen = next(iter(self.facts_of(Scenario)))
+        scaled = scaled_values(self.kb, technique, model, self.kb.tasks[scen["task"]].generative,
+                               scen["dataset_size"], scen["task"], scen["compute"])[0]
+        cfg = lora_settings(self.kb, model, technique, scaled)
         targets = cfg["target_modules"]
         fit = next((f for f in self.facts_of(Fit) if f["model"] == model and f["technique"] == technique), None)
         lowered = (fit or {}).get("batching", {}).get("rank") if fit is not None else None
@@ -111,6 +115,7 @@ class TuningRules:
         "tuning.freeze_early_layers",
         Technique(value="fine_tuning"),
         SizeClass(value=L("small") | L("medium")),
+        TaskFact(dense=False),
         Scenario(domain_similarity=MATCH.ds, retain_source=MATCH.retain),
         TEST(lambda ds: ds != "low"),
         RunModel(model=MATCH.model),
@@ -140,12 +145,14 @@ class TuningRules:
         group, groups = float(d["discriminative_lr_decay"]), int(d.get("groups", 3))
         trainable = max(1, layers - k)
         total = group ** (groups - 1)  # top to bottom of what trains, as ULMFiT's groups
-        per_layer = round(total ** (1 / trainable), 3)
+        steepest = float(d.get("max_per_layer", 1.25))  # layer-wise decay 0.8 (ELECTRA): at most 1.25x per layer
+        per_layer = round(min(total ** (1 / trainable), steepest), 3)
+        bottom = per_layer ** trainable
         self.conclude(Hyper(name="discriminative_lr_decay", value=per_layer,
-                            why=f"the rate falls {per_layer:g}x per layer, so the lowest of the {trainable} trained "
-                                f"layers learns ~{total:.1f}x slower than the top: ULMFiT's {group:g} between "
-                                f"each of {groups} layer groups, spread over layers (per-layer decay near 0.8 "
-                                f"for transformers, as ELECTRA's)"))
+                            why=f"the rate falls {per_layer:g}x per layer (at most {steepest:g}x, ELECTRA's "
+                                f"layer-wise decay of 0.8), so the lowest of the {trainable} trained layers learns "
+                                f"~{bottom:.1f}x slower than the top (ULMFiT: {group:g} between each of {groups} "
+                                "layer groups)"))
 
     @rule(
         "tuning.adapt_all_layers_dissimilar",
@@ -223,6 +230,24 @@ class TuningRules:
         self.conclude(Hyper(name="discriminative_lr_decay", value=1.0, why="every layer adapts at the same rate"))
 
     @rule(
+        "tuning.dense_all_layers",
+        Technique(value="fine_tuning"),
+        SizeClass(value=L("small") | L("medium")),
+        TaskFact(dense=True),
+        Scenario(domain_similarity=MATCH.ds),
+        TEST(lambda ds: ds != "low"),  # dissimilar data: tuning.adapt_all_layers_dissimilar decides the same
+        salience=SAL,
+        basis=["techniques:fine_tuning", "sources:he2019rethinking"],
+    )
+    def dense_all_layers(self, ds):
+        """Fine-tuning a dense task (masks, boxes) on few images -> every layer trains: each image holds thousands of labels."""
+        self.conclude(Hyper(name="frozen_layers", value=0,
+                            why="every layer trains: each image carries a mask or boxes, thousands of labels, "
+                                "which is more supervision than its count suggests"))
+        self.conclude(Hyper(name="unfreeze", value="none", why="all layers train from the start"))
+        self.conclude(Hyper(name="discriminative_lr_decay", value=1.0, why="every layer adapts at the same rate"))
+
+    @rule(
         "tuning.train_all_layers",
         Technique(value="from_scratch"),
         salience=SAL,
@@ -268,6 +293,8 @@ class TuningRules:
         values, whys, sources = scaled_values(self.kb, technique, model, self.kb.tasks[task].generative, n, task,
                                               compute)
         for name, value in values.items():
+            if name.startswith("lora_"):
+                continue  # read by tuning.lora_adapters into the adapters' settings
             self.conclude(Hyper(name=name, value=value, why="; ".join(whys)),
                           basis=[f"techniques:{technique}", *(f"sources:{s}" for s in sources)])
 
@@ -378,10 +405,13 @@ class TuningRules:
                                 "emoji augmentation stays available as a domain-shift fix"))
 
 
-def lora_settings(kb, model, technique: str = "lora") -> dict:
+def lora_settings(kb, model, technique: str = "lora", scaled: Optional[dict] = None) -> dict:
     """LoRA's (or QLoRA's) settings from the knowledge base, with the target modules of ``model``
-    (QLoRA adapts every linear layer, Dettmers et al. 2023)."""
+    (QLoRA adapts every linear layer, Dettmers et al. 2023); ``scaled``: the technique's scaled values for
+    this model (``lora_target_modules`` there overrides the model's own targets)."""
     cfg = dict(kb.techniques[technique].defaults.get("lora", {}))
+    if (scaled or {}).get("lora_target_modules"):
+        cfg["target_modules"] = scaled["lora_target_modules"]
     if cfg.get("target_modules") == "all-linear" or model is None:
         cfg["target_modules"] = ["all-linear"]
     else:
@@ -425,7 +455,8 @@ def recipe(kb, technique: str, family: str, size: str, model, generative: bool =
     frozen = "all" if technique in ("feature_extraction", "lora", "qlora") else 0
     values.update(frozen_layers=frozen, unfreeze="none", discriminative_lr_decay=1.0)
     if technique in ("lora", "qlora"):
-        values["lora"] = lora_settings(kb, model, technique)
+        values["lora"] = lora_settings(kb, model, technique, values)
+    values.pop("lora_target_modules", None)
     if technique == "qlora":
         values["quantization"] = dict(kb.techniques["qlora"].defaults.get("quantization", {}))
     return values
@@ -443,16 +474,19 @@ class EvaluationRules:
         """The model the plan runs -> seeds by the cost of one run (fewer for billion-parameter models)."""
         kb = self.kb
         params = kb.models[model].params
+        examples = next(iter(self.facts_of(Scenario)))["dataset_size"]
+        cost = params * examples  # what one run costs grows with both (compute ~ 6 x params x tokens)
         n = kb.threshold("default_seeds")
-        if params >= kb.threshold("one_seed_params"):
-            self.conclude(Seeds(value=1, why=f"one seed: a run of a {params / 1e9:.0f}B-parameter model is the "
-                                             "budget; judge the comparison per test example (paired tests, "
-                                             "bootstrap intervals over examples); the seed variance is not "
-                                             "measured"))
-        elif params >= kb.threshold("few_seeds_params"):
-            self.conclude(Seeds(value=min(3, n), why=f"{min(3, n)} seeds, not {n}: one run of a "
-                                                      f"{params / 1e9:.1f}B-parameter model takes GPU-hours; "
-                                                      "bootstrap intervals over the test examples give the spread"))
+        size = f"{params / 1e9:.3g}B" if params >= 1e9 else f"{params / 1e6:.3g}M"
+        what = f"{size} parameters over {examples:,} examples"
+        if params >= kb.threshold("one_seed_params") or cost >= kb.threshold("one_seed_cost"):
+            self.conclude(Seeds(value=1, why=f"one seed: one run ({what}) is the budget; judge the comparison per "
+                                             "test example (paired tests, bootstrap intervals over examples); "
+                                             "the seed variance is not measured"))
+        elif params >= kb.threshold("few_seeds_params") or cost >= kb.threshold("few_seeds_cost"):
+            self.conclude(Seeds(value=min(3, n), why=f"{min(3, n)} seeds, not {n}: one run ({what}) takes "
+                                                      "GPU-hours; bootstrap intervals over the test examples give "
+                                                      "the spread"))
         else:
             probe = not kb.techniques[technique].trains_backbone
             self.conclude(Seeds(value=n, why=(
@@ -483,8 +517,13 @@ class EvaluationRules:
         else:
             by_class = "stratified by class" if k or self.kb.tasks[next(iter(self.facts_of(Scenario)))["task"]].id in (
                 "text_classification", "image_classification", "audio_classification") else "drawn at random"
+            large = self.kb.threshold("large_holdout_examples")
+            share = ("60% training, 20% validation (model and early-stopping choices), 20% test, touched once"
+                     if n * 0.2 <= large else
+                     f"validation and test sets of {large:,} examples each (a 20% share of {n:,} would waste "
+                     "labels without narrowing the intervals much), the rest for training; the test set touched "
+                     "once")
             self.conclude(Protocol(text=(
-                f"held out, {by_class}: 60% training, 20% validation (model and early-stopping choices), 20% "
-                "test, touched once; when examples share a source (a speaker, patient, document, repository, "
-                "query, site or time period) split by that group instead, or the test measures memory of the "
-                "source")))
+                f"held out, {by_class}: {share}; when examples share a source (a speaker, patient, document, "
+                "repository, query, site or time period) split by that group instead, or the test measures "
+                "memory of the source")))

@@ -49,6 +49,8 @@ def render_plan(plan: dict, kb=None) -> str:
         budget = f", budget {d['latency_budget_ms']:g} ms per input" if d.get("latency_budget_ms") else ""
         est = " (throughput a reported estimate)" if d.get("reported_estimate") else ""
         add(f"Deployment device: {d['name']}, ~{d['gflops']:,.4g} GFLOP/s{est}{budget}")
+        if d.get("export"):
+            add(f"  to deploy: {d['export']}")
     if sc.get("read_as"):
         add("Read as: " + "; ".join(f"{r['field']} {r['given']!r} as {r['as']}" for r in sc["read_as"]))
     if plan.get("assumptions"):

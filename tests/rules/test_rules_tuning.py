@@ -51,6 +51,8 @@ CASES = [
     # a 7B language model with LoRA: the QLoRA paper's recipe for that size, not the encoder defaults
     RuleCase("tuning.recipe_by_model_size", dict(task="text_generation", dataset_size=60_000, gpu_memory_gb=24),
              {"name": "learning_rate", "value": 2e-4}, dict(dataset_size=60_000, gpu_memory_gb=24)),
+    RuleCase("tuning.dense_all_layers", dict(task="semantic_segmentation", dataset_size=3000),
+             {"name": "frozen_layers", "value": 0}, dict(task="image_classification", dataset_size=3000)),
     RuleCase("tuning.augment_audio", dict(task="audio_classification", dataset_size=5000),
              {"name": "augmentation", "value": ["standard"]}, dict(task="audio_classification", dataset_size=500)),
     RuleCase("tuning.no_text_augmentation", dict(domain_similarity="low"),
@@ -257,3 +259,14 @@ def test_a_metric_for_one_kind_of_problem_is_reported_only_there(task, domain, p
     plan, _ = consult(task=task, dataset_size=3000, **({"target_domain": domain.split(",")} if domain else {}))
     text = "; ".join(plan["evaluation"]["metrics"])
     assert present in text and (absent is None or absent not in text), text
+
+
+def test_cost_decides_seeds_and_large_data_keeps_its_labels(consult):
+    """Three million images: three seeds (cost = parameters x examples) and 10,000-example validation and
+    test sets instead of 20% shares; a billion-parameter LM's LoRA adapts every linear layer."""
+    big, _ = consult(task="image_classification", dataset_size=3_000_000, compute="datacenter_gpu", gpu_memory_gb=80)
+    assert big["evaluation"]["seeds"] == 3 and "10,000 examples each" in big["evaluation"]["protocol"]
+    lm, _ = consult(task="text_generation", dataset_size=60_000, compute="consumer_gpu", gpu_memory_gb=24)
+    assert lm["technique"]["choice"] == "lora" and lm["hyperparameters"]["lora"]["target_modules"] == ["all-linear"]
+    enc, _ = consult(task="text_classification", dataset_size=5000, compute="cpu")
+    assert enc["hyperparameters"]["lora"]["target_modules"] != ["all-linear"]
