@@ -214,6 +214,7 @@ class Plan:
     empirical_ranking: Optional[dict] = None  # the candidates scored on the user's data (rank-models)
     training_time: Optional[dict] = None  # the expected training time, from measured throughput
     task_note: str = ""  # what an engineer says first about the task (knowledge/tasks.yaml)
+    notes: list = field(default_factory=list)  # what the catalog lacks for this scenario, said once
 
     # --- access
     @property

@@ -90,6 +90,19 @@ def empirical_section(engine, ranking: dict, candidates: list[dict]) -> tuple[di
     return section, candidates
 
 
+def catalog_gaps(kb, scenario: dict, candidates: list) -> list[str]:
+    """What the catalog lacks for this scenario, said once: no model trained on the stated language alone
+    (only multilingual ones rank), where a monolingual model from the hub often does better."""
+    lang = scenario.get("language")
+    if not lang or lang in ("english", "multilingual", "code") or not candidates:
+        return []
+    if any(lang in kb.models[c["model"]].languages for c in candidates):
+        return []
+    return [f"no model trained on {lang} alone is in this catalog: the candidates are multilingual; a "
+            f"monolingual {lang} encoder or LM (from the hub, given with --model) can beat them on the same "
+            "data, so compare one with `tlexpert rank-models`"]
+
+
 def build_plan(engine, scenario: dict, trace: bool = True, readings=(),
                ranking: dict | None = None) -> dict:
     kb = engine.kb
@@ -270,6 +283,7 @@ def build_plan(engine, scenario: dict, trace: bool = True, readings=(),
                       **({"objective": task.objective} if task.objective else {}),
                       **findings_of(tech_entry, task.id)},
         **({"task_note": task.note} if task.note else {}),
+        "notes": catalog_gaps(kb, scenario, candidates),
         "device": {"class": dev.id.value, "name": dev.name, "gflops": dev.gflops,
                    "reported_estimate": dev.reported, "sources": list(dev.sources),
                    "latency_budget_ms": budgets[0]["ms"] if budgets else None, "why": why(device),

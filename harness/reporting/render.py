@@ -82,6 +82,8 @@ def render_plan(plan: dict, kb=None) -> str:
         add("Rejected:")
         for r in plan["rejected"]:
             add(f"  - {r['name']}: " + "; ".join(r["reasons"]) + f"  [{', '.join(r['rules'])}]")
+    for note in plan.get("notes") or ():
+        add(f"Note: {note}")
     if plan.get("model"):
         m = plan["model"]
         first = plan["candidates"][0]["model"] if plan["candidates"] else None

@@ -163,3 +163,10 @@ def test_a_small_model_on_a_cpu_trains_in_full(consult):
     assert "trains in full on a CPU" in small["technique"]["why"]["text"]
     large, _ = consult(task="text_classification", dataset_size=3000, compute="cpu")
     assert large["candidates"][0]["params"] > 30_000_000 and large["technique"]["choice"] == "lora"
+
+
+def test_a_language_the_catalog_has_no_dedicated_model_for_is_said_once(consult):
+    ja, _ = consult(task="ner", language="japanese", dataset_size=5000)
+    en, _ = consult(task="ner", dataset_size=5000)
+    assert len(ja["notes"]) == 1 and "japanese" in ja["notes"][0]
+    assert en["notes"] == []
