@@ -339,8 +339,9 @@ class Change:
     field: str
     op: str
     value: Any = None
-    # for `scale`: never below this value, and no change at all from a value already at or below it
-    floor: Optional[float] = None
+    # for `scale`: never below this value, and no change at all from a value already at or below it; a
+    # number, or a mapping technique -> number with 'default' (adapters train at ~10x the full rate)
+    floor: Any = None
 
 
 FIX_OPS = ("set", "scale", "at_most", "at_least", "append", "freeze_fraction")

@@ -117,7 +117,8 @@ def fix_changes(fix: Fix, hyper: dict, technique: Optional[str], layers: int = 0
         if key and not isinstance(block, dict):
             continue  # the recipe has no such block (no LoRA adapters to shrink): nothing to change
         before = block.get(key) if key else state.get(ch.field)
-        after = _new_value(ch.op, ch.value, before, layers, ch.floor)
+        floor = ch.floor.get(technique, ch.floor.get("default")) if isinstance(ch.floor, dict) else ch.floor
+        after = _new_value(ch.op, ch.value, before, layers, floor)
         if after != before:
             out.append({"field": ch.field, "from": before, "to": after})
             if key:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 from rules.base import (
     Approach,
     Assumed,
@@ -211,6 +213,26 @@ def build_plan(engine, scenario: dict, trace: bool = True, readings=(),
             "why": why(c),
         })
 
+    # a dense task trains for iterations: epochs raised until the plan's steps reach dense_min_steps
+    epochs, batch = hyper.get("epochs"), hyper.get("batch_size")
+    if (task.dense and kb.techniques[tech_id].trains_backbone and isinstance(epochs, int) and isinstance(batch, int)
+            and batch > 0):
+        per_epoch = max(1, math.ceil(scenario["dataset_size"] * 0.6 / batch))
+        want = kb.threshold("dense_min_steps")
+        if per_epoch * epochs < want:
+            raised = min(300, math.ceil(want / per_epoch))
+            hyper["epochs"] = raised
+            hyper_why["epochs"] = {**hyper_why.get("epochs", {}), "default": None,
+                                   "text": f"{raised} epochs of {per_epoch} steps (batch {batch}, 60% of "
+                                           f"{scenario['dataset_size']:,} for training): a dense task trains for "
+                                           f"at least {want:,} steps (dense_min_steps), not {epochs} epochs"}
+            patience = hyper.get("early_stopping_patience")
+            if isinstance(patience, int) and patience < raised // 10:
+                hyper["early_stopping_patience"] = raised // 10
+                hyper_why["early_stopping_patience"] = {
+                    **hyper_why.get("early_stopping_patience", {}), "default": None,
+                    "text": f"stop after {raised // 10} epochs without a better {task.stop_on}: a tenth of the "
+                            "epoch budget, so a noisy epoch does not end a long schedule"}
     # the epoch budget bounds what depends on it: patience below the epochs, gradual unfreezing only
     # with epochs to unfreeze in
     epochs, patience = hyper.get("epochs"), hyper.get("early_stopping_patience")

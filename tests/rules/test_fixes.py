@@ -78,3 +78,24 @@ def test_emoji_fixes_are_for_text_only(consult):
     assert not offered & {"emoji_tokenization", "emoji_to_text", "augment_with_emoji"}
     plan, _ = consult(task="text_classification", dataset_size=3000, symptoms=["unknown_tokens"])
     assert plan["diagnoses"][0]["fixes"][0]["fix"] == "emoji_tokenization"
+
+
+def test_an_adapters_rate_is_never_cut_below_its_own_floor(consult):
+    """LoRA trains at ~10x full fine-tuning's rate: a 10x cut from 2e-4 stops at 1e-4, not 2e-5; full
+    fine-tuning keeps the course's 1e-5 floor."""
+    lm, _ = consult(task="text_generation", dataset_size=60000, compute="consumer_gpu", gpu_memory_gb=24,
+                    retain_source="yes")
+    cuts = [c for r in lm["risks"] for m in r["mitigations"] for c in m["changes"] if c["field"] == "learning_rate"]
+    assert lm["technique"]["choice"] == "lora" and cuts and all(c["to"] >= 1e-4 for c in cuts), cuts
+
+
+def test_the_informal_text_stage_is_offered_only_for_informal_text(consult):
+    legal, _ = consult(task="ner", language="german", dataset_size=3000, domain_similarity="low",
+                       target_domain=["legal", "contracts"])
+    tweets, _ = consult(task="text_classification", dataset_size=3000, domain_similarity="low",
+                        target_domain=["tweets", "informal"])
+
+    def offered(plan):
+        return {m["fix"] for r in plan["risks"] for m in r["mitigations"]}
+    assert "domain_adaptive_finetuning" not in offered(legal)
+    assert "domain_adaptive_finetuning" in offered(tweets)

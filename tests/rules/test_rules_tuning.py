@@ -270,3 +270,14 @@ def test_cost_decides_seeds_and_large_data_keeps_its_labels(consult):
     assert lm["technique"]["choice"] == "lora" and lm["hyperparameters"]["lora"]["target_modules"] == ["all-linear"]
     enc, _ = consult(task="text_classification", dataset_size=5000, compute="cpu")
     assert enc["hyperparameters"]["lora"]["target_modules"] != ["all-linear"]
+
+
+def test_a_dense_task_trains_for_iterations(consult):
+    """800 segmentation images at batch 8: the epochs rise until the plan has at least dense_min_steps
+    steps, and the plan says how many steps an epoch has."""
+    plan, _ = consult(task="semantic_segmentation", dataset_size=800, compute="consumer_gpu", gpu_memory_gb=12)
+    h = plan["hyperparameters"]
+    steps = -(-int(800 * 0.6) // h["batch_size"]) * h["epochs"]
+    assert h["batch_size"] == 8 and steps >= 1000 and "dense_min_steps" in plan["hyperparameters_why"]["epochs"]["text"]
+    big, _ = consult(task="semantic_segmentation", dataset_size=20000, compute="consumer_gpu", gpu_memory_gb=12)
+    assert "dense_min_steps" not in big["hyperparameters_why"]["epochs"]["text"]  # enough steps already
