@@ -81,6 +81,23 @@ ADAPTER_BYTES = 16      # per adapter parameter: 32-bit weight, gradient and two
 ADAPTER_WIDTH = {"all": 8 + 3 * (1 + 8 / 3), "attention": 4}
 
 
+IMAGE_ACT_SHARE = 0.5   # mixed precision keeps the measured float32 activations in 16-bit
+IMAGE_CKPT_SHARE = 0.25  # checkpointing of a CNN's stages (Chen et al. 2016: sub-linear, ~sqrt of the layers)
+
+
+def image_memory(params: float, bytes_per_param: float, activation_mb: float, *, batch: int, backprop: bool,
+                 checkpointing: bool = False, area_scale: float = 1.0, overhead_gb: float = 0.0) -> dict:
+    """GiB by part for training an image model on batches of ``batch`` images: weights and optimizer state
+    (the technique's bytes per parameter), the activations autograd keeps (``activation_mb`` measured per
+    image at the model's input size in float32, kept in 16-bit, scaled by the image area), overhead."""
+    act = activation_mb * 2**20 * IMAGE_ACT_SHARE * batch * area_scale if backprop else 0.0
+    if checkpointing:
+        act *= IMAGE_CKPT_SHARE
+    parts = {"weights_states": params * bytes_per_param / GIB, "activations": act / GIB, "overhead": overhead_gb}
+    parts["total"] = sum(parts.values())
+    return {k: round(v, 3) for k, v in parts.items()}
+
+
 def transformer_memory(params: float, layers: int, bytes_per_param: float, *, batch: int, seq: int,
                        backprop: bool, checkpointing: bool = False, vocab: int = 0,
                        overhead_gb: float = 0.0, hidden: int = 0, adapter_rank: int = 0,

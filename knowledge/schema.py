@@ -156,6 +156,7 @@ class Model:
     languages: list[str] = field(default_factory=list)  # english, multilingual, code, german, ...
     context_length: int = 0
     vocab: int = 0  # a language model's vocabulary (its output logits per token); 0: unknown
+    activation_mb: float = 0.0  # an image model's activations kept for backward, per image at `input`, float32 (measured)
     cite: dict = field(default_factory=dict)  # number field -> the source id stating it
     reported: list[str] = field(default_factory=list)  # fields that are unofficial estimates
     offline: bool = False

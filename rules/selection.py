@@ -300,6 +300,8 @@ class SelectionRules:
         from knowledge.estimates import ASSUMED_VOCAB, fit_batch, transformer_memory
 
         entry = self.kb.models[model]
+        if entry.per == "image" and entry.activation_mb:
+            return self._image_memory_plan(entry, tech, usable)
         if entry.per != "token" or not entry.layers:
             return None
         t = self.kb.techniques[tech]
@@ -341,6 +343,35 @@ class SelectionRules:
         if fit["micro_batch"] == batch and not fit["checkpointing"]:
             return fit["gb"], f" at batch {batch} of {seq} tokens{lowered}", True, fit
         how = (f" at batch {batch} of {seq} tokens{lowered}"
+               + (f" as {fit['accumulation']} accumulated micro-batches of {fit['micro_batch']}"
+                  if fit["accumulation"] > 1 else "")
+               + (" with gradient checkpointing" if fit["checkpointing"] else "")
+               + f" (~{need(batch, False):,.1f} GiB in one pass)")
+        return fit["gb"], how, True, fit
+
+    def _image_memory_plan(self, entry, tech: str, usable: float):
+        """An image model's training memory at the technique's batch: weights and optimizer state plus the
+        measured activations per image, batched, accumulated and checkpointed as the text models are."""
+        from knowledge.estimates import fit_batch, image_memory
+
+        t = self.kb.techniques[tech]
+        scen = next(iter(self.facts_of(Scenario)), None) or {}
+        scaled = scaled_values(self.kb, tech, entry.id, False, int(scen.get("dataset_size") or 0),
+                               scen.get("task", ""), scen.get("compute", ""))[0]
+        batch = int(scaled.get("batch_size", t.defaults.get("batch_size", 32)))
+        ctx = self.kb.threshold("training_context_gb")
+        size = entry.input
+
+        def need(micro, ckpt):
+            return image_memory(entry.params, t.memory_bytes_per_param, entry.activation_mb, batch=micro,
+                                backprop=t.trains_backbone, checkpointing=ckpt, overhead_gb=ctx)["total"]
+
+        fit = fit_batch(need, batch, usable)
+        if fit is None:
+            return need(1, True), f" even at batch 1 of {size} images with gradient checkpointing", False, None
+        if fit["micro_batch"] == batch and not fit["checkpointing"]:
+            return fit["gb"], f" at batch {batch} of {size} images", True, fit
+        how = (f" at batch {batch} of {size} images"
                + (f" as {fit['accumulation']} accumulated micro-batches of {fit['micro_batch']}"
                   if fit["accumulation"] > 1 else "")
                + (" with gradient checkpointing" if fit["checkpointing"] else "")
