@@ -187,6 +187,8 @@ SCENARIO_FLAGS = [
     ("latency_ms", str, "Latency budget per prediction in ms (0: none); per generated token for generation."),
     ("sequence_length", str, "Tokens per text input (e.g. 10 for search queries, 512 for documents); default "
                              "128, 512 for generation. Latency and training memory use it."),
+    ("image_size", str, "Pixels per side of an image input (e.g. 1024 for small defects); default: each "
+                        "model's usual input. Latency and training memory use it."),
     ("retain_source", str, "Must the adapted model keep its original abilities? yes | no | unknown."),
     ("device_class", str, "Deployment device: microcontroller | raspberry_pi_cpu | phone_cpu | phone_npu | "
                           "laptop_cpu | jetson_gpu | consumer_gpu | datacenter_gpu | tpu."),

@@ -38,9 +38,26 @@ def input_tokens(model, generative: bool, sequence_tokens: int) -> int:
     return 1 if generative else sequence_tokens
 
 
-def latency_ms(model, device, *, generative: bool = False, sequence_tokens: int = 128) -> float:
-    """Estimated milliseconds per input (per generated token for generation) at batch size 1."""
-    gflop = model.gflops * input_tokens(model, generative, sequence_tokens)
+def input_side(model) -> int:
+    """The side in pixels of an image model's usual input ('224x224' -> 224); 0 when not an image size."""
+    head = str(getattr(model, "input", "") or "").split("x")[0]
+    return int(head) if head.isdigit() else 0
+
+
+def area_scale(model, image_size: int = 0) -> float:
+    """How an image model's compute and activations grow at ``image_size`` pixels: the area ratio to its
+    usual input (1 for text models or when no size is given)."""
+    side = input_side(model)
+    if getattr(model, "per", "") != "image" or not image_size or not side:
+        return 1.0
+    return (image_size / side) ** 2
+
+
+def latency_ms(model, device, *, generative: bool = False, sequence_tokens: int = 128,
+               image_size: int = 0) -> float:
+    """Estimated milliseconds per input (per generated token for generation) at batch size 1; an image
+    model's compute at ``image_size`` pixels (its usual input when 0)."""
+    gflop = model.gflops * input_tokens(model, generative, sequence_tokens) * area_scale(model, image_size)
     compute = gflop / device.gflops * 1000.0
     traffic = model.params * device.bytes_per_param / (device.bandwidth_gbs * 1e9) * 1000.0
     return device.overhead_ms + max(compute, traffic)

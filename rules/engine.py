@@ -77,7 +77,7 @@ class TransferEngine(
                 if bq is not None and bq.metric == benchmark_of(task, scenario):
                     q, ranked = bq, True
             frozen = frozen_figure(m, task)
-            yield ModelFact(id=m.id, family=m.family.value, params=m.params, gflops=m.gflops, per=m.per,
+            yield ModelFact(id=m.id, family=m.family.value, params=m.params, gflops=m.gflops, per=m.per, input=m.input,
                             languages=list(m.languages), open_weights=m.open_weights, offline=m.offline,
                             best_use=m.best_use, quality=q.value if ranked else None,
                             quality_metric=q.metric if ranked else None,

@@ -83,7 +83,8 @@ def _latency_estimate(cand: dict, deployment: str, kb, plan: dict | None = None)
         task = kb.tasks.get((plan or {}).get("scenario", {}).get("task"))
         return latency_ms(model, kb.devices[device], generative=bool(task and task.generative),
                           sequence_tokens=(plan or {}).get("scenario", {}).get("sequence_length")
-                          or _threshold(kb, "sequence_tokens") or 128)
+                          or _threshold(kb, "sequence_tokens") or 128,
+                          image_size=(plan or {}).get("scenario", {}).get("image_size") or 0)
     table = _threshold(kb, "latency_by_speed_ms") or {}
     return (table.get(deployment) or {}).get(cand.get("speed"))
 
@@ -335,6 +336,7 @@ def grid_values(kb) -> dict[str, list]:
         "gpu_memory_gb": [None, 2, kb.threshold("limited_gpu_memory_gb"), 24, 80],
         "latency_ms": [None, 5, 30, kb.threshold("latency_critical_ms"), 200, 1000, 100000],
         "sequence_length": [None, 10, 512, 4096],
+        "image_size": [None, 64, 1024],
         "modality": [None],
         "source_domain": [[], ["wikipedia", "news"], ["news"]],
         "target_domain": [[], ["customer reviews", "informal", "emoji"], ["news"]],

@@ -37,7 +37,7 @@ FIELDS = (
     "task", "modality", "dataset_size", "num_classes", "task_similarity",
     "domain_similarity", "compute", "gpu_memory_gb", "deployment", "latency_ms",
     "retain_source", "device_class", "language", "source_domain", "target_domain", "symptoms",
-    "sequence_length",
+    "sequence_length", "image_size",
 )
 # "assumed": the fields normalize filled with a default (the plan names them)
 EXTRA_FIELDS = ("id", "name", "notes", "expect", "assumed", "read_as")
@@ -209,6 +209,9 @@ def normalize(raw: Any, kb, origin: str = "scenario", symptom_matcher=None,
     out["sequence_length"] = (int(_number(raw["sequence_length"], "sequence_length", w("sequence_length"),
                                           integer=True, minimum=1))
                               if raw.get("sequence_length") not in (None, "") else None)
+    # pixels per side of an image input (a 1024 px defect photo, a 96 px thumbnail): latency and memory use it
+    out["image_size"] = (int(_number(raw["image_size"], "image_size", w("image_size"), integer=True, minimum=8))
+                         if raw.get("image_size") not in (None, "") else None)
     if raw.get("device_class") not in (None, ""):
         out["device_class"] = _device(raw["device_class"], kb, w("device_class"))
         implied = kb.devices[out["device_class"]].deployment
@@ -260,7 +263,7 @@ def check_field(key: str, value: Any, kb, where: str, task: Optional[str] = None
 
 # beyond these, a value is far outside anything seen in practice: say so, but go on
 PLAUSIBLE_MAX = {"dataset_size": 10 ** 11, "num_classes": 10 ** 6, "gpu_memory_gb": 4096, "latency_ms": 86_400_000,
-                 "sequence_length": 10 ** 7}
+                 "sequence_length": 10 ** 7, "image_size": 20_000}
 
 
 def scenario_warnings(scenario: dict) -> list[str]:

@@ -7,7 +7,7 @@ published throughput and bandwidth, the technique's bytes per parameter.
 
 from __future__ import annotations
 
-from knowledge.estimates import deployed_gb, fmt_ms, latency_ms, speed_class, training_memory_gb
+from knowledge.estimates import area_scale, deployed_gb, fmt_ms, latency_ms, speed_class, training_memory_gb
 from rules._experta import MATCH, NOT, TEST
 from rules.tuning import scaled_values
 from rules.base import (
@@ -74,10 +74,10 @@ def _ns(**kw):
     return SimpleNamespace(**kw)
 
 
-def fact_latency(gflops, per, params, spec, generative, tokens) -> float:
+def fact_latency(gflops, per, params, spec, generative, tokens, model_input="", image_size=None) -> float:
     """latency_ms from the numbers carried by a ModelFact and a DeployDevice fact."""
-    return latency_ms(_ns(gflops=gflops, per=per, params=params), _ns(**spec), generative=generative,
-                      sequence_tokens=tokens)
+    return latency_ms(_ns(gflops=gflops, per=per, params=params, input=model_input), _ns(**spec),
+                      generative=generative, sequence_tokens=tokens, image_size=image_size or 0)
 
 
 def language_covered(wanted: str, langs) -> bool:
@@ -98,8 +98,9 @@ class SelectionRules:
 
     def estimate(self, model_id: str, device: str, generative: bool) -> float:
         kb = self.kb
+        scen = next(iter(self.facts_of(Scenario)), None) or {}
         return latency_ms(kb.models[model_id], kb.devices[device], generative=generative,
-                          sequence_tokens=self._tokens())
+                          sequence_tokens=self._tokens(), image_size=scen.get("image_size") or 0)
 
     # --- what the choice is steered by --------------------------------------
     @rule(
@@ -185,25 +186,29 @@ class SelectionRules:
 
     @rule(
         "selection.reject_too_slow",
-        ModelFact(id=MATCH.model, gflops=MATCH.gflops, per=MATCH.per, params=MATCH.params),
+        ModelFact(id=MATCH.model, gflops=MATCH.gflops, per=MATCH.per, params=MATCH.params, input=MATCH.model_input),
         DeployDevice(id=MATCH.device, spec=MATCH.spec),
         LatencyBudget(ms=MATCH.budget),
         TaskFact(generative=MATCH.generative),
         Threshold(sequence_tokens=MATCH.default_tokens),
-        Scenario(sequence_length=MATCH.given_tokens),
-        TEST(lambda gflops, per, params, spec, generative, default_tokens, given_tokens, budget:
-             fact_latency(gflops, per, params, spec, generative, given_tokens or default_tokens) > budget),
+        Scenario(sequence_length=MATCH.given_tokens, image_size=MATCH.image_size),
+        TEST(lambda gflops, per, params, spec, generative, default_tokens, given_tokens, budget, model_input,
+             image_size: fact_latency(gflops, per, params, spec, generative, given_tokens or default_tokens,
+                                      model_input, image_size) > budget),
         salience=SAL,
         basis=["thresholds:sequence_tokens"],
     )
     def reject_too_slow(self, model, device, budget, generative, **_):
         """Latency estimated from the model's GFLOPs and the device's throughput > the budget -> rejected."""
         m, d = self.kb.models[model], self.kb.devices[device]
+        px = (next(iter(self.facts_of(Scenario)), None) or {}).get("image_size")
         est = self.estimate(model, device, generative)
         unit = per_input(m, generative, self._tokens())
         self.conclude(
             Rejected(model=model, reason=f"{fmt_ms(est)} {unit} on a {d.name}, budget {budget:g} ms "
-                                         f"({m.gflops:g} GFLOPs{'' if m.per != 'token' else ' per token'} "
+                                         f"({m.gflops * area_scale(m, px or 0):.4g} GFLOPs"
+                                         f"{'' if m.per != 'token' else ' per token'}"
+                                         f"{f' at {px} px' if px and m.per == 'image' else ''} "
                                          f"at ~{d.gflops:,.4g} GFLOP/s)"),
             basis=[f"models:{model}", f"devices:{device}", *(f"sources:{s}" for s in d.sources)],
         )
@@ -360,11 +365,14 @@ class SelectionRules:
                                scen.get("task", ""), scen.get("compute", ""))[0]
         batch = int(scaled.get("batch_size", t.defaults.get("batch_size", 32)))
         ctx = self.kb.threshold("training_context_gb")
-        size = entry.input
+        px = scen.get("image_size")
+        size = f"{px}x{px}" if px else entry.input
+        scale = area_scale(entry, px or 0)
 
         def need(micro, ckpt):
             return image_memory(entry.params, t.memory_bytes_per_param, entry.activation_mb, batch=micro,
-                                backprop=t.trains_backbone, checkpointing=ckpt, overhead_gb=ctx)["total"]
+                                backprop=t.trains_backbone, checkpointing=ckpt, area_scale=scale,
+                                overhead_gb=ctx)["total"]
 
         fit = fit_batch(need, batch, usable)
         if fit is None:

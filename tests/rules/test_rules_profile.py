@@ -174,3 +174,27 @@ def test_sequence_length_sets_the_latency_and_memory_of_text_inputs():
     assert r.exit_code == 2 and "sequence_length" in r.output and "Traceback" not in r.output
     with pytest.raises(ScenarioError):
         normalize({**base, "sequence_length": "many"}, kb)
+
+
+def test_image_size_sets_the_latency_and_memory_of_image_inputs():
+    """At 1024 px instead of 224 an image model computes ~21x more per image: a Jetson budget that every
+    small model meets at 224 px rejects DINOv2-S at 1024; the training memory grows with the area; a bad
+    size is refused by the CLI with exit status 2."""
+    from click.testing import CliRunner
+
+    from cli import main
+    from rules.engine import get_engine
+    from rules.scenario import normalize
+
+    kb = get_kb()
+    base = {"task": "image_classification", "dataset_size": 5000, "device_class": "jetson_gpu", "latency_ms": 50}
+    small = get_engine(kb).consult(normalize(base, kb))
+    large = get_engine(kb).consult(normalize({**base, "image_size": 1024}, kb))
+    assert "dinov2-vit-s14" not in {r["model"] for r in small["rejected"]}
+    assert "dinov2-vit-s14" in {r["model"] for r in large["rejected"]}
+    assert "1024x1024 images" in large["technique"]["why"]["text"]
+    assert "accumulated micro-batches" in large["technique"]["why"]["text"]  # the batch no longer fits in one pass
+    assert "accumulated micro-batches" not in small["technique"]["why"]["text"]
+    r = CliRunner().invoke(main, ["consult", "--task", "image_classification", "--dataset-size", "100",
+                                  "--image-size", "-5", "--no-input"])
+    assert r.exit_code == 2 and "image_size" in r.output
