@@ -77,7 +77,7 @@ def render_plan(plan: dict, kb=None) -> str:
         add(f"  {i}. {c['name']:<26} {fmt_params(c['params']):>6} params  {c['speed']:<9}{extra}{flag}")
         add(f"     why: {_why(c['why'])}")
     if plan.get("empirical_ranking"):
-        add(render_empirical(plan["empirical_ranking"]))
+        out.extend(render_empirical(plan["empirical_ranking"]).split("\n"))  # one line each (no escaped newlines)
     if plan["rejected"]:
         add("Rejected:")
         for r in plan["rejected"]:
@@ -203,12 +203,18 @@ def render_empirical(er: dict) -> str:
            f"  why: {_why(er['why'])}"]
     for n in er.get("notes") or []:
         out.append(f"  note: {n['text']}  [{n['rule']}]")
+    absent = []  # candidates whose weights are not here: one line for all of them
     for r in er.get("rows") or []:
         if r["status"] == "ok":
             sc = ", ".join(f"{k} {v:.3g}" for k, v in r["scores"].items())
             out.append(f"  measured {r['rank']}. {r['model']} (mean rank {r['mean_rank']:g}; {sc})")
+        elif "are not on this machine" in (r.get("error") or ""):
+            absent.append(r["model"])
         else:
             out.append(f"  not scored: {r['model']}: {r.get('error', '')}")
+    if absent:
+        out.append(f"  not scored, weights not on this machine ({len(absent)}): {', '.join(absent)}; give a "
+                   "local folder of a model in --rank-candidates to score it")
     return "\n".join(out)
 
 

@@ -67,7 +67,7 @@ def resolve_model(name_or_path: str, kb=None) -> tuple[str, str]:
                              f"is not usable here ({exc}): pip install -e \".[harness]\"") from None
     raise ModelError(
         f"The weights of {entry.id} are not on this machine and cannot be downloaded here: "
-        f"pass a local folder with --model (offline catalog models: "
+        f"give a local folder of the model instead of its catalog name (offline catalog models: "
         f"{', '.join(m.id for m in kb.models.values() if m.offline)})."
     )
 
