@@ -15,6 +15,7 @@ from rules.base import (
     EmpiricalVerdict,
     Evidence,
     Family,
+    Fit,
     Hyper,
     LatencyBudget,
     MemoryBudget,
@@ -90,6 +91,19 @@ def empirical_section(engine, ranking: dict, candidates: list[dict]) -> tuple[di
         "warnings": list(ranking.get("warnings") or []),
     }
     return section, candidates
+
+
+def training_batching(engine, model_entry, tech_id: str, hyper: dict) -> dict:
+    """How the plan's batch is trained within the memory (from the memory fit of the model it runs):
+    micro-batch, gradient accumulation steps, gradient checkpointing; {} when the fit did not plan it."""
+    fit = next((f for f in engine.facts_of(Fit) if model_entry is not None and f["model"] == model_entry.id
+                and f["technique"] == tech_id), None)
+    b = unfreeze(fit["batching"]) if fit is not None and fit.get("batching") else {}
+    if not b or not isinstance(hyper.get("batch_size"), int):
+        return {}
+    return {"batching": {"batch_size": hyper["batch_size"], "micro_batch": b["micro_batch"],
+                         "gradient_accumulation": b["accumulation"], "gradient_checkpointing": b["checkpointing"],
+                         "estimated_gb": b["gb"]}}
 
 
 def catalog_gaps(kb, scenario: dict, candidates: list) -> list[str]:
@@ -311,7 +325,7 @@ def build_plan(engine, scenario: dict, trace: bool = True, readings=(),
                    "latency_budget_ms": budgets[0]["ms"] if budgets else None, "why": why(device),
                    **({"export": dev.export} if dev.export else {})},
         "memory": {"gb": memory["gb"], "usable_gb": round(memory["gb"] * kb.threshold("usable_memory_share"), 2),
-                   "why": why(memory)},
+                   "why": why(memory), **training_batching(engine, model_entry, tech_id, hyper)},
         "assumptions": assumptions,
         "hyperparameters": hyper,
         "hyperparameters_why": hyper_why,

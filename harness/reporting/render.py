@@ -94,6 +94,12 @@ def render_plan(plan: dict, kb=None) -> str:
     add(f"  why: {_why(plan['approach']['why'])}")
     add(f"Technique: {plan['technique']['name']}")
     add(f"  why: {_why(plan['technique']['why'])}")
+    bt = (plan.get("memory") or {}).get("batching")
+    if bt:
+        add(f"  batching: {bt['batch_size']} examples per optimizer step as {bt['gradient_accumulation']} "
+            f"accumulated micro-batch{'es' if bt['gradient_accumulation'] != 1 else ''} of {bt['micro_batch']}"
+            f"{', gradient checkpointing on' if bt['gradient_checkpointing'] else ''} "
+            f"(~{bt['estimated_gb']:.1f} GiB)")
     if plan["technique"].get("objective"):
         add(f"  objective: {plan['technique']['objective']}")
     if plan["technique"].get("costs"):

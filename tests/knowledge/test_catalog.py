@@ -176,3 +176,18 @@ def test_an_image_plan_counts_the_activations_of_its_batch():
                                              "compute": "consumer_gpu", "gpu_memory_gb": 6}, KB))
     why = plan["technique"]["why"]["text"]
     assert "520x520 images" in why and "accumulated micro-batches" in why, why
+
+
+def test_the_plan_carries_how_its_batch_is_trained():
+    """memory.batching: the batch, micro-batch, accumulation and checkpointing the memory fit chose for the
+    model the plan runs, consistent with each other and within the usable memory."""
+    from rules.engine import get_engine
+    from rules.scenario import normalize
+
+    for sc in ({"task": "text_generation", "dataset_size": 20000, "compute": "consumer_gpu", "gpu_memory_gb": 12},
+               {"task": "semantic_segmentation", "dataset_size": 800, "compute": "consumer_gpu", "gpu_memory_gb": 6}):
+        plan = get_engine(KB).consult(normalize(sc, KB))
+        b = plan["memory"]["batching"]
+        assert b["batch_size"] == plan["hyperparameters"]["batch_size"]
+        assert b["micro_batch"] * b["gradient_accumulation"] >= b["batch_size"] > b["micro_batch"]
+        assert b["estimated_gb"] <= plan["memory"]["usable_gb"]
