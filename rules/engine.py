@@ -34,7 +34,8 @@ from rules.profile import ProfileRules
 from rules.risks import RiskRules
 from rules.selection import SelectionRules
 from rules.strategy import StrategyRules
-from rules.tuning import EvaluationRules, TuningRules
+from rules.evaluation import EvaluationRules
+from rules.tuning import TuningRules
 
 
 class TransferEngine(

@@ -15,8 +15,7 @@ from __future__ import annotations
 
 from typing import Any, Iterator
 
-from knowledge.estimates import ASSUMED_VOCAB, fit_batch, transformer_memory
-from rules.base import sequence_tokens
+from rules.memory import memory_plan
 from rules.tuning import image_domain
 
 from knowledge.schema import SPEED_ORDER
@@ -210,23 +209,12 @@ def lint(plan: dict, kb) -> list[dict]:
             out.append(_v("device_compute", f"serving on an assumed {device} although the scenario trains on "
                                             f"{sc.get('compute')}"))
     model = plan.get("model") or {}
-    entry = kb.models.get(model.get("id")) if model else None
-    if (entry is not None and entry.per == "token" and entry.layers and gb is not None
-            and isinstance(hp.get("batch_size"), int) and tech.kind == "core"):
-        generative = bool(task is not None and task.generative)
-        seq = sequence_tokens(kb, sc, generative, training=True)
-        ctx = _threshold(kb, "training_context_gb") or 0.0
-
-        def need(micro, ckpt):
-            return transformer_memory(entry.params, entry.layers, tech.memory_bytes_per_param, batch=micro, seq=seq,
-                                      backprop=tech.trains_backbone, checkpointing=ckpt,
-                                      vocab=(entry.vocab or ASSUMED_VOCAB) if generative else 0,
-                                      overhead_gb=ctx)["total"]
-
-        if fit_batch(need, int(hp["batch_size"]), gb) is None and model.get("id") in {c["model"] for c in cands
-                                                                                        if c.get("meets_constraints", True)}:
-            out.append(_v("memory_batch", f"{entry.id}: {tech.name} at batch {hp['batch_size']} of {seq} tokens does "
-                                          f"not fit {gb:g} GiB even at micro-batch 1 with checkpointing"))
+    runs = {c["model"] for c in cands if c.get("meets_constraints", True)}
+    if model.get("id") in runs and gb is not None and tech.kind == "core" and isinstance(hp.get("batch_size"), int):
+        fitted = memory_plan(kb, model["id"], tech_id, gb, sc)  # any batch fits by accumulation if micro-batch 1 does
+        if fitted is not None and not fitted[2]:
+            out.append(_v("memory_batch", f"{model['id']}: {tech.name} needs ~{fitted[0]:,.1f} GiB{fitted[1]}, "
+                                          f"over {gb:g} GiB"))
 
     # --- risks and the evaluation
     risks = {r["pitfall"]: r for r in plan.get("risks") or ()}

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from knowledge.estimates import area_scale, deployed_gb, fmt_ms, latency_ms, speed_class, training_memory_gb
 from rules._experta import MATCH, NOT, TEST
-from rules.tuning import scaled_values
+from rules.memory import memory_plan
 from rules.base import (
     Candidate,
     Criterion,
@@ -299,92 +299,8 @@ class SelectionRules:
         )
 
     def _memory_plan(self, model: str, tech: str, usable: float):
-        """A text transformer's training memory from first principles at the technique's batch size and
-        the task's sequence length, with the micro-batch, accumulation and checkpointing that make it fit:
-        (GiB, how, fits, batching), or None where the catalog lacks what it needs (layers; images)."""
-        from knowledge.estimates import ASSUMED_VOCAB, fit_batch, transformer_memory
-
-        entry = self.kb.models[model]
-        if entry.per == "image" and entry.activation_mb:
-            return self._image_memory_plan(entry, tech, usable)
-        if entry.per != "token" or not entry.layers:
-            return None
-        t = self.kb.techniques[tech]
-        scen = next(iter(self.facts_of(Scenario)), None)
-        task = self.kb.tasks.get(scen.get("task")) if scen is not None else None
-        generative = bool(task is not None and task.generative)
-        seq = self._tokens(generative, training=True)
-        scaled = scaled_values(self.kb, tech, model, generative, int(scen.get("dataset_size") or 0) if scen else 0,
-                               scen.get("task", "") if scen else "", scen.get("compute", "") if scen else "")[0]
-        batch = int(scaled.get("batch_size", t.defaults.get("batch_size", 32)))
-        vocab = (entry.vocab or ASSUMED_VOCAB) if generative else 0  # the logits of a large vocabulary weigh
-        ctx = self.kb.threshold("training_context_gb")
-
-        lora = t.defaults.get("lora") or {}
-        planned = int(lora.get("rank", 0)) if tech in ("lora", "qlora") else 0
-        matrices = ("all" if "all-linear" in (lora.get("target_modules"), scaled.get("lora_target_modules"))
-                    else "attention")
-        # adapters that do not fit at the recipe's rank are tried at half the rank, down to 8: the rank
-        # is the first setting people lower (a smaller adapter, the same base model)
-        ranks = [planned] + [r for r in (planned // 2, planned // 4, planned // 8) if r >= 8] if planned else [0]
-        for rank in ranks:
-            def need(micro, ckpt, rank=rank):
-                return transformer_memory(entry.params, entry.layers, t.memory_bytes_per_param, batch=micro,
-                                          seq=seq, backprop=t.trains_backbone, checkpointing=ckpt, vocab=vocab,
-                                          overhead_gb=ctx, adapter_rank=rank, adapter_matrices=matrices)["total"]
-
-            fit = fit_batch(need, batch, usable)
-            if fit is not None:
-                break
-        if fit is None:
-            need = (lambda micro, ckpt: transformer_memory(
-                entry.params, entry.layers, t.memory_bytes_per_param, batch=micro, seq=seq,
-                backprop=t.trains_backbone, checkpointing=ckpt, vocab=vocab, overhead_gb=ctx,
-                adapter_rank=planned, adapter_matrices=matrices)["total"])
-            return need(1, True), f" even at batch 1 of {seq} tokens with gradient checkpointing", False, None
-        lowered = f" at LoRA rank {rank} (not {planned})" if rank != planned else ""
-        if lowered:
-            fit = {**fit, "rank": rank}
-        if fit["micro_batch"] == batch and not fit["checkpointing"]:
-            return fit["gb"], f" at batch {batch} of {seq} tokens{lowered}", True, fit
-        how = (f" at batch {batch} of {seq} tokens{lowered}"
-               + (f" as {fit['accumulation']} accumulated micro-batches of {fit['micro_batch']}"
-                  if fit["accumulation"] > 1 else "")
-               + (" with gradient checkpointing" if fit["checkpointing"] else "")
-               + f" (~{need(batch, False):,.1f} GiB in one pass)")
-        return fit["gb"], how, True, fit
-
-    def _image_memory_plan(self, entry, tech: str, usable: float):
-        """An image model's training memory at the technique's batch: weights and optimizer state plus the
-        measured activations per image, batched, accumulated and checkpointed as the text models are."""
-        from knowledge.estimates import fit_batch, image_memory
-
-        t = self.kb.techniques[tech]
-        scen = next(iter(self.facts_of(Scenario)), None) or {}
-        scaled = scaled_values(self.kb, tech, entry.id, False, int(scen.get("dataset_size") or 0),
-                               scen.get("task", ""), scen.get("compute", ""))[0]
-        batch = int(scaled.get("batch_size", t.defaults.get("batch_size", 32)))
-        ctx = self.kb.threshold("training_context_gb")
-        px = scen.get("image_size")
-        size = f"{px}x{px}" if px else entry.input
-        scale = area_scale(entry, px or 0)
-
-        def need(micro, ckpt):
-            return image_memory(entry.params, t.memory_bytes_per_param, entry.activation_mb, batch=micro,
-                                backprop=t.trains_backbone, checkpointing=ckpt, area_scale=scale,
-                                overhead_gb=ctx)["total"]
-
-        fit = fit_batch(need, batch, usable)
-        if fit is None:
-            return need(1, True), f" even at batch 1 of {size} images with gradient checkpointing", False, None
-        if fit["micro_batch"] == batch and not fit["checkpointing"]:
-            return fit["gb"], f" at batch {batch} of {size} images", True, fit
-        how = (f" at batch {batch} of {size} images"
-               + (f" as {fit['accumulation']} accumulated micro-batches of {fit['micro_batch']}"
-                  if fit["accumulation"] > 1 else "")
-               + (" with gradient checkpointing" if fit["checkpointing"] else "")
-               + f" (~{need(batch, False):,.1f} GiB in one pass)")
-        return fit["gb"], how, True, fit
+        """The training memory of ``model`` with ``tech`` and how its batch fits (``rules.memory``)."""
+        return memory_plan(self.kb, model, tech, usable, next(iter(self.facts_of(Scenario)), None) or {})
 
     # --- ranking --------------------------------------------------------------
     @rule(
