@@ -407,6 +407,7 @@ class ImageDomain:
     ops: list[str]
     avoid: str
     sources: list[str]
+    catalog_note: str = ""  # what the catalog lacks for this domain (domain-pretrained weights), said in the plan
 
 
 @dataclass(frozen=True)

@@ -32,6 +32,7 @@ from rules.base import (
     unfreeze,
 )
 from rules.contract import SCHEMA_VERSION, Plan
+from rules.tuning import image_domain
 from rules.fixes import LIST_FIELDS, concrete_fixes, findings_of, inert_fields
 LIKELIHOOD_ORDER = {"high": 0, "medium": 1, "low": 2}
 MAX_FIXES = 4
@@ -108,15 +109,22 @@ def training_batching(engine, model_entry, tech_id: str, hyper: dict) -> dict:
 
 def catalog_gaps(kb, scenario: dict, candidates: list) -> list[str]:
     """What the catalog lacks for this scenario, said once: no model trained on the stated language alone
-    (only multilingual ones rank), where a monolingual model from the hub often does better."""
+    (only multilingual ones rank), or none pre-trained on the image domain (``ImageDomain.catalog_note``)."""
+    notes = []
+    task = kb.tasks[scenario["task"]]
+    if task.modality.value in ("image", "image_text"):
+        tags = list(scenario.get("target_domain") or []) + ([task.image_domain] if task.image_domain else [])
+        domain = image_domain(kb.get("regularization", "data_augmentation"), tags)
+        if domain is not None and domain.catalog_note:
+            notes.append(domain.catalog_note)
     lang = scenario.get("language")
     if not lang or lang in ("english", "multilingual", "code") or not candidates:
-        return []
+        return notes
     if any(lang in kb.models[c["model"]].languages for c in candidates):
-        return []
-    return [f"no model trained on {lang} alone is in this catalog: the candidates are multilingual; a "
-            f"monolingual {lang} encoder or LM (from the hub, given with --model) can beat them on the same "
-            "data, so compare one with `tlexpert rank-models`"]
+        return notes
+    return notes + [f"no model trained on {lang} alone is in this catalog: the candidates are multilingual; a "
+                    f"monolingual {lang} encoder or LM (from the hub, given with --model) can beat them on the same "
+                    "data, so compare one with `tlexpert rank-models`"]
 
 
 def build_plan(engine, scenario: dict, trace: bool = True, readings=(),

@@ -170,3 +170,10 @@ def test_a_language_the_catalog_has_no_dedicated_model_for_is_said_once(consult)
     en, _ = consult(task="ner", dataset_size=5000)
     assert len(ja["notes"]) == 1 and "japanese" in ja["notes"][0]
     assert en["notes"] == []
+
+
+def test_a_domain_the_catalog_has_no_pretrained_backbone_for_is_said_once(consult):
+    xray, _ = consult(task="image_classification", dataset_size=400, target_domain=["chest_xray"])
+    photos, _ = consult(task="image_classification", dataset_size=400)
+    assert len(xray["notes"]) == 1 and "medical" in xray["notes"][0]
+    assert photos["notes"] == []
