@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from rules.base import Protocol, RunModel, Scenario, Seeds, TaskFact, Technique, rule
+from rules.base import Protocol, RunModel, Scenario, Seeds, TaskFact, Technique, rule, task_metrics
 from rules._experta import MATCH
 
 SAL = 20
@@ -61,8 +61,9 @@ class EvaluationRules:
                 "prefer methods built for few examples (a linear probe or SetFit on sentence embeddings, "
                 "class prototypes)")))
         else:
-            by_class = "stratified by class" if k or self.kb.tasks[next(iter(self.facts_of(Scenario)))["task"]].id in (
-                "text_classification", "image_classification", "audio_classification") else "drawn at random"
+            scen = next(iter(self.facts_of(Scenario)))
+            classes = k or any("macro-F1" in m for m in task_metrics(self.kb.tasks[scen["task"]], scen))
+            by_class = "stratified by class" if classes else "drawn at random"
             large = self.kb.threshold("large_holdout_examples")
             share = ("60% training, 20% validation (model and early-stopping choices), 20% test, touched once"
                      if n * 0.2 <= large else

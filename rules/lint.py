@@ -16,7 +16,7 @@ from __future__ import annotations
 from typing import Any, Iterator
 
 from rules.memory import memory_plan
-from rules.tuning import image_domain
+from rules.tuning import scenario_image_domain
 
 from knowledge.schema import SPEED_ORDER
 from rules.fixes import avoided, relevant
@@ -195,12 +195,9 @@ def lint(plan: dict, kb) -> list[dict]:
         if task.generative and "macro-F1" in es_why:
             out.append(_v("metric_task", "a generation plan stops early on macro-F1"))
     if sc.get("modality") in ("image", "image_text") and tech.trains_backbone:
-        entry = kb.get("regularization", "data_augmentation")
-        tags = list(sc.get("target_domain") or []) + ([task.image_domain] if task is not None and task.image_domain else [])
-        want = image_domain(entry, tags)
+        want = scenario_image_domain(kb, sc)
         if want is not None and augmentation and want.policy not in augmentation:
-            out.append(_v("augmentation_domain", f"augmentation {augmentation} for {want.policy} images "
-                                                 f"(target_domain {', '.join(tags)})"))
+            out.append(_v("augmentation_domain", f"augmentation {augmentation} for {want.policy} images"))
     device = (plan.get("device") or {}).get("class")
     if "device_class" in assumed_fields and sc.get("deployment") in ("server", "batch") and device:
         by_compute = _threshold(kb, "serving_device_by_compute") or {}

@@ -32,7 +32,7 @@ from rules.base import (
     unfreeze,
 )
 from rules.contract import SCHEMA_VERSION, Plan
-from rules.tuning import image_domain
+from rules.tuning import scenario_image_domain
 from rules.fixes import LIST_FIELDS, concrete_fixes, findings_of, inert_fields
 LIKELIHOOD_ORDER = {"high": 0, "medium": 1, "low": 2}
 MAX_FIXES = 4
@@ -111,10 +111,8 @@ def catalog_gaps(kb, scenario: dict, candidates: list) -> list[str]:
     """What the catalog lacks for this scenario, said once: no model trained on the stated language alone
     (only multilingual ones rank), or none pre-trained on the image domain (``ImageDomain.catalog_note``)."""
     notes = []
-    task = kb.tasks[scenario["task"]]
-    if task.modality.value in ("image", "image_text"):
-        tags = list(scenario.get("target_domain") or []) + ([task.image_domain] if task.image_domain else [])
-        domain = image_domain(kb.get("regularization", "data_augmentation"), tags)
+    if kb.tasks[scenario["task"]].modality.value in ("image", "image_text"):
+        domain = scenario_image_domain(kb, scenario)
         if domain is not None and domain.catalog_note:
             notes.append(domain.catalog_note)
     lang = scenario.get("language")

@@ -29,6 +29,13 @@ def image_domain(entry, tags: list[str]):
     return None
 
 
+def scenario_image_domain(kb, scenario: dict):
+    """The image domain a scenario's target_domain tags, or its task (documents), name; None for photos."""
+    task = kb.tasks.get(scenario.get("task"))
+    tags = list(scenario.get("target_domain") or ()) + ([task.image_domain] if task is not None and task.image_domain else [])
+    return image_domain(kb.get("regularization", "data_augmentation"), tags)
+
+
 def resolve(value, family: str, size: str):
     """A technique default may be keyed by family or data size (with 'default')."""
     if isinstance(value, dict) and value and set(value) <= KEYED:
@@ -348,10 +355,7 @@ class TuningRules:
     def augment_images(self, technique):
         """Image inputs, a technique that trains the backbone -> augmentation for the image domain (photos: crops, flips, jitter)."""
         entry = self.kb.get("regularization", "data_augmentation")
-        scen = next(iter(self.facts_of(Scenario)), None)
-        tags = list(scen.get("target_domain") or ()) if scen is not None else []
-        task = self.kb.tasks.get(scen.get("task")) if scen is not None else None
-        domain = image_domain(entry, tags + ([task.image_domain] if task is not None and task.image_domain else []))
+        domain = scenario_image_domain(self.kb, next(iter(self.facts_of(Scenario)), None) or {})
         if domain is None:
             ops = entry.defaults["augmentation"]["image"]
             self.conclude(Hyper(name="augmentation", value=["standard"],

@@ -31,11 +31,9 @@ CARRIED = {
 }
 
 
-# What the image path carries out: random shifts, the part every image policy shares ("standard" for
-# photos, and the domain policies of knowledge/regularization.yaml); no text preprocessing, tokens or
-# text stages.
-IMAGE_POLICIES = {"standard", "documents", "medical", "inspection", "overhead"}
-CARRIED_IMAGE = {"preprocessing": set(), "augmentation": IMAGE_POLICIES, "tokenizer_extra_tokens": set(),
+# What a fix may change on the image path: "standard" augmentation (random shifts, the part every image
+# policy of knowledge/regularization.yaml shares); no text preprocessing, tokens or text stages.
+CARRIED_IMAGE = {"preprocessing": set(), "augmentation": {"standard"}, "tokenizer_extra_tokens": set(),
                  "stages": set()}
 
 

@@ -344,9 +344,8 @@ def run_image(technique: str, source_model, target: tuple, seed: int, hyper: dic
         for b in blocks[:frozen_n]:
             for p in b:
                 p.requires_grad_(False)
-    from harness.training.adapt import IMAGE_POLICIES
-
-    augment = bool(IMAGE_POLICIES & set(hyper["augmentation"]))  # each policy's shared part: small shifts
+    # every image policy ('standard' for photos, or a domain's) shares the small random shifts carried out here
+    augment = bool(hyper["augmentation"])
     gradual = hyper["unfreeze"] == "gradual" and technique == "fine_tuning"
     curves = _fit(model, train, val, seed, hyper, augment=augment, device=device, frozen_n=frozen_n,
                   gradual=gradual, label=f"{technique} seed {seed}")
