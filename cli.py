@@ -1226,11 +1226,15 @@ def demo(ctx, seeds, size, epochs, out, device, fmt):
         click.echo(f"Plan: {plan.technique['name']} ({plan.technique['why']['text']}); "
                    f"comparing feature extraction, fine-tuning and LoRA, each with its own recipe, over "
                    f"{seeds} seeds.", err=True)
-    opts = {"fmt": fmt, "techniques": ["feature_extraction", "fine_tuning", "lora"], "seeds": seeds,
+    from harness.training.registry import REGISTRY
+
+    # every transfer technique that runs on text, each with its own recipe; --epochs is for the trained backbones
+    compared = [t for t, spec in REGISTRY.items() if spec.pretrained and "text" in spec.honours]
+    opts = {"fmt": fmt, "techniques": compared, "seeds": seeds,
             "model": "all-MiniLM-L6-v2", "text_column": "text", "label_column": "label",
             "device": device, "out": out, "max_length": 64, "alpha": None, "no_cache": False,
             "epochs": epochs, "learning_rate": None, "batch_size": None,
-            "override_scope": ["fine_tuning", "lora"]}  # --epochs is for the trained backbones
+            "override_scope": [t for t in compared if not REGISTRY[t].head_only]}
     _run(ctx, plan, "demo", opts, builtin_size=size)
 
 

@@ -67,9 +67,8 @@ def sentiment_splits(tmp: Path) -> tuple[str, str, str]:
 
 def full_fine_tuning(plan, lr: float):
     """The plan with every layer trained from the start at ``lr`` (no freezing, no schedule tricks)."""
-    h = plan.hyperparameters
-    h.learning_rate, h.frozen_layers, h.unfreeze, h.discriminative_lr_decay = lr, 0, "none", 1.0
-    return plan
+    return plan.changed({"hyperparameters.learning_rate": lr, "hyperparameters.frozen_layers": 0,
+                         "hyperparameters.unfreeze": "none", "hyperparameters.discriminative_lr_decay": 1.0})
 
 
 def plan_for(kb, **scenario):
@@ -110,7 +109,7 @@ def case_forgetting(kb, out: Path, seeds: int, progress) -> dict:
     retention = write_csv(tmp / "retention.csv", sample(read("emotion_train.csv"), 2000, 1))
     plan = plan_for(kb, task="text_classification", dataset_size=1500, num_classes=3, compute="consumer_gpu",
                     domain_similarity="medium")
-    full_fine_tuning(plan, BAD_LR)  # the bad configuration: high learning rate, nothing frozen
+    plan = full_fine_tuning(plan, BAD_LR)  # the bad configuration: high learning rate, nothing frozen
     cfg = RunConfig(techniques=["fine_tuning"], seeds=seeds, train=train, validation=val, test=test,
                     retention_data=retention, out=str(out / "autofix"), overrides={"epochs": EPOCHS})
     result = auto_fix(plan, cfg, kb, max_rounds=2, progress=progress, pitfalls={"catastrophic_forgetting"})
@@ -180,7 +179,7 @@ def case_negative(kb, out: Path, seeds: int, progress) -> dict:
     source = corrupt_source(kb, out, progress)
     plan = plan_for(kb, task="text_classification", dataset_size=1500, num_classes=3, compute="consumer_gpu",
                     domain_similarity="low", source_domain=["wikipedia", "news"], target_domain=["tweets"])
-    full_fine_tuning(plan, GOOD_LR)  # the same sound recipe for the plain and the corrupted source
+    plan = full_fine_tuning(plan, GOOD_LR)  # the same sound recipe for the plain and the corrupted source
     base = dict(seeds=seeds, train=train, validation=val, test=test, overrides={"epochs": EPOCHS},
                 intermediate_data=informal)
     # each technique with its own recipe; the epoch budget is the fine-tuning comparison's only
@@ -253,7 +252,7 @@ def case_shift(kb, out: Path, seeds: int, progress) -> dict:
     val = write_csv(tmp / "val.csv", sample(read("sentiment_val.csv"), 400, 1))
     plan = plan_for(kb, task="text_classification", dataset_size=2000, num_classes=3, compute="consumer_gpu",
                     domain_similarity="medium", target_domain=["tweets", "emoji"])
-    full_fine_tuning(plan, GOOD_LR)
+    plan = full_fine_tuning(plan, GOOD_LR)
     cfg = RunConfig(techniques=["fine_tuning"], seeds=seeds, train=train, validation=val, test=test,
                     out=str(out / "autofix"), overrides={"epochs": EPOCHS})
     result = auto_fix(plan, cfg, kb, max_rounds=3, progress=progress, pitfalls={"domain_shift"})

@@ -1,6 +1,8 @@
 """The layout's invariants, measured: import cycles among the project's modules (module-level and
 function-local imports both count), files over 500 lines, technique names compared outside the
-technique registry, and plans read as dicts outside the file boundary.
+technique registry (``==``/``!=``/``in`` with a technique id, a tuple of ids, an experta pattern matching
+a technique by name), and plans read as dicts (``plan["field"]``, ``plan.get("field")``) outside the
+file boundary (``rules/contract.py``, where the JSON form is read and written).
 
     python bench/check_layout.py            # a report; exit 1 when an invariant is broken
 """
@@ -15,6 +17,73 @@ ROOT = Path(__file__).resolve().parents[1]
 PACKAGES = ("knowledge", "rules", "harness")
 MAX_LINES = 500
 LONG_OK = {"harness/evaluation/stats.py"}  # the statistics module may be long (issue: tested, pure functions)
+# where technique names may be compared: the technique registry (the knowledge base's entries carry the
+# properties everything else asks)
+REGISTRY_OK = {"harness/training/registry.py"}
+# the file boundary: where a plan's JSON form is read or written
+BOUNDARY_OK = {"rules/contract.py"}
+
+
+def technique_ids() -> set[str]:
+    import re
+
+    text = (ROOT / "knowledge" / "data" / "techniques.yaml").read_text()
+    return set(re.findall(r"^  - id: (\w+)", text, re.M))
+
+
+def _names(node) -> list:
+    """String constants a comparison operand names: a constant, or a tuple/list/set of them."""
+    if isinstance(node, ast.Constant) and isinstance(node.value, str):
+        return [node.value]
+    if isinstance(node, (ast.Tuple, ast.List, ast.Set)):
+        return [e.value for e in node.elts if isinstance(e, ast.Constant) and isinstance(e.value, str)]
+    return []
+
+
+def technique_comparisons(path: Path, ids: set) -> list[int]:
+    """Lines comparing a value with a technique's name (``==``, ``!=``, ``in``), a tuple of technique
+    names assigned as a dispatch list, or an experta pattern matching a technique fact by name."""
+    tree = ast.parse(path.read_text(), str(path))
+    lines = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Compare):
+            if any(n in ids for side in (node.left, *node.comparators) for n in _names(side)):
+                lines.append(node.lineno)
+        elif isinstance(node, (ast.Tuple, ast.List, ast.Set)) and len(node.elts) > 1:
+            names = _names(node)
+            if len(names) == len(node.elts) and all(n in ids for n in names):
+                lines.append(node.lineno)
+        elif (isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id == "Technique"
+              and any(k.arg == "value" and (_names(k.value) or (isinstance(k.value, ast.BinOp)))
+                      for k in node.keywords)):
+            lines.append(node.lineno)
+    return sorted(set(lines))
+
+
+PLAN_FIELDS = ("schema_version", "scenario", "architecture", "criteria", "candidates", "rejected", "model",
+               "size_class", "approach", "technique", "hyperparameters", "hyperparameters_why", "recipes",
+               "risks", "diagnoses", "evaluation", "trace", "applied_fixes", "assumptions", "device", "memory",
+               "symptom_readings", "clarify", "empirical_ranking", "training_time", "task_note", "notes")
+
+
+def _is_plan(node) -> bool:
+    return isinstance(node, ast.Name) and "plan" in node.id.lower()
+
+
+def plan_dict_reads(path: Path) -> list[int]:
+    """Lines reading a plan as a dict: ``plan["field"]`` or ``plan.get("field")`` on a name that holds
+    a plan, with a key that is one of the Plan's fields."""
+    tree = ast.parse(path.read_text(), str(path))
+    lines = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Subscript) and _is_plan(node.value) and \
+                isinstance(node.slice, ast.Constant) and node.slice.value in PLAN_FIELDS:
+            lines.append(node.lineno)
+        elif (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr == "get"
+              and _is_plan(node.func.value) and node.args and isinstance(node.args[0], ast.Constant)
+              and node.args[0].value in PLAN_FIELDS):
+            lines.append(node.lineno)
+    return sorted(set(lines))
 
 
 def project_files() -> list[Path]:
@@ -99,7 +168,17 @@ def main() -> int:
     print(f"files over {MAX_LINES} lines (statistics module excepted): {len(long)}")
     for f, n in sorted(long, key=lambda x: -x[1]):
         print(f"  {f}: {n}")
-    return 1 if cyc or long else 0
+    ids = technique_ids()
+    rel = {f: str(f.relative_to(ROOT)) for f in files}
+    tech = {rel[f]: n for f in files if rel[f] not in REGISTRY_OK and (n := technique_comparisons(f, ids))}
+    print(f"technique-name comparisons outside the registry: {sum(len(v) for v in tech.values())}")
+    for f, n in sorted(tech.items()):
+        print(f"  {f}: lines {', '.join(map(str, n))}")
+    reads = {rel[f]: n for f in files if rel[f] not in BOUNDARY_OK and (n := plan_dict_reads(f))}
+    print(f"plans read as dicts outside the file boundary: {sum(len(v) for v in reads.values())}")
+    for f, n in sorted(reads.items()):
+        print(f"  {f}: lines {', '.join(map(str, n))}")
+    return 1 if cyc or long or tech or reads else 0
 
 
 if __name__ == "__main__":

@@ -259,6 +259,9 @@ class ScaledRecipe:
     computes: list[str] = field(default_factory=list)  # only on these compute classes (empty: any)
 
 
+UPDATES = ("head", "all", "adapters")
+
+
 @dataclass(frozen=True)
 class Technique:
     id: str
@@ -281,8 +284,41 @@ class Technique:
     harness: bool = True  # `tlexpert run` can carry it out on this install
     costs: str = ""  # its known costs, stated in plans that choose it
     memory_figures: list[MemoryFigure] = field(default_factory=list)
+    # which weights training changes: the new head only (on frozen features), every weight, or low-rank
+    # adapters beside frozen weights; code asks these properties, never a technique's name
+    updates: str = "all"
+    quantized_base: bool = False  # the frozen base is quantized (QLoRA)
 
     findings: list[Finding] = field(default_factory=list)
+
+    def check_fields(self, where) -> None:
+        if self.updates not in UPDATES:
+            raise error("updates", where("updates"), "one of " + ", ".join(UPDATES), self.updates)
+        if (self.updates == "head") == self.trains_backbone:
+            raise error("trains_backbone", where("trains_backbone"),
+                        f"{str(self.updates != 'head').lower()} for a technique that updates {self.updates}",
+                        self.trains_backbone)
+        if self.quantized_base and self.updates != "adapters":
+            raise error("quantized_base", where("quantized_base"), "false unless the technique updates adapters",
+                        self.quantized_base)
+
+    @property
+    def pretrained(self) -> bool:
+        """Starts from pre-trained weights (false: training from scratch, the no-transfer baseline)."""
+        return self.approach == "transfer"
+
+    @property
+    def head_only(self) -> bool:
+        return self.updates == "head"
+
+    @property
+    def adapters(self) -> bool:
+        return self.updates == "adapters"
+
+    @property
+    def full_update(self) -> bool:
+        """Changes every pre-trained weight: layer freezing, unfreezing schedules and per-layer rates apply."""
+        return self.updates == "all" and self.pretrained
 
 
 @dataclass(frozen=True)

@@ -110,7 +110,15 @@ class Approach(Fact):
 
 
 class Technique(Fact):
-    """value: a technique id."""
+    """value: a technique id; updates, pretrained, quantized: its properties (rules match these, not
+    names)."""
+
+
+def technique_fact(kb, technique: str, why: str) -> Technique:
+    """The decision fact for ``technique``, carrying the knowledge base's properties of it."""
+    t = kb.techniques[technique]
+    return Technique(value=technique, updates=t.updates, pretrained=t.pretrained, quantized=t.quantized_base,
+                     why=why)
 
 
 class Rejected(Fact):

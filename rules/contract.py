@@ -94,7 +94,7 @@ def _f(check, default=dataclasses.MISSING, doc=""):
 # --- the typed blocks
 
 
-@dataclass
+@dataclass(frozen=True)
 class LoraSettings:
     rank: int = _f(_num(1, 4096, integer=True), doc="rank r of the update matrices")
     alpha: float = _f(_num(0, lo_open=True), doc="scaling numerator (updates are scaled by alpha/r)")
@@ -103,7 +103,7 @@ class LoraSettings:
                                                 "linear layer of the backbone)")
 
 
-@dataclass
+@dataclass(frozen=True)
 class Hyperparameters:
     """Every setting one technique trains with. 0 is a value: no field falls back to a default."""
 
@@ -156,7 +156,7 @@ DATA_LEVEL = ("preprocessing", "augmentation", "tokenizer_extra_tokens", "stages
               "replay_ratio")
 
 
-@dataclass
+@dataclass(frozen=True)
 class ModelChoice:
     id: str = _f(((lambda v: isinstance(v, str) and bool(v.strip())), "a model id"))
     name: str = _f(((lambda v: isinstance(v, str)), "a string"), "")
@@ -166,7 +166,7 @@ class ModelChoice:
     why: dict = _f(((lambda v: isinstance(v, dict)), "a mapping"), {})
 
 
-@dataclass
+@dataclass(frozen=True)
 class Evaluation:
     seeds: int = _f(_num(1, 100, integer=True), doc="seeds per technique")
     alpha: float = _f(_num(0, 1, lo_open=True, hi_open=True), doc="significance level of every test")
@@ -184,7 +184,7 @@ class Evaluation:
                        doc="how the data are split to judge the result (a few-shot scenario: cross-validation)")
 
 
-@dataclass
+@dataclass(frozen=True)
 class Plan:
     """The whole plan. Typed fields are what the harness executes; the rest explains them."""
 
@@ -230,6 +230,40 @@ class Plan:
                             f"(it has {', '.join([self.technique_id, *self.recipes])}).")
         return self.recipes[technique]
 
+    # --- changes: a new, validated Plan (a plan is never changed in place)
+    def changed(self, changes: dict, kb=None, where: str = "the changed plan") -> "Plan":
+        """A new Plan with ``changes`` (dotted path -> value: ``hyperparameters.lora.rank``,
+        ``recipes.lora.learning_rate``, ``evaluation.seeds``, ``model.layers``, ``applied_fixes``)
+        applied to its JSON form and checked against the contract again."""
+        data = self.to_dict()
+        for path, value in changes.items():
+            *heads, last = path.split(".")
+            block = data
+            for i, h in enumerate(heads):
+                if not isinstance(block.get(h), dict):
+                    raise PlanError(f"The plan has no field {'.'.join(heads[:i + 1])!r} to change "
+                                    f"(asked to set {path!r}).")
+                block = block[h]
+            block[last] = _plain(copy.deepcopy(value))
+        return Plan.from_dict(data, where, kb)
+
+    def with_technique(self, tech: str, why: dict, kb=None) -> "Plan":
+        """A new Plan whose technique is ``tech``, run with its own recipe from this plan (the
+        data-level settings carry over; the old technique's recipe is kept among the recipes)."""
+        if tech == self.technique_id:
+            return self
+        data = self.to_dict()
+        recipes = data["recipes"]
+        if tech not in recipes:
+            raise PlanError(f"The plan has no recipe for technique {tech!r} "
+                            f"(it has {', '.join([self.technique_id, *self.recipes])}).")
+        hyper = recipes.pop(tech)
+        hyper.update({k: data["hyperparameters"][k] for k in DATA_LEVEL})
+        recipes[self.technique_id] = data["hyperparameters"]
+        data["hyperparameters"] = hyper
+        data["technique"] = {**data["technique"], "choice": tech, "name": tech, "why": why}
+        return Plan.from_dict(data, "the plan with its technique switched", kb)
+
     # --- conversion
     def to_dict(self) -> dict:
         out = {}
@@ -273,7 +307,8 @@ class Plan:
                 if t not in techs:
                     raise _bad(where, f"recipes.{t}", "a recipe of a core technique (" + ", ".join(techs) + ")",
                                t)
-        if plan.technique_id == "lora" and plan.hyperparameters.lora is None:
+        entry = kb.techniques.get(plan.technique_id) if kb is not None else None
+        if entry is not None and entry.adapters and plan.hyperparameters.lora is None:
             raise _bad(where, "hyperparameters.lora", "the LoRA settings (rank, alpha, dropout, "
                                                       "target_modules) for technique lora", None)
         return plan

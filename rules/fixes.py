@@ -142,9 +142,9 @@ def direction(change: dict) -> int:
     return 0
 
 
-def presumes_pretrained(fix: Fix) -> bool:
-    """A fix for adapting a pre-trained model only (its techniques do not include training from scratch)."""
-    return bool(fix.applies_to) and "from_scratch" not in fix.applies_to
+def presumes_pretrained(fix: Fix, kb) -> bool:
+    """A fix for adapting a pre-trained model only (every technique it applies to starts pre-trained)."""
+    return bool(fix.applies_to) and all(t in kb.techniques and kb.techniques[t].pretrained for t in fix.applies_to)
 
 
 def apply_changes(hyper: dict, technique: str, changes: list[dict]) -> tuple[dict, str]:
@@ -218,7 +218,8 @@ def against_task_or_domain(kb, changes: list[dict], hyper: dict, scenario: Optio
     task = kb.tasks.get((scenario or {}).get("task")) if scenario else None
     domain_policies = {d.policy for d in kb.get("regularization", "data_augmentation").image_domains}
     for c in changes:
-        if (c["field"] == "technique" and c["to"] == "feature_extraction" and task is not None
+        if (c["field"] == "technique" and c["to"] in kb.techniques and kb.techniques[c["to"]].head_only
+                and task is not None
                 and (task.dense or task.generative)):
             return True
         if (c["field"] == "augmentation" and "standard" in (c.get("to") or [])
@@ -255,7 +256,7 @@ def concrete_fixes(kb, fix_ids: list[str], hyper: dict, technique: Optional[str]
         fix = kb.fixes[fid]
         if modality and fix.modalities and modality not in [m.value for m in fix.modalities]:
             continue
-        if "technique" in unknown and presumes_pretrained(fix):
+        if "technique" in unknown and presumes_pretrained(fix, kb):
             continue  # the log does not say the model was pre-trained: no fine-tuning advice by default
         if avoided(fix, scenario, pitfall) or not relevant(fix, scenario, evidence):
             continue

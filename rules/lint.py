@@ -93,6 +93,11 @@ def _threshold(kb, tid: str) -> Any:
     return entry.value if entry is not None else None
 
 
+def _head_only(kb, technique) -> bool:
+    """Whether ``technique`` trains only a head on frozen features."""
+    return technique in kb.techniques and kb.techniques[technique].head_only
+
+
 def _frozen_count(value: Any, layers: int) -> int:
     if value == "all":
         return layers
@@ -158,13 +163,13 @@ def lint(plan: dict, kb) -> list[dict]:
                                             f"the plan chose {plan['approach']['choice']}"))
     layers = cands[0]["layers"] if cands else 0
     frozen = hp.get("frozen_layers")
-    if not tech.trains_backbone or tech_id == "lora":
+    if tech.head_only or tech.adapters:
         if frozen not in ("all", None):
             out.append(_v("frozen_layers", f"{tech_id} keeps the backbone frozen, the plan freezes {frozen!r}"))
-    elif tech_id == "fine_tuning" and layers and _frozen_count(frozen, layers) >= layers:
+    elif tech.full_update and layers and _frozen_count(frozen, layers) >= layers:
         out.append(_v("frozen_layers", f"fine-tuning with all {layers} layers frozen"))
     dissimilar = sc.get("domain_similarity") == "low"
-    if dissimilar and tech_id == "fine_tuning":
+    if dissimilar and tech.full_update:
         if _frozen_count(frozen, layers) > 0:
             out.append(_v("freeze_dissimilar", f"domain similarity is low, yet {frozen} early layers stay frozen"))
         if hp.get("unfreeze") == "gradual":
@@ -255,14 +260,14 @@ def lint(plan: dict, kb) -> list[dict]:
                 if not tech.trains_backbone or sc.get("modality") == "text":
                     out.append(_v("fix_contradicts_plan", f"{label} adds standard augmentation against the "
                                                           "plan's augmentation line"))
-            if fld == "frozen_layers" and dissimilar and tech_id == "fine_tuning" and \
+            if fld == "frozen_layers" and dissimilar and tech.full_update and \
                     _frozen_count(after, layers) > _frozen_count(before, layers):
                 out.append(_v("fix_contradicts_plan", f"{label} freezes layers that the plan adapts because "
                                                       "the data are dissimilar"))
-            if fld == "unfreeze" and after == "gradual" and dissimilar and tech_id == "fine_tuning":
+            if fld == "unfreeze" and after == "gradual" and dissimilar and tech.full_update:
                 out.append(_v("fix_contradicts_plan", f"{label} unfreezes gradually, against the plan's "
                                                       "'every layer trains from the start'"))
-            if fld == "technique" and after == "feature_extraction" and dissimilar and tech_id == "fine_tuning" \
+            if fld == "technique" and _head_only(kb, after) and dissimilar and tech.full_update \
                     and pitfall not in fix.avoid_except:  # measured to help against that pitfall all the same
                 out.append(_v("fix_contradicts_plan", f"{label} freezes the whole backbone that the plan "
                                                       "adapts because the data are dissimilar"))

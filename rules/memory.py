@@ -43,7 +43,7 @@ def memory_plan(kb, model: str, tech: str, usable: float, scenario: dict):
     vocab = (entry.vocab or ASSUMED_VOCAB) if generative else 0  # the logits of a large vocabulary weigh
     ctx = kb.threshold("training_context_gb")
     lora = t.defaults.get("lora") or {}
-    planned = int(lora.get("rank", 0)) if tech in ("lora", "qlora") else 0
+    planned = int(lora.get("rank", 0)) if t.adapters else 0
     matrices = "all" if "all-linear" in (lora.get("target_modules"), scaled.get("lora_target_modules")) else "attention"
 
     def need_at(rank):

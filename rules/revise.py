@@ -99,7 +99,7 @@ def revise(plan: Any, measurements: dict, kb, limit: int = 4) -> dict:
     notes = []
     if technique is None:
         held = sorted({f for d in diagnoses for f in kb.pitfalls[d["pitfall"]].fixes
-                       if presumes_pretrained(kb.fixes[f])})
+                       if presumes_pretrained(kb.fixes[f], kb)})
         if held:
             notes.append("The log does not say whether the model was pre-trained or how it was adapted: fixes for "
                          f"adapting a pre-trained model ({', '.join(held)}) are left out; give --scenario (or a "

@@ -45,7 +45,7 @@ class RiskRules:
     # retain_source unknown, and the forgetting probe measures it); retain_source 'no' drops it.
     @rule(
         "risk.forgetting_many_layers_small_data",
-        Technique(value="fine_tuning"),
+        Technique(updates="all", pretrained=True),
         SizeClass(value="medium"),
         Scenario(retain_source=MATCH.retain),
         TEST(lambda retain: retain != "no"),
@@ -60,7 +60,7 @@ class RiskRules:
 
     @rule(
         "risk.forgetting_full_fine_tuning",
-        Technique(value="fine_tuning"),
+        Technique(updates="all", pretrained=True),
         SizeClass(value=L("large") | L("huge")),
         Scenario(retain_source=MATCH.retain),
         TEST(lambda retain: retain != "no"),
@@ -74,8 +74,7 @@ class RiskRules:
 
     @rule(
         "risk.forgetting_lora",
-        Technique(value=MATCH.technique),
-        TEST(lambda technique: technique in ("lora", "qlora")),
+        Technique(updates="adapters"),
         Scenario(retain_source=MATCH.retain),
         TEST(lambda retain: retain != "no"),
         salience=SAL,
@@ -89,7 +88,7 @@ class RiskRules:
     @rule(
         "risk.negative_transfer_dissimilar",
         Scenario(task_similarity=MATCH.ts, domain_similarity=MATCH.ds),
-        Technique(value=L("feature_extraction") | L("fine_tuning") | L("lora") | L("qlora")),
+        Technique(pretrained=True),
         TEST(lambda ts, ds: ts == "different" or ds == "low"),
         salience=SAL,
         basis=["sources:slide-negative-transfer", "sources:wang2019negative"],
@@ -128,15 +127,14 @@ class RiskRules:
 
     @rule(
         "risk.overfitting_fine_tuning_little_data",
-        Technique(value=L("fine_tuning") | L("lora") | L("qlora")),
+        Technique(pretrained=True, updates=L("all") | L("adapters")),
         SizeClass(value="medium"),
         salience=SAL,
         basis=["sources:slide-regularization"],
     )
     def overfitting(self):
         """Training backbone weights on a medium dataset -> overfitting risk (lower for adapters)."""
-        technique = next(iter(self.facts_of(Technique)))["value"]
-        if technique == "fine_tuning":
+        if next(iter(self.facts_of(Technique)))["updates"] == "all":
             self.risk("overfitting", "medium", "many trained parameters for a few thousand examples")
         else:  # LoRA trains ~0.1-1% of the weights: a smaller capacity to memorise, not none
             self.risk("overfitting", "low", "the adapters are a small share of the weights, but a few thousand "
@@ -144,7 +142,7 @@ class RiskRules:
 
     @rule(
         "risk.overfitting_small_data",
-        Technique(value="feature_extraction"),
+        Technique(updates="head"),
         SizeClass(value="small"),
         salience=SAL,
         basis=["sources:slide-regularization"],
@@ -155,7 +153,7 @@ class RiskRules:
 
     @rule(
         "risk.underfitting_frozen_features",
-        Technique(value="feature_extraction"),
+        Technique(updates="head"),
         Scenario(task_similarity=MATCH.ts, domain_similarity=MATCH.ds),
         TEST(lambda ts, ds: ts == "different" or ds == "low"),
         salience=SAL,
@@ -167,7 +165,7 @@ class RiskRules:
 
     @rule(
         "risk.failed_run_small_transformer",
-        Technique(value="fine_tuning"),
+        Technique(updates="all", pretrained=True),
         Family(value=L("nlp_transformer") | L("multimodal") | L("vision_transformer")),
         SizeClass(value="medium"),
         salience=SAL,
@@ -180,7 +178,7 @@ class RiskRules:
 
     @rule(
         "risk.divergence_from_scratch",
-        Technique(value="from_scratch"),
+        Technique(pretrained=False),
         salience=SAL,
         basis=["sources:goyal2017warmup"],
     )

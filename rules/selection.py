@@ -26,8 +26,8 @@ from rules.base import (
     RunModel,
     Scenario,
     TaskFact,
-    Technique,
     TechniqueFact,
+    technique_fact,
     Threshold,
     rule,
 )
@@ -268,7 +268,7 @@ class SelectionRules:
         tried = []
         chain = technique_chain(self.kb, preferred, compute)
         small = self.kb.threshold("cpu_full_training_params")
-        if compute == "cpu" and preferred == "lora" and params <= small:
+        if compute == "cpu" and self.kb.techniques[preferred].adapters and params <= small:
             # LoRA on a CPU saves time; a model this small trains in full in minutes
             chain = ["fine_tuning", *chain]
         for tech in chain:
@@ -438,7 +438,7 @@ class SelectionRules:
         else:
             why = (f"{TECH_NAMES.get(preferred, preferred)} was the first choice ({reason}), but for "
                    f"{self.kb.models[model].name} {fit['why']}")
-        self.conclude(Technique(value=technique, why=why), basis=[f"techniques:{technique}", f"models:{model}"])
+        self.conclude(technique_fact(self.kb, technique, why), basis=[f"techniques:{technique}", f"models:{model}"])
 
     @rule(
         "technique.nothing_fits",
@@ -448,7 +448,7 @@ class SelectionRules:
     )
     def nothing_fits(self, preferred, reason):
         """No model meets every constraint -> keep the technique the data and compute call for."""
-        self.conclude(Technique(value=preferred, why=f"{reason} (no model fits every constraint)"),
+        self.conclude(technique_fact(self.kb, preferred, f"{reason} (no model fits every constraint)"),
                       basis=[f"techniques:{preferred}"])
 
     @rule(
@@ -459,7 +459,7 @@ class SelectionRules:
     )
     def no_candidates(self, preferred, reason):
         """The catalog holds no model for the task -> the technique the data and compute call for."""
-        self.conclude(Technique(value=preferred, why=f"{reason} (the catalog holds no model for this task)"),
+        self.conclude(technique_fact(self.kb, preferred, f"{reason} (the catalog holds no model for this task)"),
                       basis=[f"techniques:{preferred}"])
 
     # --- the model the harness loads -----------------------------------------

@@ -72,7 +72,7 @@ class TuningRules:
 
     @rule(
         "tuning.freeze_backbone",
-        Technique(value="feature_extraction"),
+        Technique(updates="head"),
         salience=SAL,
         basis=["techniques:feature_extraction"],
     )
@@ -84,8 +84,7 @@ class TuningRules:
 
     @rule(
         "tuning.lora_adapters",
-        Technique(value=MATCH.technique),
-        TEST(lambda technique: technique in ("lora", "qlora")),
+        Technique(value=MATCH.technique, updates="adapters"),
         RunModel(model=MATCH.model),
         salience=SAL,
         basis=["techniques:lora", "sources:peft-docs"],
@@ -101,8 +100,8 @@ class TuningRules:
         lowered = (fit or {}).get("batching", {}).get("rank") if fit is not None else None
         if lowered:  # the memory fit lowered the rank: the adapters the budget holds
             cfg = {**cfg, "rank": int(lowered)}
-        if technique == "qlora":
-            quant = dict(self.kb.techniques["qlora"].defaults.get("quantization", {}))
+        if self.kb.techniques[technique].quantized_base:
+            quant = dict(self.kb.techniques[technique].defaults.get("quantization", {}))
             self.conclude(Hyper(name="quantization", value=quant,
                                 why=f"{quant.get('bits')}-bit {quant.get('quant_type')} frozen base, "
                                     f"double quantization, {quant.get('compute_dtype')} compute (QLoRA)"),
@@ -120,7 +119,7 @@ class TuningRules:
 
     @rule(
         "tuning.freeze_early_layers",
-        Technique(value="fine_tuning"),
+        Technique(updates="all", pretrained=True),
         SizeClass(value=L("small") | L("medium")),
         TaskFact(dense=False),
         Scenario(domain_similarity=MATCH.ds, retain_source=MATCH.retain),
@@ -163,7 +162,7 @@ class TuningRules:
 
     @rule(
         "tuning.adapt_all_layers_dissimilar",
-        Technique(value="fine_tuning"),
+        Technique(updates="all", pretrained=True),
         SizeClass(value=L("small") | L("medium")),
         Scenario(domain_similarity="low"),
         RunModel(model=MATCH.model),
@@ -186,7 +185,7 @@ class TuningRules:
 
     @rule(
         "tuning.large_encoder_rate",
-        Technique(value="fine_tuning"),
+        Technique(updates="all", pretrained=True),
         Family(value="nlp_transformer"),
         SizeClass(value=L("small") | L("medium")),
         RunModel(model=MATCH.model),
@@ -209,7 +208,7 @@ class TuningRules:
 
     @rule(
         "tuning.stay_near_source_dissimilar",
-        Technique(value="fine_tuning"),
+        Technique(updates="all", pretrained=True),
         SizeClass(value=L("medium") | L("large") | L("huge")),
         Scenario(domain_similarity="low", retain_source="yes"),
         salience=SAL,
@@ -225,7 +224,7 @@ class TuningRules:
 
     @rule(
         "tuning.tune_all_layers",
-        Technique(value="fine_tuning"),
+        Technique(updates="all", pretrained=True),
         SizeClass(value=L("large") | L("huge")),
         salience=SAL,
         basis=["techniques:fine_tuning"],
@@ -238,7 +237,7 @@ class TuningRules:
 
     @rule(
         "tuning.dense_all_layers",
-        Technique(value="fine_tuning"),
+        Technique(updates="all", pretrained=True),
         SizeClass(value=L("small") | L("medium")),
         TaskFact(dense=True),
         Scenario(domain_similarity=MATCH.ds),
@@ -256,7 +255,7 @@ class TuningRules:
 
     @rule(
         "tuning.train_all_layers",
-        Technique(value="from_scratch"),
+        Technique(pretrained=False),
         salience=SAL,
         basis=["techniques:from_scratch"],
     )
@@ -456,11 +455,11 @@ def recipe(kb, technique: str, family: str, size: str, model, generative: bool =
     values.update(scaled_values(kb, technique, model, generative, examples, task, compute)[0])
     if "early_stopping_patience" not in values:  # as tuning.early_stopping concludes for the plan's own
         values["early_stopping_patience"] = kb.threshold("early_stopping_patience")
-    frozen = "all" if technique in ("feature_extraction", "lora", "qlora") else 0
+    frozen = "all" if entry.head_only or entry.adapters else 0
     values.update(frozen_layers=frozen, unfreeze="none", discriminative_lr_decay=1.0)
-    if technique in ("lora", "qlora"):
+    if entry.adapters:
         values["lora"] = lora_settings(kb, model, technique, values)
     values.pop("lora_target_modules", None)
-    if technique == "qlora":
-        values["quantization"] = dict(kb.techniques["qlora"].defaults.get("quantization", {}))
+    if entry.quantized_base:
+        values["quantization"] = dict(entry.defaults.get("quantization", {}))
     return values

@@ -40,7 +40,9 @@ def resolve_layer(layer: str, technique: Optional[str]) -> tuple[str, str]:
     the encoder, the mean of layers (transformer-ranker's finding for fine-tuned accuracy; not measured here)."""
     if layer != "auto":
         return layer, "as asked"
-    if technique == "feature_extraction":
+    from harness.training.registry import REGISTRY
+
+    if technique in REGISTRY and REGISTRY[technique].head_only:
         return "last", ("auto: the plan trains a head on the last layer's features (feature extraction), and the "
                         "last layer's scores ordered candidates as that training did (measured, BENCHMARKS.md)")
     return "mean", (f"auto: the plan's technique ({technique or 'unknown'}) changes the encoder; the mean of layers "

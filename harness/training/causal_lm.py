@@ -20,6 +20,7 @@ from typing import Callable, Optional
 import numpy as np
 
 from harness.training.models import ModelError, loading
+from harness.training.registry import REGISTRY, technique_spec
 
 SMOLLM2 = "SmolLM2-135M-Instruct.Q4_1.gguf"
 
@@ -262,11 +263,15 @@ def adapt(base, technique: str, train: list[dict], val: list[dict], hyper: dict,
     cuda = str(device).startswith("cuda")
     if cuda:
         torch.cuda.reset_peak_memory_stats()
-    if technique == "qlora":
+    spec = technique_spec(technique)
+    if "causal_lm" not in spec.honours:
+        raise ModelError(f"technique {technique!r}: a causal LM is adapted with "
+                         f"{', '.join(t for t, s in REGISTRY.items() if 'causal_lm' in s.honours)} here")
+    if spec.quantized:
         model = _quantized(source, hyper.get("quantization") or {}, device)
     else:
         model = copy.deepcopy(base).to(device)
-    if technique in ("lora", "qlora"):
+    if spec.adapters:
         from peft import LoraConfig, get_peft_model
 
         lo = hyper.get("lora") or {}
@@ -275,8 +280,6 @@ def adapt(base, technique: str, train: list[dict], val: list[dict], hyper: dict,
                          target_modules=lora_targets(model, list(lo.get("target_modules") or [])),
                          task_type="CAUSAL_LM")
         model = get_peft_model(model, cfg)
-    elif technique != "fine_tuning":
-        raise ModelError(f"technique {technique!r}: a causal LM is adapted with lora, qlora or fine_tuning here")
     params = [p for p in model.parameters() if p.requires_grad]
     opt = torch.optim.AdamW(params, lr=float(hyper["learning_rate"]), weight_decay=float(hyper.get("weight_decay", 0)))
     bs, epochs = int(hyper.get("batch_size", 8)), int(hyper.get("epochs", 1))
@@ -317,8 +320,8 @@ def adapt(base, technique: str, train: list[dict], val: list[dict], hyper: dict,
         if val and patience:
             if val_loss < best - 1e-6:
                 best, bad = val_loss, 0
-                best_state = {k: v.detach().clone() for k, v in model.state_dict().items() if "lora" in k or
-                              technique == "fine_tuning"}
+                best_state = {k: v.detach().clone() for k, v in model.state_dict().items() if "lora_" in k or
+                              not spec.adapters}
             else:
                 bad += 1
                 if bad >= patience:

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import numpy as np
 
-from harness.training.registry import technique_spec
+from harness.training.registry import REGISTRY, technique_spec
 from harness.training.runconfig import ModalityRun, RunConfig, SeedStore, config_key, plan_hypers
 
 
@@ -162,14 +162,16 @@ def image_runs(plan, cfg, kb, out, device, progress, adaptations: list) -> Modal
     if cfg.baseline:
         pixel = [store.run("pixel_baseline", s, lambda s=s: run_pixel_baseline(target, s).to_dict()) for s in seeds]
         # the same budget as fine-tuning: its epochs and learning rate (scratch's own for a backbone)
-        pair = plan_hypers(plan, ["from_scratch", "fine_tuning"], n_blocks, [])
-        scratch_h = pair["from_scratch"]
-        scratch_h["epochs"] = (hypers.get("fine_tuning") or pair["fine_tuning"])["epochs"]
+        scratch_id = next(t for t, s in REGISTRY.items() if not s.pretrained)
+        full = next(t for t, s in REGISTRY.items() if s.full_update)
+        pair = plan_hypers(plan, [scratch_id, full], n_blocks, [])
+        scratch_h = pair[scratch_id]
+        scratch_h["epochs"] = (hypers.get(full) or pair[full])["epochs"]
         if spec is None:
             scratch_h.update(kb.threshold("builtin_cnn_recipe"), epochs=scratch_h["epochs"])
-        scratch = results.get("from_scratch") or [
-            store.run("from_scratch_baseline", s,
-                      lambda s=s: run_image("from_scratch", source, target, s, scratch_h, device=device,
+        scratch = results.get(scratch_id) or [
+            store.run(f"{scratch_id}_baseline", s,
+                      lambda s=s: run_image(scratch_id, source, target, s, scratch_h, device=device,
                                             fresh=fresh).to_dict()) for s in seeds]
         # the best no-transfer baseline under the same budget
         baseline = max((pixel, scratch), key=lambda rs: np.mean([r["accuracy"] for r in rs]))

@@ -21,8 +21,9 @@ from pathlib import Path
 import numpy as np
 
 from harness.training.runconfig import RunConfig, plan_hypers, prepare, versions, write_json_atomic
+from harness.training.registry import REGISTRY, technique_spec
 
-LM_TECHNIQUES = ("lora", "fine_tuning", "qlora")
+LM_TECHNIQUES = tuple(t for t, s in REGISTRY.items() if "causal_lm" in s.honours)
 
 
 def is_causal_lm(kb, plan) -> bool:
@@ -62,7 +63,7 @@ def refuse_unsupported(plan, techniques: list) -> None:
     from harness.training.models import ModelError
 
     for t in techniques:
-        if t == "qlora":
+        if technique_spec(t).quantized:
             import importlib.util
 
             import torch

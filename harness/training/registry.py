@@ -29,6 +29,8 @@ class TechniqueSpec:
     honours: dict  # modality -> tuple of Hyperparameters field names
     head_only: bool = False      # trains a head on frozen, precomputed features; the backbone never changes
     pretrained: bool = True      # starts from pre-trained weights (False: the no-transfer baseline)
+    adapters: bool = False       # trains low-rank adapters (LoRA) beside the frozen pre-trained weights
+    quantized: bool = False      # the frozen base is quantized (bitsandbytes, CUDA only)
 
     def honoured(self, modality: str) -> tuple:
         return self.honours.get(modality, ())
@@ -37,6 +39,11 @@ class TechniqueSpec:
     def changes_backbone(self) -> bool:
         """Trains starting from pre-trained weights that it changes: forgetting and drift are measured."""
         return self.pretrained and not self.head_only
+
+    @property
+    def full_update(self) -> bool:
+        """Changes every pre-trained weight: frozen layers, gradual unfreezing and per-layer rates apply."""
+        return self.pretrained and not self.head_only and not self.adapters
 
 
 def technique_spec(technique: str) -> TechniqueSpec:
@@ -64,7 +71,7 @@ REGISTRY = {
         "lora", tuple(EXECUTABLE_TASKS),
         {"text": (*(f for f in TRAINING if f != "l2_sp"), "lora", *TEXT_DATA),
          "image": (*(f for f in TRAINING if f != "l2_sp"), "lora", "augmentation"),
-         "causal_lm": (*LM_TRAINING, "lora")}),
+         "causal_lm": (*LM_TRAINING, "lora")}, adapters=True),
     "from_scratch": TechniqueSpec(
         "from_scratch", tuple(EXECUTABLE_TASKS),
         {"text": (*(f for f in TRAINING if f not in ("l2_sp", "discriminative_lr_decay")),
@@ -72,7 +79,8 @@ REGISTRY = {
          "image": (*(f for f in TRAINING if f not in ("l2_sp", "discriminative_lr_decay")), "augmentation")},
         pretrained=False),
     # LoRA on a base quantized by bitsandbytes: a causal LM on a CUDA GPU only
-    "qlora": TechniqueSpec("qlora", GENERATIVE_TASKS, {"causal_lm": (*LM_TRAINING, "lora", "quantization")}),
+    "qlora": TechniqueSpec("qlora", GENERATIVE_TASKS, {"causal_lm": (*LM_TRAINING, "lora", "quantization")},
+                           adapters=True, quantized=True),
 }
 
 

@@ -117,12 +117,9 @@ def as_plan(plan, kb):
 
 def apply_overrides(plan, cfg: RunConfig) -> tuple:
     """(plan with cfg's overrides applied, [{"field", "plan", "used", "by"}]): every change recorded."""
-    import copy
-
     from rules.contract import Hyperparameters, PlanError
 
-    plan = copy.deepcopy(plan)
-    done = []
+    done, changes = [], {}
 
     def record(path, before, after, by):
         if after is not None and after != before:
@@ -130,15 +127,16 @@ def apply_overrides(plan, cfg: RunConfig) -> tuple:
             return True
         return False
 
+    def change(path, before, after, by):
+        if record(path, before, after, by):
+            changes[path] = after
+
     if record("model.id", plan.model.id if plan.model else None, cfg.model, "--model"):
         pass  # the plan keeps naming its model; the run records what it loaded instead
     ev = plan.evaluation
-    if record("evaluation.seeds", ev.seeds, cfg.seeds, "--seeds"):
-        ev.seeds = cfg.seeds
-    if record("evaluation.alpha", ev.alpha, cfg.alpha, "--alpha"):
-        ev.alpha = cfg.alpha
-    if record("evaluation.retention_data", ev.retention_data, cfg.retention_data, "--retention-data"):
-        ev.retention_data = cfg.retention_data
+    change("evaluation.seeds", ev.seeds, cfg.seeds, "--seeds")
+    change("evaluation.alpha", ev.alpha, cfg.alpha, "--alpha")
+    change("evaluation.retention_data", ev.retention_data, cfg.retention_data, "--retention-data")
     fields = {f for f in Hyperparameters.__dataclass_fields__}
     techniques = [plan.technique_id, *plan.recipes]
     runs = list(cfg.techniques or [plan.technique_id])
@@ -160,9 +158,8 @@ def apply_overrides(plan, cfg: RunConfig) -> tuple:
                 if len(targets) > 1 and not _override_reaches(tech, field_name, runs, cfg.override_scope):
                     continue
                 where = "hyperparameters" if tech == plan.technique_id else f"recipes.{tech}"
-                if record(f"{where}.{field_name}", getattr(h, field_name), v, f"--{field_name.replace('_', '-')}"):
-                    setattr(h, field_name, v)
-    return plan, done
+                change(f"{where}.{field_name}", getattr(h, field_name), v, f"--{field_name.replace('_', '-')}")
+    return (plan.changed(changes, where="the plan with the command line's settings") if changes else plan), done
 
 
 HEAD_KEYS = ("head", "probe")  # settings of feature extraction's head; nothing else takes them
@@ -204,7 +201,10 @@ def technique_hyper(kb, plan, technique: str, overrides: Optional[dict] = None, 
     """The hyperparameters ``technique`` runs with under ``plan`` and the run-wide ``overrides``, as
     ``execute`` resolves them (``alone``: whether it is the run's only technique; a head then takes the
     run's flags). For benchmarks and tests that train one technique outside ``execute``."""
-    runs = [technique] if alone else [technique, "fine_tuning" if technique != "fine_tuning" else "lora"]
+    from harness.training.registry import REGISTRY
+
+    other = next(t for t, s in REGISTRY.items() if t != technique and not s.head_only)
+    runs = [technique] if alone else [technique, other]
     typed, _ = apply_overrides(as_plan(plan, kb), RunConfig(techniques=runs, overrides=overrides or {}))
     return plan_hypers(typed, [technique], model_layers, [])[technique]
 

@@ -24,6 +24,7 @@ from typing import Callable, Optional
 import numpy as np
 
 from harness.training.common import scores, seed_everything
+from harness.training.registry import technique_spec
 
 
 @dataclass
@@ -186,13 +187,14 @@ def run_transformer(model_path: str, train, val, test, seed: int, hyper: dict, *
     t0 = time.perf_counter()
     seed_everything(seed)
     tok = tokenizer or load_tokenizer(model_path)
-    if technique == "from_scratch":
+    spec = technique_spec(technique)
+    if not spec.pretrained:
         encoder = AutoModel.from_config(AutoConfig.from_pretrained(model_path))
     else:
         encoder = AutoModel.from_pretrained(model_path)
     if len(tok) > encoder.get_input_embeddings().weight.shape[0]:
         encoder.resize_token_embeddings(len(tok))
-    if encoder_state is not None and technique != "from_scratch":
+    if encoder_state is not None and spec.pretrained:
         # strict=False: a masked-LM stage has no pooler; every weight it has must fit
         unexpected = encoder.load_state_dict(encoder_state, strict=False).unexpected_keys
         if unexpected:
@@ -203,7 +205,7 @@ def run_transformer(model_path: str, train, val, test, seed: int, hyper: dict, *
     frozen = hyper["frozen_layers"]
     frozen_n = n_layers if frozen == "all" else min(int(frozen), n_layers)
     gradual = False
-    if technique == "lora":
+    if spec.adapters:
         from peft import LoraConfig, get_peft_model
 
         cfg = hyper["lora"]
@@ -218,7 +220,7 @@ def run_transformer(model_path: str, train, val, test, seed: int, hyper: dict, *
         for layer in layers[:frozen_n]:
             for p in layer.parameters():
                 p.requires_grad_(False)
-        gradual = hyper["unfreeze"] == "gradual" and technique == "fine_tuning"
+        gradual = hyper["unfreeze"] == "gradual" and spec.full_update
     model.to(device)
 
     enc_tr = tok(train.texts, truncation=True, max_length=max_length)["input_ids"]

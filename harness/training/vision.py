@@ -22,6 +22,7 @@ import numpy as np
 
 from harness.training.data import DataError
 from harness.training.common import scores, seed_everything
+from harness.training.registry import technique_spec
 from harness.training.techniques import TrainResult
 
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp"}
@@ -313,7 +314,8 @@ def run_image(technique: str, source_model, target: tuple, seed: int, hyper: dic
     seed_everything(seed)
     train, val, test = target
     k = len(train.classes)
-    if technique == "feature_extraction" and features is not None:
+    spec = technique_spec(technique)
+    if spec.head_only and features is not None:
         X_tr, X_va, X_te = features
         res = run_head(X_tr, train.y, X_va, val.y, X_te, test.y, train.classes, seed, hyper,
                        hidden=256 if hyper["head"] == "mlp" else 0)
@@ -325,7 +327,7 @@ def run_image(technique: str, source_model, target: tuple, seed: int, hyper: dic
                                             else retention_accuracy(source_model, retention, device))
         res.seconds = time.perf_counter() - t0
         return res
-    if technique == "from_scratch":
+    if not spec.pretrained:
         model = fresh() if fresh is not None else small_cnn(train.X.shape[1], k)
     else:
         model = copy.deepcopy(source_model)
@@ -336,8 +338,8 @@ def run_image(technique: str, source_model, target: tuple, seed: int, hyper: dic
     blocks = param_blocks(model)
     n_blocks = len(blocks)
     frozen = hyper["frozen_layers"]
-    frozen_n = n_blocks if (technique == "feature_extraction" or frozen == "all") else min(int(frozen), n_blocks)
-    if technique == "lora":
+    frozen_n = n_blocks if (spec.head_only or frozen == "all") else min(int(frozen), n_blocks)
+    if spec.adapters:
         model = _with_lora(model, hyper)
         frozen_n = n_blocks  # peft froze the backbone; the adapters and the head train
     else:
@@ -346,15 +348,15 @@ def run_image(technique: str, source_model, target: tuple, seed: int, hyper: dic
                 p.requires_grad_(False)
     # every image policy ('standard' for photos, or a domain's) shares the small random shifts carried out here
     augment = bool(hyper["augmentation"])
-    gradual = hyper["unfreeze"] == "gradual" and technique == "fine_tuning"
+    gradual = hyper["unfreeze"] == "gradual" and spec.full_update
     curves = _fit(model, train, val, seed, hyper, augment=augment, device=device, frozen_n=frozen_n,
                   gradual=gradual, label=f"{technique} seed {seed}")
     pred = predict_images(model, test, device=device)
     acc, f1, per = scores(test.y, pred, train.classes)
     extra = {"frozen_layers": frozen_n, "layers": n_blocks}
     trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)  # (before LoRA is merged)
-    adapted = model.merge_and_unload() if technique == "lora" else model
-    if technique != "from_scratch":
+    adapted = model.merge_and_unload() if spec.adapters else model
+    if spec.pretrained:
         if source_test is not None:
             # the adapted backbone with the source model's own head: what is left of the source skill
             probe = copy.deepcopy(adapted)

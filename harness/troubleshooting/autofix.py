@@ -12,58 +12,31 @@ symptom -> diagnosis -> fix -> measured effect, with p-values.
 
 from __future__ import annotations
 
-import copy
 from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
 
-from rules.contract import DATA_LEVEL, Plan
+from rules.contract import Plan
 
 # fields a fix may change that are not hyperparameters of a technique
 PLAN_FIELDS = {"technique", "seeds"}
 
 
 def apply_fix(plan: Plan, fix: dict) -> Plan:
-    """A copy of ``plan`` with the fix's concrete changes applied (``seeds`` is the evaluation's)."""
-    tech = plan.technique_id
-    for ch in fix["changes"]:
-        if ch["field"] == "technique":
-            tech = ch["to"]
+    """A new plan with the fix's concrete changes applied (``seeds`` is the evaluation's)."""
+    tech = next((ch["to"] for ch in fix["changes"] if ch["field"] == "technique"), plan.technique_id)
     new = with_technique(plan, tech, {"rule": "autofix", "knowledge": [f"fixes:{fix['fix']}"],
                                       "text": fix["description"]})
-    for ch in fix["changes"]:
-        if ch["field"] == "technique":
-            continue
-        head, _, key = ch["field"].partition(".")
-        if ch["field"] == "seeds":
-            new.evaluation.seeds = int(ch["to"])
-        elif key:  # a setting inside a block ("lora.rank")
-            block = getattr(new.hyperparameters, head)
-            if isinstance(block, dict):
-                block[key] = ch["to"]
-            else:
-                setattr(block, key, ch["to"])
-        else:
-            setattr(new.hyperparameters, ch["field"], ch["to"])
-    new.applied_fixes = [*new.applied_fixes, fix["fix"]]
-    return new
+    changes = {("evaluation.seeds" if ch["field"] == "seeds" else f"hyperparameters.{ch['field']}"): ch["to"]
+               for ch in fix["changes"] if ch["field"] != "technique"}
+    return new.changed({**changes, "applied_fixes": [*new.applied_fixes, fix["fix"]]},
+                       where=f"the plan with fix {fix['fix']!r} applied")
 
 
 def with_technique(plan: Plan, tech: str, why: dict) -> Plan:
-    """A copy of ``plan`` whose technique is ``tech``, run with its own recipe from the plan (the
-    data-level settings carry over; the old technique's recipe is kept among the recipes)."""
-    from dataclasses import replace as dc_replace
-
-    new = copy.deepcopy(plan)
-    if tech == plan.technique_id:
-        return new
-    shared = {k: getattr(new.hyperparameters, k) for k in DATA_LEVEL}
-    old = new.hyperparameters
-    new.hyperparameters = dc_replace(new.recipes.pop(tech), **shared)
-    new.recipes[plan.technique_id] = old
-    new.technique = {**new.technique, "choice": tech, "name": tech, "why": why}
-    return new
+    """A new plan whose technique is ``tech``, run with its own recipe from the plan."""
+    return plan.with_technique(tech, why)
 
 
 def _metric(record: dict, technique: str) -> np.ndarray:
@@ -151,11 +124,10 @@ def auto_fix(plan: dict, cfg, kb, max_rounds: int = 3, progress=None, pitfalls=N
     best_dir = root / "round-0"
     # from here on the plan holds what was actually run (on this model's layer count)
     ran = cur["hyperparameters"][tech] if lm else cur["config"]["hyperparameters"][tech]
-    for k, v in ran.items():
-        if hasattr(cur_plan.hyperparameters, k):
-            setattr(cur_plan.hyperparameters, k, v)
+    synced = {f"hyperparameters.{k}": v for k, v in ran.items() if hasattr(cur_plan.hyperparameters, k)}
     if cur_plan.model is not None and not lm:
-        cur_plan.model.layers = cur["config"]["layers"]
+        synced["model.layers"] = cur["config"]["layers"]
+    cur_plan = cur_plan.changed(synced, where="the plan as round 0 ran it")
     chain, tried = [], set()
     for r in range(1, max_rounds + 1):
         pick = next(_candidates(cur, kb, tried, pitfalls), None)

@@ -1,7 +1,8 @@
 """A recipe per technique: a comparison, a case study or a fix round that runs several techniques
 gives each its own resolved hyperparameters; a head never trains with a backbone's recipe."""
 
-from harness.troubleshooting.autofix import DATA_LEVEL, apply_fix
+from harness.troubleshooting.autofix import apply_fix
+from rules.contract import DATA_LEVEL
 from harness.training.run import RunConfig, as_plan, execute, technique_hyper
 from knowledge import get_kb
 from rules.engine import get_engine
