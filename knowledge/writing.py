@@ -29,6 +29,15 @@ class OutputError(KnowledgeError):
 # --- output
 
 
+def check_suffix(path: Union[str, Path], what: str, suffixes: Iterable[str]) -> Path:
+    """Refuse a file whose extension is not one of ``suffixes`` (the format is chosen by it)."""
+    p, suffixes = Path(path), list(suffixes)
+    if p.suffix.lower() not in suffixes:
+        shown = ", ".join(suffixes[:-1]) + " or " + suffixes[-1] if len(suffixes) > 1 else suffixes[0]
+        raise OutputError(f"The {what} {path} must end in {shown}. Got {p.suffix or 'no extension'!r} instead.")
+    return p
+
+
 def check_output(path: Union[str, Path], option: str = "-o", inputs: Iterable = ()) -> Path:
     """Refuse an output path that cannot be written, before any work starts: a folder, a
     special file, a parent that is a file, a system folder, a folder without write access, or

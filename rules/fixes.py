@@ -13,6 +13,7 @@ import re
 from typing import Any, Iterable, Optional
 
 from knowledge.schema import Fix
+from knowledge.units import format_value
 
 LIST_FIELDS = ("augmentation", "preprocessing", "stages")
 
@@ -156,18 +157,6 @@ def apply_changes(hyper: dict, technique: str, changes: list[dict]) -> tuple[dic
         else:
             hyper[ch["field"]] = ch["to"]
     return hyper, technique
-
-
-def format_value(field: str, value: Any, layers: int = 0) -> str:
-    if value is None:
-        return "none"
-    if field == "frozen_layers" and isinstance(value, int) and layers:
-        return f"first {value} of {layers} layers" if value else "none"
-    if isinstance(value, float):
-        return f"{value:g}"
-    if isinstance(value, list):
-        return "[" + ", ".join(map(str, value)) + "]"
-    return str(value)
 
 
 def _times(x: float) -> str:

@@ -8,6 +8,7 @@ published throughput and bandwidth, the technique's bytes per parameter.
 from __future__ import annotations
 
 from knowledge.estimates import area_scale, deployed_gb, fmt_ms, latency_ms, speed_class, training_memory_gb
+from knowledge.units import fmt_params
 from rules._experta import MATCH, NOT, TEST
 from rules.memory import memory_plan
 from rules.base import (
@@ -36,18 +37,6 @@ SAL = 40
 
 TECH_NAMES = {"fine_tuning": "full fine-tuning", "lora": "LoRA (16-bit)", "qlora": "QLoRA (4-bit)",
               "feature_extraction": "feature extraction", "from_scratch": "training from scratch"}
-
-
-def fmt_params(n: int) -> str:
-    for unit, size in (("T", 1e12), ("B", 1e9), ("M", 1e6), ("K", 1e3)):
-        if n >= size:
-            v = n / size
-            return f"{v:.0f}{unit}" if v >= 100 else f"{v:.3g}{unit}"
-    return str(n)
-
-
-def fmt_gb(gb: float) -> str:
-    return f"{gb * 1024:.0f} MiB" if gb < 1 else f"{gb:,.1f} GiB"
 
 
 def fmt_device_mem(gib: float) -> str:

@@ -172,3 +172,13 @@ def batch_text(summary: dict, rows: list, output) -> str:
         out.append(to_markdown(rows, ["id", "task", "family", "top_candidates", "approach",
                                       "technique", "risks", "diagnoses"]))
     return "\n".join(out)
+
+
+def drift_text(path: str, diff: list[dict], shown: int = 12) -> str:
+    """What a plan file runs with where the current knowledge base now plans otherwise."""
+    lines = [f"{path}: the current knowledge base gives this scenario a different plan; running the file as "
+             f"written (--reconsult runs the new one). Differences (file → now):"]
+    lines += [f"  {d['field']}: {d['file']!r} → {d['now']!r}" for d in diff[:shown]]
+    if len(diff) > shown:
+        lines.append(f"  ... and {len(diff) - shown} more")
+    return "\n".join(lines)

@@ -82,7 +82,7 @@ def plot_ranking(result: dict, path: str | Path) -> None:
 
 def render_ranking(result: dict, verdict: Optional[dict]) -> str:
     from harness.reporting.render import table
-    from rules.selection import fmt_params
+    from knowledge.units import fmt_params
 
     d, a = result["data"], result["agreement"]
     w = "n/a (one estimator or one candidate)" if a["kendall_w"] is None else f"{a['kendall_w']:.2f}"

@@ -5,8 +5,7 @@ imports: ``consult`` renders with it and must start fast."""
 
 from __future__ import annotations
 
-from rules.fixes import format_value
-from rules.selection import fmt_params
+from knowledge.units import fmt_params, format_value
 
 
 def table(headers: list[str], rows: list[list], max_width: int = 60) -> str:

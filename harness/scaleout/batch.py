@@ -385,3 +385,57 @@ def output_lock(out: Optional[Path]):
                 fh.close()
 
     return Lock()
+
+
+def consult_files(paths, out: Optional[Path], work, columns: list, *, jobs: int = 1, scheduler: Optional[str] = None,
+                  resume: bool = False, chunk_size: int = 250, knowledge_dirs: tuple = (), on_close=None,
+                  quiet: bool = True) -> list[dict]:
+    """Every scenario of ``paths`` (files, or folders of them) through ``work`` (chunks of
+    ``(file, row, scenario)`` -> rows), in the files' order: an unreadable file is one error row; with
+    ``resume``, rows an interrupted run of the same ``out`` finished (for unchanged scenarios and
+    knowledge) are kept; the table is written to ``out`` when given. ``on_close`` registers the output
+    lock's release (the command's end)."""
+    from knowledge.loader import _disk_key
+
+    if scheduler is not None:
+        check_scheduler(scheduler)
+    items = []
+    for f in scenario_files(paths):  # a folder stands for the scenario files in it
+        try:
+            items.extend(read_scenarios(f))
+        except KnowledgeError as exc:  # the whole file is unreadable: one error row for it
+            items.append((f, 0, exc))
+    lock = output_lock(out)
+    if lock is not None and on_close is not None:
+        on_close(lock.close)  # released however the command ends
+    journal = Journal(out, columns)
+    knowledge = _disk_key(list(knowledge_dirs)) or ""
+    journal.keys = {(f, r): Journal.content_key(s, knowledge) for f, r, s in items}
+    done = journal.done() if resume else {}
+    if not resume:
+        journal.close(remove=True)
+    valid = journal.still_valid(done, items)
+    done = {k: v for k, v in done.items() if k in valid}
+    todo = [it for it in items if (it[0], it[1]) not in done]
+    bar = None
+    if not quiet:
+        import sys
+
+        from tqdm import tqdm
+
+        bar = tqdm(total=len(items), initial=len(items) - len(todo), desc="scenarios", unit="sc",
+                   file=sys.stderr, leave=False)
+    try:
+        new_rows = run_batch(todo, work, jobs=jobs, scheduler=scheduler, chunk_size=chunk_size,
+                             knowledge_dirs=knowledge_dirs, journal=journal if out else None, bar=bar)
+    except OSError as exc:
+        raise KnowledgeError(f"--scheduler {scheduler}: cannot reach the Dask scheduler ({exc})") from None
+    finally:
+        if bar is not None:
+            bar.close()
+    fresh = {(r["file"], r["row"]): r for r in new_rows}
+    rows = [fresh.get((f, r)) or {k: v for k, v in done[(f, r)].items() if k != "_key"} for f, r, _ in items]
+    if out is not None:
+        write_table(rows, out, columns)
+        journal.close(remove=True)
+    return rows

@@ -105,3 +105,27 @@ def honours(technique: str, modality: str, fields) -> bool:
     """Whether ``technique`` honours every hyperparameter in ``fields`` for ``modality`` inputs."""
     spec = REGISTRY.get(technique)
     return spec is not None and all(f in spec.honoured(modality) for f in fields)
+
+
+def unrunnable_reasons(kb, plan, techniques) -> list[str]:
+    """Why `run` cannot carry ``plan`` out on this install (empty: it can): a task the harness does not
+    train, or a technique it does not run for the task (the task first: a plan for another task is
+    advice whatever its technique)."""
+    reasons = []
+    task = plan.scenario.get("task")
+    entry = kb.tasks.get(task)
+    if entry is not None and not entry.harness:
+        runnable = ", ".join(t for t, e in kb.tasks.items() if e.harness)
+        reasons.append(f"`tlexpert run` carries out plans for {runnable} only; this plan's task is "
+                       f"{task}. Use the plan as advice, or train with your own trainer")
+    for tech in dict.fromkeys([*(techniques or []), plan.technique_id]):
+        t = kb.techniques.get(tech) if tech else None
+        spec = REGISTRY.get(tech)
+        if spec is not None and task in spec.tasks:
+            continue  # the registry runs it for this task (what the machine lacks, if anything, is said at run time)
+        if t is not None and not t.harness:
+            tasks = f" (here: for {', '.join(spec.tasks)} plans, on a CUDA GPU with bitsandbytes)" if spec else ""
+            reasons.append(f"the technique {t.name} is not carried out for this plan's task{tasks}. Train it with "
+                           f"peft + bitsandbytes (the plan's 'lora' and 'quantization' lines are the "
+                           f"configuration), or run a plan for a GPU with more memory (LoRA)")
+    return reasons
