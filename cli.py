@@ -1,11 +1,8 @@
 """tlexpert: a transfer-learning expert system with an evaluation harness.
 
 One click group; each command parses, calls one function of the rules or the harness, and renders
-through ``harness.reporting`` (whose ``commandline`` module holds the shared options, parameter
-types and error mapping, and ``interview`` the consultation's questions).
-Heavy libraries (torch, transformers, peft, pandas) are imported only inside
-the commands that run models, so ``consult``, ``models``, ``rules`` and
-``--help`` start fast.
+through ``harness.reporting`` (shared options and error mapping: ``commandline``). Heavy libraries
+load only inside the commands that run models: ``consult``, ``models``, ``rules``, ``--help`` start fast.
 """
 
 from __future__ import annotations
