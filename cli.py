@@ -85,20 +85,20 @@ def consult(ctx, scenario_file, symptoms, fmt, explain, output, no_input, data_f
     scenario = build_scenario(ctx, kb, scenario_file, flags, symptoms, interactive, readings)
     warn_implausible(scenario)
     plan = get_engine(kb).consult(scenario, readings=readings)
-    if interactive and plan["clarify"]:
+    if interactive and plan.clarify:
         scenario = ask_to_clarify(plan, scenario, readings, kb)
         plan = get_engine(kb).consult(scenario, readings=readings)
     if data is not None:
-        names = split_candidates(rank_candidates) or [c["model"] for c in plan["candidates"]]
-        rejected = {r["model"]: r["reasons"] for r in plan["rejected"]}
-        opts = {"layer": "auto", "technique": plan["technique"]["choice"],
+        names = split_candidates(rank_candidates) or [c["model"] for c in plan.candidates]
+        rejected = {r["model"]: r["reasons"] for r in plan.rejected}
+        opts = {"layer": "auto", "technique": plan.technique_id,
                 "estimators": "logme,hscore,knn,linear_probe", "max_examples": None,
                 "seed": 0, "max_length": 128, "device": "auto", "jobs": 1, "scheduler": None, "no_cache": False}
         ranking = do_rank(ctx, kb, data, names, rejected, opts, quiet=fmt != "text" or not sys.stderr.isatty())
         plan = get_engine(kb).consult(scenario, readings=readings, ranking=ranking)
     if output:
         out = Path(output)
-        write_atomic(out, dump(plan, "yaml" if out.suffix in (".yaml", ".yml") else "json"))
+        write_atomic(out, dump(plan.to_dict(), "yaml" if out.suffix in (".yaml", ".yml") else "json"))
         # the plan went to the file: stdout gets one line (and the trace when asked for)
         if explain:
             from rules.lint import lint
@@ -109,9 +109,9 @@ def consult(ctx, scenario_file, symptoms, fmt, explain, output, no_input, data_f
         if fmt == "text":
             click.echo(plan_summary(plan, output))
         else:  # stdout stays machine-readable: the summary as one JSON object
-            click.echo(json.dumps({"written": str(output), "technique": (plan.get("technique") or {}).get("choice"),
-                                   "model": (plan.get("model") or {}).get("id"),
-                                   "diagnoses": [d["pitfall"] for d in plan.get("diagnoses") or []]}))
+            click.echo(json.dumps({"written": str(output), "technique": plan.technique_id,
+                                   "model": plan.model.id if plan.model else None,
+                                   "diagnoses": [d["pitfall"] for d in plan.diagnoses]}))
         return
     if fmt == "text":
         click.echo(render_plan(plan, kb))
@@ -122,11 +122,10 @@ def consult(ctx, scenario_file, symptoms, fmt, explain, output, no_input, data_f
             click.echo(render_trace(plan))
             click.echo(render_violations(lint(plan, kb)))
     else:
-        if explain:
-            from rules.lint import lint
+        from rules.lint import lint
 
-            plan = {**plan, "explain": plan["trace"], "violations": lint(plan, kb)}
-        click.echo(dump(plan, fmt))
+        click.echo(dump({**plan.to_dict(), **({"explain": plan.trace, "violations": lint(plan, kb)} if explain else {})},
+                        fmt))
 
 
 def on_terminal() -> bool:
@@ -372,18 +371,18 @@ def rank_models_cmd(ctx, data_file, candidate_opts, scenario_file, output, plot,
     scenario = rank_scenario(ctx, kb, scenario_file, flags, data)
     engine = get_engine(kb)
     plan = engine.consult(scenario, trace=False)
-    rejected = {r["model"]: r["reasons"] for r in plan["rejected"]}
-    for c in plan["candidates"]:
+    rejected = {r["model"]: r["reasons"] for r in plan.rejected}
+    for c in plan.candidates:
         if not c["meets_constraints"]:
             rejected.setdefault(c["model"], []).append("misses a constraint of the scenario "
                                                        "(no catalog model meets them all)")
     quiet = fmt != "text" or not sys.stderr.isatty()
-    opts["technique"] = plan["technique"]["choice"]
+    opts["technique"] = plan.technique_id
     result = do_rank(ctx, kb, data, candidates, rejected, opts, quiet)
     if not any(r["status"] == "ok" for r in result["rows"]):
         raise InputError("no candidate could be scored: " + "; ".join(
             f"{r['candidate']}: {r['error']}" for r in result["rows"]))
-    verdict = engine.consult(scenario, trace=False, ranking=result).get("empirical_ranking")
+    verdict = engine.consult(scenario, trace=False, ranking=result).empirical_ranking
     result["against_catalog"] = {k: verdict[k] for k in ("verdict", "why", "notes")} if verdict else None
     from harness.reporting.ranking import plot_ranking, ranking_text, render_ranking
 
@@ -418,13 +417,13 @@ def load_plan_or_scenario(ctx, kb, path: str, reconsult: bool = False):
 
     data = read_yaml(path)
     if not is_plan_file(data):
-        return Plan.from_dict(get_engine(kb).consult(build_scenario(ctx, kb, path, {}, (), False)), path, kb)
+        return get_engine(kb).consult(build_scenario(ctx, kb, path, {}, (), False))
     if reconsult:
         scenario = build_scenario(ctx, kb, path, {}, (), False)
-        return Plan.from_dict(get_engine(kb).consult(scenario), path, kb)
+        return get_engine(kb).consult(scenario)
     plan = Plan.from_dict(_plain(data), path, kb)
     scenario = build_scenario(ctx, kb, path, {}, (), False)
-    fresh = Plan.from_dict(get_engine(kb).consult(scenario), path, kb)
+    fresh = get_engine(kb).consult(scenario)
     diff = differences(plan, fresh)
     if diff:
         from harness.reporting.console import drift_text
@@ -476,10 +475,7 @@ def demo(ctx, seeds, size, epochs, out, device, fmt):
     from rules.scenario import normalize
 
     kb = get_kb(ctx)
-    from rules.contract import Plan
-
-    plan = Plan.from_dict(get_engine(kb).consult(normalize({**DEMO_SCENARIO, "dataset_size": size}, kb)),
-                          "the demo's plan", kb)
+    plan = get_engine(kb).consult(normalize({**DEMO_SCENARIO, "dataset_size": size}, kb))
     if fmt == "text":
         click.echo(f"Plan: {plan.technique['name']} ({plan.technique['why']['text']}); "
                    f"comparing feature extraction, fine-tuning and LoRA, each with its own recipe, over "

@@ -73,11 +73,10 @@ def full_fine_tuning(plan, lr: float):
 
 def plan_for(kb, **scenario):
     """The typed plan the rules give ``scenario`` (the case studies edit fields of it, as a user would)."""
-    from rules.contract import Plan
     from rules.engine import get_engine
     from rules.scenario import normalize
 
-    return Plan.from_dict(get_engine(kb).consult(normalize(scenario, kb)), "case study", kb)
+    return get_engine(kb).consult(normalize(scenario, kb))
 
 
 def summary_of(record: dict, tech: str) -> dict:

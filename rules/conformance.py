@@ -74,38 +74,38 @@ def _as_list(v) -> list:
 # --- one scenario -> one row
 
 
-def check_expectations(expect: Any, plan: dict, where: str) -> list[dict]:
+def check_expectations(expect: Any, plan, where: str) -> list[dict]:
     """[{check, expected, actual, passed}] for an ``expect:`` block."""
     if not isinstance(expect, dict):
         raise KnowledgeError(f"The 'expect' field of {where} must be a mapping of checks "
                              f"({', '.join(CHECKS)}). Got {type(expect).__name__} instead.")
-    cands = [c["model"] for c in plan["candidates"]]
-    risks = [r["pitfall"] for r in plan["risks"]]
-    diags = [d["pitfall"] for d in plan["diagnoses"]]
-    top_fixes = [f["fix"] for f in plan["diagnoses"][0]["fixes"]] if plan["diagnoses"] else []
+    cands = [c["model"] for c in plan.candidates]
+    risks = [r["pitfall"] for r in plan.risks]
+    diags = [d["pitfall"] for d in plan.diagnoses]
+    top_fixes = [f["fix"] for f in plan.diagnoses[0]["fixes"]] if plan.diagnoses else []
     actual = {
-        "family": plan["architecture"]["family"], "approach": plan["approach"]["choice"],
-        "technique": plan["technique"]["choice"], "top_candidate": cands[0] if cands else None,
-        "top_candidate_max_params": plan["candidates"][0]["params"] if cands else None,
+        "family": plan.architecture["family"], "approach": plan.approach["choice"],
+        "technique": plan.technique_id, "top_candidate": cands[0] if cands else None,
+        "top_candidate_max_params": plan.candidates[0]["params"] if cands else None,
         "candidates_include": cands, "candidates_exclude": cands,
-        "rejected_include": [r["model"] for r in plan["rejected"]],
+        "rejected_include": [r["model"] for r in plan.rejected],
         "risks_include": risks, "risks_exclude": risks,
         "diagnoses_include": diags, "diagnoses_exclude": diags,
         "top_diagnosis": diags[0] if diags else None,
         "first_fix": top_fixes[0] if top_fixes else None, "fixes_include": top_fixes,
-        "frozen_layers": plan["hyperparameters"].get("frozen_layers"),
-        "unfreeze": plan["hyperparameters"].get("unfreeze"),
-        "learning_rate": plan["hyperparameters"].get("learning_rate"),
-        "mitigations_exclude": [m["fix"] for r in plan["risks"] for m in r["mitigations"]],
-        "criterion": plan["criteria"][0]["name"] if plan["criteria"] else None,
+        "frozen_layers": plan.hyperparameters.frozen_layers,
+        "unfreeze": plan.hyperparameters.unfreeze,
+        "learning_rate": plan.hyperparameters.learning_rate,
+        "mitigations_exclude": [m["fix"] for r in plan.risks for m in r["mitigations"]],
+        "criterion": plan.criteria[0]["name"] if plan.criteria else None,
         "top3_include": cands[:3],
-        "augmentation": plan["hyperparameters"].get("augmentation"),
-        "epochs": plan["hyperparameters"].get("epochs"),
-        "batch_size": plan["hyperparameters"].get("batch_size"),
-        "seeds": plan["evaluation"]["seeds"],
-        "device": (plan.get("device") or {}).get("class"),
-        "deployment": plan["scenario"].get("deployment"),
-        "stop_on_contains": plan["evaluation"].get("stop_on") or "",
+        "augmentation": plan.hyperparameters.augmentation,
+        "epochs": plan.hyperparameters.epochs,
+        "batch_size": plan.hyperparameters.batch_size,
+        "seeds": plan.evaluation.seeds,
+        "device": (plan.device or {}).get("class"),
+        "deployment": plan.scenario.get("deployment"),
+        "stop_on_contains": plan.evaluation.stop_on or "",
     }
     out = []
     for check, expected in expect.items():
@@ -152,12 +152,12 @@ def _count(value: Any, name: str, where: str) -> float:
     return float(value)
 
 
-def explain_failure(plan: dict, check: str) -> list[str]:
+def explain_failure(plan, check: str) -> list[str]:
     """The rule-trace steps that concluded the fact a failed check is about."""
     classes = CHECK_FACT[check]
     want = tuple(f"{c}(" for c in ((classes,) if isinstance(classes, str) else classes))
     return [f"{t['rule']}: {'; '.join(c for c in t['concluded'] if c.startswith(want))}"
-            for t in plan["trace"] if any(c.startswith(want) for c in t["concluded"])]
+            for t in plan.trace if any(c.startswith(want) for c in t["concluded"])]
 
 
 def consult_row(kb, engine, file: str, row: int, raw: Any) -> dict:
@@ -194,21 +194,21 @@ def consult_row(kb, engine, file: str, row: int, raw: Any) -> dict:
         return base
     from rules.lint import lint
 
-    hp = plan["hyperparameters"]
+    hp = plan.hyperparameters
     failed = [c for c in checks if not c["passed"]]
     violations = lint(plan, kb)
     base.update({
         "status": "ok",
         **{k: scenario[k] for k in ("task", "dataset_size", "task_similarity", "domain_similarity",
                                      "compute", "deployment", "latency_ms")},
-        "family": plan["architecture"]["family"],
-        "top_candidates": ";".join(c["model"] for c in plan["candidates"][:3]),
-        "approach": plan["approach"]["choice"], "technique": plan["technique"]["choice"],
-        "learning_rate": hp.get("learning_rate"), "frozen_layers": None if hp.get("frozen_layers") is None
-        else str(hp["frozen_layers"]), "unfreeze": hp.get("unfreeze"),
-        "lora_rank": (hp.get("lora") or {}).get("rank"),
-        "risks": ";".join(f"{r['pitfall']}:{r['likelihood']}" for r in plan["risks"]),
-        "diagnoses": ";".join(f"{d['pitfall']}:{d['confidence']:.2f}" for d in plan["diagnoses"]),
+        "family": plan.architecture["family"],
+        "top_candidates": ";".join(c["model"] for c in plan.candidates[:3]),
+        "approach": plan.approach["choice"], "technique": plan.technique_id,
+        "learning_rate": hp.learning_rate, "frozen_layers": None if hp.frozen_layers is None
+        else str(hp.frozen_layers), "unfreeze": hp.unfreeze,
+        "lora_rank": hp.lora.rank if hp.lora else None,
+        "risks": ";".join(f"{r['pitfall']}:{r['likelihood']}" for r in plan.risks),
+        "diagnoses": ";".join(f"{d['pitfall']}:{d['confidence']:.2f}" for d in plan.diagnoses),
         "checks": len(checks), "checks_failed": len(failed),
         "check_results": ";".join(f"{c['check']}={'pass' if c['passed'] else 'fail'}" for c in checks) or None,
         "failures": json.dumps([{**{k: c[k] for k in ("check", "expected", "actual")},

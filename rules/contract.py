@@ -149,6 +149,10 @@ class Hyperparameters:
                              doc="a causal LM: general examples mixed into training, per training example, drawn "
                                  "from the retention data's items that the forgetting test does not measure")
 
+    def as_dict(self) -> dict:
+        """The settings as a mapping of field to plain value (LoRA settings as a mapping)."""
+        return {f.name: _plain(getattr(self, f.name)) for f in dataclasses.fields(self)}
+
 
 # settings of the data a run trains on, shared by the techniques it compares (a fix that switches the
 # technique keeps them)

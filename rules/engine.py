@@ -29,6 +29,7 @@ from rules.base import (
 )
 from rules.diagnosis import DiagnosisRules
 from rules.empirical import EmpiricalRules
+from rules.contract import Plan  # noqa: F401  (the type consult returns)
 from rules.plan import build_plan
 from rules.profile import ProfileRules
 from rules.risks import RiskRules
@@ -116,12 +117,13 @@ class TransferEngine(
 
     def consult(self, scenario: dict, measured: Optional[Iterable[dict]] = None,
                 trace: bool = True, readings: Optional[Iterable] = None,
-                ranking: Optional[dict] = None) -> dict:
+                ranking: Optional[dict] = None) -> "Plan":
         """One consultation: the plan for ``scenario`` (with diagnoses of any symptoms).
 
         ``readings`` (``rules.reader.symptoms.Reading``) say how free-text symptoms were read;
         they add the user's words to the evidence and the ambiguities to ask about.
-        ``trace=False`` leaves the rule trace out (``plan["trace"] == []``), for batches.
+        Returns the typed, validated ``rules.contract.Plan`` (its JSON form: ``plan.to_dict()``).
+        ``trace=False`` leaves the rule trace out (``plan.trace == []``), for batches.
         ``ranking``: a measured ranking (``harness.ranking.rank.rank_models``' result) to weigh
         against the catalog's order; the plan then has ``empirical_ranking``."""
         readings = list(readings or ())

@@ -62,10 +62,10 @@ def _v(check: str, message: str) -> dict:
 
 
 def _fixes(plan: dict) -> Iterator[tuple[str, str, dict]]:
-    for r in plan.get("risks") or ():
+    for r in plan.risks or ():
         for m in r.get("mitigations") or ():
             yield f"mitigation of {r['pitfall']}", r["pitfall"], m
-    for d in plan.get("diagnoses") or ():
+    for d in plan.diagnoses or ():
         for f in d.get("fixes") or ():
             yield f"fix for {d['pitfall']}", d["pitfall"], f
 
@@ -74,16 +74,17 @@ def _latency_estimate(cand: dict, deployment: str, kb, plan: dict | None = None)
     for key in ("latency_ms", "latency_estimate_ms"):  # a per-candidate estimate, where the plan carries one
         if isinstance(cand.get(key), (int, float)):
             return float(cand[key])
-    device = ((plan or {}).get("device") or {}).get("class")
+    device = (plan.device or {}).get("class") if plan is not None else None
+    scenario = plan.scenario if plan is not None else {}
     model = kb.models.get(cand.get("model"))
     if device in getattr(kb, "sections", {}).get("devices", {}) and model is not None:
         from knowledge.estimates import latency_ms  # the estimate the rules make, from the same numbers
 
-        task = kb.tasks.get((plan or {}).get("scenario", {}).get("task"))
+        task = kb.tasks.get(scenario.get("task"))
         return latency_ms(model, kb.devices[device], generative=bool(task and task.generative),
-                          sequence_tokens=(plan or {}).get("scenario", {}).get("sequence_length")
+                          sequence_tokens=scenario.get("sequence_length")
                           or _threshold(kb, "sequence_tokens") or 128,
-                          image_size=(plan or {}).get("scenario", {}).get("image_size") or 0)
+                          image_size=scenario.get("image_size") or 0)
     table = _threshold(kb, "latency_by_speed_ms") or {}
     return (table.get(deployment) or {}).get(cand.get("speed"))
 
@@ -104,22 +105,22 @@ def _frozen_count(value: Any, layers: int) -> int:
     return value if isinstance(value, int) and not isinstance(value, bool) else 0
 
 
-def lint(plan: dict, kb) -> list[dict]:
+def lint(plan, kb) -> list[dict]:
     """Every invariant the plan breaks, as ``{check, message, invariant}``; [] when sound."""
     out: list[dict] = []
-    sc = plan["scenario"]
-    tech_id = plan["technique"]["choice"]
+    sc = plan.scenario
+    tech_id = plan.technique["choice"]
     tech = kb.techniques[tech_id]
-    hp = plan.get("hyperparameters") or {}
-    cands = plan.get("candidates") or []
-    rejected = {r["model"] for r in plan.get("rejected") or ()}
-    assumed_fields = {a["field"] for a in plan.get("assumptions") or ()}
+    hp = plan.hyperparameters.as_dict()
+    cands = plan.candidates or []
+    rejected = {r["model"] for r in plan.rejected or ()}
+    assumed_fields = {a["field"] for a in plan.assumptions or ()}
 
     # --- candidates and budgets (a plan may carry the budgets it used; else the scenario's and the
     # knowledge base's thresholds)
-    budget_ms = (plan.get("device") or {}).get("latency_budget_ms", sc.get("latency_ms"))
+    budget_ms = (plan.device or {}).get("latency_budget_ms", sc.get("latency_ms"))
     limit = (_threshold(kb, "max_params_by_deployment") or {}).get(sc.get("deployment"))
-    gb = (plan.get("memory") or {}).get("usable_gb", sc.get("gpu_memory_gb"))
+    gb = (plan.memory or {}).get("usable_gb", sc.get("gpu_memory_gb"))
     if gb is None:
         gb = (_threshold(kb, "default_memory_gb") or {}).get(sc.get("compute"))
     factor = _threshold(kb, "activation_memory_factor") or 1.0
@@ -149,7 +150,7 @@ def lint(plan: dict, kb) -> list[dict]:
         if cpu_limit and sc.get("compute") == "cpu" and tech.trains_backbone and c["params"] > cpu_limit:
             out.append(_v("cpu_training", f"{name}: {tech.name} of {c['params']:,} parameters on a CPU "
                                           f"(limit {cpu_limit:,})"))
-    criteria = plan.get("criteria") or []
+    criteria = plan.criteria or []
     if criteria and criteria[0]["name"] == "model size and inference latency":
         ok = [c for c in cands if c.get("meets_constraints", True)]
         for a, b in zip(ok, ok[1:]):
@@ -158,9 +159,9 @@ def lint(plan: dict, kb) -> list[dict]:
                                                   f"({b['speed']}) although size and latency come first"))
 
     # --- technique and hyperparameters
-    if tech.approach != plan["approach"]["choice"]:
+    if tech.approach != plan.approach["choice"]:
         out.append(_v("technique_approach", f"{tech_id} belongs to {tech.approach}, "
-                                            f"the plan chose {plan['approach']['choice']}"))
+                                            f"the plan chose {plan.approach['choice']}"))
     layers = cands[0]["layers"] if cands else 0
     frozen = hp.get("frozen_layers")
     if tech.head_only or tech.adapters:
@@ -189,38 +190,38 @@ def lint(plan: dict, kb) -> list[dict]:
 
     # --- the task's figure, the domain's augmentation, the device, the batch in memory
     task = kb.tasks.get(sc.get("task"))
-    ev = plan.get("evaluation") or {}
+    ev = plan.evaluation
     if task is not None:
-        stop = ev.get("stop_on") or ""
+        stop = ev.stop_on or ""
         if stop and stop != task.stop_on:
             out.append(_v("metric_task", f"early stopping watches {stop!r}, the task's figure is {task.stop_on!r}"))
-        if task.generative and "macro-F1" in " ".join([stop, *(ev.get("metrics") or [])]):
+        if task.generative and "macro-F1" in " ".join([stop, *ev.metrics]):
             out.append(_v("metric_task", "a generation plan judged by macro-F1"))
-        es_why = ((plan.get("hyperparameters_why") or {}).get("early_stopping_patience") or {}).get("text", "")
+        es_why = ((plan.hyperparameters_why or {}).get("early_stopping_patience") or {}).get("text", "")
         if task.generative and "macro-F1" in es_why:
             out.append(_v("metric_task", "a generation plan stops early on macro-F1"))
     if sc.get("modality") in ("image", "image_text") and tech.trains_backbone:
         want = scenario_image_domain(kb, sc)
         if want is not None and augmentation and want.policy not in augmentation:
             out.append(_v("augmentation_domain", f"augmentation {augmentation} for {want.policy} images"))
-    device = (plan.get("device") or {}).get("class")
+    device = (plan.device or {}).get("class")
     if "device_class" in assumed_fields and sc.get("deployment") in ("server", "batch") and device:
         by_compute = _threshold(kb, "serving_device_by_compute") or {}
         want_device = by_compute.get(sc.get("compute"))
         if want_device and device != want_device:
             out.append(_v("device_compute", f"serving on an assumed {device} although the scenario trains on "
                                             f"{sc.get('compute')}"))
-    model = plan.get("model") or {}
+    model_id = plan.model.id if plan.model else None
     runs = {c["model"] for c in cands if c.get("meets_constraints", True)}
-    if model.get("id") in runs and gb is not None and tech.kind == "core" and isinstance(hp.get("batch_size"), int):
-        fitted = memory_plan(kb, model["id"], tech_id, gb, sc)  # any batch fits by accumulation if micro-batch 1 does
+    if model_id in runs and gb is not None and tech.kind == "core" and isinstance(hp.get("batch_size"), int):
+        fitted = memory_plan(kb, model_id, tech_id, gb, sc)  # any batch fits by accumulation if micro-batch 1 does
         if fitted is not None and not fitted[2]:
-            out.append(_v("memory_batch", f"{model['id']}: {tech.name} needs ~{fitted[0]:,.1f} GiB{fitted[1]}, "
+            out.append(_v("memory_batch", f"{model_id}: {tech.name} needs ~{fitted[0]:,.1f} GiB{fitted[1]}, "
                                           f"over {gb:g} GiB"))
 
     # --- risks and the evaluation
-    risks = {r["pitfall"]: r for r in plan.get("risks") or ()}
-    probes = (plan.get("evaluation") or {}).get("probes") or []
+    risks = {r["pitfall"]: r for r in plan.risks or ()}
+    probes = plan.evaluation.probes
     retain = sc.get("retain_source")
     if retain == "no":
         if "catastrophic_forgetting" in risks:
@@ -231,13 +232,13 @@ def lint(plan: dict, kb) -> list[dict]:
     if "catastrophic_forgetting" in risks and not tech.trains_backbone:
         out.append(_v("forgetting_frozen", f"forgetting is rated a risk under {tech.name}, "
                                            "which does not change the backbone"))
-    if (retain == "yes" and tech.trains_backbone and plan["approach"]["choice"] == "transfer"
+    if (retain == "yes" and tech.trains_backbone and plan.approach["choice"] == "transfer"
             and "forgetting" not in probes):
         out.append(_v("forgetting_needed", "the source abilities must be kept, but forgetting is not probed"))
 
     # --- mitigations and fixes
     floor = _threshold(kb, "learning_rate_floor") or 0.0
-    seen = [e["symptom"] for d in plan.get("diagnoses") or () for e in d.get("evidence") or ()]
+    seen = [e["symptom"] for d in plan.diagnoses or () for e in d.get("evidence") or ()]
     for where, pitfall, f in _fixes(plan):
         fix = kb.fixes.get(f["fix"])
         if fix is None:
@@ -289,7 +290,7 @@ def lint(plan: dict, kb) -> list[dict]:
     if sc.get("gpu_memory_gb") is None:
         if "gpu_memory_gb" not in assumed_fields:
             out.append(_v("assumed_marked", "the training memory was not given but is not listed as assumed"))
-        for r in plan.get("rejected") or ():
+        for r in plan.rejected or ():
             for reason in r["reasons"]:
                 if "GiB" in reason and "assumed" not in reason:
                     out.append(_v("assumed_marked", f"{r['model']}: '{reason}' rests on an assumed memory "

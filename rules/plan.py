@@ -126,7 +126,8 @@ def catalog_gaps(kb, scenario: dict, candidates: list) -> list[str]:
 
 
 def build_plan(engine, scenario: dict, trace: bool = True, readings=(),
-               ranking: dict | None = None) -> dict:
+               ranking: dict | None = None) -> Plan:
+    """The typed, validated Plan from the facts the rules concluded."""
     kb = engine.kb
     family = _one(engine, Family)
     approach = _one(engine, Approach)
@@ -351,4 +352,4 @@ def build_plan(engine, scenario: dict, trace: bool = True, readings=(),
         "trace": engine.public_trace() if trace else [],
     }
     # built through the typed contract: a knowledge base that leaves a field unresolved fails here
-    return Plan.from_dict(plan, "the plan the rules built", kb).to_dict()
+    return Plan.from_dict(plan, "the plan the rules built", kb)

@@ -16,7 +16,7 @@ weighed against the techniques the run measured.
         "technique_known": True,                # False: the log does not say which technique ran
         "scenario_known": True,                 # False: the scenario is a stand-in (no fix ruled out by it)
     }
-    revised = revise(plan, measurements, kb)    # {"diagnoses": [...], "trace": [...], "plan": {...}}
+    revised = revise(plan, measurements, kb)    # {"diagnoses": [...], "notes": [...], "trace": [...]}
 """
 
 from __future__ import annotations
@@ -72,27 +72,29 @@ def without_contradictions(diagnoses: list[dict]) -> list[dict]:
 
 
 def revise(plan: Any, measurements: dict, kb, limit: int = 4) -> dict:
-    """The rules' diagnoses of ``measurements`` for ``plan`` (a Plan, its JSON form, or a scenario)."""
+    """The rules' diagnoses of ``measurements`` for ``plan``: the typed ``rules.contract.Plan`` that ran,
+    or, where no plan is known (a log from elsewhere), the normalized scenario it stands for. Returns
+    ``{"diagnoses", "notes", "trace"}``."""
+    from rules.contract import Plan
     from rules.engine import get_engine
     from rules.fixes import presumes_pretrained, refix
 
-    if hasattr(plan, "to_dict"):
-        plan = plan.to_dict()
-    scenario = plan["scenario"] if "scenario" in plan else plan
+    scenario = plan.scenario if isinstance(plan, Plan) else plan
     revised = get_engine(kb).consult(scenario, measured=measurements.get("symptoms") or [])
+    ran = plan if isinstance(plan, Plan) else revised  # the settings that ran, else the plan the rules give
     if measurements.get("technique_known", True):
-        technique = measurements.get("technique") or (plan.get("technique") or revised["technique"])["choice"]
+        technique = measurements.get("technique") or ran.technique_id
     else:
         technique = None  # a log that does not say which technique ran
-    hyper = dict((plan.get("hyperparameters") or revised["hyperparameters"]))
+    hyper = ran.hyperparameters.as_dict()
     hyper.update(measurements.get("hyperparameters") or {})
     if "seeds" not in hyper:
-        hyper["seeds"] = (plan.get("evaluation") or revised["evaluation"])["seeds"]
+        hyper["seeds"] = ran.evaluation.seeds
     layers = measurements.get("layers")
     if layers is None:
-        layers = (plan.get("model") or revised["model"])["layers"]
+        layers = ran.model.layers if ran.model else 0
     known = measurements.get("scenario_known", True)
-    diagnoses = refix(kb, revised["diagnoses"], hyper, technique, layers, limit, modality=scenario.get("modality"),
+    diagnoses = refix(kb, revised.diagnoses, hyper, technique, layers, limit, modality=scenario.get("modality"),
                       scenario=scenario if known else None, unknown=tuple(measurements.get("unknown") or ()))
     diagnoses = weigh_fixes(diagnoses, measurements.get("accuracy") or {}, technique)
     diagnoses = without_contradictions(diagnoses)
@@ -104,5 +106,5 @@ def revise(plan: Any, measurements: dict, kb, limit: int = 4) -> dict:
             notes.append("The log does not say whether the model was pre-trained or how it was adapted: fixes for "
                          f"adapting a pre-trained model ({', '.join(held)}) are left out; give --scenario (or a "
                          "run folder) to see them.")
-    return {"diagnoses": diagnoses, "plan": revised, "notes": notes,
-            "trace": [t for t in revised["trace"] if t["rule"].startswith("diagnosis.")]}
+    return {"diagnoses": diagnoses, "notes": notes,
+            "trace": [t for t in revised.trace if t["rule"].startswith("diagnosis.")]}

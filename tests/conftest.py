@@ -115,7 +115,7 @@ def consult(kb, request):
         scenario = normalize(dict(fields), kb, symptom_matcher=lambda t, w: match_symptom(t, kb, w))
         eng = get_engine(kb)
         request.node._tl_engine = eng
-        plan = eng.consult(scenario)
+        plan = eng.consult(scenario).to_dict()
         return plan, eng
 
     return run

@@ -143,26 +143,25 @@ def build_scenario(ctx, kb, scenario_file, flags: dict, symptoms: tuple, interac
                      field_where=where)
 
 
-def plan_summary(plan: dict, output: str) -> str:
+def plan_summary(plan, output: str) -> str:
     """One line for a plan written to a file: what it decided, and where it is."""
-    tech = (plan.get("technique") or {}).get("choice") or "-"
-    model = (plan.get("model") or {}).get("id") or "-"
-    n_diag = len(plan.get("diagnoses") or [])
-    tt = (plan.get("training_time") or {}).get("seconds_max")
-    return (f"Plan written to {output}: {tech.replace('_', ' ')} of {model} for "
-            f"{str(plan.get('scenario', {}).get('task', '-')).replace('_', ' ')}"
+    model = plan.model.id if plan.model else "-"
+    n_diag = len(plan.diagnoses)
+    tt = (plan.training_time or {}).get("seconds_max")
+    return (f"Plan written to {output}: {plan.technique_id.replace('_', ' ')} of {model} for "
+            f"{str(plan.scenario.get('task', '-')).replace('_', ' ')}"
             + (f", {n_diag} diagnos{'is' if n_diag == 1 else 'es'}" if n_diag else "")
             + (f", training at most ~{tt / 60:.0f} min" if tt else "")
             + " (the whole plan: tlexpert consult without -o, or read the file)")
 
 
-def ask_to_clarify(plan: dict, scenario: dict, readings: list, kb) -> dict:
-    """Ask each question of ``plan["clarify"]`` on the terminal; the answer's symptoms replace
+def ask_to_clarify(plan, scenario: dict, readings: list, kb) -> dict:
+    """Ask each question of ``plan.clarify`` on the terminal; the answer's symptoms replace
     the candidates (readings are updated in place). Returns the revised scenario."""
     from rules.reader.symptoms import Match
 
     symptoms = list(scenario["symptoms"])
-    for c in plan["clarify"]:
+    for c in plan.clarify:
         names = " or ".join(x["pitfall"].replace("_", " ") for x in c["candidates"])
         click.echo(click.style(f"{c['text']!r} fits {names}. {c['question']}", bold=True), err=True)
         for k, a in enumerate(c["answers"], 1):

@@ -26,8 +26,8 @@ def _why(w: dict) -> str:
     return f"{w['text']}  [{w['rule']}]" if w.get("text") else f"[{w['rule']}]"
 
 
-def render_plan(plan: dict, kb=None) -> str:
-    sc = plan["scenario"]
+def render_plan(plan, kb=None) -> str:
+    sc = plan.scenario
     out = []
     add = out.append
     from knowledge.reading import show
@@ -43,8 +43,8 @@ def render_plan(plan: dict, kb=None) -> str:
     if sc.get("language"):
         facts.append(f"language {sc['language']}")
     add("Scenario: " + "; ".join(facts))
-    if plan.get("device"):
-        d = plan["device"]
+    if plan.device:
+        d = plan.device
         budget = f", budget {d['latency_budget_ms']:g} ms per input" if d.get("latency_budget_ms") else ""
         est = " (throughput a reported estimate)" if d.get("reported_estimate") else ""
         add(f"Deployment device: {d['name']}, ~{d['gflops']:,.4g} GFLOP/s{est}{budget}")
@@ -52,19 +52,19 @@ def render_plan(plan: dict, kb=None) -> str:
             add(f"  to deploy: {d['export']}")
     if sc.get("read_as"):
         add("Read as: " + "; ".join(f"{r['field']} {r['given']!r} as {r['as']}" for r in sc["read_as"]))
-    if plan.get("assumptions"):
+    if plan.assumptions:
         add("Assumed (not given; set them to change the plan): "
-            + "; ".join(f"{a['field']} = {format_value(a['field'], a['value'])}" for a in plan["assumptions"]))
-    if plan.get("task_note"):
-        add(f"About this task: {plan['task_note']}")
+            + "; ".join(f"{a['field']} = {format_value(a['field'], a['value'])}" for a in plan.assumptions))
+    if plan.task_note:
+        add(f"About this task: {plan.task_note}")
     add("")
-    add(f"Architecture: {plan['architecture']['name']} ({plan['architecture']['family']})")
-    add(f"  why: {_why(plan['architecture']['why'])}")
-    add("Selection criteria, in order: " + ", ".join(c["name"] for c in plan["criteria"]))
-    add(f"  why: {_why(plan['criteria'][0]['why'])}")
+    add(f"Architecture: {plan.architecture['name']} ({plan.architecture['family']})")
+    add(f"  why: {_why(plan.architecture['why'])}")
+    add("Selection criteria, in order: " + ", ".join(c["name"] for c in plan.criteria))
+    add(f"  why: {_why(plan.criteria[0]['why'])}")
     add("")
     add("Candidates (best first):")
-    for i, c in enumerate(plan["candidates"], 1):
+    for i, c in enumerate(plan.candidates, 1):
         flag = "" if c["meets_constraints"] else "  [misses a constraint]"
         lat = c.get("latency_ms")
         extra = f"  ~{lat:,.4g} ms" if lat is not None else ""
@@ -75,65 +75,65 @@ def render_plan(plan: dict, kb=None) -> str:
                      else "  [not scored on your data]")
         add(f"  {i}. {c['name']:<26} {fmt_params(c['params']):>6} params  {c['speed']:<9}{extra}{flag}")
         add(f"     why: {_why(c['why'])}")
-    if plan.get("empirical_ranking"):
-        out.extend(render_empirical(plan["empirical_ranking"]).split("\n"))  # one line each (no escaped newlines)
-    if plan["rejected"]:
+    if plan.empirical_ranking:
+        out.extend(render_empirical(plan.empirical_ranking).split("\n"))  # one line each (no escaped newlines)
+    if plan.rejected:
         add("Rejected:")
-        for r in plan["rejected"]:
+        for r in plan.rejected:
             add(f"  - {r['name']}: " + "; ".join(r["reasons"]) + f"  [{', '.join(r['rules'])}]")
-    for note in plan.get("notes") or ():
+    for note in plan.notes or ():
         add(f"Note: {note}")
-    if plan.get("model"):
-        m = plan["model"]
-        first = plan["candidates"][0]["model"] if plan["candidates"] else None
-        add(f"Model the plan runs: {m['name']}" + ("" if m["id"] == first else " (not the first candidate)"))
-        add(f"  why: {_why(m['why'])}")
+    if plan.model:
+        m = plan.model
+        first = plan.candidates[0]["model"] if plan.candidates else None
+        add(f"Model the plan runs: {m.name}" + ("" if m.id == first else " (not the first candidate)"))
+        add(f"  why: {_why(m.why)}")
     add("")
-    add(f"Approach:  {plan['approach']['name']}")
-    add(f"  why: {_why(plan['approach']['why'])}")
-    add(f"Technique: {plan['technique']['name']}")
-    add(f"  why: {_why(plan['technique']['why'])}")
-    bt = (plan.get("memory") or {}).get("batching")
+    add(f"Approach:  {plan.approach['name']}")
+    add(f"  why: {_why(plan.approach['why'])}")
+    add(f"Technique: {plan.technique['name']}")
+    add(f"  why: {_why(plan.technique['why'])}")
+    bt = (plan.memory or {}).get("batching")
     if bt:
         add(f"  batching: {bt['batch_size']} examples per optimizer step as {bt['gradient_accumulation']} "
             f"accumulated micro-batch{'es' if bt['gradient_accumulation'] != 1 else ''} of {bt['micro_batch']}"
             f"{', gradient checkpointing on' if bt['gradient_checkpointing'] else ''} "
             f"(~{bt['estimated_gb']:.1f} GiB)")
-    if plan["technique"].get("objective"):
-        add(f"  objective: {plan['technique']['objective']}")
-    if plan["technique"].get("costs"):
-        add(f"  costs: {plan['technique']['costs']}")
-    if plan["technique"].get("runs_here") is False:
+    if plan.technique.get("objective"):
+        add(f"  objective: {plan.technique['objective']}")
+    if plan.technique.get("costs"):
+        add(f"  costs: {plan.technique['costs']}")
+    if plan.technique.get("runs_here") is False:
         add("  note: `tlexpert run` cannot carry this technique out on this install (it needs a CUDA GPU)")
-    if plan["technique"].get("finding"):
-        add(f"  finding: {plan['technique']['finding']}")
+    if plan.technique.get("finding"):
+        add(f"  finding: {plan.technique['finding']}")
     add("")
     add("Hyperparameters:")
     # the layers of the model the plan runs (its frozen-layer counts are for that model)
-    layers = ((plan.get("model") or {}).get("layers")
-              or (plan["candidates"][0]["layers"] if plan["candidates"] else 0))
-    for name, value in plan["hyperparameters"].items():
+    layers = ((plan.model.layers if plan.model else 0)
+              or (plan.candidates[0]["layers"] if plan.candidates else 0))
+    for name, value in plan.hyperparameters.as_dict().items():
         if value is None:
             continue
-        w = plan["hyperparameters_why"].get(name)
+        w = plan.hyperparameters_why.get(name)
         shown = format_value(name, value, layers)
         if isinstance(value, dict):
             shown = ", ".join(f"{k}={v}" for k, v in value.items())
         add(f"  {name:<24} {shown:<30} {('— ' + _why(w)) if w else ''}".rstrip())
-    if plan.get("training_time"):
+    if plan.training_time:
         add("")
-        add(f"Training time: {plan['training_time']['text']}  [{plan['training_time']['why']['rule']}]")
-    if plan["risks"]:
+        add(f"Training time: {plan.training_time['text']}  [{plan.training_time['why']['rule']}]")
+    if plan.risks:
         add("")
         add("Risks:")
-        for r in plan["risks"]:
+        for r in plan.risks:
             add(f"  - {r['pitfall']} ({r['likelihood']}): {_why(r['why'])}")
             for m in r["mitigations"]:
                 add(f"      mitigate: {m['description']}  ({m['summary']})")
-    if plan["diagnoses"]:
+    if plan.diagnoses:
         add("")
         add("Diagnoses:")
-        for d in plan["diagnoses"]:
+        for d in plan.diagnoses:
             add(f"  - {d['name']} (confidence {d['confidence']:.2f}): {d['what']}")
             for e in d["evidence"]:
                 add(f"      evidence: {e['symptom']}: {e['description']}")
@@ -141,7 +141,7 @@ def render_plan(plan: dict, kb=None) -> str:
                 add(f"      fix {k}: {f['description']}  ({f['summary']})")
                 if f.get("finding"):
                     add(f"             finding: {f['finding']}")
-    readings = [r for r in plan.get("symptom_readings") or [] if any(m["method"] != "name" for m in r["matches"])
+    readings = [r for r in plan.symptom_readings or [] if any(m["method"] != "name" for m in r["matches"])
                 or r["ruled_out"] or r.get("note")]
     if readings:
         add("")
@@ -161,22 +161,22 @@ def render_plan(plan: dict, kb=None) -> str:
                 add("      ruled out (negated): " + ", ".join(dict.fromkeys(m["symptom"] for m in r["ruled_out"])))
             if r.get("note"):
                 add(f"      note: {r['note']}")
-    for c in plan.get("clarify") or []:
+    for c in plan.clarify or []:
         add("")
         names = " or ".join(x["pitfall"].replace("_", " ") for x in c["candidates"])
         add(f"To tell {names} apart: {c['question']}  [{c['why']['rule']}]")
         for a in c["answers"]:
             add(f"  - {a['answer']} → {', '.join(a['symptoms'])}")
-    ev = plan["evaluation"]
+    ev = plan.evaluation
     add("")
-    add(f"Evaluation: {ev['seeds']} seed{'s' if ev['seeds'] != 1 else ''}, alpha {ev['alpha']}, "
-        f"probes: {', '.join(ev['probes']) or 'none'}")
-    if ev.get("metrics"):
-        add(f"  metrics: {'; '.join(ev['metrics'])}; early stopping on {ev.get('stop_on') or 'validation loss'}")
-    if ev.get("why"):
-        add(f"  seeds: {ev['why']}  [evaluation.seeds_by_cost]")
-    if ev.get("protocol"):
-        add(f"  data: {ev['protocol']}  [evaluation.protocol]")
+    add(f"Evaluation: {ev.seeds} seed{'s' if ev.seeds != 1 else ''}, alpha {ev.alpha}, "
+        f"probes: {', '.join(ev.probes) or 'none'}")
+    if ev.metrics:
+        add(f"  metrics: {'; '.join(ev.metrics)}; early stopping on {ev.stop_on or 'validation loss'}")
+    if ev.why:
+        add(f"  seeds: {ev.why}  [evaluation.seeds_by_cost]")
+    if ev.protocol:
+        add(f"  data: {ev.protocol}  [evaluation.protocol]")
     return _safe(out)
 
 
@@ -223,9 +223,9 @@ def render_empirical(er: dict) -> str:
     return "\n".join(out)
 
 
-def render_trace(plan: dict) -> str:
+def render_trace(plan) -> str:
     out = ["", "Rule trace (how):"]
-    for t in plan["trace"]:
+    for t in plan.trace:
         after = f"  after {', '.join(t['after'])}" if t["after"] else ""
         out.append(f"  {t['step']:>3}. {t['rule']}{after}")
         if t["matched"]:

@@ -85,15 +85,15 @@ def _save(fig, path: Path) -> str:
     return path.name
 
 
-def write_report(out: Path, record: dict) -> None:
+def write_report(out: Path, record: dict, plan) -> None:
+    """``report.md`` (and its plots) in ``out`` for the run ``record`` of ``plan``."""
     images = plots(out, record)
-    plan = record["plan"]
-    lines = [f"# Run report: {plan['scenario'].get('name') or plan['scenario']['task']}", "",
+    lines = [f"# Run report: {plan.scenario.get('name') or plan.scenario['task']}", "",
              f"Model `{record['config']['model_name']}` on {record['device']} "
              f"({record['threads']} threads); {record['config']['sizes']}; "
              f"{record['seconds']:.0f} s in all.", "",
-             f"Plan: {plan['approach']['choice']}, {plan['technique']['choice']} "
-             f"({plan['technique']['why']['text']}).", ""]
+             f"Plan: {plan.approach['choice']}, {plan.technique_id} "
+             f"({plan.technique['why']['text']}).", ""]
     changed = [f"- `{o['field']}`: {o['plan']!r} in the plan, {o['used']!r} run ({o['by']})"
                for o in record.get("overrides", [])]
     changed += [f"- `{a['field']}`: {a['plan']!r} in the plan, {a['used']!r} run ({a['why']})"

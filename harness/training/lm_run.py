@@ -28,9 +28,8 @@ LM_TECHNIQUES = tuple(t for t, s in REGISTRY.items() if "causal_lm" in s.honours
 
 def is_causal_lm(kb, plan) -> bool:
     """A plan that adapts a causal language model: a generative task on text."""
-    scenario = plan.scenario if hasattr(plan, "scenario") else plan.get("scenario", {})
-    task = kb.tasks.get(scenario.get("task"))
-    return task is not None and task.generative and scenario.get("modality") == "text"
+    task = kb.tasks.get(plan.scenario.get("task"))
+    return task is not None and task.generative and plan.scenario.get("modality") == "text"
 
 
 def target_metric(record: dict, technique: str):

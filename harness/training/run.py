@@ -132,6 +132,6 @@ def execute(plan: dict, cfg: RunConfig, kb, progress=None) -> dict:
     }
     from harness.reporting.report import write_report
 
-    write_report(out, record)
+    write_report(out, record, plan)
     write_json_atomic(out / "run.json", record)
     return record

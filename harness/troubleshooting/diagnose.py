@@ -22,6 +22,7 @@ import numpy as np
 from harness.troubleshooting import curves
 from harness.troubleshooting.collect import FIELD_NAMES, collect, dedupe, group_logs
 from harness.troubleshooting.logs import CONFIG_FIELDS, ColumnMap, LogError, RunLog
+from harness.troubleshooting.formats import recorded_plan
 
 CURVE_THRESHOLDS = ("divergence_loss_ratio", "spike_factor", "overfit_val_rise", "underfit_flat_ratio",
                     "underfit_min_loss_share", "chance_loss_tolerance", "chance_loss_tolerance_inferred",
@@ -186,7 +187,7 @@ def _task_from(known: dict) -> tuple[str, Optional[str]]:
     return "text_classification", None
 
 
-def revise(kb, scenario: dict, symptoms: list[dict], hyper: dict, technique: Optional[str], layers: int,
+def diagnoses_of(kb, scenario: dict, symptoms: list[dict], hyper: dict, technique: Optional[str], layers: int,
            modality: Optional[str], unknown=(), scenario_known: bool = True) -> dict:
     """The rules' diagnoses of ``symptoms`` (through the one seam, ``rules.revise.revise``), fixes made
     concrete against the configuration run, each with its severity (``scenario_known``: False when the
@@ -223,12 +224,12 @@ def _data_warnings(logs: list[RunLog]) -> list[str]:
     return out
 
 
-def _recorded_scenario(run_dir: str, plan: dict, kb) -> dict:
+def _recorded_scenario(run_dir: str, scenario: dict, kb) -> dict:
     from knowledge.schema import KnowledgeError
     from rules.scenario import normalize
 
     try:
-        return normalize(plan["scenario"], kb, origin=f"{run_dir}/run.json (plan.scenario)")
+        return normalize(scenario, kb, origin=f"{run_dir}/run.json (plan.scenario)")
     except KnowledgeError as exc:
         raise LogError(str(exc)) from None
 
@@ -252,11 +253,12 @@ def analyse_group(g: dict, kb, th: dict, *, bases: list[RunLog], scenario: Optio
     known, where = known_config(runs)
     if g["own"]:
         rec = records[runs[0].path.rsplit(" (", 1)[0]]
-        sc = _recorded_scenario(runs[0].path.rsplit(" (", 1)[0], rec["plan"], kb)
+        ran = recorded_plan(rec)
+        sc = _recorded_scenario(runs[0].path.rsplit(" (", 1)[0], ran.scenario, kb)
         modality = sc.get("modality")
         scenario_from = "run.json (plan.scenario)"
         technique = known.get("technique")
-        hyper = {**rec["plan"].get("hyperparameters", {}),
+        hyper = {**ran.hyperparameters,
                  **((rec["config"].get("hyperparameters") or {}).get(technique) or {})}
         unknown: set = set()
     else:
@@ -277,7 +279,7 @@ def analyse_group(g: dict, kb, th: dict, *, bases: list[RunLog], scenario: Optio
         if technique is None:
             unknown.add("technique")
     layers = int(known.get("layers") or 0)
-    rv = revise(kb, sc, symptoms, hyper, technique, layers, modality, unknown,
+    rv = diagnoses_of(kb, sc, symptoms, hyper, technique, layers, modality, unknown,
                 scenario_known=g["own"] or bool(scenario))
     return {
         "name": g["name"],
@@ -299,17 +301,17 @@ def analyse_group(g: dict, kb, th: dict, *, bases: list[RunLog], scenario: Optio
 def analyse_record(run_dir: str, rec: dict, kb) -> dict:
     """The run-level group of a tlexpert run folder: its recorded tests and symptoms, diagnosed
     by the rules against its own plan and configuration (what its report.md shows)."""
-    plan = rec["plan"]
-    sc = _recorded_scenario(run_dir, plan, kb)
-    tech = plan.get("technique", {}).get("choice")
-    hyper = {**plan.get("hyperparameters", {}), **((rec["config"].get("hyperparameters") or {}).get(tech) or {})}
+    ran = recorded_plan(rec)
+    sc = _recorded_scenario(run_dir, ran.scenario, kb)
+    tech = ran.technique
+    hyper = {**ran.hyperparameters, **((rec["config"].get("hyperparameters") or {}).get(tech) or {})}
     layers = int(rec["config"].get("layers") or 0)
     symptoms = rec.get("symptoms") or []
     for s in symptoms:
         if not isinstance(s, dict) or s.get("id") not in kb.symptoms:
             raise LogError(f"The 'symptoms' field of {run_dir}/run.json holds {s!r}: expected "
                            f"{{id, evidence}} with a known symptom id")
-    rv = revise(kb, sc, symptoms, hyper, tech, layers, sc.get("modality"))
+    rv = diagnoses_of(kb, sc, symptoms, hyper, tech, layers, sc.get("modality"))
     recorded = {d["pitfall"]: d.get("confidence") for d in rec.get("diagnoses") or []}
     now = {d["pitfall"]: d["confidence"] for d in rv["diagnoses"]}
     return {

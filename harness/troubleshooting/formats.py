@@ -12,7 +12,7 @@ import csv
 import hashlib
 import io
 from pathlib import Path
-from typing import Optional
+from typing import NamedTuple, Optional
 
 from harness.troubleshooting.logs import (HPARAM_KEYS, ColumnMap, LogError, RunLog, _cell, _from_records, _num,
                                           check_columns, runs_from_records)
@@ -422,3 +422,17 @@ def read_own_run(run_dir: Path, cols: ColumnMap) -> tuple[list[RunLog], dict]:
     if not logs:
         raise LogError(f"{f}: no finished seeds to read")
     return logs, rec
+
+
+class RecordedPlan(NamedTuple):
+    """What a diagnosis uses of the plan a tlexpert run recorded in its run.json (read and checked
+    by ``read_run_record``): the scenario, the technique and the plan's hyperparameters."""
+
+    scenario: dict
+    technique: Optional[str]
+    hyperparameters: dict
+
+
+def recorded_plan(rec: dict) -> RecordedPlan:
+    plan = rec["plan"]
+    return RecordedPlan(plan["scenario"], plan["technique"].get("choice"), dict(plan.get("hyperparameters") or {}))

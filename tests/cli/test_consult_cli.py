@@ -15,7 +15,9 @@ def test_the_measured_ranking_prints_one_line_per_row_and_names_absent_weights_o
         "estimators": ["logme"], "kendall_w": None, "data": {"examples": 60}, "notes": [],
         "rows": [{"model": "all-MiniLM-L6-v2", "status": "ok", "rank": 1, "mean_rank": 1, "scores": {"logme": 1.2}},
                  *({"model": m, "status": "error", "error": missing.format(m=m)} for m in ("bert-base", "roberta-base"))]}
-    text = render_plan(plan)
+    from rules.contract import Plan
+
+    text = render_plan(Plan.from_dict(plan))
     assert "\\n" not in text and "characters)" not in text
     line = next(ln for ln in text.splitlines() if "weights not on this machine" in ln)
     assert "bert-base, roberta-base" in line and "--rank-candidates" in line and "--model" not in line

@@ -43,7 +43,7 @@ def test_every_plan_of_the_scenario_library_is_a_valid_typed_plan():
                 sc = normalize(raw, kb, symptom_matcher=lambda text, where: match_symptom(text, kb, where))
             except KnowledgeError:
                 continue  # the library's examples of input the rules refuse
-            plan = Plan.from_dict(get_engine(kb).consult(sc, trace=False), f.name, kb)
+            plan = get_engine(kb).consult(sc, trace=False)
             assert plan.to_dict()["hyperparameters"]["learning_rate"] > 0
             assert set(plan.recipes) | {plan.technique_id} >= {"feature_extraction", "fine_tuning", "lora"}
             n += 1

@@ -12,7 +12,7 @@ from rules.scenario import normalize
 
 def _plan(kb, **fields):
     sc = {"task": "text_classification", "dataset_size": 5000, "compute": "consumer_gpu", **fields}
-    return Plan.from_dict(get_engine(kb).consult(normalize(sc, kb)), "p", kb)
+    return get_engine(kb).consult(normalize(sc, kb))
 
 
 def _test(significant):

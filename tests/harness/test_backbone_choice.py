@@ -20,7 +20,7 @@ HAS_TORCHVISION = importlib.util.find_spec("torchvision") is not None
 def _plan(**extra):
     kb = get_kb()
     return get_engine(kb).consult(normalize({"task": "image_classification", "dataset_size": 700,
-                                             "compute": "cpu", **extra}, kb))
+                                             "compute": "cpu", **extra}, kb)).to_dict()
 
 
 def test_backbone_names():

@@ -227,8 +227,8 @@ def test_a_generation_plan_estimates_its_time_from_a_causal_lm_measurement_and_s
     from rules.scenario import normalize
 
     kb = get_kb()
-    gen = get_engine(kb).consult(normalize({"task": "text_generation", "dataset_size": 300, "compute": "cpu"}, kb))
-    cls = get_engine(kb).consult(normalize({"task": "text_classification", "dataset_size": 300, "compute": "cpu"}, kb))
+    gen = get_engine(kb).consult(normalize({"task": "text_generation", "dataset_size": 300, "compute": "cpu"}, kb)).to_dict()
+    cls = get_engine(kb).consult(normalize({"task": "text_classification", "dataset_size": 300, "compute": "cpu"}, kb)).to_dict()
     assert "throughput:cpu-lora-smollm2-generation" in gen["training_time"]["why"]["knowledge"]
     assert not any("smollm2" in k for k in cls["training_time"]["why"]["knowledge"])
     assert gen["training_time"]["seconds_max"] > 10 * cls["training_time"]["seconds_max"]

@@ -123,7 +123,7 @@ def real_run(tiny_bert, tmp_path_factory):
     os.environ["TLEXPERT_CACHE_DIR"] = str(tmp_path_factory.mktemp("cache"))
     kb = get_kb()
     plan = get_engine(kb).consult(normalize({"task": "text_classification", "dataset_size": 90, "num_classes": 3,
-                                             "compute": "cpu"}, kb))
+                                             "compute": "cpu"}, kb)).to_dict()
     out = tmp_path_factory.mktemp("runs") / "my-run"
     execute(plan, RunConfig(techniques=["feature_extraction", "fine_tuning"], seeds=3, model=tiny_bert, out=str(out),
                             builtin_size=90, max_length=32, overrides={"epochs": 2, "learning_rate": 1e-3}), kb)

@@ -17,7 +17,7 @@ BACKBONE_KEYS = ("learning_rate", "epochs", "batch_size", "frozen_layers", "warm
 
 def _ft_plan():
     kb = get_kb()
-    plan = get_engine(kb).consult(normalize(CASE, kb))
+    plan = get_engine(kb).consult(normalize(CASE, kb)).to_dict()
     assert plan["technique"]["choice"] == "fine_tuning"
     plan["hyperparameters"].update(FT_RECIPE)
     return plan
@@ -64,7 +64,7 @@ def test_every_trained_technique_stops_early_by_default():
     patience = kb.threshold("early_stopping_patience")
     for tech in ("fine_tuning", "lora", "from_scratch"):
         assert technique_hyper(kb, _ft_plan(), tech, {}, 6, alone=False)["early_stopping_patience"] == patience
-    plan = get_engine(kb).consult(normalize({**CASE, "compute": "cpu", "dataset_size": 6000}, kb))
+    plan = get_engine(kb).consult(normalize({**CASE, "compute": "cpu", "dataset_size": 6000}, kb)).to_dict()
     assert plan["hyperparameters"]["early_stopping_patience"] == patience
     assert plan["hyperparameters_why"]["early_stopping_patience"]["rule"] == "tuning.early_stopping"
 

@@ -14,7 +14,7 @@ SCENARIO = {"task": "text_classification", "dataset_size": 90, "num_classes": 3,
 
 def _plan():
     kb = get_kb()
-    return get_engine(kb).consult(normalize(SCENARIO, kb))
+    return get_engine(kb).consult(normalize(SCENARIO, kb)).to_dict()
 
 
 def _cfg(tiny_bert, out, **kw):
@@ -117,7 +117,7 @@ def test_consult_plan_file_then_run(tiny_bert, tmp_path):
 def test_image_run_measures_source_forgetting(tmp_path):
     kb = get_kb()
     plan = get_engine(kb).consult(normalize({"task": "image_classification", "dataset_size": 700,
-                                             "compute": "cpu", "domain_similarity": "high"}, kb))
+                                             "compute": "cpu", "domain_similarity": "high"}, kb)).to_dict()
     rec = execute(plan, RunConfig(techniques=["feature_extraction", "fine_tuning"], seeds=2, out=str(tmp_path / "i"),
                                   overrides={"epochs": 3}), kb)
     assert rec["measurements"]["source_accuracy_before"] > 0.9  # the CNN learned digits 0-4
@@ -161,7 +161,7 @@ def test_auto_fix_repairs_a_planted_fault(tiny_bert, tmp_path):
 
     kb = get_kb()
     plan = get_engine(kb).consult(normalize({**SCENARIO, "dataset_size": 5000, "compute": "consumer_gpu",
-                                             "domain_similarity": "high"}, kb))
+                                             "domain_similarity": "high"}, kb)).to_dict()
     plan["hyperparameters"]["learning_rate"] = 0.5  # the planted fault
     cfg = RunConfig(techniques=["fine_tuning"], seeds=3, model=tiny_bert, out=str(tmp_path / "af"),
                     builtin_size=300, max_length=32, overrides={"epochs": 3})
@@ -230,7 +230,7 @@ def test_out_of_memory_is_a_clear_error_with_a_batch_size_to_try(tmp_path, monke
 def test_image_lora_and_gradual_unfreezing_on_the_small_cnn(tmp_path):
     kb = get_kb()
     plan = get_engine(kb).consult(normalize({"task": "image_classification", "dataset_size": 700,
-                                             "compute": "cpu"}, kb))
+                                             "compute": "cpu"}, kb)).to_dict()
     rec = execute(plan, RunConfig(techniques=["lora", "fine_tuning"], seeds=2, out=str(tmp_path / "i"),
                                   baseline=False, overrides={"epochs": 2, "unfreeze": "gradual"}), kb)
     lora = rec["results"]["lora"][0]
@@ -262,7 +262,7 @@ def test_image_retention_data_gives_a_retention_probe(tmp_path):
     np.savez(tmp_path / "ret.npz", X=src.X[:300, 0], y=src.y[:300])
     kb = get_kb()
     plan = get_engine(kb).consult(normalize({"task": "image_classification", "dataset_size": 700,
-                                             "compute": "cpu"}, kb))
+                                             "compute": "cpu"}, kb)).to_dict()
     rec = execute(plan, RunConfig(techniques=["fine_tuning"], seeds=2, out=str(tmp_path / "i"), baseline=False,
                                   retention_data=str(tmp_path / "ret.npz"), overrides={"epochs": 1}), kb)
     assert 0.5 < rec["measurements"]["retention_before"] <= 1

@@ -145,17 +145,17 @@ def test_the_plan_says_how_the_batch_fits():
     from rules.scenario import normalize
 
     plan = get_engine(KB).consult(normalize({"task": "text_generation", "dataset_size": 60000,
-                                             "compute": "consumer_gpu", "gpu_memory_gb": 24}, KB))
+                                             "compute": "consumer_gpu", "gpu_memory_gb": 24}, KB)).to_dict()
     assert plan["technique"]["choice"] == "lora"
     why = plan["technique"]["why"]["text"]
     assert "at batch 16 of 512 tokens" in why and "gradient checkpointing" in why, why
     small = get_engine(KB).consult(normalize({"task": "text_generation", "dataset_size": 60000,
-                                              "compute": "consumer_gpu", "gpu_memory_gb": 12}, KB))
+                                              "compute": "consumer_gpu", "gpu_memory_gb": 12}, KB)).to_dict()
     assert any("accumulated micro-batches" in c["why"]["text"] for c in small["candidates"])
     # QLoRA of the 7B on 10 GB: the 152k-token vocabulary's logits and the rank-64 all-linear adapters
     # (with their optimizer state) do not fit at the recipe's rank; the plan lowers it and says so
     tight = get_engine(KB).consult(normalize({"task": "text_generation", "dataset_size": 20000,
-                                              "compute": "consumer_gpu", "gpu_memory_gb": 10}, KB))
+                                              "compute": "consumer_gpu", "gpu_memory_gb": 10}, KB)).to_dict()
     assert tight["technique"]["choice"] == "qlora" and tight["hyperparameters"]["lora"]["rank"] < 64
     assert "at LoRA rank" in tight["technique"]["why"]["text"]
     assert "halved" in tight["hyperparameters_why"]["lora"]["text"]
@@ -173,7 +173,7 @@ def test_an_image_plan_counts_the_activations_of_its_batch():
     one, eight = (image_memory(m.params, 16, m.activation_mb, batch=b, backprop=True)["total"] for b in (1, 8))
     assert eight > one + 1.0
     plan = get_engine(KB).consult(normalize({"task": "semantic_segmentation", "dataset_size": 800,
-                                             "compute": "consumer_gpu", "gpu_memory_gb": 6}, KB))
+                                             "compute": "consumer_gpu", "gpu_memory_gb": 6}, KB)).to_dict()
     why = plan["technique"]["why"]["text"]
     assert "520x520 images" in why and "accumulated micro-batches" in why, why
 
@@ -186,7 +186,7 @@ def test_the_plan_carries_how_its_batch_is_trained():
 
     for sc in ({"task": "text_generation", "dataset_size": 20000, "compute": "consumer_gpu", "gpu_memory_gb": 12},
                {"task": "semantic_segmentation", "dataset_size": 800, "compute": "consumer_gpu", "gpu_memory_gb": 6}):
-        plan = get_engine(KB).consult(normalize(sc, KB))
+        plan = get_engine(KB).consult(normalize(sc, KB)).to_dict()
         b = plan["memory"]["batching"]
         assert b["batch_size"] == plan["hyperparameters"]["batch_size"]
         assert b["micro_batch"] * b["gradient_accumulation"] >= b["batch_size"] > b["micro_batch"]

@@ -262,7 +262,7 @@ def write(tmp_path: Path, text: str, name: str = "team.yaml") -> Path:
 
 
 def plan_with(kb, **fields):
-    return TransferEngine(kb).consult(normalize({**SCENARIO, **fields}, kb))
+    return TransferEngine(kb).consult(normalize({**SCENARIO, **fields}, kb)).to_dict()
 
 
 def test_threshold_override_changes_the_technique(tmp_path):

@@ -12,7 +12,7 @@ KB = get_kb()
 
 
 def consult(scenario: dict, kb) -> dict:
-    return get_engine(kb).consult(normalize(scenario, kb), trace=False)
+    return get_engine(kb).consult(normalize(scenario, kb), trace=False).to_dict()
 
 
 def _findings(plan: dict) -> list[dict]:

@@ -15,8 +15,15 @@ from rules.scenario import FIELDS
 BASE = dict(task="text_classification", dataset_size=5000)
 
 
+def typed_lint(plan, kb):
+    """``rules.lint.lint`` on a plan or its JSON form (tests edit the JSON form to break invariants)."""
+    from rules.contract import Plan
+
+    return lint(Plan.from_dict(plan, "the test's plan", kb) if isinstance(plan, dict) else plan, kb)
+
+
 def checks(plan, kb) -> set[str]:
-    return {v["check"] for v in lint(plan, kb)}
+    return {v["check"] for v in typed_lint(plan, kb)}
 
 
 @pytest.fixture
@@ -26,7 +33,7 @@ def plan(consult):
 
 
 def test_a_sound_plan_has_no_violation(plan, kb):
-    assert lint(plan, kb) == []
+    assert typed_lint(plan, kb) == []
 
 
 # The issue's plans, rebuilt by editing a sound one: each contradiction is caught by its check.
@@ -44,7 +51,7 @@ def test_a_deep_cut_below_the_floor_and_forgetting_not_needed(plan, kb):
     forgetting = next(r for r in bad["risks"] if r["pitfall"] == "catastrophic_forgetting")
     forgetting["mitigations"].insert(0, {"fix": "lower_learning_rate", "changes": [
         {"field": "learning_rate", "from": 2e-5, "to": 1e-6}]})
-    got = [v for v in lint(bad, kb) if v["check"] in ("learning_rate_cut", "forgetting_not_needed")]
+    got = [v for v in typed_lint(bad, kb) if v["check"] in ("learning_rate_cut", "forgetting_not_needed")]
     assert {v["check"] for v in got} == {"learning_rate_cut", "forgetting_not_needed"}
     assert any("below the 1e-05 floor" in v["message"] for v in got)
     assert any("more than 10x" in v["message"] for v in got)
@@ -79,7 +86,7 @@ def test_an_unmarked_assumed_memory(plan, kb):
     assert "assumed_marked" in checks(bad, kb)
     bad["scenario"]["assumed"] = ["compute"]
     bad["assumptions"] = []
-    assert sum(v["check"] == "assumed_marked" for v in lint(bad, kb)) == 3
+    assert sum(v["check"] == "assumed_marked" for v in typed_lint(bad, kb)) == 3
 
 
 def test_candidates_over_the_budgets(consult, kb):
@@ -145,7 +152,7 @@ def test_an_emoji_fix_for_data_without_emoji(consult, kb):
                        domain_similarity="low", target_domain=["legal contracts"])
     shift = next(r for r in legal["risks"] if r["pitfall"] == "domain_shift")
     assert not [m for m in shift["mitigations"] if "emoji" in m["fix"]]
-    assert lint(legal, kb) == []
+    assert typed_lint(legal, kb) == []
     bad = copy.deepcopy(legal)
     next(r for r in bad["risks"] if r["pitfall"] == "domain_shift")["mitigations"].append(
         {"fix": "emoji_tokenization", "changes": [{"field": "tokenizer_extra_tokens", "from": None, "to": "emoji"}]})
@@ -162,13 +169,13 @@ def test_the_plans_of_this_round_break_the_new_invariants_when_edited(consult, k
     fit the memory even as accumulated micro-batches of 1 with checkpointing."""
     doc, _ = consult(task="image_classification", dataset_size=5000, compute="consumer_gpu",
                      target_domain=["scanned documents"])
-    assert lint(doc, kb) == []
+    assert typed_lint(doc, kb) == []
     bad = copy.deepcopy(doc)
     bad["hyperparameters"]["augmentation"] = ["standard"]
     assert "augmentation_domain" in checks(bad, kb)
 
     gen, _ = consult(task="text_generation", dataset_size=20000, compute="consumer_gpu", gpu_memory_gb=24)
-    assert lint(gen, kb) == []
+    assert typed_lint(gen, kb) == []
     bad = copy.deepcopy(gen)
     bad["evaluation"]["stop_on"] = "validation macro-F1"
     assert "metric_task" in checks(bad, kb)
@@ -177,7 +184,7 @@ def test_the_plans_of_this_round_break_the_new_invariants_when_edited(consult, k
     assert "memory_batch" in checks(bad, kb)
 
     cpu, _ = consult(task="text_classification", dataset_size=2000, compute="cpu")
-    assert lint(cpu, kb) == []
+    assert typed_lint(cpu, kb) == []
     bad = copy.deepcopy(cpu)
     bad["device"]["class"] = "datacenter_gpu"
     assert "device_compute" in checks(bad, kb)

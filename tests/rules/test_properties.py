@@ -41,7 +41,7 @@ scenarios = st.fixed_dictionaries(
 
 
 def consult(fields):
-    plan = ENGINE.consult(normalize(fields, KB))
+    plan = ENGINE.consult(normalize(fields, KB)).to_dict()
     return plan, ENGINE
 
 

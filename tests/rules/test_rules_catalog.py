@@ -69,13 +69,13 @@ def test_no_candidates_fires_only_for_a_task_without_models(tmp_path, facts_dump
         "description: 'Spot intents', sources: [tlexpert-heuristic]}\n", encoding="utf-8")
     kb = load([tmp_path])
     eng = TransferEngine(kb)
-    plan = eng.consult(normalize({"task": "intent_spotting", "dataset_size": 5000}, kb))
+    plan = eng.consult(normalize({"task": "intent_spotting", "dataset_size": 5000}, kb)).to_dict()
     assert plan["candidates"] == [] and plan["technique"]["choice"] == "fine_tuning"
     # tuning.no_model_in_catalog: no model to size freezing by, the technique's plain recipe
     assert plan["model"] is None and plan["hyperparameters"]["frozen_layers"] == 0
     assert "tuning.no_model_in_catalog" in [t["rule"] for t in plan["trace"]]
     assert "technique.no_candidates" in [t["rule"] for t in plan["trace"]], facts_dump(eng)
-    plan = eng.consult(normalize(dict(TEXT), kb))
+    plan = eng.consult(normalize(dict(TEXT), kb)).to_dict()
     assert "technique.no_candidates" not in [t["rule"] for t in plan["trace"]]
 
 

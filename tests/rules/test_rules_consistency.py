@@ -18,6 +18,13 @@ from rules.lint import lint
 BASE = dict(task="text_classification", dataset_size=5000)
 
 
+def typed_lint(plan, kb):
+    """``rules.lint.lint`` on a plan or its JSON form (tests edit the JSON form to break invariants)."""
+    from rules.contract import Plan
+
+    return lint(Plan.from_dict(plan, "the test's plan", kb) if isinstance(plan, dict) else plan, kb)
+
+
 def all_fixes(plan):
     return [f for r in plan["risks"] for f in r["mitigations"]] + [f for d in plan["diagnoses"] for f in d["fixes"]]
 
@@ -40,7 +47,7 @@ def test_forgetting_is_no_risk_when_the_source_abilities_need_not_be_kept(rule, 
     plan, _ = rule_silent(rule, {**BASE, **fields, "retain_source": "no"})
     assert "catastrophic_forgetting" not in [r["pitfall"] for r in plan["risks"]]
     assert "forgetting" not in plan["evaluation"]["probes"]
-    assert lint(plan, kb) == []
+    assert typed_lint(plan, kb) == []
 
 
 def test_unknown_retention_keeps_the_risk_and_says_the_probe_measures_it(consult):

@@ -84,7 +84,7 @@ def test_diagnosis_below_the_floor_is_left_out(tmp_path):
         "thresholds:\n  - id: diagnosis_min_confidence\n    value: 0.99\n", encoding="utf-8")
     kb2 = load([tmp_path])
     eng = TransferEngine(kb2)
-    plan = eng.consult(normalize({**BASE, "symptoms": ["loss_nan"]}, kb2))
+    plan = eng.consult(normalize({**BASE, "symptoms": ["loss_nan"]}, kb2)).to_dict()
     assert eng.facts_of(Evidence) and not eng.facts_of(Diagnosis)
     assert "diagnosis.combine_evidence" in [t["rule"] for t in plan["trace"]]
     assert plan["diagnoses"] == []
@@ -95,7 +95,7 @@ def test_measured_symptoms_carry_their_evidence(engine, kb):
     plan = engine.consult(scenario, measured=[
         {"id": "unknown_tokens", "evidence": {"unk_rate": 0.4}},
         {"id": "loss_nan", "evidence": {"step": 7}},  # also reported: counted once
-    ])
+    ]).to_dict()
     by_pitfall = {d["pitfall"]: d for d in plan["diagnoses"]}
     assert set(by_pitfall) == {"divergence", "domain_shift"}
     assert by_pitfall["domain_shift"]["evidence"][0]["unk_rate"] == 0.4
@@ -178,7 +178,7 @@ def test_ask_to_distinguish_fires_on_an_ambiguous_reading(kb, facts_dump):
     reading = _ambiguous_reading()
     scenario = normalize({**BASE, "symptoms": reading.symptoms}, kb)
     eng = get_engine(kb)
-    plan = eng.consult(scenario, readings=[reading])
+    plan = eng.consult(scenario, readings=[reading]).to_dict()
     (c,) = eng.facts_of(Clarify)
     assert c["rule"] == "diagnosis.ask_to_distinguish", facts_dump(eng)
     assert c["distinction"] == "forgetting_vs_negative_transfer"
@@ -196,7 +196,7 @@ def test_ask_to_distinguish_is_silent_when_both_symptoms_are_stated_plainly(kb, 
 
     scenario = normalize({**BASE, "symptoms": ["source_accuracy_drop", "below_baseline"]}, kb)
     eng = get_engine(kb)
-    plan = eng.consult(scenario)
+    plan = eng.consult(scenario).to_dict()
     assert eng.facts_of(Clarify) == [] and plan["clarify"] == [], facts_dump(eng)
     assert "diagnosis.ask_to_distinguish" not in [t["rule"] for t in plan["trace"]]
     assert {d["pitfall"] for d in plan["diagnoses"]} == {"catastrophic_forgetting", "negative_transfer"}

@@ -14,6 +14,14 @@ SERVER = dict(task="text_classification", dataset_size=1500, num_classes=3, comp
 MOBILE = dict(SERVER, deployment="mobile")
 
 
+def typed_lint(plan, kb):
+    """``rules.lint.lint`` on a plan or its JSON form (tests edit the JSON form to break invariants)."""
+    from rules.contract import Plan
+    from rules.lint import lint
+
+    return lint(Plan.from_dict(plan, "the test's plan", kb) if isinstance(plan, dict) else plan, kb)
+
+
 def ranking(order: list[str], w, extra_rows=()) -> dict:
     """A rank-models result: ``order`` best first, all scored, agreement W."""
     rows = [{"candidate": m, "model": m, "catalog_id": m, "status": "ok", "rank": i, "mean_rank": float(i),
@@ -24,7 +32,7 @@ def ranking(order: list[str], w, extra_rows=()) -> dict:
 
 def consult(fields, rank):
     eng = get_engine(KB)
-    plan = eng.consult(normalize(dict(fields), KB), ranking=rank)
+    plan = eng.consult(normalize(dict(fields), KB), ranking=rank).to_dict()
     return plan, eng
 
 
@@ -33,7 +41,7 @@ def verdicts(eng):
 
 
 def catalog_order(fields=SERVER):
-    return [c["model"] for c in get_engine(KB).consult(normalize(dict(fields), KB))["candidates"]]
+    return [c["model"] for c in get_engine(KB).consult(normalize(dict(fields), KB)).to_dict()["candidates"]]
 
 
 def test_catalog_order_is_the_reference():
@@ -115,8 +123,6 @@ def test_measured_order_keeps_speed_first_when_latency_is_critical():
     order = catalog_order(fields)
     assert len(order) >= 2
     plan, eng = consult(fields, ranking(list(reversed(order)), 0.9))
-    from rules.lint import lint
-
-    assert not [v for v in lint(plan, KB) if v["check"] == "criteria_ranking"], plan["candidates"]
+    assert not [v for v in typed_lint(plan, KB) if v["check"] == "criteria_ranking"], plan["candidates"]
     comp = eng.facts_of(EmpiricalComparison)[0]
     assert comp["latency_first"] is True

@@ -71,9 +71,9 @@ def test_every_rule_basis_names_an_existing_knowledge_entry(rule_id, kb):
 @pytest.mark.parametrize("fields", SCENARIOS, ids=lambda f: f["task"])
 def test_same_input_same_plan(fields, kb, engine):
     scenario = normalize(fields, kb)
-    first = json.dumps(engine.consult(scenario), sort_keys=True)
-    engine.consult(normalize(dict(task="vision_language", dataset_size=7), kb))  # something else between
-    second = json.dumps(engine.consult(scenario), sort_keys=True)
+    first = json.dumps(engine.consult(scenario).to_dict(), sort_keys=True)
+    engine.consult(normalize(dict(task="vision_language", dataset_size=7), kb)).to_dict()  # something else between
+    second = json.dumps(engine.consult(scenario).to_dict(), sort_keys=True)
     assert first == second
 
 
@@ -84,14 +84,14 @@ def _without_trace(plan):
 @pytest.mark.parametrize("fields", SCENARIOS, ids=lambda f: f["task"])
 def test_same_input_same_plan_across_fresh_engines_apart_from_the_trace(fields, kb, engine):
     scenario = normalize(fields, kb)
-    expected = _without_trace(engine.consult(scenario))
+    expected = _without_trace(engine.consult(scenario).to_dict())
     for _ in range(3):
-        assert _without_trace(TransferEngine(kb).consult(scenario)) == expected
+        assert _without_trace(TransferEngine(kb).consult(scenario).to_dict()) == expected
 
 
 def test_same_input_same_trace_across_fresh_engines(kb):
     scenario = normalize(SCENARIOS[1], kb)
-    traces = {json.dumps(TransferEngine(kb).consult(scenario)["trace"]) for _ in range(20)}
+    traces = {json.dumps(TransferEngine(kb).consult(scenario).to_dict()["trace"]) for _ in range(20)}
     assert len(traces) == 1
 
 

@@ -121,15 +121,15 @@ def test_a_cpu_scenario_without_a_device_is_served_on_a_cpu():
     from rules.scenario import normalize
 
     kb = get_kb()
-    plan = get_engine(kb).consult(normalize({"task": "text_classification", "dataset_size": 2000, "compute": "cpu"}, kb))
+    plan = get_engine(kb).consult(normalize({"task": "text_classification", "dataset_size": 2000, "compute": "cpu"}, kb)).to_dict()
     assumed = {a["field"]: a["value"] for a in plan["assumptions"]}
     assert assumed["device_class"] == "laptop_cpu"
     for compute, device in (("consumer_gpu", "consumer_gpu"), ("datacenter_gpu", "datacenter_gpu"), ("tpu", "tpu")):
         gpu = get_engine(kb).consult(normalize({"task": "text_classification", "dataset_size": 2000,
-                                                "compute": compute}, kb))
+                                                "compute": compute}, kb)).to_dict()
         assert {a["field"]: a["value"] for a in gpu["assumptions"]}["device_class"] == device
     phone = get_engine(kb).consult(normalize({"task": "text_classification", "dataset_size": 2000,
-                                              "compute": "consumer_gpu", "deployment": "mobile"}, kb))
+                                              "compute": "consumer_gpu", "deployment": "mobile"}, kb)).to_dict()
     assert {a["field"]: a["value"] for a in phone["assumptions"]}["device_class"] == "phone_npu"
 
 
@@ -144,7 +144,7 @@ def test_a_named_device_implies_its_deployment(device, deployment):
     kb = get_kb()
     s = normalize({"task": "image_classification", "dataset_size": 2000, "device_class": device}, kb)
     assert s["deployment"] == deployment and "deployment" in s["assumed"]
-    plan = get_engine(kb).consult(s)
+    plan = get_engine(kb).consult(s).to_dict()
     assert {a["field"]: a["value"] for a in plan["assumptions"]}["deployment"] == deployment
     again = normalize(plan["scenario"], kb)
     assert again["deployment"] == deployment and "deployment" in again["assumed"]
@@ -164,8 +164,8 @@ def test_sequence_length_sets_the_latency_and_memory_of_text_inputs():
 
     kb = get_kb()
     base = {"task": "text_classification", "dataset_size": 5000, "device_class": "laptop_cpu", "latency_ms": 10}
-    long = get_engine(kb).consult(normalize(base, kb))
-    short = get_engine(kb).consult(normalize({**base, "sequence_length": 10}, kb))
+    long = get_engine(kb).consult(normalize(base, kb)).to_dict()
+    short = get_engine(kb).consult(normalize({**base, "sequence_length": 10}, kb)).to_dict()
     assert not long["candidates"][0]["meets_constraints"]
     assert short["candidates"][0]["meets_constraints"] and short["candidates"][0]["latency_ms"] <= 10
     assert "per 10-token input" in short["candidates"][0]["why"]["text"]
@@ -188,8 +188,8 @@ def test_image_size_sets_the_latency_and_memory_of_image_inputs():
 
     kb = get_kb()
     base = {"task": "image_classification", "dataset_size": 5000, "device_class": "jetson_gpu", "latency_ms": 50}
-    small = get_engine(kb).consult(normalize(base, kb))
-    large = get_engine(kb).consult(normalize({**base, "image_size": 1024}, kb))
+    small = get_engine(kb).consult(normalize(base, kb)).to_dict()
+    large = get_engine(kb).consult(normalize({**base, "image_size": 1024}, kb)).to_dict()
     assert "dinov2-vit-s14" not in {r["model"] for r in small["rejected"]}
     assert "dinov2-vit-s14" in {r["model"] for r in large["rejected"]}
     assert "1024x1024 images" in large["technique"]["why"]["text"]

@@ -109,5 +109,5 @@ def test_a_task_given_by_another_name_is_planned_under_its_id_and_says_so(kb):
     plan = get_engine(kb).consult(sc)
     assert "Read as: task 'summarization' as text_generation" in render_plan(plan, kb)
     # the plan's scenario read again keeps the note once; the id itself, in any case, needs none
-    assert normalize(plan["scenario"], kb)["read_as"] == sc["read_as"]
+    assert normalize(plan.scenario, kb)["read_as"] == sc["read_as"]
     assert "read_as" not in normalize({"task": "Text Classification", "dataset_size": 10}, kb)

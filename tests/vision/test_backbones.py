@@ -37,7 +37,7 @@ def _target(n=None):
 
 def _plan(**extra):
     kb = get_kb()
-    return get_engine(kb).consult(normalize({**IMAGE_SCENARIO, **extra}, kb))
+    return get_engine(kb).consult(normalize({**IMAGE_SCENARIO, **extra}, kb)).to_dict()
 
 
 # --- building and loading
