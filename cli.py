@@ -98,7 +98,9 @@ def consult(ctx, scenario_file, symptoms, fmt, explain, output, no_input, data_f
         plan = get_engine(kb).consult(scenario, readings=readings, ranking=ranking)
     if output:
         out = Path(output)
-        write_atomic(out, dump(plan.to_dict(), "yaml" if out.suffix in (".yaml", ".yml") else "json"))
+        from rules.provenance import stamped
+
+        write_atomic(out, dump(stamped(plan, kb).to_dict(), "yaml" if out.suffix in (".yaml", ".yml") else "json"))
         # the plan went to the file: stdout gets one line (and the trace when asked for)
         if explain:
             from rules.lint import lint
@@ -121,10 +123,11 @@ def consult(ctx, scenario_file, symptoms, fmt, explain, output, no_input, data_f
 
             click.echo(render_trace(plan))
             click.echo(render_violations(lint(plan, kb)))
-    else:
+    else:  # the JSON or YAML form, often redirected to a file: it records what it was made from
         from rules.lint import lint
+        from rules.provenance import stamped
 
-        click.echo(dump({**plan.to_dict(), **({"explain": plan.trace, "violations": lint(plan, kb)} if explain else {})},
+        click.echo(dump({**stamped(plan, kb).to_dict(), **({"explain": plan.trace, "violations": lint(plan, kb)} if explain else {})},
                         fmt))
 
 
@@ -409,11 +412,13 @@ def is_plan_file(data) -> bool:
 def load_plan_or_scenario(ctx, kb, path: str, reconsult: bool = False):
     """The plan ``path`` holds, as written (a scenario file is consulted first).
 
-    A plan file runs exactly as written; when consulting its scenario with the current knowledge
-    gives a different plan, the differing lines are printed (``reconsult=True`` takes the new one)."""
+    A plan file runs exactly as written. Its scenario is consulted again only when the file cannot vouch
+    for itself (made by other knowledge or rules, or edited since: ``made_from``), and then the lines the
+    current knowledge would plan otherwise are printed (``reconsult=True`` takes the new plan)."""
     from knowledge.loader import read_yaml
     from rules.contract import Plan, differences
     from rules.engine import get_engine
+    from rules.provenance import unchanged
 
     data = read_yaml(path)
     if not is_plan_file(data):
@@ -422,8 +427,9 @@ def load_plan_or_scenario(ctx, kb, path: str, reconsult: bool = False):
         scenario = build_scenario(ctx, kb, path, {}, (), False)
         return get_engine(kb).consult(scenario)
     plan = Plan.from_dict(_plain(data), path, kb)
-    scenario = build_scenario(ctx, kb, path, {}, (), False)
-    fresh = get_engine(kb).consult(scenario)
+    if unchanged(plan, kb):  # the same knowledge and rules made it, and nobody edited it: nothing to report
+        return plan
+    fresh = get_engine(kb).consult(build_scenario(ctx, kb, path, {}, (), False))
     diff = differences(plan, fresh)
     if diff:
         from harness.reporting.console import drift_text

@@ -219,6 +219,9 @@ class Plan:
     training_time: Optional[dict] = None  # the expected training time, from measured throughput
     task_note: str = ""  # what an engineer says first about the task (knowledge/tasks.yaml)
     notes: list = field(default_factory=list)  # what the catalog lacks for this scenario, said once
+    # a written plan's provenance (rules.provenance): digests of the knowledge and rules that made it and
+    # of its executed fields as written
+    made_from: dict = field(default_factory=dict)
 
     # --- access
     @property
@@ -280,6 +283,8 @@ class Plan:
             out.pop("applied_fixes")
         if out["empirical_ranking"] is None:
             out.pop("empirical_ranking")
+        if not out["made_from"]:
+            out.pop("made_from")
         return out
 
     @classmethod
