@@ -139,7 +139,7 @@ def on_terminal() -> bool:
 @handle_errors
 def plan_schema():
     """Print the JSON Schema of a plan file (the contract `run` executes)."""
-    from rules.contract import json_schema
+    from rules.plan_schema import json_schema
 
     click.echo(json.dumps(json_schema(), indent=2))
 

@@ -9,7 +9,7 @@ evaluation protocol (seeds, alpha, probes, retention data).
 
     plan = Plan.from_dict(data, "plan.json")   # PlanError naming the field path
     data = plan.to_dict()                      # the JSON form (consult --format json)
-    json_schema()                              # the JSON Schema of the file
+    rules.plan_schema.json_schema()            # the JSON Schema of the file
 
 The explanation blocks (``why``, candidates, risks, diagnoses, trace) are kept
 as the plain JSON the rules wrote: people read them, the harness does not.
@@ -391,64 +391,27 @@ def _value(v: Any, hint: Any, f, where: str, path: str):
             return int(v)
         if hint is float and isinstance(v, int):
             return float(v)
-        return copy.deepcopy(v)
+        return _copy(v)
     base = typing.get_origin(hint) or hint
     if base in (dict, list, int, str) and not isinstance(v, base if base is not int else (int,)):
         raise _bad(where, path, {dict: "a mapping", list: "a list", int: "an integer", str: "a string"}[base], v)
+    return _copy(v)
+
+
+_SCALARS = (str, int, float, bool, type(None))
+
+
+def _copy(v: Any) -> Any:
+    """A copy of a JSON-like value that shares nothing mutable with it (``copy.deepcopy``'s result for
+    plain dicts, lists and scalars, several times faster; anything else goes to ``deepcopy``)."""
+    t = type(v)
+    if t in _SCALARS:
+        return v
+    if t is dict:
+        return {k: _copy(x) for k, x in v.items()}
+    if t is list:
+        return [_copy(x) for x in v]
     return copy.deepcopy(v)
-
-
-# --- JSON Schema
-
-
-def _schema_of(hint, f=None) -> dict:
-    doc = f.metadata.get("doc", "") if f is not None else ""
-    check = f.metadata.get("check") if f is not None else None
-    args = typing.get_args(hint)
-    inner = next((a for a in args if dataclasses.is_dataclass(a)), None) if args else None
-    if dataclasses.is_dataclass(hint) or inner is not None:
-        s = _object_schema(inner or hint)
-        if inner is not None:
-            s = {"anyOf": [s, {"type": "null"}]}
-    elif hint is int:
-        s = {"type": "integer"}
-    elif hint is float:
-        s = {"type": "number"}
-    elif hint is bool:
-        s = {"type": "boolean"}
-    elif hint is str:
-        s = {"type": "string"}
-    elif (typing.get_origin(hint) or hint) is list:
-        s = {"type": "array"}
-    elif (typing.get_origin(hint) or hint) is dict:
-        s = {"type": "object"}
-    else:
-        s = {}
-    if check is not None:
-        s["description"] = (doc + "; " if doc else "") + "must be " + check[1]
-    elif doc:
-        s["description"] = doc
-    return s
-
-
-def _object_schema(cls) -> dict:
-    hints = _hints(cls)
-    props, required = {}, []
-    for f in dataclasses.fields(cls):
-        props[f.name] = _schema_of(hints[f.name], f)
-        if f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING:
-            required.append(f.name)
-    return {"type": "object", "properties": props, "required": required, "additionalProperties": False}
-
-
-def json_schema() -> dict:
-    """The JSON Schema (draft 2020-12) of a plan file."""
-    s = _object_schema(Plan)
-    s["properties"]["schema_version"] = {"const": SCHEMA_VERSION}
-    s["properties"]["size_class"] = {"enum": list(SIZE_CLASSES)}
-    s["properties"]["recipes"] = {"type": "object", "additionalProperties": _object_schema(Hyperparameters),
-                                  "description": "the other core techniques' hyperparameters"}
-    return {"$schema": "https://json-schema.org/draft/2020-12/schema", "title": "tlexpert plan", **s}
 
 
 # --- differences between two plans (what run reports when the knowledge now says otherwise)
@@ -486,4 +449,4 @@ def differences(a: Plan, b: Plan) -> list[dict]:
 
 
 __all__ = ["SCHEMA_VERSION", "DATA_LEVEL", "Evaluation", "Hyperparameters", "LoraSettings", "ModelChoice",
-           "Plan", "PlanError", "differences", "executed_fields", "json_schema"]
+           "Plan", "PlanError", "differences", "executed_fields"]

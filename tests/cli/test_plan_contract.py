@@ -11,7 +11,8 @@ from click.testing import CliRunner
 from cli import main
 from knowledge import get_kb
 from knowledge.schema import KnowledgeError
-from rules.contract import SCHEMA_VERSION, Plan, PlanError, differences, json_schema
+from rules.contract import SCHEMA_VERSION, Plan, PlanError, differences
+from rules.plan_schema import json_schema
 
 ROOT = Path(__file__).resolve().parents[2]
 
