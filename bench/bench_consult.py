@@ -1,12 +1,17 @@
 """Consultation speed: whole process and in process.
 
     python bench/bench_consult.py [--runs 21] [--inner 200]
+    python bench/bench_consult.py --profile [--inner 300]   # where one consultation's time goes
 
 1. `tlexpert consult ... --format json` as a whole process (start-up included),
    median wall time over --runs runs, and the heavy modules it imported (none
    expected).
 2. One consultation in process (reset, declare, run, build the plan), median
    over --inner consultations of a rotating set of scenarios.
+3. With --profile, instead: cProfile over --inner consultations without the trace (what `batch`
+   runs), and the share of the time in experta's matching and firing (``run``), in declaring the
+   scenario and the knowledge as facts (``reset``), and in building the typed plan (of which the
+   contract's validation, ``Plan.from_dict``).
 """
 
 from __future__ import annotations
@@ -45,7 +50,11 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--runs", type=int, default=21)
     ap.add_argument("--inner", type=int, default=200)
+    ap.add_argument("--profile", action="store_true")
     args = ap.parse_args()
+    if args.profile:
+        profile(args.inner)
+        return
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
 
     walls = []
@@ -78,6 +87,46 @@ def main() -> None:
     print(f"in process, one consultation: median {statistics.median(times) * 1000:.2f} ms "
           f"(p90 {sorted(times)[int(0.9 * len(times))] * 1000:.2f} ms, {args.inner} consultations "
           f"over {len(SCENARIOS)} scenarios)")
+
+
+def profile(n: int) -> None:
+    import cProfile
+    import pstats
+
+    from knowledge import get_kb
+    from rules.engine import get_engine
+    from rules.scenario import normalize
+
+    kb = get_kb()
+    engine = get_engine(kb)
+    scenarios = [normalize(s, kb) for s in SCENARIOS]
+    for i in range(40):
+        engine.consult(scenarios[i % len(scenarios)], trace=False)
+    times = []
+    for i in range(n):
+        t = time.perf_counter()
+        engine.consult(scenarios[i % len(scenarios)], trace=False)
+        times.append(time.perf_counter() - t)
+    prof = cProfile.Profile()
+    prof.enable()
+    for i in range(n):
+        engine.consult(scenarios[i % len(scenarios)], trace=False)
+    prof.disable()
+    stats = pstats.Stats(prof).stats
+    total = sum(v[2] for v in stats.values())  # tottime of every function: the profiled time
+
+    def cum(file_end: str, name: str) -> float:
+        return sum(v[3] for (f, _, fn), v in stats.items() if f.endswith(file_end) and fn == name)
+
+    whole = cum("rules/engine.py", "consult")
+    parts = {"matching and firing (run)": cum("rules/base.py", "run"),
+             "declaring facts (reset)": cum("rules/base.py", "reset"),
+             "building the plan (build_plan)": cum("rules/plan.py", "build_plan"),
+             "  of which the contract's validation (Plan.from_dict)": cum("rules/contract.py", "from_dict")}
+    print(f"one consultation without the trace: median {statistics.median(times) * 1000:.2f} ms "
+          f"({n} consultations over {len(SCENARIOS)} scenarios; profiled {total:.2f} s)")
+    for name, t in parts.items():
+        print(f"  {name:<56} {t / whole:6.1%}")
 
 
 if __name__ == "__main__":
