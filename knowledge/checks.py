@@ -8,6 +8,7 @@ import re
 from typing import Any
 
 from knowledge.schema import FIX_OPS, MODEL_PACKAGES, Compute, KnowledgeError, choice_error, normalize_word, where_of
+from knowledge.validate import number
 REQUIRED_THRESHOLDS = (
     "learning_rate_floor",
     "early_stopping_patience",
@@ -38,14 +39,8 @@ REQUIRED_THRESHOLDS = (
 
 
 def _num(lo=0.0, hi=None, integer=False, lo_open=True):
-    def ok(v):
-        if isinstance(v, bool) or not isinstance(v, (int, float)) or (integer and not isinstance(v, int)):
-            return False
-        return (v > lo if lo_open else v >= lo) and (hi is None or v <= hi)
-
-    kind = "an integer" if integer else "a number"
-    rng = f" {'>' if lo_open else '>='} {lo:g}" + (f" and <= {hi:g}" if hi is not None else "")
-    return ok, kind + rng
+    """A threshold's number constraint (positive unless told otherwise)."""
+    return number(lo, hi, lo_open=lo_open, integer=integer)
 
 
 def _list_of(choices):

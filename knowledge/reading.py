@@ -187,7 +187,7 @@ def safe_path(path: Union[str, Path], *, want: str = "file", what: str = "file")
                 (stat.S_ISCHR(st.st_mode) or stat.S_ISBLK(st.st_mode)) else "a special file")
         raise _fail(path, f"is {kind}, expected a {what}")
     if want == "dir":
-        raise _fail(path, f"is a file, expected a directory")
+        raise _fail(path, "is a file, expected a directory")
     return p
 
 
@@ -453,17 +453,6 @@ def walk_files(root: Union[str, Path], name: str) -> list[Path]:
 
 
 # --- values
-
-
-def expect_type(value: Any, types, where: str, field: str, expected: str) -> Any:
-    """``value`` if it is one of ``types``; otherwise one error in the project's message shape."""
-    if isinstance(value, bool) and bool not in (types if isinstance(types, tuple) else (types,)):
-        ok = False
-    else:
-        ok = isinstance(value, types)
-    if not ok:
-        raise ReadError(f"The '{field}' field of {show(where)} must be {expected}. Got {got(value)} instead.")
-    return value
 
 
 def finite(value: Any) -> bool:

@@ -13,6 +13,7 @@ import dataclasses
 import difflib
 import enum
 import typing
+import math
 from typing import Any, Optional
 
 from knowledge.errors import KnowledgeError
@@ -159,3 +160,31 @@ def build(cls: type, data: Any, where: str):
     if hasattr(obj, "check_fields"):  # an entry's own checks beyond its type hints
         obj.check_fields(lambda name: where_of(data, name, entry_where))
     return obj
+
+
+def number(lo=None, hi=None, lo_open=False, hi_open=False, integer=False, note=""):
+    """A number constraint: ``(test, what was expected)``, the one form every later check uses (the plan
+    contract's fields, the thresholds). The test refuses bools, non-finite values and, for
+    ``integer``, fractions; bounds are closed unless ``lo_open``/``hi_open``."""
+    kind = "an integer" if integer else "a number"
+    parts = []
+    if lo is not None:
+        parts.append(f"{'above' if lo_open else 'at least'} {lo:g}")
+    if hi is not None:
+        parts.append(f"{'below' if hi_open else 'at most'} {hi:g}")
+    expected = kind + (" " + " and ".join(parts) if parts else "") + (f" ({note})" if note else "")
+
+    def test(v):
+        if isinstance(v, bool) or not isinstance(v, (int, float)):
+            return False
+        if integer and not (isinstance(v, int) or (isinstance(v, float) and v.is_integer())):
+            return False
+        if isinstance(v, float) and not math.isfinite(v):
+            return False
+        if lo is not None and (v <= lo if lo_open else v < lo):
+            return False
+        if hi is not None and (v >= hi if hi_open else v > hi):
+            return False
+        return True
+
+    return test, expected

@@ -19,12 +19,12 @@ from __future__ import annotations
 
 import copy
 import dataclasses
-import math
 import typing
 from dataclasses import dataclass, field
 from typing import Any, Optional, Union
 
 from knowledge.schema import KnowledgeError, nearest
+from knowledge.validate import number as _num
 
 SCHEMA_VERSION = 2
 SIZE_CLASSES = ("small", "medium", "large", "huge")
@@ -37,31 +37,6 @@ class PlanError(KnowledgeError):
 
 
 # --- field checks: (test, what was expected)
-
-
-def _num(lo=None, hi=None, lo_open=False, hi_open=False, integer=False, note=""):
-    kind = "an integer" if integer else "a number"
-    parts = []
-    if lo is not None:
-        parts.append(f"{'above' if lo_open else 'at least'} {lo:g}")
-    if hi is not None:
-        parts.append(f"{'below' if hi_open else 'at most'} {hi:g}")
-    expected = kind + (" " + " and ".join(parts) if parts else "") + (f" ({note})" if note else "")
-
-    def test(v):
-        if isinstance(v, bool) or not isinstance(v, (int, float)):
-            return False
-        if integer and not (isinstance(v, int) or (isinstance(v, float) and v.is_integer())):
-            return False
-        if isinstance(v, float) and not math.isfinite(v):
-            return False
-        if lo is not None and (v <= lo if lo_open else v < lo):
-            return False
-        if hi is not None and (v >= hi if hi_open else v > hi):
-            return False
-        return True
-
-    return test, expected
 
 
 def _one_of(*choices):

@@ -298,16 +298,6 @@ def lint(plan, kb) -> list[dict]:
     return out
 
 
-def lint_scenario(scenario: dict, kb, engine=None) -> tuple[dict, list[dict]]:
-    """Consult ``scenario`` (normalized) without the trace and lint the plan."""
-    if engine is None:
-        from rules.engine import get_engine
-
-        engine = get_engine(kb)
-    plan = engine.consult(scenario, trace=False)
-    return plan, lint(plan, kb)
-
-
 # --- the scenario grid the tests and bench/bench_lint.py lint
 
 

@@ -423,12 +423,3 @@ def match_symptom(text: str, kb, where: str = "--symptom") -> str:
 # --- the matcher before meaning-based reading (kept to measure against; bench/symptom_matcher.py)
 
 
-def score_symptoms(text: str, kb) -> list[tuple[float, str]]:
-    """(score, id) for every symptom by word overlap (Dice), best first."""
-    query = content_words(text)
-    out = []
-    for sid, s in kb.symptoms.items():
-        phrases = [s.description, *s.synonyms, sid.replace("_", " ")]
-        best = max(_dice(query, content_words(p)) for p in phrases)
-        out.append((round(best, 3), sid))
-    return sorted(out, key=lambda t: (-t[0], t[1]))
