@@ -71,6 +71,7 @@ def _threshold_specs():
         "few_seeds_params": _num(integer=True), "one_seed_params": _num(integer=True),
         "few_shot_per_class": _num(integer=True), "cpu_full_training_params": _num(integer=True),
         "few_seeds_cost": _num(), "one_seed_cost": _num(), "large_holdout_examples": _num(integer=True),
+        "validation_share": _num(0, 0.5), "test_share": _num(0, 0.5), "generation_holdout_share": _num(0, 0.5),
         "dense_min_steps": _num(integer=True),
         "limited_gpu_memory_gb": _num(), "latency_critical_ms": _num(), "activation_memory_factor": _num(),
         "alpha": _num(0, 0.5), "symptom_match_min_score": share, "diagnosis_min_confidence": share,

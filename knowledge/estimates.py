@@ -169,3 +169,14 @@ def fmt_ms(ms: float) -> str:
         v = ms / 1000
         return f"~{v:.2g} s" if v < 10 else f"~{v:,.0f} s"
     return f"~{ms:.2g} ms" if ms < 10 else f"~{ms:.0f} ms"
+
+
+def holdout_counts(n: float, validation_share: float, test_share: float, cap: int = 0) -> tuple:
+    """(training, validation, test) examples of ``n`` under a held-out protocol: each held-out set its
+    share of ``n``, at most ``cap`` examples (0: no cap), the rest for training. The plan states these
+    shares (``evaluation``); the run splits them and the time estimate counts them."""
+    n_val = n * validation_share
+    n_test = n * test_share
+    if cap:
+        n_val, n_test = min(n_val, cap), min(n_test, cap)
+    return n - n_val - n_test, n_val, n_test

@@ -13,8 +13,17 @@ from __future__ import annotations
 
 from typing import Optional
 
-TEST_SHARE = 0.2  # harness.training.text_run.load_data: test split of --train when no --test is given
-VAL_SHARE = 0.2  # ... and validation split of the rest when no --validation is given
+
+
+def _split(kb, scenario: dict, n: float) -> tuple:
+    """(training, validation, test) examples as the plan's protocol holds them out and the run splits them."""
+    from knowledge.estimates import holdout_counts
+    from rules.evaluation import holdout_shares
+
+    task = kb.tasks[scenario["task"]]
+    v, t = holdout_shares(kb, task)
+    cap = 0 if task.generative else int(kb.threshold("large_holdout_examples"))
+    return holdout_counts(n, v, t, cap)
 
 
 def _rate(kb, compute: str, technique: str, task: Optional[str] = None):
@@ -66,9 +75,7 @@ def training_time(kb, scenario: dict, technique: str, hyper: dict, model: Option
     if model not in kb.models:
         return none(f"no estimate: model {model!r} is not in the catalog (its size is unknown)")
     scale = kb.models[model].params / kb.models[train.model].params
-    n_test = n * TEST_SHARE
-    n_val = (n - n_test) * VAL_SHARE
-    n_train = n - n_test - n_val
+    n_train, n_val, n_test = _split(kb, scenario, n)
     ids = [f"throughput:{emb.id}"] + ([f"throughput:{train.id}"] if train is not emb else [])
     if train is emb:  # feature extraction: one embedding pass over everything; the probes take seconds
         epochs = 0
@@ -101,7 +108,7 @@ def _task_time(kb, base: dict, rate, scenario: dict, hyper: dict, model: Optiona
         reason = f"no estimate: model {model!r} is not in the catalog (its size is unknown)"
         return {**base, "text": reason, "why": {"rule": "plan.training_time", "knowledge": [], "text": reason}}
     scale = kb.models[model].params / kb.models[rate.model].params
-    n_train = n * (1 - TEST_SHARE) * (1 - VAL_SHARE)
+    n_train = _split(kb, scenario, n)[0]
     epochs = int(hyper.get("epochs") or 1)
     per_seed = epochs * n_train / rate.examples_per_second * scale
     total = seeds * per_seed

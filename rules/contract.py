@@ -161,6 +161,13 @@ class Evaluation:
     why: str = _f(((lambda v: isinstance(v, str)), "text"), "", doc="why this many seeds")
     protocol: str = _f(((lambda v: isinstance(v, str)), "text"), "",
                        doc="how the data are split to judge the result (a few-shot scenario: cross-validation)")
+    validation_share: float = _f(_num(0, 0.5, lo_open=True), 0.2,
+                                 doc="share of the labelled examples held out for validation (no --validation file)")
+    test_share: float = _f(_num(0, 0.5, lo_open=True), 0.2,
+                           doc="share of the labelled examples held out for the test (no --test file)")
+    holdout_max: int = _f(_num(0, integer=True, note="0: no cap"), 0,
+                          doc="most examples in the validation or the test set (a share of a large set would waste "
+                              "labels)")
 
 
 @dataclass(frozen=True)

@@ -46,7 +46,8 @@ class EvaluationRules:
         Scenario(dataset_size=MATCH.n),
         TaskFact(generative=False),
         salience=SAL,
-        basis=["thresholds:few_shot_per_class", "sources:tunstall2022setfit"],
+        basis=["thresholds:few_shot_per_class", "thresholds:validation_share", "thresholds:test_share",
+               "thresholds:large_holdout_examples", "sources:tunstall2022setfit"],
     )
     def protocol(self, n):
         """Labelled examples per class -> a held-out split, or cross-validation and a warning when few-shot."""
@@ -65,12 +66,22 @@ class EvaluationRules:
             classes = k or any("macro-F1" in m for m in task_metrics(self.kb.tasks[scen["task"]], scen))
             by_class = "stratified by class" if classes else "drawn at random"
             large = self.kb.threshold("large_holdout_examples")
-            share = ("60% training, 20% validation (model and early-stopping choices), 20% test, touched once"
-                     if n * 0.2 <= large else
-                     f"validation and test sets of {large:,} examples each (a 20% share of {n:,} would waste "
-                     "labels without narrowing the intervals much), the rest for training; the test set touched "
-                     "once")
+            v, t = self.kb.threshold("validation_share"), self.kb.threshold("test_share")
+            capped = n * max(v, t) > large
+            share = (f"{1 - v - t:.0%} training, {v:.0%} validation (model and early-stopping choices), {t:.0%} "
+                     "test, touched once" if not capped else
+                     f"validation and test sets of at most {large:,} examples each (a {max(v, t):.0%} share of "
+                     f"{n:,} would waste labels without narrowing the intervals much), the rest for training; the "
+                     "test set touched once")
             self.conclude(Protocol(text=(
                 f"held out, {by_class}: {share}; when examples share a source (a speaker, patient, document, "
                 "repository, query, site or time period) split by that group instead, or the test measures "
-                "memory of the source")))
+                "memory of the source"), holdout_max=large if capped else 0))
+
+
+def holdout_shares(kb, task) -> tuple:
+    """(validation share, test share) of the labelled examples a plan for ``task`` holds out."""
+    if task.generative:
+        g = kb.threshold("generation_holdout_share")
+        return g, g
+    return kb.threshold("validation_share"), kb.threshold("test_share")

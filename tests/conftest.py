@@ -10,10 +10,13 @@ from __future__ import annotations
 
 import json
 import os
+import sys
 import tracemalloc
 from typing import Any, Callable
 
 import pytest
+
+sys.path.insert(0, os.path.dirname(__file__))  # tests/ruletools.py: the rule tests' shared scaffolding
 
 from knowledge import get_kb
 from rules.base import unfreeze

@@ -26,3 +26,18 @@ def scores(y_true, y_pred, classes) -> tuple[float, float, dict]:
     return (float(accuracy_score(y_true, y_pred)),
             float(f1_score(y_true, y_pred, labels=labels, average="macro", zero_division=0)),
             {c: round(float(v), 4) for c, v in zip(classes, per)})
+
+
+def held_out(pool, val, test, evaluation, split) -> tuple:
+    """(train, validation, test) from ``pool``, holding out each set not given: its share of the pool (at
+    most ``holdout_max``), as the plan's protocol states; ``split(data, fraction, seed)``."""
+    from knowledge.estimates import holdout_counts
+
+    n = len(pool)
+    _, n_val, n_test = holdout_counts(n, evaluation.validation_share, evaluation.test_share, evaluation.holdout_max)
+    train = pool
+    if test is None:
+        train, test = split(train, n_test / len(train), seed=0)
+    if val is None:
+        train, val = split(train, n_val / len(train), seed=0)
+    return train, val, test

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import numpy as np
 
+from harness.training.common import held_out
 from harness.training.registry import REGISTRY, technique_spec
 from harness.training.runconfig import ModalityRun, RunConfig, SeedStore, config_key, plan_hypers
 
@@ -88,8 +89,7 @@ def image_runs(plan, cfg, kb, out, device, progress, adaptations: list) -> Modal
         src_te = None  # a user's own source task is unknown: no source-accuracy probe
     else:
         data = digits(source=False)
-    train, test = split(data, 0.25, seed=0)
-    train, val = split(train, 0.2, seed=0)
+    train, val, test = held_out(data, None, None, plan.evaluation, split)
     if spec is not None:
         from harness.training.backbones import transfer_net
 

@@ -37,14 +37,15 @@ def target_metric(record: dict, technique: str):
     return -np.array([np.mean(r["test_losses"]) for r in record["results"][technique]])
 
 
-def split_examples(examples: list, seed: int = 0) -> tuple[list, list, list]:
-    """80/10/10 train/validation/test, shuffled with ``seed`` (at least one item in each)."""
+def split_examples(examples: list, shares: tuple = (0.1, 0.1), seed: int = 0) -> tuple[list, list, list]:
+    """Train/validation/test, shuffled with ``seed``: the validation and test sets each their ``shares`` of
+    the examples (the plan's evaluation; 80/10/10 by default), at least one item in each."""
     if len(examples) < 10:
         from harness.training.lm_data import LMDataError
 
         raise LMDataError(f"{len(examples)} examples: at least 10 are needed (train, validation and test)")
     idx = np.random.default_rng(seed).permutation(len(examples))
-    n_val = n_te = max(1, len(examples) // 10)
+    n_val, n_te = (max(1, int(len(examples) * s + 1e-9)) for s in shares)
     pick = [examples[i] for i in idx]
     return pick[n_val + n_te:], pick[:n_val], pick[n_val:n_val + n_te]
 
@@ -113,7 +114,8 @@ def execute_lm(plan, cfg: RunConfig, kb, progress=None) -> dict:
     if cfg.validation and cfg.test:
         train_ex, val_ex, test_ex = examples, read_examples(cfg.validation), read_examples(cfg.test)
     else:
-        train_ex, val_ex, test_ex = split_examples(examples)
+        train_ex, val_ex, test_ex = split_examples(examples, (plan.evaluation.validation_share,
+                                                              plan.evaluation.test_share))
     model_spec = _resolve_model(plan, cfg, adaptations)
     name, base, tok = lm.load_lm(model_spec, cache_dir("models"))
     source = lm.model_folder(model_spec, cache_dir("models"))  # QLoRA loads it from there, quantized

@@ -13,7 +13,10 @@ from harness.training.runconfig import ModalityRun, RunConfig, SeedStore, config
 from rules.contract import DATA_LEVEL
 
 
-def load_data(cfg: RunConfig):
+def load_data(cfg: RunConfig, evaluation):
+    """(train, validation, test): the given files, and the sets not given held out of the training data
+    as the plan's protocol states (``evaluation``: its shares and cap), stratified by class."""
+    from harness.training.common import held_out
     from harness.training.data import check_trainable, load_text, make_reviews, stratified_split
 
     if cfg.train:
@@ -21,15 +24,9 @@ def load_data(cfg: RunConfig):
         check_trainable(train, "--train")
         val = load_text(cfg.validation, cfg.text_column, cfg.label_column, train.classes) if cfg.validation else None
         test = load_text(cfg.test, cfg.text_column, cfg.label_column, train.classes) if cfg.test else None
-        if test is None:
-            train, test = stratified_split(train, 0.2, seed=0)
-        if val is None:
-            train, val = stratified_split(train, 0.2, seed=0)
     else:
-        data = make_reviews(cfg.builtin_size, seed=0)
-        train, test = stratified_split(data, 0.2, seed=0)
-        train, val = stratified_split(train, 0.25, seed=0)
-    return train, val, test
+        train, val, test = make_reviews(cfg.builtin_size, seed=0), None, None
+    return held_out(train, val, test, evaluation, stratified_split)
 
 
 def text_runs(plan, cfg, kb, out, device, progress, adaptations: list) -> ModalityRun:
@@ -46,7 +43,7 @@ def text_runs(plan, cfg, kb, out, device, progress, adaptations: list) -> Modali
 
         raise ModelError("The plan names no model (the catalog holds none for its task): give one with --model.")
     model_name, model_path = resolve_model(cfg.model or plan.model.id, kb)
-    train, val, test = load_data(cfg)
+    train, val, test = load_data(cfg, plan.evaluation)
     progress(f"data: {len(train)} train / {len(val)} validation / {len(test)} test, classes {train.classes}")
     tok, base = load_encoder(model_path, device)
     n_layers = len(encoder_layers(base))

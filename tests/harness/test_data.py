@@ -75,3 +75,36 @@ def test_numeric_labels_are_one_class_per_number_and_missing_labels_are_refused(
         h.write_text(f"text,label\na,pos\nb,{missing}\n")
         with pytest.raises(DataError, match=r"h.csv:3: .*missing label"):
             load_text(h)
+
+
+def test_the_run_holds_out_what_the_plan_states(kb):
+    """The plan's protocol shares are what the run splits: 60/20/20 for a classifier (whatever is not
+    given as a file), a cap for large data, 80/10/10 for a causal LM; the time estimate counts the same."""
+    from harness.training.common import held_out
+    from harness.training.lm_run import split_examples
+    from knowledge.estimates import holdout_counts
+    from rules.engine import get_engine
+    from rules.scenario import normalize
+
+    plan = get_engine(kb).consult(normalize({"task": "text_classification", "dataset_size": 1000}, kb))
+    ev = plan.evaluation
+    assert (ev.validation_share, ev.test_share, ev.holdout_max) == (0.2, 0.2, 0) and "60% training" in ev.protocol
+
+    def split(data, fraction, seed):
+        k = round(len(data) * fraction)
+        return data[k:], data[:k]
+
+    train, val, test = held_out(list(range(1000)), None, None, ev, split)
+    assert (len(train), len(val), len(test)) == (600, 200, 200)
+    train, val, test = held_out(list(range(1000)), None, ["given"], ev, split)  # a --test file: only validation
+    assert (len(train), len(val), test) == (800, 200, ["given"])
+
+    big = get_engine(kb).consult(normalize({"task": "text_classification", "dataset_size": 200_000}, kb))
+    assert big.evaluation.holdout_max == kb.threshold("large_holdout_examples")
+    assert holdout_counts(200_000, 0.2, 0.2, big.evaluation.holdout_max) == (180_000, 10_000, 10_000)
+
+    lm = get_engine(kb).consult(normalize({"task": "text_generation", "dataset_size": 1000}, kb))
+    shares = (lm.evaluation.validation_share, lm.evaluation.test_share)
+    assert shares == (0.1, 0.1)
+    tr, va, te = split_examples(list(range(100)), shares)
+    assert (len(tr), len(va), len(te)) == (80, 10, 10)

@@ -4,9 +4,8 @@ scenarios of the model catalog of today get the plans an engineer would choose."
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import pytest
+from ruletools import RuleCase
 
 from knowledge import get_kb
 from knowledge.estimates import latency_ms, training_memory_gb
@@ -16,15 +15,6 @@ KB = get_kb()
 IMAGE = dict(task="image_classification", dataset_size=5000)
 TEXT = dict(task="text_classification", dataset_size=5000)
 GEN = dict(task="text_generation", dataset_size=20_000, compute="consumer_gpu")
-
-
-@dataclass(frozen=True)
-class RuleCase:
-    rule: str
-    fires: dict
-    cls: type
-    expect: dict
-    silent: dict
 
 
 CASES = [

@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import pytest
+from ruletools import RuleCase
 
 from knowledge import KnowledgeError, get_kb, load
 from rules.base import Diagnosis, Evidence
@@ -22,15 +21,6 @@ def noisy_or(*symptom_pitfall):
     for sid, pit in symptom_pitfall:
         miss *= 1.0 - KB.symptoms[sid].indicates[pit]
     return round(1.0 - miss, 3)
-
-
-@dataclass(frozen=True)
-class RuleCase:
-    rule: str
-    fires: dict
-    cls: type
-    expect: dict
-    silent: dict
 
 
 CASES = [

@@ -6,9 +6,8 @@ and its id is in the trace) and one where it stays silent.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-
 import pytest
+from ruletools import RuleCase
 
 from knowledge import get_kb
 from rules.base import ComputeLimited, LatencyCritical, MemoryBudget, SizeClass
@@ -20,16 +19,6 @@ MEDIUM = KB.threshold("dataset_medium_max")
 HUGE = KB.threshold("full_training_min_examples")
 LOW_GB = KB.threshold("limited_gpu_memory_gb")
 CRITICAL_MS = KB.threshold("latency_critical_ms")
-
-
-@dataclass(frozen=True)
-class RuleCase:
-    rule: str
-    fires: dict
-    cls: type
-    expect: dict
-    silent: dict
-    note: str = field(default="")
 
 
 CASES = [

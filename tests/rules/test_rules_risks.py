@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import pytest
+from ruletools import RuleCase
 
 from rules.base import Risk
 
@@ -12,42 +11,38 @@ BASE = dict(task="text_classification", dataset_size=5000)
 SCRATCH = dict(dataset_size=2_000_000, compute="datacenter_gpu", task_similarity="different")
 
 
-@dataclass(frozen=True)
-class RuleCase:
-    rule: str
-    fires: dict
-    expect: dict
-    silent: dict
-
-
 def risk(pitfall, likelihood):
     return {"pitfall": pitfall, "likelihood": likelihood}
 
 
+def case(rule, fires, expect, silent):
+    return RuleCase(rule, fires, Risk, expect, silent)
+
+
 CASES = [
-    RuleCase("risk.forgetting_many_layers_small_data", dict(dataset_size=5000, retain_source="yes"),
+    case("risk.forgetting_many_layers_small_data", dict(dataset_size=5000, retain_source="yes"),
              risk("catastrophic_forgetting", "high"), dict(dataset_size=50_000)),
-    RuleCase("risk.forgetting_full_fine_tuning", dict(dataset_size=50_000, retain_source="yes"),
+    case("risk.forgetting_full_fine_tuning", dict(dataset_size=50_000, retain_source="yes"),
              risk("catastrophic_forgetting", "medium"), dict(dataset_size=5000)),
-    RuleCase("risk.forgetting_lora", dict(compute="cpu"), risk("catastrophic_forgetting", "low"),
+    case("risk.forgetting_lora", dict(compute="cpu"), risk("catastrophic_forgetting", "low"),
              dict(compute="consumer_gpu")),
-    RuleCase("risk.negative_transfer_dissimilar", dict(task_similarity="different", domain_similarity="low"),
+    case("risk.negative_transfer_dissimilar", dict(task_similarity="different", domain_similarity="low"),
              risk("negative_transfer", "high"), dict(task_similarity="related", domain_similarity="medium")),
-    RuleCase("risk.domain_shift_similarity", dict(domain_similarity="low"), risk("domain_shift", "high"),
+    case("risk.domain_shift_similarity", dict(domain_similarity="low"), risk("domain_shift", "high"),
              dict(domain_similarity="high")),
-    RuleCase("risk.domain_shift_tags",
+    case("risk.domain_shift_tags",
              dict(domain_similarity="high", source_domain="wikipedia,news", target_domain="reviews"),
              risk("domain_shift", "low"),
              dict(domain_similarity="high", source_domain="wikipedia,news", target_domain="News,reviews")),
-    RuleCase("risk.overfitting_fine_tuning_little_data", dict(dataset_size=5000), risk("overfitting", "medium"),
+    case("risk.overfitting_fine_tuning_little_data", dict(dataset_size=5000), risk("overfitting", "medium"),
              dict(dataset_size=50_000)),
-    RuleCase("risk.overfitting_small_data", dict(dataset_size=500), risk("overfitting", "low"),
+    case("risk.overfitting_small_data", dict(dataset_size=500), risk("overfitting", "low"),
              dict(dataset_size=5000)),
-    RuleCase("risk.underfitting_frozen_features", dict(dataset_size=500, task_similarity="different"),
+    case("risk.underfitting_frozen_features", dict(dataset_size=500, task_similarity="different"),
              risk("underfitting", "medium"), dict(dataset_size=500, task_similarity="related")),
-    RuleCase("risk.failed_run_small_transformer", dict(task="text_classification"), risk("failed_run", "medium"),
+    case("risk.failed_run_small_transformer", dict(task="text_classification"), risk("failed_run", "medium"),
              dict(task="image_classification")),
-    RuleCase("risk.divergence_from_scratch", SCRATCH, risk("divergence", "medium"), dict(dataset_size=5000)),
+    case("risk.divergence_from_scratch", SCRATCH, risk("divergence", "medium"), dict(dataset_size=5000)),
 ]
 
 

@@ -2,24 +2,14 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import pytest
+from ruletools import RuleCase
 
 from knowledge.schema import SPEED_ORDER
 from rules.base import Candidate, Criterion, Rejected, TaskFact
 
 BASE = dict(task="text_classification", dataset_size=5000)
 IMAGE = dict(task="image_classification", dataset_size=5000)
-
-
-@dataclass(frozen=True)
-class RuleCase:
-    rule: str
-    fires: dict
-    cls: type
-    expect: dict
-    silent: dict
 
 
 CASES = [

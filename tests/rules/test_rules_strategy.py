@@ -2,23 +2,13 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import pytest
+from ruletools import RuleCase
 
 from rules.base import Approach, Family, Preferred, TaskFact, Technique  # noqa: F401
 
 BASE = dict(task="text_classification", dataset_size=5000)
 SCRATCH = dict(dataset_size=2_000_000, compute="datacenter_gpu", task_similarity="different")
-
-
-@dataclass(frozen=True)
-class RuleCase:
-    rule: str
-    fires: dict
-    cls: type
-    expect: dict
-    silent: dict
 
 
 CASES = [

@@ -3,59 +3,55 @@
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
 
 import pytest
+from ruletools import RuleCase
 
 from rules.base import Hyper, Protocol, Recipe, RunModel, Seeds, TaskFact
 
 BASE = dict(task="text_classification", dataset_size=5000)
 
 
-@dataclass(frozen=True)
-class RuleCase:
-    rule: str
-    fires: dict
-    expect: dict
-    silent: dict
+def case(rule, fires, expect, silent):
+    return RuleCase(rule, fires, Hyper, expect, silent)
 
 
 CASES = [
-    RuleCase("tuning.freeze_backbone", dict(dataset_size=500), {"name": "frozen_layers", "value": "all"},
+    case("tuning.freeze_backbone", dict(dataset_size=500), {"name": "frozen_layers", "value": "all"},
              dict(dataset_size=5000)),
-    RuleCase("tuning.lora_adapters", dict(compute="cpu"), {"name": "lora"}, dict(compute="consumer_gpu")),
-    RuleCase("tuning.freeze_early_layers", dict(dataset_size=5000), {"name": "unfreeze", "value": "gradual"},
+    case("tuning.lora_adapters", dict(compute="cpu"), {"name": "lora"}, dict(compute="consumer_gpu")),
+    case("tuning.freeze_early_layers", dict(dataset_size=5000), {"name": "unfreeze", "value": "gradual"},
              dict(dataset_size=5000, domain_similarity="low")),
-    RuleCase("tuning.adapt_all_layers_dissimilar", dict(dataset_size=5000, domain_similarity="low"),
+    case("tuning.adapt_all_layers_dissimilar", dict(dataset_size=5000, domain_similarity="low"),
              {"name": "frozen_layers", "value": 0}, dict(dataset_size=5000, domain_similarity="medium")),
-    RuleCase("tuning.stay_near_source_dissimilar", dict(domain_similarity="low", retain_source="yes"),
+    case("tuning.stay_near_source_dissimilar", dict(domain_similarity="low", retain_source="yes"),
              {"name": "l2_sp", "value": 0.01}, dict(domain_similarity="low", retain_source="no")),
-    RuleCase("tuning.tune_all_layers", dict(dataset_size=50_000), {"name": "frozen_layers", "value": 0},
+    case("tuning.tune_all_layers", dict(dataset_size=50_000), {"name": "frozen_layers", "value": 0},
              dict(dataset_size=5000)),
-    RuleCase("tuning.train_all_layers",
+    case("tuning.train_all_layers",
              dict(task="image_classification", dataset_size=2_000_000, task_similarity="different",
                   domain_similarity="low", compute="datacenter_gpu"),
              {"name": "frozen_layers", "value": 0}, dict(dataset_size=5000)),
-    RuleCase("tuning.augment_images", dict(task="image_classification"),
+    case("tuning.augment_images", dict(task="image_classification"),
              {"name": "augmentation", "value": ["standard"]},
              dict(task="image_classification", dataset_size=500)),
-    RuleCase("tuning.no_augmentation_cached_features", dict(task="image_classification", dataset_size=500),
+    case("tuning.no_augmentation_cached_features", dict(task="image_classification", dataset_size=500),
              {"name": "augmentation", "value": []}, dict(task="image_classification", dataset_size=5000)),
-    RuleCase("tuning.early_stopping", dict(dataset_size=5000), {"name": "early_stopping_patience", "value": 2},
+    case("tuning.early_stopping", dict(dataset_size=5000), {"name": "early_stopping_patience", "value": 2},
              dict(dataset_size=500)),  # feature extraction: its head's own patience (technique defaults)
     # a 560M multilingual encoder on 3,000 Italian texts: the stable end of a large encoder's rate range;
     # the base-size English encoder of the same scenario keeps the default
-    RuleCase("tuning.large_encoder_rate", dict(dataset_size=3000, language="italian", compute="consumer_gpu",
+    case("tuning.large_encoder_rate", dict(dataset_size=3000, language="italian", compute="consumer_gpu",
                                                gpu_memory_gb=16),
              {"name": "learning_rate", "value": 1e-5}, dict(dataset_size=3000, compute="consumer_gpu", gpu_memory_gb=16)),
     # a 7B language model with LoRA: the QLoRA paper's recipe for that size, not the encoder defaults
-    RuleCase("tuning.recipe_by_model_size", dict(task="text_generation", dataset_size=60_000, gpu_memory_gb=24),
+    case("tuning.recipe_by_model_size", dict(task="text_generation", dataset_size=60_000, gpu_memory_gb=24),
              {"name": "learning_rate", "value": 2e-4}, dict(dataset_size=60_000, gpu_memory_gb=24)),
-    RuleCase("tuning.dense_all_layers", dict(task="semantic_segmentation", dataset_size=3000),
+    case("tuning.dense_all_layers", dict(task="semantic_segmentation", dataset_size=3000),
              {"name": "frozen_layers", "value": 0}, dict(task="image_classification", dataset_size=3000)),
-    RuleCase("tuning.augment_audio", dict(task="audio_classification", dataset_size=5000),
+    case("tuning.augment_audio", dict(task="audio_classification", dataset_size=5000),
              {"name": "augmentation", "value": ["standard"]}, dict(task="audio_classification", dataset_size=500)),
-    RuleCase("tuning.no_text_augmentation", dict(domain_similarity="low"),
+    case("tuning.no_text_augmentation", dict(domain_similarity="low"),
              {"name": "augmentation", "value": []}, dict(task="image_classification")),
 ]
 
