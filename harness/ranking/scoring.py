@@ -159,37 +159,11 @@ def score_candidate(cand: dict, texts: list[str], y: list[int], data_key: str, s
 def run_candidates(cands: list[dict], texts, y, data_key, settings, *, jobs: int = 1,
                    scheduler: Optional[str] = None, use_cache: bool = True, on_row=None) -> list[dict]:
     """Rows in candidate order, in process, on local processes (``jobs``) or a Dask cluster."""
-    rows: list = [None] * len(cands)
-    if scheduler is None and jobs <= 1:
-        for i, c in enumerate(cands):
-            rows[i] = score_candidate(c, texts, y, data_key, settings, use_cache)
-            if on_row:
-                on_row(rows[i])
-        return rows
-    from joblib import Parallel, delayed, parallel_config
+    from harness.scaleout.fanout import fan_out
 
-    client = None
-    if scheduler is not None:
-        from dask.distributed import Client
-
-        from harness.scaleout.batch import scheduler_timeout
-
-        client = Client(scheduler, timeout=scheduler_timeout())
-        ctx = parallel_config(backend="dask")
-    else:
-        ctx = parallel_config(backend="loky", n_jobs=jobs)
+    if scheduler is None and jobs > 1:  # the cores shared among the local workers
         settings = {**settings, "threads": max(1, (os.cpu_count() or 1) // jobs)}
-    try:
-        with ctx:
-            par = Parallel(n_jobs=jobs if scheduler is None else -1, return_as="generator")
-            for i, row in enumerate(par(delayed(score_candidate)(c, texts, y, data_key, settings, use_cache)
-                                        for c in cands)):
-                rows[i] = row
-                if on_row:
-                    on_row(row)
-    finally:
-        if client is not None:
-            client.close()
-    return rows
+    return fan_out(score_candidate, [(c, texts, y, data_key, settings, use_cache) for c in cands], jobs=jobs,
+                   scheduler=scheduler, on_result=(lambda i, row: on_row(row)) if on_row else None)
 
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 from typing import Optional
 
@@ -69,15 +68,13 @@ def plot_ranking(result: dict, path: str | Path) -> None:
                  f"({result['data']['examples']} examples, layers: {result['settings']['layer']}; {w})",
                  fontsize=9)
     fig.tight_layout()
-    path = Path(path)
-    tmp = path.with_name(f".{path.stem}.tmp-{os.getpid()}{path.suffix}")
+    from knowledge.writing import atomic_path
+
     try:
-        fig.savefig(tmp, dpi=120)
-        os.replace(tmp, path)
+        with atomic_path(path, Path(path).suffix) as tmp:  # the format follows the extension
+            fig.savefig(tmp, dpi=120, format=Path(path).suffix.lstrip(".").lower() or None)
     finally:
         plt.close(fig)
-        if tmp.exists():
-            tmp.unlink()
 
 
 def render_ranking(result: dict, verdict: Optional[dict]) -> str:

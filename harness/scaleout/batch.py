@@ -20,12 +20,12 @@ from __future__ import annotations
 import csv
 import os
 import json
-import re
 from pathlib import Path
 from typing import Any, Iterable, Optional
 
 from knowledge.schema import KnowledgeError
 from knowledge.writing import OutputError
+from harness.scaleout.fanout import check_scheduler, fan_out
 
 LIST_FIELDS = ("source_domain", "target_domain", "symptoms")
 def _as_list(v) -> list:
@@ -256,35 +256,6 @@ class Journal:
             self.path.unlink()
 
 
-SCHEDULER_RE = re.compile(r"(?:(?:tcp|tls|ucx|ws|wss)://)?(?:\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9_.\-]+):\d{1,5}"
-                          r"|inproc://\S+")
-
-
-def scheduler_timeout() -> str:
-    """How long to wait for a Dask scheduler: ``TLEXPERT_SCHEDULER_TIMEOUT`` seconds, 20 by default
-    (a closed port is retried until then)."""
-    raw = os.environ.get("TLEXPERT_SCHEDULER_TIMEOUT", "20")
-    try:
-        seconds = float(raw)
-    except ValueError:
-        seconds = -1.0
-    if not 0 < seconds <= 3600:
-        raise KnowledgeError(f"TLEXPERT_SCHEDULER_TIMEOUT must be a number of seconds between 0 and 3600. "
-                             f"Got {raw!r} instead.")
-    return f"{seconds}s"
-
-
-def check_scheduler(address: str) -> str:
-    """A Dask scheduler address (``tcp://host:port``, ``host:port``, ``tls://...``), checked before any work."""
-    from knowledge.reading import show
-
-    if not SCHEDULER_RE.fullmatch(address or "") or (
-            ":" in address and not address.startswith("inproc") and int(address.rsplit(":", 1)[1]) > 65535):
-        raise KnowledgeError(f"The '--scheduler' option must be a Dask scheduler address such as "
-                             f"tcp://host:8786. Got {show(repr(address))} instead.")
-    return address
-
-
 def run_batch(items: list, work, *, jobs: int = 1, scheduler: Optional[str] = None, chunk_size: int = 250,
               knowledge_dirs: tuple = (), journal: Optional[Journal] = None, bar=None) -> list[dict]:
     """Rows for ``items`` in input order, in process, on local processes or on a Dask cluster.
@@ -300,31 +271,7 @@ def run_batch(items: list, work, *, jobs: int = 1, scheduler: Optional[str] = No
         if bar is not None:
             bar.update(len(rows))
 
-    if scheduler is None and jobs <= 1:
-        for i, ch in enumerate(chunks):
-            collect(i, work(ch, knowledge_dirs))
-    else:
-        from joblib import Parallel, delayed, parallel_config
-
-        if scheduler is not None:
-            from dask.distributed import Client
-
-            try:
-                client = Client(check_scheduler(scheduler), timeout=scheduler_timeout())
-            except (OSError, ValueError, TypeError) as exc:
-                raise KnowledgeError(f"--scheduler {scheduler}: cannot reach the Dask scheduler ({exc})") from None
-            ctx = parallel_config(backend="dask")
-        else:
-            client = None
-            ctx = parallel_config(backend="loky", n_jobs=jobs)
-        try:
-            with ctx:
-                par = Parallel(n_jobs=jobs if scheduler is None else -1, return_as="generator")
-                for i, rows in enumerate(par(delayed(work)(ch, knowledge_dirs) for ch in chunks)):
-                    collect(i, rows)
-        finally:
-            if client is not None:
-                client.close()
+    fan_out(work, [(ch, knowledge_dirs) for ch in chunks], jobs=jobs, scheduler=scheduler, on_result=collect)
     return [r for rows in results for r in rows]
 
 

@@ -136,7 +136,7 @@ def test_fuzz_diagnose_options(opts, path, d, fuzz_count):
        out=st.one_of(st.none(), st.sampled_from(OUTS)), resume=st.booleans(),
        files=st.lists(st.sampled_from(["ok.yaml", "log.csv", "file", "sub", "nope.yaml"]), min_size=1, max_size=3))
 def test_fuzz_batch_options(opts, out, resume, files, d, fuzz_count):
-    from harness.scaleout.batch import SCHEDULER_RE
+    from harness.scaleout.fanout import SCHEDULER_RE
 
     fuzz_count("batch options")
     if SCHEDULER_RE.fullmatch(opts.get("--scheduler", "")):
