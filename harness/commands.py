@@ -77,7 +77,8 @@ def _run(ctx, plan, name: str, opts: dict, builtin_size: int = 1500) -> dict:
         validation=opts.get("validation"), test=opts.get("test"),
         text_column=opts["text_column"], label_column=opts["label_column"],
         retention_data=opts.get("retention_data"), device=opts["device"], out=out,
-        max_length=opts["max_length"], alpha=opts.get("alpha"), use_cache=not opts["no_cache"],
+        max_length=opts.get("max_length") or run_max_length(kb, plan), alpha=opts.get("alpha"),
+        use_cache=not opts["no_cache"],
         builtin_size=builtin_size,
         intermediate_data=opts.get("intermediate_data"), unlabeled_data=opts.get("unlabeled_data"),
         weights=opts.get("weights"), image_size=opts.get("image_size"),
@@ -141,3 +142,9 @@ def is_causal_lm_plan(kb, plan) -> bool:
 def _oom_hint(plan, opts: dict) -> str:
     size = opts.get("batch_size") or plan.hyperparameters.batch_size
     return f"out of memory: try --batch-size {max(1, size // 2)}"
+
+
+def run_max_length(kb, plan) -> int:
+    """Tokens per text input for a run: what the plan's memory estimate assumed (an older plan file without
+    it: the knowledge base's default)."""
+    return int((plan.memory or {}).get("sequence_tokens") or kb.threshold("sequence_tokens"))

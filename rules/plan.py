@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 
 from rules.base import (
+    sequence_tokens,
     Approach,
     Assumed,
     Candidate,
@@ -333,7 +334,10 @@ def build_plan(engine, scenario: dict, trace: bool = True, readings=(),
                    "latency_budget_ms": budgets[0]["ms"] if budgets else None, "why": why(device),
                    **({"export": dev.export} if dev.export else {})},
         "memory": {"gb": memory["gb"], "usable_gb": round(memory["gb"] * kb.threshold("usable_memory_share"), 2),
-                   "why": why(memory), **training_batching(engine, model_entry, tech_id, hyper)},
+                   "why": why(memory), **training_batching(engine, model_entry, tech_id, hyper),
+                   # the tokens per text input the estimate assumed; `run` truncates to them (--max-length: other)
+                   **({"sequence_tokens": sequence_tokens(kb, scenario, task.generative, training=True)}
+                      if task.modality.value == "text" else {})},
         "assumptions": assumptions,
         "hyperparameters": hyper,
         "hyperparameters_why": hyper_why,

@@ -294,7 +294,9 @@ def run_options(fn):
         click.option("--epochs", type=click.IntRange(1, 1000), help="Override the plan's epochs."),
         click.option("--learning-rate", type=FiniteFloat(0, 10, min_open=True), help="Override the learning rate."),
         click.option("--batch-size", type=click.IntRange(1, 4096), help="Override the batch size."),
-        click.option("--max-length", type=click.IntRange(8, 4096), default=128, show_default=True),
+        click.option("--max-length", type=click.IntRange(8, 4096),
+                     help="Tokens per text input (default: the plan's memory.sequence_tokens, what its memory "
+                          "estimate assumed: the scenario's sequence_length, else 128, 512 for generation)."),
         click.option("--replay-ratio", type=FiniteFloat(0, 4), metavar="R",
                      help="A causal-LM plan: mix R general examples per training example into training "
                           "(rehearsal), drawn from the --retention-data items the forgetting test does not "

@@ -108,3 +108,20 @@ def test_the_run_holds_out_what_the_plan_states(kb):
     assert shares == (0.1, 0.1)
     tr, va, te = split_examples(list(range(100)), shares)
     assert (len(tr), len(va), len(te)) == (80, 10, 10)
+
+
+def test_the_run_truncates_text_where_the_plan_estimated_it(kb):
+    """A run's tokens per input are what the plan's memory estimate assumed: the scenario's sequence_length,
+    else the knowledge base's default for the task (a plan file without it: the classifier default)."""
+    from harness.commands import run_max_length
+    from rules.engine import get_engine
+    from rules.scenario import normalize
+
+    def plan(**fields):
+        return get_engine(kb).consult(normalize({"dataset_size": 2000, **fields}, kb))
+
+    assert run_max_length(kb, plan(task="text_classification")) == kb.threshold("sequence_tokens")
+    assert run_max_length(kb, plan(task="text_classification", sequence_length=300)) == 300
+    assert run_max_length(kb, plan(task="text_generation")) == kb.threshold("generation_sequence_tokens")
+    older = plan(task="text_classification").changed({"memory": {"gb": 8}})
+    assert run_max_length(kb, older) == kb.threshold("sequence_tokens")
