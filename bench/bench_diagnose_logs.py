@@ -33,6 +33,8 @@ CORPORA = {
     "public3": (ROOT / "bench/data/real_logs3/labels.yaml", ROOT / "bench/data/real_logs3"),
     # a fourth batch (2026-12-07): held out; its first-contact figure is recorded in BENCHMARKS.md
     "public4": (ROOT / "bench/data/real_logs4/labels.yaml", ROOT / "bench/data/real_logs4"),
+    # a fifth batch (2026-12-07, later): held out at first contact (BENCHMARKS.md), a development split since
+    "public5": (ROOT / "bench/data/real_logs5/labels.yaml", ROOT / "bench/data/real_logs5"),
 }
 
 

@@ -236,8 +236,9 @@ def above_chance(steps, loss, n_classes: Optional[int], th: dict) -> Optional[di
     return None
 
 
-def overfitting(train_steps, train_loss, val_steps, val_loss, th: dict) -> Optional[dict]:
-    """Validation loss rising after its minimum while training loss keeps falling."""
+def _val_rise(val_steps, val_loss, th: dict):
+    """(steps, losses, index of the best, relative rise of the end above it) for a validation loss that
+    ends above its best beyond the curve's own noise; None otherwise."""
     vs, vl = _clean(val_steps, val_loss)
     ok = np.isfinite(vl)
     vs, vl = vs[ok], vl[ok]
@@ -265,6 +266,15 @@ def overfitting(train_steps, train_loss, val_steps, val_loss, th: dict) -> Optio
         if p >= 0.05 or step < th.get("overfit_noise_z", 2.0) * sigma:
             return None  # the end is back within the noise of the best: a bump, not a rise
         best = b0 + int(np.argmin(best_w))
+    return vs, vl, best, rise
+
+
+def overfitting(train_steps, train_loss, val_steps, val_loss, th: dict) -> Optional[dict]:
+    """Validation loss rising after its minimum while training loss keeps falling."""
+    found = _val_rise(val_steps, val_loss, th)
+    if found is None:
+        return None
+    vs, vl, best, rise = found
     ts, tl = _clean(train_steps, train_loss)
     okt = np.isfinite(tl)
     ts, tl = ts[okt], tl[okt]
@@ -278,6 +288,37 @@ def overfitting(train_steps, train_loss, val_steps, val_loss, th: dict) -> Optio
         "rise": _r(rise, 3), "train_loss_at_best": _r(at_best[-1]) if len(at_best) else None,
         "train_loss_last": _r(tl[-1]),
         "gap_at_best": _r(vl[best] - at_best[-1]) if len(at_best) else None}}
+
+
+def rising_together(train_steps, train_loss, val_steps, val_loss, th: dict) -> Optional[dict]:
+    """Validation loss rising from its best (as ``overfitting`` judges it) while the training loss rises
+    too, beyond its own noise: the optimisation itself went the wrong way (a learning rate too high), not
+    memorisation. Reported as divergence evidence."""
+    found = _val_rise(val_steps, val_loss, th)
+    if found is None:
+        return None
+    vs, vl, best, rise = found
+    if rise < th["overfit_val_rise"]:
+        return None
+    ts, tl = _clean(train_steps, train_loss)
+    okt = np.isfinite(tl)
+    ts, tl = ts[okt], tl[okt]
+    if len(tl) < 4 or np.any(tl <= 0):
+        return None
+    low = tl[ts <= vs[best]]
+    # the training loss at its lowest up to the validation best (logged only later: its first value)
+    start = float(np.min(low)) if len(low) else float(tl[0])
+    k = max(1, len(tl) // 5)
+    end = float(np.median(tl[-k:]))
+    _, sigma, _ = trend_and_noise(tl)
+    z = (math.log(end) - math.log(start)) / (1.25 * sigma / math.sqrt(k))
+    z_min = th.get("noise_z_min", 4.0)
+    if end < start * (1 + th["overfit_val_rise"]) or z < z_min:
+        return None
+    return {"id": "loss_exploding", "evidence": {
+        "metric": "train_loss", "reading": "training and validation loss rose together from their best",
+        "best": _r(start), "end": _r(end), "ratio": _r(end / start, 3), "val_best": _r(vl[best]),
+        "val_last": _r(vl[-1]), "val_rise": _r(rise, 3), "noise_z": _r(z, 1), "strength": strength(z, z_min)}}
 
 
 def chance_classes(loss, th: dict) -> Optional[int]:

@@ -56,6 +56,10 @@ def run_symptoms(log: RunLog, th: dict, n_classes: Optional[int], majority: Opti
         if not any(s["id"] in ("loss_nan", "loss_exploding") for s in out):
             s = curves.above_chance(log.xs("train_loss"), log.values("train_loss"), classes, th)
             out += [s] if s else []
+        if "val_loss" in log.series and not any(s["id"] in DIVERGED for s in out):
+            s = curves.rising_together(log.xs("train_loss"), log.values("train_loss"),
+                                       log.xs("val_loss"), log.values("val_loss"), th)
+            out += [s] if s else []
         diverged = any(s["id"] in DIVERGED for s in out)
         if "val_loss" in log.series and not diverged:  # a diverged run's validation loss is noise, not overfitting
             s = curves.overfitting(log.xs("train_loss"), log.values("train_loss"),

@@ -293,3 +293,22 @@ def test_curve_detectors_on_hand_checkable_inputs():
     assert curves.failed_run(0.51, 0.5) is None
     with pytest.raises(LogError):
         read_logs("/nonexistent/path")
+
+
+def test_training_and_validation_loss_rising_together_is_divergence_not_overfitting(kb):
+    """A learning rate too high: after the validation best both losses climb (the optimisation goes the
+    wrong way), read as divergence; the validation loss rising while training falls stays overfitting.
+    Curves shaped as the Trainer logs them (a Whisper fine-tune in the fifth batch of real logs)."""
+    from harness.troubleshooting import curves
+    from harness.troubleshooting.diagnose import CURVE_THRESHOLDS
+
+    th = {t: kb.threshold(t) for t in CURVE_THRESHOLDS}
+    ts = list(range(1, 41))
+    rising = [0.8, 0.5, 0.16, 0.12] + [0.12 + 0.0055 * i + 0.004 * (-1) ** i for i in range(36)]
+    vs, vl = [10, 20, 30, 40], [0.22, 0.42, 0.43, 0.45]
+    s = curves.rising_together(ts, rising, vs, vl, th)
+    assert s is not None and s["id"] == "loss_exploding" and "together" in s["evidence"]["reading"]
+    assert s["evidence"]["ratio"] > 1.5
+    falling = [1.0 * 0.93 ** i for i in range(40)]
+    assert curves.rising_together(ts, falling, vs, vl, th) is None
+    assert curves.overfitting(ts, falling, vs, vl, th)["id"] == "val_loss_rising"
