@@ -346,7 +346,8 @@ def chance_classes(loss, th: dict) -> Optional[int]:
 
 def underfitting(train_loss, val_loss, n_classes: Optional[int], th: dict) -> list[dict]:
     """Both losses high and flat; or a training loss stuck near ln(number of classes) (the class
-    count given, or inferred by ``chance_classes`` when no log or flag names it)."""
+    count given, or inferred by ``chance_classes`` when no log or flag names it). Both losses ending
+    clearly above where they began is no plateau: that is read as divergence evidence instead."""
     tl = np.asarray(train_loss, dtype=float)
     tl = tl[np.isfinite(tl)]
     if len(tl) < 3:
@@ -367,6 +368,13 @@ def underfitting(train_loss, val_loss, n_classes: Optional[int], th: dict) -> li
         if inferred:
             ev["classes_from"] = "inferred from the loss (the log does not name the class count)"
         out.append({"id": "loss_at_chance", "evidence": ev})
+    elif (len(vl) >= 2 and end > start * (1 + th["overfit_val_rise"])
+          and float(vl[-1]) > float(vl[0]) * (1 + th["overfit_val_rise"])):
+        # both ended clearly above where they began: training went the wrong way (not a plateau to push)
+        out.append({"id": "loss_exploding", "evidence": {
+            "metric": "train_loss", "reading": "training and validation loss both rose rather than levelled off",
+            "start": _r(start), "end": _r(end), "ratio": _r(end / start, 3), "val_first": _r(float(vl[0])),
+            "val_last": _r(float(vl[-1])), "strength": 0.5}})
     elif flat and (chance is None or end > th["underfit_min_loss_share"] * chance):
         ev = {"metric": "train_loss", "start": _r(start), "end": _r(end), "ratio": _r(end / start, 3)}
         if len(vl):

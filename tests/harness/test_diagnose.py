@@ -312,3 +312,17 @@ def test_training_and_validation_loss_rising_together_is_divergence_not_overfitt
     falling = [1.0 * 0.93 ** i for i in range(40)]
     assert curves.rising_together(ts, falling, vs, vl, th) is None
     assert curves.overfitting(ts, falling, vs, vl, th)["id"] == "val_loss_rising"
+
+
+def test_losses_that_both_rose_are_no_plateau(kb):
+    """A training loss logged a few times that ends well above its start, beside a validation loss that
+    also ends above its start, is not underfitting (whose fix raises the learning rate): it is read as
+    divergence. A high, flat pair stays underfitting."""
+    from harness.troubleshooting import curves
+    from harness.troubleshooting.diagnose import CURVE_THRESHOLDS
+
+    th = {t: kb.threshold(t) for t in CURVE_THRESHOLDS}
+    rose = curves.underfitting([1.24, 2.03, 2.16, 1.98, 1.79], [2.55, 3.62, 3.49, 3.19, 3.42], None, th)
+    assert [s["id"] for s in rose] == ["loss_exploding"] and "rose" in rose[0]["evidence"]["reading"]
+    flat = curves.underfitting([1.52, 1.49, 1.51, 1.5, 1.5], [1.6, 1.58, 1.61, 1.59, 1.6], None, th)
+    assert [s["id"] for s in flat] == ["high_train_loss"]
