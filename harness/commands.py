@@ -1,5 +1,5 @@
 """What the commands that run models do between parsing and rendering: ``run`` and ``demo`` carry a
-plan out (``run_plan``), ``rank-models`` and ``consult --data`` score candidates (``rank_on_data``).
+plan out (``_run``), ``rank-models`` and ``consult --data`` score candidates (``do_rank``).
 torch and the rest load only inside these functions."""
 
 from __future__ import annotations

@@ -182,13 +182,15 @@ def _faster_prepare_rule() -> None:
 
 
 def _faster_matching() -> None:
-    """Five costs of every consultation, each paid hundreds or thousands of times, removed
-    without changing what is matched:
+    """Five costs of every consultation, each paid hundreds or thousands of times, removed without
+    changing what is matched (each is described where it is replaced below):
 
     - ``Fact.__setitem__`` freezes every value through a ``singledispatch`` (about 1,000 per
       consultation); a str, number, bool or None is already immutable and is stored as it is.
     - After each firing ``ReteMatcher.changes`` asks all ~100 conflict-set nodes for their
       activations, each answering with two new sets; only nodes with activations are asked here.
+    - A fact is tested before its token is copied; the bus hands it only to tests of its class; the
+      reset wipes each node's memory once.
     """
     from experta.fact import Fact
     from experta.matchers.rete import ReteMatcher
@@ -236,11 +238,14 @@ def _faster_matching() -> None:
     from experta.matchers.rete.nodes import FeatureTesterNode
 
     activate = FeatureTesterNode.activate
-    INFO = logging.INFO  # the type test logs its passes at INFO
+
+    def watched() -> bool:
+        """A matcher watcher is on (the type test logs its passes at INFO): experta's own paths run."""
+        level = watchers.MATCHER.level or watchers.MATCH.level
+        return bool(level) and level <= logging.INFO
 
     def fast_activate(self, token):
-        level = watchers.MATCHER.level or watchers.MATCH.level
-        if (level and level <= INFO) or len(token.data) != 1:
+        if watched() or len(token.data) != 1:
             return activate(self, token)
         for fact in token.data:
             pass
@@ -284,8 +289,7 @@ def _faster_matching() -> None:
         return found
 
     def bus_send(bus, token, fact):
-        level = watchers.MATCHER.level or watchers.MATCH.level
-        children = bus.children if (level and level <= INFO) else children_for(bus, type(fact))
+        children = bus.children if watched() else children_for(bus, type(fact))
         for child in children:
             child.callback(token)
 
@@ -297,23 +301,24 @@ def _faster_matching() -> None:
     #   network never changes after it is built) and its memory wiped directly.
     from experta.matchers.rete import mixins
 
-    def reset(self):
-        nodes = self.__dict__.get("_tlexpert_nodes")
-        if nodes is None or (level := watchers.MATCHER.level) and level <= INFO:
-            if nodes is None:
-                seen, stack, nodes = set(), [self.root_node], []
-                while stack:
-                    node = stack.pop()
-                    if id(node) in seen:
-                        continue
+    def memory_nodes(matcher) -> list:
+        nodes = matcher.__dict__.get("_tlexpert_nodes")
+        if nodes is None:
+            seen, stack, nodes = set(), [matcher.root_node], []
+            while stack:
+                node = stack.pop()
+                if id(node) not in seen:
                     seen.add(id(node))
                     if type(node)._reset is not mixins.NoMemory._reset:
                         nodes.append(node)
                     stack.extend(child.node for child in node.children)
-                self._tlexpert_nodes = nodes
-            else:
-                return self.root_node.reset()  # a watcher is on: experta's own walk, with its log lines
-        for node in nodes:
+            matcher._tlexpert_nodes = nodes
+        return nodes
+
+    def reset(self):
+        if watched():
+            return self.root_node.reset()  # experta's own walk, with its log lines
+        for node in memory_nodes(self):
             node._reset()
 
     ReteMatcher.reset = reset

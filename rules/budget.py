@@ -14,16 +14,12 @@ from __future__ import annotations
 from typing import Optional
 
 
-
 def _split(kb, scenario: dict, n: float) -> tuple:
     """(training, validation, test) examples as the plan's protocol holds them out and the run splits them."""
     from knowledge.estimates import holdout_counts
-    from rules.evaluation import holdout_shares
+    from rules.evaluation import holdout
 
-    task = kb.tasks[scenario["task"]]
-    v, t = holdout_shares(kb, task)
-    cap = 0 if task.generative else int(kb.threshold("large_holdout_examples"))
-    return holdout_counts(n, v, t, cap)
+    return holdout_counts(n, *holdout(kb, kb.tasks[scenario["task"]], n))
 
 
 def _rate(kb, compute: str, technique: str, task: Optional[str] = None):

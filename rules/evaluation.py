@@ -66,22 +66,25 @@ class EvaluationRules:
             classes = k or any("macro-F1" in m for m in task_metrics(self.kb.tasks[scen["task"]], scen))
             by_class = "stratified by class" if classes else "drawn at random"
             large = self.kb.threshold("large_holdout_examples")
-            v, t = self.kb.threshold("validation_share"), self.kb.threshold("test_share")
-            capped = n * max(v, t) > large
+            v, t, cap = holdout(self.kb, self.kb.tasks[scen["task"]], n)
             share = (f"{1 - v - t:.0%} training, {v:.0%} validation (model and early-stopping choices), {t:.0%} "
-                     "test, touched once" if not capped else
+                     "test, touched once" if not cap else
                      f"validation and test sets of at most {large:,} examples each (a {max(v, t):.0%} share of "
                      f"{n:,} would waste labels without narrowing the intervals much), the rest for training; the "
                      "test set touched once")
             self.conclude(Protocol(text=(
                 f"held out, {by_class}: {share}; when examples share a source (a speaker, patient, document, "
                 "repository, query, site or time period) split by that group instead, or the test measures "
-                "memory of the source"), holdout_max=large if capped else 0))
+                "memory of the source")))
 
 
-def holdout_shares(kb, task) -> tuple:
-    """(validation share, test share) of the labelled examples a plan for ``task`` holds out."""
+def holdout(kb, task, n: float) -> tuple:
+    """(validation share, test share, cap) of the ``n`` labelled examples a plan for ``task`` holds out:
+    a classifier's sets are capped at ``large_holdout_examples`` where a share would exceed it (cap 0:
+    none needed); a generator's (80/10/10) are not. The plan states it, the run and the estimate use it."""
     if task.generative:
         g = kb.threshold("generation_holdout_share")
-        return g, g
-    return kb.threshold("validation_share"), kb.threshold("test_share")
+        return g, g, 0
+    v, t = kb.threshold("validation_share"), kb.threshold("test_share")
+    large = kb.threshold("large_holdout_examples")
+    return v, t, (large if n * max(v, t) > large else 0)

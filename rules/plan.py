@@ -5,7 +5,6 @@ from __future__ import annotations
 import math
 
 from rules.base import (
-    sequence_tokens,
     Approach,
     Assumed,
     Candidate,
@@ -30,10 +29,11 @@ from rules.base import (
     Technique,
     benchmark_of,
     task_metrics,
+    sequence_tokens,
     unfreeze,
 )
 from rules.contract import SCHEMA_VERSION, Plan
-from rules.evaluation import holdout_shares
+from rules.evaluation import holdout
 from rules.tuning import scenario_image_domain
 from rules.fixes import LIST_FIELDS, concrete_fixes, findings_of, inert_fields
 LIKELIHOOD_ORDER = {"high": 0, "medium": 1, "low": 2}
@@ -353,8 +353,8 @@ def build_plan(engine, scenario: dict, trace: bool = True, readings=(),
                        "probes": probes, "retention_data": None, "metrics": task_metrics(task, scenario),
                        "stop_on": task.stop_on, "why": seeds["why"],
                        "protocol": next((p["text"] for p in engine.facts_of(Protocol)), ""),
-                       **dict(zip(("validation_share", "test_share"), holdout_shares(kb, task))),
-                       "holdout_max": next((p.get("holdout_max", 0) for p in engine.facts_of(Protocol)), 0)},
+                       **dict(zip(("validation_share", "test_share", "holdout_max"),
+                                  holdout(kb, task, scenario.get("dataset_size") or 0)))},
         **({"empirical_ranking": empirical} if empirical is not None else {}),
         "trace": engine.public_trace() if trace else [],
     }

@@ -26,17 +26,12 @@ PLAN_FIELDS = {"technique", "seeds"}
 def apply_fix(plan: Plan, fix: dict) -> Plan:
     """A new plan with the fix's concrete changes applied (``seeds`` is the evaluation's)."""
     tech = next((ch["to"] for ch in fix["changes"] if ch["field"] == "technique"), plan.technique_id)
-    new = with_technique(plan, tech, {"rule": "autofix", "knowledge": [f"fixes:{fix['fix']}"],
-                                      "text": fix["description"]})
+    new = plan.with_technique(tech, {"rule": "autofix", "knowledge": [f"fixes:{fix['fix']}"],
+                                     "text": fix["description"]})
     changes = {("evaluation.seeds" if ch["field"] == "seeds" else f"hyperparameters.{ch['field']}"): ch["to"]
                for ch in fix["changes"] if ch["field"] != "technique"}
     return new.changed({**changes, "applied_fixes": [*new.applied_fixes, fix["fix"]]},
                        where=f"the plan with fix {fix['fix']!r} applied")
-
-
-def with_technique(plan: Plan, tech: str, why: dict) -> Plan:
-    """A new plan whose technique is ``tech``, run with its own recipe from the plan."""
-    return plan.with_technique(tech, why)
 
 
 def _metric(record: dict, technique: str) -> np.ndarray:
@@ -110,8 +105,8 @@ def auto_fix(plan: dict, cfg, kb, max_rounds: int = 3, progress=None, pitfalls=N
     # names the technique the loop starts from (its recipe from the plan)
     cur_plan = as_plan(plan, kb)
     if cfg.techniques and len(cfg.techniques) == 1 and cfg.techniques[0] in cur_plan.recipes:
-        cur_plan = with_technique(cur_plan, cfg.techniques[0],
-                                  {"rule": "autofix", "knowledge": [], "text": "--technique on the command line"})
+        cur_plan = cur_plan.with_technique(cfg.techniques[0], {"rule": "autofix", "knowledge": [],
+                                                               "text": "--technique on the command line"})
     cur_plan, _ = apply_overrides(cur_plan, cfg)
     lm = is_causal_lm(kb, cur_plan)
     # a causal LM: its own executor, the held-out response loss (negated) as the target metric, and the
