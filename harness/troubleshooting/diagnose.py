@@ -19,7 +19,7 @@ from typing import Optional
 
 import numpy as np
 
-from harness.troubleshooting import curves
+from harness.troubleshooting import curves, endings
 from harness.troubleshooting.collect import FIELD_NAMES, collect, dedupe, group_logs
 from harness.troubleshooting.logs import CONFIG_FIELDS, ColumnMap, LogError, RunLog
 from harness.troubleshooting.formats import recorded_plan
@@ -29,7 +29,8 @@ CURVE_THRESHOLDS = ("divergence_loss_ratio", "spike_factor", "overfit_val_rise",
                     "chance_classes_max_inferred", "chance_loss_blowup_factor", "constant_metric_tolerance", "constant_metric_min_evals",
                     "train_val_gap_min", "forgetting_min_drop", "seed_std_max", "noise_z_min",
                     "divergence_abs_floor", "loss_floor", "leak_loss_max", "leak_early_share", "still_improving_t",
-                    "f1_gap_min", "overfit_noise_z", "still_improving_rate_ratio")
+                    "f1_gap_min", "overfit_noise_z", "still_improving_rate_ratio", "chance_metric_tolerance",
+                    "short_curve_min_evals", "short_curve_min_gain", "warmup_tail_points")
 SEVERITY = {"warning": 1, "error": 2}
 DIVERGED = ("loss_nan", "loss_exploding", "loss_above_chance", "loss_below_floor")
 HYPER_FIELDS = ("learning_rate", "epochs", "batch_size", "frozen_layers")
@@ -82,7 +83,7 @@ def run_symptoms(log: RunLog, th: dict, n_classes: Optional[int], majority: Opti
                 # the loss still falls but the task metric has levelled off: weak evidence that more helps
                 s["evidence"]["strength"] = round(s["evidence"]["strength"] * 0.3, 3)
                 s["evidence"]["target_levelled_off"] = True
-        s = s or t
+        s = s or t or _short_still_improving(log, th)
         if s is not None:  # still improving is not a plateau: drop the underfitting reading of the same run
             out = [x for x in out if x["id"] != "high_train_loss"] + [s]
     if "f1" in log.series and "acc" in log.series:
@@ -101,6 +102,12 @@ def run_symptoms(log: RunLog, th: dict, n_classes: Optional[int], majority: Opti
         s = curves.constant_metric(log.xs("target"), log.values("target"), th,
                                    loss=log.values("train_loss") if "train_loss" in log.series else None)
         out += [s] if s else []
+    if "chance" in log.series:
+        s = endings.metric_at_chance(log.values("chance"), log.chance[1], th, metric=log.chance[0])
+        out += [s] if s else []
+    if "learning_rate" in log.series and not any(s["id"] in DIVERGED for s in out):
+        s = endings.warmup_unfinished(log.xs("learning_rate"), log.values("learning_rate"), th)
+        out += [s] if s else []
     if "source" in log.series:
         s = curves.forgetting(log.xs("source"), log.values("source"), log.values("target"), th)
         out += [s] if s else []
@@ -117,6 +124,18 @@ def run_symptoms(log: RunLog, th: dict, n_classes: Optional[int], majority: Opti
     for s in out:
         s["evidence"] = {"run": log.path, **s["evidence"]}
     return out
+
+
+def _short_still_improving(log: RunLog, th: dict) -> Optional[dict]:
+    """A validation curve too short for the slope test that improved at every evaluation (the
+    validation loss first, else the target metric)."""
+    for key, higher in (("val_loss", False), ("target", True)):
+        if key in log.series:
+            s = endings.short_still_improving(log.xs(key), log.values(key), th, higher_is_better=higher,
+                                              metric=key)
+            if s is not None:
+                return s
+    return None
 
 
 def _merge(per_run: list[list[dict]]) -> list[dict]:

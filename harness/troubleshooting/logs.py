@@ -131,6 +131,7 @@ class RunLog:
     group: Optional[str] = None                       # set by the reader for runs of one record
     seed: Optional[int] = None
     role: str = "run"                                 # or "baseline" (a run folder's no-transfer runs)
+    chance: Optional[tuple] = None                    # (column, chance level) of the "chance" series
 
     @property
     def learning_rate(self) -> Optional[float]:
@@ -342,7 +343,34 @@ def _from_records(records: list[dict], path: str, kind: str, cols: ColumnMap) ->
         finite = [v for v in log.values("target") if math.isfinite(v)]
         if finite:
             log.final["target"] = finite[-1]
+    _schedule_and_chance(log, records, x_col, lr_col, keys)
     return log
+
+
+def _schedule_and_chance(log: RunLog, records: list[dict], x_col, lr_col, keys) -> None:
+    """Beside the metric curves: the learning-rate schedule as logged (``learning_rate``) and a
+    validation metric whose chance level needs no class count (``chance``: a validation AUC)."""
+    from harness.troubleshooting.endings import chance_level
+
+    def series(col):
+        pts = []
+        for i, r in enumerate(records):
+            v, st = _cell(r.get(col))
+            if st == "ok":
+                x = _num(r.get(x_col)) if x_col else None
+                pts.append((x if x is not None else float(i), v))
+        return pts
+
+    if lr_col:
+        pts = series(lr_col)
+        if pts:
+            log.series["learning_rate"] = pts
+    col = next((k for k in keys if isinstance(k, str) and _VALIDATION.match(k) and chance_level(k) is not None), None)
+    if col:
+        pts = series(col)
+        if pts:
+            log.series["chance"] = pts
+            log.chance = (col, chance_level(col))
 
 
 def split_appended(records: list[dict], cols: ColumnMap) -> list[list[dict]]:

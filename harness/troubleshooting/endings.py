@@ -1,0 +1,102 @@
+"""How a run ended, read off what a log records beside its loss curves: pure functions on arrays.
+
+- ``warmup_unfinished``: the learning rate was still climbing at the last logged step, so the run
+  ended inside its warm-up and never trained at the rate it was configured for (Goyal et al. 2017:
+  warm-up is the first few percent of a run). Whatever the curves show, that run was cut short.
+- ``short_still_improving``: a validation curve of too few evaluations for the slope test of
+  ``curves.still_improving`` (which needs 6) that improved at every one of them without levelling
+  off. Under no trend, each of the ``n - 1`` changes is as likely to worsen as to improve, so all
+  of them improving has probability ``0.5 ** (n - 1)`` (a sign test): 1/16 at 5 evaluations.
+- ``metric_at_chance``: a validation metric whose chance level does not depend on the classes
+  (ROC AUC: 0.5 for any scorer that ignores its input, Fawcett 2006) held there.
+
+Each returns ``None`` or a symptom ``{"id", "evidence"}`` as the detectors of ``curves`` do.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Optional
+
+import numpy as np
+
+# metrics whose chance level is known without the class count, by the suffix of their column name
+CHANCE_LEVEL = {"auc": 0.5, "roc_auc": 0.5, "auroc": 0.5}
+
+
+def _finite(steps, values):
+    s = np.asarray(steps, dtype=float)
+    v = np.asarray(values, dtype=float)
+    ok = np.isfinite(v)
+    return s[ok], v[ok]
+
+
+def warmup_unfinished(steps, learning_rates, th: dict) -> Optional[dict]:
+    """At least 3 logged learning rates, rising over the last ``warmup_tail_points`` of them and at
+    their maximum at the end, the last at least twice the first: the schedule was still warming up."""
+    s, lr = _finite(steps, learning_rates)
+    keep = lr > 0
+    s, lr = s[keep], lr[keep]
+    k = int(th.get("warmup_tail_points", 3))
+    if len(lr) < max(3, k):
+        return None
+    tail = lr[-k:]
+    rising = bool(np.all(np.diff(tail) > 0))
+    at_peak = float(lr[-1]) >= float(lr.max()) * (1 - 1e-9)
+    if not (rising and at_peak and float(lr[-1]) >= 2.0 * float(lr[0])):
+        return None
+    return {"id": "warmup_unfinished", "evidence": {
+        "metric": "learning_rate", "first": float(lr[0]), "last": float(lr[-1]), "last_step": float(s[-1]),
+        "points": int(len(lr)), "reading": "the learning rate was still rising when the log ends"}}
+
+
+def short_still_improving(steps, values, th: dict, *, higher_is_better: bool, metric: str) -> Optional[dict]:
+    """``short_curve_min_evals`` to 5 evaluations, each better than the one before, the last change at
+    least ``still_improving_rate_ratio`` of the mean change (not levelling off), and the distance to a
+    perfect value (a loss of 0, a score of 1) shrunk by at least ``short_curve_min_gain`` of itself (a
+    3% fall of a high loss is progress too slow to call the run cut short). Weak evidence on its own
+    (strength 0.5): a sign test at 5 evaluations has p = 1/16."""
+    _, v = _finite(steps, values)
+    n = len(v)
+    if n < int(th.get("short_curve_min_evals", 5)) or n >= 6:
+        return None
+    d = np.diff(v if higher_is_better else -v)
+    if not np.all(d > 0):
+        return None
+    if float(d[-1]) < th.get("still_improving_rate_ratio", 0.5) * float(d.mean()):
+        return None
+    # worth acting on: the distance to a perfect value (a loss of 0, a score of 1) shrank by a material share
+    first, last = float(v[0]), float(v[-1])
+    room = (1.0 - first) if higher_is_better else first
+    if room <= 0 or abs(last - first) / room < th.get("short_curve_min_gain", 0.05):
+        return None
+    return {"id": "still_improving", "evidence": {
+        "metric": metric, "last": round(float(v[-1]), 4), "evaluations": n,
+        "reading": f"better at each of {n} evaluations (a sign test: p = {0.5 ** (n - 1):.3g} under no trend)",
+        "strength": 0.5}}
+
+
+def chance_level(column: str) -> Optional[float]:
+    """The chance level of a metric by its column name (``val_auc`` -> 0.5), or None where it depends
+    on the classes."""
+    name = column.lower().replace("-", "_").replace("/", "_")
+    for suffix, level in CHANCE_LEVEL.items():
+        if name == suffix or name.endswith("_" + suffix):
+            return level
+    return None
+
+
+def metric_at_chance(values, level: float, th: dict, metric: str) -> Optional[dict]:
+    """At least ``constant_metric_min_evals`` evaluations, every one within ``chance_metric_tolerance``
+    of the metric's chance level: the model ranks no better than a coin."""
+    v = np.asarray(values, dtype=float)
+    v = v[np.isfinite(v)]
+    if len(v) < int(th["constant_metric_min_evals"]):
+        return None
+    tol = float(th["chance_metric_tolerance"])
+    if float(np.max(np.abs(v - level))) > tol:
+        return None
+    return {"id": "metric_at_chance", "evidence": {
+        "metric": metric, "chance_level": level, "evaluations": int(len(v)),
+        "max_distance": round(float(np.max(np.abs(v - level))), 4), "tolerance": tol,
+        "median": round(float(np.median(v)), 4) if math.isfinite(float(np.median(v))) else None}}

@@ -1,0 +1,113 @@
+"""How a run ended: a run stopped inside its warm-up, a short validation curve still improving, a
+validation AUC held at chance. Read from real file formats through the command line."""
+
+from __future__ import annotations
+
+import csv
+import json
+import math
+
+import pytest
+from click.testing import CliRunner
+
+from cli import main
+from harness.troubleshooting import endings
+
+TH = {"warmup_tail_points": 3, "short_curve_min_evals": 5, "short_curve_min_gain": 0.05,
+      "still_improving_rate_ratio": 0.5, "constant_metric_min_evals": 3, "chance_metric_tolerance": 0.02}
+
+
+def diagnose(path):
+    r = CliRunner().invoke(main, ["diagnose", str(path), "--format", "json"])
+    assert r.exit_code == 0, r.output
+    return json.loads(r.stdout)
+
+
+def trainer_state(tmp_path, lrs, losses, evals):
+    """A Trainer's trainer_state.json: a training record per learning rate, evaluations spread over the run."""
+    hist = []
+    n = len(lrs)
+    for i, (lr, loss) in enumerate(zip(lrs, losses), 1):
+        hist.append({"loss": loss, "learning_rate": lr, "epoch": i / n * 3, "step": i * 5})
+        j = i * len(evals) // n
+        if i * len(evals) % n == 0:
+            hist.append({"eval_loss": evals[j - 1][0], "eval_accuracy": evals[j - 1][1], "epoch": i / n * 3,
+                         "step": i * 5})
+    p = tmp_path / "trainer_state.json"
+    p.write_text(json.dumps({"global_step": n * 5, "log_history": hist}))
+    return p
+
+
+def test_a_run_that_ends_inside_its_warmup_stopped_early(tmp_path):
+    lrs = [1e-6 * i for i in range(1, 7)]  # linear warm-up, never reached its peak
+    p = trainer_state(tmp_path, lrs, [1.10, 1.09, 1.07, 1.06, 1.04, 1.03],
+                      [(1.09, 0.45), (1.07, 0.52), (1.00, 0.74)])
+    report = diagnose(p)
+    assert report["diagnoses"][0]["pitfall"] == "stopped_early", report["symptoms"]
+    ev = [e for d in report["diagnoses"] for e in d["evidence"] if e["symptom"] == "warmup_unfinished"]
+    assert ev and ev[0]["last"] == pytest.approx(6e-6)
+
+
+def test_a_finished_schedule_is_no_warmup(tmp_path):
+    # warm-up then linear decay to zero: the schedule ran its course
+    lrs = [2e-5, 4e-5, 6e-5, 5e-5, 4e-5, 3e-5, 2e-5, 1e-5]
+    p = trainer_state(tmp_path, lrs, [1.0, 0.7, 0.5, 0.4, 0.35, 0.32, 0.31, 0.30],
+                      [(0.5, 0.80), (0.42, 0.84), (0.41, 0.85), (0.41, 0.85)])
+    report = diagnose(p)
+    assert "warmup_unfinished" not in {s["id"] for s in report["symptoms"]}
+
+
+def test_warmup_detector_needs_a_rise_to_the_end():
+    assert endings.warmup_unfinished([1, 2, 3, 4], [1e-5, 2e-5, 3e-5, 4e-5], TH) is not None
+    assert endings.warmup_unfinished([1, 2, 3, 4], [1e-5, 2e-5, 4e-5, 3e-5], TH) is None  # decaying
+    assert endings.warmup_unfinished([1, 2, 3, 4], [5e-5] * 4, TH) is None  # constant
+    assert endings.warmup_unfinished([1, 2], [1e-5, 2e-5], TH) is None  # too few to tell
+
+
+def keras_csv(tmp_path, rows, header):
+    p = tmp_path / "history.csv"
+    with p.open("w", newline="") as fh:
+        w = csv.writer(fh)
+        w.writerow(header)
+        w.writerows(rows)
+    return p
+
+
+def test_validation_auc_at_chance_is_a_failed_run(tmp_path):
+    rows = [(e, 0.69 - 0.01 * math.sin(e), 0.5 + 0.01 * math.sin(e), 26.7 + e, 0.5 + 0.001 * (e % 2))
+            for e in range(10)]
+    report = diagnose(keras_csv(tmp_path, rows, ["epoch", "loss", "auc", "val_loss", "val_auc"]))
+    assert report["diagnoses"] and report["diagnoses"][0]["pitfall"] == "failed_run", report["symptoms"]
+    ev = next(e for d in report["diagnoses"] for e in d["evidence"] if e["symptom"] == "metric_at_chance")
+    assert ev["metric"] == "val_auc" and ev["chance_level"] == 0.5
+
+
+def test_a_learning_auc_is_not_at_chance(tmp_path):
+    rows = [(e, 0.69 * 0.8 ** e, 0.6 + 0.03 * e, 0.7 * 0.85 ** e, 0.6 + 0.03 * e) for e in range(10)]
+    report = diagnose(keras_csv(tmp_path, rows, ["epoch", "loss", "auc", "val_loss", "val_auc"]))
+    assert "metric_at_chance" not in {s["id"] for s in report["symptoms"]}
+
+
+def test_chance_level_by_column_name():
+    assert endings.chance_level("val_auc") == 0.5
+    assert endings.chance_level("eval_roc_auc") == 0.5
+    assert endings.chance_level("val_accuracy") is None  # depends on the classes
+    assert endings.chance_level("val_auc_loss_ratio") is None
+
+
+@pytest.mark.parametrize("curve, expected", [
+    ([1.0, 0.9, 0.8, 0.72, 0.65], True),        # better at each evaluation, not slowing
+    ([1.0, 0.8, 0.7, 0.66, 0.655], False),      # levelling off
+    ([1.17, 1.165, 1.16, 1.15, 1.142], False),  # 2% of a high loss: too slow to call cut short
+    ([1.0, 0.9, 0.95, 0.8, 0.7], False),        # one worse evaluation: no sign-test evidence
+    ([1.0, 0.9, 0.8, 0.7], False),              # four evaluations: p = 1/8, too weak
+])
+def test_short_curve_still_improving(curve, expected):
+    s = endings.short_still_improving(range(len(curve)), curve, TH, higher_is_better=False, metric="val_loss")
+    assert (s is not None) == expected
+
+
+def test_short_curve_still_improving_from_a_keras_log(tmp_path):
+    rows = [(e, 1.2 - 0.05 * e, 1.06 - 0.027 * e - 0.001 * e * e, 0.50 + 0.02 * e) for e in range(5)]
+    report = diagnose(keras_csv(tmp_path, rows, ["epoch", "loss", "val_loss", "val_accuracy"]))
+    assert report["diagnoses"][0]["pitfall"] == "stopped_early", report["symptoms"]
