@@ -8,7 +8,7 @@ leave-one-source-group-out (LOSO) accuracy against the current pattern + MiniLM 
 Prints a markdown report. Reads only; writes nothing outside bench/data/reader_classifier/
 (a cache of embeddings and reader outputs, keyed by content, and the last report).
 
-Data: tests/rules/data/symptom_corpus_{public,heldout,field}.yaml. Each item is one text, the
+Data: tests/rules/data/symptom_corpus_<split>.yaml for the splits of rules.reader.learned.SPLITS. Each item is one text, the
 pitfall(s) it names (empty: it names none, class "none") and, for most, a source. Source group:
 the GitHub repository ("owner/name" of "owner/name#123"), the site of a URL (host without
 "www."; a github.com URL gives its repository), or, without a source, one group per split
@@ -56,10 +56,9 @@ os.environ.setdefault("MKL_NUM_THREADS", "1")
 import numpy as np  # noqa: E402
 
 from _common import ROOT  # noqa: E402  (puts the project on sys.path)
-from rules.reader.learned import fit_temperature, load_corpus, softmax  # noqa: E402
+from rules.reader.learned import FRESH, SPLITS, fit_temperature, load_corpus, softmax  # noqa: E402
 
 CORPUS = ROOT / "tests" / "rules" / "data"
-SPLITS = ("public", "heldout", "field")
 OUT = ROOT / "bench" / "data" / "reader_classifier"
 NONE = "none"
 BINS = (0.0, 0.5, 0.6, 0.7, 0.8, 0.9, 1.0000001)
@@ -274,8 +273,7 @@ def product(folds: int, refresh: bool) -> None:
     pred, conf, abst, by = [None] * len(items), np.zeros(len(items)), np.zeros(len(items), bool), [""] * len(items)
     for tr, te in GroupKFold(n_splits=folds).split(x, groups=groups):
         m = fit_arrays([items[i] for i in tr], [outs[i] for i in tr], x[tr])
-        model = Model(m["classes"], m["coef"], m["intercept"], m["temperature"], m["abstain_below"], m["certain"], {},
-                      m["routes"])
+        model = Model.from_content(m)
         for i in te:
             j = judge_output(outs[i], lambda i=i: x[i], model)
             pred[i], conf[i] = j.top
@@ -285,8 +283,8 @@ def product(folds: int, refresh: bool) -> None:
     lines = [f"## The shipped reader, {folds}-fold by source (each fold's sources unseen by its model)", "",
              "| split | n | patterns top-1 | shipped top-1 | abstained | top-1 on answered | ECE (answered) |",
              "| --- | --- | --- | --- | --- | --- | --- |"]
-    for s in SPLITS + ("heldout+field", "all"):
-        m = (splits == s) if s in SPLITS else (splits != "public") if s == "heldout+field" else np.ones(len(items), bool)
+    for s in SPLITS + ("fresh", "all"):
+        m = (splits == s) if s in SPLITS else np.isin(splits, FRESH) if s == "fresh" else np.ones(len(items), bool)
         ans = m & ~abst
         _, e = reliability(conf[ans], ok[ans])
         lines.append(f"| {s} | {int(m.sum())} | {r_ok[m].mean():.3f} | {ok[m].mean():.3f} | {abst[m].mean():.1%} | "
@@ -296,8 +294,12 @@ def product(folds: int, refresh: bool) -> None:
               "| probability | count | mean probability | observed accuracy |", "| --- | --- | --- | --- |"]
     for lo, hi, n, mc, acc in rows:
         lines.append(f"| {lo:.1f}-{hi:.1f} | {n} | {mc:.3f} | {acc:.3f} |" if n else f"| {lo:.1f}-{hi:.1f} | 0 | - | - |")
+    fr = np.isin(splits, FRESH)
     lines += ["", "By route: " + ", ".join(f"{r} {sum(b == r for b in by)} (top-1 {ok[np.array(by) == r].mean():.3f})"
-                                          for r in sorted(set(by))), "", f"<!-- {time.time() - t0:.0f}s -->"]
+                                          for r in sorted(set(by))),
+              "", "By route, fresh descriptions only: " + ", ".join(
+                  f"{r} {int((fr & (np.array(by) == r)).sum())} (top-1 {ok[fr & (np.array(by) == r)].mean():.3f})"
+                  for r in sorted(set(np.array(by)[fr].tolist()))), "", f"<!-- {time.time() - t0:.0f}s -->"]
     print("\n".join(lines))
 
 

@@ -41,6 +41,12 @@ _PATTERNS = [
     # the validation loss alone going up: the curve of overfitting ("the eval loss keeps increasing")
     (_lazy(rf"\b{_VAL}\s+loss\b[^.;,]{{0,20}}?\b(?:keeps?\s+|starts?\s+|begins?\s+(?:to\s+)?|is\s+|was\s+)?"
                 rf"(?:increas\w*|ris\w*|rose|climb\w*|grow\w*|go(?:es|ing)?\s+up|went\s+up)\b", re.I, need=("loss",)), "val_loss_rising"),
+    # the (training) loss going up, no validation split named: "the loss shoots up and keeps climbing"
+    (_lazy(rf"(?<!val\s)(?<!dev\s)(?<!eval\s)(?<!test\s)(?<!valid\s)(?<!validation\s)(?<!evaluation\s)"
+           rf"\b(?:{_TRAIN}\s+)?loss(?:es)?\b[^.;,]{{0,20}}?\b(?:keeps?\s+|starts?\s+|is\s+|was\s+)?"
+           rf"(?:increas\w*|ris(?:es|ing)|rose|climb\w*|shoot(?:s|ing)?\s+up|shot\s+up|go(?:es|ing)?\s+up|went\s+up|"
+           rf"blow(?:s|ing)?\s+up|blew\s+up|explod\w*)\b(?!\s+(?:\w+\s+)?(?:above|over|beyond)\b)", re.I, need=("loss",)),
+     "loss_exploding"),  # "rose far above ln(k)" compares with a level: read by the words that say which
     # the accelerator waits: "GPU utilization is from 0% to 90%, most of the time 0%", "gpu util is low"
     (_lazy(r"\b(?:gpu|cuda|device)[\s-]*(?:util\w*|usage|load)\b[^.;]{0,40}?\b(?:low|0\s*%|[1-3]?[0-9]\s*%|drops?|"
                 r"not\s+stable|fluctuat\w*|idle|spiky)"
@@ -50,8 +56,8 @@ _PATTERNS = [
     (_lazy(r"\b(?:very|super|extremely|too|so|really|painfully|incredibly|unbearably)\s+slow\b"
                 r"(?!\s+(?:converg\w*|decreas\w*|learn\w*|progress\w*|improv\w*))", re.I, need=("slow",)), "slow_steps"),
     # both curves bad together: no gap, both high/low/bad
-    (_lazy(rf"\bboth\s+(?:are\s+|stay\s+|remain\s+)?(?:bad|poor|high|low|terrible|awful|stuck|flat)\b"
-                rf"|\b(?:bad|poor|high|low|stuck|flat)\s+(?:on|for)\s+both\b", re.I, need=("both",)), "high_train_loss"),
+    (_lazy(r"\bboth\s+(?:are\s+|stay\s+|remain\s+)?(?:bad|poor|high|low|terrible|awful|stuck|flat)\b"
+                r"|\b(?:bad|poor|high|low|stuck|flat)\s+(?:on|for)\s+both\b", re.I, need=("both",)), "high_train_loss"),
     # a metric that never moves
     (_lazy(r"\b(?:acc\w*|f1|metric|score|predict\w*|outputs?)\b[^.;]{0,40}?\b(?:always\s+(?:the\s+)?same|"
                 r"(?:is|are|stays?|remains?)\s+(?:exactly\s+)?(?:the\s+)?same(?!\s+as)|identical|constant|(?:is|are|does|do)\s*n[o']?t\s+change|"

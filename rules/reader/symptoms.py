@@ -364,6 +364,8 @@ def calibrate(reading: Reading, kb) -> Optional[object]:
     Judgement, or None when there is no model or encoder (the reading stands as read)."""
     if reading.note == _FIXED_NOTE or (reading.ruled_out and not reading.matches):
         return None  # the text says the problem was fixed, or denies one: nothing for a classifier to add
+    if not reading.matches and (reading.note.startswith("it only asks") or script_of(reading.text)):
+        return None  # only a question, or a script the English encoder cannot read: refused as such
     from rules.reader.learned import judge
 
     j = judge(reading)

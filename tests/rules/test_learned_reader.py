@@ -3,6 +3,7 @@ patterns read by meaning or missed, and abstention; the general readings added b
 
 from __future__ import annotations
 
+import dataclasses
 import json
 
 import pytest
@@ -34,13 +35,22 @@ def test_the_shipped_model_was_fitted_on_the_corpus_as_it_is():
     assert {"name", "numbers", "words", "meaning"} <= set(m.certain)
 
 
-def test_a_reading_by_words_carries_its_paths_measured_precision_without_the_encoder(kb):
+def test_a_reading_by_numbers_carries_its_paths_measured_precision(kb):
+    r = read("the loss went from 2.3 to about 96", kb)
+    j = r.judgement
+    assert j["by"] == "path:numbers" and not j["abstain"]
+    want = learned.get_model().certain["numbers"]
+    assert j["candidates"][0] == {"pitfall": "divergence", "probability": round(want["p"], 3)}
+    assert want["counted_on"] == "fresh"  # counted on descriptions the patterns were not written against
+
+
+def test_a_reading_by_words_carries_its_fresh_precision_without_the_encoder(kb):
     r = read("many of the labels in my dataset are wrong", kb)
     j = r.judgement
     assert j["by"] == "path:words" and not j["abstain"]
     want = learned.get_model().certain["words"]
     assert j["candidates"][0] == {"pitfall": "label_noise", "probability": round(want["p"], 3)}
-    assert want["n"] >= 20  # counted on descriptions the patterns were not written against
+    assert want["counted_on"] == "fresh" and want["p"] < 0.9  # not the 0.99 of the corpus they were written on
 
 
 @pytest.mark.parametrize("text,pitfall", [
@@ -93,7 +103,7 @@ def test_below_the_threshold_the_reader_says_it_is_not_sure(kb, monkeypatch):
     """A reading by meaning whose calibrated probability is under the model's abstention threshold is
     refused with its candidates and what would settle it, not turned into a diagnosis."""
     m = learned.get_model()
-    strict = learned.Model(m.classes, m.coef, m.intercept, m.temperature, 0.999, m.certain, m.meta, m.routes)
+    strict = dataclasses.replace(m, abstain_below=0.999)
     monkeypatch.setitem(learned._MODEL, "m", strict)
     text = "the model trained on studio photos fails on phone pictures taken outside"
     assert read_symptoms(text, kb).matches[0].method == "meaning"
@@ -128,8 +138,7 @@ def test_refitting_on_a_corpus_gives_a_model_that_judges(kb):
     outs = [learned.reader_output(read_symptoms(it["text"], kb)) for it in items]
     x = np.random.default_rng(0).normal(size=(len(items), 8))
     content = learned.fit_arrays(items, outs, x)
-    m = learned.Model(content["classes"], content["coef"], content["intercept"], content["temperature"],
-                      content["abstain_below"], content["certain"], {}, content["routes"])
+    m = learned.Model.from_content(content)
     j = learned.judge_output({"pitfalls": [], "methods": []}, lambda: x[0], m)
     assert j.by == "route:nothing" and j.candidates[0][0] in m.classes
     assert all(0.0 <= p <= 1.0 for _, p in j.candidates) and sum(p for _, p in j.candidates) <= 1.0 + 1e-6
