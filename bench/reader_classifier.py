@@ -295,6 +295,12 @@ def product(folds: int, refresh: bool) -> None:
     for lo, hi, n, mc, acc in rows:
         lines.append(f"| {lo:.1f}-{hi:.1f} | {n} | {mc:.3f} | {acc:.3f} |" if n else f"| {lo:.1f}-{hi:.1f} | 0 | - | - |")
     fr = np.isin(splits, FRESH)
+    rows, e = reliability(conf[fr & ~abst], ok[fr & ~abst])
+    lines += ["", f"Reliability on the fresh descriptions (answered; the printed probability is calibrated for "
+                  f"text like these): ECE {e:.3f}", "",
+              "| probability | count | mean probability | observed accuracy |", "| --- | --- | --- | --- |"]
+    for lo, hi, n, mc, acc in rows:
+        lines.append(f"| {lo:.1f}-{hi:.1f} | {n} | {mc:.3f} | {acc:.3f} |" if n else f"| {lo:.1f}-{hi:.1f} | 0 | - | - |")
     lines += ["", "By route: " + ", ".join(f"{r} {sum(b == r for b in by)} (top-1 {ok[np.array(by) == r].mean():.3f})"
                                           for r in sorted(set(by))),
               "", "By route, fresh descriptions only: " + ", ".join(
