@@ -21,7 +21,8 @@ LOOKED_FOR = ("a tlexpert run folder (run.json)", "Trainer output (trainer_state
               "CSV/JSON/JSONL metric tables (Lightning metrics.csv, Keras CSVLogger, History)",
               "TensorBoard event files (events.out.tfevents.*)",
               "printed logs: Keras fit output ('Epoch k/N' and progress lines), Trainer dicts "
-              "({'loss': ...}), 'key: value' or 'key=value' lines with an epoch or step")
+              "({'loss': ...}), 'key: value' or 'key=value' lines with an epoch or step, printed tables "
+              "(Markdown, a printed DataFrame, tab-separated columns) with a loss or accuracy column")
 
 
 def _read_text_log(path: Path, cols: ColumnMap) -> list[RunLog]:

@@ -254,6 +254,90 @@ def parse(path: Path) -> tuple[list[dict], dict, str]:
         last_key = key
     rows = rec.finish()
     if not rows:
-        return [], final, ""
+        rows = table_rows(path)
+        return (rows, final, "table_text") if rows else ([], final, "")
     style = max(styles, key=styles.get)
     return rows, final, {"keras": "keras_text", "trainer": "trainer_text", "text": "text"}[style]
+
+
+_NUM_CELL = re.compile(rf"^(?:{NUM})%?$", re.I)
+_RULE = re.compile(r"^[\s|:+=\-]+$")  # a Markdown separator (|---|:--:|) or a ruled line
+# metric names a table header must hold one of (after norm_key) to be read as a training log
+_TABLE_METRICS = re.compile(r"(?:^|_)(?:loss|acc|accuracy|f1|auc|error|err|cost)(?:$|_)")
+MIN_TABLE_ROWS = 3
+
+
+_SPLIT_WORD = (("val", r"\b(?:val|valid|validation|dev|eval|evaluation)\b"), ("test", r"\btest\b"),
+               ("train", r"\b(?:train|training|tr)\b"))
+_METRIC_WORD = (("loss", r"\b(?:loss|cost)\b"), ("acc", r"\b(?:acc|accuracy)\b"), ("f1", r"\bf1\b"),
+                ("auc", r"\bauc\b"))
+
+
+def column_name(cell: str) -> str:
+    """A table header cell in the conventions' spelling: ``norm_key`` for a name like ``val_loss``,
+    else the split and metric words found in a free-form one (``% mean class accuracy (train set)``
+    -> ``train_acc``, ``Test acc.`` -> ``test_acc``)."""
+    key = norm_key(cell)
+    words = re.sub(r"[^a-z0-9]+", " ", cell.lower())
+    metric = next((m for m, pat in _METRIC_WORD if re.search(pat, words)), None)
+    if metric is None or re.fullmatch(r"[a-z0-9_]+", key):
+        return key
+    split = next((s for s, pat in _SPLIT_WORD if re.search(pat, words)), None)
+    if metric == "loss":
+        return {"val": "val_loss", "test": "test_loss"}.get(split, "loss")
+    return f"{split}_{metric}" if split else metric
+
+
+def _cells(line: str) -> list[str]:
+    """A table line's cells: between ``|`` (Markdown), else at tabs, else at runs of 2+ spaces (a
+    printed DataFrame, Torch7's optim.Logger), else at single spaces."""
+    s = line.strip()
+    if s.count("|") >= 2:
+        return [c.strip() for c in s.strip("|").split("|")]
+    if "\t" in s:
+        return [c.strip() for c in s.split("\t") if c.strip()]
+    cells = re.split(r"\s{2,}", s)
+    return cells if len(cells) > 1 else s.split()
+
+
+def table_rows(path: Path) -> list[dict]:
+    """Metric records of the tables in a printed log: a header of names, at least one a metric
+    (loss, accuracy, F1, AUC, error), then at least ``MIN_TABLE_ROWS`` rows of as many numbers (or one
+    more: a printed index). Each table gets an ``epoch`` counting from 1 unless it has its own, so
+    tables appended one after another read as separate runs."""
+    out = Records()  # bounded memory, as for the other printed styles
+    header: Optional[list] = None
+    block: list[dict] = []  # the current table's first rows, kept until it has enough to count
+    taken = 0  # rows of the current table
+
+    def close():
+        nonlocal taken
+        block.clear()
+        taken = 0
+
+    for line in pieces(path):
+        if not line.strip() or _RULE.match(line):
+            continue
+        cells = _cells(line)
+        numeric = [bool(_NUM_CELL.match(c)) for c in cells]
+        if header and cells and all(numeric) and len(cells) in (len(header), len(header) + 1):
+            vals = [_value(c.rstrip("%")) for c in cells[len(cells) - len(header):]]
+            row = dict(zip(header, vals))
+            taken += 1
+            row.setdefault("epoch", taken)
+            if taken < MIN_TABLE_ROWS:
+                block.append(row)
+            else:
+                for r in block + [row]:
+                    out.add(r)
+                block.clear()
+            continue
+        names = [column_name(c) for c in cells]
+        if len(cells) >= 2 and not any(numeric) and any(_TABLE_METRICS.search(n) for n in names):
+            close()
+            header = names
+            continue
+        if taken:  # a line that is neither a row nor a header ends the table
+            close()
+            header = None
+    return out.finish()

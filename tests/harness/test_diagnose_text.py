@@ -226,3 +226,37 @@ def test_large_log_streams_in_bounded_records(tmp_path):
     steps = [r["step"] for r in records]
     assert steps == sorted(steps) and steps[0] == 1 and steps[-1] == 30000  # the last record is kept
     assert 20001 in steps  # a NaN is never thinned away
+
+
+def test_printed_tables_are_read(tmp_path):
+    """A printed DataFrame (with its index), a Markdown table and tab-separated columns with free-form
+    names (Torch7's optim.Logger) read as metric records; a table of settings does not."""
+    import pandas as pd
+
+    epochs = range(1, 11)
+    hist = {"loss": [1.0 / e for e in epochs], "accuracy": [0.5 + 0.04 * e for e in epochs],
+            "val_loss": [0.8 - 0.05 * e if e < 4 else 0.65 + 0.08 * (e - 4) for e in epochs],
+            "val_accuracy": [0.6 + 0.01 * e for e in epochs]}
+    (tmp_path / "df").mkdir()
+    df_log = tmp_path / "df" / "train.log"
+    df_log.write_text("Training summary:\n" + str(pd.DataFrame(hist)) + "\nRemarks: done\n")
+    assert "overfitting" in pitfalls(report_of(df_log))
+
+    md = ["| epoch | loss | val_loss | val_accuracy |", "|---|---|---|---|"]
+    md += [f"| {e} | {1.0 / e:.4f} | {hist['val_loss'][e - 1]:.4f} | {0.6 + 0.01 * e:.3f} |" for e in epochs]
+    (tmp_path / "md").mkdir()
+    (tmp_path / "md" / "results.md").write_text("# Results\n\n" + "\n".join(md) + "\n")
+    rows, _, style = parse(tmp_path / "md" / "results.md")
+    assert style == "table_text" and len(rows) == 10 and rows[0]["val_loss"] == pytest.approx(0.75)
+    assert "overfitting" in pitfalls(report_of(tmp_path / "md" / "results.md"))
+
+    logger = ["% mean class accuracy (train set)\t% mean class accuracy (test set)\t"]
+    logger += [f"{0.1 + 0.004 * e:.4e}\t{0.1 + 0.004 * e:.4e}\t" for e in range(1, 21)]
+    (tmp_path / "t7").mkdir()
+    (tmp_path / "t7" / "train.log").write_text("\n".join(logger) + "\n")
+    rows, _, style = parse(tmp_path / "t7" / "train.log")
+    assert style == "table_text" and set(rows[0]) == {"train_acc", "test_acc", "epoch"}
+
+    settings = tmp_path / "settings.txt"
+    settings.write_text("name    value\nbatch    32\nepochs    10\nlr    0.001\n")
+    assert parse(settings)[0] == []
