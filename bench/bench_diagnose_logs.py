@@ -37,6 +37,8 @@ CORPORA = {
     "public5": (ROOT / "bench/data/real_logs5/labels.yaml", ROOT / "bench/data/real_logs5"),
     # a sixth batch (2026-12-07, evening): held out; first contact recorded in BENCHMARKS.md
     "public6": (ROOT / "bench/data/real_logs6/labels.yaml", ROOT / "bench/data/real_logs6"),
+    # a seventh batch (2026-12-07, late evening): held out; first contact recorded in BENCHMARKS.md
+    "public7": (ROOT / "bench/data/real_logs7/labels.yaml", ROOT / "bench/data/real_logs7"),
 }
 
 
