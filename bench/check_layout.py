@@ -87,6 +87,36 @@ def plan_dict_reads(path: Path) -> list[int]:
     return sorted(set(lines))
 
 
+def threshold_ids() -> set[str]:
+    import re
+
+    text = (ROOT / "knowledge" / "data" / "thresholds.yaml").read_text()
+    return set(re.findall(r"^  - id: (\w+)", text, re.M))
+
+
+TH_NAMES = {"th", "thresholds"}  # the names a dict of thresholds goes by in the code
+
+
+def threshold_reads(path: Path) -> list[tuple[int, str]]:
+    """(line, name) of each threshold the code reads by name: ``kb.threshold("x")``, ``th["x"]``,
+    ``th.get("x", ...)``, and an experta pattern on the Threshold fact (``Threshold(x=MATCH.x)``)."""
+    tree = ast.parse(path.read_text(), str(path))
+    out = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Call) and node.args and _names(node.args[0]):
+            f = node.func
+            if (isinstance(f, ast.Attribute) and f.attr == "threshold") or (
+                    isinstance(f, ast.Attribute) and f.attr == "get" and isinstance(f.value, ast.Name)
+                    and f.value.id in TH_NAMES):
+                out += [(node.lineno, n) for n in _names(node.args[0])]
+        if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id == "Threshold":
+            out += [(node.lineno, k.arg) for k in node.keywords if k.arg and k.arg not in ("rule", "basis")]
+        if (isinstance(node, ast.Subscript) and isinstance(node.value, ast.Name) and node.value.id in TH_NAMES
+                and isinstance(node.slice, ast.Constant) and isinstance(node.slice.value, str)):
+            out.append((node.lineno, node.slice.value))
+    return out
+
+
 def project_files() -> list[Path]:
     files = [ROOT / "cli.py"]
     for pkg in PACKAGES:
@@ -179,7 +209,12 @@ def main() -> int:
     print(f"plans read as dicts outside the file boundary: {sum(len(v) for v in reads.values())}")
     for f, n in sorted(reads.items()):
         print(f"  {f}: lines {', '.join(map(str, n))}")
-    return 1 if cyc or long or tech or reads else 0
+    known = threshold_ids()
+    unknown = {rel[f]: bad for f in files if (bad := [(n, x) for n, x in threshold_reads(f) if x not in known])}
+    print(f"thresholds read by a name the knowledge base does not define: {sum(len(v) for v in unknown.values())}")
+    for f, bad in sorted(unknown.items()):
+        print(f"  {f}: " + ", ".join(f"line {n} {x!r}" for n, x in bad))
+    return 1 if cyc or long or tech or reads or unknown else 0
 
 
 if __name__ == "__main__":

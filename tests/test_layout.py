@@ -1,6 +1,7 @@
 """The layout's invariants (bench/check_layout.py): no import cycle among the project's modules, no file
 over 500 lines outside the statistics module, no technique-name comparison outside the technique
-registry, no plan read as a dict outside the file boundary."""
+registry, no plan read as a dict outside the file boundary, no threshold read by a name the knowledge base does not
+define."""
 
 from __future__ import annotations
 
@@ -33,3 +34,9 @@ def test_the_checks_see_what_they_forbid(tmp_path):
     assert cl.technique_comparisons(f, cl.technique_ids()) == [2, 4, 5]
     assert cl.plan_dict_reads(f) == [5]
     assert cl.cycles({"a": {"b"}, "b": {"a"}, "c": {"a"}}) == [["a", "b"]]
+    g = tmp_path / "th.py"
+    g.write_text('def f(kb, th):\n'
+                 '    return kb.threshold("default_seeds"), th["spike_factor"], th.get("no_such_threshold", 1)\n')
+    reads = cl.threshold_reads(g)
+    assert sorted(reads) == [(2, "default_seeds"), (2, "no_such_threshold"), (2, "spike_factor")]
+    assert [x for _, x in reads if x not in cl.threshold_ids()] == ["no_such_threshold"]
