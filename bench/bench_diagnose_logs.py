@@ -35,7 +35,7 @@ CORPORA = {
     "public4": (ROOT / "bench/data/real_logs4/labels.yaml", ROOT / "bench/data/real_logs4"),
     # a fifth batch (2026-12-07, later): held out at first contact (BENCHMARKS.md), a development split since
     "public5": (ROOT / "bench/data/real_logs5/labels.yaml", ROOT / "bench/data/real_logs5"),
-    # a sixth batch (2026-12-07, evening): held out; first contact recorded in BENCHMARKS.md
+    # a sixth batch (2026-12-07, evening): held out at first contact (BENCHMARKS.md), a development split since
     "public6": (ROOT / "bench/data/real_logs6/labels.yaml", ROOT / "bench/data/real_logs6"),
     # a seventh batch (2026-12-07, late evening): held out; first contact recorded in BENCHMARKS.md
     "public7": (ROOT / "bench/data/real_logs7/labels.yaml", ROOT / "bench/data/real_logs7"),

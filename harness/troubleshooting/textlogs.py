@@ -261,6 +261,7 @@ def parse(path: Path) -> tuple[list[dict], dict, str]:
 
 
 _NUM_CELL = re.compile(rf"^(?:{NUM})%?$", re.I)
+_NAME_CELL = re.compile(r"^[A-Za-z_][\w./\-]*$")
 _RULE = re.compile(r"^[\s|:+=\-]+$")  # a Markdown separator (|---|:--:|) or a ruled line
 # metric names a table header must hold one of (after norm_key) to be read as a training log
 _TABLE_METRICS = re.compile(r"(?:^|_)(?:loss|acc|accuracy|f1|auc|error|err|cost)(?:$|_)")
@@ -297,12 +298,18 @@ def _cells(line: str) -> list[str]:
     if "\t" in s:
         return [c.strip() for c in s.split("\t") if c.strip()]
     cells = re.split(r"\s{2,}", s)
-    return cells if len(cells) > 1 else s.split()
+    if len(cells) > 1:
+        return cells
+    words = s.split()  # single spaces: a row of numbers or of one-word names, else one cell
+    if all(_NUM_CELL.match(w) or _NAME_CELL.match(w) for w in words):
+        return words
+    return [s]
 
 
 def table_rows(path: Path) -> list[dict]:
     """Metric records of the tables in a printed log: a header of names, at least one a metric
-    (loss, accuracy, F1, AUC, error), then at least ``MIN_TABLE_ROWS`` rows of as many numbers (or one
+    (loss, accuracy, F1, AUC, error; a lone column only when its name says which in words, as
+    Torch7's optim.Logger writes one), then at least ``MIN_TABLE_ROWS`` rows of as many numbers (or one
     more: a printed index). Each table gets an ``epoch`` counting from 1 unless it has its own, so
     tables appended one after another read as separate runs."""
     out = Records()  # bounded memory, as for the other printed styles
@@ -333,7 +340,8 @@ def table_rows(path: Path) -> list[dict]:
                 block.clear()
             continue
         names = [column_name(c) for c in cells]
-        if len(cells) >= 2 and not any(numeric) and any(_TABLE_METRICS.search(n) for n in names):
+        if cells and not any(numeric) and any(_TABLE_METRICS.search(n) for n in names) and (
+                len(cells) >= 2 or names[0] != norm_key(cells[0])):  # one column: a metric named in words
             close()
             header = names
             continue

@@ -257,6 +257,17 @@ def test_printed_tables_are_read(tmp_path):
     rows, _, style = parse(tmp_path / "t7" / "train.log")
     assert style == "table_text" and set(rows[0]) == {"train_acc", "test_acc", "epoch"}
 
+    one = ["% mean class accuracy (train set)\t"] + [f" {15 + 2 * e:.4e}\t" for e in range(12)]
+    (tmp_path / "one").mkdir()
+    (tmp_path / "one" / "accuracy.log").write_text("\n".join(one) + "\n")
+    rows, _, style = parse(tmp_path / "one" / "accuracy.log")
+    assert style == "table_text" and len(rows) == 12 and rows[-1]["train_acc"] == pytest.approx(37.0)
+
+    plain = ["epoch loss val_loss"] + [f"{e} {1.0 / e:.3f} {1.2 / e:.3f}" for e in range(1, 6)]
+    (tmp_path / "plain.txt").write_text("\n".join(plain) + "\n")
+    rows, _, style = parse(tmp_path / "plain.txt")
+    assert style == "table_text" and rows[0] == {"epoch": 1.0, "loss": 1.0, "val_loss": 1.2}
+
     settings = tmp_path / "settings.txt"
     settings.write_text("name    value\nbatch    32\nepochs    10\nlr    0.001\n")
     assert parse(settings)[0] == []
