@@ -107,7 +107,8 @@ def run_symptoms(log: RunLog, th: dict, n_classes: Optional[int], majority: Opti
         out += [s] if s else []
     if "learning_rate" in log.series and not any(s["id"] in DIVERGED for s in out):
         s = endings.warmup_unfinished(log.xs("learning_rate"), log.values("learning_rate"), th)
-        out += [s] if s else []
+        if s is not None:  # a run that never reached its learning rate shows no plateau to judge capacity by
+            out = [x for x in out if x["id"] != "high_train_loss"] + [s]
     if "source" in log.series:
         s = curves.forgetting(log.xs("source"), log.values("source"), log.values("target"), th)
         out += [s] if s else []

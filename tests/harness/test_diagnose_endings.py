@@ -46,6 +46,8 @@ def test_a_run_that_ends_inside_its_warmup_stopped_early(tmp_path):
     assert report["diagnoses"][0]["pitfall"] == "stopped_early", report["symptoms"]
     ev = [e for d in report["diagnoses"] for e in d["evidence"] if e["symptom"] == "warmup_unfinished"]
     assert ev and ev[0]["last"] == pytest.approx(6e-6)
+    # a run that never reached its learning rate shows no plateau: no capacity advice beside "train longer"
+    assert "underfitting" not in {d["pitfall"] for d in report["diagnoses"]}
 
 
 def test_a_finished_schedule_is_no_warmup(tmp_path):
