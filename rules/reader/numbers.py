@@ -33,6 +33,8 @@ _TRAIN = r"(?:train\w*|tr|training)"
 _VAL = r"(?:val\w*|dev|eval\w*|test)"
 _DOWN = r"(?:down|decreas\w*|fall\w*|fell|drop\w*|go(?:es)?\s+down|improv\w*|lower\w*)"
 _UP = r"(?:up|increas\w*|ris\w*|rose|climb\w*|grow\w*|go(?:es)?\s+up|higher|worse\w*)"
+_STEEP = r"(?:shoot(?:s|ing)?\s+up|shot\s+up|blow(?:s|ing)?\s+up|blew\s+up|explod\w*|skyrocket\w*|spik\w*\s+up)"
+_NOT_A_LEVEL = r"(?!\s+(?:\w+\s+)?(?:above|over|beyond)\b)"
 _PATTERNS = [
     # the two curves moving apart: training loss down while validation loss goes up
     (_lazy(rf"\b{_TRAIN}\s+loss\b[^.;]{{0,25}}?\b{_DOWN}\b.{{0,40}}?\b{_VAL}\s+loss\b[^.;]{{0,25}}?\b{_UP}\b"
@@ -41,12 +43,14 @@ _PATTERNS = [
     # the validation loss alone going up: the curve of overfitting ("the eval loss keeps increasing")
     (_lazy(rf"\b{_VAL}\s+loss\b[^.;,]{{0,20}}?\b(?:keeps?\s+|starts?\s+|begins?\s+(?:to\s+)?|is\s+|was\s+)?"
                 rf"(?:increas\w*|ris\w*|rose|climb\w*|grow\w*|go(?:es|ing)?\s+up|went\s+up)\b", re.I, need=("loss",)), "val_loss_rising"),
-    # the (training) loss going up, no validation split named: "the loss shoots up and keeps climbing"
-    (_lazy(rf"(?<!val\s)(?<!dev\s)(?<!eval\s)(?<!test\s)(?<!valid\s)(?<!validation\s)(?<!evaluation\s)"
-           rf"\b(?:{_TRAIN}\s+)?loss(?:es)?\b[^.;,]{{0,20}}?\b(?:keeps?\s+|starts?\s+|is\s+|was\s+)?"
-           rf"(?:increas\w*|ris(?:es|ing)|rose|climb\w*|shoot(?:s|ing)?\s+up|shot\s+up|go(?:es|ing)?\s+up|went\s+up|"
-           rf"blow(?:s|ing)?\s+up|blew\s+up|explod\w*)\b(?!\s+(?:\w+\s+)?(?:above|over|beyond)\b)", re.I, need=("loss",)),
-     "loss_exploding"),  # "rose far above ln(k)" compares with a level: read by the words that say which
+    # the training loss going up ("the training loss keeps increasing"), or a loss with no split named going up
+    # steeply ("the loss shoots up and keeps climbing"); a plain "the loss goes up" is left to the knowledge
+    # base's distinction (divergence or overfitting: it asks which loss)
+    (_lazy(rf"\b{_TRAIN}\s+loss(?:es)?\b[^.;,]{{0,20}}?\b(?:keeps?\s+|starts?\s+|is\s+|was\s+)?"
+           rf"(?:increas\w*|ris(?:es|ing)|rose|climb\w*|{_STEEP}|go(?:es|ing)?\s+up|went\s+up)\b{_NOT_A_LEVEL}"
+           rf"|(?<!val\s)(?<!dev\s)(?<!eval\s)(?<!test\s)(?<!valid\s)(?<!validation\s)(?<!evaluation\s)"
+           rf"\bloss(?:es)?\b[^.;,]{{0,20}}?\b(?:keeps?\s+|starts?\s+|is\s+|was\s+)?{_STEEP}\b{_NOT_A_LEVEL}",
+           re.I, need=("loss",)), "loss_exploding"),  # "rose far above ln(k)" compares with a level: not a move
     # the accelerator waits: "GPU utilization is from 0% to 90%, most of the time 0%", "gpu util is low"
     (_lazy(r"\b(?:gpu|cuda|device)[\s-]*(?:util\w*|usage|load)\b[^.;]{0,40}?\b(?:low|0\s*%|[1-3]?[0-9]\s*%|drops?|"
                 r"not\s+stable|fluctuat\w*|idle|spiky)"

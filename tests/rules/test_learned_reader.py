@@ -179,3 +179,23 @@ def test_a_fix_the_user_already_applied_is_not_offered():
 def test_an_idle_gpu_points_at_the_input_pipeline_first():
     plan, fixes = _fixes("the GPU is nearly idle during training")
     assert plan["diagnoses"][0]["pitfall"] == "slow_training" and fixes[0] == "faster_input_pipeline"
+
+
+def test_a_plain_loss_going_up_is_asked_about_and_a_steep_one_is_divergence():
+    """"The loss goes up" fits divergence and overfitting (the knowledge base's distinction asks which loss);
+    the training loss going up, or any loss shooting up, is divergence."""
+    from click.testing import CliRunner
+
+    from cli import main
+
+    def consult(text):
+        r = CliRunner().invoke(main, ["consult", "--task", "text_classification", "--dataset-size", "5000",
+                                      "--no-input", "--format", "json", "--symptom", text])
+        assert r.exit_code == 0, r.output
+        return json.loads(r.output)
+
+    plan = consult("the loss goes up")
+    assert [c["distinction"] for c in plan["clarify"]] == ["divergence_vs_overfitting"]
+    for text in ("the loss shoots up and keeps climbing", "the training loss keeps increasing"):
+        plan = consult(text)
+        assert not plan["clarify"] and plan["diagnoses"][0]["pitfall"] == "divergence", text
