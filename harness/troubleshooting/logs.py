@@ -22,6 +22,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Optional
 
+from harness.troubleshooting.endings import chance_level
 from knowledge.reading import show
 from knowledge.schema import KnowledgeError
 
@@ -350,8 +351,6 @@ def _from_records(records: list[dict], path: str, kind: str, cols: ColumnMap) ->
 def _schedule_and_chance(log: RunLog, records: list[dict], x_col, lr_col, keys) -> None:
     """Beside the metric curves: the learning-rate schedule as logged (``learning_rate``) and a
     validation metric whose chance level needs no class count (``chance``: a validation AUC)."""
-    from harness.troubleshooting.endings import chance_level
-
     def series(col):
         pts = []
         for i, r in enumerate(records):
