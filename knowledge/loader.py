@@ -34,6 +34,7 @@ from knowledge.schema import (
     Threshold,
     UncoveredTask,
     Throughput,
+    Vocabulary,
     build,
     choice_error,
     normalize_word,
@@ -62,6 +63,7 @@ SECTIONS: dict[str, type] = {
     "regularization": Regularizer,
     "thresholds": Threshold,
     "throughput": Throughput,
+    "vocabulary": Vocabulary,
 }
 
 

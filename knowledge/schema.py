@@ -372,6 +372,17 @@ class Distinction:
 
 
 @dataclass(frozen=True)
+class Vocabulary:
+    """Words the reader's extractors build their patterns from (``rules.reader.words.use_vocabulary``):
+    ``*`` stands for any word ending, a space for any run of spaces; everything else is matched literally."""
+
+    id: str
+    words: list[str]
+    reason: str = ""
+    sources: list[str] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
 class Change:
     field: str
     op: str

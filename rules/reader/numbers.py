@@ -15,8 +15,8 @@ _NUM = r"([0-9]*\.?[0-9]+(?:e[-+]?[0-9]+)?)"
 _ABOUT = r"(?:~\s*|\u2248\s*|about\s+|around\s+|approx(?:imately|\.)?\s+|roughly\s+)?"
 _LOSS_MOVE = _lazy(r"\bloss\b[^0-9~]{0,40}?\bfrom\s+" + _ABOUT + _NUM + r"\s*(?:to|->|\u2192)\s*" + _ABOUT + _NUM
                         + r"|\bloss\b[^0-9~]{0,20}?" + _ABOUT + _NUM + r"\s*(?:->|\u2192|=>)\s*" + _ABOUT + _NUM, re.I, need=("loss",))
-_STUCK = r"(?:stays?|stayed|staying|stuck|remains?|remained|plateau\w*|sits?|hovers?|hovering|is\s+always|always|constant|flat|"\
-         r"(?:is\s+|was\s+)?still)"
+# words the knowledge base's vocabulary holds (knowledge/data/vocabulary.yaml; an overlay may add to them)
+_STUCK = "<<stuck>>"
 # a loss that sits at ln(k) for some class count k: the loss of a uniform guess
 _LOSS_STUCK = _lazy(r"\bloss\b(?:[^.;]|\.(?=\d)){0,60}?\b" + _STUCK + r"\b\s*(?:at|around|near|on)?\s*" + _ABOUT + _NUM, re.I, need=("loss",))
 # an accuracy that sits at 1/k: chance for k balanced classes, or an unchanging guess
@@ -29,11 +29,11 @@ _EXPLODED = 10.0  # a loss that ended ten times above where it began diverged
 _IMBALANCED = (5.0, 80.0)  # one class at most 5% or at least 80% of the data: imbalanced
 
 
-_TRAIN = r"(?:train\w*|tr|training)"
-_VAL = r"(?:val\w*|dev|eval\w*|test)"
-_DOWN = r"(?:down|decreas\w*|fall\w*|fell|drop\w*|go(?:es)?\s+down|improv\w*|lower\w*)"
-_UP = r"(?:up|increas\w*|ris\w*|rose|climb\w*|grow\w*|go(?:es)?\s+up|higher|worse\w*)"
-_STEEP = r"(?:shoot(?:s|ing)?\s+up|shot\s+up|blow(?:s|ing)?\s+up|blew\s+up|explod\w*|skyrocket\w*|spik\w*\s+up)"
+_TRAIN = "<<training_split>>"
+_VAL = "<<validation_split>>"
+_DOWN = "<<falling>>"
+_UP = "<<rising>>"
+_STEEP = "<<steep>>"
 _NOT_A_LEVEL = r"(?!\s+(?:\w+\s+)?(?:above|over|beyond)\b)"
 _PATTERNS = [
     # the two curves moving apart: training loss down while validation loss goes up

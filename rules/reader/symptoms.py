@@ -51,6 +51,7 @@ from rules.reader.index import _Index, _best_per_symptom, _fix_typos, _index, _l
 from rules.reader.numbers import (stated_settings, _FORGET_DENIED, _FORGETS, _drop_yes_no_questions, _is_log_line,
                                   _scratch_vs_transfer, going_well, pattern_symptoms, script_of, whole_text_symptoms)
 from rules.reader.words import (_PLEASANTRY, _SCOPE_END, HEALTHY, HEALTHY_MARGIN, _dice, _tokens, affirm, content_words,
+                                use_vocabulary,
                                 is_negated, resolved_at, says_fixed, split_parts)
 
 
@@ -118,6 +119,7 @@ def _distinction(kb, a: str, b: str) -> Optional[str]:
 
 def read_symptoms(text: str, kb, semantic: bool = True) -> Reading:
     """What ``text`` says went wrong: matched symptoms, ruled-out ones, ambiguities."""
+    use_vocabulary(kb)  # the extractors' words are this knowledge base's (an overlay may add some)
     idx = _index(kb)
     reading = Reading(text=text, stated=stated_settings(text))
     key = text.strip()

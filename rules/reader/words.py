@@ -6,6 +6,49 @@ from __future__ import annotations
 import re
 from typing import Optional
 
+from knowledge import get_kb
+from knowledge.schema import KnowledgeError
+
+
+_PLACEHOLDER = re.compile(r"<<(\w+)>>")
+# the vocabulary the placeholders of the patterns are filled from (``use_vocabulary``): a key and, per entry
+# id of the knowledge base's ``vocabulary`` section, an alternation of its words
+_VOCABULARY: dict = {"key": None, "alts": {}, "kb": None}
+
+
+def word_pattern(word: str) -> str:
+    """A vocabulary word as a regular expression: ``*`` is any word ending, a space any run of spaces,
+    every other character literal."""
+    return r"\s+".join(r"\w*".join(re.escape(p) for p in w.split("*")) for w in word.split())
+
+
+def use_vocabulary(kb) -> None:
+    """Fill the patterns' placeholders (``<<rising>>``) from ``kb``'s vocabulary: the reader calls this with
+    the knowledge base that reads the description, so an overlay's words count. Cheap when unchanged."""
+    if _VOCABULARY["kb"] is kb:
+        return
+    entries = kb.sections.get("vocabulary", {})
+    alts = {vid: "(?:" + "|".join(word_pattern(w) for w in v.words) + ")" for vid, v in entries.items()}
+    _VOCABULARY.update(kb=kb, alts=alts, key=tuple(sorted(alts.items())))
+
+
+def _expand(pattern: str) -> tuple:
+    """(the pattern with its placeholders filled, the vocabulary key it was filled from)."""
+    if "<<" not in pattern:
+        return pattern, None
+    if _VOCABULARY["key"] is None:
+        use_vocabulary(get_kb())
+    alts = _VOCABULARY["alts"]
+
+    def fill(m):
+        try:
+            return alts[m.group(1)]
+        except KeyError:
+            raise KnowledgeError(f"The reader needs the vocabulary entry {m.group(1)!r}, which the knowledge "
+                                 f"base does not define (knowledge/data/vocabulary.yaml)") from None
+
+    return _PLACEHOLDER.sub(fill, pattern), _VOCABULARY["key"]
+
 
 class _lazy:
     """A regular expression compiled on first use: this module holds dozens, and a consultation
@@ -13,16 +56,19 @@ class _lazy:
 
     ``need``: words of which the text must hold one for the pattern to match at all (a necessary
     condition, checked first, so that a rule about rare wording costs nothing on other texts).
+    ``<<id>>`` in the pattern is filled from the knowledge base's vocabulary (``use_vocabulary``); the
+    pattern is compiled again when the vocabulary changes.
     """
 
-    __slots__ = ("_args", "_re", "_need")
+    __slots__ = ("_args", "_re", "_need", "_key")
 
     def __init__(self, pattern: str, flags: int = 0, need: tuple = ()):
-        self._args, self._re, self._need = (pattern, flags), None, need
+        self._args, self._re, self._need, self._key = (pattern, flags), None, need, None
 
     def _compiled(self):
-        if self._re is None:
-            self._re = re.compile(*self._args)
+        if self._re is None or (self._key is not None and self._key != _VOCABULARY["key"]):
+            pattern, self._key = _expand(self._args[0])
+            self._re = re.compile(pattern, self._args[1])
         return self._re
 
     def _may_match(self, text: str) -> bool:

@@ -199,3 +199,29 @@ def test_a_plain_loss_going_up_is_asked_about_and_a_steep_one_is_divergence():
     for text in ("the loss shoots up and keeps climbing", "the training loss keeps increasing"):
         plan = consult(text)
         assert not plan["clarify"] and plan["diagnoses"][0]["pitfall"] == "divergence", text
+
+
+def test_the_extractors_words_come_from_the_knowledge_base_and_an_overlay_extends_them(tmp_path):
+    """knowledge/data/vocabulary.yaml holds the extractors' words; a team's overlay adds its own."""
+    from click.testing import CliRunner
+
+    from cli import main
+    from rules.reader.words import word_pattern
+
+    assert word_pattern("go up") == r"go\s+up" and word_pattern("increas*") == r"increas\w*"
+    (tmp_path / "vocab.yaml").write_text(
+        'vocabulary:\n  - id: steep\n    words: ["shoot up", "shoots up", "blow up", "blew up", "explod*", "balloon*"]\n'
+        '    reason: "our team says a loss balloons"\n')
+
+    def read_with(*extra):
+        r = CliRunner().invoke(main, [*extra, "consult", "--task", "text_classification", "--dataset-size", "5000",
+                                      "--no-input", "--format", "json", "--symptom", "the loss balloons after epoch 2"])
+        assert r.exit_code == 0, r.output
+        (reading,) = json.loads(r.output)["symptom_readings"]
+        return reading
+
+    assert read_with()["judgement"]["by"] != "path:numbers"  # the built-in words do not know it
+    reading = read_with("--knowledge", str(tmp_path))
+    assert reading["symptoms"] == ["loss_exploding"] and reading["judgement"]["by"] == "path:numbers"
+    # the built-in knowledge base reads as before once the overlay is gone
+    assert read_symptoms("the loss shoots up", get_kb(), semantic=False).pitfalls == ["divergence"]
