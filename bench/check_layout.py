@@ -25,11 +25,16 @@ REGISTRY_OK = {"harness/training/registry.py"}
 BOUNDARY_OK = {"rules/contract.py", "harness/troubleshooting/formats.py"}
 
 
-def technique_ids() -> set[str]:
+def entry_ids(name: str) -> set[str]:
+    """The entry ids of one knowledge file (``knowledge/data/<name>.yaml``)."""
     import re
 
-    text = (ROOT / "knowledge" / "data" / "techniques.yaml").read_text()
+    text = (ROOT / "knowledge" / "data" / f"{name}.yaml").read_text()
     return set(re.findall(r"^  - id: (\w+)", text, re.M))
+
+
+def technique_ids() -> set[str]:
+    return entry_ids("techniques")
 
 
 def _names(node) -> list:
@@ -88,10 +93,7 @@ def plan_dict_reads(path: Path) -> list[int]:
 
 
 def threshold_ids() -> set[str]:
-    import re
-
-    text = (ROOT / "knowledge" / "data" / "thresholds.yaml").read_text()
-    return set(re.findall(r"^  - id: (\w+)", text, re.M))
+    return entry_ids("thresholds")
 
 
 TH_NAMES = {"th", "thresholds"}  # the names a dict of thresholds goes by in the code

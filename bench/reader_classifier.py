@@ -234,6 +234,14 @@ def reliability(conf: np.ndarray, ok: np.ndarray) -> tuple[list, float]:
     return rows, float(ece)
 
 
+def reliability_table(rows: list) -> list[str]:
+    """``reliability``'s rows as a Markdown table."""
+    lines = ["| probability | count | mean probability | observed accuracy |", "| --- | --- | --- | --- |"]
+    for lo, hi, n, mc, acc in rows:
+        lines.append(f"| {lo:.1f}-{hi:.1f} | {n} | {mc:.3f} | {acc:.3f} |" if n else f"| {lo:.1f}-{hi:.1f} | 0 | - | - |")
+    return lines
+
+
 def paired_boot(a: np.ndarray, b: np.ndarray, n=2000, seed=0) -> tuple[float, float]:
     """95% bootstrap interval of mean(a) - mean(b) over items (paired)."""
     rng = np.random.default_rng(seed)
@@ -290,17 +298,13 @@ def product(folds: int, refresh: bool) -> None:
         lines.append(f"| {s} | {int(m.sum())} | {r_ok[m].mean():.3f} | {ok[m].mean():.3f} | {abst[m].mean():.1%} | "
                      f"{ok[ans].mean():.3f} | {e:.3f} |")
     rows, e = reliability(conf[~abst], ok[~abst])
-    lines += ["", f"Reliability of the printed probability (answered, all items): ECE {e:.3f}", "",
-              "| probability | count | mean probability | observed accuracy |", "| --- | --- | --- | --- |"]
-    for lo, hi, n, mc, acc in rows:
-        lines.append(f"| {lo:.1f}-{hi:.1f} | {n} | {mc:.3f} | {acc:.3f} |" if n else f"| {lo:.1f}-{hi:.1f} | 0 | - | - |")
+    lines += ["", f"Reliability of the printed probability (answered, all items): ECE {e:.3f}", ""]
+    lines += reliability_table(rows)
     fr = np.isin(splits, FRESH)
     rows, e = reliability(conf[fr & ~abst], ok[fr & ~abst])
     lines += ["", f"Reliability on the fresh descriptions (answered; the printed probability is calibrated for "
-                  f"text like these): ECE {e:.3f}", "",
-              "| probability | count | mean probability | observed accuracy |", "| --- | --- | --- | --- |"]
-    for lo, hi, n, mc, acc in rows:
-        lines.append(f"| {lo:.1f}-{hi:.1f} | {n} | {mc:.3f} | {acc:.3f} |" if n else f"| {lo:.1f}-{hi:.1f} | 0 | - | - |")
+                  f"text like these): ECE {e:.3f}", ""]
+    lines += reliability_table(rows)
     lines += ["", "By route: " + ", ".join(f"{r} {sum(b == r for b in by)} (top-1 {ok[np.array(by) == r].mean():.3f})"
                                           for r in sorted(set(by))),
               "", "By route, fresh descriptions only: " + ", ".join(
@@ -340,10 +344,8 @@ def batch(path: Path) -> None:
     table, e = reliability(conf[ans], ok[ans])
     lines = [f"## First contact: {path.name} ({len(rows)} items, the shipped reader and model)", "",
              f"top-1 {ok.mean():.3f}; abstained {ab.mean():.1%}; top-1 on answered {ok[ans].mean():.3f}; "
-             f"ECE (answered) {e:.3f}", "", "| probability | count | mean probability | observed accuracy |",
-             "| --- | --- | --- | --- |"]
-    for lo, hi, n, mc, acc in table:
-        lines.append(f"| {lo:.1f}-{hi:.1f} | {n} | {mc:.3f} | {acc:.3f} |" if n else f"| {lo:.1f}-{hi:.1f} | 0 | - | - |")
+             f"ECE (answered) {e:.3f}", ""]
+    lines += reliability_table(table)
     by_want = Counter(r["want"][0] for r in rows)
     right = Counter(r["want"][0] for r in rows if r["ok"])
     lines += ["", "Per expected pitfall: " + ", ".join(f"{w} {right[w]}/{n}" for w, n in sorted(by_want.items())),

@@ -84,8 +84,8 @@ def run_symptoms(log: RunLog, th: dict, n_classes: Optional[int], majority: Opti
                 s["evidence"]["strength"] = round(s["evidence"]["strength"] * 0.3, 3)
                 s["evidence"]["target_levelled_off"] = True
         s = s or t or _short_still_improving(log, th)
-        if s is not None:  # still improving is not a plateau: drop the underfitting reading of the same run
-            out = [x for x in out if x["id"] != "high_train_loss"] + [s]
+        if s is not None:  # still improving is not a plateau
+            out = _instead_of_plateau(out, s)
     if "f1" in log.series and "acc" in log.series:
         s = curves.f1_far_below_accuracy(log.values("acc"), log.values("f1"), th)
         out += [s] if s else []
@@ -108,7 +108,7 @@ def run_symptoms(log: RunLog, th: dict, n_classes: Optional[int], majority: Opti
     if "learning_rate" in log.series and not any(s["id"] in DIVERGED for s in out):
         s = endings.warmup_unfinished(log.xs("learning_rate"), log.values("learning_rate"), th)
         if s is not None:  # a run that never reached its learning rate shows no plateau to judge capacity by
-            out = [x for x in out if x["id"] != "high_train_loss"] + [s]
+            out = _instead_of_plateau(out, s)
     if "source" in log.series:
         s = curves.forgetting(log.xs("source"), log.values("source"), log.values("target"), th)
         out += [s] if s else []
@@ -125,6 +125,11 @@ def run_symptoms(log: RunLog, th: dict, n_classes: Optional[int], majority: Opti
     for s in out:
         s["evidence"] = {"run": log.path, **s["evidence"]}
     return out
+
+
+def _instead_of_plateau(out: list[dict], s: dict) -> list[dict]:
+    """``out`` with ``s`` (a run cut short) added and the underfitting reading of the same run dropped."""
+    return [x for x in out if x["id"] != "high_train_loss"] + [s]
 
 
 def _short_still_improving(log: RunLog, th: dict) -> Optional[dict]:

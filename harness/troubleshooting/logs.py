@@ -297,12 +297,7 @@ def _from_records(records: list[dict], path: str, kind: str, cols: ColumnMap) ->
             log.missing.append(key)
     gcol = pick("grad_norm")
     if gcol:
-        pts = []
-        for i, r in enumerate(records):
-            v, st = _cell(r.get(gcol))
-            if st in ("ok", "nonfinite"):
-                x = _num(r.get(x_col)) if x_col else None
-                pts.append((x if x is not None else float(i), v))
+        pts = _points(records, gcol, x_col, keep=("ok", "nonfinite"))
         if pts:
             log.series["grad_norm"] = pts
     tcol = pick("train_acc")
@@ -348,25 +343,28 @@ def _from_records(records: list[dict], path: str, kind: str, cols: ColumnMap) ->
     return log
 
 
+def _points(records: list[dict], col: str, x_col, keep: tuple = ("ok",)) -> list[tuple]:
+    """(x, value) of the rows whose ``col`` cell has a status in ``keep`` (``_cell``); x is the row's step
+    or epoch, else its index."""
+    pts = []
+    for i, r in enumerate(records):
+        v, st = _cell(r.get(col))
+        if st in keep:
+            x = _num(r.get(x_col)) if x_col else None
+            pts.append((x if x is not None else float(i), v))
+    return pts
+
+
 def _schedule_and_chance(log: RunLog, records: list[dict], x_col, lr_col, keys) -> None:
     """Beside the metric curves: the learning-rate schedule as logged (``learning_rate``) and a
     validation metric whose chance level needs no class count (``chance``: a validation AUC)."""
-    def series(col):
-        pts = []
-        for i, r in enumerate(records):
-            v, st = _cell(r.get(col))
-            if st == "ok":
-                x = _num(r.get(x_col)) if x_col else None
-                pts.append((x if x is not None else float(i), v))
-        return pts
-
     if lr_col:
-        pts = series(lr_col)
+        pts = _points(records, lr_col, x_col)
         if pts:
             log.series["learning_rate"] = pts
     col = next((k for k in keys if isinstance(k, str) and _VALIDATION.match(k) and chance_level(k) is not None), None)
     if col:
-        pts = series(col)
+        pts = _points(records, col, x_col)
         if pts:
             log.series["chance"] = pts
             log.chance = (col, chance_level(col))

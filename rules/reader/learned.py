@@ -54,8 +54,8 @@ METHODS = ("name", "numbers", "words", "meaning", "word-overlap")
 # knowledge base's phrasings found word for word (sentence embeddings blur direction: "the loss shoots up"
 # lies near "the loss does not go down"). On 24 fresh descriptions read by words the classifier was right
 # on 22 and the words on 19; the difference is within noise, and words keep the reading fast and the
-# direction right, so they stand, printed with their fresh precision (0.77), not the 0.99 of the corpus
-# they were written against.
+# direction right, so they stand, printed with their fresh precision (``certain["words"]`` of the stored
+# model), not the 0.99 of the corpus they were written against.
 CERTAIN = ("name", "numbers", "words")
 DISPUTABLE = ("meaning", "word-overlap")
 SAME_PHRASE = 0.95  # cosine similarity at which a reading by meaning is a knowledge-base phrasing restated

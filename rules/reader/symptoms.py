@@ -145,7 +145,7 @@ def read_symptoms(text: str, kb, semantic: bool = True) -> Reading:
     key = _fix_typos(key, idx)
     asked, rest = _drop_yes_no_questions(key)
     if asked and not rest.strip():  # beside what was observed, a question still says what the user suspects
-        reading.note = (f"it only asks whether something is the case ({asked[0]!r}); a diagnosis needs what "
+        reading.note = (f"{_QUESTION_NOTE} ({asked[0]!r}); a diagnosis needs what "
                         f"was observed")
         return reading
     for sid in whole_text_symptoms(key):  # what a sentence states across the parts it is split into
@@ -327,6 +327,7 @@ def _read_by_meaning(reading: Reading, pending, idx: _Index, kb, enc, emb) -> No
 
 
 _FIXED_NOTE = "the description says the problem was fixed: nothing left to diagnose"
+_QUESTION_NOTE = "it only asks whether something is the case"
 
 
 def unmatched_message(reading: Reading, where: str) -> str:
@@ -366,7 +367,7 @@ def calibrate(reading: Reading, kb) -> Optional[object]:
     Judgement, or None when there is no model or encoder (the reading stands as read)."""
     if reading.note == _FIXED_NOTE or (reading.ruled_out and not reading.matches):
         return None  # the text says the problem was fixed, or denies one: nothing for a classifier to add
-    if not reading.matches and (reading.note.startswith("it only asks") or script_of(reading.text)):
+    if not reading.matches and (reading.note.startswith(_QUESTION_NOTE) or script_of(reading.text)):
         return None  # only a question, or a script the English encoder cannot read: refused as such
     from rules.reader.learned import judge
 
