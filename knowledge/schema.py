@@ -260,6 +260,10 @@ class ScaledRecipe:
 
 
 UPDATES = ("head", "all", "adapters")
+# what a core technique's defaults must set: every plan that could choose it, or compare it, resolves a
+# recipe from them (the rules add the layer settings and the rest)
+CORE_DEFAULTS = ("learning_rate", "epochs", "batch_size", "weight_decay", "dropout", "warmup_ratio",
+                 "max_grad_norm", "l2_sp")
 
 
 @dataclass(frozen=True)
@@ -301,6 +305,11 @@ class Technique:
         if self.quantized_base and self.updates != "adapters":
             raise error("quantized_base", where("quantized_base"), "false unless the technique updates adapters",
                         self.quantized_base)
+        missing = [k for k in CORE_DEFAULTS if k not in self.defaults]
+        if self.kind == "core" and missing:
+            raise error("defaults", where("defaults"), "a mapping that sets, for a core technique (a plan resolves "
+                        f"its recipe from them), {', '.join(CORE_DEFAULTS)}; missing: {', '.join(missing)}",
+                        self.defaults)
 
     @property
     def pretrained(self) -> bool:

@@ -64,7 +64,7 @@ def image_runs(plan, cfg, kb, out, device, progress, adaptations: list) -> Modal
     from harness.training.data import DataError
     from knowledge.cache import cache_dir
     from harness.training.vision import (digits, image_features, load_weights, param_blocks, predict_images,
-                                pretrained_source, retention_accuracy, run_image, run_pixel_baseline, split)
+                                pretrained_source, retention_accuracy, run_pixel_baseline, split)
 
     spec = image_backbone_spec(plan, cfg, kb)
     src_tr = src_te = None
@@ -155,8 +155,8 @@ def image_runs(plan, cfg, kb, out, device, progress, adaptations: list) -> Modal
                   retention_before=retention_before, probe_data=test if spec is not None else None,
                   probe_before=test_features)
     with progress.bar(len(seeds) * len(cfg.techniques), "seeds") as bar:
-        results = {t: [store.run(t, s, lambda t=t, s=s: run_image(t, source, target, s, hypers[t], src_te,
-                                                                  **common).to_dict(), bar)
+        results = {t: [store.run(t, s, lambda t=t, s=s, f=technique_spec(t).implementation("image"):
+                                 f(t, source, target, s, hypers[t], src_te, **common).to_dict(), bar)
                        for s in seeds] for t in cfg.techniques}
     baseline = []
     if cfg.baseline:
@@ -171,8 +171,9 @@ def image_runs(plan, cfg, kb, out, device, progress, adaptations: list) -> Modal
             scratch_h.update(kb.threshold("builtin_cnn_recipe"), epochs=scratch_h["epochs"])
         scratch = results.get(scratch_id) or [
             store.run(f"{scratch_id}_baseline", s,
-                      lambda s=s: run_image(scratch_id, source, target, s, scratch_h, device=device,
-                                            fresh=fresh).to_dict()) for s in seeds]
+                      lambda s=s, f=technique_spec(scratch_id).implementation("image"):
+                      f(scratch_id, source, target, s, scratch_h, device=device, fresh=fresh).to_dict())
+            for s in seeds]
         # the best no-transfer baseline under the same budget
         baseline = max((pixel, scratch), key=lambda rs: np.mean([r["accuracy"] for r in rs]))
     tests = {}

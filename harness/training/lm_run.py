@@ -154,9 +154,10 @@ def execute_lm(plan, cfg: RunConfig, kb, progress=None) -> dict:
     results: dict = {}
     for tech in cfg.techniques:
         results[tech] = []
+        train_technique = technique_spec(tech).implementation("causal_lm")
         for seed in range(seeds):
             train_items = training_items(train_ex, tok, cfg.max_length, hypers[tech], replay, seed)
-            tr = lm.adapt(base, tech, train_items, enc["val"], hypers[tech], pad, seed, device, progress,
+            tr = train_technique(base, tech, train_items, enc["val"], hypers[tech], pad, seed, device, progress,
                           source=source)
             row = {"seed": seed, "test_losses": lm.item_losses(tr.model, enc["test"], pad, device=device).tolist(),
                    "kl": lm.kl_drift(base, tr.model, kl_items, pad, device=device).tolist(),

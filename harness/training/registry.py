@@ -1,11 +1,17 @@
 """The technique registry: what each technique executes, on which tasks, and which plan fields it
 honours per input modality (changing one of them changes the training; tests/harness/test_registry.py
-and test_causal_lm.py check each). Light on purpose: the command line builds its choices from it
-without loading any training code."""
+and test_causal_lm.py check each), and the function that trains it per modality, named as
+``"module:function"`` and imported only when a run calls it. Light on purpose: the command line builds
+its choices from it without loading any training code.
+
+Adding a technique is an entry here (its implementation per modality, the fields it honours, its kind)
+plus the knowledge base's entry (``knowledge/data/techniques.yaml``: when the rules choose it)."""
 
 from __future__ import annotations
 
+import importlib
 from dataclasses import dataclass
+from typing import Callable
 
 from knowledge.schema import KnowledgeError
 
@@ -17,6 +23,14 @@ LM_TRAINING = ("learning_rate", "epochs", "batch_size", "weight_decay", "warmup_
                "early_stopping_patience", "prompt_loss", "packing", "replay_ratio")
 EXECUTABLE_TASKS = {"text_classification": "text", "image_classification": "image"}
 GENERATIVE_TASKS = ("text_generation",)  # a causal LM (harness.training.lm_run)
+# the implementations per modality; each modality's pipeline calls them with one signature:
+#   text:      f(session: harness.training.text_run.TextSession, technique, seed) -> result record (dict)
+#   image:     f(technique, source_model, (train, val, test), seed, hyper, source_test=None, **shared) -> TrainResult
+#   causal_lm: f(base, technique, train, val, hyper, pad_id, seed, device, progress, ...) -> LMResult
+HEAD = "harness.training.text_run:train_head"
+NETWORK = "harness.training.text_run:train_network"
+IMAGE = "harness.training.vision:run_image"
+CAUSAL_LM = "harness.training.causal_lm:adapt"
 
 
 @dataclass(frozen=True)
@@ -27,6 +41,7 @@ class TechniqueSpec:
     id: str
     tasks: tuple
     honours: dict  # modality -> tuple of Hyperparameters field names
+    runs: dict     # modality -> "module:function" that trains it (imported when called)
     head_only: bool = False      # trains a head on frozen, precomputed features; the backbone never changes
     pretrained: bool = True      # starts from pre-trained weights (False: the no-transfer baseline)
     adapters: bool = False       # trains low-rank adapters (LoRA) beside the frozen pre-trained weights
@@ -34,6 +49,20 @@ class TechniqueSpec:
 
     def honoured(self, modality: str) -> tuple:
         return self.honours.get(modality, ())
+
+    def implementation(self, modality: str) -> Callable:
+        """The function that trains this technique on ``modality`` inputs, imported now (torch loads here,
+        not when the registry is read)."""
+        target = self.runs.get(modality)
+        if target is None:
+            raise NotExecutable(f"The technique {self.id!r} has no implementation for {modality} inputs here "
+                                f"(it runs on {', '.join(self.runs) or 'none'}).")
+        module, _, name = target.partition(":")
+        try:
+            return getattr(importlib.import_module(module), name)
+        except (ImportError, AttributeError) as e:
+            raise NotExecutable(f"The technique {self.id!r} names {target!r} as its {modality} implementation, "
+                                f"which cannot be loaded: {e}") from None
 
     @property
     def changes_backbone(self) -> bool:
@@ -61,26 +90,29 @@ REGISTRY = {
     # head's only, so auto-fix never spends a round changing them for a linear head
     "feature_extraction": TechniqueSpec(
         "feature_extraction", tuple(EXECUTABLE_TASKS),
-        {"text": ("head", "probe", *TEXT_DATA), "image": ("head", "probe")}, head_only=True),
+        {"text": ("head", "probe", *TEXT_DATA), "image": ("head", "probe")},
+        {"text": HEAD, "image": IMAGE}, head_only=True),
     "fine_tuning": TechniqueSpec(
         "fine_tuning", tuple(EXECUTABLE_TASKS),
         {"text": (*TRAINING, "frozen_layers", "unfreeze", *TEXT_DATA),
          "image": (*TRAINING, "frozen_layers", "unfreeze", "augmentation"),
-         "causal_lm": LM_TRAINING}),
+         "causal_lm": LM_TRAINING},
+        {"text": NETWORK, "image": IMAGE, "causal_lm": CAUSAL_LM}),
     "lora": TechniqueSpec(
         "lora", tuple(EXECUTABLE_TASKS),
         {"text": (*(f for f in TRAINING if f != "l2_sp"), "lora", *TEXT_DATA),
          "image": (*(f for f in TRAINING if f != "l2_sp"), "lora", "augmentation"),
-         "causal_lm": (*LM_TRAINING, "lora")}, adapters=True),
+         "causal_lm": (*LM_TRAINING, "lora")},
+        {"text": NETWORK, "image": IMAGE, "causal_lm": CAUSAL_LM}, adapters=True),
     "from_scratch": TechniqueSpec(
         "from_scratch", tuple(EXECUTABLE_TASKS),
         {"text": (*(f for f in TRAINING if f not in ("l2_sp", "discriminative_lr_decay")),
                   "preprocessing", "augmentation"),
          "image": (*(f for f in TRAINING if f not in ("l2_sp", "discriminative_lr_decay")), "augmentation")},
-        pretrained=False),
+        {"text": NETWORK, "image": IMAGE}, pretrained=False),
     # LoRA on a base quantized by bitsandbytes: a causal LM on a CUDA GPU only
     "qlora": TechniqueSpec("qlora", GENERATIVE_TASKS, {"causal_lm": (*LM_TRAINING, "lora", "quantization")},
-                           adapters=True, quantized=True),
+                           {"causal_lm": CAUSAL_LM}, adapters=True, quantized=True),
 }
 
 

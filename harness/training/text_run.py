@@ -5,12 +5,76 @@ from __future__ import annotations
 
 import json
 import time
+from dataclasses import dataclass, field
+from typing import Any, Callable, Optional
 
 import numpy as np
 
 from harness.training.registry import technique_spec
 from harness.training.runconfig import ModalityRun, RunConfig, SeedStore, config_key, plan_hypers
 from rules.contract import DATA_LEVEL
+
+
+@dataclass
+class TextSession:
+    """What every technique of one text run shares: the encoder, the splits (after preprocessing and
+    augmentation), the frozen encoder's embeddings of them, the per-technique hyperparameters and the
+    retention probe's data. The registry's text implementations take it, a technique and a seed."""
+
+    model_path: str
+    tokenizer: Any
+    hypers: dict
+    device: str
+    max_length: int
+    progress: Callable
+    classes: list
+    train: Any
+    val: Any
+    test: Any
+    features: tuple               # the frozen encoder's (train, validation, test) embeddings
+    encoder_state: Optional[dict] = None  # the encoder after any extra stage (MLM, intermediate task, tokens)
+    retention: Optional[tuple] = None     # (retention train, retention test, probe accuracy before)
+    probe: dict = field(default_factory=dict)  # the linear probe is deterministic: one fit serves every seed
+
+
+def train_head(s: TextSession, technique: str, seed: int) -> dict:
+    """A head (a linear probe, or an MLP) on the frozen encoder's embeddings."""
+    from harness.training.techniques import run_head
+
+    mlp = s.hypers[technique]["head"] == "mlp"
+    if not mlp and s.probe:
+        return {**s.probe, "seed": seed, "seconds": 0.0, "extra": {**s.probe["extra"], "fit_of_seed": s.probe["seed"]}}
+    X_tr, X_va, X_te = s.features
+    rec = run_head(X_tr, s.train.y, X_va, s.val.y, X_te, s.test.y, s.classes, seed, s.hypers[technique],
+                   hidden=256 if mlp else 0).to_dict()
+    if not mlp:
+        s.probe.update(rec)
+    return rec
+
+
+def train_network(s: TextSession, technique: str, seed: int) -> dict:
+    """The encoder and a head trained together (all weights, adapters, or from random weights), with the
+    drift of its representation (CKA to the frozen encoder) and its retention probe."""
+    from harness.evaluation import probes, stats
+    from harness.training.embed import encode
+    from harness.training.techniques import adapted_encoder, run_transformer
+
+    h = s.hypers[technique]
+    res, model, _ = run_transformer(s.model_path, s.train, s.val, s.test, seed, h, technique=technique,
+                                    device=s.device, max_length=s.max_length, progress=s.progress,
+                                    lora_targets=(h["lora"] or {}).get("target_modules"),
+                                    tokenizer=s.tokenizer, encoder_state=s.encoder_state)
+    rec = res.to_dict()
+    enc = adapted_encoder(model)
+
+    def embed(texts):
+        return encode(enc, s.tokenizer, texts, max_length=s.max_length, device=s.device)
+
+    rec["cka_to_pretrained"] = stats.linear_cka(s.features[2], embed(s.test.texts))
+    if s.retention is not None:
+        r_tr, r_te, _ = s.retention
+        rec["retention_after"] = probes.linear_probe_accuracy(embed(r_tr.texts), r_tr.y, embed(r_te.texts), r_te.y)
+    return rec
 
 
 def load_data(cfg: RunConfig, evaluation):
@@ -30,11 +94,11 @@ def load_data(cfg: RunConfig, evaluation):
 
 
 def text_runs(plan, cfg, kb, out, device, progress, adaptations: list) -> ModalityRun:
-    from harness.evaluation import probes, stats
+    from harness.evaluation import probes
     from harness.training.data import SLICES, check_trainable, load_text, stratified_split
-    from harness.training.embed import cached_encode, encode, unk_rate
+    from harness.training.embed import cached_encode, unk_rate
     from harness.training.models import encoder_layers, load_encoder, resolve_model
-    from harness.training.techniques import adapted_encoder, run_head, run_tfidf, run_transformer
+    from harness.training.techniques import run_tfidf
 
     from harness.training import adapt
 
@@ -111,35 +175,13 @@ def text_runs(plan, cfg, kb, out, device, progress, adaptations: list) -> Modali
         R_tr, R_te = emb(r_tr, "retention train"), emb(r_te, "retention test")
         retention = (r_tr, r_te, probes.linear_probe_accuracy(R_tr, r_tr.y, R_te, r_te.y))
 
-    probe = {}  # the linear probe is deterministic: one fit serves every seed
-
-    def train_one(tech, seed):
-        if technique_spec(tech).head_only:
-            mlp = hypers[tech]["head"] == "mlp"
-            if not mlp and probe:
-                return {**probe, "seed": seed, "seconds": 0.0, "extra": {**probe["extra"], "fit_of_seed": probe["seed"]}}
-            rec = run_head(X_tr, train_fit.y, X_va, val.y, X_te, test.y, train.classes, seed, hypers[tech],
-                           hidden=256 if mlp else 0).to_dict()
-            if not mlp:
-                probe.update(rec)
-            return rec
-        res, model, _ = run_transformer(model_path, train_fit, val, test, seed, hypers[tech], technique=tech,
-                                        device=device, max_length=cfg.max_length, progress=progress,
-                                        lora_targets=(hypers[tech]["lora"] or {}).get("target_modules"),
-                                        tokenizer=tok, encoder_state=encoder_state)
-        rec = res.to_dict()
-        enc = adapted_encoder(model)
-        rec["cka_to_pretrained"] = stats.linear_cka(X_te, encode(enc, tok, test.texts, max_length=cfg.max_length,
-                                                                 device=device))
-        if retention is not None:
-            r_tr, r_te, _ = retention
-            rec["retention_after"] = probes.linear_probe_accuracy(
-                encode(enc, tok, r_tr.texts, max_length=cfg.max_length, device=device), r_tr.y,
-                encode(enc, tok, r_te.texts, max_length=cfg.max_length, device=device), r_te.y)
-        return rec
-
+    session = TextSession(model_path=model_path, tokenizer=tok, hypers=hypers, device=device,
+                          max_length=cfg.max_length, progress=progress, classes=train.classes,
+                          train=train_fit, val=val, test=test, features=(X_tr, X_va, X_te),
+                          encoder_state=encoder_state, retention=retention)
     with progress.bar(len(seeds) * (len(cfg.techniques) + cfg.baseline), "seeds") as bar:
-        results = {t: [store.run(t, s, lambda t=t, s=s: train_one(t, s), bar) for s in seeds]
+        results = {t: [store.run(t, s, lambda t=t, s=s, f=technique_spec(t).implementation("text"): f(session, t, s),
+                                 bar) for s in seeds]
                    for t in cfg.techniques}
         baseline = ([store.run("tfidf_baseline", s, lambda s=s: run_tfidf(train_fit, val, test, s).to_dict(), bar)
                      for s in seeds] if cfg.baseline else [])

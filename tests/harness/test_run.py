@@ -289,3 +289,64 @@ def test_a_model_folder_with_truncated_weights_is_one_error_and_leaves_no_folder
                                   "--seeds", "1"])
     assert r.exit_code == 2 and "broken: not a loadable model" in r.output and "complete" in r.output, r.output
     assert not (tmp_path / "out").exists()
+
+
+def centroid_head(session, technique, seed):
+    """A technique implemented outside the project: nearest class centroid on the frozen embeddings."""
+    import numpy as np
+
+    from harness.training.common import scores
+    from harness.training.techniques import TrainResult
+
+    X_tr, _, X_te = session.features
+    y = np.asarray(session.train.y)
+    centroids = np.stack([X_tr[y == k].mean(0) for k in range(len(session.classes))])
+    pred = np.argmin(((X_te[:, None, :] - centroids[None]) ** 2).sum(-1), axis=1)
+    acc, f1, per = scores(session.test.y, pred, session.classes)
+    return TrainResult(technique, seed, acc, f1, per, pred.tolist(), extra={"centroids": len(centroids)}).to_dict()
+
+
+def test_a_technique_is_a_registry_entry_plus_a_knowledge_entry(tiny_bert, tmp_path, monkeypatch):
+    """Adding a technique: a knowledge-base entry (when the rules may choose it, its defaults) and a registry
+    entry naming its implementation as "module:function"; `run` then trains it through the registry."""
+    import dataclasses
+
+    from harness.training import registry
+
+    kb_dir = tmp_path / "kb"
+    kb_dir.mkdir()
+    (kb_dir / "techniques.yaml").write_text(
+        "techniques:\n  - id: centroid_probe\n    name: Nearest-centroid probe\n    kind: core\n    updates: head\n"
+        "    trains_backbone: false\n    memory_bytes_per_param: 2\n"
+        "    best_when: \"A baseline on frozen features.\"\n    description: \"Class means of the frozen embeddings.\"\n"
+        "    defaults: {head: linear, frozen_layers: all, unfreeze: none, learning_rate: 1.0e-3, epochs: 1,\n"
+        "               batch_size: 32, weight_decay: 0.0, dropout: 0.0, warmup_ratio: 0.0, max_grad_norm: 0.0,\n"
+        "               l2_sp: 0.0}\n    sources: [tlexpert-heuristic]\n")
+    spec = dataclasses.replace(registry.REGISTRY["feature_extraction"], id="centroid_probe",
+                               runs={"text": f"{__name__}:centroid_head"})
+    monkeypatch.setitem(registry.REGISTRY, "centroid_probe", spec)
+    kb = get_kb([kb_dir])
+    plan = get_engine(kb).consult(normalize(SCENARIO, kb))
+    assert "centroid_probe" in plan.recipes  # the rules resolved a recipe for the new technique
+    rec = execute(plan.to_dict(), _cfg(tiny_bert, tmp_path / "r", techniques=["centroid_probe"], baseline=False), kb)
+    data = json.loads((tmp_path / "r" / "run.json").read_text())
+    assert [r["extra"]["centroids"] for r in data["results"]["centroid_probe"]] == [3, 3]
+    assert isinstance(rec["diagnoses"], list)
+    # a core technique whose defaults cannot make a recipe is refused when the knowledge loads
+    broken = tmp_path / "kb2"
+    broken.mkdir()
+    (broken / "techniques.yaml").write_text((kb_dir / "techniques.yaml").read_text().replace(" learning_rate: 1.0e-3,", ""))
+    r = CliRunner().invoke(main, ["--knowledge", str(broken), "consult", "--task", "text_classification",
+                                  "--dataset-size", "90", "--no-input"])
+    assert r.exit_code == 2 and "techniques.yaml:" in r.output and "missing: learning_rate" in r.output
+
+
+def test_every_registered_implementation_loads_and_an_unknown_modality_is_refused():
+    from harness.training.registry import REGISTRY, NotExecutable
+
+    for tid, spec in REGISTRY.items():
+        assert set(spec.runs) == set(spec.honours), tid  # each modality it honours fields for, it runs
+        for modality in spec.runs:
+            assert callable(spec.implementation(modality))
+    with pytest.raises(NotExecutable, match="no implementation for audio"):
+        REGISTRY["fine_tuning"].implementation("audio")
