@@ -39,6 +39,8 @@ CORPORA = {
     "public6": (ROOT / "bench/data/real_logs6/labels.yaml", ROOT / "bench/data/real_logs6"),
     # a seventh batch (2026-12-07, late evening): held out; first contact recorded in BENCHMARKS.md
     "public7": (ROOT / "bench/data/real_logs7/labels.yaml", ROOT / "bench/data/real_logs7"),
+    # an eighth batch (2026-12-07, night): held out at first contact (BENCHMARKS.md), a development split since
+    "public8": (ROOT / "bench/data/real_logs8/labels.yaml", ROOT / "bench/data/real_logs8"),
 }
 
 

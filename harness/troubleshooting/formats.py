@@ -162,14 +162,27 @@ def _sniff_dialect(head: str):
     return ","
 
 
+def _preamble(text: str) -> tuple[str, int]:
+    """A CSV's text from its header on, and how many lines came before it: comment lines (``#``, ``%``,
+    ``//``: a run's configuration written above the table) and blank lines."""
+    skipped, pos = 0, 0
+    while pos < len(text):
+        end = text.find("\n", pos)
+        line = text[pos:] if end < 0 else text[pos:end]
+        if line.strip() and not line.lstrip().startswith(("#", "%", "//")):
+            break
+        skipped, pos = skipped + 1, len(text) if end < 0 else end + 1
+    return text[pos:], skipped
+
+
 def read_csv_log(path: Path, cols: ColumnMap, kind: str) -> list[RunLog]:
-    text = _read_text(path)
+    text, skipped = _preamble(_read_text(path))
     if not text.strip():
         raise LogError(f"{path}: empty file (no header)")
     sep = _sniff_dialect(text[:4096])
     from knowledge.reading import csv_field_limit
 
-    start = 1
+    start = 1 + skipped
     try:
         reader = csv.DictReader(io.StringIO(text, newline=""), delimiter=sep)
         header = reader.fieldnames
@@ -177,11 +190,11 @@ def read_csv_log(path: Path, cols: ColumnMap, kind: str) -> list[RunLog]:
             raise LogError(f"{path}: empty file (no header)")
         check_columns(len(header), path)
         records = []
-        start = reader.line_num + 1  # the first line of the record being read: where an error is reported
+        start = reader.line_num + 1 + skipped  # the first line of the record being read: where an error is reported
         with csv_field_limit():  # one value up to the reading layer's limit (csv's own is 128 KB)
             for r in reader:
                 records.append({k: v for k, v in r.items() if k is not None and k != ""})
-                start = reader.line_num + 1
+                start = reader.line_num + 1 + skipped
     except csv.Error as exc:
         raise LogError(f"{path}:{start}: malformed CSV ({exc})") from None
     if header and header[0] == "" and "epoch" not in header:

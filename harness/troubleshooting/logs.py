@@ -209,6 +209,39 @@ def canonical(name) -> str:
     return re.sub(r"_(?:epoch|step)$", "", spelled(name))
 
 
+# A column no convention names is recognised by its words: which split it measures and what it measures
+# (``validation_loss_nats_per_byte``, ``val_mse``, ``TrainingCost``). Losses are whatever is lower-is-better
+# and fitted (cross-entropy, squared or absolute error, bits per byte or character, perplexity).
+SPLIT_WORDS = {"train": ("train", "training", "tr", "trn"),
+               "val": ("val", "valid", "validation", "eval", "evaluation", "dev", "test")}
+LOSS_WORDS = ("loss", "cost", "nll", "xent", "mse", "rmse", "mae", "bpb", "bpc", "perplexity", "ppl")
+ACCURACY_WORDS = ("acc", "accuracy")
+# words that make a column another model's or another task's measure: never read as the run's own curve
+OTHER_WORDS = ("source", "src", "retention", "baseline", "teacher")
+# what each key of the conventions is, in those words: (split or None for no split word, the words)
+BY_WORDS = {"train_loss": (("train", None), LOSS_WORDS), "val_loss": (("val",), LOSS_WORDS),
+            "target": (("val", None, "train"), ACCURACY_WORDS), "train_acc": (("train", None), ACCURACY_WORDS)}
+
+
+def by_words(key: str, canon: dict) -> Optional[str]:
+    """The log's column for ``key`` by the words of its (canonical) name, or None: the preferred split first
+    (validation before test), then the measure's own word before another (``loss`` before ``mse``), then the
+    shortest name."""
+    if key not in BY_WORDS:
+        return None
+    splits, words = BY_WORDS[key]
+    found = []
+    for name, col in canon.items():
+        tokens = name.split("_")
+        measure = next((words.index(t) for t in tokens if t in words), None)
+        if measure is None or any(t in OTHER_WORDS for t in tokens):
+            continue
+        split = next((sp for t in tokens for sp, ws in SPLIT_WORDS.items() if t in ws), None)
+        if split in splits:
+            found.append(((splits.index(split), "test" in tokens, measure, len(name), name), col))
+    return min(found)[1] if found else None
+
+
 def canonical_columns(keys) -> dict:
     """canonical name -> the log's own column; where two columns share one (``loss_epoch`` and ``loss_step``),
     the per-epoch one wins (per-step values are single batches: noise)."""
@@ -255,7 +288,7 @@ def _from_records(records: list[dict], path: str, kind: str, cols: ColumnMap) ->
                 return name
         if cols.explicit(key):
             return None  # a column the user named is taken as named, or not at all
-        return next((canon[c] for c in map(canonical, cols.names(key)) if c in canon), None)
+        return next((canon[c] for c in map(canonical, cols.names(key)) if c in canon), None) or by_words(key, canon)
 
     step_col = pick("step")
     epoch_col = pick("epoch")

@@ -432,6 +432,38 @@ def test_column_names_match_however_a_logger_spelled_them(tmp_path):
     assert "overfitting" in [d["pitfall"] for d in rep["diagnoses"]], rep["diagnoses"]
 
 
+
+def test_columns_no_convention_names_are_recognised_by_their_words(tmp_path):
+    """A validation loss called val_mse (a regression) or validation_loss_nats_per_byte (a byte-level LM),
+    validation preferred to test and the measure's own word to another: read, and judged like any loss."""
+    from harness.troubleshooting.locate import read_logs
+    from harness.troubleshooting.logs import by_words, canonical_columns
+
+    f = tmp_path / "history.csv"
+    f.write_text("epoch,train_loss,val_mse,val_rmse\n" + "".join(
+        f"{e},{1.0 / (e + 1):.4f},{0.5 + 0.04 * max(0, e - 2) ** 1.5:.4f},{0.7:.4f}\n" for e in range(12)))
+    [log] = read_logs(f)
+    assert log.values("val_loss")[-1] == pytest.approx(0.5 + 0.04 * 9 ** 1.5, rel=1e-3)  # val_mse, not val_rmse
+    assert "overfitting" in pitfalls(report_of(f))
+    cols = canonical_columns(["step", "train_bpb_estimate", "train_loss_nats_per_byte", "validation_bpb",
+                              "validation_loss_nats_per_byte", "test_loss_nats_per_byte", "elapsed_seconds"])
+    assert by_words("train_loss", cols) == "train_loss_nats_per_byte"
+    assert by_words("val_loss", cols) == "validation_loss_nats_per_byte"
+    assert by_words("val_loss", canonical_columns(["TrainingCost", "TestPerplexity"])) == "TestPerplexity"
+    assert by_words("train_loss", canonical_columns(["elapsed_seconds", "learning_rate"])) is None
+
+
+def test_a_csv_with_its_configuration_written_above_the_header(tmp_path):
+    """Comment lines (#, %, //) and blank lines before the header are the run's notes, not the header."""
+    from harness.troubleshooting.locate import read_logs
+
+    f = tmp_path / "training_metrics.csv"
+    f.write_text("# Training configuration\n# Layer Sizes: 784-128-10\n\nEpoch,Accuracy,Loss\n"
+                 + "".join(f"{e},{99 - 9 * math.exp(-e):.3f},{0.05 + 0.3 * math.exp(-e):.4f}\n" for e in range(1, 16)))
+    [log] = read_logs(f)
+    assert log.values("train_loss")[0] == pytest.approx(0.05 + 0.3 * math.exp(-1), abs=1e-4)
+    assert pitfalls(report_of(f)) == []
+
 def test_a_sub_folder_that_cannot_be_listed_is_named(tmp_path, monkeypatch):
     import os
 
