@@ -125,6 +125,10 @@ class SelectionRules:
                                     "benchmark wins; scores on different benchmarks are not compared"))
 
     # --- rejections -----------------------------------------------------------
+    # In the rules that look at every catalog model, the patterns over one fact (the scenario, the device, the
+    # budget, the thresholds) come first and the model last: the network then joins the single facts once and
+    # each model once at the end, instead of carrying every model through each join (same matches and the same
+    # firing order, which depends on the facts matched, not on the order of the patterns; ~6% of a consultation).
     @rule(
         "selection.reject_closed_weights",
         ModelFact(id=MATCH.model, open_weights=False),
@@ -140,9 +144,9 @@ class SelectionRules:
 
     @rule(
         "selection.reject_too_large_for_device",
-        ModelFact(id=MATCH.model, params=MATCH.params),
         Scenario(deployment=MATCH.deployment),
         Threshold(max_params_by_deployment=MATCH.limits),
+        ModelFact(id=MATCH.model, params=MATCH.params),
         TEST(lambda params, deployment, limits:
              limits.get(deployment) is not None and params > limits[deployment]),
         salience=SAL,
@@ -158,8 +162,8 @@ class SelectionRules:
 
     @rule(
         "selection.reject_device_memory",
-        ModelFact(id=MATCH.model, params=MATCH.params),
         DeployDevice(id=MATCH.device, spec=MATCH.spec),
+        ModelFact(id=MATCH.model, params=MATCH.params),
         TEST(lambda params, spec: params * spec["bytes_per_param"] / 2**30 > spec["memory_gb"]),  # GiB both
         salience=SAL,
     )
@@ -175,12 +179,12 @@ class SelectionRules:
 
     @rule(
         "selection.reject_too_slow",
-        ModelFact(id=MATCH.model, gflops=MATCH.gflops, per=MATCH.per, params=MATCH.params, input=MATCH.model_input),
         DeployDevice(id=MATCH.device, spec=MATCH.spec),
         LatencyBudget(ms=MATCH.budget),
         TaskFact(generative=MATCH.generative),
         Threshold(sequence_tokens=MATCH.default_tokens),
         Scenario(sequence_length=MATCH.given_tokens, image_size=MATCH.image_size),
+        ModelFact(id=MATCH.model, gflops=MATCH.gflops, per=MATCH.per, params=MATCH.params, input=MATCH.model_input),
         TEST(lambda gflops, per, params, spec, generative, default_tokens, given_tokens, budget, model_input,
              image_size: fact_latency(gflops, per, params, spec, generative, given_tokens or default_tokens,
                                       model_input, image_size) > budget),
@@ -204,8 +208,8 @@ class SelectionRules:
 
     @rule(
         "selection.reject_language",
-        ModelFact(id=MATCH.model, languages=MATCH.langs),
         Language(value=MATCH.language),
+        ModelFact(id=MATCH.model, languages=MATCH.langs),
         TEST(lambda langs, language: bool(langs) and not language_covered(language, langs)),
         salience=SAL,
     )
@@ -220,11 +224,11 @@ class SelectionRules:
 
     @rule(
         "selection.reject_cpu_training",
-        ModelFact(id=MATCH.model, params=MATCH.params),
         Scenario(compute="cpu"),
         Preferred(value=MATCH.technique),
         TechniqueFact(id=MATCH.technique, trains_backbone=True),
         Threshold(cpu_max_train_params=MATCH.limit),
+        ModelFact(id=MATCH.model, params=MATCH.params),
         TEST(lambda params, limit: params > limit),
         salience=SAL,
         basis=["thresholds:cpu_max_train_params"],
@@ -239,12 +243,12 @@ class SelectionRules:
 
     @rule(
         "selection.fit_memory",
-        ModelFact(id=MATCH.model, params=MATCH.params),
         Preferred(value=MATCH.preferred),
         MemoryBudget(gb=MATCH.gb, assumed=MATCH.assumed),
         Scenario(compute=MATCH.compute),
         Threshold(activation_memory_factor=MATCH.factor, training_overhead_gb=MATCH.overhead,
                   usable_memory_share=MATCH.share),
+        ModelFact(id=MATCH.model, params=MATCH.params),
         salience=SAL,
         basis=["thresholds:activation_memory_factor", "thresholds:training_overhead_gb",
                "thresholds:usable_memory_share"],
