@@ -30,9 +30,12 @@ CURVE_THRESHOLDS = ("divergence_loss_ratio", "spike_factor", "overfit_val_rise",
                     "train_val_gap_min", "forgetting_min_drop", "seed_std_max", "noise_z_min",
                     "divergence_abs_floor", "loss_floor", "leak_loss_max", "leak_early_share", "still_improving_t",
                     "f1_gap_min", "overfit_noise_z", "still_improving_rate_ratio", "chance_metric_tolerance",
-                    "short_curve_min_evals", "short_curve_min_gain", "warmup_tail_points")
+                    "short_curve_min_evals", "short_curve_min_gain", "warmup_tail_points",
+                    "underfit_max_train_accuracy")
 SEVERITY = {"warning": 1, "error": 2}
 DIVERGED = ("loss_nan", "loss_exploding", "loss_above_chance", "loss_below_floor")
+# readings of a run that levelled off too high (capacity): a run cut short shows no plateau to judge
+PLATEAU = ("high_train_loss", "train_accuracy_low")
 HYPER_FIELDS = ("learning_rate", "epochs", "batch_size", "frozen_layers")
 # a logged run without a scenario: the engine needs a size to consult; no diagnosis or fix reads it
 PLACEHOLDER_DATASET_SIZE = 1000
@@ -98,6 +101,10 @@ def run_symptoms(log: RunLog, th: dict, n_classes: Optional[int], majority: Opti
     if "train_acc" in log.series and "target" in log.series:
         s = curves.train_val_gap(log.values("train_acc"), log.values("target"), th)
         out += [s] if s else []
+    train_acc = log.training_accuracy()
+    if train_acc and not any(s["id"] in DIVERGED + PLATEAU + ("still_improving",) for s in out):
+        s = endings.train_accuracy_low(train_acc, th)
+        out += [s] if s else []
     if "target" in log.series:
         s = curves.constant_metric(log.xs("target"), log.values("target"), th,
                                    loss=log.values("train_loss") if "train_loss" in log.series else None)
@@ -129,7 +136,7 @@ def run_symptoms(log: RunLog, th: dict, n_classes: Optional[int], majority: Opti
 
 def _instead_of_plateau(out: list[dict], s: dict) -> list[dict]:
     """``out`` with ``s`` (a run cut short) added and the underfitting reading of the same run dropped."""
-    return [x for x in out if x["id"] != "high_train_loss"] + [s]
+    return [x for x in out if x["id"] not in PLATEAU] + [s]
 
 
 def _short_still_improving(log: RunLog, th: dict) -> Optional[dict]:

@@ -9,6 +9,10 @@
   of them improving has probability ``0.5 ** (n - 1)`` (a sign test): 1/16 at 5 evaluations.
 - ``metric_at_chance``: a validation metric whose chance level does not depend on the classes
   (ROC AUC: 0.5 for any scorer that ignores its input, Fawcett 2006) held there.
+- ``train_accuracy_low``: a training accuracy that levelled off far below what a network can fit.
+  A network with the capacity for its task fits its own training set nearly perfectly, even with random
+  labels (Zhang et al. 2017); one that settles well below that on the data it trains on has too little
+  capacity, too low a rate or too much regularisation: high bias, the definition of underfitting.
 
 Each returns ``None`` or a symptom ``{"id", "evidence"}`` as the detectors of ``curves`` do.
 """
@@ -100,3 +104,29 @@ def metric_at_chance(values, level: float, th: dict, metric: str) -> Optional[di
         "metric": metric, "chance_level": level, "evaluations": int(len(v)),
         "max_distance": round(float(np.max(np.abs(v - level))), 4), "tolerance": tol,
         "median": round(float(np.median(v)), 4) if math.isfinite(float(np.median(v))) else None}}
+
+
+def train_accuracy_low(values, th: dict) -> Optional[dict]:
+    """At least ``short_curve_min_evals`` training-accuracy values (fractions) that levelled off (the
+    least-squares rate over the last quarter below ``still_improving_rate_ratio`` of the run's average rate,
+    the definition of levelling off ``curves.still_improving`` uses) at a median below
+    ``underfit_max_train_accuracy``, above where they began (a curve that never moved is a failed run, read by
+    the chance and constant-metric tests)."""
+    v = np.asarray(values, dtype=float)
+    v = v[np.isfinite(v)]
+    n = len(v)
+    if n < int(th["short_curve_min_evals"]) or float(np.max(v)) > 1.0:
+        return None
+    q = max(3, n // 4)
+    level = float(np.median(v[-q:]))
+    gain = level - float(v[0])
+    if gain <= 0 or level >= th["underfit_max_train_accuracy"]:
+        return None
+    rate_last = float(np.polyfit(np.arange(q, dtype=float), v[-q:], 1)[0])
+    rate_run = gain / (n - 1)
+    if rate_last >= th["still_improving_rate_ratio"] * rate_run:
+        return None  # still climbing: more training, not more capacity, is the first question
+    return {"id": "train_accuracy_low", "evidence": {
+        "metric": "train_acc", "first": round(float(v[0]), 4), "levelled_at": round(level, 4),
+        "rate_last_quarter": round(rate_last, 5), "rate_whole_run": round(rate_run, 5), "evaluations": n,
+        "threshold": th["underfit_max_train_accuracy"]}}

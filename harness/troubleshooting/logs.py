@@ -133,6 +133,13 @@ class RunLog:
     seed: Optional[int] = None
     role: str = "run"                                 # or "baseline" (a run folder's no-transfer runs)
     chance: Optional[tuple] = None                    # (column, chance level) of the "chance" series
+    target_is_training: bool = False                  # the only accuracy logged is the training one
+
+    def training_accuracy(self) -> Optional[list]:
+        """The training accuracy's values: its own series, or the target where that is the training one."""
+        if "train_acc" in self.series:
+            return self.values("train_acc")
+        return self.values("target") if self.target_is_training and "target" in self.series else None
 
     @property
     def learning_rate(self) -> Optional[float]:
@@ -335,6 +342,7 @@ def _from_records(records: list[dict], path: str, kind: str, cols: ColumnMap) ->
             log.series["grad_norm"] = pts
     tcol = pick("train_acc")
     tgt = pick("target")
+    log.target_is_training = bool(tcol) and tcol == tgt
     if tcol and tgt and tcol != tgt:
         pts = [(float(i), v) for i, r in enumerate(records) for v, st in [_cell(r.get(tcol))] if st == "ok"]
         if pts:

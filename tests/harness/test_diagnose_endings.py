@@ -1,5 +1,6 @@
 """How a run ended: a run stopped inside its warm-up, a short validation curve still improving, a
-validation AUC held at chance. Read from real file formats through the command line."""
+validation AUC held at chance, a training accuracy that levelled off far below what a network can fit.
+Read from real file formats through the command line."""
 
 from __future__ import annotations
 
@@ -14,7 +15,8 @@ from cli import main
 from harness.troubleshooting import endings
 
 TH = {"warmup_tail_points": 3, "short_curve_min_evals": 5, "short_curve_min_gain": 0.05,
-      "still_improving_rate_ratio": 0.5, "constant_metric_min_evals": 3, "chance_metric_tolerance": 0.02}
+      "still_improving_rate_ratio": 0.5, "constant_metric_min_evals": 3, "chance_metric_tolerance": 0.02,
+      "underfit_max_train_accuracy": 0.6}
 
 
 def diagnose(path):
@@ -113,3 +115,32 @@ def test_short_curve_still_improving_from_a_keras_log(tmp_path):
     rows = [(e, 1.2 - 0.05 * e, 1.06 - 0.027 * e - 0.001 * e * e, 0.50 + 0.02 * e) for e in range(5)]
     report = diagnose(keras_csv(tmp_path, rows, ["epoch", "loss", "val_loss", "val_accuracy"]))
     assert report["diagnoses"][0]["pitfall"] == "stopped_early", report["symptoms"]
+
+
+def _saturating(start, level, n, tau):
+    return [level - (level - start) * math.exp(-i / tau) for i in range(n)]
+
+
+@pytest.mark.parametrize("curve, expected", [
+    (_saturating(0.15, 0.53, 25, 5.0), "train_accuracy_low"),   # levelled off at 0.53: cannot fit its data
+    (_saturating(0.15, 0.98, 25, 5.0), None),                   # levelled off near 1: fits its data
+    ([0.15 + 0.015 * i for i in range(25)], None),               # still climbing at the end: cut short, not capacity
+    ([0.5] * 25, None),                                          # never moved: a failed run, read elsewhere
+    ([0.2, 0.4, 0.5, 0.5], None),                                # too few values to call a plateau
+])
+def test_training_accuracy_that_levelled_off_low(curve, expected):
+    found = endings.train_accuracy_low(curve, TH)
+    assert (found and found["id"]) == expected
+
+
+def test_a_printed_training_accuracy_that_levelled_off_low_is_underfitting(tmp_path):
+    """The only accuracy logged is the training one (a Torch7 optim.Logger file): a plateau at 53% reads as
+    underfitting, with raising capacity or the rate among the fixes; the same file levelling off at 98% is healthy."""
+    f = tmp_path / "train.log"
+    f.write_text("% mean class accuracy (train set)\t\n" + "".join(
+        f" {100 * v:.4e}\t\n" for v in _saturating(0.15, 0.53, 25, 5.0)))
+    rep = diagnose(f)
+    assert [d["pitfall"] for d in rep["diagnoses"]][:1] == ["underfitting"]
+    f.write_text("% mean class accuracy (train set)\t\n" + "".join(
+        f" {100 * v:.4e}\t\n" for v in _saturating(0.15, 0.98, 25, 5.0)))
+    assert diagnose(f)["diagnoses"] == []
