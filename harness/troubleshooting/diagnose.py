@@ -31,7 +31,7 @@ CURVE_THRESHOLDS = ("divergence_loss_ratio", "spike_factor", "overfit_val_rise",
                     "divergence_abs_floor", "loss_floor", "leak_loss_max", "leak_early_share", "still_improving_t",
                     "f1_gap_min", "overfit_noise_z", "still_improving_rate_ratio", "chance_metric_tolerance",
                     "short_curve_min_evals", "short_curve_min_gain", "warmup_tail_points",
-                    "underfit_max_train_accuracy")
+                    "underfit_max_train_accuracy", "poor_discrimination_auc")
 SEVERITY = {"warning": 1, "error": 2}
 DIVERGED = ("loss_nan", "loss_exploding", "loss_above_chance", "loss_below_floor")
 # readings of a run that levelled off too high (capacity): a run cut short shows no plateau to judge
@@ -111,6 +111,8 @@ def run_symptoms(log: RunLog, th: dict, n_classes: Optional[int], majority: Opti
         out += [s] if s else []
     if "chance" in log.series:
         s = endings.metric_at_chance(log.values("chance"), log.chance[1], th, metric=log.chance[0])
+        if s is None and "target" in log.series and not log.target_is_training and log.chance[1] == 0.5:
+            s = endings.accuracy_without_ranking(log.values("target"), log.values("chance"), th)
         out += [s] if s else []
     if "learning_rate" in log.series and not any(s["id"] in DIVERGED for s in out):
         s = endings.warmup_unfinished(log.xs("learning_rate"), log.values("learning_rate"), th)

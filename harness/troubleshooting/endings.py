@@ -9,6 +9,10 @@
   of them improving has probability ``0.5 ** (n - 1)`` (a sign test): 1/16 at 5 evaluations.
 - ``metric_at_chance``: a validation metric whose chance level does not depend on the classes
   (ROC AUC: 0.5 for any scorer that ignores its input, Fawcett 2006) held there.
+- ``accuracy_without_ranking``: a validation accuracy far above what the validation ROC AUC allows. An AUC
+  in the "poor" band (at most 0.7, Hosmer & Lemeshow 2000) means the scores barely separate the classes, so a
+  high accuracy beside it comes from the class prior: the majority class predicted (He & Garcia 2009); the
+  same reading as macro-F1 far below accuracy, from the other class-balanced metric logs carry.
 - ``train_accuracy_low``: a training accuracy that levelled off far below what a network can fit.
   A network with the capacity for its task fits its own training set nearly perfectly, even with random
   labels (Zhang et al. 2017); one that settles well below that on the data it trains on has too little
@@ -130,3 +134,19 @@ def train_accuracy_low(values, th: dict) -> Optional[dict]:
         "metric": "train_acc", "first": round(float(v[0]), 4), "levelled_at": round(level, 4),
         "rate_last_quarter": round(rate_last, 5), "rate_whole_run": round(rate_run, 5), "evaluations": n,
         "threshold": th["underfit_max_train_accuracy"]}}
+
+
+def accuracy_without_ranking(accuracy, auc, th: dict) -> Optional[dict]:
+    """Medians over the last half of the evaluations: a validation ROC AUC of at most ``poor_discrimination_auc``
+    and an accuracy at least ``f1_gap_min`` above it (the gap macro-F1 is held to)."""
+    a = np.asarray(accuracy, dtype=float)
+    r = np.asarray(auc, dtype=float)
+    a, r = a[np.isfinite(a)], r[np.isfinite(r)]
+    if len(a) < 2 or len(r) < 2 or float(np.max(a)) > 1.0:
+        return None
+    am, rm = float(np.median(a[len(a) // 2:])), float(np.median(r[len(r) // 2:]))
+    if rm > th["poor_discrimination_auc"] or am - rm < th["f1_gap_min"]:
+        return None
+    return {"id": "accuracy_without_ranking", "evidence": {
+        "metric": "val_auc", "accuracy_median": round(am, 4), "auc_median": round(rm, 4),
+        "threshold": th["poor_discrimination_auc"]}}

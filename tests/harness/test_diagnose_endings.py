@@ -144,3 +144,27 @@ def test_a_printed_training_accuracy_that_levelled_off_low_is_underfitting(tmp_p
     f.write_text("% mean class accuracy (train set)\t\n" + "".join(
         f" {100 * v:.4e}\t\n" for v in _saturating(0.15, 0.98, 25, 5.0)))
     assert diagnose(f)["diagnoses"] == []
+
+
+def test_accuracy_far_above_a_poor_auc_is_class_imbalance(tmp_path):
+    """A Keras CSVLogger file of a multi-label model: binary accuracy 0.95 (the share of negative labels) while
+    the validation AUC stays at 0.56-0.61: the accuracy comes from the class prior. A balanced run whose AUC
+    is as poor but whose accuracy is as poor too, and an imbalanced one that ranks well, are not flagged."""
+    def write(accs, aucs):
+        f = tmp_path / "training_log.csv"
+        with f.open("w", newline="") as fh:
+            w = csv.writer(fh)
+            w.writerow(["epoch", "accuracy", "auc", "loss", "val_accuracy", "val_auc", "val_loss"])
+            for e, (a, r) in enumerate(zip(accs, aucs)):
+                w.writerow([e, a - 0.01, r + 0.05, 0.04 - 0.002 * e, a, r, 0.19 - 0.001 * e])
+        return f
+
+    aucs = [0.574, 0.588, 0.566, 0.613, 0.560, 0.571, 0.565, 0.598]
+    rep = diagnose(write([0.947, 0.948, 0.948, 0.949, 0.949, 0.949, 0.949, 0.949], aucs))
+    assert [d["pitfall"] for d in rep["diagnoses"]][:1] == ["class_imbalance"]
+    assert not any(d["pitfall"] == "class_imbalance"
+                   for d in diagnose(write([0.55, 0.56, 0.57, 0.56, 0.58, 0.57, 0.58, 0.58], aucs))["diagnoses"])
+    assert diagnose(write([0.90, 0.92, 0.93, 0.94, 0.945, 0.95, 0.952, 0.953], [0.80, 0.84, 0.86, 0.88, 0.89, 0.90, 0.90, 0.91]))["diagnoses"] == []
+    th = {"poor_discrimination_auc": 0.7, "f1_gap_min": 0.25}
+    assert endings.accuracy_without_ranking([0.95, 0.95], [0.6, 0.6], th)["id"] == "accuracy_without_ranking"
+    assert endings.accuracy_without_ranking([95.0, 95.0], [0.6, 0.6], th) is None  # percent: not a fraction
