@@ -41,6 +41,8 @@ CORPORA = {
     "public7": (ROOT / "bench/data/real_logs7/labels.yaml", ROOT / "bench/data/real_logs7"),
     # an eighth batch (2026-12-07, night): held out at first contact (BENCHMARKS.md), a development split since
     "public8": (ROOT / "bench/data/real_logs8/labels.yaml", ROOT / "bench/data/real_logs8"),
+    # a ninth batch (2026-12-08): held out; first contact recorded in BENCHMARKS.md
+    "public9": (ROOT / "bench/data/real_logs9/labels.yaml", ROOT / "bench/data/real_logs9"),
 }
 
 
