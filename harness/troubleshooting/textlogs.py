@@ -261,6 +261,10 @@ def parse(path: Path) -> tuple[list[dict], dict, str]:
 
 
 _NUM_CELL = re.compile(rf"^(?:{NUM})%?$", re.I)
+# a printed table's cell: a number with its unit (19.6s, 50.80%, 42 ms), and in the last column a note after
+# it (``0.65  <- best``, ``12.1s *``): the number is the cell's value
+_UNIT_CELL = re.compile(rf"^({NUM})\s*(%|[a-zµ]{{1,3}})?$", re.I)
+_NOTED_CELL = re.compile(rf"^({NUM})\s*(%|[a-zµ]{{1,3}})?\s+[^\w\s.].*$", re.I)
 _NAME_CELL = re.compile(r"^[A-Za-z_][\w./\-]*$")
 _RULE = re.compile(r"^[\s|:+=\-]+$")  # a Markdown separator (|---|:--:|) or a ruled line
 # metric names a table header must hold one of (after norm_key) to be read as a training log
@@ -306,6 +310,17 @@ def _cells(line: str) -> list[str]:
     return [s]
 
 
+def _cell_number(cell: str, last: bool) -> Optional[str]:
+    """The number a table cell holds (``%`` kept, another unit dropped), or None; only the last cell may carry
+    a note after its number."""
+    if _NUM_CELL.match(cell):
+        return cell
+    m = _UNIT_CELL.match(cell) or (_NOTED_CELL.match(cell) if last else None)
+    if m is None:
+        return None
+    return m.group(1) + ("%" if m.group(2) == "%" else "")
+
+
 def table_rows(path: Path) -> list[dict]:
     """Metric records of the tables in a printed log: a header of names, at least one a metric
     (loss, accuracy, F1, AUC, error; a lone column only when its name says which in words, as
@@ -326,9 +341,10 @@ def table_rows(path: Path) -> list[dict]:
         if not line.strip() or _RULE.match(line):
             continue
         cells = _cells(line)
-        numeric = [bool(_NUM_CELL.match(c)) for c in cells]
+        numbers = [_cell_number(c, i == len(cells) - 1) for i, c in enumerate(cells)]
+        numeric = [n is not None for n in numbers]
         if header and cells and all(numeric) and len(cells) in (len(header), len(header) + 1):
-            vals = [_value(c.rstrip("%")) for c in cells[len(cells) - len(header):]]
+            vals = [_value(c.rstrip("%")) for c in numbers[len(cells) - len(header):]]
             row = dict(zip(header, vals))
             taken += 1
             row.setdefault("epoch", taken)

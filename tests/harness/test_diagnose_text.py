@@ -229,8 +229,9 @@ def test_large_log_streams_in_bounded_records(tmp_path):
 
 
 def test_printed_tables_are_read(tmp_path):
-    """A printed DataFrame (with its index), a Markdown table and tab-separated columns with free-form
-    names (Torch7's optim.Logger) read as metric records; a table of settings does not."""
+    """A printed DataFrame (with its index), a Markdown table, tab-separated columns with free-form
+    names (Torch7's optim.Logger) and a pipe-ruled table with units and notes in its cells read as metric
+    records; a table of settings does not."""
     import pandas as pd
 
     epochs = range(1, 11)
@@ -271,3 +272,14 @@ def test_printed_tables_are_read(tmp_path):
     settings = tmp_path / "settings.txt"
     settings.write_text("name    value\nbatch    32\nepochs    10\nlr    0.001\n")
     assert parse(settings)[0] == []
+
+    # columns between pipes without outer pipes, cells with units (50.80%, 19.6s) and a note after the last one
+    ruled = [" Epoch | TrainLoss | TrainAcc |  ValLoss |  ValAcc |       LR |   Time", "-" * 70]
+    ruled += [f"{e:>6} | {1.0 / e:9.4f} | {50 + 2 * e:7.2f}% | {hist['val_loss'][e - 1]:8.4f} | {60 + e:6.2f}% | 0.001000 | "
+              f"{19.5 + e / 10:5.1f}s" + ("  \u2190 best" if e < 4 else "") for e in epochs]
+    (tmp_path / "ruled").mkdir()
+    (tmp_path / "ruled" / "train.log").write_text("Starting training\n\n" + "\n".join(ruled) + "\n")
+    rows, _, style = parse(tmp_path / "ruled" / "train.log")
+    assert style == "table_text" and len(rows) == 10
+    assert rows[0]["time"] == pytest.approx(19.6) and rows[2]["val_loss"] == pytest.approx(0.65)
+    assert "overfitting" in pitfalls(report_of(tmp_path / "ruled" / "train.log"))
