@@ -181,6 +181,67 @@ def _faster_prepare_rule() -> None:
     rete_utils._tlexpert_fast_prepare = True
 
 
+def watched() -> bool:
+    """A matcher watcher is on (the type test logs its passes at INFO): experta's own paths run."""
+    import logging
+
+    from experta import watchers
+
+    level = watchers.MATCHER.level or watchers.MATCH.level
+    return bool(level) and level <= logging.INFO
+
+
+def memory_nodes(matcher) -> list:
+    """The network's nodes that keep a memory, each once (the network never changes after it is built)."""
+    from experta.matchers.rete import mixins
+
+    nodes = matcher.__dict__.get("_tlexpert_nodes")
+    if nodes is None:
+        seen, stack, nodes = set(), [matcher.root_node], []
+        while stack:
+            node = stack.pop()
+            if id(node) not in seen:
+                seen.add(id(node))
+                if type(node)._reset is not mixins.NoMemory._reset:
+                    nodes.append(node)
+                stack.extend(child.node for child in node.children)
+        matcher._tlexpert_nodes = nodes
+    return nodes
+
+
+# what a node remembers: a join's two memories, a conflict-set node's matches and its pending changes
+MEMORIES = ("memory", "added", "removed", "left_memory", "right_memory")
+
+
+class Snapshot:
+    """An engine's working memory at one moment (the fact list and every node's memories, pending
+    activations included), restorable any number of times: facts declared once and propagated once
+    (the knowledge every consultation of a task starts from) are then not declared and propagated again.
+    Restoring and then declaring more facts leaves the network exactly as declaring all of them in that
+    order would; the facts are shared, never changed (a declared fact cannot be)."""
+
+    def __init__(self, engine):
+        self.nodes = [(n, {a: getattr(n, a).copy() for a in MEMORIES if a in vars(n)})
+                      for n in memory_nodes(engine.matcher)]
+        f = engine.facts
+        self.facts = (list(f.items()), f.last_index, f.reference_counter.copy(), f.duplication)
+
+    def restore(self, engine) -> None:
+        from collections import OrderedDict
+
+        from experta.agenda import Agenda
+        from experta.factlist import FactList
+
+        for node, memories in self.nodes:
+            for attr, value in memories.items():
+                setattr(node, attr, value.copy())
+        items, last, refs, dup = self.facts
+        facts = FactList()
+        OrderedDict.update(facts, items)
+        facts.last_index, facts.reference_counter, facts.duplication = last, refs.copy(), dup
+        engine.facts, engine.agenda = facts, Agenda()
+
+
 def _faster_matching() -> None:
     """Five costs of every consultation, each paid hundreds or thousands of times, removed without
     changing what is matched (each is described where it is replaced below):
@@ -230,19 +291,12 @@ def _faster_matching() -> None:
     #   a new token before the test, though most fail it (another type, another value). The test depends
     #   on the fact alone, so it runs first and only a fact that passes is copied; a type test is the
     #   comparison itself (its logging call skipped). With a watcher on, experta's own path runs.
-    import logging
     from collections.abc import Mapping
 
-    from experta import watchers
     from experta.matchers.rete.check import TypeCheck
     from experta.matchers.rete.nodes import FeatureTesterNode
 
     activate = FeatureTesterNode.activate
-
-    def watched() -> bool:
-        """A matcher watcher is on (the type test logs its passes at INFO): experta's own paths run."""
-        level = watchers.MATCHER.level or watchers.MATCH.level
-        return bool(level) and level <= logging.INFO
 
     def fast_activate(self, token):
         if watched() or len(token.data) != 1:
@@ -299,22 +353,6 @@ def _faster_matching() -> None:
     # - Resetting the network walks it recursively from the root, visiting a node once per path to it
     #   (~1,100 visits for ~300 nodes per consultation). Each node with a memory is listed once (the
     #   network never changes after it is built) and its memory wiped directly.
-    from experta.matchers.rete import mixins
-
-    def memory_nodes(matcher) -> list:
-        nodes = matcher.__dict__.get("_tlexpert_nodes")
-        if nodes is None:
-            seen, stack, nodes = set(), [matcher.root_node], []
-            while stack:
-                node = stack.pop()
-                if id(node) not in seen:
-                    seen.add(id(node))
-                    if type(node)._reset is not mixins.NoMemory._reset:
-                        nodes.append(node)
-                    stack.extend(child.node for child in node.children)
-            matcher._tlexpert_nodes = nodes
-        return nodes
-
     def reset(self):
         if watched():
             return self.root_node.reset()  # experta's own walk, with its log lines
@@ -329,4 +367,5 @@ _faster_tokens()
 _faster_prepare_rule()
 _faster_matching()
 
-__all__ = ["DepthStrategy", "AS", "L", "MATCH", "NOT", "P", "TEST", "W", "DefFacts", "Fact", "KnowledgeEngine", "Rule"]
+__all__ = ["DepthStrategy", "AS", "L", "MATCH", "NOT", "P", "TEST", "W", "DefFacts", "Fact", "KnowledgeEngine", "Rule",
+           "Snapshot", "watched"]

@@ -3,15 +3,19 @@
     engine = TransferEngine(kb)
     plan = engine.consult(scenario)          # scenario: output of rules.scenario.normalize
 
-The engine is built once and reused: ``consult`` resets working memory, lets
-``@DefFacts`` bring the knowledge in, declares the scenario and runs.
+The engine is built once and reused: ``consult`` resets working memory, brings the knowledge in,
+declares the scenario and runs. The knowledge a consultation starts from depends only on the task and
+its benchmark (the thresholds, the techniques, the task's catalog models): it is declared and propagated
+through the network once per task and benchmark, kept as a ``Snapshot``, and restored on each later
+consultation; the scenario's facts are declared after it, as they always were (the same facts, the same
+order, the same ids: the plans are identical, see BENCHMARKS.md).
 """
 
 from __future__ import annotations
 
 from typing import Iterable, Optional
 
-from rules._experta import DefFacts
+from rules._experta import DefFacts, Snapshot, watched
 from rules.base import (
     Ambiguity,
     benchmark_of,
@@ -54,12 +58,23 @@ class TransferEngine(
 
     def __init__(self, kb):
         self.kb = kb
+        self._snapshots: dict[tuple, Snapshot] = {}
         super().__init__()
 
     @DefFacts()
     def knowledge(self, scenario: dict, measured: Iterable[dict] = (), readings: Iterable = (),
                   ranking: Optional[dict] = None):
-        """The knowledge relevant to this scenario, as facts."""
+        """The knowledge relevant to this scenario, as facts (experta's own reset path: with a watcher on)."""
+        yield from self.static_facts(scenario)
+        yield from self.scenario_facts(scenario, measured, readings, ranking)
+
+    def static_key(self, scenario: dict) -> tuple:
+        """What the static facts depend on: the task, and the benchmark its models are ranked on."""
+        task = self.kb.tasks[scenario["task"]]
+        return task.id, benchmark_of(task, scenario)
+
+    def static_facts(self, scenario: dict):
+        """The thresholds, the task, the core techniques and the task's catalog models (``static_key``)."""
         yield Threshold(**{tid: th.value for tid, th in self.kb.sections["thresholds"].items()})
         task = self.kb.tasks[scenario["task"]]
         yield TaskFact(id=task.id, family=task.family.value, modality=task.modality.value,
@@ -85,6 +100,10 @@ class TransferEngine(
                             quality_metric=q.metric if ranked else None,
                             frozen_quality=frozen.value if frozen is not None else None,
                             embedding=m.embedding)
+
+    def scenario_facts(self, scenario: dict, measured: Iterable[dict] = (), readings: Iterable = (),
+                       ranking: Optional[dict] = None):
+        """The scenario, the symptoms seen (and how the user's words were read), a measured ranking."""
         yield Scenario(**{k: v for k, v in scenario.items() if k != "expect"})
         said, pairs = {}, set()
         for r in readings:
@@ -114,6 +133,37 @@ class TransferEngine(
                 yield SymptomSeen(id=m["id"], evidence=m.get("evidence") or {})
         if ranking is not None:
             yield from ranking_facts(ranking, self.kb)
+
+    def reset(self, **kwargs):
+        """Working memory for one consultation: the static knowledge restored from its snapshot (declared
+        and propagated the first time), then the scenario's facts declared and propagated; the agenda holds
+        every activation, as experta's reset leaves it. With a matcher watcher on, experta's own reset runs
+        (its log lines are the point)."""
+        if watched():
+            return super().reset(**kwargs)
+        self.trace, self._producer, self._firing = [], {}, None
+        scenario = kwargs["scenario"]
+        key = self.static_key(scenario)
+        snap = self._snapshots.get(key)
+        if snap is None:
+            from experta.agenda import Agenda
+            from experta.fact import InitialFact
+            from experta.factlist import FactList
+
+            self.agenda, self.facts = Agenda(), FactList()
+            self.matcher.reset()
+            for fact in (InitialFact(), *self.static_facts(scenario)):
+                self.facts.declare(fact)
+            for fact in self.facts.changes[0]:
+                self.matcher.root_node.add(fact)  # propagated; its activations stay pending in the network
+            snap = self._snapshots[key] = Snapshot(self)
+        snap.restore(self)
+        for fact in self.scenario_facts(scenario, kwargs.get("measured") or (), kwargs.get("readings") or (),
+                                        kwargs.get("ranking")):
+            self.facts.declare(fact)
+        added, removed = self.get_activations()
+        self.strategy.update_agenda(self.agenda, added, removed)
+        self.running = False
 
     def consult(self, scenario: dict, measured: Optional[Iterable[dict]] = None,
                 trace: bool = True, readings: Optional[Iterable] = None,

@@ -162,3 +162,33 @@ def test_the_faster_rule_preparation_builds_what_experta_builds(kb):
     for r in rules:
         a, b = fast(r), original(r)
         assert type(a) is type(b) and tuple(a) == tuple(b) and a._wrapped is b._wrapped, r
+
+
+def test_the_restored_knowledge_gives_the_plans_experta_own_reset_gives(kb):
+    """The engine declares a task's static knowledge once and restores it afterwards (rules._experta.Snapshot).
+    Plans, traces included, must equal those of experta's own reset (which a matcher watcher switches on),
+    whatever was consulted before: other tasks, other benchmarks, symptoms, the same scenario again."""
+    import logging
+
+    from experta import watchers
+
+    from rules.engine import TransferEngine
+    from rules.scenario import normalize
+
+    scenarios = [dict(task="text_classification", dataset_size=3000, compute="cpu", symptoms=["val_loss_rising"]),
+                 dict(task="image_classification", dataset_size=500, deployment="mobile", latency_ms=30),
+                 dict(task="text_generation", dataset_size=20000, compute="consumer_gpu", gpu_memory_gb=24),
+                 dict(task="text_classification", dataset_size=3000, compute="cpu", symptoms=["val_loss_rising"]),
+                 dict(task="question_answering", dataset_size=50000, language="de")]
+    restored = TransferEngine(kb)
+    plans = [restored.consult(normalize(s, kb)).to_dict() for s in scenarios]
+    assert len(restored._snapshots) >= 3 and plans[0] == plans[3]
+    own = TransferEngine(kb)
+    level = watchers.MATCHER.level
+    watchers.MATCHER.setLevel(logging.DEBUG)  # experta's own reset and matching paths, with their log lines
+    try:
+        expected = [own.consult(normalize(s, kb)).to_dict() for s in scenarios]
+    finally:
+        watchers.MATCHER.setLevel(level)
+    assert own._snapshots == {}
+    assert plans == expected
