@@ -247,7 +247,8 @@ def _faster_matching() -> None:
     changing what is matched (each is described where it is replaced below):
 
     - ``Fact.__setitem__`` freezes every value through a ``singledispatch`` (about 1,000 per
-      consultation); a str, number, bool or None is already immutable and is stored as it is.
+      consultation); a str, number, bool or None is already immutable and is stored as it is, and a
+      list of them becomes the ``frozenlist`` freeze would make, without a dispatch per item.
     - After each firing ``ReteMatcher.changes`` asks all ~100 conflict-set nodes for their
       activations, each answering with two new sets; only nodes with activations are asked here.
     - A fact is tested before its token is copied; the bus hands it only to tests of its class; the
@@ -255,7 +256,7 @@ def _faster_matching() -> None:
     """
     from experta.fact import Fact
     from experta.matchers.rete import ReteMatcher
-    from experta.utils import freeze
+    from experta.utils import freeze, frozenlist
 
     if getattr(Fact, "_tlexpert_fast", False):
         return
@@ -265,7 +266,13 @@ def _faster_matching() -> None:
     def __setitem__(self, key, value):
         if self.__factid__ is not None:
             raise RuntimeError("A fact can't be modified after declaration.")
-        dict_set(self, key, value if type(value) in plain else freeze(value))
+        t = type(value)
+        if t in plain:
+            dict_set(self, key, value)
+        elif t is list and all(type(v) in plain for v in value):  # a rule's basis, a list of names
+            dict_set(self, key, frozenlist(value))  # what freeze makes of it, without a dispatch per item
+        else:
+            dict_set(self, key, freeze(value))
 
     Fact.__setitem__ = __setitem__
     Fact._tlexpert_fast = True

@@ -331,36 +331,57 @@ def _hints(cls):
     return _HINTS[cls]
 
 
+_SPECS: dict = {}
+
+
+def _spec(cls) -> tuple:
+    """Per field of the dataclass ``cls``, what checking a value needs, worked out once per class: (name,
+    required, the nested dataclass if any, whether it may be None, the field's check, its base type)."""
+    spec = _SPECS.get(cls)
+    if spec is None:
+        hints = _hints(cls)
+        rows = []
+        for f in dataclasses.fields(cls):
+            hint = hints[f.name]
+            args = typing.get_args(hint)
+            inner = next((a for a in args if dataclasses.is_dataclass(a)), None) if args else None
+            nested = inner or (hint if dataclasses.is_dataclass(hint) else None)
+            required = f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING
+            rows.append((f.name, required, nested, inner is not None, f.metadata.get("check"),
+                         typing.get_origin(hint) or hint, hint))
+        spec = _SPECS[cls] = tuple(rows)
+    return spec
+
+
 def _build(cls, data: Any, where: str, prefix: str):
     if not isinstance(data, dict):
         raise _bad(where, prefix.rstrip(".") or cls.__name__, f"a mapping of {cls.__name__} fields", data)
-    fields = {f.name: f for f in dataclasses.fields(cls)}
-    unknown = [k for k in data if k not in fields]
+    spec = _spec(cls)
+    names = [row[0] for row in spec]
+    unknown = [k for k in data if k not in names]
     if unknown:
-        close = nearest(str(unknown[0]), fields)
+        close = nearest(str(unknown[0]), names)
         hint = f" Did you mean {close[0]!r}?" if close else ""
         raise PlanError(f"The '{prefix}{unknown[0]}' field of {where} is not a {cls.__name__} field "
-                        f"(known: {', '.join(fields)}).{hint}")
-    hints = _hints(cls)
+                        f"(known: {', '.join(names)}).{hint}")
     kwargs = {}
-    for name, f in fields.items():
+    for row in spec:
+        name = row[0]
         path = prefix + name
         if name not in data:
-            if f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING:
+            if row[1]:
                 raise PlanError(f"The '{path}' field of {where} is required. Got nothing instead.")
             continue
-        kwargs[name] = _value(data[name], hints[name], f, where, path)
+        kwargs[name] = _value(data[name], row, where, path)
     return cls(**kwargs)
 
 
-def _value(v: Any, hint: Any, f, where: str, path: str):
-    check = f.metadata.get("check") if f is not None else None
-    args = typing.get_args(hint)
-    inner = next((a for a in args if dataclasses.is_dataclass(a)), None) if args else None
-    if dataclasses.is_dataclass(hint) or inner is not None:
-        if v is None and inner is not None:
+def _value(v: Any, row: tuple, where: str, path: str):
+    _, _, nested, optional, check, base, hint = row
+    if nested is not None:
+        if v is None and optional:
             return None
-        return _build(inner or hint, v, where, path + ".")
+        return _build(nested, v, where, path + ".")
     if path == "recipes":
         if not isinstance(v, dict):
             raise _bad(where, path, "a mapping of technique id to hyperparameters", v)
@@ -374,7 +395,6 @@ def _value(v: Any, hint: Any, f, where: str, path: str):
         if hint is float and isinstance(v, int):
             return float(v)
         return _copy(v)
-    base = typing.get_origin(hint) or hint
     if base in (dict, list, int, str) and not isinstance(v, base if base is not int else (int,)):
         raise _bad(where, path, {dict: "a mapping", list: "a list", int: "an integer", str: "a string"}[base], v)
     return _copy(v)
