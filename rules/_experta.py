@@ -63,6 +63,9 @@ from experta import (  # noqa: E402
     Rule,
 )
 from experta.strategies import DepthStrategy  # noqa: E402
+from experta import watchers as _watchers  # noqa: E402
+
+_INFO = 20  # logging.INFO
 
 
 def _faster_network_build() -> None:
@@ -183,12 +186,8 @@ def _faster_prepare_rule() -> None:
 
 def watched() -> bool:
     """A matcher watcher is on (the type test logs its passes at INFO): experta's own paths run."""
-    import logging
-
-    from experta import watchers
-
-    level = watchers.MATCHER.level or watchers.MATCH.level
-    return bool(level) and level <= logging.INFO
+    level = _watchers.MATCHER.level or _watchers.MATCH.level
+    return bool(level) and level <= _INFO
 
 
 def memory_nodes(matcher) -> list:

@@ -316,7 +316,19 @@ class TracingEngine(KnowledgeEngine):
         return declared
 
     def facts_of(self, cls: type) -> list[Fact]:
-        return [f for f in self.facts.values() if type(f) is cls]
+        """The facts of class ``cls`` in working memory, in the order declared. Facts are never retracted
+        here, so each class's list is kept with the fact list and extended by the facts declared since it
+        was last asked for (rules ask about 80 times per consultation; 6% of one, measured interleaved)."""
+        facts = self.facts
+        if len(facts) != facts.last_index:  # a fact was retracted: the kept lists may hold it
+            return [f for f in facts.values() if type(f) is cls]
+        index = facts.__dict__.setdefault("_tlexpert_by_class", {})
+        seen, found = index.get(cls, (0, []))
+        if seen < facts.last_index:
+            get = facts.get
+            found = found + [f for i in range(seen, facts.last_index) if type(f := get(i)) is cls]
+            index[cls] = (facts.last_index, found)
+        return list(found)
 
     def public_trace(self) -> list[dict]:
         """The trace: each step's rule, the facts it matched, the rules that produced
