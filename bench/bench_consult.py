@@ -120,7 +120,7 @@ def profile(n: int) -> None:
 
     whole = cum("rules/engine.py", "consult")
     parts = {"matching and firing (run)": cum("rules/base.py", "run"),
-             "declaring facts (reset)": cum("rules/base.py", "reset"),
+             "restoring the knowledge, declaring the scenario (reset)": cum("rules/engine.py", "reset"),
              "building the plan (build_plan)": cum("rules/plan.py", "build_plan"),
              "  of which the contract's validation (Plan.from_dict)": cum("rules/contract.py", "from_dict")}
     print(f"one consultation without the trace: median {statistics.median(times) * 1000:.2f} ms "
