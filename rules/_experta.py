@@ -424,7 +424,6 @@ def _faster_joins() -> None:
 
     OrdinaryMatchNode._OrdinaryMatchNode__activation = activation
     OrdinaryMatchNode._tlexpert_fast = True
-    OrdinaryMatchNode._tlexpert_original_activation = original
 
 
 _faster_network_build()

@@ -275,10 +275,14 @@ class TracingEngine(KnowledgeEngine):
         self._producer: dict[int, str] = {}
         self._firing = None
 
-    def reset(self, **kwargs):
+    def new_trace(self) -> None:
+        """An empty trace for the consultation about to run."""
         self.trace = []
         self._producer = {}
         self._firing = None
+
+    def reset(self, **kwargs):
+        self.new_trace()
         super().reset(**kwargs)
 
     def run(self, steps=float("inf")):

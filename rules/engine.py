@@ -141,7 +141,7 @@ class TransferEngine(
         (its log lines are the point)."""
         if watched():
             return super().reset(**kwargs)
-        self.trace, self._producer, self._firing = [], {}, None
+        self.new_trace()
         scenario = kwargs["scenario"]
         key = self.static_key(scenario)
         snap = self._snapshots.get(key)

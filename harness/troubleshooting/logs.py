@@ -219,15 +219,17 @@ def canonical(name) -> str:
 # A column no convention names is recognised by its words: which split it measures and what it measures
 # (``validation_loss_nats_per_byte``, ``val_mse``, ``TrainingCost``). Losses are whatever is lower-is-better
 # and fitted (cross-entropy, squared or absolute error, bits per byte or character, perplexity).
-SPLIT_WORDS = {"train": ("train", "training", "tr", "trn"),
-               "val": ("val", "valid", "validation", "eval", "evaluation", "dev", "test")}
+# The split words, in the order a printed table's free-form header is searched for them (textlogs.column_name).
+SPLIT_WORDS = {"val": ("val", "valid", "validation", "eval", "evaluation", "dev"), "test": ("test",),
+               "train": ("train", "training", "tr", "trn")}
 LOSS_WORDS = ("loss", "cost", "nll", "xent", "mse", "rmse", "mae", "bpb", "bpc", "perplexity", "ppl")
 ACCURACY_WORDS = ("acc", "accuracy")
 # words that make a column another model's or another task's measure: never read as the run's own curve
 OTHER_WORDS = ("source", "src", "retention", "baseline", "teacher")
-# what each key of the conventions is, in those words: (split or None for no split word, the words)
-BY_WORDS = {"train_loss": (("train", None), LOSS_WORDS), "val_loss": (("val",), LOSS_WORDS),
-            "target": (("val", None, "train"), ACCURACY_WORDS), "train_acc": (("train", None), ACCURACY_WORDS)}
+# what each key of the conventions is, in those words: (its splits in order of preference, None for no split
+# word; the measure's words)
+BY_WORDS = {"train_loss": (("train", None), LOSS_WORDS), "val_loss": (("val", "test"), LOSS_WORDS),
+            "target": (("val", "test", None, "train"), ACCURACY_WORDS), "train_acc": (("train", None), ACCURACY_WORDS)}
 
 
 def by_words(key: str, canon: dict) -> Optional[str]:
@@ -245,7 +247,7 @@ def by_words(key: str, canon: dict) -> Optional[str]:
             continue
         split = next((sp for t in tokens for sp, ws in SPLIT_WORDS.items() if t in ws), None)
         if split in splits:
-            found.append(((splits.index(split), "test" in tokens, measure, len(name), name), col))
+            found.append(((splits.index(split), measure, len(name), name), col))
     return min(found)[1] if found else None
 
 

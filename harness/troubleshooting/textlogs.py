@@ -28,7 +28,7 @@ import re
 from pathlib import Path
 from typing import Iterator, Optional
 
-from harness.troubleshooting.logs import spelled
+from harness.troubleshooting.logs import ACCURACY_WORDS, SPLIT_WORDS, spelled
 
 MAX_RECORDS = 50_000
 MAX_LINE = 1 << 16
@@ -272,9 +272,8 @@ _TABLE_METRICS = re.compile(r"(?:^|_)(?:loss|acc|accuracy|f1|auc|error|err|cost)
 MIN_TABLE_ROWS = 3
 
 
-_SPLIT_WORD = (("val", r"\b(?:val|valid|validation|dev|eval|evaluation)\b"), ("test", r"\btest\b"),
-               ("train", r"\b(?:train|training|tr)\b"))
-_METRIC_WORD = (("loss", r"\b(?:loss|cost)\b"), ("acc", r"\b(?:acc|accuracy)\b"), ("f1", r"\bf1\b"),
+_SPLIT_WORD = tuple((split, rf"\b(?:{'|'.join(words)})\b") for split, words in SPLIT_WORDS.items())
+_METRIC_WORD = (("loss", r"\b(?:loss|cost)\b"), ("acc", rf"\b(?:{'|'.join(ACCURACY_WORDS)})\b"), ("f1", r"\bf1\b"),
                 ("auc", r"\bauc\b"))
 
 
