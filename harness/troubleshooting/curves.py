@@ -247,7 +247,8 @@ def _val_rise(val_steps, val_loss, th: dict):
     best = int(np.argmin(vl))
     if best == len(vl) - 1:
         return None
-    rise = (vl[-1] - vl[best]) / max(abs(vl[best]), 1e-12)
+    after = vl[best + 1:]  # short curves: the median after the best (3 or more), so one dip back hides no rise
+    rise = ((float(np.median(after)) if len(after) >= 3 else vl[-1]) - vl[best]) / max(abs(vl[best]), 1e-12)
     n = len(vl)
     if n >= 8:  # enough evaluations to judge the end against the best stretch and the curve's own noise
         m = max(4, n // 8)
@@ -286,8 +287,7 @@ def overfitting(train_steps, train_loss, val_steps, val_loss, th: dict) -> Optio
     return {"id": "val_loss_rising", "evidence": {
         "metric": "val_loss", "best_at": float(vs[best]), "best": _r(vl[best]), "last": _r(vl[-1]),
         "rise": _r(rise, 3), "train_loss_at_best": _r(at_best[-1]) if len(at_best) else None,
-        "train_loss_last": _r(tl[-1]),
-        "gap_at_best": _r(vl[best] - at_best[-1]) if len(at_best) else None}}
+        "train_loss_last": _r(tl[-1]), "gap_at_best": _r(vl[best] - at_best[-1]) if len(at_best) else None}}
 
 
 def rising_together(train_steps, train_loss, val_steps, val_loss, th: dict) -> Optional[dict]:
@@ -313,8 +313,8 @@ def rising_together(train_steps, train_loss, val_steps, val_loss, th: dict) -> O
     _, sigma, _ = trend_and_noise(tl)
     z = (math.log(end) - math.log(start)) / (1.25 * sigma / math.sqrt(k))
     z_min = th.get("noise_z_min", 4.0)
-    if end < start * (1 + th["overfit_val_rise"]) or z < z_min:
-        return None
+    if end < start * (1 + th["overfit_val_rise"]) or z < z_min or end - start < th["divergence_abs_floor"]:
+        return None  # a rise of a few thousandths near zero is no instability, whatever its ratio
     return {"id": "loss_exploding", "evidence": {
         "metric": "train_loss", "reading": "training and validation loss rose together from their best",
         "best": _r(start), "end": _r(end), "ratio": _r(end / start, 3), "val_best": _r(vl[best]),

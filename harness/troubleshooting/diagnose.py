@@ -31,7 +31,7 @@ CURVE_THRESHOLDS = ("divergence_loss_ratio", "spike_factor", "overfit_val_rise",
                     "divergence_abs_floor", "loss_floor", "leak_loss_max", "leak_early_share", "still_improving_t",
                     "f1_gap_min", "overfit_noise_z", "still_improving_rate_ratio", "chance_metric_tolerance",
                     "short_curve_min_evals", "short_curve_min_gain", "warmup_tail_points",
-                    "underfit_max_train_accuracy", "poor_discrimination_auc")
+                    "underfit_max_train_accuracy", "poor_discrimination_auc", "leak_val_train_ratio")
 SEVERITY = {"warning": 1, "error": 2}
 DIVERGED = ("loss_nan", "loss_exploding", "loss_above_chance", "loss_below_floor")
 # readings of a run that levelled off too high (capacity): a run cut short shows no plateau to judge
@@ -73,6 +73,11 @@ def run_symptoms(log: RunLog, th: dict, n_classes: Optional[int], majority: Opti
             out += curves.underfitting(log.values("train_loss"), log.values("val_loss"), classes, th)
     if "val_loss" in log.series and not nan_grads:
         s = curves.loss_near_zero_early(log.xs("val_loss"), log.values("val_loss"), th, metric="val_loss")
+        out += [s] if s else []
+    if not nan_grads and not any(s["id"] in ("val_too_good",) + DIVERGED for s in out):
+        s = endings.validation_too_good(log.xs("train_loss"), log.values("train_loss"), log.xs("val_loss"),
+                                        log.values("val_loss"), log.training_accuracy(),
+                                        None if log.target_is_training else log.values("target") or None, th)
         out += [s] if s else []
     if not any(s["id"] in DIVERGED + ("val_loss_rising", "loss_near_zero_early") for s in out):
         s = t = None

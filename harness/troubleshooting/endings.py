@@ -18,6 +18,13 @@
   labels (Zhang et al. 2017); one that settles well below that on the data it trains on has too little
   capacity, too low a rate or too much regularisation: high bias, the definition of underfitting.
 
+- ``validation_too_good``: validation far better than training from the first evaluations: a
+  validation loss a tenth of the training loss or less while the model is still learning (a training
+  loss of 0.1 or more), or a perfect validation accuracy while the training accuracy is well short of it.
+  Dropout and augmentation make validation somewhat better than training (at most about 2x in loss); an
+  order of magnitude means the validation examples are ones the model has in effect seen (duplicates,
+  frames of one video on both sides of the split, the label in the input: Kaufman et al. 2012).
+
 Each returns ``None`` or a symptom ``{"id", "evidence"}`` as the detectors of ``curves`` do.
 """
 
@@ -150,3 +157,37 @@ def accuracy_without_ranking(accuracy, auc, th: dict) -> Optional[dict]:
     return {"id": "accuracy_without_ranking", "evidence": {
         "metric": "val_auc", "accuracy_median": round(am, 4), "auc_median": round(rm, 4),
         "threshold": th["poor_discrimination_auc"]}}
+
+
+def validation_too_good(train_steps, train_loss, val_steps, val_loss, train_acc, val_acc,
+                        th: dict) -> Optional[dict]:
+    """Validation far better than training from the start: at least 2 of the first 3 validation losses near
+    zero (at most 0.1: 90% confidence in the right answer) and at most 1 / ``leak_val_train_ratio`` of the last
+    training loss logged at or before each (that training loss at least 0.1: still learning; a constant ratio
+    between two large losses is a logging scale, as gradient accumulation gives); or a validation accuracy of 1.0 at the first two evaluations, the
+    first beside a training accuracy of at most 0.9 (accuracy curves read position by position, so only
+    where they have as many points)."""
+    ratio = float(th["leak_val_train_ratio"])
+    ts, tl = _finite(train_steps, train_loss)
+    vs, vl = _finite(val_steps, val_loss)
+    hits = []
+    for x, v in list(zip(vs, vl))[:3]:
+        before = tl[ts <= x]
+        if len(before) and float(before[-1]) >= 0.1 and 0 <= v <= 0.1 and v * ratio <= float(before[-1]):
+            hits.append({"metric": "val_loss", "at": float(x), "validation": round(float(v), 5),
+                         "training": round(float(before[-1]), 5)})
+    if len(hits) >= 2:
+        return {"id": "val_too_good", "evidence": {
+            **hits[0], "evaluations_far_better": len(hits), "threshold": ratio,
+            "reading": "validation loss an order of magnitude below the training loss"}}
+    if train_acc is None or val_acc is None:
+        return None
+    ta, va = np.asarray(train_acc, dtype=float), np.asarray(val_acc, dtype=float)
+    if len(ta) != len(va) or len(va) < 2 or not np.all(np.isfinite(va[:2])) or float(np.max(va)) > 1.0:
+        return None
+    if va[0] >= 1.0 - 1e-9 and va[1] >= 1.0 - 1e-9 and float(ta[0]) <= 0.9:
+        return {"id": "val_too_good", "evidence": {
+            "metric": "val_acc", "at": 0.0, "validation": 1.0, "training": round(float(ta[0]), 4),
+            "reading": "perfect validation accuracy from the first evaluation while training accuracy is well "
+                       "short of it"}}
+    return None

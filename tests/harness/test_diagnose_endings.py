@@ -168,3 +168,68 @@ def test_accuracy_far_above_a_poor_auc_is_class_imbalance(tmp_path):
     th = {"poor_discrimination_auc": 0.7, "f1_gap_min": 0.25}
     assert endings.accuracy_without_ranking([0.95, 0.95], [0.6, 0.6], th)["id"] == "accuracy_without_ranking"
     assert endings.accuracy_without_ranking([95.0, 95.0], [0.6, 0.6], th) is None  # percent: not a fraction
+
+
+def epochs_csv(tmp_path, rows, header="epoch,loss,accuracy,val_loss,val_accuracy"):
+    p = tmp_path / "training.log"
+    p.write_text(header + "\n" + "\n".join(",".join(str(v) for v in r) for r in rows) + "\n")
+    return p
+
+
+def test_validation_an_order_of_magnitude_better_than_training_is_leakage(tmp_path):
+    # validation near zero loss and perfect from the first epoch while training is still learning
+    p = epochs_csv(tmp_path, [(0, 0.337, 0.828, 0.0156, 1.0), (1, 0.040, 0.975, 0.00136, 1.0),
+                             (2, 0.034, 0.992, 0.0008, 1.0), (3, 0.0027, 1.0, 0.0006, 1.0)])
+    report = diagnose(p)
+    assert report["diagnoses"][0]["pitfall"] == "data_leakage", report["symptoms"]
+    ev = [s for s in report["symptoms"] if s["id"] == "val_too_good"][0]["evidence"]
+    # by accuracy: perfect at the first two epochs while training stood at 0.828 (by loss only the first epoch
+    # counts: the training loss is below 0.1 by the second)
+    assert ev["metric"] == "val_acc" and ev["training"] == pytest.approx(0.828)
+
+
+@pytest.mark.parametrize("rows", [
+    # dropout: validation about half the training loss, an ordinary healthy run
+    [(0, 0.90, 0.70, 0.45, 0.86), (1, 0.50, 0.83, 0.30, 0.90), (2, 0.40, 0.87, 0.26, 0.91),
+     (3, 0.35, 0.88, 0.25, 0.915), (4, 0.33, 0.89, 0.245, 0.917)],
+    # a logging scale (gradient accumulation): a constant 16x ratio between two large losses
+    [(0, 240.0, 0.5, 15.0, 0.6), (1, 40.0, 0.7, 2.5, 0.8), (2, 6.0, 0.8, 0.37, 0.85),
+     (3, 5.2, 0.82, 0.32, 0.86), (4, 5.0, 0.83, 0.31, 0.86)],
+])
+def test_validation_somewhat_better_than_training_is_not_leakage(tmp_path, rows):
+    report = diagnose(epochs_csv(tmp_path, rows))
+    assert not [s for s in report["symptoms"] if s["id"] == "val_too_good"], report["symptoms"]
+
+
+def test_validation_too_good_by_loss():
+    th = {"leak_val_train_ratio": 10.0}
+    hit = endings.validation_too_good([1, 2, 3], [0.9, 0.5, 0.3], [1, 2, 3], [0.05, 0.02, 0.01], None, None, th)
+    assert hit["evidence"]["metric"] == "val_loss" and hit["evidence"]["evaluations_far_better"] == 3
+
+
+def test_validation_too_good_by_accuracy_alone():
+    th = {"leak_val_train_ratio": 10.0}
+    hit = endings.validation_too_good([], [], [], [], [0.83, 0.97, 0.99], [1.0, 1.0, 1.0], th)
+    assert hit["id"] == "val_too_good" and hit["evidence"]["metric"] == "val_acc"
+    # a perfect validation score reached after training caught up is an easy task, not a leak
+    assert endings.validation_too_good([], [], [], [], [0.83, 0.97, 0.99], [0.95, 1.0, 1.0], th) is None
+    assert endings.validation_too_good([], [], [], [], [0.95, 0.97, 0.99], [1.0, 1.0, 1.0], th) is None
+
+
+def test_a_short_validation_curve_that_stays_above_its_best_is_overfitting(tmp_path):
+    # 7 epochs: validation at its best at epoch 1, then above it at every later epoch (the last dips back
+    # to +10%) while the training loss keeps falling
+    p = tmp_path / "history.csv"
+    p.write_text("epoch,train_loss,val_mse\n0,0.805,0.718\n1,0.506,0.649\n2,0.425,0.684\n3,0.389,0.733\n"
+                 "4,0.371,0.742\n5,0.359,0.747\n6,0.349,0.714\n")
+    report = diagnose(p)
+    assert report["diagnoses"][0]["pitfall"] == "overfitting", report["symptoms"]
+
+
+def test_losses_rising_together_by_thousandths_near_zero_is_no_divergence(tmp_path):
+    # both losses near zero: a rise from 0.0003 to 0.018 is a large ratio and no instability
+    p = tmp_path / "train_log.csv"
+    p.write_text("epoch,train_loss,val_loss\n1,0.575,0.138\n2,0.019,0.398\n3,0.0137,0.0824\n4,0.0096,0.00082\n"
+                 "5,0.0080,0.00069\n6,0.00025,0.00017\n7,0.0179,0.0376\n")
+    report = diagnose(p)
+    assert "divergence" not in {d["pitfall"] for d in report["diagnoses"]}, report["symptoms"]
