@@ -77,7 +77,8 @@ def run_symptoms(log: RunLog, th: dict, n_classes: Optional[int], majority: Opti
     if not nan_grads and not any(s["id"] in ("val_too_good",) + DIVERGED for s in out):
         s = endings.validation_too_good(log.xs("train_loss"), log.values("train_loss"), log.xs("val_loss"),
                                         log.values("val_loss"), log.training_accuracy(),
-                                        None if log.target_is_training else log.values("target") or None, th)
+                                        None if log.target_is_training or log.target_kind != "accuracy"
+                                        else log.values("target") or None, th)
         out += [s] if s else []
     if not any(s["id"] in DIVERGED + ("val_loss_rising", "loss_near_zero_early") for s in out):
         s = t = None
@@ -103,7 +104,7 @@ def run_symptoms(log: RunLog, th: dict, n_classes: Optional[int], majority: Opti
     if "val_loss" in log.series and not any(s["id"] in ("loss_at_chance", "loss_nan") for s in out):
         s = curves.val_at_chance(log.values("val_loss"), classes, th)
         out += [s] if s else []
-    if "train_acc" in log.series and "target" in log.series:
+    if "train_acc" in log.series and "target" in log.series and log.target_kind == "accuracy":
         s = curves.train_val_gap(log.values("train_acc"), log.values("target"), th)
         out += [s] if s else []
     train_acc = log.training_accuracy()
@@ -116,7 +117,8 @@ def run_symptoms(log: RunLog, th: dict, n_classes: Optional[int], majority: Opti
         out += [s] if s else []
     if "chance" in log.series:
         s = endings.metric_at_chance(log.values("chance"), log.chance[1], th, metric=log.chance[0])
-        if s is None and "target" in log.series and not log.target_is_training and log.chance[1] == 0.5:
+        if s is None and "target" in log.series and not log.target_is_training and log.chance[1] == 0.5 \
+                and log.target_kind == "accuracy":
             s = endings.accuracy_without_ranking(log.values("target"), log.values("chance"), th)
         out += [s] if s else []
     if "learning_rate" in log.series and not any(s["id"] in DIVERGED for s in out):
@@ -129,7 +131,8 @@ def run_symptoms(log: RunLog, th: dict, n_classes: Optional[int], majority: Opti
     rate = majority
     if rate is None and classes:
         rate = 1.0 / classes
-    s = curves.failed_run(log.final.get("target"), rate)
+    # a score (mAP, IoU, BLEU) has no chance level of 1/k: only an accuracy is held to the majority rate
+    s = curves.failed_run(log.final.get("target"), rate) if log.target_kind == "accuracy" else None
     if s is None:
         s = curves.single_class(log.predictions, classes)
     out += [s] if s else []

@@ -193,10 +193,12 @@ def read_csv_log(path: Path, cols: ColumnMap, kind: str) -> list[RunLog]:
         start = reader.line_num + 1 + skipped  # the first line of the record being read: where an error is reported
         with csv_field_limit():  # one value up to the reading layer's limit (csv's own is 128 KB)
             for r in reader:
-                records.append({k: v for k, v in r.items() if k is not None and k != ""})
+                # names padded into aligned columns (Ultralytics' results.csv) are the names without the padding
+                records.append({k.strip(): v for k, v in r.items() if k is not None and k.strip() != ""})
                 start = reader.line_num + 1 + skipped
     except csv.Error as exc:
         raise LogError(f"{path}:{start}: malformed CSV ({exc})") from None
+    header = [h.strip() for h in header]
     if header and header[0] == "" and "epoch" not in header:
         kind = "keras_history"  # pandas' DataFrame(history.history).to_csv(): an unnamed index column
     elif kind == "csv" and header and header[0] == "epoch" and header[1:] == sorted(header[1:]):

@@ -12,8 +12,9 @@ from typing import Optional
 
 from harness.troubleshooting.formats import (fingerprint, read_csv_log, read_json_log, read_jsonl_log, read_own_run,
                                              read_trainer_state)
-from harness.troubleshooting.logs import (CONVENTIONS, LOG_NAMES, MAX_FILES_SCANNED, SKIP_DIRS, ColumnMap, LogError,
-                                          RunLog, _from_records, runs_from_records)
+from harness.troubleshooting.columns import CONVENTIONS
+from harness.troubleshooting.logs import (LOG_NAMES, MAX_FILES_SCANNED, SKIP_DIRS, ColumnMap, LogError, RunLog,
+                                          _from_records, runs_from_records)
 from harness.troubleshooting.tblogs import is_event_file
 from knowledge.schema import KnowledgeError
 

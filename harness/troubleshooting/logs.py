@@ -22,6 +22,8 @@ import re
 from dataclasses import dataclass, field
 from typing import Optional
 
+from harness.troubleshooting.columns import (_VALIDATION, CONVENTIONS, by_words, canonical, canonical_columns,
+                                             f1_column, loss_parts, score_column)
 from harness.troubleshooting.endings import chance_level
 from knowledge.reading import show
 from knowledge.schema import KnowledgeError
@@ -29,47 +31,6 @@ from knowledge.schema import KnowledgeError
 
 class LogError(KnowledgeError):
     pass
-
-
-CONVENTIONS = {
-    "train_loss": ["train_loss", "loss", "training_loss", "train/loss", "train_loss_epoch", "train_loss_step",
-                   "cost", "train_cost"],
-    "val_loss": ["val_loss", "eval_loss", "validation_loss", "valid_loss", "val/loss", "eval/loss",
-                 "val_loss_epoch", "val_cost", "test_loss"],
-    # validation first, then test, then training accuracy (a log with only that)
-    "target": ["val_acc", "val_accuracy", "eval_accuracy", "eval_acc", "val_sparse_categorical_accuracy",
-               "val_categorical_accuracy", "val_binary_accuracy", "val/acc", "val/accuracy", "eval/accuracy",
-               "valid_acc", "val_macro_f1", "eval_f1", "val_f1", "test_accuracy", "test_acc", "target_accuracy",
-               "accuracy", "sparse_categorical_accuracy", "categorical_accuracy", "binary_accuracy", "acc",
-               "train_acc"],
-    "source": ["source_accuracy", "source_acc", "retention_accuracy", "eval_source_accuracy",
-               "retention_acc", "source/acc", "val_source_acc"],
-    # training accuracy, read only beside a validation target (the train/validation gap)
-    "train_acc": ["train_acc", "train_accuracy", "train/acc", "train_acc_epoch", "accuracy", "acc",
-                  "sparse_categorical_accuracy", "categorical_accuracy", "binary_accuracy"],
-    "grad_norm": ["grad_norm", "gradient_norm", "grad-norm", "train/grad_norm"],
-    "step": ["step", "global_step", "iteration", "iter"],
-    "epoch": ["epoch"],
-    "learning_rate": ["learning_rate", "lr", "lr-AdamW", "lr-Adam", "lr-SGD", "lr-RMSprop"],
-}
-
-F1_NAMES = ("eval_macro_f1", "val_macro_f1", "eval_f1_macro", "eval_f1", "val_f1", "macro_f1", "f1", "eval_f1_score")
-
-_F1_TOKEN = re.compile(r"(?:^|[_/\-.])f1(?:$|[_/\-.])", re.I)
-_VALIDATION = re.compile(r"^(?:val|eval|valid|validation|dev)(?:[_/\-.]|$)", re.I)
-
-
-def f1_column(keys) -> Optional[str]:
-    """The F1 column of a log, by name: a known name first, else any key with an ``f1`` token
-    (``val_f1_metric``, ``eval/f1-score``), validation before others and macro before others; never a
-    training F1 when a validation one exists."""
-    known = next((c for c in F1_NAMES if c in keys), None)
-    if known:
-        return known
-    found = [k for k in keys if isinstance(k, str) and _F1_TOKEN.search(k)]
-    if not found:
-        return None
-    return min(found, key=lambda k: (not _VALIDATION.match(k), "macro" not in k.lower(), len(k), k))
 
 
 # keys of a hyperparameter file (Lightning hparams.yaml, a run's config) -> the configuration field
@@ -134,6 +95,7 @@ class RunLog:
     role: str = "run"                                 # or "baseline" (a run folder's no-transfer runs)
     chance: Optional[tuple] = None                    # (column, chance level) of the "chance" series
     target_is_training: bool = False                  # the only accuracy logged is the training one
+    target_kind: str = "accuracy"                     # or "score": a mAP, IoU, F1, BLEU, R2 (no 1/k chance)
 
     def training_accuracy(self) -> Optional[list]:
         """The training accuracy's values: its own series, or the target where that is the training one."""
@@ -192,6 +154,18 @@ def _cell(v):
     return (f / 100.0 if pct else f), "ok"
 
 
+def _sum_cells(row: dict, cols: tuple):
+    """The sum of a row's cells in ``cols``: None (an empty cell) unless every one holds a number; a NaN or
+    infinity in any of them is the sum's."""
+    total = 0.0
+    for c in cols:
+        v, status = _cell(row.get(c))
+        if status not in ("ok", "nonfinite"):
+            return None
+        total += v
+    return total
+
+
 def _num(v) -> Optional[float]:
     f, status = _cell(v)
     return f if status == "ok" else None
@@ -199,65 +173,6 @@ def _num(v) -> Optional[float]:
 
 def _sig(x: float) -> float:
     return float(f"{x:.3g}")
-
-
-_CAMEL = re.compile(r"(?<=[a-z0-9])(?=[A-Z])")  # TrainLoss, valAcc: a word starts at each capital
-
-
-def spelled(name) -> str:
-    """A metric name in the conventions' spelling: camelCase split into words, lower case, any run of spaces,
-    dashes, dots or slashes one underscore (``TrainLoss`` and ``train-loss`` are ``train_loss``)."""
-    return re.sub(r"[\s\-./]+", "_", _CAMEL.sub("_", str(name).strip()).lower()).strip("_")
-
-
-def canonical(name) -> str:
-    """A column name in one spelling, so that the conventions' names match however a logger wrote them:
-    ``spelled``, and Lightning's ``_epoch`` / ``_step`` suffixes (``train_loss_epoch``) dropped."""
-    return re.sub(r"_(?:epoch|step)$", "", spelled(name))
-
-
-# A column no convention names is recognised by its words: which split it measures and what it measures
-# (``validation_loss_nats_per_byte``, ``val_mse``, ``TrainingCost``). Losses are whatever is lower-is-better
-# and fitted (cross-entropy, squared or absolute error, bits per byte or character, perplexity).
-# The split words, in the order a printed table's free-form header is searched for them (textlogs.column_name).
-SPLIT_WORDS = {"val": ("val", "valid", "validation", "eval", "evaluation", "dev"), "test": ("test",),
-               "train": ("train", "training", "tr", "trn")}
-LOSS_WORDS = ("loss", "cost", "nll", "xent", "mse", "rmse", "mae", "bpb", "bpc", "perplexity", "ppl")
-ACCURACY_WORDS = ("acc", "accuracy")
-# words that make a column another model's or another task's measure: never read as the run's own curve
-OTHER_WORDS = ("source", "src", "retention", "baseline", "teacher")
-# what each key of the conventions is, in those words: (its splits in order of preference, None for no split
-# word; the measure's words)
-BY_WORDS = {"train_loss": (("train", None), LOSS_WORDS), "val_loss": (("val", "test"), LOSS_WORDS),
-            "target": (("val", "test", None, "train"), ACCURACY_WORDS), "train_acc": (("train", None), ACCURACY_WORDS)}
-
-
-def by_words(key: str, canon: dict) -> Optional[str]:
-    """The log's column for ``key`` by the words of its (canonical) name, or None: the preferred split first
-    (validation before test), then the measure's own word before another (``loss`` before ``mse``), then the
-    shortest name."""
-    if key not in BY_WORDS:
-        return None
-    splits, words = BY_WORDS[key]
-    found = []
-    for name, col in canon.items():
-        tokens = name.split("_")
-        measure = next((words.index(t) for t in tokens if t in words), None)
-        if measure is None or any(t in OTHER_WORDS for t in tokens):
-            continue
-        split = next((sp for t in tokens for sp, ws in SPLIT_WORDS.items() if t in ws), None)
-        if split in splits:
-            found.append(((splits.index(split), measure, len(name), name), col))
-    return min(found)[1] if found else None
-
-
-def canonical_columns(keys) -> dict:
-    """canonical name -> the log's own column; where two columns share one (``loss_epoch`` and ``loss_step``),
-    the per-epoch one wins (per-step values are single batches: noise)."""
-    out: dict = {}
-    for k in sorted(keys, key=lambda k: not str(k).endswith("_epoch")):
-        out.setdefault(canonical(k), k)
-    return out
 
 
 def _fractions(pts: list) -> list:
@@ -297,7 +212,16 @@ def _from_records(records: list[dict], path: str, kind: str, cols: ColumnMap) ->
                 return name
         if cols.explicit(key):
             return None  # a column the user named is taken as named, or not at all
-        return next((canon[c] for c in map(canonical, cols.names(key)) if c in canon), None) or by_words(key, canon)
+        found = next((canon[c] for c in map(canonical, cols.names(key)) if c in canon), None)
+        if found is None and key in ("train_loss", "val_loss"):
+            found = by_words(key, canon)
+            parts = loss_parts(found, canon) if found else []
+            return tuple(parts) if parts else found
+        if found is None and key == "target":
+            found = by_words(key, canon)
+            if found is None and (found := score_column(keys)) is not None:
+                log.target_kind = "score"
+        return found or by_words(key, canon)
 
     step_col = pick("step")
     epoch_col = pick("epoch")
@@ -319,6 +243,9 @@ def _from_records(records: list[dict], path: str, kind: str, cols: ColumnMap) ->
                                f"{show(', '.join(map(str, keys)), 300)} instead.")
             log.missing.append(key)
             continue
+        if isinstance(col, tuple):  # a loss logged in parts: their sum, where a row has every part
+            log.warnings.append(f"{key}: the sum of {', '.join(col)} (no total logged)")
+            records = [{**r, col: _sum_cells(r, col)} for r in records]
         pts = []
         for i, r in enumerate(records):
             if col not in r:

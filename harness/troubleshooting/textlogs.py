@@ -28,7 +28,7 @@ import re
 from pathlib import Path
 from typing import Iterator, Optional
 
-from harness.troubleshooting.logs import ACCURACY_WORDS, SPLIT_WORDS, spelled
+from harness.troubleshooting.columns import ACCURACY_WORDS, SPLIT_WORDS, spelled
 
 MAX_RECORDS = 50_000
 MAX_LINE = 1 << 16
@@ -60,7 +60,7 @@ SYNONYMS = {"acc": "acc", "training_loss": "train_loss", "valid_loss": "val_loss
 
 
 def norm_key(key: str) -> str:
-    """A printed key in the column conventions' spelling (``logs.spelled``), with its synonyms."""
+    """A printed key in the column conventions' spelling (``columns.spelled``), with its synonyms."""
     k = spelled(key)
     return SYNONYMS.get(k, k)
 

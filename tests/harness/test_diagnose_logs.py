@@ -400,7 +400,7 @@ def test_an_f1_column_is_found_by_its_name_whatever_it_is_called(tmp_path):
              "val_accuracy": 0.8095, "val_loss": 0.55 + 0.002 * e, "val_f1_metric": 0.0} for e in range(10)]
     f = keras_log(tmp_path / "training.log", rows)
     assert "class_imbalance" in pitfalls(report_of(f))
-    from harness.troubleshooting.logs import f1_column
+    from harness.troubleshooting.columns import f1_column
 
     assert f1_column(["f1_metric", "val_f1_metric", "loss"]) == "val_f1_metric"
     assert f1_column(["train/f1", "eval/f1-macro", "eval/f1"]) == "eval/f1-macro"
@@ -437,7 +437,7 @@ def test_columns_no_convention_names_are_recognised_by_their_words(tmp_path):
     """A validation loss called val_mse (a regression) or validation_loss_nats_per_byte (a byte-level LM),
     validation preferred to test and the measure's own word to another: read, and judged like any loss."""
     from harness.troubleshooting.locate import read_logs
-    from harness.troubleshooting.logs import by_words, canonical_columns
+    from harness.troubleshooting.columns import by_words, canonical_columns
 
     f = tmp_path / "history.csv"
     f.write_text("epoch,train_loss,val_mse,val_rmse\n" + "".join(
