@@ -49,13 +49,15 @@ def f1_column(keys) -> Optional[str]:
     return min(found, key=lambda k: (not _VALIDATION.match(k), "macro" not in k.lower(), len(k), k))
 
 
-_CAMEL = re.compile(r"(?<=[a-z0-9])(?=[A-Z])")  # TrainLoss, valAcc: a word starts at each capital
+# TrainLoss, valAcc: a word starts at each capital after two lower-case letters or digits; one lower-case letter
+# before capitals is part of an acronym (mAP, mIoU)
+_CAMEL = re.compile(r"(?<=[a-z0-9][a-z0-9])(?=[A-Z])")
 
 
 def spelled(name) -> str:
     """A metric name in the conventions' spelling: camelCase split into words, lower case, any run of spaces,
-    dashes, dots or slashes one underscore (``TrainLoss`` and ``train-loss`` are ``train_loss``)."""
-    return re.sub(r"[\s\-./]+", "_", _CAMEL.sub("_", str(name).strip()).lower()).strip("_")
+    dashes, dots, slashes, brackets, ``@`` or ``:`` one underscore (``TrainLoss`` and ``train-loss`` are ``train_loss``)."""
+    return re.sub(r"[\s\-./()\[\]@:]+", "_", _CAMEL.sub("_", str(name).strip()).lower()).strip("_")
 
 
 def canonical(name) -> str:

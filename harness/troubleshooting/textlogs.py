@@ -254,7 +254,7 @@ def parse(path: Path) -> tuple[list[dict], dict, str]:
         last_key = key
     rows = rec.finish()
     if not rows:
-        rows = table_rows(path)
+        rows = table_rows(path) or paired_rows(path)
         return (rows, final, "table_text") if rows else ([], final, "")
     style = max(styles, key=styles.get)
     return rows, final, {"keras": "keras_text", "trainer": "trainer_text", "text": "text"}[style]
@@ -268,7 +268,7 @@ _NOTED_CELL = re.compile(rf"^({NUM})\s*(%|[a-zµ]{{1,3}})?\s+[^\w\s.].*$", re.I)
 _NAME_CELL = re.compile(r"^[A-Za-z_][\w./\-]*$")
 _RULE = re.compile(r"^[\s|:+=\-]+$")  # a Markdown separator (|---|:--:|) or a ruled line
 # metric names a table header must hold one of (after norm_key) to be read as a training log
-_TABLE_METRICS = re.compile(r"(?:^|_)(?:loss|acc|accuracy|f1|auc|error|err|cost)(?:$|_)")
+_TABLE_METRICS = re.compile(r"(?:^|_)(?:loss|acc|accuracy|f1|auc|error|err|cost|map\d*|miou|iou|dice)(?:$|_)")
 MIN_TABLE_ROWS = 3
 
 
@@ -318,6 +318,70 @@ def _cell_number(cell: str, last: bool) -> Optional[str]:
     if m is None:
         return None
     return m.group(1) + ("%" if m.group(2) == "%" else "")
+
+
+_BAR_TAIL = re.compile(r":?\s*\d{1,3}%\s*\|.*$")  # a tqdm bar after a header or a row (``: 100%|███| 401/401 [...]``)
+_OF_TOTAL = re.compile(r"^(\d+)/\d+$")  # ``3/9``: the third of nine epochs
+
+
+def pair_record(header_line: str, row_line: str) -> Optional[dict]:
+    """A header printed with a single row under it, as YOLO prints each epoch (``Epoch GPU_mem box_loss ...``
+    then ``1/100 3.2G 1.21 ...``; ``Class Images ... mAP50 mAP50-95`` then ``all 128 929 ... 0.446``): the
+    two lines cut at white space, as many fields each, the header all names with a metric among them, the row
+    numbers (with a unit, ``3.2G``; ``k/N`` is k) but for a leading label (``all``). The record, or None."""
+    names = _BAR_TAIL.sub("", header_line).split()
+    cells = _BAR_TAIL.sub("", row_line).split()
+    if len(names) < 2 or len(names) != len(cells) or any(_NUM_CELL.match(n) for n in names):
+        return None
+    keys = [spelled(n) for n in names]
+    if not any(_TABLE_METRICS.search(k) for k in keys):
+        return None
+    out = {}
+    for i, (k, c) in enumerate(zip(keys, cells)):
+        m = _OF_TOTAL.match(c)
+        num = m.group(1) if m else _cell_number(c, i == len(cells) - 1)
+        if num is None:
+            if i == 0 and _NAME_CELL.match(c):
+                continue  # the row's label
+            return None
+        out[k] = _value(num.rstrip("%"))
+    return out
+
+
+def paired_rows(path: Path) -> list[dict]:
+    """Records of a log that prints a header before every row (``pair_record``): the pairs of one epoch
+    merged, a new record wherever a header already in the current one comes again; a record the same as the
+    one before (the final model validated again after training) is a reprint, not another evaluation."""
+    out = Records()
+    current: dict = {}
+    seen: set = set()
+    last, previous = None, None
+
+    def close():
+        nonlocal previous
+        if current and current != previous:
+            out.add(current)
+        previous = current
+
+    header = None  # the header the current row was read under, while its progress bar redraws
+    for line in pieces(path):
+        rec = pair_record(last, line) if last is not None else None
+        if rec is not None:
+            head = tuple(_BAR_TAIL.sub("", last).split())
+            if head in seen:
+                close()
+                current, seen = {}, set()
+            current.update(rec)
+            seen.add(head)
+            header = last
+        elif header is not None and (rec := pair_record(header, line)) is not None:
+            current.update(rec)  # the row's bar redrawn: its latest values
+        else:
+            header = None
+        last = line
+    close()
+    rows = out.finish()
+    return rows if len(rows) >= MIN_TABLE_ROWS else []
 
 
 def table_rows(path: Path) -> list[dict]:

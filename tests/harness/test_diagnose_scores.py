@@ -92,3 +92,38 @@ def test_loss_parts_only_where_no_total_is_logged():
     # detectron2 logs a total beside its parts: the total is the curve
     canon = canonical_columns(["iteration", "total_loss", "loss_cls", "loss_box_reg", "loss_rpn_cls"])
     assert by_words("train_loss", canon) == "total_loss" and loss_parts("total_loss", canon) == []
+
+
+def yolo8_stdout(tmp_path, maps, losses):
+    """YOLOv8's printed training: per epoch a header and its row (the progress bar redrawn with carriage
+    returns, the first draws partial), then the validation header and its ``all`` row."""
+    bar = "\u2588" * 10
+    out = []
+    for e, (m, (box, cls, dfl)) in enumerate(zip(maps, losses), 1):
+        out.append("\n      Epoch    GPU_mem   box_loss   cls_loss   dfl_loss  Instances       Size\n")
+        draws = [f"{e:>7}/{len(maps)}      2.61G {box * 1.3:>10.4g} {cls * 1.3:>10.4g} {dfl * 1.3:>10.4g}         "
+                 f"52        640:  40%|{bar[:4]}      | 13/32 [00:04<00:06,  3.12it/s]",
+                 f"{e:>7}/{len(maps)}      2.61G {box:>10.4g} {cls:>10.4g} {dfl:>10.4g}         45        640: "
+                 f"100%|{bar}| 32/32 [00:10<00:00,  3.12it/s]"]
+        out.append("\r".join(draws) + "\n")
+        out.append("                 Class     Images  Instances      Box(P          R      mAP50  mAP50-95): "
+                   f"100%|{bar}| 4/4 [00:01<00:00,  3.01it/s]\n")
+        out.append(f"                   all        128        929      0.641      0.537 {m:>10.4g} {0.7 * m:>10.4g}\n")
+    p = tmp_path / "train_output.txt"
+    p.write_text("".join(out))
+    return p
+
+
+def test_yolo_printed_output_is_read_per_epoch(tmp_path):
+    n = 12
+    maps = [0.6 * (1 - math.exp(-e / 30)) for e in range(1, n + 1)]  # still climbing steadily
+    losses = [(1.5 - 0.05 * e, 2.0 - 0.08 * e, 1.3 - 0.02 * e) for e in range(1, n + 1)]
+    rep = report(yolo8_stdout(tmp_path, maps, losses))
+    assert rep["runs"][0]["points"] == {"train_loss": n, "target": n}, rep["runs"]
+    assert rep["diagnoses"][0]["pitfall"] == "stopped_early", rep["symptoms"]
+    from pathlib import Path
+
+    from harness.troubleshooting.textlogs import paired_rows
+    rows = paired_rows(Path(tmp_path / "train_output.txt"))
+    # the finished bar's values, not the first partial draw; the epoch from "k/N"
+    assert rows[0]["box_loss"] == pytest.approx(1.45) and rows[2]["epoch"] == 3
