@@ -43,6 +43,9 @@ CORPORA = {
     "public8": (ROOT / "bench/data/real_logs8/labels.yaml", ROOT / "bench/data/real_logs8"),
     # a ninth batch (2026-12-08): held out; first contact recorded in BENCHMARKS.md
     "public9": (ROOT / "bench/data/real_logs9/labels.yaml", ROOT / "bench/data/real_logs9"),
+    # a tenth batch (2026-12-08, later; 10 printed logs): first contact recorded in BENCHMARKS.md, a development
+    # split since
+    "public10": (ROOT / "bench/data/real_logs10/labels.yaml", ROOT / "bench/data/real_logs10"),
 }
 
 

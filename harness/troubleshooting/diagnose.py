@@ -92,7 +92,7 @@ def run_symptoms(log: RunLog, th: dict, n_classes: Optional[int], majority: Opti
                 # the loss still falls but the task metric has levelled off: weak evidence that more helps
                 s["evidence"]["strength"] = round(s["evidence"]["strength"] * 0.3, 3)
                 s["evidence"]["target_levelled_off"] = True
-        s = s or t or _short_still_improving(log, th)
+        s = s or t or _short_still_improving(log, th) or _interrupted(log)
         if s is not None:  # still improving is not a plateau
             out = _instead_of_plateau(out, s)
     if "f1" in log.series and "acc" in log.series:
@@ -159,6 +159,16 @@ def _short_still_improving(log: RunLog, th: dict) -> Optional[dict]:
             if s is not None:
                 return s
     return None
+
+
+def _interrupted(log: RunLog) -> Optional[dict]:
+    """A run that ended before its planned epochs with validation at its best (the loss first, else the
+    target metric)."""
+    key = "val_loss" if "val_loss" in log.series else "target" if "target" in log.series else None
+    if key is None:
+        return None
+    return endings.interrupted(log.config.get("epochs"), log.config.get("epochs_planned"), log.values(key),
+                               higher_is_better=key == "target", metric=key)
 
 
 def _merge(per_run: list[list[dict]]) -> list[dict]:

@@ -191,3 +191,23 @@ def validation_too_good(train_steps, train_loss, val_steps, val_loss, train_acc,
             "reading": "perfect validation accuracy from the first evaluation while training accuracy is well "
                        "short of it"}}
     return None
+
+
+def interrupted(epochs_run: Optional[int], epochs_planned: Optional[int], values, *, higher_is_better: bool,
+                metric: str) -> Optional[dict]:
+    """A run that ended before the epochs it was set to train (``Epoch k/N`` printed, the log stopping at
+    k < N - 1) with its validation curve at its best at the last of at least 3 evaluations: cut short while
+    learning. Early stopping ends a run before N too, but only after its patience ran out past the best."""
+    if not epochs_run or not epochs_planned or epochs_run + 1 >= epochs_planned:
+        return None
+    v = np.asarray(values, dtype=float)
+    v = v[np.isfinite(v)]
+    if len(v) < 3:
+        return None
+    best = float(v.max()) if higher_is_better else float(v.min())
+    if float(v[-1]) != best or float(v[0]) == best:
+        return None
+    return {"id": "still_improving", "evidence": {
+        "metric": metric, "last": round(float(v[-1]), 4), "evaluations": int(len(v)),
+        "reading": f"the log ends at epoch {epochs_run} of the {epochs_planned} planned, with validation at its "
+                   "best", "strength": 0.6}}

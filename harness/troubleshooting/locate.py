@@ -30,6 +30,7 @@ def _read_text_log(path: Path, cols: ColumnMap) -> list[RunLog]:
     from harness.troubleshooting.textlogs import parse
 
     records, final, style = parse(path)
+    planned = final.pop("epochs_planned", None)
     test_acc = next((final[k] for k in ("test_accuracy", "test_acc", "test_categorical_accuracy",
                                         "test_sparse_categorical_accuracy", "test_binary_accuracy",
                                         "eval_accuracy") if k in final), None)
@@ -41,6 +42,7 @@ def _read_text_log(path: Path, cols: ColumnMap) -> list[RunLog]:
     else:
         logs = runs_from_records(records, str(path), style, cols)
     log = logs[-1]  # what was printed after training belongs to the last run
+    log.know("epochs_planned", planned, "the N of 'Epoch k/N' (epochs the run was set to train)")
     for k, v in final.items():
         log.final.setdefault(k, v)
     if "target" not in log.final and test_acc is not None:
@@ -145,6 +147,10 @@ def _head(path: Path, n: int = 1 << 16) -> str:
         return ""
 
 
+# how a JSON array's first line begins (an element or nothing yet), unlike a bracketed time stamp or tag
+_JSON_ARRAY_START = re.compile(r'^\[\s*(?:$|[\[{"]|-?\d+(?:\.\d+)?(?:[eE][-+]?\d+)?\s*[,\]]|true\b|false\b|null\b)')
+
+
 def sniff(path: Path) -> str:
     """What a file holds, by its content: 'jsonl', 'json', 'csv' (a header naming a metric column)
     or 'text' (anything else: a printed log, read by ``textlogs``)."""
@@ -155,9 +161,9 @@ def sniff(path: Path) -> str:
             json.loads(first)
             return "jsonl" if first.startswith("{") and len(head.strip().splitlines()) > 1 else "json"
         except ValueError:
-            if head.lstrip().startswith("[") or first == "{":
+            if (_JSON_ARRAY_START.match(first) and not re.search(r"\]\s*[A-Za-z]", first)) or first == "{":
                 return "json"
-            return "text"  # a Trainer dict printed with Python quotes
+            return "text"  # a Trainer dict printed with Python quotes, a line under a "[2024-10-31 22:45]" stamp
     names = [c.strip().strip('"') for c in re.split(r"[,;\t]", first)]
     known = {n for k in ("train_loss", "val_loss", "target") for n in CONVENTIONS[k]}
     if len(names) > 1 and any(n in known for n in names):

@@ -182,18 +182,20 @@ def _trainer_dict(line: str) -> Optional[dict]:
 
 
 def parse(path: Path) -> tuple[list[dict], dict, str]:
-    """(records, final metrics of evaluate() calls, the style recognised: 'keras_text', 'trainer_text',
-    'text') of one text log. No records: ([], {}, '')."""
+    """(records, final metrics of evaluate() calls with the N of ``Epoch k/N`` as ``epochs_planned``, the
+    style recognised: 'keras_text', 'trainer_text', 'text') of one text log. No records: ([], {}, '')."""
     rec = Records()
     final: dict = {}
     styles = {"keras": 0, "trainer": 0, "text": 0}
     epoch: Optional[int] = None        # Keras: the current header's epoch
     epoch_done = True                  # Keras: the current epoch's record was taken
     last_key = None                    # generic lines: (epoch, step) of the last record
+    planned = 0                        # the N of "Epoch k/N": the epochs the run was set to train
     for line in pieces(path):
         h = _EPOCH_HEADER.match(line)
         if h:
             epoch, epoch_done = int(h.group(1)), False
+            planned = max(planned, int(h.group(2)))
             continue
         bar = _BAR.match(line)
         if bar or (epoch is not None and _OLD_V2.match(line)):
@@ -236,6 +238,7 @@ def parse(path: Path) -> tuple[list[dict], dict, str]:
         else:
             if e:
                 row["epoch"] = int(e.group(1))
+                planned = max(planned, int(e.group(2) or 0))
             if s:
                 row["step"] = int(s.group(1))
         if not row and all(k.startswith("test") for k in m):
@@ -253,6 +256,8 @@ def parse(path: Path) -> tuple[list[dict], dict, str]:
             rec.add(row)
         last_key = key
     rows = rec.finish()
+    if planned:
+        final["epochs_planned"] = planned
     if not rows:
         rows = table_rows(path) or paired_rows(path)
         return (rows, final, "table_text") if rows else ([], final, "")

@@ -70,7 +70,8 @@ def test_keras_fit_output_is_read_epoch_by_epoch(keras_logs, verbose):
     records, final, style = parse(f)
     assert style == "keras_text" and [r["epoch"] for r in records] == list(range(1, 13))
     assert {"loss", "accuracy", "val_loss", "val_accuracy"} <= set(records[-1])
-    assert set(final) == {"test_loss", "test_accuracy"}  # evaluate() is not an epoch
+    # evaluate() is not an epoch; the N of "Epoch k/N" is the epochs the run was set to train
+    assert set(final) == {"test_loss", "test_accuracy", "epochs_planned"} and final["epochs_planned"] == 12
     rep = report_of(f)
     assert rep["runs"][0]["kind"] == "keras_text"
     assert "divergence" not in pitfalls(rep), rep["symptoms"]
@@ -283,3 +284,38 @@ def test_printed_tables_are_read(tmp_path):
     assert style == "table_text" and len(rows) == 10
     assert rows[0]["time"] == pytest.approx(19.6) and rows[2]["val_loss"] == pytest.approx(0.65)
     assert "overfitting" in pitfalls(report_of(tmp_path / "ruled" / "train.log"))
+
+
+def test_a_log_under_bracketed_time_stamps_is_text_not_json(tmp_path):
+    # "[2024-10-31 22:45:12] ..." opens like a JSON array; the PyTorch tutorial's "[1,  2000] loss: ..." too
+    p = tmp_path / "training_log.txt"
+    lines = ["[2024-10-31 22:45:12] Training started", "[2024-10-31 22:45:13] Loading data..."]
+    lines += [f"Epoch {e}/15 - loss: {1 / e:.4f} - accuracy: {0.5 + e / 40:.4f} - val_loss: {1.1 / e:.4f} - "
+              f"val_accuracy: {0.5 + e / 45:.4f}" for e in range(1, 9)]
+    p.write_text("\n".join(lines) + "\n")
+    r = CliRunner().invoke(main, ["diagnose", str(p), "--format", "json"])
+    assert r.exit_code == 0, r.output
+    assert json.loads(r.stdout)["runs"][0]["points"]["val_loss"] == 8
+    q = tmp_path / "tutorial.log"
+    q.write_text("".join(f"[{e},  {b}] loss: {2.3 / (e + b / 4000):.3f}\n" for e in range(1, 4) for b in (2000, 4000)))
+    r = CliRunner().invoke(main, ["diagnose", str(q), "--format", "json"])
+    assert r.exit_code == 0, r.output
+
+
+def test_a_printed_run_cut_off_before_its_planned_epochs_at_its_best_stopped_early(tmp_path):
+    # "Epoch [k/200]" printed, the log ends at 60 with validation at its best; the curve flattens, so the slope
+    # test alone would not call it cut short
+    p = tmp_path / "training_log.txt"
+    p.write_text("".join(
+        f"Epoch [{e}/200], Train Loss: {0.8 + 1.5 / e ** 0.5:.4f}, Train Acc: {0.7 - 0.5 / e ** 0.5:.4f}, "
+        f"Val Loss: {0.9 + 1.4 / e ** 0.5 + (0.01 if e % 7 == 3 and e < 60 else 0):.4f}, "
+        f"Val Accuracy: {0.68 - 0.5 / e ** 0.5:.4f}\n" for e in range(1, 61)))
+    r = CliRunner().invoke(main, ["diagnose", str(p), "--format", "json"])
+    assert r.exit_code == 0, r.output
+    rep = json.loads(r.stdout)
+    assert rep["diagnoses"][0]["pitfall"] == "stopped_early", rep["symptoms"]
+    # the same run printed as "Epoch [k/60]" ran its course: no reading of a cut
+    q = tmp_path / "finished.txt"
+    q.write_text(p.read_text().replace("/200]", "/60]"))
+    rep = json.loads(CliRunner().invoke(main, ["diagnose", str(q), "--format", "json"]).stdout)
+    assert not any("planned" in str(s["evidence"].get("reading", "")) for s in rep["symptoms"]), rep["symptoms"]
