@@ -107,8 +107,13 @@ def run_symptoms(log: RunLog, th: dict, n_classes: Optional[int], majority: Opti
     if "train_acc" in log.series and "target" in log.series and log.target_kind == "accuracy":
         s = curves.train_val_gap(log.values("train_acc"), log.values("target"), th)
         out += [s] if s else []
+    if "train_loss" in log.series and "target" in log.series and log.target_kind == "accuracy" and not any(
+            s["id"] in DIVERGED + ("still_improving",) for s in out):
+        s = endings.nothing_learned(log.values("train_loss"), log.values("target"), th)
+        if s is not None:  # a run that never started shows no plateau to judge capacity by
+            out = [x for x in out if x["id"] not in PLATEAU] + [s]
     train_acc = log.training_accuracy()
-    if train_acc and not any(s["id"] in DIVERGED + PLATEAU + ("still_improving",) for s in out):
+    if train_acc and not any(s["id"] in DIVERGED + PLATEAU + ("still_improving", "nothing_learned") for s in out):
         s = endings.train_accuracy_low(train_acc, th)
         out += [s] if s else []
     if "target" in log.series:

@@ -211,3 +211,31 @@ def interrupted(epochs_run: Optional[int], epochs_planned: Optional[int], values
         "metric": metric, "last": round(float(v[-1]), 4), "evaluations": int(len(v)),
         "reading": f"the log ends at epoch {epochs_run} of the {epochs_planned} planned, with validation at its "
                    "best", "strength": 0.6}}
+
+
+def nothing_learned(train_loss, target, th: dict) -> Optional[dict]:
+    """At least ``short_curve_min_evals`` points of both: a training loss that never moved (ending above
+    ``underfit_flat_ratio`` of where it began) and an accuracy (fractions) that did not improve beyond its own
+    noise (``curves.improved``), its median over the last half below ``underfit_max_train_accuracy``. A
+    network learns something from any signal in its data, even from random labels it memorises (Zhang et al.
+    2017); one whose loss and accuracy both stand still from the first step is not training at all: the
+    labels, the loss, the data pipeline or a learning rate of zero. Underfitting is a run that learned and
+    levelled off; this one never started."""
+    from harness.troubleshooting.curves import improved
+
+    tl = np.asarray(train_loss, dtype=float)
+    tl = tl[np.isfinite(tl)]
+    a = np.asarray(target, dtype=float)
+    a = a[np.isfinite(a)]
+    n_min = int(th["short_curve_min_evals"])
+    if len(tl) < n_min or len(a) < n_min or float(np.max(a)) > 1.0:
+        return None
+    k = max(1, len(tl) // 10)
+    start, end = float(np.median(tl[:k])), float(np.median(tl[-k:]))
+    level = float(np.median(a[len(a) // 2:]))
+    if end < th["underfit_flat_ratio"] * start or improved(a, True) or level >= th["underfit_max_train_accuracy"]:
+        return None
+    return {"id": "nothing_learned", "evidence": {
+        "metric": "target", "loss_first": round(start, 4), "loss_last": round(end, 4),
+        "accuracy_first": round(float(a[0]), 4), "accuracy_median_last_half": round(level, 4),
+        "evaluations": int(len(a)), "reading": "neither the loss nor the accuracy moved beyond its noise"}}

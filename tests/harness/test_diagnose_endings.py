@@ -233,3 +233,25 @@ def test_losses_rising_together_by_thousandths_near_zero_is_no_divergence(tmp_pa
                  "5,0.0080,0.00069\n6,0.00025,0.00017\n7,0.0179,0.0376\n")
     report = diagnose(p)
     assert "divergence" not in {d["pitfall"] for d in report["diagnoses"]}, report["symptoms"]
+
+
+def test_a_run_that_never_learned_is_a_failed_run_with_a_label_check_first(tmp_path):
+    # 9 classes: the loss stays at ln 9 and the accuracy near 1/9, wobbling, for 20 epochs (shuffled labels)
+    rows = [(e, 2.20 - 0.002 * e + 0.01 * (e % 3), 0.11 + 0.01 * (e % 4), 2.19 + 0.02 * (e % 5),
+             0.12 + 0.015 * ((e * 7) % 5)) for e in range(20)]
+    report = diagnose(epochs_csv(tmp_path, rows))
+    first = report["diagnoses"][0]
+    assert first["pitfall"] == "failed_run", report["symptoms"]
+    assert first["fixes"][0]["changes"][0]["field"] == "label_audit"
+
+
+def test_nothing_learned_against_a_run_that_learned_and_levelled_off():
+    th = {"short_curve_min_evals": 5, "underfit_flat_ratio": 0.9, "underfit_max_train_accuracy": 0.6}
+    flat = [2.2, 2.19, 2.21, 2.18, 2.2, 2.19, 2.2, 2.18]
+    assert endings.nothing_learned(flat, [0.11, 0.13, 0.1, 0.12, 0.11, 0.13, 0.12, 0.11], th)["id"] == "nothing_learned"
+    # the accuracy rose beyond its noise: it learned something
+    assert endings.nothing_learned(flat, [0.11, 0.2, 0.28, 0.33, 0.37, 0.39, 0.4, 0.4], th) is None
+    # the loss fell: a plateau after learning is underfitting's to judge
+    assert endings.nothing_learned([2.2, 1.8, 1.6, 1.5, 1.5, 1.5, 1.5, 1.5], [0.11] * 8, th) is None
+    # a high accuracy that did not move is a run that started good (a pre-trained model), not one that never learned
+    assert endings.nothing_learned(flat, [0.91, 0.92, 0.91, 0.92, 0.91, 0.92, 0.91, 0.92], th) is None
