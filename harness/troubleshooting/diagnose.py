@@ -172,8 +172,12 @@ def _interrupted(log: RunLog) -> Optional[dict]:
     key = "val_loss" if "val_loss" in log.series else "target" if "target" in log.series else None
     if key is None:
         return None
-    return endings.interrupted(log.config.get("epochs"), log.config.get("epochs_planned"), log.values(key),
-                               higher_is_better=key == "target", metric=key)
+    for done, planned, unit in (("epochs", "epochs_planned", "epoch"), ("steps", "steps_planned", "step")):
+        s = endings.interrupted(log.config.get(done), log.config.get(planned), log.values(key),
+                                higher_is_better=key == "target", metric=key, unit=unit)
+        if s is not None:
+            return s
+    return None
 
 
 def _merge(per_run: list[list[dict]]) -> list[dict]:

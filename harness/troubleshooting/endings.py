@@ -193,12 +193,14 @@ def validation_too_good(train_steps, train_loss, val_steps, val_loss, train_acc,
     return None
 
 
-def interrupted(epochs_run: Optional[int], epochs_planned: Optional[int], values, *, higher_is_better: bool,
-                metric: str) -> Optional[dict]:
-    """A run that ended before the epochs it was set to train (``Epoch k/N`` printed, the log stopping at
-    k < N - 1) with its validation curve at its best at the last of at least 3 evaluations: cut short while
-    learning. Early stopping ends a run before N too, but only after its patience ran out past the best."""
-    if not epochs_run or not epochs_planned or epochs_run + 1 >= epochs_planned:
+def interrupted(done: Optional[float], planned: Optional[float], values, *, higher_is_better: bool,
+                metric: str, unit: str = "epoch") -> Optional[dict]:
+    """A run that ended before the epochs (or steps) it was set to train (``Epoch k/N`` printed and the log
+    stopping at k; a Trainer state of ``global_step`` short of ``max_steps``: a checkpoint taken mid-run),
+    short by at least 2 units and a tenth of the plan, with its validation curve at its best at the last of
+    at least 3 evaluations: cut short while learning. Early stopping ends a run before its plan too, but only
+    after its patience ran out past the best."""
+    if not done or not planned or planned - done < max(2.0, 0.1 * planned):
         return None
     v = np.asarray(values, dtype=float)
     v = v[np.isfinite(v)]
@@ -209,8 +211,8 @@ def interrupted(epochs_run: Optional[int], epochs_planned: Optional[int], values
         return None
     return {"id": "still_improving", "evidence": {
         "metric": metric, "last": round(float(v[-1]), 4), "evaluations": int(len(v)),
-        "reading": f"the log ends at epoch {epochs_run} of the {epochs_planned} planned, with validation at its "
-                   "best", "strength": 0.6}}
+        "reading": f"the log ends at {unit} {done:g} of the {planned:g} planned, with validation at its best",
+        "strength": 0.6}}
 
 
 def nothing_learned(train_loss, target, th: dict) -> Optional[dict]:

@@ -91,6 +91,10 @@ def read_trainer_state(path: Path, cols: ColumnMap) -> RunLog:
     if isinstance(state.get("num_train_epochs"), (int, float)) and state["num_train_epochs"] > 0:
         log.config["epochs"] = state["num_train_epochs"]  # what was asked for, not only what ran
         log.config_from["epochs"] = f"{path.name} (num_train_epochs)"
+    steps, planned = state.get("global_step"), state.get("max_steps")
+    if isinstance(steps, int) and isinstance(planned, int) and 0 < steps < planned:  # a checkpoint taken mid-run
+        log.know("steps", steps, f"{path.name} (global_step)")
+        log.know("steps_planned", planned, f"{path.name} (max_steps)")
     if isinstance(state.get("train_batch_size"), int):
         log.know("batch_size", state["train_batch_size"], f"{path.name} (train_batch_size)")
     _hf_model_config(log, path.parent)

@@ -255,3 +255,22 @@ def test_nothing_learned_against_a_run_that_learned_and_levelled_off():
     assert endings.nothing_learned([2.2, 1.8, 1.6, 1.5, 1.5, 1.5, 1.5, 1.5], [0.11] * 8, th) is None
     # a high accuracy that did not move is a run that started good (a pre-trained model), not one that never learned
     assert endings.nothing_learned(flat, [0.91, 0.92, 0.91, 0.92, 0.91, 0.92, 0.91, 0.92], th) is None
+
+
+@pytest.mark.parametrize("max_steps, cut", [(300, True), (120, False)])
+def test_a_trainer_checkpoint_taken_mid_run_at_its_best_was_cut_short(tmp_path, max_steps, cut):
+    # evaluations that flatten (the slope test alone would not call the run cut short), the last the best
+    hist = []
+    evals = [0.9, 0.7, 0.62, 0.60, 0.597, 0.596]
+    for i, (step, ev) in enumerate(zip(range(20, 121, 20), evals), 1):
+        hist.append({"loss": 0.9 / i ** 0.5, "learning_rate": 2e-5, "epoch": step / 100, "step": step})
+        hist.append({"eval_loss": ev, "eval_accuracy": 1.1 - ev, "epoch": step / 100, "step": step})
+    p = tmp_path / "checkpoint-120" / "trainer_state.json"
+    p.parent.mkdir()
+    p.write_text(json.dumps({"global_step": 120, "max_steps": max_steps, "num_train_epochs": 3,
+                             "log_history": hist}))
+    report = diagnose(p)
+    readings = [s["evidence"].get("reading", "") for s in report["symptoms"] if s["id"] == "still_improving"]
+    assert any("step 120 of the 300 planned" in r for r in readings) == cut, report["symptoms"]
+    if cut:
+        assert report["diagnoses"][0]["pitfall"] == "stopped_early"
