@@ -23,6 +23,7 @@ in 1 MiB chunks, and past ``MAX_RECORDS`` records every other one is dropped
 
 from __future__ import annotations
 
+import functools
 import math
 import re
 from pathlib import Path
@@ -282,6 +283,7 @@ _METRIC_WORD = (("loss", r"\b(?:loss|cost)\b"), ("acc", rf"\b(?:{'|'.join(ACCURA
                 ("auc", r"\bauc\b"))
 
 
+@functools.lru_cache(maxsize=4096)  # a log repeats its cells: each spelled out once
 def column_name(cell: str) -> str:
     """A table header cell in the conventions' spelling: ``norm_key`` for a name like ``val_loss``,
     else the split and metric words found in a free-form one (``% mean class accuracy (train set)``
@@ -329,17 +331,22 @@ _BAR_TAIL = re.compile(r":?\s*\d{1,3}%\s*\|.*$")  # a tqdm bar after a header or
 _OF_TOTAL = re.compile(r"^(\d+)/\d+$")  # ``3/9``: the third of nine epochs
 
 
-def pair_record(header_line: str, row_line: str) -> Optional[dict]:
-    """A header printed with a single row under it, as YOLO prints each epoch (``Epoch GPU_mem box_loss ...``
-    then ``1/100 3.2G 1.21 ...``; ``Class Images ... mAP50 mAP50-95`` then ``all 128 929 ... 0.446``): the
-    two lines cut at white space, as many fields each, the header all names with a metric among them, the row
-    numbers (with a unit, ``3.2G``; ``k/N`` is k) but for a leading label (``all``). The record, or None."""
-    names = _BAR_TAIL.sub("", header_line).split()
-    cells = _BAR_TAIL.sub("", row_line).split()
-    if len(names) < 2 or len(names) != len(cells) or any(_NUM_CELL.match(n) for n in names):
+def header_keys(line: str) -> Optional[tuple]:
+    """The column names of a line printed as a header over a single row (YOLO's ``Epoch GPU_mem box_loss ...``,
+    ``Class Images ... mAP50 mAP50-95): 100%|...``): at least two names cut at white space, no number among
+    them and a metric among them; None otherwise."""
+    names = _BAR_TAIL.sub("", line).split()
+    if len(names) < 2 or any(_NUM_CELL.match(n) for n in names):
         return None
-    keys = [spelled(n) for n in names]
-    if not any(_TABLE_METRICS.search(k) for k in keys):
+    keys = tuple(spelled(n) for n in names)
+    return keys if any(_TABLE_METRICS.search(k) for k in keys) else None
+
+
+def pair_row(keys: tuple, line: str) -> Optional[dict]:
+    """The record of a row printed under ``keys`` (``1/100 3.2G 1.21 ...``; ``all 128 929 ... 0.446``): as many
+    fields, numbers (with a unit, ``3.2G``; ``k/N`` is k) but for a leading label (``all``). None otherwise."""
+    cells = _BAR_TAIL.sub("", line).split()
+    if len(cells) != len(keys):
         return None
     out = {}
     for i, (k, c) in enumerate(zip(keys, cells)):
@@ -354,13 +361,14 @@ def pair_record(header_line: str, row_line: str) -> Optional[dict]:
 
 
 def paired_rows(path: Path) -> list[dict]:
-    """Records of a log that prints a header before every row (``pair_record``): the pairs of one epoch
-    merged, a new record wherever a header already in the current one comes again; a record the same as the
-    one before (the final model validated again after training) is a reprint, not another evaluation."""
+    """Records of a log that prints a header before every row (``header_keys``, ``pair_row``): the pairs of
+    one epoch merged, a new record wherever a header already in the current one comes again; a record the
+    same as the one before (the final model validated again after training) is a reprint, not another
+    evaluation."""
     out = Records()
     current: dict = {}
     seen: set = set()
-    last, previous = None, None
+    above, previous = None, None  # the keys of the line above, if it is a header
 
     def close():
         nonlocal previous
@@ -368,22 +376,21 @@ def paired_rows(path: Path) -> list[dict]:
             out.add(current)
         previous = current
 
-    header = None  # the header the current row was read under, while its progress bar redraws
+    under = None  # the header the current row was read under, while its progress bar redraws
     for line in pieces(path):
-        rec = pair_record(last, line) if last is not None else None
+        rec = pair_row(above, line) if above is not None else None
         if rec is not None:
-            head = tuple(_BAR_TAIL.sub("", last).split())
-            if head in seen:
+            if above in seen:
                 close()
                 current, seen = {}, set()
             current.update(rec)
-            seen.add(head)
-            header = last
-        elif header is not None and (rec := pair_record(header, line)) is not None:
+            seen.add(above)
+            under = above
+        elif under is not None and (rec := pair_row(under, line)) is not None:
             current.update(rec)  # the row's bar redrawn: its latest values
         else:
-            header = None
-        last = line
+            under = None
+        above = header_keys(line) if rec is None else None
     close()
     rows = out.finish()
     return rows if len(rows) >= MIN_TABLE_ROWS else []
