@@ -46,6 +46,8 @@ CORPORA = {
     # a tenth batch (2026-12-08, later; 10 printed logs): first contact recorded in BENCHMARKS.md, a development
     # split since
     "public10": (ROOT / "bench/data/real_logs10/labels.yaml", ROOT / "bench/data/real_logs10"),
+    # an eleventh batch (2026-12-08, later): held out at first contact (BENCHMARKS.md), a development split since
+    "public11": (ROOT / "bench/data/real_logs11/labels.yaml", ROOT / "bench/data/real_logs11"),
 }
 
 

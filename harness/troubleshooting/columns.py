@@ -69,7 +69,7 @@ def canonical(name) -> str:
 # A column no convention names is recognised by its words: which split it measures and what it measures
 # (``validation_loss_nats_per_byte``, ``val_mse``, ``TrainingCost``). Losses are whatever is lower-is-better
 # and fitted (cross-entropy, squared or absolute error, bits per byte or character, perplexity).
-# The split words, in the order a printed table's free-form header is searched for them (textlogs.column_name).
+# The split words, in the order a printed table's free-form header is searched for them (tables.column_name).
 SPLIT_WORDS = {"val": ("val", "valid", "validation", "eval", "evaluation", "dev"), "test": ("test",),
                "train": ("train", "training", "tr", "trn")}
 LOSS_WORDS = ("loss", "cost", "nll", "xent", "mse", "rmse", "mae", "bpb", "bpc", "perplexity", "ppl")

@@ -396,13 +396,13 @@ def failed_run(final_accuracy: Optional[float], majority_rate: Optional[float]) 
     return None
 
 
-def train_val_gap(train_acc, val_acc, th: dict) -> Optional[dict]:
+def train_val_gap(train_acc, val_acc, th: dict, val_loss=None) -> Optional[dict]:
     """Final training accuracy at least ``train_val_gap_min`` above the final validation accuracy,
-    with the validation accuracy past its best (a gap that is still closing is not yet a symptom)."""
-    ta = np.asarray(train_acc, dtype=float)
-    va = np.asarray(val_acc, dtype=float)
-    ta, va = ta[np.isfinite(ta)], va[np.isfinite(va)]
-    if len(ta) == 0 or len(va) == 0:
+    with the validation accuracy past its best (a gap that is still closing is not yet a symptom) and the
+    validation loss, where logged, not at its lowest at the end (validation still improving is no overfitting)."""
+    ta, va, vl = (np.asarray(x if x is not None else [], dtype=float) for x in (train_acc, val_acc, val_loss))
+    ta, va, vl = ta[np.isfinite(ta)], va[np.isfinite(va)], vl[np.isfinite(vl)]
+    if len(ta) == 0 or len(va) == 0 or (len(vl) >= 2 and float(vl[-1]) <= float(vl.min())):
         return None
     gap = float(ta[-1] - va[-1])
     if gap >= th["train_val_gap_min"] and va[-1] < va.max():

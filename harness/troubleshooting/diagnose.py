@@ -105,7 +105,8 @@ def run_symptoms(log: RunLog, th: dict, n_classes: Optional[int], majority: Opti
         s = curves.val_at_chance(log.values("val_loss"), classes, th)
         out += [s] if s else []
     if "train_acc" in log.series and "target" in log.series and log.target_kind == "accuracy":
-        s = curves.train_val_gap(log.values("train_acc"), log.values("target"), th)
+        s = curves.train_val_gap(log.values("train_acc"), log.values("target"), th,
+                                 val_loss=log.values("val_loss") or None)
         out += [s] if s else []
     if "train_loss" in log.series and "target" in log.series and log.target_kind == "accuracy" and not any(
             s["id"] in DIVERGED + ("still_improving",) for s in out):

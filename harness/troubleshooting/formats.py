@@ -248,6 +248,10 @@ def read_json_log(path: Path, cols: ColumnMap) -> RunLog:
     if isinstance(data, dict):
         config = data.get("config") or data.get("hparams") or data.get("hyperparameters") or {}
         hist = data.get("history") or data.get("metrics") or data.get("log")
+        if hist is None and any(isinstance(v, list) and v and all(isinstance(x, (int, float)) for x in v)
+                                for v in data.values()):
+            # History.history saved as it is (json.dump(history.history, f)): its numeric lists
+            hist = {k: v for k, v in data.items() if isinstance(v, list)}
         if isinstance(hist, dict) and hist and all(isinstance(v, list) for v in hist.values()):
             # Keras' History.history: {metric: [value per epoch]}
             n = max(len(v) for v in hist.values())

@@ -16,7 +16,7 @@ import re
 from pathlib import Path
 from typing import Optional
 
-from harness.troubleshooting.textlogs import norm_key
+from harness.troubleshooting.printed import norm_key
 
 EVENTS = "events.out.tfevents."
 _SPLITS = {"train": "train", "training": "train", "val": "val", "valid": "val", "validation": "val",

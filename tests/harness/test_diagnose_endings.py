@@ -274,3 +274,11 @@ def test_a_trainer_checkpoint_taken_mid_run_at_its_best_was_cut_short(tmp_path, 
     assert any("step 120 of the 300 planned" in r for r in readings) == cut, report["symptoms"]
     if cut:
         assert report["diagnoses"][0]["pitfall"] == "stopped_early"
+
+
+def test_a_train_validation_gap_while_validation_still_improves_is_no_overfitting(tmp_path):
+    # an 11-point accuracy gap, but the validation loss is at its lowest at the last epoch
+    rows = [(0, 1.52, 0.666, 0.632, 0.832), (1, 0.431, 0.888, 0.500, 0.851), (2, 0.281, 0.929, 0.466, 0.858),
+            (3, 0.197, 0.957, 0.452, 0.8601), (4, 0.143, 0.976, 0.446, 0.8597)]
+    report = diagnose(epochs_csv(tmp_path, rows))
+    assert "overfitting" not in {d["pitfall"] for d in report["diagnoses"]}, report["symptoms"]

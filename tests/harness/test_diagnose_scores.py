@@ -123,7 +123,7 @@ def test_yolo_printed_output_is_read_per_epoch(tmp_path):
     assert rep["diagnoses"][0]["pitfall"] == "stopped_early", rep["symptoms"]
     from pathlib import Path
 
-    from harness.troubleshooting.textlogs import paired_rows
+    from harness.troubleshooting.tables import paired_rows
     rows = paired_rows(Path(tmp_path / "train_output.txt"))
     # the finished bar's values, not the first partial draw; the epoch from "k/N"
     assert rows[0]["box_loss"] == pytest.approx(1.45) and rows[2]["epoch"] == 3

@@ -211,18 +211,18 @@ def test_appended_runs_are_read_one_by_one(tmp_path):
 
 def test_large_log_streams_in_bounded_records(tmp_path):
     """Memory follows the records kept, not the file: past the cap every other record is dropped."""
-    from harness.troubleshooting import textlogs
+    from harness.troubleshooting import printed
 
     f = tmp_path / "big.log"
     with f.open("w") as fh:
         for s in range(1, 30001):
             fh.write(f"step {s} loss={1.0 / s ** 0.3:.5f}\n" if s != 20001 else "step 20001 loss=nan\n")
-    old = textlogs.MAX_RECORDS
-    textlogs.MAX_RECORDS = 1000
+    old = printed.MAX_RECORDS
+    printed.MAX_RECORDS = 1000
     try:
         records, _, _ = parse(f)
     finally:
-        textlogs.MAX_RECORDS = old
+        printed.MAX_RECORDS = old
     assert 500 <= len(records) <= 1002
     steps = [r["step"] for r in records]
     assert steps == sorted(steps) and steps[0] == 1 and steps[-1] == 30000  # the last record is kept
@@ -319,3 +319,42 @@ def test_a_printed_run_cut_off_before_its_planned_epochs_at_its_best_stopped_ear
     q.write_text(p.read_text().replace("/200]", "/60]"))
     rep = json.loads(CliRunner().invoke(main, ["diagnose", str(q), "--format", "json"]).stdout)
     assert not any("planned" in str(s["evidence"].get("reading", "")) for s in rep["symptoms"]), rep["symptoms"]
+
+
+HISTORY = {"loss": [1.52, 0.43, 0.28, 0.20, 0.14, 0.11], "accuracy": [0.67, 0.89, 0.93, 0.96, 0.98, 0.99],
+           "val_loss": [0.40, 0.36, 0.41, 0.48, 0.55, 0.63], "val_accuracy": [0.85, 0.87, 0.86, 0.85, 0.84, 0.83]}
+
+
+@pytest.mark.parametrize("write", [
+    lambda h: str(h),  # print(history.history) or str() saved to a file: Python's quotes
+    lambda h: json.dumps(h),  # json.dump(history.history, f) without a wrapper
+    lambda h: json.dumps(h, indent=2),  # pretty-printed: each list over many lines
+    lambda h: "Training done\n" + "".join(f"{k.replace('_', ' ').title()} List: {v}\n" for k, v in h.items()),
+])
+def test_a_history_of_named_lists_is_read_column_by_column(tmp_path, write):
+    p = tmp_path / "training_history.txt"
+    p.write_text(write(HISTORY))
+    r = CliRunner().invoke(main, ["diagnose", str(p), "--format", "json"])
+    assert r.exit_code == 0, r.output
+    rep = json.loads(r.stdout)
+    assert rep["runs"][0]["points"]["val_loss"] == 6, rep["runs"]
+    assert rep["diagnoses"][0]["pitfall"] == "overfitting", rep["symptoms"]
+
+
+def test_named_lists_of_another_length_are_not_aligned_with_the_epochs(tmp_path):
+    from harness.troubleshooting.tables import named_lists
+
+    p = tmp_path / "h.txt"
+    p.write_text(str({"step_loss": [0.9 - 0.01 * i for i in range(40)], "val_loss": [0.8, 0.6, 0.5, 0.45],
+                      "val_acc": [0.6, 0.7, 0.75, 0.78], "note": "not a list"}))
+    rows = named_lists(p)
+    assert len(rows) == 4 and set(rows[0]) == {"epoch", "val_loss", "val_acc"}
+
+
+def test_counts_and_summaries_printed_beside_the_epochs_are_no_points(tmp_path):
+    # "Best Epoch: 4" and a best model's figures restated after training are not a fourth and fifth point
+    p = tmp_path / "train.log"
+    p.write_text("".join(f"Epoch {e}: train_loss={1 / e:.3f} val_loss={0.5 + 0.05 * e:.3f}\n" for e in range(1, 9))
+                 + "Best Epoch: 1\nLoaded best model (epoch=1, val_loss=0.550)\nBest val_loss: 0.550\n")
+    records, _, _ = parse(p)
+    assert [r.get("epoch") for r in records] == list(range(1, 9))
