@@ -135,7 +135,12 @@ def embeddings(items, refresh: bool) -> dict[str, np.ndarray]:
     if path.exists() and not refresh:
         z = np.load(path)
         cache = dict(zip(z["keys"].tolist(), z["vecs"]))
-    views = {"whole": [[it["text"]] for it in items],
+    from knowledge import get_kb
+    from rules.reader.numbers import glossed
+
+    kb = get_kb()
+    # the whole text as the shipped reader's encoder reads it: another language through the glossary
+    views = {"whole": [[glossed(it["text"], kb) or it["text"]] for it in items],
              "sent": [sentences(it["text"]) for it in items],
              "parts": [parts_of(it["text"]) for it in items]}
     todo = sorted({s for v in views.values() for ss in v for s in ss if _sha(s) not in cache})

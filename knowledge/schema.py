@@ -383,12 +383,15 @@ class Distinction:
 @dataclass(frozen=True)
 class Vocabulary:
     """Words the reader's extractors build their patterns from (``rules.reader.words.use_vocabulary``):
-    ``*`` stands for any word ending, a space for any run of spaces; everything else is matched literally."""
+    ``*`` stands for any word ending, a space for any run of spaces; everything else is matched literally.
+    An entry with a ``gloss`` is a glossary entry instead: its words, in a language other than English, are
+    read as the gloss (``rules.reader.words.glossed``)."""
 
     id: str
     words: list[str]
     reason: str = ""
     sources: list[str] = field(default_factory=list)
+    gloss: str = ""
 
 
 @dataclass(frozen=True)

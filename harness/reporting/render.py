@@ -142,7 +142,7 @@ def render_plan(plan, kb=None) -> str:
                 if f.get("finding"):
                     add(f"             finding: {f['finding']}")
     readings = [r for r in plan.symptom_readings or [] if any(m["method"] != "name" for m in r["matches"])
-                or r["ruled_out"] or r.get("note")]
+                or r["ruled_out"] or r.get("note") or r.get("read_as")]
     if readings:
         add("")
         add("How your description was read:")
@@ -150,6 +150,8 @@ def render_plan(plan, kb=None) -> str:
             named = ", ".join(f"{m['symptom']} ({m['pitfall'].replace('_', ' ')}, by {m['method']}"
                               + (f" {m['score']:.2f})" if m["method"] == "meaning" else ")") for m in r["matches"])
             add(f"  - {r['text']!r}: {named or 'no symptom'}")
+            if r.get("read_as"):
+                add(f"      read as (through the glossary): {r['read_as']!r}")
             j = r.get("judgement")
             if j and j.get("candidates"):
                 top = j["candidates"][0]

@@ -25,13 +25,16 @@ def fit(items: list[dict], kb, c: float = 30.0, abstain_share: float = 0.15, emb
     the held-out and field descriptions only (the patterns were written against the public ones)."""
     from rules.reader.symptoms import read_symptoms
 
+    from rules.reader.numbers import glossed
+
     outs = []
     for it in items:
         try:
             outs.append(reader_output(read_symptoms(it["text"], kb)))
         except Exception:  # noqa: BLE001 -- a refusal names nothing
             outs.append({"pitfalls": [], "methods": []})
-    x = embeddings if embeddings is not None else embed([it["text"] for it in items])
+    # what the encoder reads: the text, or the English a description in another language is read as
+    x = embeddings if embeddings is not None else embed([glossed(it["text"], kb) or it["text"] for it in items])
     return fit_arrays(items, outs, x, c=c, abstain_share=abstain_share)
 
 
@@ -46,7 +49,11 @@ def _cached_embeddings(items: list[dict]):
         return None
     z = np.load(path)
     cache = dict(zip(z["keys"].tolist(), z["vecs"]))
-    keys = [hashlib.sha256(it["text"].encode()).hexdigest()[:20] for it in items]
+    from knowledge import get_kb
+    from rules.reader.numbers import glossed
+
+    kb = get_kb()
+    keys = [hashlib.sha256((glossed(it["text"], kb) or it["text"]).encode()).hexdigest()[:20] for it in items]
     if not all(k in cache for k in keys):
         return None
     v = np.stack([cache[k] for k in keys]).astype(np.float64)

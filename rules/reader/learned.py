@@ -223,7 +223,7 @@ def judge(reading, model: Optional[Model] = None) -> Optional[Judgement]:
     from rules.reader.semantic import SemanticUnavailable
 
     def embedding():
-        return embed([reading.text])[0]
+        return embed([reading.read_as or reading.text])[0]
 
     try:
         return judge_output(reader_output(reading), embedding, model)

@@ -223,6 +223,31 @@ def script_of(text: str) -> Optional[str]:
     return max(names, key=names.get)
 
 
+_CLAUSE_MARKS = str.maketrans({"，": ", ", "。": ". ", "；": "; ", "：": ": ", "？": "? ", "！": "! ", "、": ", ",
+                               "（": " (", "）": ") ", "“": '"', "”": '"'})
+_GLOSSARY: dict = {"kb": None, "terms": None}
+
+
+def glossed(text: str, kb) -> Optional[str]:
+    """``text`` read through the knowledge base's glossary (vocabulary entries with a ``gloss``) when it is
+    written mostly in another script: every glossary term replaced by its English gloss, the longest
+    terms first, the script's own punctuation by ours, and what the glossary does not hold dropped. None
+    for an English text, or one with no term the glossary knows."""
+    if script_of(text) is None:
+        return None
+    if _GLOSSARY["kb"] is not kb:
+        pairs = [(w, v.gloss) for v in kb.sections.get("vocabulary", {}).values() if v.gloss for w in v.words]
+        pairs.sort(key=lambda p: -len(p[0]))
+        terms = re.compile("|".join(re.escape(w) for w, _ in pairs)) if pairs else None
+        _GLOSSARY.update(kb=kb, terms=terms, gloss=dict(pairs))
+    terms = _GLOSSARY["terms"]
+    if terms is None or not terms.search(text):
+        return None
+    out = terms.sub(lambda m: f" {_GLOSSARY['gloss'][m.group(0)]} ", text.translate(_CLAUSE_MARKS))
+    out = "".join(c if c.isascii() or not c.isalpha() else " " for c in out)  # untranslated words dropped
+    return re.sub(r"\s+", " ", re.sub(r"\s+([,.;:?!])", r"\1", out)).strip()
+
+
 def _scratch_vs_transfer(text: str) -> int:
     """+1 where the score beside the model without transfer is higher ("transfer learning gets 85%, from
     scratch 89%"), -1 where the transferred one's is, 0 where the text gives no such pair."""
@@ -287,13 +312,18 @@ _GOING_WELL = _lazy(r"\b(?:looks?|looking|seems?)\s+(?:good|fine|great|healthy|o
                          r"|\b(?:is|are|keeps?)\s+getting\s+better\b|\bgood\s+to\s+go\b"
                          r"|\bnicely\b|\bas\s+expected\b|\bno\s+(?:issues?|problems?)\b|\bworks?\s+(?:fine|great|well)\b",
                          re.I)
+# progress stated: the training loss going down, with nothing in the part going up, spiking or stalling
+_TRAINING_LOSS_FALLS = _lazy(r"\b<<training_split>>\s+loss(?:es)?\s+(?:\w+\s+){0,3}?<<falling>>", re.I)
+_TURNS = _lazy(r"<<rising>>|<<steep>>|<<stuck>>|\b(?:then|after|until|before|spik\w*|going\s+up)\b", re.I)
 _TROUBLE = _lazy(r"\b(?:nan|inf|worse|drop\w*|stuck|fail\w*|bad|poor\w*|tank\w*|spik\w*|explod\w*|diverg\w*|"
                       r"overfit\w*|underfit\w*|forg[eo]t\w*|collaps\w*|slow\w*|memory|oom|wrong|only|but|however|"
                       r"except|though|while|loss\w*\s+(?:\w+\s+){0,2}(?:rises?|rising|increas\w*|goes\s+up|went\s+up))\b", re.I)
 
 
 def going_well(part: str) -> bool:
-    return bool(_GOING_WELL.search(part)) and not _TROUBLE.search(part)
+    if _TROUBLE.search(part):
+        return False
+    return bool(_GOING_WELL.search(part)) or bool(_TRAINING_LOSS_FALLS.search(part) and not _TURNS.search(part))
 
 
 def numeric_symptoms(part: str) -> list[str]:

@@ -49,7 +49,8 @@ from typing import Optional
 from knowledge.schema import KnowledgeError
 from rules.reader.index import _Index, _best_per_symptom, _fix_typos, _index, _lexical_hits, _semantic, norm_name
 from rules.reader.numbers import (stated_settings, _FORGET_DENIED, _FORGETS, _drop_yes_no_questions, _is_log_line,
-                                  _scratch_vs_transfer, going_well, pattern_symptoms, script_of, whole_text_symptoms)
+                                  _scratch_vs_transfer, glossed, going_well, pattern_symptoms, script_of,
+                                  whole_text_symptoms)
 from rules.reader.words import (_PLEASANTRY, _SCOPE_END, HEALTHY, HEALTHY_MARGIN, _dice, _tokens, affirm, content_words,
                                 use_vocabulary,
                                 is_negated, resolved_at, says_fixed, split_parts)
@@ -76,6 +77,7 @@ class Reading:
     note: str = ""
     judgement: Optional[dict] = None  # calibrated probabilities (rules.reader.learned.Judgement.as_dict)
     stated: dict = field(default_factory=dict)  # settings the text says are in place (stated_settings)
+    read_as: str = ""  # the English the text was read as, through the glossary (another language), if any
 
     @property
     def symptoms(self) -> list[str]:
@@ -93,6 +95,8 @@ class Reading:
             out["ambiguous"] = self.ambiguous
         if self.note:
             out["note"] = self.note
+        if self.read_as:
+            out["read_as"] = self.read_as
         if self.judgement:
             out["judgement"] = self.judgement
         if self.stated:
@@ -120,6 +124,11 @@ def _distinction(kb, a: str, b: str) -> Optional[str]:
 def read_symptoms(text: str, kb, semantic: bool = True) -> Reading:
     """What ``text`` says went wrong: matched symptoms, ruled-out ones, ambiguities."""
     use_vocabulary(kb)  # the extractors' words are this knowledge base's (an overlay may add some)
+    read_as = glossed(text, kb)
+    if read_as is not None:  # another language: read as its glossary terms say, in English
+        reading = read_symptoms(read_as, kb, semantic)
+        reading.text, reading.read_as = text, read_as
+        return reading
     idx = _index(kb)
     reading = Reading(text=text, stated=stated_settings(text))
     key = text.strip()
@@ -411,8 +420,9 @@ def match_symptoms(text: str, kb, where: str = "--symptom", reading_sink: Option
         if script:
             raise SymptomMatchError(
                 f"The symptom {text!r} of {where} is written in a {script if len(script) <= 3 else script.title()} script; descriptions are read in "
-                f"English only (the patterns and the sentence encoder, all-MiniLM-L6-v2, are English). Describe it "
-                f"in English, or use an id of `tlexpert symptoms`.")
+                f"English (the patterns and the sentence encoder, all-MiniLM-L6-v2, are English), and in Chinese "
+                f"through the knowledge base's glossary of the field's terms, which found too little here. Describe "
+                f"it in English, or use an id of `tlexpert symptoms`.")
         raise SymptomMatchError(unmatched_message(reading, where))
     return reading.symptoms
 

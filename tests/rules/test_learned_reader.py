@@ -90,10 +90,37 @@ def test_a_question_alone_is_not_an_observation(kb):
 
 
 def test_a_description_in_another_script_is_told_which_language_is_read(kb):
-    with pytest.raises(SymptomMatchError, match="CJK script.*English only"):
-        match_symptoms("训练损失一直在上升", kb)
+    # Chinese with no term of the field's glossary, and a script the glossary does not cover
+    with pytest.raises(SymptomMatchError, match="CJK script.*English.*glossary"):
+        match_symptoms("这是一个完全无关的句子", kb)
     with pytest.raises(SymptomMatchError, match="Cyrillic script"):
         match_symptoms("потеря на валидации растёт", kb)
+
+
+@pytest.mark.parametrize("text, pitfall", [
+    # "in the results the training loss falls steadily but the evaluation loss keeps rising: how do I fix it?"
+    ("实验结果中，训练的loss是稳步下降的，但是评估loss会不断上升，这种情况应该怎么解决呢？", "overfitting"),
+    # "while training the CPU is at 100% and the GPU utilisation is low: why?"
+    ("训练时，cpu 占用100%，gpu占用较低是什么原因？", "slow_training"),
+    # "CUDA out of memory on a 16 GB T4 while fine-tuning"
+    ("我在 16GB 的 T4 上微调，一直显存不足", "out_of_memory"),
+])
+def test_a_chinese_description_is_read_through_the_glossary(kb, text, pitfall):
+    r = read(text, kb)
+    assert r.read_as and r.text == text
+    assert r.pitfalls and r.pitfalls[0] == pitfall, (r.read_as, r.pitfalls)
+
+
+def test_the_glossary_is_knowledge_an_overlay_extends(kb, tmp_path):
+    from rules.reader.numbers import glossed
+
+    text = "出现了模式崩溃"  # "mode collapse appeared": no term of the shipped glossary
+    assert glossed(text, kb) is None
+    (tmp_path / "vocabulary.yaml").write_text(
+        'vocabulary:\n  - {id: zh_mode_collapse, gloss: "it predicts one class for every input", words: ["模式崩溃"], '
+        "sources: [goodfellow2016dl_zh]}\n", encoding="utf-8")
+    overlaid = get_kb([tmp_path])
+    assert glossed(text, overlaid) == "it predicts one class for every input"
 
 
 def test_nonsense_still_names_nothing_rather_than_a_guess(kb):
@@ -231,3 +258,4 @@ def test_the_extractors_words_come_from_the_knowledge_base_and_an_overlay_extend
     assert reading["symptoms"] == ["loss_exploding"] and reading["judgement"]["by"] == "path:numbers"
     # the built-in knowledge base reads as before once the overlay is gone
     assert read_symptoms("the loss shoots up", get_kb(), semantic=False).pitfalls == ["divergence"]
+

@@ -393,3 +393,10 @@ def test_context_around_a_symptom_is_not_read_as_one(kb):
 ])
 def test_numbers_that_state_no_symptom_name_none(text):
     assert pattern_symptoms(text) == [], text
+
+
+def test_a_loss_said_to_go_down_is_progress_not_a_symptom_read_by_meaning(kb):
+    # sentence embeddings blur direction: "training loss goes down" lies near "training loss stays high"
+    r = read_symptoms("training loss goes down, but evaluation loss goes up", kb)
+    assert r.symptoms == ["val_loss_rising"], [(m.symptom, m.method) for m in r.matches]
+    assert going_well("the training loss goes down") and not going_well("the training loss goes down very slowly")
