@@ -48,6 +48,8 @@ CORPORA = {
     "public10": (ROOT / "bench/data/real_logs10/labels.yaml", ROOT / "bench/data/real_logs10"),
     # an eleventh batch (2026-12-08, later): held out at first contact (BENCHMARKS.md), a development split since
     "public11": (ROOT / "bench/data/real_logs11/labels.yaml", ROOT / "bench/data/real_logs11"),
+    # a twelfth batch (2026-12-08, later): held out; first contact recorded in BENCHMARKS.md
+    "public12": (ROOT / "bench/data/real_logs12/labels.yaml", ROOT / "bench/data/real_logs12"),
 }
 
 
