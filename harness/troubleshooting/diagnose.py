@@ -31,7 +31,8 @@ CURVE_THRESHOLDS = ("divergence_loss_ratio", "spike_factor", "overfit_val_rise",
                     "divergence_abs_floor", "loss_floor", "leak_loss_max", "leak_early_share", "still_improving_t",
                     "f1_gap_min", "overfit_noise_z", "still_improving_rate_ratio", "chance_metric_tolerance",
                     "short_curve_min_evals", "short_curve_min_gain", "warmup_tail_points",
-                    "underfit_max_train_accuracy", "poor_discrimination_auc", "leak_val_train_ratio")
+                    "underfit_max_train_accuracy", "poor_discrimination_auc", "leak_val_train_ratio",
+                    "anneal_done_share")
 SEVERITY = {"warning": 1, "error": 2}
 DIVERGED = ("loss_nan", "loss_exploding", "loss_above_chance", "loss_below_floor")
 # readings of a run that levelled off too high (capacity): a run cut short shows no plateau to judge
@@ -93,6 +94,9 @@ def run_symptoms(log: RunLog, th: dict, n_classes: Optional[int], majority: Opti
                 s["evidence"]["strength"] = round(s["evidence"]["strength"] * 0.3, 3)
                 s["evidence"]["target_levelled_off"] = True
         s = s or t or _short_still_improving(log, th) or _interrupted(log)
+        if s is not None and "learning_rate" in log.series and endings.schedule_annealed(
+                log.values("learning_rate"), th):
+            s = None  # the gains of an anneal that ran its course: the run ended where its schedule did
         if s is not None:  # still improving is not a plateau
             out = _instead_of_plateau(out, s)
     if "f1" in log.series and "acc" in log.series:

@@ -241,3 +241,17 @@ def nothing_learned(train_loss, target, th: dict) -> Optional[dict]:
         "metric": "target", "loss_first": round(start, 4), "loss_last": round(end, 4),
         "accuracy_first": round(float(a[0]), 4), "accuracy_median_last_half": round(level, 4),
         "evaluations": int(len(a)), "reading": "neither the loss nor the accuracy moved beyond its noise"}}
+
+
+def schedule_annealed(learning_rates, th: dict) -> bool:
+    """At least 3 logged learning rates whose last is at most ``anneal_done_share`` of their peak, reached
+    after the peak and by a fall (the last below the median of the run after its peak): a schedule that
+    annealed the rate and ran its course. A constant rate, or one still high at the end, is not."""
+    lr = np.asarray(learning_rates, dtype=float)
+    lr = lr[np.isfinite(lr) & (lr > 0)]
+    if len(lr) < 3:
+        return False
+    peak = int(np.argmax(lr))
+    after = lr[peak:]
+    return (peak < len(lr) - 1 and float(lr[-1]) <= th["anneal_done_share"] * float(lr[peak])
+            and float(lr[-1]) < float(np.median(after)))

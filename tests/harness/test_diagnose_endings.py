@@ -282,3 +282,34 @@ def test_a_train_validation_gap_while_validation_still_improves_is_no_overfittin
             (3, 0.197, 0.957, 0.452, 0.8601), (4, 0.143, 0.976, 0.446, 0.8597)]
     report = diagnose(epochs_csv(tmp_path, rows))
     assert "overfitting" not in {d["pitfall"] for d in report["diagnoses"]}, report["symptoms"]
+
+
+def _one_cycle_run(tmp_path, lrs):
+    """A Lightning metrics.csv: validation improving to the last epoch, the learning rate as given."""
+    n = len(lrs)
+    lines = ["epoch,step,lr-SGD,train_loss,val_loss,val_acc"]
+    for e in range(n):
+        lines.append(f"{e},{(e + 1) * 100},{lrs[e]:.6g},{1.8 * math.exp(-e / 6) + 0.05:.4f},"
+                     f"{1.5 * math.exp(-e / 25) + 0.2:.4f},{0.9 - 0.5 * math.exp(-e / 25):.4f}")
+    p = tmp_path / "metrics.csv"
+    p.write_text("\n".join(lines) + "\n")
+    return p
+
+
+def test_gains_at_the_end_of_an_annealed_schedule_are_no_cut_run(tmp_path):
+    n = 30
+    one_cycle = [0.1 * min(1.0, (e + 1) / 10) if e < 10 else 0.1 * (0.5 + 0.5 * math.cos(math.pi * (e - 10) / (n - 10)))
+                 + 0.002 for e in range(n)]
+    report = diagnose(_one_cycle_run(tmp_path, one_cycle))
+    assert not [s for s in report["symptoms"] if s["id"] == "still_improving"], report["symptoms"]
+    # the same curves under a constant rate: the run was cut short while it still learned
+    report = diagnose(_one_cycle_run(tmp_path, [0.05] * n))
+    assert report["diagnoses"] and report["diagnoses"][0]["pitfall"] == "stopped_early", report["symptoms"]
+
+
+def test_schedule_annealed():
+    th = {"anneal_done_share": 0.1}
+    assert endings.schedule_annealed([0.01, 0.1, 0.08, 0.04, 0.01, 0.002], th)
+    assert not endings.schedule_annealed([0.05] * 6, th)  # constant
+    assert not endings.schedule_annealed([0.1, 0.08, 0.06, 0.05, 0.04, 0.03], th)  # still at 30% of the peak
+    assert not endings.schedule_annealed([1e-6, 2e-6, 4e-6, 8e-6], th)  # warming up
