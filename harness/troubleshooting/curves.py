@@ -15,9 +15,7 @@ import numpy as np
 
 
 def _clean(steps, values):
-    s = np.asarray(steps, dtype=float)
-    v = np.asarray(values, dtype=float)
-    return s, v
+    return np.asarray(steps, dtype=float), np.asarray(values, dtype=float)
 
 
 def _r(x, nd=4):
@@ -85,7 +83,7 @@ def divergence(steps, loss, th: dict, *, validation_improved: bool = False) -> l
         return out
     if len(v) < 3:
         return out
-    trend, sigma, log = trend_and_noise(v)
+    trend, sigma, log = trend_and_noise(v)  # below: a ratio needs a positive start (a 0 is a loss not yet measured)
     k = max(1, len(v) // 10)
     start, end = float(np.median(v[:k])), float(np.median(v[-k:]))
     z_min = th.get("noise_z_min", 4.0)
@@ -93,19 +91,19 @@ def divergence(steps, loss, th: dict, *, validation_improved: bool = False) -> l
     se = 1.25 * sigma / math.sqrt(k)
     rise = (math.log(end) - math.log(start)) if log and start > 0 else (end - start)
     z = rise / se
-    if end > start * th["divergence_loss_ratio"] and end - start > floor and z >= z_min and not validation_improved:
+    if 0 < start and end > start * th["divergence_loss_ratio"] and end - start > floor and z >= z_min \
+            and not validation_improved:
         out.append({"id": "loss_exploding", "evidence": {
             "metric": "train_loss", "start": _r(start), "end": _r(end), "ratio": _r(end / start, 3),
             "threshold_ratio": th["divergence_loss_ratio"], "noise_z": _r(z, 1), "strength": strength(z, z_min)}})
     elif len(v) >= 8 and not validation_improved:
-        # a loss that fell, then climbed back far above its own best and stayed there (a run that learned
-        # and then blew up): the end against the lowest stretch of the trend, not against the start
+        # fell, then climbed back far above its own best and stayed (learned, then blew up): end vs lowest trend
         i_best = int(np.argmin(trend))
         best = float(np.exp(trend[i_best])) if log else float(trend[i_best])
         back = (math.log(end) - math.log(best)) if log and best > 0 else (end - best)
         zb = back / se
-        if (i_best < len(v) - 2 * k and end > best * th["divergence_loss_ratio"] and end - best > floor
-                and zb >= z_min):
+        if (i_best < len(v) - 2 * k and 0 < best and end > best * th["divergence_loss_ratio"]
+                and end - best > floor and zb >= z_min):
             out.append({"id": "loss_exploding", "evidence": {
                 "metric": "train_loss", "best": _r(best), "best_step": float(s[i_best]), "end": _r(end),
                 "ratio": _r(end / best, 3), "threshold_ratio": th["divergence_loss_ratio"],
@@ -355,6 +353,8 @@ def underfitting(train_loss, val_loss, n_classes: Optional[int], th: dict) -> li
     out = []
     k = max(1, len(tl) // 10)
     start, end = float(np.median(tl[:k])), float(np.median(tl[-k:]))
+    if start <= 0:
+        return []  # a loss that begins at 0 or below has no level to be high or flat against
     flat = end > start * th["underfit_flat_ratio"]
     inferred = None
     if not n_classes and "chance_classes_max_inferred" in th:

@@ -127,3 +127,12 @@ def test_yolo_printed_output_is_read_per_epoch(tmp_path):
     rows = paired_rows(Path(tmp_path / "train_output.txt"))
     # the finished bar's values, not the first partial draw; the epoch from "k/N"
     assert rows[0]["box_loss"] == pytest.approx(1.45) and rows[2]["epoch"] == 3
+
+
+def test_a_loss_logged_as_zero_before_it_was_measured_is_no_crash_and_no_divergence(tmp_path):
+    # Ultralytics writes 0 for the validation losses of epochs it did not validate
+    rows = yolo_rows(20, map_rate=6.0)
+    for r in rows[:5]:
+        r[8] = r[9] = r[10] = 0.0
+    rep = report(results_csv(tmp_path, rows))
+    assert "divergence" not in {d["pitfall"] for d in rep["diagnoses"]}, rep["symptoms"]
