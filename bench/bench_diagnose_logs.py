@@ -50,6 +50,8 @@ CORPORA = {
     "public11": (ROOT / "bench/data/real_logs11/labels.yaml", ROOT / "bench/data/real_logs11"),
     # a twelfth batch (2026-12-08, later): held out; first contact recorded in BENCHMARKS.md
     "public12": (ROOT / "bench/data/real_logs12/labels.yaml", ROOT / "bench/data/real_logs12"),
+    # a thirteenth batch (2026-12-08, last): held out; first contact recorded in BENCHMARKS.md
+    "public13": (ROOT / "bench/data/real_logs13/labels.yaml", ROOT / "bench/data/real_logs13"),
 }
 
 
@@ -97,7 +99,7 @@ def main(argv=None) -> int:
     from knowledge.schema import KnowledgeError
 
     kb = get_kb()
-    rows = []
+    rows, crashes = [], []
     t0 = time.perf_counter()
     for corpus, path, it in items():
         if args.split != "all" and it["split"] != args.split:
@@ -108,9 +110,14 @@ def main(argv=None) -> int:
             named, error = pitfalls_named(rep), None
         except KnowledgeError as exc:
             named, error = [], str(exc).splitlines()[0][:160]
+        except Exception as exc:  # noqa: BLE001 -- a crash is counted (as unreadable) and named, not hidden
+            named, error = [], f"CRASH {type(exc).__name__}: {exc}"[:160]
+            crashes.append(f"{it['id']}: {error}")
         rows.append({"corpus": corpus, "id": it["id"], "split": it["split"], "truth": it["truth"], "ok": ok,
                      "named": named, "error": error})
     secs = time.perf_counter() - t0
+    for c in crashes:
+        print(f"crashed (counted as unreadable): {c}", file=sys.stderr)
     if args.show:
         for r in rows:
             right = (not r["named"] and "healthy" in r["ok"]) or (bool(r["named"]) and r["named"][0] in r["ok"])
