@@ -260,6 +260,8 @@ def _from_records(records: list[dict], path: str, kind: str, cols: ColumnMap) ->
             pts.append((x if x is not None else float(i), v))
         if key in ("target", "source"):
             pts = _fractions(pts)
+        else:
+            pts = _unmeasured_zeros(pts, key, log)
         if pts:
             log.series[key] = pts
         else:
@@ -311,6 +313,18 @@ def _from_records(records: list[dict], path: str, kind: str, cols: ColumnMap) ->
             log.final["target"] = finite[-1]
     _schedule_and_chance(log, records, x_col, lr_col, keys)
     return log
+
+
+def _unmeasured_zeros(pts: list, key: str, log: RunLog) -> list:
+    """A loss's leading values of exactly 0 before a positive one were never measured (Ultralytics writes 0
+    for the validation losses of epochs it did not validate): left out, with a warning. A loss reaches 0
+    at the end of a run, never before its first measurement."""
+    lead = next((i for i, (_, v) in enumerate(pts) if v != 0.0), len(pts))
+    if 0 < lead < len(pts):
+        log.warnings.append(f"{key}: the first {lead} values are exactly 0 before it becomes positive: read as "
+                            f"not measured")
+        return pts[lead:]
+    return pts
 
 
 def _points(records: list[dict], col: str, x_col, keep: tuple = ("ok",)) -> list[tuple]:

@@ -136,3 +136,15 @@ def test_a_loss_logged_as_zero_before_it_was_measured_is_no_crash_and_no_diverge
         r[8] = r[9] = r[10] = 0.0
     rep = report(results_csv(tmp_path, rows))
     assert "divergence" not in {d["pitfall"] for d in rep["diagnoses"]}, rep["symptoms"]
+    # the zeros are values never measured, not a perfect validation loss: no leakage, 15 points read
+    assert "data_leakage" not in {d["pitfall"] for d in rep["diagnoses"]}, rep["symptoms"]
+    assert rep["runs"][0]["points"]["val_loss"] == 15
+
+
+def test_validation_losses_that_are_zero_until_the_last_epoch_are_not_measured(tmp_path):
+    # validation run only after the last epoch: 19 zeros, then one real value close to the training loss
+    rows = yolo_rows(20, map_rate=6.0)
+    for r in rows[:19]:
+        r[4:11] = [0.0] * 7
+    rep = report(results_csv(tmp_path, rows))
+    assert rep["healthy"], rep["symptoms"]
