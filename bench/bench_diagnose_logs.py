@@ -52,6 +52,8 @@ CORPORA = {
     "public12": (ROOT / "bench/data/real_logs12/labels.yaml", ROOT / "bench/data/real_logs12"),
     # a thirteenth batch (2026-12-08, last): held out; first contact recorded in BENCHMARKS.md
     "public13": (ROOT / "bench/data/real_logs13/labels.yaml", ROOT / "bench/data/real_logs13"),
+    # a fourteenth batch (2026-12-08, last): held out; first contact recorded in BENCHMARKS.md
+    "public14": (ROOT / "bench/data/real_logs14/labels.yaml", ROOT / "bench/data/real_logs14"),
 }
 
 
