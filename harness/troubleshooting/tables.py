@@ -193,7 +193,8 @@ def table_rows(path: Path) -> list[dict]:
 # json), "Val Loss List: [2.01, 1.37]"; the name quoted or not, the list possibly over several lines
 _LIST_START = re.compile(r"""(?:^|[{,\s])(['"]?)([A-Za-z][\w/.\-]*(?:[ \t][A-Za-z][\w/.\-]*){0,3})\1\s*[:=]\s*\[""")
 _LIST_NUMBER = re.compile(rf"^\s*({NUM})\s*$", re.I)
-MAX_LIST_VALUES = 5_000_000
+MAX_LIST_VALUES = 1_000_000  # values kept in all (a list's numbers are held until its length is known)
+MAX_LIST_TEXT = 1 << 22  # bytes of one list held over lines (each line's text and its object): longer, not a history
 
 
 def named_lists(path: Path) -> list[dict]:
@@ -204,7 +205,7 @@ def named_lists(path: Path) -> list[dict]:
     evaluated: names and numbers are read by pattern."""
     lists: dict = {}
     total = 0
-    open_name, buffer = None, []
+    open_name, buffer, held = None, [], 0
 
     def close(name, body):
         nonlocal total
@@ -222,9 +223,13 @@ def named_lists(path: Path) -> list[dict]:
         if open_name is not None:
             end = line.find("]")
             buffer.append(line if end < 0 else line[:end])
+            held += len(buffer[-1]) + 64
+            if end < 0 and held > MAX_LIST_TEXT:
+                open_name, buffer, held = None, [], 0  # an unclosed bracket, not a list of values
+                continue
             if end >= 0:
                 close(open_name, ",".join(b.strip().rstrip(",") for b in buffer if b.strip()))
-                open_name, buffer = None, []
+                open_name, buffer, held = None, [], 0
                 line = line[end + 1:]
             else:
                 continue
