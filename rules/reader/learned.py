@@ -43,10 +43,10 @@ MODEL_PATH = ROOT / "knowledge" / "data" / "reader_model.json"
 CORPUS = ROOT / "tests" / "rules" / "data"
 # the labelled corpora the model learns from (tests/rules/data/symptom_corpus_<split>.yaml); a batch gathered
 # for a first-contact measurement joins them only after that figure is recorded (BENCHMARKS.md)
-SPLITS = ("public", "heldout", "field", "batch4", "train2", "batch5", "batch6", "train3", "batch7", "batch8", "batch9", "batch10", "batch11zh")
+SPLITS = ("public", "heldout", "field", "batch4", "train2", "batch5", "batch6", "train3", "batch7", "batch8", "batch9", "batch10", "batch11zh", "batch12")
 # those gathered from real threads after the patterns were written: what the patterns' precision, the
 # temperature and the abstention threshold are measured on (the patterns look far surer on the rest)
-FRESH = ("field", "batch4", "train2", "batch5", "batch6", "train3", "batch7", "batch8", "batch9", "batch10", "batch11zh")
+FRESH = ("field", "batch4", "train2", "batch5", "batch6", "train3", "batch7", "batch8", "batch9", "batch10", "batch11zh", "batch12")
 NONE = "none"
 METHODS = ("name", "numbers", "words", "meaning", "word-overlap")
 # paths whose reading stands without the classifier, with their precision measured on fresh descriptions:
