@@ -136,11 +136,11 @@ def embeddings(items, refresh: bool) -> dict[str, np.ndarray]:
         z = np.load(path)
         cache = dict(zip(z["keys"].tolist(), z["vecs"]))
     from knowledge import get_kb
-    from rules.reader.numbers import glossed
+    from rules.reader.numbers import encoder_text
 
     kb = get_kb()
     # the whole text as the shipped reader's encoder reads it: another language through the glossary
-    views = {"whole": [[glossed(it["text"], kb) or it["text"]] for it in items],
+    views = {"whole": [[encoder_text(it["text"], kb)] for it in items],
              "sent": [sentences(it["text"]) for it in items],
              "parts": [parts_of(it["text"]) for it in items]}
     todo = sorted({s for v in views.values() for ss in v for s in ss if _sha(s) not in cache})

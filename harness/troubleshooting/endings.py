@@ -35,6 +35,8 @@ from typing import Optional
 
 import numpy as np
 
+from harness.troubleshooting.curves import improved
+
 # metrics whose chance level is known without the class count, by the suffix of their column name
 CHANCE_LEVEL = {"auc": 0.5, "roc_auc": 0.5, "auroc": 0.5}
 
@@ -164,8 +166,8 @@ def validation_too_good(train_steps, train_loss, val_steps, val_loss, train_acc,
     """Validation far better than training from the start: at least 2 of the first 3 validation losses near
     zero (at most 0.1: 90% confidence in the right answer) and at most 1 / ``leak_val_train_ratio`` of the last
     training loss logged at or before each (that training loss at least 0.1: still learning; a constant ratio
-    between two large losses is a logging scale, as gradient accumulation gives); or a validation accuracy of 1.0 at the first two evaluations, the
-    first beside a training accuracy of at most 0.9 (accuracy curves read position by position, so only
+    between two large losses is a logging scale, as gradient accumulation gives); or a validation accuracy of
+    1.0 at the first two evaluations, the first beside a training accuracy of at most 0.9 (accuracy curves read position by position, so only
     where they have as many points)."""
     ratio = float(th["leak_val_train_ratio"])
     ts, tl = _finite(train_steps, train_loss)
@@ -223,8 +225,6 @@ def nothing_learned(train_loss, target, th: dict) -> Optional[dict]:
     2017); one whose loss and accuracy both stand still from the first step is not training at all: the
     labels, the loss, the data pipeline or a learning rate of zero. Underfitting is a run that learned and
     levelled off; this one never started."""
-    from harness.troubleshooting.curves import improved
-
     tl = np.asarray(train_loss, dtype=float)
     tl = tl[np.isfinite(tl)]
     a = np.asarray(target, dtype=float)

@@ -213,15 +213,14 @@ def _from_records(records: list[dict], path: str, kind: str, cols: ColumnMap) ->
         if cols.explicit(key):
             return None  # a column the user named is taken as named, or not at all
         found = next((canon[c] for c in map(canonical, cols.names(key)) if c in canon), None)
-        if found is None and key in ("train_loss", "val_loss"):
-            found = by_words(key, canon)
-            parts = loss_parts(found, canon) if found else []
-            return tuple(parts) if parts else found
-        if found is None and key == "target":
-            found = by_words(key, canon)
-            if found is None and (found := score_column(keys)) is not None:
-                log.target_kind = "score"
-        return found or by_words(key, canon)
+        if found is not None:
+            return found
+        found = by_words(key, canon)
+        if found is not None and key in ("train_loss", "val_loss"):
+            return tuple(loss_parts(found, canon)) or found
+        if found is None and key == "target" and (found := score_column(keys)) is not None:
+            log.target_kind = "score"
+        return found
 
     step_col = pick("step")
     epoch_col = pick("epoch")

@@ -10,7 +10,7 @@ import re
 from pathlib import Path
 from typing import Optional
 
-from harness.troubleshooting.columns import ACCURACY_WORDS, SPLIT_WORDS, spelled
+from harness.troubleshooting.columns import ACCURACY_WORDS, SPLIT_WORDS
 from harness.troubleshooting.printed import NUM, Records, _value, norm_key, pieces
 
 _NUM_CELL = re.compile(rf"^(?:{NUM})%?$", re.I)
@@ -85,7 +85,7 @@ def header_keys(line: str) -> Optional[tuple]:
     names = _BAR_TAIL.sub("", line).split()
     if len(names) < 2 or any(_NUM_CELL.match(n) for n in names):
         return None
-    keys = tuple(spelled(n) for n in names)
+    keys = tuple(column_name(n) for n in names)  # named as a table's header cells are
     return keys if any(_TABLE_METRICS.search(k) for k in keys) else None
 
 

@@ -25,7 +25,7 @@ def fit(items: list[dict], kb, c: float = 30.0, abstain_share: float = 0.15, emb
     the held-out and field descriptions only (the patterns were written against the public ones)."""
     from rules.reader.symptoms import read_symptoms
 
-    from rules.reader.numbers import glossed
+    from rules.reader.numbers import encoder_text
 
     outs = []
     for it in items:
@@ -34,7 +34,7 @@ def fit(items: list[dict], kb, c: float = 30.0, abstain_share: float = 0.15, emb
         except Exception:  # noqa: BLE001 -- a refusal names nothing
             outs.append({"pitfalls": [], "methods": []})
     # what the encoder reads: the text, or the English a description in another language is read as
-    x = embeddings if embeddings is not None else embed([glossed(it["text"], kb) or it["text"] for it in items])
+    x = embeddings if embeddings is not None else embed([encoder_text(it["text"], kb) for it in items])
     return fit_arrays(items, outs, x, c=c, abstain_share=abstain_share)
 
 
@@ -50,10 +50,10 @@ def _cached_embeddings(items: list[dict]):
     z = np.load(path)
     cache = dict(zip(z["keys"].tolist(), z["vecs"]))
     from knowledge import get_kb
-    from rules.reader.numbers import glossed
+    from rules.reader.numbers import encoder_text
 
     kb = get_kb()
-    keys = [hashlib.sha256((glossed(it["text"], kb) or it["text"]).encode()).hexdigest()[:20] for it in items]
+    keys = [hashlib.sha256(encoder_text(it["text"], kb).encode()).hexdigest()[:20] for it in items]
     if not all(k in cache for k in keys):
         return None
     v = np.stack([cache[k] for k in keys]).astype(np.float64)

@@ -225,7 +225,7 @@ def script_of(text: str) -> Optional[str]:
 
 _CLAUSE_MARKS = str.maketrans({"，": ", ", "。": ". ", "；": "; ", "：": ": ", "？": "? ", "！": "! ", "、": ", ",
                                "（": " (", "）": ") ", "“": '"', "”": '"'})
-_GLOSSARY: dict = {"kb": None, "terms": None}
+_GLOSSARY: dict = {"kb": None, "terms": None, "gloss": {}}
 
 
 def glossed(text: str, kb) -> Optional[str]:
@@ -246,6 +246,12 @@ def glossed(text: str, kb) -> Optional[str]:
     out = terms.sub(lambda m: f" {_GLOSSARY['gloss'][m.group(0)]} ", text.translate(_CLAUSE_MARKS))
     out = "".join(c if c.isascii() or not c.isalpha() else " " for c in out)  # untranslated words dropped
     return re.sub(r"\s+", " ", re.sub(r"\s+([,.;:?!])", r"\1", out)).strip()
+
+
+def encoder_text(text: str, kb) -> str:
+    """What the sentence encoder reads for ``text``: the English a description in another language is read as
+    (``glossed``), else the text itself."""
+    return glossed(text, kb) or text
 
 
 def _scratch_vs_transfer(text: str) -> int:
